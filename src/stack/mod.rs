@@ -1,0 +1,1 @@
+//! The stack: many connections, demultiplexed by 4-tuple.
