@@ -1,6 +1,34 @@
 //! The TCP connection state machine (RFC 9293) and its parts.
+//!
+//! | RFC 9293 section | file |
+//! |---|---|
+//! | §3.3.1 sequence variables, §3.3.2 states | [`connection`] (`Tcb`), [`state`] |
+//! | §3.4 sequence numbers, §3.4.1 ISN (RFC 6528) | [`seq`], [`isn`] |
+//! | §3.8.1 retransmission timeout (RFC 6298) | [`rtt`], [`timer`] |
+//! | §3.8.6 window management, Nagle | [`output`](connection::Connection::poll_transmit) |
+//! | §3.10.1–6 user calls | [`connection`] |
+//! | §3.10.7 SEGMENT ARRIVES | `input` ([`Connection::handle_segment`]) |
+//! | §3.10.7.1 resets for no connection | [`reset`] |
+//! | RFC 5681/6582 congestion control | [`cc`] |
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
+pub mod cc;
+pub mod config;
+pub mod connection;
+pub mod error;
+mod input;
+pub mod isn;
+mod output;
 pub mod recv_buf;
+pub mod reset;
+pub mod rtt;
 pub mod send_buf;
 pub mod seq;
+pub mod state;
+pub mod timer;
+
+pub use config::Config;
+pub use connection::{ConnStats, Connection, Tcb};
+pub use error::Error;
+pub use seq::SeqNum;
+pub use state::State;

@@ -1,0 +1,58 @@
+//! Per-connection tunables.
+
+use crate::time::Duration;
+
+/// Per-connection configuration. `Default` gives Linux-like values.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Config {
+    /// The MSS we advertise and the largest payload we send: the path MTU minus
+    /// IP and TCP headers (1460 for IPv4 at MTU 1500).
+    pub mss: u16,
+    /// Send buffer capacity in bytes (unacknowledged plus unsent data).
+    pub send_buffer: usize,
+    /// Receive buffer capacity in bytes (bounds the advertised window).
+    pub recv_buffer: usize,
+    /// Maximum number of disjoint out-of-order ranges held for reassembly.
+    pub max_ooo_ranges: usize,
+    /// Maximum segment lifetime; TIME-WAIT lasts twice this.
+    pub msl: Duration,
+    /// The RTO before any RTT sample (RFC 6298 §2.1: 1 s).
+    pub initial_rto: Duration,
+    /// Lower bound on the RTO (RFC 6298 §2.4 says 1 s; Linux uses 200 ms).
+    pub min_rto: Duration,
+    /// Upper bound on the RTO after backoff.
+    pub max_rto: Duration,
+    /// Retransmissions of SYN or SYN,ACK before giving up with `TimedOut`.
+    pub syn_retries: u32,
+    /// Retransmissions of data or FIN before giving up with `TimedOut`.
+    pub max_retries: u32,
+    /// Disable Nagle's algorithm (send small segments at once).
+    pub nodelay: bool,
+    /// Longest an ACK may be delayed (RFC 9293 §3.8.6.3: under 0.5 s).
+    pub delayed_ack: Duration,
+    /// Offer window scaling (RFC 7323 §2).
+    pub window_scaling: bool,
+    /// Most challenge ACKs sent per second on one connection (RFC 5961 §7).
+    pub challenge_ack_limit: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            mss: 1460,
+            send_buffer: 64 * 1024,
+            recv_buffer: 64 * 1024,
+            max_ooo_ranges: 32,
+            msl: Duration::from_secs(30),
+            initial_rto: Duration::from_secs(1),
+            min_rto: Duration::from_millis(200),
+            max_rto: Duration::from_secs(60),
+            syn_retries: 6,
+            max_retries: 15,
+            nodelay: false,
+            delayed_ack: Duration::from_millis(40),
+            window_scaling: true,
+            challenge_ack_limit: 10,
+        }
+    }
+}

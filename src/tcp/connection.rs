@@ -1,0 +1,542 @@
+//! [`Connection`]: one TCB and its buffers and timers, driven sans-IO.
+//!
+//! # Call order
+//!
+//! A driver (normally the [`Stack`](crate::stack::Stack)) owns connections and, for each:
+//! 1. feeds arriving segments with [`Connection::handle_segment`];
+//! 2. feeds the time with [`Connection::handle_timeout`] when [`Connection::poll_timeout`] passes;
+//! 3. after either, and after every user call, drains [`Connection::poll_transmit`] until `None`
+//!    and re-reads `poll_timeout`.
+//!
+//! User calls ([`Connection::send`], [`Connection::recv`], [`Connection::close`],
+//! [`Connection::abort`]) follow RFC 9293 §3.10.1–§3.10.6.
+
+use super::cc::NewReno;
+use super::config::Config;
+use super::error::Error;
+use super::recv_buf::ReceiveBuffer;
+use super::rtt::RttEstimator;
+use super::send_buf::SendBuffer;
+use super::seq::SeqNum;
+use super::state::State;
+use super::timer::{TimerKind, TimerTable};
+use crate::time::{Duration, Instant};
+use std::net::SocketAddr;
+
+/// The send and receive sequence variables of RFC 9293 §3.3.1, plus what the
+/// extensions need. Names follow the RFC.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Tcb {
+    /// Initial send sequence number.
+    pub iss: SeqNum,
+    /// Oldest unacknowledged sequence number.
+    pub snd_una: SeqNum,
+    /// Next sequence number to send.
+    pub snd_nxt: SeqNum,
+    /// Highest sequence number sent so far plus one (snd_nxt rewinds on a timeout; this does not).
+    pub snd_max: SeqNum,
+    /// Send window, in bytes (already scaled).
+    pub snd_wnd: usize,
+    /// Segment sequence number used for the last window update.
+    pub snd_wl1: SeqNum,
+    /// Segment acknowledgment number used for the last window update.
+    pub snd_wl2: SeqNum,
+    /// Largest window the peer has offered (for sender silly window avoidance).
+    pub max_snd_wnd: usize,
+    /// Shift applied to the peer's window field (RFC 7323), 0 when not negotiated.
+    pub snd_wscale: u8,
+    /// Shift we apply to our window field, 0 when not negotiated.
+    pub rcv_wscale: u8,
+    /// Initial receive sequence number.
+    pub irs: SeqNum,
+    /// Next sequence number expected.
+    pub rcv_nxt: SeqNum,
+    /// Right edge of the window we last advertised (RCV.NXT + RCV.WND); never moves left.
+    pub rcv_adv: SeqNum,
+    /// Effective send MSS: min(peer's MSS option, our own).
+    pub send_mss: usize,
+    /// Both sides offered window scaling on their SYNs.
+    pub wscale_ok: bool,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct AckState {
+    /// An ACK must go out at the next `poll_transmit`.
+    pub now: bool,
+    /// Full-sized (or any) data segments received since our last ACK.
+    pub segments: u32,
+}
+
+/// Counters of one connection, for tests and introspection.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ConnStats {
+    /// Segments retransmitted (timeouts, fast retransmit).
+    pub retransmits: u64,
+    /// Retransmission timeouts.
+    pub timeouts: u64,
+    /// Fast retransmissions on three duplicate ACKs.
+    pub fast_retransmits: u64,
+    /// Challenge ACKs sent (RFC 5961).
+    pub challenge_acks: u64,
+    /// Zero-window probes sent.
+    pub window_probes: u64,
+    /// Segments dropped as unacceptable.
+    pub dropped_segments: u64,
+}
+
+/// A pending RST to send: sequence number and, if ACK is set, the acknowledgment number.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct PendingRst {
+    pub seq: SeqNum,
+    pub ack: Option<SeqNum>,
+}
+
+/// One TCP connection: a TCB, its buffers and timers.
+#[derive(Debug)]
+pub struct Connection {
+    pub(super) state: State,
+    pub(super) cfg: Config,
+    pub(super) local: SocketAddr,
+    pub(super) remote: SocketAddr,
+    /// Created by a passive OPEN (LISTEN) rather than an active one.
+    pub(super) passive: bool,
+    pub(super) tcb: Tcb,
+    pub(super) tx: SendBuffer,
+    pub(super) rx: ReceiveBuffer,
+    pub(super) timers: TimerTable,
+    pub(super) rtt: RttEstimator,
+    pub(super) cc: NewReno,
+    /// Our user called CLOSE: a FIN follows the queued data.
+    pub(super) fin_queued: bool,
+    /// The sequence number our FIN occupies, once it has been sent.
+    pub(super) fin_seq: Option<SeqNum>,
+    /// The sequence number of the peer's FIN, once seen (perhaps ahead of RCV.NXT).
+    pub(super) remote_fin: Option<SeqNum>,
+    pub(super) ack: AckState,
+    pub(super) rst: Option<PendingRst>,
+    /// Retransmit the segment at SND.UNA at the next `poll_transmit` (fast retransmit).
+    pub(super) retransmit_head: bool,
+    /// Send a zero-window probe at the next `poll_transmit`.
+    pub(super) probe_now: bool,
+    /// Consecutive retransmission timeouts (or unanswered probes) without progress.
+    pub(super) retries: u32,
+    /// RTO backoff exponent.
+    pub(super) backoff: u32,
+    /// The segment being timed for an RTT sample: (end sequence number, send time).
+    pub(super) rtt_probe: Option<(SeqNum, Instant)>,
+    pub(super) dupacks: u32,
+    /// Start of the current one-second challenge-ACK budget and how much of it is spent.
+    pub(super) challenge_window: (Instant, u32),
+    pub(super) error: Option<Error>,
+    pub(super) stats: ConnStats,
+    /// Reused buffer for the payload of the segment being built.
+    pub(super) scratch: Vec<u8>,
+}
+
+impl Connection {
+    fn new(
+        cfg: Config,
+        state: State,
+        local: SocketAddr,
+        remote: SocketAddr,
+        iss: SeqNum,
+    ) -> Self {
+        let tcb = Tcb {
+            iss,
+            snd_una: iss,
+            snd_nxt: iss,
+            snd_max: iss,
+            send_mss: usize::from(cfg.mss),
+            rcv_wscale: if cfg.window_scaling {
+                window_shift_for(cfg.recv_buffer)
+            } else {
+                0
+            },
+            ..Tcb::default()
+        };
+        Connection {
+            state,
+            cfg,
+            local,
+            remote,
+            passive: state == State::Listen,
+            tcb,
+            tx: SendBuffer::new(cfg.send_buffer),
+            rx: ReceiveBuffer::new(cfg.recv_buffer, cfg.max_ooo_ranges),
+            timers: TimerTable::default(),
+            rtt: RttEstimator::new(cfg.initial_rto, cfg.min_rto, cfg.max_rto),
+            cc: NewReno::new(usize::from(cfg.mss)),
+            fin_queued: false,
+            fin_seq: None,
+            remote_fin: None,
+            ack: AckState::default(),
+            rst: None,
+            retransmit_head: false,
+            probe_now: false,
+            retries: 0,
+            backoff: 0,
+            rtt_probe: None,
+            dupacks: 0,
+            challenge_window: (Instant::ZERO, 0),
+            error: None,
+            stats: ConnStats::default(),
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Active OPEN (§3.10.1): CLOSED → SYN-SENT. The SYN goes out at the next `poll_transmit`.
+    pub fn connect(cfg: Config, local: SocketAddr, remote: SocketAddr, iss: SeqNum) -> Self {
+        Self::new(cfg, State::SynSent, local, remote, iss)
+    }
+
+    /// Passive OPEN (§3.10.1) for one prospective peer: a TCB in LISTEN that will
+    /// move to SYN-RECEIVED on that peer's SYN. The stack's listener creates one
+    /// per arriving SYN, so a single listening port serves many connections.
+    pub fn listen(cfg: Config, local: SocketAddr, remote: SocketAddr, iss: SeqNum) -> Self {
+        Self::new(cfg, State::Listen, local, remote, iss)
+    }
+
+    // ---- getters ----
+
+    /// The current state.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// The sequence variables.
+    pub fn tcb(&self) -> &Tcb {
+        &self.tcb
+    }
+
+    /// The local address and port.
+    pub fn local(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// The remote address and port.
+    pub fn remote(&self) -> SocketAddr {
+        self.remote
+    }
+
+    /// Why the connection failed, if it did (refused, reset, timed out).
+    pub fn error(&self) -> Option<Error> {
+        self.error
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> ConnStats {
+        self.stats
+    }
+
+    /// Bytes ready for [`recv`](Self::recv).
+    pub fn recv_queue(&self) -> usize {
+        self.rx.readable()
+    }
+
+    /// Bytes queued to send and not yet acknowledged.
+    pub fn send_queue(&self) -> usize {
+        self.tx.len()
+    }
+
+    /// Room left in the send buffer.
+    pub fn send_capacity(&self) -> usize {
+        if self.state.may_send() && !self.fin_queued {
+            self.tx.free()
+        } else {
+            0
+        }
+    }
+
+    /// The peer's FIN has been received and every byte before it read: `recv` returns 0.
+    pub fn is_recv_finished(&self) -> bool {
+        self.rx.readable() == 0 && self.peer_fin_consumed()
+    }
+
+    /// The smoothed RTT, once measured.
+    pub fn srtt(&self) -> Option<Duration> {
+        self.rtt.srtt()
+    }
+
+    /// The current retransmission timeout (with backoff).
+    pub fn rto(&self) -> Duration {
+        self.rtt.rto_with_backoff(self.backoff)
+    }
+
+    /// The congestion window in bytes.
+    pub fn cwnd(&self) -> usize {
+        self.cc.cwnd()
+    }
+
+    /// The earliest time [`handle_timeout`](Self::handle_timeout) should be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.next()
+    }
+
+    /// True when the connection holds no state worth keeping (CLOSED with nothing to send).
+    pub fn is_closed(&self) -> bool {
+        self.state == State::Closed && self.rst.is_none()
+    }
+
+    pub(super) fn peer_fin_consumed(&self) -> bool {
+        self.remote_fin
+            .is_some_and(|f| self.tcb.rcv_nxt.after(f))
+    }
+
+    // ---- user calls (§3.10.2–§3.10.6) ----
+
+    /// SEND (§3.10.2): queues as much of `data` as fits and returns how much.
+    ///
+    /// Data queued in SYN-SENT or SYN-RECEIVED goes out once the connection is established.
+    pub fn send(&mut self, data: &[u8]) -> Result<usize, Error> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        match self.state {
+            State::Closed | State::Listen => Err(Error::NotConnected),
+            _ if self.fin_queued => Err(Error::Closing),
+            State::SynSent | State::SynReceived | State::Established | State::CloseWait => {
+                if data.is_empty() {
+                    return Ok(0);
+                }
+                match self.tx.write(data) {
+                    0 => Err(Error::WouldBlock),
+                    n => Ok(n),
+                }
+            }
+            _ => Err(Error::Closing),
+        }
+    }
+
+    /// RECEIVE (§3.10.3): copies readable bytes into `buf`. `Ok(0)` means the peer
+    /// closed (end of stream); `Err(WouldBlock)` means no data yet.
+    pub fn recv(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let n = self.rx.read(buf);
+        if n > 0 {
+            self.on_window_opened();
+            return Ok(n);
+        }
+        if self.peer_fin_consumed() {
+            return Ok(0);
+        }
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        match self.state {
+            State::Closed | State::Listen => Err(Error::NotConnected),
+            _ => Err(Error::WouldBlock),
+        }
+    }
+
+    /// CLOSE (§3.10.4): "I have no more to send." A FIN follows any queued data;
+    /// receiving continues (a half-close) until the peer's FIN.
+    pub fn close(&mut self) {
+        match self.state {
+            State::Listen | State::SynSent => self.enter_closed(),
+            State::SynReceived | State::Established => {
+                self.fin_queued = true;
+                self.state = State::FinWait1;
+            }
+            State::CloseWait => {
+                self.fin_queued = true;
+                self.state = State::LastAck;
+            }
+            // Already closing or closed: nothing more to do.
+            _ => {}
+        }
+    }
+
+    /// ABORT (§3.10.5): sends a RST in the synchronized states (and SYN-RECEIVED) and
+    /// drops everything.
+    pub fn abort(&mut self) {
+        match self.state {
+            State::SynReceived
+            | State::Established
+            | State::FinWait1
+            | State::FinWait2
+            | State::CloseWait => {
+                self.rst = Some(PendingRst {
+                    seq: self.tcb.snd_nxt,
+                    ack: None,
+                });
+            }
+            _ => {}
+        }
+        if self.error.is_none() && self.state != State::Closed {
+            self.error = Some(Error::Aborted);
+        }
+        self.enter_closed();
+    }
+
+    // ---- timers ----
+
+    /// Runs every timer due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(kind) = self.timers.pop_expired(now) {
+            match kind {
+                TimerKind::Retransmit => self.on_retransmit_timeout(now),
+                TimerKind::DelayedAck => self.ack.now = true,
+                TimerKind::Persist => self.on_persist_timeout(now),
+                TimerKind::TimeWait => {
+                    if self.state == State::TimeWait {
+                        self.enter_closed();
+                    }
+                }
+            }
+        }
+        self.rearm_timers(now);
+    }
+
+    fn on_retransmit_timeout(&mut self, now: Instant) {
+        if self.tcb.snd_max == self.tcb.snd_una || self.state == State::Closed {
+            return;
+        }
+        self.retries += 1;
+        let limit = if self.state.is_synchronized() {
+            self.cfg.max_retries
+        } else {
+            self.cfg.syn_retries
+        };
+        if self.retries > limit {
+            self.fail(Error::TimedOut);
+            return;
+        }
+        self.stats.timeouts += 1;
+        self.backoff = self.backoff.saturating_add(1);
+        let flight = self.tcb.snd_max.since(self.tcb.snd_una);
+        self.cc.on_rto(flight);
+        // Go back N (RFC 5681 §3.1 / RFC 6298 §5.4): resend from the oldest unacknowledged byte.
+        self.tcb.snd_nxt = self.tcb.snd_una;
+        self.rtt_probe = None;
+        self.dupacks = 0;
+        self.retransmit_head = false;
+        let _ = now;
+    }
+
+    fn on_persist_timeout(&mut self, _now: Instant) {
+        if self.tcb.snd_wnd > 0 {
+            return;
+        }
+        self.retries += 1;
+        if self.retries > self.cfg.max_retries {
+            self.fail(Error::TimedOut);
+            return;
+        }
+        self.backoff = self.backoff.saturating_add(1);
+        self.probe_now = true;
+    }
+
+    /// Re-derives which timers should be armed from the connection's state.
+    pub(super) fn rearm_timers(&mut self, now: Instant) {
+        if self.state == State::Closed {
+            self.timers.clear_all();
+            return;
+        }
+        if self.state == State::TimeWait {
+            self.timers.clear(TimerKind::Retransmit);
+            self.timers.clear(TimerKind::Persist);
+            self.timers.clear(TimerKind::DelayedAck);
+            return;
+        }
+        let outstanding = self.tcb.snd_max != self.tcb.snd_una;
+        if outstanding {
+            let rto = self.rtt.rto_with_backoff(self.backoff);
+            self.timers.set_if_idle(TimerKind::Retransmit, now + rto);
+        } else {
+            self.timers.clear(TimerKind::Retransmit);
+        }
+        let zero_window_blocked = self.state.is_synchronized()
+            && self.tcb.snd_wnd == 0
+            && !outstanding
+            && (self.unsent() > 0 || (self.fin_queued && self.fin_seq.is_none()));
+        if zero_window_blocked {
+            let rto = self.rtt.rto_with_backoff(self.backoff);
+            self.timers.set_if_idle(TimerKind::Persist, now + rto);
+        } else {
+            self.timers.clear(TimerKind::Persist);
+        }
+    }
+
+    // ---- shared helpers ----
+
+    /// The sequence number of the first byte in the send buffer.
+    pub(super) fn tx_base(&self) -> SeqNum {
+        if self.tcb.snd_una == self.tcb.iss {
+            self.tcb.iss + 1
+        } else {
+            self.tcb.snd_una
+        }
+    }
+
+    /// Bytes in the send buffer not yet sent (from SND.NXT on).
+    pub(super) fn unsent(&self) -> usize {
+        let sent = self.tcb.snd_nxt.since(self.tx_base());
+        self.tx.len().saturating_sub(sent)
+    }
+
+    /// Our FIN has been acknowledged.
+    pub(super) fn fin_acked(&self) -> bool {
+        self.fin_seq.is_some_and(|f| self.tcb.snd_una.after(f))
+    }
+
+    pub(super) fn enter_closed(&mut self) {
+        self.state = State::Closed;
+        self.timers.clear_all();
+        self.ack = AckState::default();
+        self.retransmit_head = false;
+        self.probe_now = false;
+    }
+
+    pub(super) fn enter_time_wait(&mut self, now: Instant) {
+        self.state = State::TimeWait;
+        self.timers.clear_all();
+        self.timers.set(TimerKind::TimeWait, now + self.cfg.msl * 2);
+    }
+
+    /// Ends the connection with an error reported to the user.
+    pub(super) fn fail(&mut self, e: Error) {
+        self.error = Some(e);
+        self.enter_closed();
+    }
+
+    /// After the user read: send a window update if the window opened enough
+    /// (RFC 9293 §3.8.6.2.2, receiver-side silly window avoidance).
+    fn on_window_opened(&mut self) {
+        if !self.state.may_receive() {
+            return;
+        }
+        let potential = self.tcb.rcv_nxt + self.rx.window();
+        let threshold = (self.rx.capacity() / 2).min(self.tcb.send_mss).max(1);
+        if potential.after(self.tcb.rcv_adv) && potential.since(self.tcb.rcv_adv) >= threshold {
+            self.ack.now = true;
+        }
+    }
+
+    /// A challenge ACK (RFC 5961 §3.2, §4.2, §5.2), rate limited per connection (§7).
+    pub(super) fn challenge_ack(&mut self, now: Instant) {
+        let (start, count) = self.challenge_window;
+        let (start, count) = if now.saturating_duration_since(start) >= Duration::from_secs(1) {
+            (now, 0)
+        } else {
+            (start, count)
+        };
+        if count < self.cfg.challenge_ack_limit {
+            self.ack.now = true;
+            self.stats.challenge_acks += 1;
+            self.challenge_window = (start, count + 1);
+        } else {
+            self.challenge_window = (start, count);
+        }
+    }
+}
+
+/// The smallest window-scale shift that lets `buffer` bytes be advertised (RFC 7323 §2.3: at most 14).
+pub(super) fn window_shift_for(buffer: usize) -> u8 {
+    let mut shift = 0u8;
+    while shift < 14 && (buffer >> shift) > usize::from(u16::MAX) {
+        shift += 1;
+    }
+    shift
+}

@@ -1,0 +1,454 @@
+//! SEGMENT ARRIVES (RFC 9293 §3.10.7), one function per state group, one step per RFC check.
+
+use super::connection::{Connection, PendingRst};
+use super::error::Error;
+use super::reset;
+use super::seq::SeqNum;
+use super::state::State;
+use crate::time::Instant;
+use crate::wire::tcp::TcpRepr;
+
+/// What remains of a segment after §3.10.7.4's trimming to the receive window.
+struct Trimmed<'a> {
+    seq: SeqNum,
+    syn: bool,
+    fin: bool,
+    payload: &'a [u8],
+}
+
+impl Connection {
+    /// Processes one arriving segment addressed to this connection.
+    pub fn handle_segment(&mut self, now: Instant, seg: &TcpRepr<'_>) {
+        match self.state {
+            State::Closed => self.rst = reset::reply_to(seg).map(PendingRst::from_reply),
+            State::Listen => self.segment_in_listen(seg),
+            State::SynSent => self.segment_in_syn_sent(now, seg),
+            _ => self.segment_synchronized(now, seg),
+        }
+        self.rearm_timers(now);
+    }
+
+    /// §3.10.7.2: LISTEN.
+    fn segment_in_listen(&mut self, seg: &TcpRepr<'_>) {
+        // "First, check for a RST": an incoming RST should be ignored.
+        if seg.flags.rst() {
+            return;
+        }
+        // "Second, check for an ACK": any acknowledgment is bad; reset with <SEQ=SEG.ACK><CTL=RST>.
+        if seg.flags.ack() {
+            self.rst = Some(PendingRst {
+                seq: seg.ack,
+                ack: None,
+            });
+            self.enter_closed();
+            return;
+        }
+        // "Third, check for a SYN."
+        if seg.flags.syn() {
+            self.tcb.irs = seg.seq;
+            self.tcb.rcv_nxt = seg.seq + 1;
+            self.take_syn_options(seg);
+            self.init_receive_window();
+            self.state = State::SynReceived;
+            // The SYN,ACK goes out at poll_transmit (SND.NXT = ISS means "not yet sent").
+            return;
+        }
+        // "Fourth, other data or control": drop.
+    }
+
+    /// §3.10.7.3: SYN-SENT.
+    fn segment_in_syn_sent(&mut self, now: Instant, seg: &TcpRepr<'_>) {
+        let tcb = self.tcb;
+        // "First, check the ACK bit": SEG.ACK =< ISS or SEG.ACK > SND.NXT is unacceptable.
+        let ack_ok = seg.flags.ack() && seg.ack.after(tcb.iss) && seg.ack.before_eq(tcb.snd_max);
+        if seg.flags.ack() && !ack_ok {
+            if !seg.flags.rst() {
+                self.rst = Some(PendingRst {
+                    seq: seg.ack,
+                    ack: None,
+                });
+            }
+            return;
+        }
+        // "Second, check the RST bit": only with an acceptable ACK (RFC 5961 §3 for SYN-SENT).
+        if seg.flags.rst() {
+            if ack_ok {
+                self.fail(Error::Refused);
+            }
+            return;
+        }
+        // "Fourth, check the SYN bit."
+        if !seg.flags.syn() {
+            return;
+        }
+        self.tcb.irs = seg.seq;
+        self.tcb.rcv_nxt = seg.seq + 1;
+        self.take_syn_options(seg);
+        self.init_receive_window();
+        if ack_ok {
+            self.tcb.snd_una = seg.ack;
+            self.take_rtt_sample(now, seg.ack);
+            self.retries = 0;
+            self.backoff = 0;
+        }
+        if self.tcb.snd_una.after(self.tcb.iss) {
+            // Our SYN is acknowledged: ESTABLISHED, and "form an ACK segment <SEQ=SND.NXT><ACK=RCV.NXT>".
+            self.tcb.snd_wnd = usize::from(seg.window);
+            self.tcb.max_snd_wnd = self.tcb.snd_wnd;
+            self.tcb.snd_wl1 = seg.seq;
+            self.tcb.snd_wl2 = seg.ack;
+            self.state = State::Established;
+            self.ack.now = true;
+            // Data or FIN carried on the SYN,ACK is processed as in ESTABLISHED (step six on).
+            let rest = Trimmed {
+                seq: seg.seq + 1,
+                syn: false,
+                fin: seg.flags.fin(),
+                payload: seg.payload,
+            };
+            self.process_text_and_fin(now, &rest);
+        } else {
+            // Simultaneous open: "enter SYN-RECEIVED, form a SYN,ACK segment".
+            self.state = State::SynReceived;
+            self.tcb.snd_nxt = self.tcb.iss;
+            self.tcb.snd_wnd = usize::from(seg.window);
+            self.tcb.snd_wl1 = seg.seq;
+        }
+    }
+
+    /// §3.10.7.4: SYN-RECEIVED and the synchronized states.
+    fn segment_synchronized(&mut self, now: Instant, seg: &TcpRepr<'_>) {
+        // TIME-WAIT: a retransmitted FIN is acknowledged again and restarts the 2×MSL timer.
+        if self.state == State::TimeWait
+            && seg.flags.fin()
+            && !seg.flags.rst()
+            && seg.seq + seg.payload.len() + 1 == self.tcb.rcv_nxt
+        {
+            self.ack.now = true;
+            self.enter_time_wait(now);
+            return;
+        }
+        // SYN-RECEIVED: the peer retransmitted its SYN because our SYN,ACK was lost; answer at once.
+        if self.state == State::SynReceived
+            && seg.flags.syn()
+            && !seg.flags.ack()
+            && !seg.flags.rst()
+            && seg.seq == self.tcb.irs
+        {
+            self.tcb.snd_nxt = self.tcb.iss;
+            return;
+        }
+        // "First, check sequence number."
+        let Some(t) = self.check_sequence(seg) else {
+            self.stats.dropped_segments += 1;
+            if !seg.flags.rst() {
+                // "...an acknowledgment should be sent in reply (unless the RST bit is set)".
+                self.ack.now = true;
+            }
+            return;
+        };
+        // "Second, check the RST bit" (RFC 5961 §3.2).
+        if seg.flags.rst() {
+            if t.seq == self.tcb.rcv_nxt {
+                self.accept_rst();
+            } else {
+                self.challenge_ack(now);
+            }
+            return;
+        }
+        // "Fourth, check the SYN bit" (RFC 5961 §4.2): a challenge ACK, whatever the sequence number.
+        if t.syn || seg.flags.syn() {
+            self.challenge_ack(now);
+            return;
+        }
+        // "Fifth, check the ACK field": "if the ACK bit is off, drop the segment".
+        if !seg.flags.ack() {
+            return;
+        }
+        if !self.process_ack(now, seg) {
+            return;
+        }
+        // "Sixth, check the URG bit": urgent data is not supported and passes as ordinary data.
+        // "Seventh, process the segment text" and "eighth, check the FIN bit".
+        self.process_text_and_fin(now, &t);
+    }
+
+    /// Step one of §3.10.7.4: the acceptability test, then trimming to the window.
+    fn check_sequence<'a>(&self, seg: &TcpRepr<'a>) -> Option<Trimmed<'a>> {
+        let rcv_nxt = self.tcb.rcv_nxt;
+        let wnd = self.tcb.rcv_adv.since(rcv_nxt);
+        let rcv_end = rcv_nxt + wnd;
+        let seg_len = seg.seg_len();
+        let in_wnd = |s: SeqNum| s.in_window(rcv_nxt, rcv_end);
+        let acceptable = match (seg_len, wnd) {
+            (0, 0) => seg.seq == rcv_nxt,
+            (0, _) => in_wnd(seg.seq),
+            // "special allowance should be made to accept valid ACKs, URGs, and RSTs" with a
+            // zero window: keep the segment for its control fields, its text is trimmed away.
+            (_, 0) => seg.seq == rcv_nxt,
+            (_, _) => in_wnd(seg.seq) || in_wnd(seg.seq + (seg_len - 1)),
+        };
+        if !acceptable {
+            return None;
+        }
+        let mut t = Trimmed {
+            seq: seg.seq,
+            syn: seg.flags.syn(),
+            fin: seg.flags.fin(),
+            payload: seg.payload,
+        };
+        // Trim the front: what precedes RCV.NXT is a duplicate.
+        let mut excess = rcv_nxt.since(t.seq);
+        if excess > 0 && t.syn {
+            t.syn = false;
+            t.seq += 1;
+            excess -= 1;
+        }
+        let cut = excess.min(t.payload.len());
+        t.payload = t.payload.get(cut..).unwrap_or(&[]);
+        t.seq += cut;
+        if excess > cut {
+            // Only the FIN preceded RCV.NXT: it was received before.
+            t.fin = false;
+            t.seq = rcv_nxt;
+        }
+        // Trim the back: keep only what fits in the window.
+        let room = rcv_end.since(t.seq);
+        if t.payload.len() > room {
+            t.payload = t.payload.get(..room).unwrap_or(&[]);
+            t.fin = false;
+        } else if t.fin && t.payload.len() == room && wnd > 0 && room > 0 {
+            // The FIN sits just past the window: keep it; it takes no buffer space.
+        }
+        Some(t)
+    }
+
+    /// A RST with SEG.SEQ = RCV.NXT (step two).
+    fn accept_rst(&mut self) {
+        match self.state {
+            State::SynReceived if self.passive => {
+                // "return this connection to LISTEN": the listener keeps listening; this
+                // embryonic connection simply goes away, unseen by the user.
+                self.enter_closed();
+            }
+            State::SynReceived => self.fail(Error::Refused),
+            State::Established | State::FinWait1 | State::FinWait2 | State::CloseWait => {
+                self.fail(Error::Reset)
+            }
+            // RFC 1337: TIME-WAIT ignores RSTs, so old duplicates cannot cut it short.
+            State::TimeWait => {}
+            _ => self.enter_closed(),
+        }
+    }
+
+    /// Step five, the ACK field. Returns false when the segment must be dropped.
+    fn process_ack(&mut self, now: Instant, seg: &TcpRepr<'_>) -> bool {
+        let ack = seg.ack;
+        if self.state == State::SynReceived {
+            // "If SND.UNA < SEG.ACK =< SND.NXT, then enter ESTABLISHED state."
+            if ack.after(self.tcb.snd_una) && ack.before_eq(self.tcb.snd_max) {
+                self.state = State::Established;
+                self.tcb.snd_wl1 = seg.seq;
+                self.tcb.snd_wl2 = ack;
+                self.tcb.snd_wnd = usize::from(seg.window) << self.tcb.snd_wscale;
+                self.tcb.max_snd_wnd = self.tcb.snd_wnd;
+            } else {
+                self.rst = Some(PendingRst {
+                    seq: ack,
+                    ack: None,
+                });
+                return false;
+            }
+        }
+        // RFC 5961 §5.2: acceptable ACKs lie in [SND.UNA - MAX.SND.WND, SND.NXT].
+        if ack.after(self.tcb.snd_max) {
+            // "If the ACK acks something not yet sent ... send an ACK, drop the segment."
+            self.challenge_ack(now);
+            return false;
+        }
+        let oldest_ok = self.tcb.snd_una - self.tcb.max_snd_wnd.max(1);
+        if ack.before(oldest_ok) {
+            self.challenge_ack(now);
+            return false;
+        }
+        let window = usize::from(seg.window) << self.tcb.snd_wscale;
+        if ack.after(self.tcb.snd_una) {
+            self.on_new_ack(now, ack);
+        } else if ack == self.tcb.snd_una
+            && seg.payload.is_empty()
+            && !seg.flags.fin()
+            && window == self.tcb.snd_wnd
+            && self.tcb.snd_max != self.tcb.snd_una
+        {
+            self.on_duplicate_ack();
+        }
+        // Window update: "If SND.WL1 < SEG.SEQ or (SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK)".
+        if self.tcb.snd_wl1.before(seg.seq)
+            || (self.tcb.snd_wl1 == seg.seq && self.tcb.snd_wl2.before_eq(ack))
+        {
+            if self.tcb.snd_wnd == 0 && window > 0 {
+                // The window reopened: the persist phase is over.
+                self.retries = 0;
+                self.backoff = 0;
+            }
+            self.tcb.snd_wnd = window;
+            self.tcb.max_snd_wnd = self.tcb.max_snd_wnd.max(window);
+            self.tcb.snd_wl1 = seg.seq;
+            self.tcb.snd_wl2 = ack;
+        }
+        if self.tcb.snd_wnd == 0 {
+            // A live peer answered (e.g. a window probe): don't count toward giving up.
+            self.retries = 0;
+        }
+        match self.state {
+            State::FinWait1 if self.fin_acked() => self.state = State::FinWait2,
+            State::Closing if self.fin_acked() => self.enter_time_wait(now),
+            State::LastAck if self.fin_acked() => {
+                self.enter_closed();
+                return false;
+            }
+            _ => {}
+        }
+        true
+    }
+
+    /// SND.UNA advances to `ack`.
+    fn on_new_ack(&mut self, now: Instant, ack: SeqNum) {
+        let acked = ack.since(self.tcb.snd_una);
+        let syn_acked = usize::from(self.tcb.snd_una == self.tcb.iss);
+        // Our FIN is covered when SND.UNA <= FIN < SEG.ACK.
+        let fin_acked = self
+            .fin_seq
+            .is_some_and(|f| f.in_window(self.tcb.snd_una, ack));
+        let data_acked = acked.saturating_sub(syn_acked + usize::from(fin_acked));
+        self.tx.consume(data_acked);
+        self.tcb.snd_una = ack;
+        if self.tcb.snd_nxt.before(ack) {
+            self.tcb.snd_nxt = ack;
+        }
+        self.take_rtt_sample(now, ack);
+        self.retries = 0;
+        self.backoff = 0;
+        self.dupacks = 0;
+        let partial = self.cc.on_ack(acked, ack);
+        if partial {
+            // RFC 6582: a partial ACK retransmits the next unacknowledged segment at once.
+            self.retransmit_head = true;
+        }
+        // RFC 6298 §5.3: restart the timer when new data is acknowledged.
+        self.timers.clear(super::timer::TimerKind::Retransmit);
+        if self.tx.is_empty() {
+            self.tx.shrink_if_empty();
+        }
+    }
+
+    fn on_duplicate_ack(&mut self) {
+        self.dupacks += 1;
+        if self.dupacks == 3 {
+            let flight = self.tcb.snd_max.since(self.tcb.snd_una);
+            if self.cc.on_triple_dupack(flight, self.tcb.snd_max) {
+                self.retransmit_head = true;
+                self.stats.fast_retransmits += 1;
+            }
+        } else if self.dupacks > 3 {
+            self.cc.on_dupack_in_recovery();
+        }
+    }
+
+    /// RFC 6298 with Karn's rule: only a segment never retransmitted is timed.
+    pub(super) fn take_rtt_sample(&mut self, now: Instant, ack: SeqNum) {
+        if let Some((end, sent)) = self.rtt_probe {
+            if ack.after_eq(end) {
+                self.rtt.sample(now.saturating_duration_since(sent));
+                self.rtt_probe = None;
+            }
+        }
+    }
+
+    /// Steps seven and eight: queue the text, then the FIN.
+    fn process_text_and_fin(&mut self, now: Instant, t: &Trimmed<'_>) {
+        if self.state.may_receive() && (!t.payload.is_empty() || t.fin) {
+            let offset = t.seq.since(self.tcb.rcv_nxt);
+            let mut stored_all = true;
+            if !t.payload.is_empty() {
+                let room = self.rx.window();
+                stored_all = offset + t.payload.len() <= room;
+                let advanced = self.rx.write_at(offset, t.payload);
+                self.tcb.rcv_nxt += advanced;
+                if offset > 0 || advanced > t.payload.len() || !stored_all {
+                    // Out of order, a hole filled, or data dropped: acknowledge at once (RFC 5681 §4.2).
+                    self.ack.now = true;
+                } else {
+                    self.ack.segments += 1;
+                    if self.ack.segments >= 2 {
+                        self.ack.now = true;
+                    } else {
+                        self.timers.set_if_idle(
+                            super::timer::TimerKind::DelayedAck,
+                            now + self.cfg.delayed_ack,
+                        );
+                    }
+                }
+            }
+            if t.fin && stored_all && self.remote_fin.is_none() {
+                self.remote_fin = Some(t.seq + t.payload.len());
+            }
+        } else if !t.payload.is_empty() {
+            // Text after the peer's FIN: ignore it, but say where we are.
+            self.ack.now = true;
+        }
+        self.process_fin(now);
+    }
+
+    /// Step eight: the peer's FIN, once every byte before it has arrived.
+    fn process_fin(&mut self, now: Instant) {
+        let Some(fin) = self.remote_fin else { return };
+        if fin != self.tcb.rcv_nxt || !self.state.may_receive() {
+            return;
+        }
+        self.tcb.rcv_nxt += 1;
+        self.ack.now = true;
+        match self.state {
+            State::SynReceived | State::Established => self.state = State::CloseWait,
+            State::FinWait1 if self.fin_acked() => self.enter_time_wait(now),
+            State::FinWait1 => self.state = State::Closing,
+            State::FinWait2 => self.enter_time_wait(now),
+            _ => {}
+        }
+    }
+
+    /// Reads MSS and window scale from a SYN (RFC 9293 §3.7.1, RFC 7323 §2).
+    fn take_syn_options(&mut self, seg: &TcpRepr<'_>) {
+        // Without the option, the default send MSS is 536 (IPv4) or 1220 (IPv6) (§3.7.1).
+        let default_mss = if self.remote.is_ipv4() { 536 } else { 1220 };
+        let peer_mss = seg.options.mss.map_or(default_mss, usize::from).max(1);
+        self.tcb.send_mss = peer_mss.min(usize::from(self.cfg.mss)).max(1);
+        self.cc.set_mss(self.tcb.send_mss);
+        match seg.options.window_scale {
+            Some(shift) if self.cfg.window_scaling => {
+                self.tcb.snd_wscale = shift.min(14);
+                self.tcb.wscale_ok = true;
+            }
+            _ => {
+                self.tcb.snd_wscale = 0;
+                self.tcb.rcv_wscale = 0;
+            }
+        }
+    }
+
+    /// Sets the first advertised right edge once RCV.NXT is known.
+    fn init_receive_window(&mut self) {
+        // The window in a SYN is never scaled (RFC 7323 §2.2).
+        let wnd = self.rx.window().min(usize::from(u16::MAX));
+        self.tcb.rcv_adv = self.tcb.rcv_nxt + wnd;
+    }
+}
+
+impl PendingRst {
+    fn from_reply(r: reset::Reset) -> Self {
+        PendingRst {
+            seq: r.seq,
+            ack: r.ack,
+        }
+    }
+}

@@ -1,0 +1,259 @@
+//! What to send now: RST, SYN, SYN,ACK, data, FIN, window probe or a bare ACK.
+
+use super::connection::Connection;
+use super::reset::Reset;
+use super::seq::SeqNum;
+use super::state::State;
+use super::timer::TimerKind;
+use crate::time::Instant;
+use crate::wire::tcp::{TcpFlags, TcpOptions, TcpRepr};
+
+impl Connection {
+    /// The next segment this connection wants to send, if any. Call until `None`.
+    ///
+    /// The returned segment borrows the connection; its addresses are
+    /// [`local`](Self::local) → [`remote`](Self::remote).
+    #[must_use]
+    pub fn poll_transmit(&mut self, now: Instant) -> Option<TcpRepr<'_>> {
+        if let Some(rst) = self.rst.take() {
+            let reset = Reset {
+                seq: rst.seq,
+                ack: rst.ack,
+            };
+            return Some(reset.to_repr(self.local.port(), self.remote.port()));
+        }
+        let kind = match self.state {
+            State::Closed | State::Listen => return None,
+            State::SynSent | State::SynReceived if self.tcb.snd_nxt == self.tcb.iss => {
+                Some(Segment::Syn)
+            }
+            State::SynSent => None,
+            _ => self.next_data_segment(),
+        };
+        let kind = match kind {
+            Some(k) => k,
+            None if self.ack.now && self.state != State::SynSent => Segment::Ack,
+            None => return None,
+        };
+        Some(self.build(now, kind))
+    }
+
+    /// Chooses a data, FIN or probe segment in the synchronized states (and SYN-RECEIVED, whose
+    /// SYN,ACK has gone out: queued data waits for ESTABLISHED).
+    fn next_data_segment(&mut self) -> Option<Segment> {
+        if self.state == State::SynReceived || self.state == State::TimeWait {
+            return None;
+        }
+        let mss = self.tcb.send_mss;
+        if self.retransmit_head {
+            self.retransmit_head = false;
+            let len = self.tx.len().min(mss);
+            let fin = self.fin_seq.is_some() && !self.fin_acked() && len == self.tx.len();
+            if len > 0 || fin {
+                return Some(Segment::Data {
+                    seq: self.tcb.snd_una.max(self.tx_base()),
+                    len,
+                    fin,
+                    advance: false,
+                });
+            }
+        }
+        let unsent = self.unsent();
+        let in_flight = self.tcb.snd_nxt.since(self.tcb.snd_una);
+        let window = self.tcb.snd_wnd.min(self.cc.cwnd());
+        let usable = window.saturating_sub(in_flight);
+        let len = unsent.min(usable).min(mss);
+        let fin_unsent = self.fin_queued
+            && self
+                .fin_seq
+                .is_none_or(|f| self.tcb.snd_nxt.before_eq(f));
+        // A FIN rides on the segment that carries the last byte, or goes alone once all is sent.
+        let fin = fin_unsent && len == unsent;
+        if self.probe_now {
+            self.probe_now = false;
+            if len == 0 && !fin {
+                self.stats.window_probes += 1;
+                return Some(Segment::Probe);
+            }
+        }
+        if len == 0 && !fin {
+            return None;
+        }
+        if len > 0 && len < mss && !fin {
+            // Nagle (RFC 9293 §3.7.4): hold a small segment while data is unacknowledged.
+            let nagle_holds = !self.cfg.nodelay && in_flight > 0;
+            // Sender-side silly window avoidance (§3.8.6.2.1): don't send a small window-limited
+            // segment unless it is at least half the largest window offered.
+            let sws_holds = len < unsent && len < self.tcb.max_snd_wnd / 2;
+            if nagle_holds || sws_holds {
+                return None;
+            }
+        }
+        Some(Segment::Data {
+            seq: self.tcb.snd_nxt,
+            len,
+            fin,
+            advance: true,
+        })
+    }
+
+    fn build(&mut self, now: Instant, kind: Segment) -> TcpRepr<'_> {
+        let mut flags = TcpFlags::ACK;
+        let mut seq = self.tcb.snd_nxt;
+        let mut options = TcpOptions::default();
+        let mut payload_len = 0;
+        match kind {
+            Segment::Syn => {
+                flags = if self.state == State::SynSent {
+                    TcpFlags::SYN
+                } else {
+                    TcpFlags::SYN | TcpFlags::ACK
+                };
+                seq = self.tcb.iss;
+                options.mss = Some(self.cfg.mss);
+                // Offer window scaling on our SYN; on a SYN,ACK only if the peer offered it.
+                if self.cfg.window_scaling
+                    && (self.state == State::SynSent || self.tcb.wscale_ok)
+                {
+                    options.window_scale = Some(self.tcb.rcv_wscale);
+                }
+                self.note_sent(now, seq, 1);
+            }
+            Segment::Data {
+                seq: at,
+                len,
+                fin,
+                advance,
+            } => {
+                seq = at;
+                payload_len = len;
+                self.fill_scratch(at, len);
+                if len > 0 && len == self.unsent_from(at) {
+                    flags |= TcpFlags::PSH;
+                }
+                if fin {
+                    flags |= TcpFlags::FIN;
+                    if self.fin_seq.is_none() {
+                        self.fin_seq = Some(at + len);
+                    }
+                }
+                let seg_len = len + usize::from(fin);
+                if advance {
+                    self.note_sent(now, at, seg_len);
+                } else {
+                    self.stats.retransmits += 1;
+                    self.rtt_probe = None;
+                    if self.timers.get(TimerKind::Retransmit).is_none() {
+                        let rto = self.rtt.rto_with_backoff(self.backoff);
+                        self.timers.set(TimerKind::Retransmit, now + rto);
+                    }
+                }
+            }
+            Segment::Probe => {
+                // Like Linux: an old sequence number (SND.UNA - 1) with no data, which the
+                // receiver must answer with an ACK carrying its current window.
+                seq = self.tcb.snd_una - 1;
+                self.rearm_timers(now);
+            }
+            Segment::Ack => {}
+        }
+        // Every segment but the very first SYN carries an ACK, so the pending ACK is sent.
+        self.ack.now = false;
+        self.ack.segments = 0;
+        self.timers.clear(TimerKind::DelayedAck);
+        let window = if flags.syn() {
+            // The window field of a SYN is never scaled (RFC 7323 §2.2).
+            (self.tcb.rcv_adv.since(self.tcb.rcv_nxt)).min(usize::from(u16::MAX)) as u16
+        } else {
+            self.advertise_window()
+        };
+        TcpRepr {
+            src_port: self.local.port(),
+            dst_port: self.remote.port(),
+            seq,
+            ack: if flags.ack() {
+                self.tcb.rcv_nxt
+            } else {
+                SeqNum::new(0)
+            },
+            flags,
+            window,
+            urgent: 0,
+            options,
+            payload: self.scratch.get(..payload_len).unwrap_or(&[]),
+        }
+    }
+
+    /// Records that `len` sequence numbers from `seq` went out for the first time (or again after
+    /// a timeout rewound SND.NXT), starting the RTT measurement and the retransmission timer.
+    fn note_sent(&mut self, now: Instant, seq: SeqNum, len: usize) {
+        let end = seq + len;
+        let retransmission = end.before_eq(self.tcb.snd_max);
+        if retransmission {
+            self.stats.retransmits += 1;
+        } else if self.rtt_probe.is_none() && self.backoff == 0 {
+            self.rtt_probe = Some((end, now));
+        }
+        if retransmission || self.backoff > 0 {
+            // Karn: no sample from anything sent around a retransmission.
+            self.rtt_probe = None;
+        }
+        self.tcb.snd_nxt = end;
+        self.tcb.snd_max = self.tcb.snd_max.max(end);
+        if self.timers.get(TimerKind::Retransmit).is_none() {
+            let rto = self.rtt.rto_with_backoff(self.backoff);
+            self.timers.set(TimerKind::Retransmit, now + rto);
+        }
+    }
+
+    /// Copies `len` bytes of the send buffer, starting at sequence number `seq`, into the scratch buffer.
+    fn fill_scratch(&mut self, seq: SeqNum, len: usize) {
+        let offset = seq.since(self.tx_base());
+        if self.scratch.len() < len {
+            self.scratch.resize(len, 0);
+        }
+        if let Some(out) = self.scratch.get_mut(..len) {
+            self.tx.read_at(offset, out);
+        }
+    }
+
+    fn unsent_from(&self, seq: SeqNum) -> usize {
+        self.tx.len().saturating_sub(seq.since(self.tx_base()))
+    }
+
+    /// The window field for a non-SYN segment: the receive window, right edge never moved left,
+    /// grown only in steps worth announcing (receiver-side SWS avoidance, §3.8.6.2.2).
+    pub(super) fn advertise_window(&mut self) -> u16 {
+        let rcv_nxt = self.tcb.rcv_nxt;
+        let potential = rcv_nxt + self.rx.window();
+        let threshold = (self.rx.capacity() / 2).min(self.tcb.send_mss).max(1);
+        if potential.after(self.tcb.rcv_adv) && potential.since(self.tcb.rcv_adv) >= threshold {
+            self.tcb.rcv_adv = potential;
+        }
+        let shift = self.tcb.rcv_wscale;
+        let max = usize::from(u16::MAX) << shift;
+        let wnd = self.tcb.rcv_adv.since(rcv_nxt).min(max);
+        // Round down to what the scaled field can say, and remember that as the edge.
+        // Scaling rounds down by less than 2^shift; the edge we accept up to stays RCV.ADV.
+        let field = wnd >> shift;
+        u16::try_from(field).unwrap_or(u16::MAX)
+    }
+}
+
+/// The kinds of segment `poll_transmit` can produce.
+#[derive(Clone, Copy, Debug)]
+enum Segment {
+    /// SYN (SYN-SENT) or SYN,ACK (SYN-RECEIVED).
+    Syn,
+    /// Data and/or FIN from `seq`; `advance` is false for a fast retransmission of the head.
+    Data {
+        seq: SeqNum,
+        len: usize,
+        fin: bool,
+        advance: bool,
+    },
+    /// A zero-window probe.
+    Probe,
+    /// A bare acknowledgment.
+    Ack,
+}
