@@ -22,6 +22,42 @@
 //! (an ACK that arrives exactly at the RTO deadline is seen first). Hosts are
 //! always visited in [`HostId`] order.
 //!
+//! A host whose deadline is still at or before `now` after
+//! `handle_timeout(now)` is fired again at the same instant, forever: time
+//! cannot advance past a deadline the host refuses to clear.
+//!
+//! # Example
+//!
+//! ```
+//! use synack::sim::{Endpoint, LinkConfig, Network};
+//! use synack::time::{Duration, Instant};
+//!
+//! /// Sends one 20-byte IPv4 header to 10.0.0.2, counts what it receives.
+//! #[derive(Default)]
+//! struct Host { to_send: Option<[u8; 20]>, got: usize }
+//!
+//! impl Endpoint for Host {
+//!     fn handle_packet(&mut self, _: Instant, _: &[u8]) { self.got += 1 }
+//!     fn poll_transmit(&mut self, _: Instant, buf: &mut [u8]) -> Option<usize> {
+//!         let p = self.to_send.take()?;
+//!         buf.get_mut(..20)?.copy_from_slice(&p);
+//!         Some(20)
+//!     }
+//!     fn poll_timeout(&self) -> Option<Instant> { None }
+//!     fn handle_timeout(&mut self, _: Instant) {}
+//! }
+//!
+//! let mut ip = [0u8; 20];
+//! ip[0] = 0x45;
+//! ip[16..20].copy_from_slice(&[10, 0, 0, 2]);
+//! let mut net = Network::new(7);
+//! let a = net.add_host(&["10.0.0.1".parse().unwrap()], Host { to_send: Some(ip), got: 0 });
+//! let b = net.add_host(&["10.0.0.2".parse().unwrap()], Host::default());
+//! net.set_link(a, b, LinkConfig::default().with_delay(Duration::from_millis(20)));
+//! assert!(net.run_until(Instant::from_millis(1000), |n| n.host(b).got == 1));
+//! assert_eq!(net.now(), Instant::from_millis(20));
+//! ```
+//!
 //! # Files
 //! - `link.rs`: one link direction, its impairments and counters;
 //! - `route.rs`: reading the destination address;
@@ -278,6 +314,12 @@ impl<H: Endpoint> Network<H> {
     /// The error that stopped the capture, if one did.
     pub fn take_pcap_error(&mut self) -> Option<SimError> {
         self.fabric.pcap_error.take()
+    }
+
+    /// Copies on the wire now (scheduled, not yet delivered). Bounded by the
+    /// links' buffers (see [`LinkConfig::queue_limit_bytes`]).
+    pub fn in_flight(&self) -> usize {
+        self.fabric.wire.len()
     }
 
     /// Network-wide counters.

@@ -734,3 +734,39 @@ proptest::proptest! {
         );
     }
 }
+
+#[test]
+fn a_flooding_host_is_bounded_by_the_link_buffer() {
+    // Emits a fresh 1000-byte packet every time it is polled, forever.
+    struct Flood(Vec<u8>);
+    impl Endpoint for Flood {
+        fn handle_packet(&mut self, _: Instant, _: &[u8]) {}
+        fn poll_transmit(&mut self, _: Instant, buf: &mut [u8]) -> Option<usize> {
+            buf[..1000].copy_from_slice(&self.0);
+            Some(1000)
+        }
+        fn poll_timeout(&self) -> Option<Instant> {
+            None
+        }
+        fn handle_timeout(&mut self, _: Instant) {}
+    }
+    let mut net = Network::new(0);
+    let a = net.add_host(&[A.into()], Flood(ipv4(A, B, 0, 1000)));
+    let b = net.add_host(&[B.into()], Flood(ipv4(B, A, 0, 1000)));
+    net.set_link(a, b, LinkConfig::default().with_queue_limit(10_000));
+    net.set_link(
+        b,
+        a,
+        LinkConfig::default()
+            .with_bandwidth(8_000_000)
+            .with_queue_limit(10_000),
+    );
+    for _ in 0..4 {
+        assert!(net.step());
+        // a→b: at most 10 packets in flight; b→a: at most 10 queued plus
+        // one per ms of delay (1 ms) at 1 packet/ms.
+        assert!(net.in_flight() <= 22, "{}", net.in_flight());
+    }
+    // Each drain took the per-drain maximum from both hosts and refused nearly all.
+    assert!(net.stats().queue_full >= 4 * MAX_TRANSMITS_PER_DRAIN as u64 - 100);
+}
