@@ -12,7 +12,8 @@ pub enum Fate {
     Delivered,
     /// Dropped in transit by the loss impairment.
     Lost,
-    /// Delivered with one bit flipped.
+    /// Delivered with one bit flipped (an original or a duplicate copy;
+    /// corruption takes precedence over [`Fate::Duplicate`]).
     Corrupted,
     /// The extra copy made by the duplicate impairment, delivered intact.
     Duplicate,
