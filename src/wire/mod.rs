@@ -50,8 +50,8 @@ pub enum WireError {
     /// IPv4 IHL below 5 words, or TCP data offset below 5 words.
     #[error("header length field is below the 20-byte minimum")]
     BadHeaderLength,
-    /// The TCP data offset points past the end of the segment (or an IPv4 IHL
-    /// points past the end of the buffer).
+    /// The TCP data offset points past the end of the segment. (An IPv4 IHL
+    /// past the end of the buffer is [`WireError::Truncated`].)
     #[error("header length field points past the end of the packet")]
     DataOffsetPastEnd,
     /// The IP length field lies: larger than the buffer, or smaller than the header.

@@ -208,3 +208,33 @@ proptest! {
         check_with_etherparse(&emit(&ip, &tcp));
     }
 }
+
+#[test]
+fn emit_writes_exactly_ip_tcp_len_bytes_and_nothing_beyond() {
+    let tcp = syn_template(b"abcdefg");
+    for ip in [ip_v4(), ip_v6()] {
+        let mut buf = vec![0xa5u8; 400];
+        let n = emit_ip_tcp(&ip, &tcp, &mut buf).unwrap();
+        assert_eq!(n, ip_tcp_len(&ip, &tcp));
+        assert!(
+            buf[n..].iter().all(|&b| b == 0xa5),
+            "bytes past the packet untouched"
+        );
+        check_with_etherparse(&buf[..n]);
+    }
+}
+
+#[test]
+#[should_panic(expected = "synack rejects the packet: checksum mismatch")]
+fn oracle_panics_on_a_packet_with_a_bad_tcp_checksum() {
+    let mut bytes = emit(&ip_v4(), &syn_template(b"x"));
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    check_with_etherparse(&bytes);
+}
+
+#[test]
+#[should_panic(expected = "etherparse rejects the packet")]
+fn oracle_panics_on_a_packet_etherparse_cannot_slice() {
+    check_with_etherparse(&[0x45, 0, 0]);
+}
