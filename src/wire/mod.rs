@@ -1,4 +1,206 @@
 //! Wire formats: IPv4, IPv6, TCP and its options, Internet checksums.
-#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+//!
+//! # The Packet/Repr contract (STYLE R2, R9)
+//!
+//! Every protocol has two halves:
+//!
+//! * a zero-copy `XxxPacket<T: AsRef<[u8]>>` view whose `new_checked` validates
+//!   every length the accessors depend on. Accessors never panic — not even on a
+//!   `new_unchecked` view of a short buffer: they read through bounds-checked
+//!   helpers that yield 0 (and setters that write nothing) out of range;
+//! * an owned `XxxRepr` with `parse` (a typed [`WireError`] on any malformed
+//!   input) and `emit` (writes exactly `buffer_len()`/`header_len()` bytes).
+//!
+//! Nothing in this module panics or reads out of bounds on any input.
+//!
+//! The stack mostly uses the convenience pair [`parse_ip_tcp`] / [`emit_ip_tcp`].
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
+pub mod checksum;
+pub mod ip;
+pub mod ipv4;
+pub mod ipv6;
 pub mod tcp;
+pub mod tcp_options;
+
+#[cfg(test)]
+pub(crate) mod oracle;
+#[cfg(test)]
+mod tests;
+
+pub use ip::{IpRepr, PROTOCOL_TCP};
+pub use ipv4::{Ipv4Packet, Ipv4Repr};
+pub use ipv6::{Ipv6Packet, Ipv6Repr};
+pub use tcp::{SackBlocks, TcpFlags, TcpOptions, TcpPacket, TcpRepr, Timestamps};
+
+/// Why a packet could not be parsed or emitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum WireError {
+    /// The buffer is shorter than the fixed header it should contain.
+    #[error("buffer is shorter than the header")]
+    Truncated,
+    /// The IP version nibble is neither 4 nor 6 (or not the one expected).
+    #[error("unexpected IP version")]
+    BadVersion,
+    /// IPv4 IHL below 5 words, or TCP data offset below 5 words.
+    #[error("header length field is below the 20-byte minimum")]
+    BadHeaderLength,
+    /// The TCP data offset points past the end of the segment. (An IPv4 IHL
+    /// past the end of the buffer is [`WireError::Truncated`].)
+    #[error("header length field points past the end of the packet")]
+    DataOffsetPastEnd,
+    /// The IP length field lies: larger than the buffer, or smaller than the header.
+    #[error("IP length field disagrees with the buffer or the header")]
+    BadTotalLength,
+    /// A checksum (IPv4 header or TCP with pseudo-header) does not verify.
+    #[error("checksum mismatch")]
+    BadChecksum,
+    /// An IPv4 fragment (MF set or offset non-zero) or an IPv6 fragment header:
+    /// synack does not reassemble.
+    #[error("fragmented packet (reassembly is not supported)")]
+    Fragmented,
+    /// A TCP option has length 0 or 1, runs past the end of the header, or has
+    /// a length that is wrong for its (known) kind.
+    #[error("malformed TCP option length")]
+    BadOptionLength,
+    /// The IP payload is not the protocol that was required (TCP).
+    #[error("unsupported IP protocol {0}")]
+    UnsupportedProtocol(u8),
+    /// The output buffer is too small for what is being emitted.
+    #[error("output buffer too small")]
+    BufferTooSmall,
+    /// An IPv6 extension header synack does not walk (e.g. AH 51, ESP 50).
+    #[error("unsupported IPv6 extension header {0}")]
+    UnsupportedExtensionHeader(u8),
+    /// More IPv6 extension headers than synack is willing to walk.
+    #[error("too many IPv6 extension headers")]
+    TooManyExtensionHeaders,
+    /// Source and destination addresses (or an address and a header) are of different families.
+    #[error("IPv4 and IPv6 addresses mixed in one packet")]
+    AddressFamilyMismatch,
+    /// The packet would not fit the IP length field (over 65535 bytes).
+    #[error("packet too long for the IP length field")]
+    PacketTooLong,
+}
+
+/// Whether parsing verifies checksums.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checksum {
+    /// Verify the IPv4 header checksum and the TCP checksum; mismatches are
+    /// [`WireError::BadChecksum`].
+    Verify,
+    /// Skip verification (e.g. checksum offload already did it).
+    Ignore,
+}
+
+impl Checksum {
+    /// True for [`Checksum::Verify`].
+    pub const fn verify(self) -> bool {
+        matches!(self, Checksum::Verify)
+    }
+}
+
+/// Parses an IPv4 or IPv6 packet carrying TCP (the version nibble decides).
+///
+/// The IP total/payload length is honoured: bytes beyond it (link padding) are
+/// ignored, and a length larger than the buffer is [`WireError::BadTotalLength`].
+/// With [`Checksum::Verify`] the IPv4 header checksum and the TCP checksum (with
+/// the pseudo-header) are verified. The IP protocol must be 6 (TCP); IPv6
+/// hop-by-hop, routing and destination-options headers are skipped.
+///
+/// For IPv6 the returned [`Ipv6Repr`] describes the upper layer: `next_header`
+/// is 6 and `payload_len` the TCP segment length (extension headers consumed).
+pub fn parse_ip_tcp(bytes: &[u8], checksum: Checksum) -> Result<(IpRepr, TcpRepr<'_>), WireError> {
+    let (ip, segment) = ip::parse_ip(bytes, checksum)?;
+    if ip.protocol() != PROTOCOL_TCP {
+        return Err(WireError::UnsupportedProtocol(ip.protocol()));
+    }
+    let packet = TcpPacket::new_checked(segment)?;
+    let tcp = TcpRepr::parse(&packet, ip.src_addr(), ip.dst_addr(), checksum)?;
+    Ok((ip, tcp))
+}
+
+/// The number of bytes [`emit_ip_tcp`] writes: IP header + TCP header + options + payload.
+pub fn ip_tcp_len(ip: &IpRepr, tcp: &TcpRepr<'_>) -> usize {
+    ip.header_len() + tcp.buffer_len()
+}
+
+/// Writes an IP header, TCP header, options and payload into `buf`, with the
+/// IPv4 header checksum and the TCP checksum filled in; returns the length written.
+///
+/// Only the addresses and TTL/hop limit of `ip` are used: the protocol is
+/// always TCP and the payload length is computed from `tcp`.
+pub fn emit_ip_tcp(ip: &IpRepr, tcp: &TcpRepr<'_>, buf: &mut [u8]) -> Result<usize, WireError> {
+    let seg_len = tcp.buffer_len();
+    let ip = ip.with_payload(PROTOCOL_TCP, seg_len)?;
+    let header_len = ip.header_len();
+    let total = header_len + seg_len;
+    let out = buf.get_mut(..total).ok_or(WireError::BufferTooSmall)?;
+    let (ip_buf, tcp_buf) = out.split_at_mut(header_len);
+    ip.emit(ip_buf)?;
+    tcp.emit(
+        &mut TcpPacket::new_unchecked(tcp_buf),
+        ip.src_addr(),
+        ip.dst_addr(),
+    );
+    Ok(total)
+}
+
+/// Bounds-checked big-endian field access shared by the Packet views.
+///
+/// Reads out of range yield 0 and writes out of range do nothing, so an
+/// accessor can never panic; `new_checked` guarantees they are in range.
+pub(crate) mod field {
+    /// The byte at `off`, or 0.
+    pub(crate) fn u8_at(buf: &[u8], off: usize) -> u8 {
+        buf.get(off).copied().unwrap_or(0)
+    }
+
+    /// `N` bytes at `off`, or zeros.
+    pub(crate) fn array_at<const N: usize>(buf: &[u8], off: usize) -> [u8; N] {
+        let mut out = [0u8; N];
+        if let Some(src) = buf.get(off..off.saturating_add(N)) {
+            out.copy_from_slice(src);
+        }
+        out
+    }
+
+    /// The big-endian u16 at `off`, or 0.
+    pub(crate) fn u16_at(buf: &[u8], off: usize) -> u16 {
+        u16::from_be_bytes(array_at(buf, off))
+    }
+
+    /// The big-endian u32 at `off`, or 0.
+    pub(crate) fn u32_at(buf: &[u8], off: usize) -> u32 {
+        u32::from_be_bytes(array_at(buf, off))
+    }
+
+    /// Writes `src` at `off` if it fits entirely.
+    pub(crate) fn set_bytes(buf: &mut [u8], off: usize, src: &[u8]) {
+        if let Some(dst) = buf.get_mut(off..off.saturating_add(src.len())) {
+            dst.copy_from_slice(src);
+        }
+    }
+
+    /// Writes a byte at `off` if in range.
+    pub(crate) fn set_u8(buf: &mut [u8], off: usize, v: u8) {
+        if let Some(b) = buf.get_mut(off) {
+            *b = v;
+        }
+    }
+
+    /// Writes a big-endian u16 at `off` if in range.
+    pub(crate) fn set_u16(buf: &mut [u8], off: usize, v: u16) {
+        set_bytes(buf, off, &v.to_be_bytes());
+    }
+
+    /// Writes a big-endian u32 at `off` if in range.
+    pub(crate) fn set_u32(buf: &mut [u8], off: usize, v: u32) {
+        set_bytes(buf, off, &v.to_be_bytes());
+    }
+}

@@ -1,0 +1,13 @@
+//! Tests for the wire module as a whole: round trips, the etherparse oracle,
+//! malformed input and fuzzing. Per-file unit tests live next to their code.
+#![allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
+mod fuzz;
+mod malformed;
+mod roundtrip;
+mod support;
