@@ -44,12 +44,18 @@ pub(crate) fn check_with_etherparse(packet: &[u8]) {
                 .expect("segment length fits");
             assert_eq!(tcp.checksum(), want, "TCP checksum per etherparse (IPv4)");
             assert_eq!(usize::from(h.total_len), packet.len(), "IPv4 total length");
+            assert!(!h.more_fragments, "IPv4 MF must be clear");
         }
         (Some(NetSlice::Ipv6(v6)), IpRepr::V6(r)) => {
             let h = v6.header();
             assert_eq!(h.source_addr(), r.src, "IPv6 source");
             assert_eq!(h.destination_addr(), r.dst, "IPv6 destination");
             assert_eq!(h.hop_limit(), r.hop_limit, "IPv6 hop limit");
+            assert_eq!(
+                usize::from(h.payload_length()) + 40,
+                packet.len(),
+                "IPv6 payload length"
+            );
             let want = tcp
                 .calc_checksum_ipv6(h.source(), h.destination())
                 .expect("segment length fits");
