@@ -43,7 +43,9 @@ impl NewReno {
     /// Updates the sender MSS after the handshake.
     pub fn set_mss(&mut self, mss: usize) {
         let mss = mss.max(1);
-        if self.ssthresh == usize::MAX && self.cwnd == (10 * self.mss).min((2 * self.mss).max(14600)) {
+        if self.ssthresh == usize::MAX
+            && self.cwnd == (10 * self.mss).min((2 * self.mss).max(14600))
+        {
             self.cwnd = (10 * mss).min((2 * mss).max(14600));
         }
         self.mss = mss;

@@ -5,8 +5,11 @@ use crate::time::Duration;
 /// Per-connection configuration. `Default` gives Linux-like values.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Config {
-    /// The MSS we advertise and the largest payload we send: the path MTU minus
-    /// IP and TCP headers (1460 for IPv4 at MTU 1500).
+    /// The path MTU. The MSS we advertise and the largest payload we send is this minus
+    /// the IP and TCP headers: 1460 for IPv4 and 1440 for IPv6 at MTU 1500.
+    pub mtu: usize,
+    /// An upper bound on the MSS below what the MTU allows (RFC 9293 §3.7.1); the default
+    /// (65495) adds no limit.
     pub mss: u16,
     /// Send buffer capacity in bytes (unacknowledged plus unsent data).
     pub send_buffer: usize,
@@ -36,10 +39,24 @@ pub struct Config {
     pub challenge_ack_limit: u32,
 }
 
+impl Config {
+    /// The MSS for a connection of the given address family: MTU minus IP and TCP headers,
+    /// capped by [`Config::mss`], never below the RFC minimums (536 / 1220) unless capped.
+    pub fn effective_mss(&self, ipv6: bool) -> u16 {
+        let headers = if ipv6 { 40 + 20 } else { 20 + 20 };
+        let from_mtu = self
+            .mtu
+            .saturating_sub(headers)
+            .clamp(1, usize::from(u16::MAX));
+        (from_mtu as u16).min(self.mss).max(1)
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
-            mss: 1460,
+            mtu: 1500,
+            mss: 65495,
             send_buffer: 64 * 1024,
             recv_buffer: 64 * 1024,
             max_ooo_ranges: 32,

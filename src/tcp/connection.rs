@@ -134,19 +134,13 @@ pub struct Connection {
 }
 
 impl Connection {
-    fn new(
-        cfg: Config,
-        state: State,
-        local: SocketAddr,
-        remote: SocketAddr,
-        iss: SeqNum,
-    ) -> Self {
+    fn new(cfg: Config, state: State, local: SocketAddr, remote: SocketAddr, iss: SeqNum) -> Self {
         let tcb = Tcb {
             iss,
             snd_una: iss,
             snd_nxt: iss,
             snd_max: iss,
-            send_mss: usize::from(cfg.mss),
+            send_mss: usize::from(cfg.effective_mss(remote.is_ipv6())),
             rcv_wscale: if cfg.window_scaling {
                 window_shift_for(cfg.recv_buffer)
             } else {
@@ -165,7 +159,7 @@ impl Connection {
             rx: ReceiveBuffer::new(cfg.recv_buffer, cfg.max_ooo_ranges),
             timers: TimerTable::default(),
             rtt: RttEstimator::new(cfg.initial_rto, cfg.min_rto, cfg.max_rto),
-            cc: NewReno::new(usize::from(cfg.mss)),
+            cc: NewReno::new(usize::from(cfg.effective_mss(remote.is_ipv6()))),
             fin_queued: false,
             fin_seq: None,
             remote_fin: None,
@@ -197,6 +191,11 @@ impl Connection {
     }
 
     // ---- getters ----
+
+    /// The MSS we advertise: the path MTU minus headers, capped by the configuration.
+    pub fn our_mss(&self) -> u16 {
+        self.cfg.effective_mss(self.remote.is_ipv6())
+    }
 
     /// The current state.
     pub fn state(&self) -> State {
@@ -278,8 +277,7 @@ impl Connection {
     }
 
     pub(super) fn peer_fin_consumed(&self) -> bool {
-        self.remote_fin
-            .is_some_and(|f| self.tcb.rcv_nxt.after(f))
+        self.remote_fin.is_some_and(|f| self.tcb.rcv_nxt.after(f))
     }
 
     // ---- user calls (§3.10.2–§3.10.6) ----
@@ -357,8 +355,9 @@ impl Connection {
             | State::FinWait1
             | State::FinWait2
             | State::CloseWait => {
+                // SND.MAX, not a rewound SND.NXT, so the peer finds the RST in its window.
                 self.rst = Some(PendingRst {
-                    seq: self.tcb.snd_nxt,
+                    seq: self.tcb.snd_max,
                     ack: None,
                 });
             }
@@ -415,16 +414,17 @@ impl Connection {
         let _ = now;
     }
 
+    /// The persist timer: probe a zero window (§3.8.6.1), or send what a small window allows
+    /// when silly window avoidance has held data back too long (§3.8.6.2.1).
     fn on_persist_timeout(&mut self, _now: Instant) {
-        if self.tcb.snd_wnd > 0 {
-            return;
+        if self.tcb.snd_wnd == 0 {
+            self.retries += 1;
+            if self.retries > self.cfg.max_retries {
+                self.fail(Error::TimedOut);
+                return;
+            }
+            self.backoff = self.backoff.saturating_add(1);
         }
-        self.retries += 1;
-        if self.retries > self.cfg.max_retries {
-            self.fail(Error::TimedOut);
-            return;
-        }
-        self.backoff = self.backoff.saturating_add(1);
         self.probe_now = true;
     }
 
@@ -447,11 +447,15 @@ impl Connection {
         } else {
             self.timers.clear(TimerKind::Retransmit);
         }
-        let zero_window_blocked = self.state.is_synchronized()
-            && self.tcb.snd_wnd == 0
+        // Nothing in flight, yet data waits because the window is closed or too small to
+        // send it all: without this timer nothing would ever send it if the peer's window
+        // update were lost.
+        let unsent = self.unsent();
+        let window_blocked = self.state.is_synchronized()
             && !outstanding
-            && (self.unsent() > 0 || (self.fin_queued && self.fin_seq.is_none()));
-        if zero_window_blocked {
+            && unsent > 0
+            && self.tcb.snd_wnd.min(self.cc.cwnd()) < unsent.min(self.tcb.send_mss);
+        if window_blocked {
             let rto = self.rtt.rto_with_backoff(self.backoff);
             self.timers.set_if_idle(TimerKind::Persist, now + rto);
         } else {

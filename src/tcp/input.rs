@@ -6,7 +6,7 @@ use super::reset;
 use super::seq::SeqNum;
 use super::state::State;
 use crate::time::Instant;
-use crate::wire::tcp::TcpRepr;
+use crate::wire::TcpRepr;
 
 /// What remains of a segment after §3.10.7.4's trimming to the receive window.
 struct Trimmed<'a> {
@@ -51,7 +51,6 @@ impl Connection {
             self.init_receive_window();
             self.state = State::SynReceived;
             // The SYN,ACK goes out at poll_transmit (SND.NXT = ISS means "not yet sent").
-            return;
         }
         // "Fourth, other data or control": drop.
     }
@@ -357,11 +356,11 @@ impl Connection {
 
     /// RFC 6298 with Karn's rule: only a segment never retransmitted is timed.
     pub(super) fn take_rtt_sample(&mut self, now: Instant, ack: SeqNum) {
-        if let Some((end, sent)) = self.rtt_probe {
-            if ack.after_eq(end) {
-                self.rtt.sample(now.saturating_duration_since(sent));
-                self.rtt_probe = None;
-            }
+        if let Some((end, sent)) = self.rtt_probe
+            && ack.after_eq(end)
+        {
+            self.rtt.sample(now.saturating_duration_since(sent));
+            self.rtt_probe = None;
         }
     }
 
@@ -422,7 +421,7 @@ impl Connection {
         // Without the option, the default send MSS is 536 (IPv4) or 1220 (IPv6) (§3.7.1).
         let default_mss = if self.remote.is_ipv4() { 536 } else { 1220 };
         let peer_mss = seg.options.mss.map_or(default_mss, usize::from).max(1);
-        self.tcb.send_mss = peer_mss.min(usize::from(self.cfg.mss)).max(1);
+        self.tcb.send_mss = peer_mss.min(usize::from(self.our_mss())).max(1);
         self.cc.set_mss(self.tcb.send_mss);
         match seg.options.window_scale {
             Some(shift) if self.cfg.window_scaling => {

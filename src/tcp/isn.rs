@@ -47,7 +47,8 @@ mod tests {
     use super::*;
 
     fn sa(s: &str) -> SocketAddr {
-        s.parse().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+        s.parse()
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
     }
 
     #[test]
@@ -59,8 +60,15 @@ mod tests {
         let base = g.isn(t, a, b);
         assert_eq!(base, g.isn(t, a, b), "deterministic for the same inputs");
         assert_ne!(base, g.isn(t, sa("192.0.2.1:1001"), b), "port changes it");
-        assert_ne!(base, IsnGenerator::new([8; 16]).isn(t, a, b), "key changes it");
+        assert_ne!(
+            base,
+            IsnGenerator::new([8; 16]).isn(t, a, b),
+            "key changes it"
+        );
         // M advances one per 4 µs.
-        assert_eq!(g.isn(t + crate::time::Duration::from_micros(400), a, b) - base, 100);
+        assert_eq!(
+            g.isn(t + crate::time::Duration::from_micros(400), a, b) - base,
+            100
+        );
     }
 }

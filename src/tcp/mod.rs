@@ -10,7 +10,12 @@
 //! | §3.10.7 SEGMENT ARRIVES | `input` ([`Connection::handle_segment`]) |
 //! | §3.10.7.1 resets for no connection | [`reset`] |
 //! | RFC 5681/6582 congestion control | [`cc`] |
-#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 pub mod cc;
 pub mod config;

@@ -6,7 +6,7 @@ use super::seq::SeqNum;
 use super::state::State;
 use super::timer::TimerKind;
 use crate::time::Instant;
-use crate::wire::tcp::{TcpFlags, TcpOptions, TcpRepr};
+use crate::wire::{TcpFlags, TcpOptions, TcpRepr};
 
 impl Connection {
     /// The next segment this connection wants to send, if any. Call until `None`.
@@ -63,23 +63,23 @@ impl Connection {
         let window = self.tcb.snd_wnd.min(self.cc.cwnd());
         let usable = window.saturating_sub(in_flight);
         let len = unsent.min(usable).min(mss);
-        let fin_unsent = self.fin_queued
-            && self
-                .fin_seq
-                .is_none_or(|f| self.tcb.snd_nxt.before_eq(f));
+        let fin_unsent =
+            self.fin_queued && self.fin_seq.is_none_or(|f| self.tcb.snd_nxt.before_eq(f));
         // A FIN rides on the segment that carries the last byte, or goes alone once all is sent.
         let fin = fin_unsent && len == unsent;
-        if self.probe_now {
-            self.probe_now = false;
-            if len == 0 && !fin {
-                self.stats.window_probes += 1;
-                return Some(Segment::Probe);
-            }
+        // The persist timer fired: probe a zero window, or override the holds below
+        // (the "override timeout" of RFC 9293 §3.8.6.2.1).
+        let forced = std::mem::take(&mut self.probe_now);
+        if forced && len == 0 && !fin && unsent > 0 {
+            self.stats.window_probes += 1;
+            return Some(Segment::Probe);
         }
         if len == 0 && !fin {
             return None;
         }
-        if len > 0 && len < mss && !fin {
+        // Data sent before (go-back-N after a timeout) is never held back.
+        let retransmission = self.tcb.snd_nxt.before(self.tcb.snd_max);
+        if len > 0 && len < mss && !fin && !forced && !retransmission {
             // Nagle (RFC 9293 §3.7.4): hold a small segment while data is unacknowledged.
             let nagle_holds = !self.cfg.nodelay && in_flight > 0;
             // Sender-side silly window avoidance (§3.8.6.2.1): don't send a small window-limited
@@ -99,25 +99,22 @@ impl Connection {
 
     fn build(&mut self, now: Instant, kind: Segment) -> TcpRepr<'_> {
         let mut flags = TcpFlags::ACK;
-        let mut seq = self.tcb.snd_nxt;
         let mut options = TcpOptions::default();
         let mut payload_len = 0;
-        match kind {
+        let seq = match kind {
             Segment::Syn => {
                 flags = if self.state == State::SynSent {
                     TcpFlags::SYN
                 } else {
                     TcpFlags::SYN | TcpFlags::ACK
                 };
-                seq = self.tcb.iss;
-                options.mss = Some(self.cfg.mss);
+                options.mss = Some(self.our_mss());
                 // Offer window scaling on our SYN; on a SYN,ACK only if the peer offered it.
-                if self.cfg.window_scaling
-                    && (self.state == State::SynSent || self.tcb.wscale_ok)
-                {
+                if self.cfg.window_scaling && (self.state == State::SynSent || self.tcb.wscale_ok) {
                     options.window_scale = Some(self.tcb.rcv_wscale);
                 }
-                self.note_sent(now, seq, 1);
+                self.note_sent(now, self.tcb.iss, 1);
+                self.tcb.iss
             }
             Segment::Data {
                 seq: at,
@@ -125,7 +122,6 @@ impl Connection {
                 fin,
                 advance,
             } => {
-                seq = at;
                 payload_len = len;
                 self.fill_scratch(at, len);
                 if len > 0 && len == self.unsent_from(at) {
@@ -148,22 +144,26 @@ impl Connection {
                         self.timers.set(TimerKind::Retransmit, now + rto);
                     }
                 }
+                at
             }
             Segment::Probe => {
                 // Like Linux: an old sequence number (SND.UNA - 1) with no data, which the
                 // receiver must answer with an ACK carrying its current window.
-                seq = self.tcb.snd_una - 1;
                 self.rearm_timers(now);
+                self.tcb.snd_una - 1
             }
-            Segment::Ack => {}
-        }
+            // After a timeout rewinds SND.NXT for go-back-N, a bare ACK must still carry a
+            // sequence number the peer finds acceptable (it may already hold everything up
+            // to SND.MAX); otherwise both sides can drop each other's ACKs forever.
+            Segment::Ack => self.tcb.snd_max,
+        };
         // Every segment but the very first SYN carries an ACK, so the pending ACK is sent.
         self.ack.now = false;
         self.ack.segments = 0;
         self.timers.clear(TimerKind::DelayedAck);
         let window = if flags.syn() {
             // The window field of a SYN is never scaled (RFC 7323 §2.2).
-            (self.tcb.rcv_adv.since(self.tcb.rcv_nxt)).min(usize::from(u16::MAX)) as u16
+            self.rx.window().min(usize::from(u16::MAX)) as u16
         } else {
             self.advertise_window()
         };

@@ -2,7 +2,7 @@
 //! connection, or for a connection in CLOSED).
 
 use super::seq::SeqNum;
-use crate::wire::tcp::{TcpFlags, TcpOptions, TcpRepr};
+use crate::wire::{TcpFlags, TcpOptions, TcpRepr};
 
 /// A RST to send: its sequence number and, when the ACK bit is set, its acknowledgment number.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
