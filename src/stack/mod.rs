@@ -1,1 +1,743 @@
-//! The stack: many connections, demultiplexed by 4-tuple.
+//! The stack: many connections, demultiplexed by 4-tuple, with listeners and ephemeral ports.
+//!
+//! # Sans-IO contract and call order
+//!
+//! [`Stack`] never reads a clock and never touches a device. A driver:
+//! 1. hands every arriving IP packet to [`Stack::handle_packet`] with the current time;
+//! 2. calls [`Stack::handle_timeout`] once the time reaches [`Stack::poll_timeout`];
+//! 3. after either, and after any application call (`connect`, `send`, `recv`, `shutdown`…),
+//!    drains [`Stack::poll_transmit`] until it returns `None`, sending each packet, then
+//!    re-reads `poll_timeout`.
+
+mod counters;
+mod listener;
+
+pub use counters::Counters;
+
+use crate::tcp::isn::IsnGenerator;
+use crate::tcp::reset::{self, Reset};
+use crate::tcp::{self, Connection, State};
+use crate::time::Instant;
+use crate::wire::{self, Checksum, IpRepr, WireError};
+use listener::Listener;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+
+/// Stack-wide configuration.
+#[derive(Clone, Debug)]
+pub struct StackConfig {
+    /// Settings every new connection starts from.
+    pub tcp: tcp::Config,
+    /// Most embryonic (SYN-RECEIVED) connections per listener.
+    pub syn_backlog: usize,
+    /// Most connections the stack holds at once.
+    pub max_connections: usize,
+    /// Ephemeral port range for `connect` (RFC 6335: 49152–65535).
+    pub ephemeral_ports: (u16, u16),
+    /// TTL / hop limit of outgoing packets.
+    pub hop_limit: u8,
+    /// Secret for RFC 6528 ISNs. Drivers on real networks must use random bytes.
+    pub isn_key: [u8; 16],
+    /// Most RSTs for unknown connections waiting to be sent.
+    pub max_pending_rsts: usize,
+}
+
+impl Default for StackConfig {
+    fn default() -> Self {
+        StackConfig {
+            tcp: tcp::Config::default(),
+            syn_backlog: 256,
+            max_connections: 1 << 20,
+            ephemeral_ports: (49152, 65535),
+            hop_limit: 64,
+            isn_key: [0x5a; 16],
+            max_pending_rsts: 256,
+        }
+    }
+}
+
+/// Errors from the stack's application calls.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, thiserror::Error)]
+pub enum StackError {
+    /// The stack has no address of the remote's family to connect from.
+    #[error("no local address of the right family")]
+    NoLocalAddress,
+    /// Every ephemeral port toward that destination is in use.
+    #[error("no free ephemeral port")]
+    PortsExhausted,
+    /// Something already listens on (or is connected from) that address and port.
+    #[error("address in use")]
+    AddrInUse,
+    /// The connection limit is reached.
+    #[error("too many connections")]
+    TooManyConnections,
+    /// The handle names no live connection or listener.
+    #[error("no such connection or listener")]
+    InvalidHandle,
+    /// A connection-level error.
+    #[error(transparent)]
+    Tcp(#[from] tcp::Error),
+}
+
+impl From<StackError> for std::io::Error {
+    fn from(e: StackError) -> Self {
+        use std::io::ErrorKind;
+        match e {
+            StackError::Tcp(e) => e.into(),
+            StackError::AddrInUse => std::io::Error::new(ErrorKind::AddrInUse, e),
+            StackError::NoLocalAddress => std::io::Error::new(ErrorKind::AddrNotAvailable, e),
+            StackError::PortsExhausted => std::io::Error::new(ErrorKind::AddrNotAvailable, e),
+            StackError::TooManyConnections => std::io::Error::new(ErrorKind::OutOfMemory, e),
+            StackError::InvalidHandle => std::io::Error::new(ErrorKind::NotFound, e),
+        }
+    }
+}
+
+/// A handle to a connection. Stale handles (of a freed connection) are detected.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct ConnId {
+    index: u32,
+    generation: u32,
+}
+
+/// A handle to a listener.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct ListenerId(usize);
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+struct FourTuple {
+    local: SocketAddr,
+    remote: SocketAddr,
+}
+
+#[derive(Debug)]
+struct Entry {
+    conn: Connection,
+    /// The listener that owns this connection until it is accepted.
+    listener: Option<ListenerId>,
+    /// The user let go of the handle (close/abort): free the slot once CLOSED.
+    released: bool,
+    /// Still in the demux table.
+    demuxed: bool,
+    /// Queued in `dirty`.
+    dirty: bool,
+    /// The earliest deadline of this connection present in the timer heap.
+    heap_at: Option<Instant>,
+}
+
+#[derive(Debug, Default)]
+struct Slot {
+    generation: u32,
+    entry: Option<Entry>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct PendingReset {
+    src: SocketAddr,
+    dst: SocketAddr,
+    reset: Reset,
+}
+
+/// A TCP/IP stack over any number of local addresses.
+#[derive(Debug)]
+pub struct Stack {
+    cfg: StackConfig,
+    addrs: Vec<IpAddr>,
+    isn: IsnGenerator,
+    slots: Vec<Slot>,
+    free_slots: Vec<u32>,
+    live: usize,
+    demux: HashMap<FourTuple, ConnId>,
+    listeners: Vec<Option<Listener>>,
+    listen_map: HashMap<SocketAddr, ListenerId>,
+    timers: BinaryHeap<Reverse<(Instant, u32, u32)>>,
+    dirty: VecDeque<ConnId>,
+    resets: VecDeque<PendingReset>,
+    next_port: u16,
+    counters: Counters,
+}
+
+impl Stack {
+    /// A stack owning `addrs`.
+    pub fn new(cfg: StackConfig, addrs: &[IpAddr]) -> Self {
+        Stack {
+            isn: IsnGenerator::new(cfg.isn_key),
+            next_port: cfg.ephemeral_ports.0,
+            cfg,
+            addrs: addrs.to_vec(),
+            slots: Vec::new(),
+            free_slots: Vec::new(),
+            live: 0,
+            demux: HashMap::new(),
+            listeners: Vec::new(),
+            listen_map: HashMap::new(),
+            timers: BinaryHeap::new(),
+            dirty: VecDeque::new(),
+            resets: VecDeque::new(),
+            counters: Counters::default(),
+        }
+    }
+
+    /// The addresses this stack owns.
+    pub fn addresses(&self) -> &[IpAddr] {
+        &self.addrs
+    }
+
+    /// The stack's configuration.
+    pub fn config(&self) -> &StackConfig {
+        &self.cfg
+    }
+
+    /// Changes the settings used for connections created from now on.
+    pub fn set_tcp_config(&mut self, tcp: tcp::Config) {
+        self.cfg.tcp = tcp;
+    }
+
+    /// Counters.
+    pub fn counters(&self) -> Counters {
+        self.counters
+    }
+
+    /// Number of connections held (including embryonic and TIME-WAIT ones).
+    pub fn connection_count(&self) -> usize {
+        self.live
+    }
+
+    // ---- application calls ----
+
+    /// LISTEN on `local` (an unspecified IP listens on every address) with an accept backlog.
+    pub fn listen(&mut self, local: SocketAddr, backlog: usize) -> Result<ListenerId, StackError> {
+        if self.listen_map.contains_key(&local) {
+            return Err(StackError::AddrInUse);
+        }
+        let id = match self.listeners.iter().position(Option::is_none) {
+            Some(i) => i,
+            None => {
+                self.listeners.push(None);
+                self.listeners.len() - 1
+            }
+        };
+        if let Some(slot) = self.listeners.get_mut(id) {
+            *slot = Some(Listener::new(local, backlog));
+        }
+        self.listen_map.insert(local, ListenerId(id));
+        Ok(ListenerId(id))
+    }
+
+    /// Stops listening. Connections not yet accepted are reset.
+    pub fn unlisten(&mut self, id: ListenerId) {
+        let Some(listener) = self.listeners.get_mut(id.0).and_then(Option::take) else {
+            return;
+        };
+        self.listen_map.remove(&listener.local);
+        let owned: Vec<ConnId> = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| {
+                let e = s.entry.as_ref()?;
+                (e.listener == Some(id)).then_some(ConnId {
+                    index: i as u32,
+                    generation: s.generation,
+                })
+            })
+            .collect();
+        for c in owned {
+            self.abort(c);
+        }
+    }
+
+    /// Takes the next established connection from a listener's accept queue.
+    pub fn accept(&mut self, id: ListenerId) -> Option<ConnId> {
+        let listener = self.listeners.get_mut(id.0)?.as_mut()?;
+        let conn = listener.accept_queue.pop_front()?;
+        if let Some(e) = self.entry_mut(conn) {
+            e.listener = None;
+        }
+        Some(conn)
+    }
+
+    /// Active OPEN toward `remote` from an ephemeral port of a local address of its family.
+    pub fn connect(&mut self, now: Instant, remote: SocketAddr) -> Result<ConnId, StackError> {
+        let ip = self
+            .addrs
+            .iter()
+            .copied()
+            .find(|a| a.is_ipv4() == remote.is_ipv4())
+            .ok_or(StackError::NoLocalAddress)?;
+        let (lo, hi) = self.cfg.ephemeral_ports;
+        let span = u32::from(hi.saturating_sub(lo)) + 1;
+        for _ in 0..span {
+            let port = self.next_port;
+            self.next_port = if port >= hi { lo } else { port + 1 };
+            let local = SocketAddr::new(ip, port);
+            if !self.demux.contains_key(&FourTuple { local, remote })
+                && !self.listen_map.contains_key(&local)
+            {
+                return self.connect_from(now, local, remote);
+            }
+        }
+        Err(StackError::PortsExhausted)
+    }
+
+    /// Active OPEN from an explicit local address and port.
+    pub fn connect_from(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) -> Result<ConnId, StackError> {
+        if !self.addrs.contains(&local.ip()) {
+            return Err(StackError::NoLocalAddress);
+        }
+        let tuple = FourTuple { local, remote };
+        if self.demux.contains_key(&tuple) {
+            return Err(StackError::AddrInUse);
+        }
+        let iss = self.isn.isn(now, local, remote);
+        let conn = Connection::connect(self.cfg.tcp, local, remote, iss);
+        let id = self.insert(conn, None)?;
+        self.demux.insert(tuple, id);
+        self.counters.active_opens += 1;
+        self.touch(id, now);
+        Ok(id)
+    }
+
+    /// SEND: queues data; returns how much was taken.
+    pub fn send(&mut self, now: Instant, id: ConnId, data: &[u8]) -> Result<usize, StackError> {
+        let r = self.conn_mut(id)?.send(data);
+        self.touch(id, now);
+        Ok(r?)
+    }
+
+    /// RECEIVE: `Ok(0)` is end of stream; `Err(Tcp(WouldBlock))` means nothing yet.
+    pub fn recv(&mut self, now: Instant, id: ConnId, buf: &mut [u8]) -> Result<usize, StackError> {
+        let r = self.conn_mut(id)?.recv(buf);
+        self.touch(id, now);
+        Ok(r?)
+    }
+
+    /// Half-close (RFC CLOSE): send FIN after queued data, keep receiving.
+    pub fn shutdown(&mut self, now: Instant, id: ConnId) -> Result<(), StackError> {
+        self.conn_mut(id)?.close();
+        self.touch(id, now);
+        Ok(())
+    }
+
+    /// Close and let go of the handle: FIN after queued data; data arriving later is
+    /// acknowledged and discarded; the connection is freed when it reaches CLOSED.
+    pub fn close(&mut self, now: Instant, id: ConnId) -> Result<(), StackError> {
+        let e = self.entry_mut(id).ok_or(StackError::InvalidHandle)?;
+        e.conn.close();
+        e.released = true;
+        self.touch(id, now);
+        Ok(())
+    }
+
+    /// ABORT: send RST (when synchronized) and free the connection.
+    pub fn abort(&mut self, id: ConnId) {
+        if let Some(e) = self.entry_mut(id) {
+            e.conn.abort();
+            e.released = true;
+            self.mark_dirty(id);
+        }
+    }
+
+    /// The connection's state; `Closed` for a freed or unknown handle.
+    pub fn state(&self, id: ConnId) -> State {
+        self.entry(id).map_or(State::Closed, |e| e.conn.state())
+    }
+
+    /// Why the connection failed, if it did.
+    pub fn error(&self, id: ConnId) -> Option<tcp::Error> {
+        self.entry(id).and_then(|e| e.conn.error())
+    }
+
+    /// The connection itself, for inspection.
+    pub fn connection(&self, id: ConnId) -> Option<&Connection> {
+        self.entry(id).map(|e| &e.conn)
+    }
+
+    /// Every live connection handle.
+    pub fn connections(&self) -> impl Iterator<Item = ConnId> + '_ {
+        self.slots.iter().enumerate().filter_map(|(i, s)| {
+            s.entry.as_ref().map(|_| ConnId {
+                index: i as u32,
+                generation: s.generation,
+            })
+        })
+    }
+
+    // ---- sans-IO surface ----
+
+    /// Processes one arriving IP packet.
+    pub fn handle_packet(&mut self, now: Instant, packet: &[u8]) {
+        let (ip, seg) = match wire::parse_ip_tcp(packet, Checksum::Verify) {
+            Ok(p) => p,
+            Err(WireError::BadChecksum) => {
+                self.counters.in_csum_errors += 1;
+                return;
+            }
+            Err(_) => {
+                self.counters.in_errs += 1;
+                return;
+            }
+        };
+        if !self.addrs.contains(&ip.dst_addr()) {
+            self.counters.in_wrong_addr += 1;
+            return;
+        }
+        self.counters.in_segs += 1;
+        let local = SocketAddr::new(ip.dst_addr(), seg.dst_port);
+        let remote = SocketAddr::new(ip.src_addr(), seg.src_port);
+        if let Some(&id) = self.demux.get(&FourTuple { local, remote })
+            && let Some(e) = self.entry_mut(id)
+        {
+            let before = e.conn.state();
+            e.conn.handle_segment(now, &seg);
+            let after = e.conn.state();
+            self.after_segment(id, before, after);
+            self.touch(id, now);
+            return;
+        }
+        let listener = self
+            .listen_map
+            .get(&local)
+            .or_else(|| {
+                let any = match local {
+                    SocketAddr::V4(_) => IpAddr::from([0u8; 4]),
+                    SocketAddr::V6(_) => IpAddr::from([0u16; 8]),
+                };
+                self.listen_map.get(&SocketAddr::new(any, local.port()))
+            })
+            .copied();
+        match listener {
+            Some(lid) if seg.flags.syn() && !seg.flags.ack() && !seg.flags.rst() => {
+                self.on_listener_syn(now, lid, local, remote, &seg);
+            }
+            // §3.10.7.2: in LISTEN a RST is ignored, an ACK draws <SEQ=SEG.ACK><CTL=RST>,
+            // anything else is dropped.
+            Some(_) if seg.flags.rst() || !seg.flags.ack() => {}
+            _ => {
+                if let Some(reset) = reset::reply_to(&seg) {
+                    self.queue_reset(local, remote, reset);
+                }
+            }
+        }
+    }
+
+    /// Writes the next outgoing IP packet into `buf` and returns its length.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        while let Some(r) = self.resets.pop_front() {
+            let seg = r.reset.to_repr(r.src.port(), r.dst.port());
+            if let Some(n) = self.emit(r.src.ip(), r.dst.ip(), &seg, buf) {
+                self.counters.out_rsts += 1;
+                return Some(n);
+            }
+        }
+        while let Some(&id) = self.dirty.front() {
+            let hop = self.cfg.hop_limit;
+            let Some(e) = self.entry_mut(id) else {
+                self.dirty.pop_front();
+                continue;
+            };
+            let (local, remote) = (e.conn.local(), e.conn.remote());
+            let written = e.conn.poll_transmit(now).map(|seg| {
+                let rst = seg.flags.rst();
+                (emit_packet(local.ip(), remote.ip(), hop, &seg, buf), rst)
+            });
+            match written {
+                Some((Some(n), rst)) => {
+                    self.counters.out_segs += 1;
+                    self.counters.out_rsts += u64::from(rst);
+                    return Some(n);
+                }
+                Some((None, _)) => self.counters.out_buffer_too_small += 1,
+                None => {
+                    self.dirty.pop_front();
+                    if let Some(e) = self.entry_mut(id) {
+                        e.dirty = false;
+                    }
+                    self.schedule(id, now);
+                    self.reap(id);
+                }
+            }
+        }
+        None
+    }
+
+    /// The earliest time `handle_timeout` should be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.peek().map(|Reverse((t, _, _))| *t)
+    }
+
+    /// Runs every connection timer due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(&Reverse((t, index, generation))) = self.timers.peek() {
+            if t > now {
+                break;
+            }
+            self.timers.pop();
+            let id = ConnId { index, generation };
+            let Some(e) = self.entry_mut(id) else {
+                continue;
+            };
+            if e.heap_at != Some(t) {
+                continue; // superseded by an earlier entry
+            }
+            e.heap_at = None;
+            let before = e.conn.state();
+            e.conn.handle_timeout(now);
+            let after = e.conn.state();
+            self.after_segment(id, before, after);
+            self.touch(id, now);
+        }
+    }
+
+    // ---- internals ----
+
+    fn on_listener_syn(
+        &mut self,
+        now: Instant,
+        lid: ListenerId,
+        local: SocketAddr,
+        remote: SocketAddr,
+        seg: &crate::wire::TcpRepr<'_>,
+    ) {
+        let syn_backlog = self.cfg.syn_backlog;
+        let Some(l) = self.listeners.get_mut(lid.0).and_then(Option::as_mut) else {
+            return;
+        };
+        if l.syn_queue >= syn_backlog || l.accept_queue.len() >= l.backlog {
+            self.counters.listen_overflows += 1;
+            return;
+        }
+        let iss = self.isn.isn(now, local, remote);
+        let mut conn = Connection::listen(self.cfg.tcp, local, remote, iss);
+        conn.handle_segment(now, seg);
+        let Ok(id) = self.insert(conn, Some(lid)) else {
+            self.counters.listen_overflows += 1;
+            return;
+        };
+        if let Some(l) = self.listeners.get_mut(lid.0).and_then(Option::as_mut) {
+            l.syn_queue += 1;
+        }
+        self.demux.insert(FourTuple { local, remote }, id);
+        self.counters.passive_opens += 1;
+        self.touch(id, now);
+    }
+
+    /// Bookkeeping after a connection changed state.
+    fn after_segment(&mut self, id: ConnId, before: State, after: State) {
+        if before == after {
+            return;
+        }
+        let Some(e) = self.entry(id) else { return };
+        let lid = e.listener;
+        let err = e.conn.error();
+        if err == Some(tcp::Error::TimedOut) && after == State::Closed {
+            self.counters.abort_on_timeout += 1;
+        }
+        if before == State::SynReceived || before == State::SynSent {
+            if after == State::Closed {
+                self.counters.attempt_fails += 1;
+            }
+        } else if matches!(before, State::Established | State::CloseWait)
+            && err == Some(tcp::Error::Reset)
+        {
+            self.counters.estab_resets += 1;
+        }
+        // An embryonic connection completed its handshake: move it to the accept queue.
+        if let Some(lid) = lid
+            && before == State::SynReceived
+        {
+            let Some(l) = self.listeners.get_mut(lid.0).and_then(Option::as_mut) else {
+                return;
+            };
+            l.syn_queue = l.syn_queue.saturating_sub(1);
+            if after.is_synchronized() {
+                if l.accept_queue.len() < l.backlog {
+                    l.accept_queue.push_back(id);
+                } else {
+                    self.counters.listen_overflows += 1;
+                    self.abort(id);
+                }
+            } else if let Some(e) = self.entry_mut(id) {
+                // Never accepted: nobody holds the handle.
+                e.released = true;
+                e.listener = None;
+            }
+        }
+    }
+
+    fn insert(
+        &mut self,
+        conn: Connection,
+        listener: Option<ListenerId>,
+    ) -> Result<ConnId, StackError> {
+        if self.live >= self.cfg.max_connections {
+            return Err(StackError::TooManyConnections);
+        }
+        let entry = Entry {
+            conn,
+            listener,
+            released: false,
+            demuxed: true,
+            dirty: false,
+            heap_at: None,
+        };
+        let index = match self.free_slots.pop() {
+            Some(i) => i,
+            None => {
+                self.slots.push(Slot::default());
+                (self.slots.len() - 1) as u32
+            }
+        };
+        let slot = self
+            .slots
+            .get_mut(index as usize)
+            .ok_or(StackError::TooManyConnections)?;
+        slot.entry = Some(entry);
+        self.live += 1;
+        Ok(ConnId {
+            index,
+            generation: slot.generation,
+        })
+    }
+
+    fn entry(&self, id: ConnId) -> Option<&Entry> {
+        let slot = self.slots.get(id.index as usize)?;
+        if slot.generation != id.generation {
+            return None;
+        }
+        slot.entry.as_ref()
+    }
+
+    fn entry_mut(&mut self, id: ConnId) -> Option<&mut Entry> {
+        let slot = self.slots.get_mut(id.index as usize)?;
+        if slot.generation != id.generation {
+            return None;
+        }
+        slot.entry.as_mut()
+    }
+
+    fn conn_mut(&mut self, id: ConnId) -> Result<&mut Connection, StackError> {
+        self.entry_mut(id)
+            .map(|e| &mut e.conn)
+            .ok_or(StackError::InvalidHandle)
+    }
+
+    fn mark_dirty(&mut self, id: ConnId) {
+        if let Some(e) = self.entry_mut(id)
+            && !e.dirty
+        {
+            e.dirty = true;
+            self.dirty.push_back(id);
+        }
+    }
+
+    /// After any event on a connection: it may have output, and its deadline may have moved.
+    fn touch(&mut self, id: ConnId, now: Instant) {
+        if let Some(e) = self.entry_mut(id)
+            && e.released
+            && e.conn.recv_queue() > 0
+        {
+            // Nobody will read this: discard it so the window stays open.
+            let mut sink = [0u8; 2048];
+            while matches!(e.conn.recv(&mut sink), Ok(n) if n > 0) {}
+        }
+        self.mark_dirty(id);
+        self.schedule(id, now);
+    }
+
+    /// Puts the connection's next deadline in the heap if it is earlier than what is there.
+    fn schedule(&mut self, id: ConnId, _now: Instant) {
+        let Some(e) = self.entry_mut(id) else { return };
+        let Some(at) = e.conn.poll_timeout() else {
+            return;
+        };
+        if e.heap_at.is_none_or(|h| at < h) {
+            e.heap_at = Some(at);
+            self.timers.push(Reverse((at, id.index, id.generation)));
+        }
+    }
+
+    /// Frees a CLOSED connection: out of the demux table at once, its slot once released.
+    fn reap(&mut self, id: ConnId) {
+        let Some(e) = self.entry_mut(id) else { return };
+        if !e.conn.is_closed() || e.dirty {
+            return;
+        }
+        let tuple = FourTuple {
+            local: e.conn.local(),
+            remote: e.conn.remote(),
+        };
+        let demuxed = std::mem::replace(&mut e.demuxed, false);
+        let released = e.released;
+        if demuxed && self.demux.get(&tuple) == Some(&id) {
+            self.demux.remove(&tuple);
+        }
+        if released && let Some(slot) = self.slots.get_mut(id.index as usize) {
+            slot.entry = None;
+            slot.generation = slot.generation.wrapping_add(1);
+            self.free_slots.push(id.index);
+            self.live -= 1;
+        }
+    }
+
+    fn queue_reset(&mut self, local: SocketAddr, remote: SocketAddr, reset: Reset) {
+        if self.resets.len() >= self.cfg.max_pending_rsts {
+            self.counters.rst_queue_full += 1;
+            return;
+        }
+        self.resets.push_back(PendingReset {
+            src: local,
+            dst: remote,
+            reset,
+        });
+    }
+
+    fn emit(
+        &mut self,
+        src: IpAddr,
+        dst: IpAddr,
+        seg: &crate::wire::TcpRepr<'_>,
+        buf: &mut [u8],
+    ) -> Option<usize> {
+        let n = emit_packet(src, dst, self.cfg.hop_limit, seg, buf);
+        match n {
+            Some(_) => self.counters.out_segs += 1,
+            None => self.counters.out_buffer_too_small += 1,
+        }
+        n
+    }
+}
+
+/// Writes IP + TCP into `buf`.
+fn emit_packet(
+    src: IpAddr,
+    dst: IpAddr,
+    hop_limit: u8,
+    seg: &crate::wire::TcpRepr<'_>,
+    buf: &mut [u8],
+) -> Option<usize> {
+    let tcp_len = seg.buffer_len();
+    let ip = IpRepr::new(src, dst, 6, tcp_len, hop_limit).ok()?;
+    wire::emit_ip_tcp(&ip, seg, buf).ok()
+}
+
+impl crate::sim::Endpoint for Stack {
+    fn handle_packet(&mut self, now: Instant, packet: &[u8]) {
+        Stack::handle_packet(self, now, packet);
+    }
+    fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        Stack::poll_transmit(self, now, buf)
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        Stack::poll_timeout(self)
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        Stack::handle_timeout(self, now);
+    }
+}

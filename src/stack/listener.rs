@@ -1,0 +1,29 @@
+//! A listening socket: a bounded SYN queue of embryonic connections and a bounded
+//! accept queue of established ones (a real backlog, unlike one-socket-per-connection designs).
+
+use super::ConnId;
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+
+/// A listener and its two queues.
+#[derive(Debug)]
+pub(super) struct Listener {
+    pub local: SocketAddr,
+    /// Most connections waiting in `accept_queue`.
+    pub backlog: usize,
+    /// Embryonic (SYN-RECEIVED) connections this listener owns.
+    pub syn_queue: usize,
+    /// Established connections not yet accepted.
+    pub accept_queue: VecDeque<ConnId>,
+}
+
+impl Listener {
+    pub fn new(local: SocketAddr, backlog: usize) -> Self {
+        Listener {
+            local,
+            backlog: backlog.max(1),
+            syn_queue: 0,
+            accept_queue: VecDeque::new(),
+        }
+    }
+}
