@@ -5,8 +5,12 @@
 //! packets, timer deadlines and events come out. Drivers such as the seeded
 //! simulator in [`sim`] sit around it.
 
+pub mod demo;
 pub mod sim;
 pub mod stack;
 pub mod tcp;
 pub mod time;
 pub mod wire;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,198 @@
+//! End-to-end tests: two stacks on the simulated network, every emitted packet checked
+//! against an independent parser (etherparse).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+mod properties;
+mod stack;
+
+use crate::sim::{HostId, LinkConfig, Network};
+use crate::stack::{ConnId, ListenerId, Stack, StackConfig};
+use crate::tcp::{self, State};
+use crate::time::{Duration, Instant};
+use sha2::{Digest, Sha256};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+pub(crate) const A: HostId = HostId(0);
+pub(crate) const B: HostId = HostId(1);
+pub(crate) const IP_A: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 1));
+pub(crate) const IP_B: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 2));
+pub(crate) const IP6_A: IpAddr = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1));
+pub(crate) const IP6_B: IpAddr = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2));
+
+/// Two stacks joined by a link, with the etherparse oracle watching every packet.
+pub(crate) fn pair(seed: u64, tcp: tcp::Config, link: LinkConfig) -> Network<Stack> {
+    let mut net = Network::new(seed);
+    for (host, addrs) in [(1u8, [IP_A, IP6_A]), (2u8, [IP_B, IP6_B])] {
+        let cfg = StackConfig {
+            tcp,
+            isn_key: [host ^ (seed as u8); 16],
+            ..StackConfig::default()
+        };
+        net.add_host(&addrs, Stack::new(cfg, &addrs));
+    }
+    net.set_links(A, B, link);
+    net.set_observer(Box::new(|_, bytes| {
+        crate::wire::oracle::check_with_etherparse(bytes)
+    }));
+    net
+}
+
+/// One side of a bulk exchange: what it sends, what it got.
+#[derive(Default)]
+pub(crate) struct Side {
+    pub conn: Option<ConnId>,
+    pub out: Vec<u8>,
+    pub sent: usize,
+    pub shut: bool,
+    pub got: Vec<u8>,
+    pub eof: bool,
+    pub released: bool,
+    pub error: Option<tcp::Error>,
+    pub saw_time_wait: bool,
+}
+
+impl Side {
+    fn drive(&mut self, stack: &mut Stack, now: Instant, buf: &mut [u8]) {
+        let Some(id) = self.conn else { return };
+        if stack.state(id) == State::TimeWait {
+            self.saw_time_wait = true;
+        }
+        if let Some(e) = stack.error(id) {
+            self.error = Some(e);
+        }
+        while self.sent < self.out.len() {
+            match stack.send(now, id, &self.out[self.sent..]) {
+                Ok(n) if n > 0 => self.sent += n,
+                _ => break,
+            }
+        }
+        if self.sent == self.out.len() && !self.shut && stack.state(id) != State::SynSent {
+            self.shut = true;
+            stack.shutdown(now, id).unwrap();
+        }
+        loop {
+            match stack.recv(now, id, buf) {
+                Ok(0) => {
+                    self.eof = true;
+                    break;
+                }
+                Ok(n) => self.got.extend_from_slice(&buf[..n]),
+                Err(_) => break,
+            }
+        }
+        if self.eof && self.shut && !self.released {
+            self.released = true;
+            stack.close(now, id).unwrap();
+        }
+    }
+}
+
+/// Outcome of [`exchange`].
+pub(crate) struct Exchange {
+    pub a: Side,
+    pub b: Side,
+    pub net: Network<Stack>,
+    pub finished: bool,
+}
+
+/// A connects to B; each sends its stream and half-closes; each reads to EOF and closes.
+/// Runs until both connections are gone or `limit` of virtual time passes.
+pub(crate) fn exchange(
+    mut net: Network<Stack>,
+    server: SocketAddr,
+    a_out: Vec<u8>,
+    b_out: Vec<u8>,
+    limit: Duration,
+) -> Exchange {
+    let listener: ListenerId = net.host_mut(B).listen(server, 8).unwrap();
+    let mut a = Side {
+        out: a_out,
+        ..Side::default()
+    };
+    let mut b = Side {
+        out: b_out,
+        ..Side::default()
+    };
+    let now = net.now();
+    a.conn = Some(net.host_mut(A).connect(now, server).unwrap());
+    let mut buf = vec![0u8; 64 * 1024];
+    let deadline = Instant::ZERO + limit;
+    let mut finished = false;
+    loop {
+        let now = net.now();
+        a.drive(net.host_mut(A), now, &mut buf);
+        if b.conn.is_none() {
+            b.conn = net.host_mut(B).accept(listener);
+        }
+        b.drive(net.host_mut(B), now, &mut buf);
+        let gone = |side: &Side, stack: &Stack| {
+            side.released && side.conn.is_none_or(|id| stack.connection(id).is_none())
+        };
+        if gone(&a, net.host(A)) && gone(&b, net.host(B)) {
+            finished = true;
+            break;
+        }
+        if a.error.is_some() || b.error.is_some() || net.now() > deadline || !net.step() {
+            break;
+        }
+    }
+    Exchange {
+        a,
+        b,
+        net,
+        finished,
+    }
+}
+
+pub(crate) fn sha(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
+/// Deterministic pseudo-random bytes.
+pub(crate) fn stream(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// Asserts a finished exchange delivered both streams intact and closed cleanly.
+pub(crate) fn assert_clean(x: &Exchange, what: &str) {
+    assert!(x.a.error.is_none(), "{what}: A failed with {:?}", x.a.error);
+    assert!(x.b.error.is_none(), "{what}: B failed with {:?}", x.b.error);
+    assert!(x.finished, "{what}: did not finish by {:?}", x.net.now());
+    assert_eq!(sha(&x.b.got), sha(&x.a.out), "{what}: A→B stream differs");
+    assert_eq!(sha(&x.a.got), sha(&x.b.out), "{what}: B→A stream differs");
+    assert!(
+        x.a.saw_time_wait || x.b.saw_time_wait,
+        "{what}: someone must pass TIME-WAIT"
+    );
+    for h in [A, B] {
+        let c = x.net.host(h).counters();
+        assert_eq!(
+            (c.abort_on_timeout, c.estab_resets, c.attempt_fails),
+            (0, 0, 0),
+            "{what}: host {h:?} {c:?}"
+        );
+    }
+    assert_eq!(
+        x.net.host(A).connection_count(),
+        0,
+        "{what}: A leaked state"
+    );
+    assert_eq!(
+        x.net.host(B).connection_count(),
+        0,
+        "{what}: B leaked state"
+    );
+}

@@ -1,0 +1,61 @@
+//! Property tests: over many seeds and impairment profiles, both byte streams arrive
+//! hash-equal and both ends close cleanly.
+
+use super::*;
+use proptest::prelude::*;
+
+fn tcp_cfg() -> tcp::Config {
+    tcp::Config {
+        msl: Duration::from_millis(500),
+        ..tcp::Config::default()
+    }
+}
+
+proptest! {
+    // PROPTEST_CASES=N runs more (or fewer) cases than the default.
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(128),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn streams_hash_equal_and_close_cleanly_under_impairments(
+        seed in any::<u64>(),
+        loss in 0.0f64..=0.2,
+        jitter_ms in 0u64..20,
+        duplicate in 0.0f64..0.1,
+        corrupt in 0.0f64..0.05,
+        a_len in 0usize..150_000,
+        b_len in 0usize..150_000,
+        ipv6 in any::<bool>(),
+    ) {
+        let link = LinkConfig::default()
+            .with_delay(Duration::from_millis(5))
+            .with_jitter(Duration::from_millis(jitter_ms))
+            .with_loss(loss)
+            .with_duplicate(duplicate)
+            .with_corrupt(corrupt);
+        let net = pair(seed, tcp_cfg(), link);
+        let server = SocketAddr::new(if ipv6 { IP6_B } else { IP_B }, 443);
+        let x = exchange(net, server, stream(a_len, seed), stream(b_len, !seed), Duration::from_secs(3600));
+        assert_clean(&x, &format!("seed {seed} loss {loss:.3} jitter {jitter_ms}ms dup {duplicate:.3} corrupt {corrupt:.3}"));
+    }
+
+    #[test]
+    fn bandwidth_limited_paths_deliver_intact(
+        seed in any::<u64>(),
+        loss in 0.0f64..=0.05,
+        mbit in 1u64..100,
+        len in 1usize..400_000,
+    ) {
+        let link = LinkConfig::default()
+            .with_delay(Duration::from_millis(10))
+            .with_bandwidth(mbit * 1_000_000)
+            .with_queue_limit(64 * 1024)
+            .with_loss(loss);
+        let net = pair(seed, tcp_cfg(), link);
+        let x = exchange(net, SocketAddr::new(IP_B, 80), stream(len, seed), Vec::new(), Duration::from_secs(3600));
+        assert_clean(&x, &format!("seed {seed} {mbit} Mbit/s loss {loss:.3}"));
+    }
+}
