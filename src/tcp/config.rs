@@ -31,7 +31,8 @@ pub struct Config {
     pub max_retries: u32,
     /// Disable Nagle's algorithm (send small segments at once).
     pub nodelay: bool,
-    /// Longest an ACK may be delayed (RFC 9293 §3.8.6.3: under 0.5 s).
+    /// Longest an ACK may be delayed. RFC 9293 §3.8.6.3 requires under 0.5 s, so larger
+    /// values are treated as 500 ms.
     pub delayed_ack: Duration,
     /// Offer window scaling (RFC 7323 §2).
     pub window_scaling: bool,

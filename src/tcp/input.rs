@@ -5,7 +5,7 @@ use super::error::Error;
 use super::reset;
 use super::seq::SeqNum;
 use super::state::State;
-use crate::time::Instant;
+use crate::time::{Duration, Instant};
 use crate::wire::TcpRepr;
 
 /// What remains of a segment after §3.10.7.4's trimming to the receive window.
@@ -243,10 +243,14 @@ impl Connection {
     /// Step five, the ACK field. Returns false when the segment must be dropped.
     fn process_ack(&mut self, now: Instant, seg: &TcpRepr<'_>) -> bool {
         let ack = seg.ack;
-        if self.state == State::SynReceived {
+        // Our SYN is still unacknowledged: SYN-RECEIVED, or FIN-WAIT-1 after a CLOSE issued in
+        // SYN-RECEIVED. The SYN-RECEIVED rules apply to this ACK.
+        if self.tcb.snd_una == self.tcb.iss {
             // "If SND.UNA < SEG.ACK =< SND.NXT, then enter ESTABLISHED state."
             if ack.after(self.tcb.snd_una) && ack.before_eq(self.tcb.snd_max) {
-                self.state = State::Established;
+                if self.state == State::SynReceived {
+                    self.state = State::Established;
+                }
                 self.tcb.snd_wl1 = seg.seq;
                 self.tcb.snd_wl2 = ack;
                 self.tcb.snd_wnd = usize::from(seg.window) << self.tcb.snd_wscale;
@@ -384,7 +388,7 @@ impl Connection {
                     } else {
                         self.timers.set_if_idle(
                             super::timer::TimerKind::DelayedAck,
-                            now + self.cfg.delayed_ack,
+                            now + self.cfg.delayed_ack.min(Duration::from_millis(500)),
                         );
                     }
                 }

@@ -22,12 +22,16 @@ impl Connection {
             };
             return Some(reset.to_repr(self.local.port(), self.remote.port()));
         }
+        let syn_unacked = self.tcb.snd_una == self.tcb.iss;
         let kind = match self.state {
             State::Closed | State::Listen => return None,
-            State::SynSent | State::SynReceived if self.tcb.snd_nxt == self.tcb.iss => {
-                Some(Segment::Syn)
-            }
+            // Our SYN (or SYN,ACK) is due: first sent, or rewound by a timeout. This also covers
+            // FIN-WAIT-1 after a CLOSE in SYN-RECEIVED.
+            _ if syn_unacked && self.tcb.snd_nxt == self.tcb.iss => Some(Segment::Syn),
             State::SynSent => None,
+            // Data and FIN wait until our SYN is acknowledged (RFC 9293 §3.10.4: "queue for
+            // processing after entering ESTABLISHED state").
+            _ if syn_unacked => None,
             _ => self.next_data_segment(),
         };
         let kind = match kind {
@@ -41,7 +45,7 @@ impl Connection {
     /// Chooses a data, FIN or probe segment in the synchronized states (and SYN-RECEIVED, whose
     /// SYN,ACK has gone out: queued data waits for ESTABLISHED).
     fn next_data_segment(&mut self) -> Option<Segment> {
-        if self.state == State::SynReceived || self.state == State::TimeWait {
+        if self.state == State::TimeWait {
             return None;
         }
         let mss = self.tcb.send_mss;
