@@ -28,6 +28,8 @@ pub struct DemoOptions {
     pub seed: u64,
     /// Packet loss in percent, each direction.
     pub loss_percent: f64,
+    /// Packets corrupted (one bit flipped) in percent, each direction; checksums catch them.
+    pub corrupt_percent: f64,
     /// Size of each of the three messages (A's request, B's answer, B's half-close data);
     /// `None` uses short text messages.
     pub bytes: Option<usize>,
@@ -44,6 +46,7 @@ impl Default for DemoOptions {
         DemoOptions {
             seed: 1,
             loss_percent: 0.0,
+            corrupt_percent: 0.0,
             bytes: None,
             pcap: None,
             msl: Duration::from_secs(30),
@@ -55,9 +58,9 @@ impl Default for DemoOptions {
 /// Why the demo could not run at all.
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
-    /// The loss percentage is not in 0..=100.
-    #[error("--loss must be a percentage from 0 to 100, got {0}")]
-    BadLoss(f64),
+    /// A percentage option is not in 0..=100.
+    #[error("--{0} must be a percentage from 0 to 100, got {1}")]
+    BadPercentage(&'static str, f64),
     /// The capture file could not be written.
     #[error("cannot write the capture: {0}")]
     Pcap(#[from] SimError),
@@ -204,8 +207,13 @@ const B: HostId = HostId(1);
 
 /// Runs the demo and returns its report (the ladder is in `report.rows`).
 pub fn run(options: &DemoOptions) -> Result<DemoReport, DemoError> {
-    if !(0.0..=100.0).contains(&options.loss_percent) {
-        return Err(DemoError::BadLoss(options.loss_percent));
+    for (name, value) in [
+        ("loss", options.loss_percent),
+        ("corrupt", options.corrupt_percent),
+    ] {
+        if !(0.0..=100.0).contains(&value) {
+            return Err(DemoError::BadPercentage(name, value));
+        }
     }
     let script = Script::new(options.bytes, options.seed);
     let mut net: Network<Stack> = Network::new(options.seed);
@@ -225,7 +233,8 @@ pub fn run(options: &DemoOptions) -> Result<DemoReport, DemoError> {
     net.add_host(&[ADDR_B], Stack::new(stack_cfg(0xb), &[ADDR_B]));
     let link = LinkConfig::default()
         .with_delay(options.delay)
-        .with_loss(options.loss_percent / 100.0);
+        .with_loss(options.loss_percent / 100.0)
+        .with_corrupt(options.corrupt_percent / 100.0);
     net.set_links(A, B, link);
     if let Some(path) = &options.pcap {
         net.pcap_to_file(path)?;
@@ -550,11 +559,12 @@ impl DemoReport {
         let o = &self.options;
         let _ = writeln!(
             out,
-            "synack demo: A {} (client) ⇄ B {} (server), seed {}, loss {}%, one-way delay {} ms, MSL {} s\n",
+            "synack demo: A {} (client) ⇄ B {} (server), seed {}, loss {}%, corruption {}%, one-way delay {} ms, MSL {} s\n",
             self.client,
             self.server,
             o.seed,
             o.loss_percent,
+            o.corrupt_percent,
             o.delay.as_millis(),
             o.msl.as_secs_f64()
         );
@@ -685,8 +695,8 @@ impl DemoReport {
         let l = &self.link;
         let _ = writeln!(
             out,
-            "link: {} packets sent, {} delivered, {} lost; {} retransmissions",
-            l.sent, l.delivered, l.lost, self.retransmissions
+            "link: {} packets sent, {} delivered, {} lost, {} corrupted; {} retransmissions",
+            l.sent, l.delivered, l.lost, l.corrupted, self.retransmissions
         );
         let _ = writeln!(
             out,

@@ -24,6 +24,9 @@ enum Command {
         /// Packet loss in percent, in each direction.
         #[arg(long, default_value_t = 0.0)]
         loss: f64,
+        /// Packets corrupted (one bit flipped) in percent, in each direction.
+        #[arg(long, default_value_t = 0.0)]
+        corrupt: f64,
         /// Size of each message in bytes (default: short text messages).
         #[arg(long)]
         bytes: Option<usize>,
@@ -49,6 +52,7 @@ fn main() -> ExitCode {
         Command::Demo {
             seed,
             loss,
+            corrupt,
             bytes,
             pcap,
             msl,
@@ -57,6 +61,7 @@ fn main() -> ExitCode {
             let options = DemoOptions {
                 seed,
                 loss_percent: loss,
+                corrupt_percent: corrupt,
                 bytes,
                 pcap,
                 msl,

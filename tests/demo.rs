@@ -1,0 +1,269 @@
+//! `synack demo` end to end: the seed document's seven steps with exact values, lossy runs,
+//! and the command line.
+
+use std::process::Command;
+use synack::demo::{self, DemoOptions, DemoReport, Dir, Row, SegmentRow};
+use synack::sim::Fate;
+use synack::tcp::State;
+
+fn run(options: DemoOptions) -> DemoReport {
+    demo::run(&options).expect("demo runs")
+}
+
+fn seg(row: &Row) -> &SegmentRow {
+    row.segment.as_ref().expect("a segment row")
+}
+
+/// The default run's rows, checked against the seed's steps one by one.
+struct Seed {
+    rows: Vec<Row>,
+    x: u32,
+    y: u32,
+}
+
+fn seed_run() -> Seed {
+    let report = run(DemoOptions::default());
+    assert!(report.success(), "{}", report.render());
+    let rows = report.rows.clone();
+    let x = seg(&rows[0]).seq;
+    let y = seg(&rows[1]).seq;
+    Seed { rows, x, y }
+}
+
+fn find(rows: &[Row], dir: Dir, pred: impl Fn(&SegmentRow) -> bool) -> (usize, &Row) {
+    rows.iter()
+        .enumerate()
+        .find(|(_, r)| r.segment.as_ref().is_some_and(|s| s.dir == dir && pred(s)))
+        .expect("such a segment")
+}
+
+#[test]
+fn seed_step_1_syn_seq_x_from_syn_sent_to_syn_received() {
+    let s = seed_run();
+    let r = &s.rows[0];
+    let g = seg(r);
+    assert_eq!(
+        (g.dir, g.flags.to_string(), g.seq, g.len),
+        (Dir::AtoB, "SYN".into(), s.x, 0)
+    );
+    assert_eq!((r.a_state, r.b_state), (State::SynSent, State::SynReceived));
+}
+
+#[test]
+fn seed_step_2_syn_ack_seq_y_ack_x_plus_1() {
+    let s = seed_run();
+    let r = &s.rows[1];
+    let g = seg(r);
+    assert_eq!((g.dir, g.flags.to_string()), (Dir::BtoA, "SYN,ACK".into()));
+    assert_eq!((g.seq, g.ack), (s.y, s.x.wrapping_add(1)));
+    assert_eq!(
+        (r.a_state, r.b_state),
+        (State::Established, State::SynReceived)
+    );
+}
+
+#[test]
+fn seed_step_3_ack_seq_x_plus_1_ack_y_plus_1_may_carry_data() {
+    let s = seed_run();
+    let r = &s.rows[2];
+    let g = seg(r);
+    assert_eq!(g.dir, Dir::AtoB);
+    assert!(g.flags.ack() && !g.flags.syn());
+    assert_eq!((g.seq, g.ack), (s.x.wrapping_add(1), s.y.wrapping_add(1)));
+    assert_eq!(
+        g.len,
+        "hello from A".len(),
+        "the handshake's ACK carries A's message"
+    );
+    assert_eq!(
+        (r.a_state, r.b_state),
+        (State::Established, State::Established)
+    );
+}
+
+#[test]
+fn seed_step_4_fin_seq_u_from_fin_wait_1_to_close_wait() {
+    let s = seed_run();
+    let (_, r) = find(&s.rows, Dir::AtoB, |g| g.flags.fin());
+    let g = seg(r);
+    assert_eq!(g.seq, s.x.wrapping_add(1 + 12), "u = x + 1 + A's 12 bytes");
+    assert_eq!(g.len, 0);
+    assert_eq!((r.a_state, r.b_state), (State::FinWait1, State::CloseWait));
+}
+
+#[test]
+fn seed_step_5_ack_seq_v_ack_u_plus_1_moves_a_to_fin_wait_2() {
+    let s = seed_run();
+    let (_, fin) = find(&s.rows, Dir::AtoB, |g| g.flags.fin());
+    let u = seg(fin).seq;
+    let (_, r) = find(&s.rows, Dir::BtoA, |g| g.ack == u.wrapping_add(1));
+    let g = seg(r);
+    assert_eq!((g.flags.to_string(), g.len), ("ACK".into(), 0));
+    assert_eq!(
+        g.seq,
+        s.y.wrapping_add(1 + 12),
+        "v = y + 1 + B's 12-byte answer"
+    );
+    assert_eq!((r.a_state, r.b_state), (State::FinWait2, State::CloseWait));
+}
+
+#[test]
+fn seed_step_6_close_wait_side_keeps_sending_and_fin_wait_2_side_acknowledges() {
+    let s = seed_run();
+    let (_, fin) = find(&s.rows, Dir::AtoB, |g| g.flags.fin());
+    let u = seg(fin).seq;
+    let (i, r) = find(&s.rows, Dir::BtoA, |g| {
+        g.len > 0 && g.ack == u.wrapping_add(1)
+    });
+    let g = seg(r);
+    assert_eq!(
+        g.seq,
+        s.y.wrapping_add(13),
+        "B's half-close data starts at v"
+    );
+    assert_eq!((r.a_state, r.b_state), (State::FinWait2, State::CloseWait));
+    let end = g.seq.wrapping_add(g.len as u32);
+    let (_, ack) = find(&s.rows[i..], Dir::AtoB, |a| a.ack == end);
+    assert_eq!(
+        seg(ack).seq,
+        u.wrapping_add(1),
+        "A acknowledges from FIN-WAIT-2 with seq=u+1"
+    );
+    assert_eq!(ack.a_state, State::FinWait2);
+}
+
+#[test]
+fn seed_step_7_fin_seq_w_ack_u_plus_1_then_ack_seq_u_plus_1_ack_w_plus_1() {
+    let s = seed_run();
+    let (_, a_fin) = find(&s.rows, Dir::AtoB, |g| g.flags.fin());
+    let u = seg(a_fin).seq;
+    let (i, r) = find(&s.rows, Dir::BtoA, |g| g.flags.fin());
+    let g = seg(r);
+    let w = g.seq;
+    assert_eq!(g.ack, u.wrapping_add(1), "FIN seq=w repeats ack=u+1");
+    assert_eq!((r.a_state, r.b_state), (State::TimeWait, State::LastAck));
+    let last = &s.rows[i + 1];
+    let l = seg(last);
+    assert_eq!((l.dir, l.flags.to_string()), (Dir::AtoB, "ACK".into()));
+    assert_eq!((l.seq, l.ack), (u.wrapping_add(1), w.wrapping_add(1)));
+    assert_eq!(
+        (last.a_state, last.b_state),
+        (State::TimeWait, State::Closed)
+    );
+    // TIME-WAIT lasts exactly 2×MSL from when A entered it.
+    let closed = s.rows.last().expect("rows");
+    assert!(closed.segment.is_none());
+    assert_eq!(
+        (closed.a_state, closed.b_state),
+        (State::Closed, State::Closed)
+    );
+    let entered = r.time;
+    let msl = DemoOptions::default().msl;
+    assert_eq!(closed.time, entered + msl * 2);
+}
+
+#[test]
+fn demo_loss_20_seed_7_completes_intact_with_retransmissions_marked() {
+    let report = run(DemoOptions {
+        loss_percent: 20.0,
+        seed: 7,
+        ..DemoOptions::default()
+    });
+    assert!(report.success(), "{}", report.render());
+    assert!(report.link.lost > 0);
+    assert!(report.retransmissions > 0);
+    let text = report.render();
+    assert!(text.contains("[retransmission"), "{text}");
+    assert!(text.contains("lost"), "{text}");
+    assert!(
+        report
+            .rows
+            .iter()
+            .any(|r| r.segment.as_ref().is_some_and(|s| s.fate == Fate::Lost))
+    );
+}
+
+#[test]
+fn demo_succeeds_over_many_seeds_with_loss_corruption_and_larger_messages() {
+    for seed in 0..60 {
+        let report = run(DemoOptions {
+            seed,
+            loss_percent: 20.0,
+            corrupt_percent: 5.0,
+            bytes: Some(20_000),
+            ..DemoOptions::default()
+        });
+        assert!(report.success(), "seed {seed}:\n{}", report.render());
+        assert!(report.half_close_seen, "seed {seed}");
+    }
+}
+
+#[test]
+fn demo_ladder_shows_the_seed_labels() {
+    let text = run(DemoOptions::default()).render();
+    for label in [
+        "SYN seq=x ",
+        "SYN,ACK seq=y ack=x+1 ",
+        "ACK seq=x+1 ack=y+1 ",
+        "FIN,ACK seq=u ",
+        "ACK seq=v ack=u+1 ",
+        "FIN,ACK seq=w ack=u+1 ",
+        "ACK seq=u+1 ack=w+1 ",
+        "result: OK",
+    ] {
+        assert!(text.contains(label), "missing {label:?} in\n{text}");
+    }
+}
+
+#[test]
+fn demo_folds_long_data_phases_into_a_summary_row() {
+    let report = run(DemoOptions {
+        bytes: Some(1_000_000),
+        ..DemoOptions::default()
+    });
+    assert!(report.success());
+    let text = report.render();
+    assert!(text.contains("data segments ("), "{text}");
+    assert!(
+        text.lines().count() < 80,
+        "folded ladder stays short:\n{text}"
+    );
+}
+
+#[test]
+fn cli_demo_exits_zero_and_writes_a_pcap() {
+    let dir = std::env::temp_dir().join(format!("synack-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let pcap = dir.join("d.pcap");
+    let out = Command::new(env!("CARGO_BIN_EXE_synack"))
+        .args(["demo", "--loss", "20", "--seed", "7", "--pcap"])
+        .arg(&pcap)
+        .output()
+        .expect("run synack");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bytes = std::fs::read(&pcap).expect("pcap written");
+    assert_eq!(
+        &bytes[..4],
+        &[0xd4, 0xc3, 0xb2, 0xa1],
+        "little-endian pcap magic"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn cli_demo_rejects_a_bad_percentage_with_a_clear_message() {
+    let out = Command::new(env!("CARGO_BIN_EXE_synack"))
+        .args(["demo", "--loss", "120"])
+        .output()
+        .expect("run synack");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--loss must be a percentage from 0 to 100"),
+        "{err}"
+    );
+}
