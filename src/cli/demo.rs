@@ -1,0 +1,63 @@
+//! `synack demo`.
+
+use clap::Args;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use synack::demo::{self, DemoOptions};
+use synack::time::Duration;
+
+/// Options of `synack demo`.
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// Seed of the simulated network (loss pattern, ISN secret).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Packet loss in percent, in each direction.
+    #[arg(long, default_value_t = 0.0)]
+    loss: f64,
+    /// Packets corrupted (one bit flipped) in percent, in each direction.
+    #[arg(long, default_value_t = 0.0)]
+    corrupt: f64,
+    /// Size of each message in bytes (default: short text messages).
+    #[arg(long)]
+    bytes: Option<usize>,
+    /// Write every packet to this pcap file (Wireshark reads it).
+    #[arg(long)]
+    pcap: Option<PathBuf>,
+    /// Maximum segment lifetime; TIME-WAIT lasts twice this (e.g. 30s, 500ms).
+    #[arg(long, default_value = "30s", value_parser = super::parse_duration)]
+    msl: Duration,
+    /// One-way delay of the simulated link (e.g. 10ms).
+    #[arg(long, default_value = "10ms", value_parser = super::parse_duration)]
+    delay: Duration,
+}
+
+/// Runs the demo, prints the ladder, and exits 0 only on a clean, intact run.
+pub fn run(args: DemoArgs) -> ExitCode {
+    let options = DemoOptions {
+        seed: args.seed,
+        loss_percent: args.loss,
+        corrupt_percent: args.corrupt,
+        bytes: args.bytes,
+        pcap: args.pcap,
+        msl: args.msl,
+        delay: args.delay,
+    };
+    match demo::run(&options) {
+        Ok(report) => {
+            print!("{}", report.render());
+            if report.success() {
+                ExitCode::SUCCESS
+            } else {
+                eprintln!(
+                    "synack demo: the connection did not complete cleanly (see the summary above)"
+                );
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("synack demo: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

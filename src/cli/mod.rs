@@ -1,0 +1,35 @@
+//! The `synack` command line: one file per subcommand.
+
+pub mod demo;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+use synack::time::Duration;
+
+/// synack: a userspace TCP/IP stack.
+#[derive(Parser, Debug)]
+#[command(name = "synack", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run one connection's whole life on the simulated network and draw it as a ladder.
+    Demo(demo::DemoArgs),
+}
+
+impl Cli {
+    /// Runs the chosen subcommand and returns the process exit code.
+    pub fn run(self) -> ExitCode {
+        match self.command {
+            Command::Demo(args) => demo::run(args),
+        }
+    }
+}
+
+/// Parses durations such as `30s`, `250ms` or `2m` for clap.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("{e} (write e.g. 30s or 250ms)"))
+}
