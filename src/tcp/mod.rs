@@ -26,6 +26,7 @@ pub mod send_buf;
 pub mod seq;
 pub mod state;
 pub mod timer;
+#[cfg(test)] mod tests;
 
 pub use config::Config;
 pub use connection::{ConnStats, Connection, Tcb};
