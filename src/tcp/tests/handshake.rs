@@ -103,7 +103,7 @@ fn seed_steps_1_to_3_between_two_connections() {
     let mut pair = Pair::new(cfg(), cfg());
     let syn = pair.a_out();
     assert_eq!(syn, [Seg::from(syn_from_us())]);
-    pair.to_b(&syn);
+    pair.deliver_b(&syn);
     assert_eq!(pair.b.state(), State::SynReceived);
     let syn_ack = pair.b_out();
     assert_eq!(
@@ -118,7 +118,7 @@ fn seed_steps_1_to_3_between_two_connections() {
             ..ours()
         })]
     );
-    pair.to_a(&syn_ack);
+    pair.deliver_a(&syn_ack);
     assert_eq!(pair.a.state(), State::Established);
     let ack = pair.a_out();
     assert_eq!(
@@ -129,7 +129,7 @@ fn seed_steps_1_to_3_between_two_connections() {
             ..ours()
         })]
     );
-    pair.to_b(&ack);
+    pair.deliver_b(&ack);
     assert_eq!(pair.b.state(), State::Established);
     assert!(pair.b_out().is_empty());
     assert_eq!(

@@ -437,13 +437,13 @@ impl Pair {
         drain(&mut self.b, self.now)
     }
 
-    pub fn to_a(&mut self, segs: &[Seg]) {
+    pub fn deliver_a(&mut self, segs: &[Seg]) {
         for s in segs {
             self.a.handle_segment(self.now, &s.repr());
         }
     }
 
-    pub fn to_b(&mut self, segs: &[Seg]) {
+    pub fn deliver_b(&mut self, segs: &[Seg]) {
         for s in segs {
             self.b.handle_segment(self.now, &s.repr());
         }
@@ -453,9 +453,9 @@ impl Pair {
     pub fn exchange(&mut self) {
         for _ in 0..1000 {
             let from_a = self.a_out();
-            self.to_b(&from_a);
+            self.deliver_b(&from_a);
             let from_b = self.b_out();
-            self.to_a(&from_b);
+            self.deliver_a(&from_b);
             if from_a.is_empty() && from_b.is_empty() {
                 return;
             }

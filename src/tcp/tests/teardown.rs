@@ -31,7 +31,7 @@ fn seed_steps_4_to_7_between_two_connections() {
         })]
     );
     // Step 5: B acknowledges <ACK=u+1> → CLOSE-WAIT; A → FIN-WAIT-2.
-    pair.to_b(&fin);
+    pair.deliver_b(&fin);
     assert_eq!(pair.b.state(), State::CloseWait);
     let ack = pair.b_out();
     let b_tmpl = TcpRepr {
@@ -48,7 +48,7 @@ fn seed_steps_4_to_7_between_two_connections() {
             ..b_tmpl
         })]
     );
-    pair.to_a(&ack);
+    pair.deliver_a(&ack);
     assert_eq!(pair.a.state(), State::FinWait2);
     let mut buf = [0u8; 8];
     assert_eq!(pair.b.recv(&mut buf), Ok(0), "B reads end of stream");
@@ -67,7 +67,7 @@ fn seed_steps_4_to_7_between_two_connections() {
             ..b_tmpl
         })]
     );
-    pair.to_a(&data);
+    pair.deliver_a(&data);
     assert_eq!(read_all(&mut pair.a), b"late");
     // One segment: a delayed ACK, sent when its timer fires.
     assert!(pair.a_out().is_empty());
@@ -82,7 +82,7 @@ fn seed_steps_4_to_7_between_two_connections() {
             ..ours()
         })]
     );
-    pair.to_b(&data_ack);
+    pair.deliver_b(&data_ack);
     assert_eq!(pair.b.tcb().snd_una, y + 5);
 
     // Step 7: B closes: <SEQ=w><ACK=u+1><CTL=FIN,ACK> → LAST-ACK.
@@ -100,7 +100,7 @@ fn seed_steps_4_to_7_between_two_connections() {
             ..b_tmpl
         })]
     );
-    pair.to_a(&fin_b);
+    pair.deliver_a(&fin_b);
     // A: <SEQ=u+1><ACK=w+1><CTL=ACK> → TIME-WAIT; B → CLOSED.
     assert_eq!(pair.a.state(), State::TimeWait);
     let last = pair.a_out();
@@ -113,7 +113,7 @@ fn seed_steps_4_to_7_between_two_connections() {
             ..ours()
         })]
     );
-    pair.to_b(&last);
+    pair.deliver_b(&last);
     assert_eq!(pair.b.state(), State::Closed);
     assert_eq!(pair.b.error(), None);
     assert!(pair.b.is_closed());
@@ -225,8 +225,8 @@ fn rfc9293_3_5_simultaneous_close_between_two_connections() {
     pair.b.close();
     let fin_a = pair.a_out();
     let fin_b = pair.b_out();
-    pair.to_b(&fin_a);
-    pair.to_a(&fin_b);
+    pair.deliver_b(&fin_a);
+    pair.deliver_a(&fin_b);
     assert_eq!(
         (pair.a.state(), pair.b.state()),
         (State::Closing, State::Closing)
