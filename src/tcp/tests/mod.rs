@@ -17,6 +17,7 @@
 
 mod data;
 mod handshake;
+mod lossy;
 mod reset;
 mod retransmit;
 mod teardown;
