@@ -31,6 +31,7 @@ pub mod send_buf;
 pub mod seq;
 pub mod state;
 pub mod timer;
+#[cfg(test)] mod tests;
 
 pub use config::Config;
 pub use connection::{ConnStats, Connection, Tcb};
