@@ -393,10 +393,12 @@ impl Connection {
             return;
         }
         self.retries += 1;
-        let limit = if self.state.is_synchronized() {
-            self.cfg.max_retries
-        } else {
+        // While our SYN is unacknowledged (SYN-SENT, SYN-RECEIVED, or FIN-WAIT-1 after a CLOSE
+        // there), the SYN retry limit applies.
+        let limit = if self.tcb.snd_una == self.tcb.iss {
             self.cfg.syn_retries
+        } else {
+            self.cfg.max_retries
         };
         if self.retries > limit {
             self.fail(Error::TimedOut);

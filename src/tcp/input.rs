@@ -34,13 +34,13 @@ impl Connection {
         if seg.flags.rst() {
             return;
         }
-        // "Second, check for an ACK": any acknowledgment is bad; reset with <SEQ=SEG.ACK><CTL=RST>.
+        // "Second, check for an ACK": any acknowledgment is bad; reset with <SEQ=SEG.ACK><CTL=RST>
+        // "and return" — still listening.
         if seg.flags.ack() {
             self.rst = Some(PendingRst {
                 seq: seg.ack,
                 ack: None,
             });
-            self.enter_closed();
             return;
         }
         // "Third, check for a SYN."
@@ -137,6 +137,29 @@ impl Connection {
             self.tcb.snd_nxt = self.tcb.iss;
             return;
         }
+        // Simultaneous open (§3.5 figure 8): in SYN-RECEIVED the peer's SYN,ACK repeats its SYN
+        // (SEG.SEQ = IRS, below RCV.NXT) and acknowledges ours; like Linux, let it complete the
+        // handshake instead of failing the sequence check.
+        if self.state == State::SynReceived
+            && seg.flags.syn()
+            && seg.flags.ack()
+            && !seg.flags.rst()
+            && seg.seq == self.tcb.irs
+            && seg.ack.after(self.tcb.snd_una)
+            && seg.ack.before_eq(self.tcb.snd_max)
+        {
+            self.tcb.snd_una = seg.ack;
+            self.tcb.snd_wnd = usize::from(seg.window);
+            self.tcb.max_snd_wnd = self.tcb.snd_wnd;
+            self.tcb.snd_wl1 = seg.seq;
+            self.tcb.snd_wl2 = seg.ack;
+            self.take_rtt_sample(now, seg.ack);
+            self.retries = 0;
+            self.backoff = 0;
+            self.state = State::Established;
+            self.ack.now = true;
+            return;
+        }
         // "First, check sequence number."
         let Some(t) = self.check_sequence(seg) else {
             self.stats.dropped_segments += 1;
@@ -166,6 +189,12 @@ impl Connection {
         }
         if !self.process_ack(now, seg) {
             return;
+        }
+        if t.payload.len() < seg.payload.len() && t.seq == self.tcb.rcv_nxt {
+            // Text was cut off at the window's right edge (or all of it, with a zero window):
+            // "the text is unacceptable", so say where the window stands.
+            self.ack.now = true;
+            self.stats.dropped_segments += 1;
         }
         // "Sixth, check the URG bit": urgent data is not supported and passes as ordinary data.
         // "Seventh, process the segment text" and "eighth, check the FIN bit".

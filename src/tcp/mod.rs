@@ -30,8 +30,9 @@ pub mod rtt;
 pub mod send_buf;
 pub mod seq;
 pub mod state;
+#[cfg(test)]
+mod tests;
 pub mod timer;
-#[cfg(test)] mod tests;
 
 pub use config::Config;
 pub use connection::{ConnStats, Connection, Tcb};

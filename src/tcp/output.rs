@@ -29,15 +29,21 @@ impl Connection {
             // FIN-WAIT-1 after a CLOSE in SYN-RECEIVED.
             _ if syn_unacked && self.tcb.snd_nxt == self.tcb.iss => Some(Segment::Syn),
             State::SynSent => None,
-            // Data and FIN wait until our SYN is acknowledged (RFC 9293 §3.10.4: "queue for
-            // processing after entering ESTABLISHED state").
+            // A CLOSE in SYN-RECEIVED with nothing queued sends its FIN at once; data waits until
+            // our SYN is acknowledged (RFC 9293 §3.10.4: "queue for processing after entering
+            // ESTABLISHED state").
+            State::FinWait1 if syn_unacked && self.tx.is_empty() => self.next_data_segment(),
             _ if syn_unacked => None,
             _ => self.next_data_segment(),
         };
         let kind = match kind {
             Some(k) => k,
             None if self.ack.now && self.state != State::SynSent => Segment::Ack,
-            None => return None,
+            None => {
+                // Nothing to send: make sure a timer covers data held back by the window.
+                self.rearm_timers(now);
+                return None;
+            }
         };
         Some(self.build(now, kind))
     }

@@ -64,10 +64,10 @@ struct App {
 
 impl App {
     fn pump(&mut self, c: &mut Connection) {
-        if self.sent < self.to_send.len() {
-            if let Ok(n) = c.send(&self.to_send[self.sent..]) {
-                self.sent += n;
-            }
+        if self.sent < self.to_send.len()
+            && let Ok(n) = c.send(&self.to_send[self.sent..])
+        {
+            self.sent += n;
         }
         let mut buf = [0u8; 2048];
         loop {

@@ -170,7 +170,13 @@ impl Seg {
 /// Drains `poll_transmit` (bounded, so a connection that never stops talking fails the test).
 pub(super) fn drain(c: &mut Connection, now: Instant) -> Vec<Seg> {
     let mut out = Vec::new();
+    let (src, dst) = (c.local().ip(), c.remote().ip());
+    let mut packet = vec![0u8; 70_000];
     while let Some(r) = c.poll_transmit(now) {
+        // Every segment goes onto the wire and through an independent parser too.
+        let ip = crate::wire::IpRepr::new(src, dst, 6, r.buffer_len(), 64).unwrap();
+        let n = crate::wire::emit_ip_tcp(&ip, &r, &mut packet).unwrap();
+        crate::wire::oracle::check_with_etherparse(&packet[..n]);
         out.push(Seg::from(&r));
         assert!(out.len() < 1000, "poll_transmit never returned None");
     }
