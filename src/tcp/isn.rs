@@ -30,9 +30,9 @@ impl IsnGenerator {
             }
             h.write_u16(addr.port());
         }
-        let f = h.finish() as u32;
-        let m = (now.total_micros() / 4) as u32;
-        SeqNum::new(m.wrapping_add(f))
+        // F: the low 32 bits of the keyed hash; M: a 4 µs clock, taken modulo 2^32 by SeqNum.
+        let f = SeqNum::new(h.finish() as u32);
+        f + (now.total_micros() / 4) as usize
     }
 }
 
