@@ -36,6 +36,8 @@ pub struct Config {
     pub delayed_ack: Duration,
     /// Offer window scaling (RFC 7323 §2).
     pub window_scaling: bool,
+    /// Offer timestamps (RFC 7323 §3): RTT measurement on every ACK and PAWS.
+    pub timestamps: bool,
     /// Most challenge ACKs sent per second on one connection (RFC 5961 §7).
     pub challenge_ack_limit: u32,
 }
@@ -70,6 +72,7 @@ impl Default for Config {
             nodelay: false,
             delayed_ack: Duration::from_millis(40),
             window_scaling: true,
+            timestamps: true,
             challenge_ack_limit: 10,
         }
     }

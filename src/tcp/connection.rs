@@ -57,6 +57,14 @@ pub struct Tcb {
     pub send_mss: usize,
     /// Both sides offered window scaling on their SYNs.
     pub wscale_ok: bool,
+    /// Both sides offered timestamps on their SYNs (RFC 7323 §3.2).
+    pub ts_ok: bool,
+    /// TS.Recent: the timestamp to echo (RFC 7323 §4.3).
+    pub ts_recent: u32,
+    /// Last.ACK.sent: the acknowledgment number of our latest segment (RFC 7323 §4.3).
+    pub last_ack_sent: SeqNum,
+    /// Per-connection offset added to our timestamp clock (RFC 7323 §7.1).
+    pub ts_offset: u32,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -82,6 +90,8 @@ pub struct ConnStats {
     pub window_probes: u64,
     /// Segments dropped as unacceptable.
     pub dropped_segments: u64,
+    /// Segments dropped by PAWS (an old timestamp, RFC 7323 §5).
+    pub paws_drops: u64,
 }
 
 /// A pending RST to send: sequence number and, if ACK is set, the acknowledgment number.
@@ -141,6 +151,8 @@ impl Connection {
             snd_nxt: iss,
             snd_max: iss,
             send_mss: usize::from(cfg.effective_mss(remote.is_ipv6())),
+            // A per-connection timestamp offset; the ISS is already a keyed hash of the 4-tuple.
+            ts_offset: iss.get(),
             rcv_wscale: if cfg.window_scaling {
                 window_shift_for(cfg.recv_buffer)
             } else {
@@ -191,6 +203,17 @@ impl Connection {
     }
 
     // ---- getters ----
+
+    /// Our timestamp clock (milliseconds plus the connection's offset), for TSval.
+    pub(super) fn ts_now(&self, now: Instant) -> u32 {
+        (now.total_millis() as u32).wrapping_add(self.tcb.ts_offset)
+    }
+
+    /// The most payload one segment carries: the send MSS less the timestamp option.
+    pub fn max_payload(&self) -> usize {
+        let options = if self.tcb.ts_ok { 12 } else { 0 };
+        self.tcb.send_mss.saturating_sub(options).max(1)
+    }
 
     /// The MSS we advertise: the path MTU minus headers, capped by the configuration.
     pub fn our_mss(&self) -> u16 {

@@ -160,6 +160,15 @@ impl Connection {
             self.ack.now = true;
             return;
         }
+        // RFC 7323 §5.3 R1 (PAWS): a timestamp older than TS.Recent marks an old duplicate.
+        if let Some(ts) = seg.options.timestamps.filter(|_| self.tcb.ts_ok)
+            && !seg.flags.rst()
+            && ts_before(ts.tsval, self.tcb.ts_recent)
+        {
+            self.stats.paws_drops += 1;
+            self.ack.now = true;
+            return;
+        }
         // "First, check sequence number."
         let Some(t) = self.check_sequence(seg) else {
             self.stats.dropped_segments += 1;
@@ -169,6 +178,14 @@ impl Connection {
             }
             return;
         };
+        // RFC 7323 §4.3 R3: "If SEG.TSval >= TS.Recent and SEG.SEQ <= Last.ACK.sent then
+        // SEG.TSval is copied to TS.Recent."
+        if let Some(ts) = seg.options.timestamps.filter(|_| self.tcb.ts_ok)
+            && !ts_before(ts.tsval, self.tcb.ts_recent)
+            && seg.seq.before_eq(self.tcb.last_ack_sent)
+        {
+            self.tcb.ts_recent = ts.tsval;
+        }
         // "Second, check the RST bit" (RFC 5961 §3.2).
         if seg.flags.rst() {
             if t.seq == self.tcb.rcv_nxt {
@@ -305,6 +322,18 @@ impl Connection {
         }
         let window = usize::from(seg.window) << self.tcb.snd_wscale;
         if ack.after(self.tcb.snd_una) {
+            // RFC 7323 §4.1: with timestamps every ACK of new data is an RTT sample, even
+            // across retransmissions (TSecr names the transmission being acknowledged).
+            let ts_rtt = seg
+                .options
+                .timestamps
+                .filter(|t| self.tcb.ts_ok && t.tsecr != 0)
+                .map(|t| self.ts_now(now).wrapping_sub(t.tsecr))
+                .filter(|&ms| ms < 60_000);
+            if let Some(ms) = ts_rtt {
+                self.rtt.sample(Duration::from_millis(u64::from(ms)));
+                self.rtt_probe = None;
+            }
             self.on_new_ack(now, ack);
         } else if ack == self.tcb.snd_una
             && seg.payload.is_empty()
@@ -455,7 +484,11 @@ impl Connection {
         let default_mss = if self.remote.is_ipv4() { 536 } else { 1220 };
         let peer_mss = seg.options.mss.map_or(default_mss, usize::from).max(1);
         self.tcb.send_mss = peer_mss.min(usize::from(self.our_mss())).max(1);
-        self.cc.set_mss(self.tcb.send_mss);
+        if let Some(ts) = seg.options.timestamps.filter(|_| self.cfg.timestamps) {
+            self.tcb.ts_ok = true;
+            self.tcb.ts_recent = ts.tsval;
+        }
+        self.cc.set_mss(self.max_payload());
         match seg.options.window_scale {
             Some(shift) if self.cfg.window_scaling => {
                 self.tcb.snd_wscale = shift.min(14);
@@ -483,4 +516,9 @@ impl PendingRst {
             ack: r.ack,
         }
     }
+}
+
+/// `a < b` for 32-bit timestamps, modulo 2^32 (RFC 7323 §5.2).
+fn ts_before(a: u32, b: u32) -> bool {
+    (a.wrapping_sub(b) as i32) < 0
 }

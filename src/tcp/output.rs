@@ -6,7 +6,7 @@ use super::seq::SeqNum;
 use super::state::State;
 use super::timer::TimerKind;
 use crate::time::Instant;
-use crate::wire::{TcpFlags, TcpOptions, TcpRepr};
+use crate::wire::{TcpFlags, TcpOptions, TcpRepr, Timestamps};
 
 impl Connection {
     /// The next segment this connection wants to send, if any. Call until `None`.
@@ -54,7 +54,7 @@ impl Connection {
         if self.state == State::TimeWait {
             return None;
         }
-        let mss = self.tcb.send_mss;
+        let mss = self.max_payload();
         if self.retransmit_head {
             self.retransmit_head = false;
             let len = self.tx.len().min(mss);
@@ -119,6 +119,18 @@ impl Connection {
                     TcpFlags::SYN | TcpFlags::ACK
                 };
                 options.mss = Some(self.our_mss());
+                // Offer timestamps on our SYN; on a SYN,ACK only if the peer offered them.
+                if self.cfg.timestamps && (self.state == State::SynSent || self.tcb.ts_ok) {
+                    let tsecr = if self.state == State::SynSent {
+                        0
+                    } else {
+                        self.tcb.ts_recent
+                    };
+                    options.timestamps = Some(Timestamps {
+                        tsval: self.ts_now(now),
+                        tsecr,
+                    });
+                }
                 // Offer window scaling on our SYN; on a SYN,ACK only if the peer offered it.
                 if self.cfg.window_scaling && (self.state == State::SynSent || self.tcb.wscale_ok) {
                     options.window_scale = Some(self.tcb.rcv_wscale);
@@ -167,6 +179,16 @@ impl Connection {
             // to SND.MAX); otherwise both sides can drop each other's ACKs forever.
             Segment::Ack => self.tcb.snd_max,
         };
+        if self.tcb.ts_ok && !flags.syn() {
+            // RFC 7323 §3.2: once negotiated, every segment carries timestamps.
+            options.timestamps = Some(Timestamps {
+                tsval: self.ts_now(now),
+                tsecr: self.tcb.ts_recent,
+            });
+        }
+        if flags.ack() {
+            self.tcb.last_ack_sent = self.tcb.rcv_nxt;
+        }
         // Every segment but the very first SYN carries an ACK, so the pending ACK is sent.
         self.ack.now = false;
         self.ack.segments = 0;

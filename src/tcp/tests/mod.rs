@@ -21,6 +21,7 @@ mod lossy;
 mod reset;
 mod retransmit;
 mod teardown;
+mod timestamps;
 mod window;
 
 use super::config::Config;
@@ -102,6 +103,7 @@ pub(super) fn cfg() -> Config {
         send_buffer: 16 * 1024,
         msl: Duration::from_secs(1),
         window_scaling: false,
+        timestamps: false,
         delayed_ack: Duration::from_millis(40),
         nodelay: false,
         ..Config::default()
