@@ -27,6 +27,12 @@ pub struct Counters {
     pub estab_resets: u64,
     /// `TcpExtTCPAbortOnTimeout`: connections that gave up after too many retransmissions.
     pub abort_on_timeout: u64,
+    /// `TcpExtSyncookiesSent`: SYN,ACKs sent with a cookie because a SYN queue was full.
+    pub syncookies_sent: u64,
+    /// `TcpExtSyncookiesRecv`: connections created from a valid cookie.
+    pub syncookies_recv: u64,
+    /// `TcpExtSyncookiesFailed`: ACKs to a listener whose cookie did not validate.
+    pub syncookies_failed: u64,
     /// RSTs not sent because the reply queue was full.
     pub rst_queue_full: u64,
     /// Segments not sent because the caller's buffer was too small.

@@ -9,6 +9,7 @@
 //!    drains [`Stack::poll_transmit`] until it returns `None`, sending each packet, then
 //!    re-reads `poll_timeout`.
 
+mod cookies;
 mod counters;
 mod listener;
 
@@ -16,6 +17,7 @@ pub use counters::Counters;
 
 use crate::tcp::isn::IsnGenerator;
 use crate::tcp::reset::{self, Reset};
+use crate::tcp::syn_cookie::SynCookies;
 use crate::tcp::{self, Connection, State};
 use crate::time::Instant;
 use crate::wire::{self, Checksum, IpRepr, WireError};
@@ -39,8 +41,10 @@ pub struct StackConfig {
     pub hop_limit: u8,
     /// Secret for RFC 6528 ISNs. Drivers on real networks must use random bytes.
     pub isn_key: [u8; 16],
-    /// Most RSTs for unknown connections waiting to be sent.
+    /// Most connectionless replies (RSTs, SYN-cookie SYN,ACKs) waiting to be sent.
     pub max_pending_rsts: usize,
+    /// Answer SYNs with SYN cookies when a listener's SYN queue is full (RFC 4987 §3.6).
+    pub syn_cookies: bool,
 }
 
 impl Default for StackConfig {
@@ -53,6 +57,7 @@ impl Default for StackConfig {
             hop_limit: 64,
             isn_key: [0x5a; 16],
             max_pending_rsts: 256,
+            syn_cookies: true,
         }
     }
 }
@@ -132,11 +137,12 @@ struct Slot {
     entry: Option<Entry>,
 }
 
+/// A segment sent without a connection: a RST for no connection, or a SYN-cookie SYN,ACK.
 #[derive(Clone, Copy, Debug)]
-struct PendingReset {
+struct Reply {
     src: SocketAddr,
     dst: SocketAddr,
-    reset: Reset,
+    seg: crate::wire::TcpRepr<'static>,
 }
 
 /// A TCP/IP stack over any number of local addresses.
@@ -153,7 +159,8 @@ pub struct Stack {
     listen_map: HashMap<SocketAddr, ListenerId>,
     timers: BinaryHeap<Reverse<(Instant, u32, u32)>>,
     dirty: VecDeque<ConnId>,
-    resets: VecDeque<PendingReset>,
+    replies: VecDeque<Reply>,
+    cookies: SynCookies,
     next_port: u16,
     counters: Counters,
 }
@@ -163,6 +170,8 @@ impl Stack {
     pub fn new(cfg: StackConfig, addrs: &[IpAddr]) -> Self {
         Stack {
             isn: IsnGenerator::new(cfg.isn_key),
+            // A key of its own, derived from the ISN secret so one secret configures both.
+            cookies: SynCookies::new(cfg.isn_key.map(|b| b ^ 0xa5)),
             next_port: cfg.ephemeral_ports.0,
             cfg,
             addrs: addrs.to_vec(),
@@ -174,7 +183,7 @@ impl Stack {
             listen_map: HashMap::new(),
             timers: BinaryHeap::new(),
             dirty: VecDeque::new(),
-            resets: VecDeque::new(),
+            replies: VecDeque::new(),
             counters: Counters::default(),
         }
     }
@@ -197,6 +206,34 @@ impl Stack {
     /// Counters.
     pub fn counters(&self) -> Counters {
         self.counters
+    }
+
+    /// Bytes of memory the stack holds, by its own accounting: connection slots and buffers,
+    /// the demux table, timer heap and queues (an estimate of the heap, not the process RSS).
+    pub fn memory_usage(&self) -> usize {
+        use core::mem::size_of;
+        let conns: usize = self
+            .slots
+            .iter()
+            .filter_map(|s| s.entry.as_ref())
+            .map(|e| e.conn.memory_usage() - size_of::<Connection>())
+            .sum();
+        let listeners: usize = self
+            .listeners
+            .iter()
+            .flatten()
+            .map(|l| size_of::<Listener>() + l.accept_queue.capacity() * size_of::<ConnId>())
+            .sum();
+        self.slots.capacity() * size_of::<Slot>()
+            + conns
+            + self.free_slots.capacity() * size_of::<u32>()
+            // hashbrown: one control byte per bucket besides the entry.
+            + self.demux.capacity() * (size_of::<(FourTuple, ConnId)>() + 1)
+            + self.listen_map.capacity() * (size_of::<(SocketAddr, ListenerId)>() + 1)
+            + listeners
+            + self.timers.capacity() * size_of::<Reverse<(Instant, u32, u32)>>()
+            + self.dirty.capacity() * size_of::<ConnId>()
+            + self.replies.capacity() * size_of::<Reply>()
     }
 
     /// Number of connections held (including embryonic and TIME-WAIT ones).
@@ -416,9 +453,22 @@ impl Stack {
             Some(lid) if seg.flags.syn() && !seg.flags.ack() && !seg.flags.rst() => {
                 self.on_listener_syn(now, lid, local, remote, &seg);
             }
-            // §3.10.7.2: in LISTEN a RST is ignored, an ACK draws <SEQ=SEG.ACK><CTL=RST>,
-            // anything else is dropped.
-            Some(_) if seg.flags.rst() || !seg.flags.ack() => {}
+            // A bare ACK may complete a SYN-cookie handshake; otherwise (§3.10.7.2) it draws
+            // <SEQ=SEG.ACK><CTL=RST>.
+            Some(lid) if seg.flags.ack() && !seg.flags.syn() && !seg.flags.rst() => {
+                if !self.accept_cookie(now, lid, local, remote, &seg) {
+                    self.queue_reset(
+                        local,
+                        remote,
+                        Reset {
+                            seq: seg.ack,
+                            ack: None,
+                        },
+                    );
+                }
+            }
+            // §3.10.7.2: in LISTEN a RST is ignored, anything else is dropped.
+            Some(_) => {}
             _ => {
                 if let Some(reset) = reset::reply_to(&seg) {
                     self.queue_reset(local, remote, reset);
@@ -429,10 +479,9 @@ impl Stack {
 
     /// Writes the next outgoing IP packet into `buf` and returns its length.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
-        while let Some(r) = self.resets.pop_front() {
-            let seg = r.reset.to_repr(r.src.port(), r.dst.port());
-            if let Some(n) = self.emit(r.src.ip(), r.dst.ip(), &seg, buf) {
-                self.counters.out_rsts += 1;
+        while let Some(r) = self.replies.pop_front() {
+            if let Some(n) = self.emit(r.src.ip(), r.dst.ip(), &r.seg, buf) {
+                self.counters.out_rsts += u64::from(r.seg.flags.rst());
                 return Some(n);
             }
         }
@@ -509,8 +558,16 @@ impl Stack {
         let Some(l) = self.listeners.get_mut(lid.0).and_then(Option::as_mut) else {
             return;
         };
-        if l.syn_queue >= syn_backlog || l.accept_queue.len() >= l.backlog {
+        if l.accept_queue.len() >= l.backlog {
             self.counters.listen_overflows += 1;
+            return;
+        }
+        if l.syn_queue >= syn_backlog {
+            if self.cfg.syn_cookies {
+                self.send_cookie(now, local, remote, seg);
+            } else {
+                self.counters.listen_overflows += 1;
+            }
             return;
         }
         let iss = self.isn.isn(now, local, remote);
@@ -687,15 +744,22 @@ impl Stack {
     }
 
     fn queue_reset(&mut self, local: SocketAddr, remote: SocketAddr, reset: Reset) {
-        if self.resets.len() >= self.cfg.max_pending_rsts {
+        let seg = reset.to_repr(local.port(), remote.port());
+        self.queue_reply(local, remote, seg);
+    }
+
+    /// Queues a connectionless segment; the queue is bounded, overflow is counted.
+    fn queue_reply(
+        &mut self,
+        src: SocketAddr,
+        dst: SocketAddr,
+        seg: crate::wire::TcpRepr<'static>,
+    ) {
+        if self.replies.len() >= self.cfg.max_pending_rsts {
             self.counters.rst_queue_full += 1;
             return;
         }
-        self.resets.push_back(PendingReset {
-            src: local,
-            dst: remote,
-            reset,
-        });
+        self.replies.push_back(Reply { src, dst, seg });
     }
 
     fn emit(

@@ -289,6 +289,14 @@ impl Connection {
         self.cc.cwnd()
     }
 
+    /// Bytes this connection occupies: the struct itself plus its heap buffers.
+    pub fn memory_usage(&self) -> usize {
+        core::mem::size_of::<Self>()
+            + self.tx.allocated_bytes()
+            + self.rx.allocated_bytes()
+            + self.scratch.capacity()
+    }
+
     /// The earliest time [`handle_timeout`](Self::handle_timeout) should be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.timers.next()
@@ -390,6 +398,16 @@ impl Connection {
             self.error = Some(Error::Aborted);
         }
         self.enter_closed();
+    }
+
+    /// For a connection rebuilt from a SYN cookie: our SYN,ACK (ISS) already went out
+    /// statelessly, so SND.NXT is ISS+1 without sending it again.
+    pub(crate) fn mark_syn_ack_sent(&mut self) {
+        if self.state == State::SynReceived && self.tcb.snd_nxt == self.tcb.iss {
+            self.tcb.snd_nxt = self.tcb.iss + 1;
+            self.tcb.snd_max = self.tcb.snd_nxt;
+            self.tcb.last_ack_sent = self.tcb.rcv_nxt;
+        }
     }
 
     // ---- timers ----
@@ -562,7 +580,7 @@ impl Connection {
 }
 
 /// The smallest window-scale shift that lets `buffer` bytes be advertised (RFC 7323 §2.3: at most 14).
-pub(super) fn window_shift_for(buffer: usize) -> u8 {
+pub(crate) fn window_shift_for(buffer: usize) -> u8 {
     let mut shift = 0u8;
     while shift < 14 && (buffer >> shift) > usize::from(u16::MAX) {
         shift += 1;

@@ -30,6 +30,7 @@ pub mod rtt;
 pub mod send_buf;
 pub mod seq;
 pub mod state;
+pub mod syn_cookie;
 #[cfg(test)]
 mod tests;
 pub mod timer;

@@ -69,6 +69,11 @@ impl ReceiveBuffer {
         }
     }
 
+    /// Heap bytes held right now: the byte storage and the range table, once allocated.
+    pub fn allocated_bytes(&self) -> usize {
+        self.storage.len() + self.ranges.capacity() * core::mem::size_of::<(usize, usize)>()
+    }
+
     /// The most bytes the buffer will hold.
     pub fn capacity(&self) -> usize {
         self.capacity

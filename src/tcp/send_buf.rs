@@ -44,6 +44,11 @@ impl SendBuffer {
         }
     }
 
+    /// Heap bytes held right now (0 until the first write, and again after `shrink_if_empty`).
+    pub fn allocated_bytes(&self) -> usize {
+        self.storage.len()
+    }
+
     /// The most bytes the buffer will hold.
     pub fn capacity(&self) -> usize {
         self.capacity

@@ -7,6 +7,7 @@
     clippy::panic
 )]
 
+mod flood;
 mod properties;
 mod stack;
 
