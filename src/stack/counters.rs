@@ -1,5 +1,7 @@
 //! Stack-wide counters, named after Linux's `nstat` where one exists.
 
+use crate::tcp::ConnStats;
+
 /// What the stack has seen, sent and dropped, and why.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counters {
@@ -33,8 +35,100 @@ pub struct Counters {
     pub syncookies_recv: u64,
     /// `TcpExtSyncookiesFailed`: ACKs to a listener whose cookie did not validate.
     pub syncookies_failed: u64,
+    /// `TcpRetransSegs`: segments retransmitted.
+    pub retrans_segs: u64,
+    /// `TcpExtTCPTimeouts`: retransmission timeouts.
+    pub timeouts: u64,
+    /// `TcpExtTCPFastRetrans`: fast retransmissions on duplicate ACKs.
+    pub fast_retrans: u64,
+    /// `TcpExtTCPChallengeACK`: challenge ACKs sent (RFC 5961).
+    pub challenge_acks: u64,
+    /// `TcpExtTCPWinProbe`: zero-window probes sent.
+    pub win_probes: u64,
+    /// `TcpExtTCPKeepAlive`: keep-alive probes sent.
+    pub keepalive_probes: u64,
+    /// Segments dropped as outside the receive window (no nstat counter of its own).
+    pub out_of_window: u64,
+    /// `TcpExtPAWSEstab`: segments dropped by PAWS.
+    pub paws_estab: u64,
+    /// RSTs received (any, accepted or not).
+    pub in_rsts: u64,
+    /// RSTs that reset or refused a connection.
+    pub rsts_accepted: u64,
+    /// `TcpExtTCPTimeWaitOverflow`: connections that skipped TIME-WAIT because the table was full.
+    pub tw_overflow: u64,
     /// RSTs not sent because the reply queue was full.
     pub rst_queue_full: u64,
     /// Segments not sent because the caller's buffer was too small.
     pub out_buffer_too_small: u64,
+}
+
+impl Counters {
+    /// Adds what one connection counted between two snapshots of its statistics.
+    pub(crate) fn absorb(&mut self, before: ConnStats, after: ConnStats) {
+        let d = |a: u64, b: u64| b.saturating_sub(a);
+        self.retrans_segs += d(before.retransmits, after.retransmits);
+        self.timeouts += d(before.timeouts, after.timeouts);
+        self.fast_retrans += d(before.fast_retransmits, after.fast_retransmits);
+        self.challenge_acks += d(before.challenge_acks, after.challenge_acks);
+        self.win_probes += d(before.window_probes, after.window_probes);
+        self.keepalive_probes += d(before.keepalive_probes, after.keepalive_probes);
+        self.out_of_window += d(before.dropped_segments, after.dropped_segments);
+        self.paws_estab += d(before.paws_drops, after.paws_drops);
+        self.rsts_accepted += d(before.resets_received, after.resets_received);
+    }
+
+    /// Every counter with its `nstat`-style name, in a fixed order (for printing).
+    pub fn named(&self) -> [(&'static str, u64); 28] {
+        [
+            ("TcpInSegs", self.in_segs),
+            ("TcpOutSegs", self.out_segs),
+            ("TcpOutRsts", self.out_rsts),
+            ("TcpInCsumErrors", self.in_csum_errors),
+            ("TcpInErrs", self.in_errs),
+            ("SynackInWrongAddr", self.in_wrong_addr),
+            ("TcpExtListenOverflows", self.listen_overflows),
+            ("TcpActiveOpens", self.active_opens),
+            ("TcpPassiveOpens", self.passive_opens),
+            ("TcpAttemptFails", self.attempt_fails),
+            ("TcpEstabResets", self.estab_resets),
+            ("TcpExtTCPAbortOnTimeout", self.abort_on_timeout),
+            ("TcpExtSyncookiesSent", self.syncookies_sent),
+            ("TcpExtSyncookiesRecv", self.syncookies_recv),
+            ("TcpExtSyncookiesFailed", self.syncookies_failed),
+            ("TcpRetransSegs", self.retrans_segs),
+            ("TcpExtTCPTimeouts", self.timeouts),
+            ("TcpExtTCPFastRetrans", self.fast_retrans),
+            ("TcpExtTCPChallengeACK", self.challenge_acks),
+            ("TcpExtTCPWinProbe", self.win_probes),
+            ("TcpExtTCPKeepAlive", self.keepalive_probes),
+            ("SynackOutOfWindow", self.out_of_window),
+            ("TcpExtPAWSEstab", self.paws_estab),
+            ("SynackInRsts", self.in_rsts),
+            ("SynackRstsAccepted", self.rsts_accepted),
+            ("TcpExtTCPTimeWaitOverflow", self.tw_overflow),
+            ("SynackReplyQueueFull", self.rst_queue_full),
+            ("SynackOutBufferTooSmall", self.out_buffer_too_small),
+        ]
+    }
+
+    /// The counters that are not zero, with their names.
+    pub fn nonzero(&self) -> impl Iterator<Item = (&'static str, u64)> {
+        self.named().into_iter().filter(|(_, v)| *v != 0)
+    }
+}
+
+impl core::fmt::Display for Counters {
+    /// `Name value` pairs of the non-zero counters, space separated.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let mut first = true;
+        for (name, value) in self.nonzero() {
+            if !first {
+                f.write_str(" ")?;
+            }
+            write!(f, "{name} {value}")?;
+            first = false;
+        }
+        Ok(())
+    }
 }

@@ -45,6 +45,10 @@ pub struct StackConfig {
     pub max_pending_rsts: usize,
     /// Answer SYNs with SYN cookies when a listener's SYN queue is full (RFC 4987 §3.6).
     pub syn_cookies: bool,
+    /// Most challenge ACKs per second across all connections (RFC 5961 §7).
+    pub challenge_ack_limit: u32,
+    /// Most connections in TIME-WAIT; beyond it a connection entering TIME-WAIT ends at once.
+    pub max_time_wait: usize,
 }
 
 impl Default for StackConfig {
@@ -58,6 +62,8 @@ impl Default for StackConfig {
             isn_key: [0x5a; 16],
             max_pending_rsts: 256,
             syn_cookies: true,
+            challenge_ack_limit: 1000,
+            max_time_wait: 65536,
         }
     }
 }
@@ -161,6 +167,10 @@ pub struct Stack {
     dirty: VecDeque<ConnId>,
     replies: VecDeque<Reply>,
     cookies: SynCookies,
+    /// Start of the current one-second global challenge-ACK budget and how much is spent.
+    challenge_budget: (Instant, u32),
+    /// Connections now in TIME-WAIT.
+    time_wait: usize,
     next_port: u16,
     counters: Counters,
 }
@@ -184,6 +194,8 @@ impl Stack {
             timers: BinaryHeap::new(),
             dirty: VecDeque::new(),
             replies: VecDeque::new(),
+            challenge_budget: (Instant::ZERO, 0),
+            time_wait: 0,
             counters: Counters::default(),
         }
     }
@@ -367,6 +379,7 @@ impl Stack {
     pub fn close(&mut self, now: Instant, id: ConnId) -> Result<(), StackError> {
         let e = self.entry_mut(id).ok_or(StackError::InvalidHandle)?;
         e.conn.close();
+        e.conn.set_orphaned();
         e.released = true;
         self.touch(id, now);
         Ok(())
@@ -426,17 +439,25 @@ impl Stack {
             return;
         }
         self.counters.in_segs += 1;
+        self.counters.in_rsts += u64::from(seg.flags.rst());
         let local = SocketAddr::new(ip.dst_addr(), seg.dst_port);
         let remote = SocketAddr::new(ip.src_addr(), seg.src_port);
-        if let Some(&id) = self.demux.get(&FourTuple { local, remote })
-            && let Some(e) = self.entry_mut(id)
-        {
-            let before = e.conn.state();
-            e.conn.handle_segment(now, &seg);
-            let after = e.conn.state();
-            self.after_segment(id, before, after);
-            self.touch(id, now);
-            return;
+        let found = self.demux.get(&FourTuple { local, remote }).copied();
+        if let Some(id) = found {
+            // RFC 5961 §7: the connection's own challenge-ACK limit, and the stack's.
+            let allowance = self.challenge_allowance(now);
+            if let Some(e) = self.entry_mut(id) {
+                e.conn.challenge_allowance = allowance;
+                let (before, stats) = (e.conn.state(), e.conn.stats());
+                e.conn.handle_segment(now, &seg);
+                let used = allowance - e.conn.challenge_allowance;
+                let (after, stats_after) = (e.conn.state(), e.conn.stats());
+                self.challenge_budget.1 += used;
+                self.counters.absorb(stats, stats_after);
+                self.after_segment(id, before, after);
+                self.touch(id, now);
+                return;
+            }
         }
         let listener = self
             .listen_map
@@ -492,10 +513,13 @@ impl Stack {
                 continue;
             };
             let (local, remote) = (e.conn.local(), e.conn.remote());
+            let stats = e.conn.stats();
             let written = e.conn.poll_transmit(now).map(|seg| {
                 let rst = seg.flags.rst();
                 (emit_packet(local.ip(), remote.ip(), hop, &seg, buf), rst)
             });
+            let stats_after = e.conn.stats();
+            self.counters.absorb(stats, stats_after);
             match written {
                 Some((Some(n), rst)) => {
                     self.counters.out_segs += 1;
@@ -536,9 +560,10 @@ impl Stack {
                 continue; // superseded by an earlier entry
             }
             e.heap_at = None;
-            let before = e.conn.state();
+            let (before, stats) = (e.conn.state(), e.conn.stats());
             e.conn.handle_timeout(now);
-            let after = e.conn.state();
+            let (after, stats_after) = (e.conn.state(), e.conn.stats());
+            self.counters.absorb(stats, stats_after);
             self.after_segment(id, before, after);
             self.touch(id, now);
         }
@@ -589,6 +614,19 @@ impl Stack {
     fn after_segment(&mut self, id: ConnId, before: State, after: State) {
         if before == after {
             return;
+        }
+        if after == State::TimeWait {
+            self.time_wait += 1;
+            if self.time_wait > self.cfg.max_time_wait {
+                // The TIME-WAIT table is full: this one ends now (Linux's tw_bucket overflow).
+                self.counters.tw_overflow += 1;
+                if let Some(e) = self.entry_mut(id) {
+                    e.conn.drop_time_wait();
+                }
+                self.time_wait -= 1;
+            }
+        } else if before == State::TimeWait {
+            self.time_wait = self.time_wait.saturating_sub(1);
         }
         let Some(e) = self.entry(id) else { return };
         let lid = e.listener;
@@ -741,6 +779,16 @@ impl Stack {
             self.free_slots.push(id.index);
             self.live -= 1;
         }
+    }
+
+    /// What is left of this second's global challenge-ACK budget (RFC 5961 §7).
+    fn challenge_allowance(&mut self, now: Instant) -> u32 {
+        let (start, used) = self.challenge_budget;
+        if now.saturating_duration_since(start) >= crate::time::Duration::from_secs(1) {
+            self.challenge_budget = (now, 0);
+            return self.cfg.challenge_ack_limit;
+        }
+        self.cfg.challenge_ack_limit.saturating_sub(used)
     }
 
     fn queue_reset(&mut self, local: SocketAddr, remote: SocketAddr, reset: Reset) {

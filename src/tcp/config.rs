@@ -40,6 +40,33 @@ pub struct Config {
     pub timestamps: bool,
     /// Most challenge ACKs sent per second on one connection (RFC 5961 §7).
     pub challenge_ack_limit: u32,
+    /// Keep-alive probing of idle connections (RFC 9293 §3.8.4); off by default, as the RFC asks.
+    pub keepalive: Option<Keepalive>,
+    /// How long a connection whose user has let go waits in FIN-WAIT-2 for the peer's FIN.
+    pub fin_wait_2_timeout: Duration,
+}
+
+/// Keep-alive settings: after `idle` without hearing from the peer, send up to `probes` probes
+/// `interval` apart; if none is answered the connection fails with `TimedOut`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Keepalive {
+    /// Silence before the first probe (RFC 9293 §3.8.4: at least two hours by default).
+    pub idle: Duration,
+    /// Time between unanswered probes.
+    pub interval: Duration,
+    /// Unanswered probes before giving up.
+    pub probes: u32,
+}
+
+impl Default for Keepalive {
+    /// Linux's defaults: 2 hours idle, 75 s between probes, 9 probes.
+    fn default() -> Self {
+        Keepalive {
+            idle: Duration::from_secs(7200),
+            interval: Duration::from_secs(75),
+            probes: 9,
+        }
+    }
 }
 
 impl Config {
@@ -74,6 +101,8 @@ impl Default for Config {
             window_scaling: true,
             timestamps: true,
             challenge_ack_limit: 10,
+            keepalive: None,
+            fin_wait_2_timeout: Duration::from_secs(60),
         }
     }
 }

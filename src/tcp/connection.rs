@@ -92,6 +92,10 @@ pub struct ConnStats {
     pub dropped_segments: u64,
     /// Segments dropped by PAWS (an old timestamp, RFC 7323 §5).
     pub paws_drops: u64,
+    /// RSTs accepted (the connection was reset or refused).
+    pub resets_received: u64,
+    /// Keep-alive probes sent.
+    pub keepalive_probes: u64,
 }
 
 /// A pending RST to send: sequence number and, if ACK is set, the acknowledgment number.
@@ -139,6 +143,19 @@ pub struct Connection {
     pub(super) challenge_window: (Instant, u32),
     pub(super) error: Option<Error>,
     pub(super) stats: ConnStats,
+    /// Challenge ACKs this connection may still send now, beyond its own limit: the stack sets
+    /// it from its global budget (RFC 5961 §7) before handing over a segment.
+    pub(crate) challenge_allowance: u32,
+    /// When a segment last arrived (keep-alive).
+    pub(super) last_rx: Instant,
+    /// When the last keep-alive probe went out.
+    pub(super) last_keepalive: Instant,
+    /// Keep-alive probes sent since the peer was last heard.
+    pub(super) keepalive_sent: u32,
+    /// Send a keep-alive probe at the next `poll_transmit`.
+    pub(super) keepalive_now: bool,
+    /// The user has let go of this connection (FIN-WAIT-2 then times out).
+    pub(super) orphaned: bool,
     /// Reused buffer for the payload of the segment being built.
     pub(super) scratch: Vec<u8>,
 }
@@ -186,6 +203,12 @@ impl Connection {
             challenge_window: (Instant::ZERO, 0),
             error: None,
             stats: ConnStats::default(),
+            challenge_allowance: u32::MAX,
+            last_rx: Instant::ZERO,
+            last_keepalive: Instant::ZERO,
+            keepalive_sent: 0,
+            keepalive_now: false,
+            orphaned: false,
             scratch: Vec::new(),
         }
     }
@@ -424,6 +447,12 @@ impl Connection {
                         self.enter_closed();
                     }
                 }
+                TimerKind::KeepAlive => self.on_keepalive_timeout(now),
+                TimerKind::FinWait2 => {
+                    if self.state == State::FinWait2 && self.orphaned {
+                        self.enter_closed();
+                    }
+                }
             }
         }
         self.rearm_timers(now);
@@ -471,6 +500,30 @@ impl Connection {
         self.probe_now = true;
     }
 
+    fn on_keepalive_timeout(&mut self, now: Instant) {
+        let Some(ka) = self.cfg.keepalive else { return };
+        if self.keepalive_sent >= ka.probes {
+            self.fail(Error::TimedOut);
+            return;
+        }
+        self.keepalive_sent += 1;
+        self.last_keepalive = now;
+        self.keepalive_now = true;
+    }
+
+    /// The user let go of the connection: an orphan in FIN-WAIT-2 waits only
+    /// [`Config::fin_wait_2_timeout`](super::Config::fin_wait_2_timeout) for the peer's FIN.
+    pub fn set_orphaned(&mut self) {
+        self.orphaned = true;
+    }
+
+    /// Ends a TIME-WAIT early (the stack's TIME-WAIT table is full).
+    pub(crate) fn drop_time_wait(&mut self) {
+        if self.state == State::TimeWait {
+            self.enter_closed();
+        }
+    }
+
     /// Re-derives which timers should be armed from the connection's state.
     pub(super) fn rearm_timers(&mut self, now: Instant) {
         if self.state == State::Closed {
@@ -503,6 +556,27 @@ impl Connection {
             self.timers.set_if_idle(TimerKind::Persist, now + rto);
         } else {
             self.timers.clear(TimerKind::Persist);
+        }
+        // Keep-alive: only an idle synchronized connection, nothing in flight or waiting.
+        let idle = matches!(self.state, State::Established | State::CloseWait)
+            && !outstanding
+            && unsent == 0;
+        match self.cfg.keepalive {
+            Some(ka) if idle => {
+                let at = if self.keepalive_sent == 0 {
+                    self.last_rx + ka.idle
+                } else {
+                    self.last_keepalive + ka.interval
+                };
+                self.timers.set(TimerKind::KeepAlive, at.max(now));
+            }
+            _ => self.timers.clear(TimerKind::KeepAlive),
+        }
+        if self.state == State::FinWait2 && self.orphaned {
+            self.timers
+                .set_if_idle(TimerKind::FinWait2, now + self.cfg.fin_wait_2_timeout);
+        } else {
+            self.timers.clear(TimerKind::FinWait2);
         }
     }
 
@@ -569,9 +643,10 @@ impl Connection {
         } else {
             (start, count)
         };
-        if count < self.cfg.challenge_ack_limit {
+        if count < self.cfg.challenge_ack_limit && self.challenge_allowance > 0 {
             self.ack.now = true;
             self.stats.challenge_acks += 1;
+            self.challenge_allowance -= 1;
             self.challenge_window = (start, count + 1);
         } else {
             self.challenge_window = (start, count);

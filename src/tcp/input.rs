@@ -19,6 +19,9 @@ struct Trimmed<'a> {
 impl Connection {
     /// Processes one arriving segment addressed to this connection.
     pub fn handle_segment(&mut self, now: Instant, seg: &TcpRepr<'_>) {
+        // Anything from the peer proves it alive (keep-alive, RFC 9293 §3.8.4).
+        self.last_rx = now;
+        self.keepalive_sent = 0;
         match self.state {
             State::Closed => self.rst = reset::reply_to(seg).map(PendingRst::from_reply),
             State::Listen => self.segment_in_listen(seg),
@@ -72,6 +75,7 @@ impl Connection {
         // "Second, check the RST bit": only with an acceptable ACK (RFC 5961 §3 for SYN-SENT).
         if seg.flags.rst() {
             if ack_ok {
+                self.stats.resets_received += 1;
                 self.fail(Error::Refused);
             }
             return;
@@ -128,7 +132,8 @@ impl Connection {
             return;
         }
         // SYN-RECEIVED: the peer retransmitted its SYN because our SYN,ACK was lost; answer at once.
-        if self.state == State::SynReceived
+        if self.state != State::SynSent
+            && self.tcb.snd_una == self.tcb.iss
             && seg.flags.syn()
             && !seg.flags.ack()
             && !seg.flags.rst()
@@ -140,14 +145,26 @@ impl Connection {
         // Simultaneous open (§3.5 figure 8): in SYN-RECEIVED the peer's SYN,ACK repeats its SYN
         // (SEG.SEQ = IRS, below RCV.NXT) and acknowledges ours; like Linux, let it complete the
         // handshake instead of failing the sequence check.
-        if self.state == State::SynReceived
+        //
+        // After an active open, a SYN,ACK that acknowledges our ISS is authoritative even with
+        // another SEG.SEQ: the "SYN" that moved us here may have been forged by a blind attacker
+        // who knows the 4-tuple but not our ISS. Take the peer's real ISN from this one.
+        let acks_our_syn = seg.ack.after(self.tcb.snd_una) && seg.ack.before_eq(self.tcb.snd_max);
+        // SYN-RECEIVED, or FIN-WAIT-1 entered from it by a CLOSE: our SYN is unacknowledged.
+        let syn_received = self.state != State::SynSent && self.tcb.snd_una == self.tcb.iss;
+        if syn_received
             && seg.flags.syn()
             && seg.flags.ack()
             && !seg.flags.rst()
-            && seg.seq == self.tcb.irs
-            && seg.ack.after(self.tcb.snd_una)
-            && seg.ack.before_eq(self.tcb.snd_max)
+            && acks_our_syn
+            && (seg.seq == self.tcb.irs || !self.passive)
         {
+            if seg.seq != self.tcb.irs {
+                self.tcb.irs = seg.seq;
+                self.tcb.rcv_nxt = seg.seq + 1;
+                self.take_syn_options(seg);
+                self.init_receive_window();
+            }
             self.tcb.snd_una = seg.ack;
             self.tcb.snd_wnd = usize::from(seg.window);
             self.tcb.max_snd_wnd = self.tcb.snd_wnd;
@@ -156,7 +173,9 @@ impl Connection {
             self.take_rtt_sample(now, seg.ack);
             self.retries = 0;
             self.backoff = 0;
-            self.state = State::Established;
+            if self.state == State::SynReceived {
+                self.state = State::Established;
+            }
             self.ack.now = true;
             return;
         }
@@ -172,7 +191,11 @@ impl Connection {
         // "First, check sequence number."
         let Some(t) = self.check_sequence(seg) else {
             self.stats.dropped_segments += 1;
-            if !seg.flags.rst() {
+            if seg.flags.syn() && !seg.flags.rst() {
+                // RFC 5961 §4.2: a SYN gets a (rate-limited) challenge ACK "irrespective of
+                // the sequence number".
+                self.challenge_ack(now);
+            } else if !seg.flags.rst() {
                 // "...an acknowledgment should be sent in reply (unless the RST bit is set)".
                 self.ack.now = true;
             }
@@ -270,6 +293,11 @@ impl Connection {
 
     /// A RST with SEG.SEQ = RCV.NXT (step two).
     fn accept_rst(&mut self) {
+        // RFC 1337: TIME-WAIT ignores RSTs, so old duplicates cannot cut it short.
+        if self.state == State::TimeWait {
+            return;
+        }
+        self.stats.resets_received += 1;
         match self.state {
             State::SynReceived if self.passive => {
                 // "return this connection to LISTEN": the listener keeps listening; this
@@ -280,8 +308,6 @@ impl Connection {
             State::Established | State::FinWait1 | State::FinWait2 | State::CloseWait => {
                 self.fail(Error::Reset)
             }
-            // RFC 1337: TIME-WAIT ignores RSTs, so old duplicates cannot cut it short.
-            State::TimeWait => {}
             _ => self.enter_closed(),
         }
     }

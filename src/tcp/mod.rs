@@ -35,7 +35,7 @@ pub mod syn_cookie;
 mod tests;
 pub mod timer;
 
-pub use config::Config;
+pub use config::{Config, Keepalive};
 pub use connection::{ConnStats, Connection, Tcb};
 pub use error::Error;
 pub use seq::SeqNum;

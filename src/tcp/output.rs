@@ -34,6 +34,10 @@ impl Connection {
             // ESTABLISHED state").
             State::FinWait1 if syn_unacked && self.tx.is_empty() => self.next_data_segment(),
             _ if syn_unacked => None,
+            _ if std::mem::take(&mut self.keepalive_now) => {
+                self.stats.keepalive_probes += 1;
+                Some(Segment::Probe)
+            }
             _ => self.next_data_segment(),
         };
         let kind = match kind {

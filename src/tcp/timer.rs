@@ -13,15 +13,21 @@ pub enum TimerKind {
     Persist,
     /// TIME-WAIT's 2×MSL.
     TimeWait,
+    /// Keep-alive probing of an idle connection (RFC 9293 §3.8.4).
+    KeepAlive,
+    /// An orphaned connection waiting in FIN-WAIT-2 gives up (Linux's `tcp_fin_timeout`).
+    FinWait2,
 }
 
 impl TimerKind {
-    const COUNT: usize = 4;
+    const COUNT: usize = 6;
     const ALL: [TimerKind; Self::COUNT] = [
         TimerKind::Retransmit,
         TimerKind::DelayedAck,
         TimerKind::Persist,
         TimerKind::TimeWait,
+        TimerKind::KeepAlive,
+        TimerKind::FinWait2,
     ];
     const fn index(self) -> usize {
         self as usize

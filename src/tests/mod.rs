@@ -8,6 +8,7 @@
 )]
 
 mod flood;
+mod hostile;
 mod properties;
 mod stack;
 
@@ -104,11 +105,23 @@ pub(crate) struct Exchange {
 /// A connects to B; each sends its stream and half-closes; each reads to EOF and closes.
 /// Runs until both connections are gone or `limit` of virtual time passes.
 pub(crate) fn exchange(
+    net: Network<Stack>,
+    server: SocketAddr,
+    a_out: Vec<u8>,
+    b_out: Vec<u8>,
+    limit: Duration,
+) -> Exchange {
+    exchange_with(net, server, a_out, b_out, limit, |_, _, _| {})
+}
+
+/// [`exchange`] with `hook` called before every simulator step (to inject traffic, change links…).
+pub(crate) fn exchange_with(
     mut net: Network<Stack>,
     server: SocketAddr,
     a_out: Vec<u8>,
     b_out: Vec<u8>,
     limit: Duration,
+    mut hook: impl FnMut(&mut Network<Stack>, &Side, &Side),
 ) -> Exchange {
     let listener: ListenerId = net.host_mut(B).listen(server, 8).unwrap();
     let mut a = Side {
@@ -138,6 +151,7 @@ pub(crate) fn exchange(
             finished = true;
             break;
         }
+        hook(&mut net, &a, &b);
         if a.error.is_some() || b.error.is_some() || net.now() > deadline || !net.step() {
             break;
         }
