@@ -10,6 +10,7 @@
 mod flood;
 mod hostile;
 mod properties;
+mod smoltcp;
 mod stack;
 
 use crate::sim::{HostId, LinkConfig, Network};
@@ -51,6 +52,8 @@ pub(crate) struct Side {
     pub out: Vec<u8>,
     pub sent: usize,
     pub shut: bool,
+    /// The state `shutdown` was called in: ESTABLISHED means this side closed first.
+    pub shut_in: Option<State>,
     pub got: Vec<u8>,
     pub eof: bool,
     pub released: bool,
@@ -75,6 +78,7 @@ impl Side {
         }
         if self.sent == self.out.len() && !self.shut && stack.state(id) != State::SynSent {
             self.shut = true;
+            self.shut_in = Some(stack.state(id));
             stack.shutdown(now, id).unwrap();
         }
         loop {
