@@ -102,9 +102,16 @@ fn read_pcap<R: Read>(reader: R) -> Result<Capture, TraceError> {
         link_types: vec![link],
         ..Capture::default()
     };
-    while let Some(packet) = pcap.next_packet() {
+    let nanos = pcap.header().ts_resolution == pcap_file::TsResolution::NanoSecond;
+    // Raw records: pcap-file's checked packets reject every packet a snap length cut short
+    // (orig_len > snaplen), which is exactly what `tcpdump -s 96` writes.
+    while let Some(packet) = pcap.next_raw_packet() {
         let packet = packet.map_err(|e| packet_error(&e, capture.packets))?;
-        let time_us = u64::try_from(packet.timestamp.as_micros()).unwrap_or(u64::MAX);
+        let frac = u64::from(packet.ts_frac);
+        let frac_us = if nanos { frac / 1000 } else { frac };
+        let time_us = u64::from(packet.ts_sec)
+            .saturating_mul(1_000_000)
+            .saturating_add(frac_us);
         capture.add(link, time_us, &packet.data, packet.orig_len);
     }
     Ok(capture)

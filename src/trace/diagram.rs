@@ -373,15 +373,14 @@ fn summary(l: &Ladder) -> Vec<String> {
     };
     let closed_first = match (s.first_fin, l.ending) {
         (_, super::Ending::Reset { from }) => format!("{} reset the connection", side(from)),
+        (Some(_), super::Ending::SimultaneousClose) => "both closed at once".into(),
         (Some(d), _) => format!("{} closed first", side(d)),
         (None, super::Ending::Refused) => "nobody: it never opened".into(),
         (None, _) => "nobody closed".into(),
     };
     let ending = match l.ending {
         super::Ending::Closed { .. } => "closed normally, FIN and ACK both ways".to_string(),
-        super::Ending::SimultaneousClose => {
-            "simultaneous close: both FINs crossed, both ends passed CLOSING".into()
-        }
+        super::Ending::SimultaneousClose => "simultaneous close: the FINs crossed (CLOSING)".into(),
         super::Ending::Refused => "refused: B answered the SYN with RST".into(),
         super::Ending::Reset { from } => format!("reset by {}", side(from)),
         super::Ending::Open => "still open when the capture ends".into(),

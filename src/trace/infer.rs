@@ -172,7 +172,7 @@ pub struct Symbols {
 /// Counters for the summary.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
-    /// Payload bytes, not counting retransmissions, [A→B, B→A].
+    /// Payload bytes seen for the first time (what arrived, not what was resent), [A→B, B→A].
     pub bytes: [u64; 2],
     /// Segments [A→B, B→A].
     pub segments: [u64; 2],
@@ -434,6 +434,7 @@ pub fn infer(conn: &Connection) -> Ladder {
         if s.first_seq.is_none() && !flags.rst() {
             s.first_seq = Some(seg.seq);
         }
+        let already_seen = seg_len > 0 && s.seen.covers(seg.seq, end);
         if seg_len > 0 && !flags.rst() {
             let peer_window_zero = r.window == Some(0);
             match s.snd_max {
@@ -450,8 +451,12 @@ pub fn infer(conn: &Connection) -> Ladder {
                         if s.seen.covers(seg.seq, end) {
                             marks.insert(Marks::RETRANSMISSION);
                         } else {
+                            // Never seen: lost before the capture point and sent again, or
+                            // reordered. The receiver asking for exactly this byte, or a long
+                            // pause, says retransmission.
+                            let asked = r.last_ack.is_some_and(|(a, _)| a == seg.seq);
                             let threshold = irtt_us.unwrap_or(3_000).min(3_000);
-                            if t.saturating_sub(s.advanced_at) < threshold {
+                            if !asked && t.saturating_sub(s.advanced_at) < threshold {
                                 marks.insert(Marks::OUT_OF_ORDER);
                             } else {
                                 marks.insert(Marks::RETRANSMISSION);
@@ -633,11 +638,14 @@ pub fn infer(conn: &Connection) -> Ladder {
         if let Some(n) = stats.segments.get_mut(d) {
             *n += 1;
         }
-        if marks.contains(Marks::RETRANSMISSION) {
-            if let Some(n) = stats.retransmissions.get_mut(d) {
-                *n += 1;
-            }
-        } else if let Some(n) = stats.bytes.get_mut(d) {
+        if marks.contains(Marks::RETRANSMISSION)
+            && let Some(n) = stats.retransmissions.get_mut(d)
+        {
+            *n += 1;
+        }
+        // Bytes the capture shows for the first time (a resend of data lost before the
+        // capture point counts: its first copy never showed).
+        if !already_seen && let Some(n) = stats.bytes.get_mut(d) {
             *n += u64::from(seg.len);
         }
         if marks.contains(Marks::DUP_ACK) {
@@ -666,9 +674,11 @@ pub fn infer(conn: &Connection) -> Ladder {
     if ending == Ending::Open {
         let done = |x: &Side| x.is(&[State::TimeWait, State::Closed]);
         if done(&sides[0]) && done(&sides[1]) {
-            let both_closing = rows.iter().any(|r| r.a.state == Some(State::Closing))
-                && rows.iter().any(|r| r.b.state == Some(State::Closing));
-            ending = if both_closing {
+            // Either end passing CLOSING means it got the other's FIN before the ACK of its own.
+            let closing = rows
+                .iter()
+                .any(|r| r.a.state == Some(State::Closing) || r.b.state == Some(State::Closing));
+            ending = if closing {
                 Ending::SimultaneousClose
             } else {
                 Ending::Closed {
