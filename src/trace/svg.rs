@@ -190,7 +190,7 @@ pub fn render(d: &Diagram) -> String {
                     SLANT + 16.0,
                     (XA + XB) / 2.0,
                     y + SLANT / 2.0 + 4.0,
-                    escape(&shorten(text, 64))
+                    escape(&shorten(text, 58))
                 );
                 (a, b)
             }
