@@ -9,6 +9,8 @@ use crate::sim::{Fate, HostId, LinkConfig, LinkStats, Network, PacketEvent, SimE
 use crate::stack::{ConnId, ListenerId, Stack, StackConfig};
 use crate::tcp::{self, State};
 use crate::time::{Duration, Instant};
+use crate::trace::Dir as TraceDir;
+use crate::trace::diagram::{self, Diagram, Item, Mark, Tone};
 use crate::wire::{self, Checksum, TcpFlags};
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -703,6 +705,131 @@ impl DemoReport {
             "result: {}",
             if self.success() { "OK" } else { "FAILED" }
         );
+    }
+}
+
+impl DemoReport {
+    /// The demo's ladder in the shared drawing model (for `synack demo --svg`), with the
+    /// demo's own exact states rather than inferred ones.
+    pub fn diagram(&self) -> Diagram {
+        let sym = Symbols::find(&self.rows);
+        let mut items = Vec::new();
+        let mut i = 0;
+        while i < self.rows.len() {
+            let run = self.foldable_run(i);
+            if run > FOLD_AFTER {
+                for k in (i..i + 3).chain(i + run - 2..i + run) {
+                    if k == i + run - 2 {
+                        let middle = self.rows.get(i + 3..i + run - 2).unwrap_or(&[]);
+                        let segs = middle.iter().filter_map(|r| r.segment.as_ref());
+                        let (n, bytes) = segs
+                            .filter(|s| s.len > 0)
+                            .fold((0, 0), |(n, b), s| (n + 1, b + s.len));
+                        let first = middle.first();
+                        items.push(Item::Fold {
+                            text: format!(
+                                "{n} data segments ({bytes} bytes) and their ACKs over {:.3} ms",
+                                middle.last().zip(first).map_or(0.0, |(l, f)| {
+                                    (l.time - f.time).as_secs_f64() * 1000.0
+                                })
+                            ),
+                            a: first.map_or("", |r| r.a_state.name()).into(),
+                            b: first.map_or("", |r| r.b_state.name()).into(),
+                        });
+                    }
+                    if let Some(row) = self.rows.get(k) {
+                        items.push(diagram_item(&sym, k, row));
+                    }
+                }
+                i += run;
+            } else {
+                if let Some(row) = self.rows.get(i) {
+                    items.push(diagram_item(&sym, i, row));
+                }
+                i += 1;
+            }
+        }
+        let mut summary = Vec::new();
+        let rendered = self.render();
+        let tail: Vec<&str> = rendered.lines().rev().take(5).collect();
+        summary.extend(tail.into_iter().rev().map(str::to_string));
+        Diagram {
+            title: format!(
+                "synack demo: seed {}, loss {}%, one-way delay {} ms",
+                self.options.seed,
+                self.options.loss_percent,
+                self.options.delay.as_millis()
+            ),
+            a_name: format!("A {} (client)", self.client),
+            b_name: format!("B {} (server)", self.server),
+            initial: ("CLOSED".into(), "LISTEN".into()),
+            items,
+            summary,
+        }
+    }
+}
+
+fn diagram_item(sym: &Symbols, index: usize, row: &Row) -> Item {
+    let time_ms = row.time.total_micros() as f64 / 1000.0;
+    let (a, b) = (
+        row.a_state.name().to_string(),
+        row.b_state.name().to_string(),
+    );
+    let Some(s) = &row.segment else {
+        return Item::Event {
+            time_ms,
+            note: row.note.unwrap_or("timer").into(),
+            a,
+            b,
+        };
+    };
+    let (seq_sym, ack_sym) = match s.dir {
+        Dir::AtoB => (sym.a_space(s.seq, index), sym.b_space(s.ack, index)),
+        Dir::BtoA => (sym.b_space(s.seq, index), sym.a_space(s.ack, index)),
+    };
+    let ack = s.flags.ack().then_some(ack_sym);
+    let mut marks = Vec::new();
+    let mut mark = |text: &str, tone: Tone| {
+        marks.push(Mark {
+            text: text.into(),
+            tone,
+        })
+    };
+    if s.retransmission {
+        mark("retransmission", Tone::Bad);
+    }
+    match s.fate {
+        Fate::Delivered => {}
+        Fate::Lost => mark("lost", Tone::Bad),
+        Fate::Corrupted => mark("corrupted: dropped by checksum", Tone::Bad),
+        Fate::Duplicate => mark("duplicate", Tone::Warn),
+        other => mark(&format!("{other:?}"), Tone::Warn),
+    }
+    if let Some(o) = s.syn_options.as_ref().filter(|o| !o.is_empty()) {
+        mark(o, Tone::Info);
+    }
+    let mut absolute = format!("seq={}", s.seq);
+    if s.flags.ack() {
+        let _ = write!(absolute, " ack={}", s.ack);
+    }
+    Item::Segment {
+        time_ms,
+        dir: match s.dir {
+            Dir::AtoB => TraceDir::AtoB,
+            Dir::BtoA => TraceDir::BtoA,
+        },
+        label: diagram::label(
+            s.flags,
+            &seq_sym,
+            ack.as_deref(),
+            u32::try_from(s.len).unwrap_or(u32::MAX),
+            u32::from(s.window),
+        ),
+        lost: !matches!(s.fate, Fate::Delivered | Fate::Duplicate),
+        marks,
+        absolute,
+        a,
+        b,
     }
 }
 

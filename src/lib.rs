@@ -10,6 +10,7 @@ pub mod sim;
 pub mod stack;
 pub mod tcp;
 pub mod time;
+pub mod trace;
 pub mod wire;
 
 #[cfg(test)]

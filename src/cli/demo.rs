@@ -30,6 +30,9 @@ pub struct DemoArgs {
     /// One-way delay of the simulated link (e.g. 10ms).
     #[arg(long, default_value = "10ms", value_parser = super::parse_duration)]
     delay: Duration,
+    /// Also draw the ladder as an SVG picture (two timelines, slanted labelled arrows).
+    #[arg(long, value_name = "OUT.svg")]
+    svg: Option<PathBuf>,
 }
 
 /// Runs the demo, prints the ladder, and exits 0 only on a clean, intact run.
@@ -39,13 +42,20 @@ pub fn run(args: DemoArgs) -> ExitCode {
         loss_percent: args.loss,
         corrupt_percent: args.corrupt,
         bytes: args.bytes,
-        pcap: args.pcap,
+        pcap: args.pcap.clone(),
         msl: args.msl,
         delay: args.delay,
     };
     match demo::run(&options) {
         Ok(report) => {
             print!("{}", report.render());
+            if let Some(path) = &args.svg {
+                let svg = synack::trace::svg::render(&report.diagram());
+                if let Err(e) = std::fs::write(path, svg) {
+                    eprintln!("synack demo: cannot write {}: {e}", path.display());
+                    return ExitCode::from(2);
+                }
+            }
             if report.success() {
                 ExitCode::SUCCESS
             } else {

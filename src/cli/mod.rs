@@ -1,6 +1,7 @@
 //! The `synack` command line: one file per subcommand.
 
 pub mod demo;
+pub mod trace;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -18,6 +19,8 @@ pub struct Cli {
 enum Command {
     /// Run one connection's whole life on the simulated network and draw it as a ladder.
     Demo(demo::DemoArgs),
+    /// Draw the TCP connections of a pcap/pcapng capture as ladders with both ends' states.
+    Trace(trace::TraceArgs),
 }
 
 impl Cli {
@@ -25,6 +28,7 @@ impl Cli {
     pub fn run(self) -> ExitCode {
         match self.command {
             Command::Demo(args) => demo::run(args),
+            Command::Trace(args) => trace::run(args),
         }
     }
 }

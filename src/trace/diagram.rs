@@ -1,0 +1,391 @@
+//! The drawing model shared by the terminal ladder, the SVG picture and `synack demo`:
+//! two endpoints, rows of labelled arrows, both states after each row, folds and notes.
+
+use super::infer::{Dir, Ladder, Marks, Row};
+use crate::wire::TcpFlags;
+
+/// How loud a mark is.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Tone {
+    /// Information (options on SYNs).
+    Info,
+    /// Worth a look (duplicate ACK, zero window, out of order, probe).
+    Warn,
+    /// Something went wrong (retransmission, loss, reset).
+    Bad,
+}
+
+/// A mark beside an arrow.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mark {
+    /// Text, e.g. `retransmission`.
+    pub text: String,
+    /// Tone.
+    pub tone: Tone,
+}
+
+/// One row of a diagram.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Item {
+    /// A segment.
+    Segment {
+        /// Time in milliseconds since the start.
+        time_ms: f64,
+        /// Direction.
+        dir: Dir,
+        /// The seed-style label: `SYN,ACK seq=y ack=x+1 win=65535`.
+        label: String,
+        /// Lost on the way (the demo knows; a capture does not).
+        lost: bool,
+        /// Marks.
+        marks: Vec<Mark>,
+        /// Absolute numbers, e.g. `seq=1451733311 ack=2079924618`.
+        absolute: String,
+        /// A's state after the row.
+        a: String,
+        /// B's state after the row.
+        b: String,
+    },
+    /// A folded run of data segments.
+    Fold {
+        /// The summary, e.g. `812 data segments (1 MB) …`.
+        text: String,
+        /// A's state through the run.
+        a: String,
+        /// B's state through the run.
+        b: String,
+    },
+    /// A state change with no segment (a timer).
+    Event {
+        /// Time in milliseconds since the start.
+        time_ms: f64,
+        /// What happened.
+        note: String,
+        /// A's state after it.
+        a: String,
+        /// B's state after it.
+        b: String,
+    },
+}
+
+/// A ladder ready to draw.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Diagram {
+    /// Heading.
+    pub title: String,
+    /// Left endpoint, e.g. `A 198.18.0.1:40000 (client)`.
+    pub a_name: String,
+    /// Right endpoint.
+    pub b_name: String,
+    /// States before the first row.
+    pub initial: (String, String),
+    /// Rows.
+    pub items: Vec<Item>,
+    /// Lines under the ladder.
+    pub summary: Vec<String>,
+}
+
+/// Runs of plain data rows longer than this are folded into one summary row.
+pub const FOLD_AFTER: usize = 8;
+
+/// The seed-style label of a segment, e.g. `FIN,ACK seq=u ack=y+13 win=32761`.
+pub fn label(flags: TcpFlags, seq: &str, ack: Option<&str>, len: u32, window: u32) -> String {
+    let mut l = format!("{flags} seq={seq}");
+    if let Some(ack) = ack {
+        l.push_str(" ack=");
+        l.push_str(ack);
+    }
+    if len > 0 {
+        l.push_str(&format!(" len={len}"));
+    }
+    l.push_str(&format!(" win={window}"));
+    l
+}
+
+fn marks_of(row: &Row) -> Vec<Mark> {
+    let m = row.marks;
+    let mut out = Vec::new();
+    let mut push = |cond: bool, text: String, tone: Tone| {
+        if cond {
+            out.push(Mark { text, tone });
+        }
+    };
+    push(
+        m.contains(Marks::RETRANSMISSION),
+        "retransmission".into(),
+        Tone::Bad,
+    );
+    push(
+        m.contains(Marks::OUT_OF_ORDER),
+        "out of order".into(),
+        Tone::Warn,
+    );
+    push(
+        m.contains(Marks::PREVIOUS_NOT_CAPTURED),
+        "previous segment not captured".into(),
+        Tone::Warn,
+    );
+    push(
+        m.contains(Marks::DUP_ACK),
+        format!("duplicate ACK #{}", row.dup_ack),
+        Tone::Warn,
+    );
+    push(
+        m.contains(Marks::ZERO_WINDOW),
+        "zero window".into(),
+        Tone::Warn,
+    );
+    push(
+        m.contains(Marks::WINDOW_PROBE),
+        "window probe".into(),
+        Tone::Warn,
+    );
+    push(
+        m.contains(Marks::KEEP_ALIVE),
+        "keep-alive".into(),
+        Tone::Info,
+    );
+    push(
+        m.contains(Marks::REFUSED),
+        "connection refused".into(),
+        Tone::Bad,
+    );
+    push(
+        m.contains(Marks::RESET) && !m.contains(Marks::REFUSED),
+        "reset".into(),
+        Tone::Bad,
+    );
+    if let Some(o) = row.syn_options.as_ref().filter(|o| !o.is_empty()) {
+        out.push(Mark {
+            text: o.clone(),
+            tone: Tone::Info,
+        });
+    }
+    out
+}
+
+fn plain(row: &Row, prev: Option<&Row>) -> bool {
+    !row.flags
+        .intersects(TcpFlags::SYN | TcpFlags::FIN | TcpFlags::RST)
+        && prev.is_some_and(|p| p.a == row.a && p.b == row.b)
+}
+
+fn ms(us: u64) -> f64 {
+    us as f64 / 1000.0
+}
+
+fn human_bytes(n: u64) -> String {
+    match n {
+        0..1_000 => format!("{n} B"),
+        1_000..1_000_000 => format!("{n} B ({:.1} kB)", n as f64 / 1e3),
+        1_000_000..1_000_000_000 => format!("{n} B ({:.1} MB)", n as f64 / 1e6),
+        _ => format!("{n} B ({:.2} GB)", n as f64 / 1e9),
+    }
+}
+
+fn endpoint_name(side: &str, addr: std::net::SocketAddr, role: Option<&str>) -> String {
+    match role {
+        Some(r) => format!("{side} {addr} ({r})"),
+        None => format!("{side} {addr}"),
+    }
+}
+
+impl Diagram {
+    /// The diagram of an inferred connection; with `fold`, long data phases become one row.
+    pub fn from_ladder(l: &Ladder, fold: bool) -> Diagram {
+        let (ra, rb) = if l.a_is_client {
+            (Some("client"), Some("server"))
+        } else {
+            (None, None)
+        };
+        let mut items = Vec::new();
+        let rows = &l.rows;
+        let mut i = 0;
+        while i < rows.len() {
+            let run = if fold { plain_run(rows, i) } else { 0 };
+            if run > FOLD_AFTER {
+                for k in i..i + 3 {
+                    items.extend(rows.get(k).map(|r| segment_item(l, k, r)));
+                }
+                let middle = rows.get(i + 3..i + run - 2).unwrap_or(&[]);
+                if let Some(first) = middle.first() {
+                    items.push(Item::Fold {
+                        text: fold_text(middle),
+                        a: first.a.to_string(),
+                        b: first.b.to_string(),
+                    });
+                }
+                for k in i + run - 2..i + run {
+                    items.extend(rows.get(k).map(|r| segment_item(l, k, r)));
+                }
+                i += run;
+            } else {
+                items.extend(rows.get(i).map(|r| segment_item(l, i, r)));
+                i += 1;
+            }
+        }
+        Diagram {
+            title: format!(
+                "connection {}: {} ⇄ {}, {} segments",
+                l.number,
+                l.a,
+                l.b,
+                l.rows.len()
+            ),
+            a_name: endpoint_name("A", l.a, ra),
+            b_name: endpoint_name("B", l.b, rb),
+            initial: (l.initial.0.to_string(), l.initial.1.to_string()),
+            items,
+            summary: summary(l),
+        }
+    }
+}
+
+/// Length of the run of foldable rows starting at `start` (0 if that row is not foldable).
+fn plain_run(rows: &[Row], start: usize) -> usize {
+    let mut n = 0;
+    while let Some(r) = rows.get(start + n) {
+        let prev = (start + n).checked_sub(1).and_then(|p| rows.get(p));
+        if !plain(r, prev) {
+            break;
+        }
+        n += 1;
+    }
+    n
+}
+
+fn fold_text(rows: &[Row]) -> String {
+    let mut segs = [0u64; 2];
+    let mut bytes = [0u64; 2];
+    let (mut rexmit, mut dup, mut zero, mut ooo) = (0u64, 0u64, 0u64, 0u64);
+    for r in rows {
+        let d = match r.dir {
+            Dir::AtoB => 0,
+            Dir::BtoA => 1,
+        };
+        if r.len > 0 {
+            if let Some(s) = segs.get_mut(d) {
+                *s += 1;
+            }
+            if !r.marks.contains(Marks::RETRANSMISSION)
+                && let Some(b) = bytes.get_mut(d)
+            {
+                *b += u64::from(r.len);
+            }
+        }
+        rexmit += u64::from(r.marks.contains(Marks::RETRANSMISSION));
+        dup += u64::from(r.marks.contains(Marks::DUP_ACK));
+        zero += u64::from(r.marks.contains(Marks::ZERO_WINDOW));
+        ooo += u64::from(r.marks.contains(Marks::OUT_OF_ORDER));
+    }
+    let data: u64 = segs.iter().sum();
+    let acks = rows.len() as u64 - data;
+    let t0 = rows.first().map_or(0, |r| r.time_us);
+    let t1 = rows.last().map_or(0, |r| r.time_us);
+    let mut parts = vec![format!(
+        "{data} data segments (A→B {}, B→A {}), {acks} ACKs",
+        human_bytes(bytes[0]),
+        human_bytes(bytes[1])
+    )];
+    for (n, what) in [
+        (rexmit, "retransmitted"),
+        (dup, "duplicate ACKs"),
+        (ooo, "out of order"),
+        (zero, "zero windows"),
+    ] {
+        if n > 0 {
+            parts.push(format!("{n} {what}"));
+        }
+    }
+    format!(
+        "{} over {:.3} ms",
+        parts.join(", "),
+        ms(t1.saturating_sub(t0))
+    )
+}
+
+fn segment_item(l: &Ladder, index: usize, r: &Row) -> Item {
+    let (seq_space, ack_space) = match r.dir {
+        Dir::AtoB => (Dir::AtoB, Dir::BtoA),
+        Dir::BtoA => (Dir::BtoA, Dir::AtoB),
+    };
+    let seq = l.symbols.label(seq_space, r.seq, index);
+    let ack = r
+        .flags
+        .ack()
+        .then(|| l.symbols.label(ack_space, r.ack, index));
+    let mut absolute = format!("seq={}", r.seq);
+    if r.flags.ack() {
+        absolute.push_str(&format!(" ack={}", r.ack));
+    }
+    Item::Segment {
+        time_ms: ms(r.time_us),
+        dir: r.dir,
+        label: label(r.flags, &seq, ack.as_deref(), r.len, r.window),
+        lost: false,
+        marks: marks_of(r),
+        absolute,
+        a: r.a.to_string(),
+        b: r.b.to_string(),
+    }
+}
+
+fn summary(l: &Ladder) -> Vec<String> {
+    let s = &l.symbols;
+    let mut out = Vec::new();
+    let sym = |v: Option<(crate::tcp::SeqNum, usize)>| v.map_or("-".into(), |(n, _)| n.to_string());
+    let xy = |v: Option<crate::tcp::SeqNum>| v.map_or("-".into(), |n| n.to_string());
+    let (x, y) = if s.primed {
+        ("x′", "y′")
+    } else {
+        ("x", "y")
+    };
+    out.push(format!(
+        "symbols: {x}={} {y}={} u={} v={} w={}",
+        xy(s.x),
+        xy(s.y),
+        sym(s.u),
+        sym(s.v),
+        sym(s.w)
+    ));
+    let rtt = l
+        .handshake_rtt_us
+        .map_or("not captured".into(), |u| format!("{:.3} ms", ms(u)));
+    out.push(format!(
+        "duration {:.3} ms; handshake RTT {rtt}; A→B {} in {} segments, B→A {} in {} segments",
+        ms(l.duration_us),
+        human_bytes(l.stats.bytes[0]),
+        l.stats.segments[0],
+        human_bytes(l.stats.bytes[1]),
+        l.stats.segments[1],
+    ));
+    out.push(format!(
+        "retransmissions: A→B {}, B→A {}; duplicate ACKs {}; out of order {}; zero windows {}",
+        l.stats.retransmissions[0],
+        l.stats.retransmissions[1],
+        l.stats.dup_acks,
+        l.stats.out_of_order,
+        l.stats.zero_windows
+    ));
+    let side = |d: Dir| match d {
+        Dir::AtoB => "A",
+        Dir::BtoA => "B",
+    };
+    let closed_first = match (s.first_fin, l.ending) {
+        (_, super::Ending::Reset { from }) => format!("{} reset the connection", side(from)),
+        (Some(_), super::Ending::SimultaneousClose) => "both closed at once".into(),
+        (Some(d), _) => format!("{} closed first", side(d)),
+        (None, super::Ending::Refused) => "nobody: it never opened".into(),
+        (None, _) => "nobody closed".into(),
+    };
+    let ending = match l.ending {
+        super::Ending::Closed { .. } => "closed normally, FIN and ACK both ways".to_string(),
+        super::Ending::SimultaneousClose => "simultaneous close: the FINs crossed (CLOSING)".into(),
+        super::Ending::Refused => "refused: B answered the SYN with RST".into(),
+        super::Ending::Reset { from } => format!("reset by {}", side(from)),
+        super::Ending::Open => "still open when the capture ends".into(),
+    };
+    out.push(format!("{closed_first}; ended: {ending}"));
+    out.extend(l.notes.iter().map(|n| format!("note: {n}")));
+    out
+}

@@ -1,0 +1,103 @@
+//! `synack trace`: ladder diagrams of TCP connections from any capture.
+//!
+//! [`capture`] reads pcap and pcapng files down to TCP segments, [`conn`] groups them into
+//! connections by 4-tuple, [`infer`] infers both endpoints' RFC 9293 states after every
+//! segment, and [`ladder`] and [`svg`] draw the result for a terminal and as an SVG picture.
+//! [`diagram`] is the drawing model both renderers share with `synack demo`.
+//!
+//! Nothing here panics on any input: a file that is not a capture, is cut short or uses a link
+//! type we do not take apart gives a [`TraceError`].
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+pub mod capture;
+pub mod conn;
+pub mod diagram;
+pub mod infer;
+pub mod ladder;
+pub mod svg;
+
+pub use capture::{Capture, Segment, read_capture};
+pub use conn::{Connection, group};
+pub use infer::{Dir, Ending, Inferred, Ladder, Marks, Row, Symbols, infer};
+
+use std::path::Path;
+
+/// Why a capture could not be traced.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TraceError {
+    /// The file could not be opened or read.
+    #[error("cannot read the capture: {0}")]
+    Io(String),
+    /// The file is empty.
+    #[error("the file is empty, not a pcap or pcapng capture")]
+    Empty,
+    /// The magic number is neither pcap's nor pcapng's.
+    #[error(
+        "not a pcap or pcapng capture (unknown magic number); save it as pcap or pcapng, e.g. with tcpdump -w or Wireshark"
+    )]
+    NotACapture,
+    /// The file header is malformed.
+    #[error("malformed capture header: {0}")]
+    BadHeader(String),
+    /// The file ends in the middle of a record.
+    #[error(
+        "the capture is truncated after {packets} complete packets (was it copied while still being written?)"
+    )]
+    Truncated {
+        /// Complete packets before the cut.
+        packets: usize,
+    },
+    /// A record is malformed.
+    #[error("malformed record at packet {packet}: {what}")]
+    Malformed {
+        /// 1-based packet number.
+        packet: usize,
+        /// What is wrong.
+        what: String,
+    },
+    /// A link type we do not take apart.
+    #[error("unsupported link type {0} ({1}); supported: {sup}", sup = capture::SUPPORTED_LINKS)]
+    UnsupportedLink(u32, String),
+    /// `--conn` names a connection that is not there.
+    #[error("no connection {asked}: the capture has {have} TCP connection(s)")]
+    NoSuchConnection {
+        /// The number asked for.
+        asked: usize,
+        /// How many there are.
+        have: usize,
+    },
+}
+
+/// Everything `synack trace` learned from one capture.
+#[derive(Clone, Debug)]
+pub struct Trace {
+    /// Packets in the file.
+    pub packets: usize,
+    /// Packets that were not TCP.
+    pub skipped: usize,
+    /// One ladder per connection, numbered from 1 in order of first packet.
+    pub ladders: Vec<Ladder>,
+}
+
+/// Reads, groups and infers a capture held in memory or any reader.
+pub fn trace_reader<R: std::io::Read>(reader: R) -> Result<Trace, TraceError> {
+    let capture = read_capture(reader)?;
+    let ladders = group(capture.segments).iter().map(infer).collect();
+    Ok(Trace {
+        packets: capture.packets,
+        skipped: capture.skipped,
+        ladders,
+    })
+}
+
+/// Reads, groups and infers a capture file.
+pub fn trace_file(path: &Path) -> Result<Trace, TraceError> {
+    let file = std::fs::File::open(path)
+        .map_err(|e| TraceError::Io(format!("{}: {e}", path.display())))?;
+    trace_reader(std::io::BufReader::new(file))
+}
