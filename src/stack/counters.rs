@@ -31,4 +31,18 @@ pub struct Counters {
     pub rst_queue_full: u64,
     /// Segments not sent because the caller's buffer was too small.
     pub out_buffer_too_small: u64,
+    /// Packets whose IP protocol is neither TCP nor ICMP: ignored (not an error).
+    pub in_unknown_protos: u64,
+    /// `IcmpInMsgs`: ICMP and ICMPv6 messages received for our addresses.
+    pub icmp_in_msgs: u64,
+    /// `IcmpInErrors`: ICMP messages dropped as malformed.
+    pub icmp_in_errors: u64,
+    /// `IcmpInCsumErrors`: ICMP messages dropped for a bad checksum.
+    pub icmp_in_csum_errors: u64,
+    /// `IcmpInEchos`: echo requests received.
+    pub icmp_in_echos: u64,
+    /// `IcmpOutEchoReps`: echo replies sent.
+    pub icmp_out_echo_reps: u64,
+    /// Echo requests not answered because the reply queue was full.
+    pub icmp_out_drops: u64,
 }

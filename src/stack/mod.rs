@@ -10,6 +10,7 @@
 //!    re-reads `poll_timeout`.
 
 mod counters;
+mod icmp;
 mod listener;
 
 pub use counters::Counters;
@@ -154,6 +155,7 @@ pub struct Stack {
     timers: BinaryHeap<Reverse<(Instant, u32, u32)>>,
     dirty: VecDeque<ConnId>,
     resets: VecDeque<PendingReset>,
+    echo: icmp::EchoResponder,
     next_port: u16,
     counters: Counters,
 }
@@ -175,6 +177,7 @@ impl Stack {
             timers: BinaryHeap::new(),
             dirty: VecDeque::new(),
             resets: VecDeque::new(),
+            echo: icmp::EchoResponder::default(),
             counters: Counters::default(),
         }
     }
@@ -373,7 +376,7 @@ impl Stack {
 
     /// Processes one arriving IP packet.
     pub fn handle_packet(&mut self, now: Instant, packet: &[u8]) {
-        let (ip, seg) = match wire::parse_ip_tcp(packet, Checksum::Verify) {
+        let (ip, payload) = match wire::ip::parse_ip(packet, Checksum::Verify) {
             Ok(p) => p,
             Err(WireError::BadChecksum) => {
                 self.counters.in_csum_errors += 1;
@@ -388,6 +391,27 @@ impl Stack {
             self.counters.in_wrong_addr += 1;
             return;
         }
+        match ip.protocol() {
+            wire::PROTOCOL_TCP => {}
+            p if p == wire::icmp::protocol_for(ip.dst_addr()) => {
+                return self.echo.handle(&ip, payload, &mut self.counters);
+            }
+            _ => {
+                self.counters.in_unknown_protos += 1;
+                return;
+            }
+        }
+        let seg = match wire::parse_tcp(&ip, payload, Checksum::Verify) {
+            Ok(s) => s,
+            Err(WireError::BadChecksum) => {
+                self.counters.in_csum_errors += 1;
+                return;
+            }
+            Err(_) => {
+                self.counters.in_errs += 1;
+                return;
+            }
+        };
         self.counters.in_segs += 1;
         let local = SocketAddr::new(ip.dst_addr(), seg.dst_port);
         let remote = SocketAddr::new(ip.src_addr(), seg.src_port);
@@ -429,6 +453,10 @@ impl Stack {
 
     /// Writes the next outgoing IP packet into `buf` and returns its length.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        let hop = self.cfg.hop_limit;
+        if let Some(n) = self.echo.poll_transmit(hop, buf, &mut self.counters) {
+            return Some(n);
+        }
         while let Some(r) = self.resets.pop_front() {
             let seg = r.reset.to_repr(r.src.port(), r.dst.port());
             if let Some(n) = self.emit(r.src.ip(), r.dst.ip(), &seg, buf) {

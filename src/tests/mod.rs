@@ -7,6 +7,7 @@
     clippy::panic
 )]
 
+mod icmp;
 mod properties;
 mod stack;
 
