@@ -1,6 +1,9 @@
 //! The `synack` command line: one file per subcommand.
 
 pub mod demo;
+mod link;
+pub mod nc;
+pub mod serve;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -18,6 +21,10 @@ pub struct Cli {
 enum Command {
     /// Run one connection's whole life on the simulated network and draw it as a ladder.
     Demo(demo::DemoArgs),
+    /// Netcat over synack on a TUN device: stdin to the connection, the connection to stdout.
+    Nc(nc::NcArgs),
+    /// Serve echo, discard or source over synack on a TUN device until interrupted.
+    Serve(serve::ServeArgs),
 }
 
 impl Cli {
@@ -25,6 +32,8 @@ impl Cli {
     pub fn run(self) -> ExitCode {
         match self.command {
             Command::Demo(args) => demo::run(args),
+            Command::Nc(args) => nc::run(args),
+            Command::Serve(args) => serve::run(args),
         }
     }
 }
