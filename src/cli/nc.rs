@@ -214,8 +214,26 @@ async fn transfer(
                 "connection with {peer} closed unexpectedly"
             )));
         }
-        driver.poll().map_err(io_failure)?;
+        let progressed = driver.poll().map_err(io_failure)?;
         let want_input = !stdin_eof && sent == pending.len();
+        if want_input {
+            match input.try_recv() {
+                Ok(c) => {
+                    pending = c;
+                    sent = 0;
+                    continue;
+                }
+                Err(mpsc::error::TryRecvError::Disconnected) => {
+                    stdin_eof = true;
+                    continue;
+                }
+                Err(mpsc::error::TryRecvError::Empty) => {}
+            }
+        }
+        if progressed {
+            // Data may have arrived in that poll: read it before sleeping.
+            continue;
+        }
         tokio::select! {
             r = driver.wait() => r.map_err(io_failure)?,
             chunk = input.recv(), if want_input => match chunk {

@@ -266,19 +266,24 @@ fn step(
     buf: &mut [u8],
 ) -> Result<(), synack::net::DriverError> {
     driver.poll()?;
-    let now = driver.now();
-    let stack = driver.stack_mut();
-    while let Some(id) = stack.accept(lid) {
-        sessions.push(Session::new(stack, id, now, args.mode, args.bytes));
-    }
-    sessions.retain_mut(|s| {
-        if !s.step(stack, now, args.mode, buf) {
-            return true;
+    loop {
+        let now = driver.now();
+        let stack = driver.stack_mut();
+        while let Some(id) = stack.accept(lid) {
+            sessions.push(Session::new(stack, id, now, args.mode, args.bytes));
         }
-        println!("{}", s.summary(stack.error(s.id), now));
-        let _ = stack.close(now, s.id);
-        false
-    });
-    driver.poll()?;
-    Ok(())
+        sessions.retain_mut(|s| {
+            if !s.step(stack, now, args.mode, buf) {
+                return true;
+            }
+            println!("{}", s.summary(stack.error(s.id), now));
+            let _ = stack.close(now, s.id);
+            false
+        });
+        // Go round again while packets keep arriving or leaving: what just arrived must be
+        // read before the loop sleeps, or its window stays shut.
+        if !driver.poll()? {
+            return Ok(());
+        }
+    }
 }

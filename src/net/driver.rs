@@ -10,10 +10,14 @@
 //! 4. drains [`Stack::poll_transmit`] to the device (through the impairer, if any);
 //!
 //! and repeats while any of that made progress. [`Driver::wait`] then sleeps until the device is
-//! readable or the next deadline (a stack timer or an impaired packet) passes. Applications
-//! call the stack between the two through [`Driver::stack_mut`] and run `poll` again so their
-//! output is sent; `wait` is cancel-safe, so it can be raced against other events (stdin, a
-//! signal) in `tokio::select!`.
+//! readable or the next deadline (a stack timer or an impaired packet) passes; it is
+//! cancel-safe, so it can be raced against other events (stdin, a signal) in `tokio::select!`.
+//!
+//! An application loop is: `poll`; the application's calls through [`Driver::stack_mut`]
+//! (read what arrived, queue what to send); `poll` again to send it; and `wait` only if that
+//! second `poll` made no progress. If it did (new data arrived meanwhile), go round again
+//! without waiting: data that arrived during the last `poll` would otherwise sit unread in a
+//! full receive window until a timer fires (the delayed ACK, 40 ms later).
 //!
 //! The [`Clock`] here is the only place synack reads the time: `Instant` is microseconds since
 //! the driver started.
@@ -230,15 +234,17 @@ impl<D: Device> Driver<D> {
         &mut self,
         mut done: impl FnMut(&mut Stack, Instant) -> Option<T>,
     ) -> Result<T, DriverError> {
+        self.poll()?;
         loop {
-            self.poll()?;
             let now = self.clock.now();
             if let Some(t) = done(&mut self.stack, now) {
                 self.poll()?;
                 return Ok(t);
             }
-            self.poll()?;
-            self.wait().await?;
+            if !self.poll()? {
+                self.wait().await?;
+                self.poll()?;
+            }
         }
     }
 
