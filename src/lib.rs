@@ -6,6 +6,7 @@
 //! simulator in [`sim`] sit around it.
 
 pub mod demo;
+pub mod net;
 pub mod sim;
 pub mod stack;
 pub mod tcp;

@@ -1,6 +1,9 @@
 //! The `synack` command line: one file per subcommand.
 
 pub mod demo;
+mod link;
+pub mod nc;
+pub mod serve;
 pub mod trace;
 
 use clap::{Parser, Subcommand};
@@ -21,6 +24,10 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Draw the TCP connections of a pcap/pcapng capture as ladders with both ends' states.
     Trace(trace::TraceArgs),
+    /// Netcat over synack on a TUN device: stdin to the connection, the connection to stdout.
+    Nc(nc::NcArgs),
+    /// Serve echo, discard or source over synack on a TUN device until interrupted.
+    Serve(serve::ServeArgs),
 }
 
 impl Cli {
@@ -29,6 +36,8 @@ impl Cli {
         match self.command {
             Command::Demo(args) => demo::run(args),
             Command::Trace(args) => trace::run(args),
+            Command::Nc(args) => nc::run(args),
+            Command::Serve(args) => serve::run(args),
         }
     }
 }

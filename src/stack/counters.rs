@@ -61,6 +61,20 @@ pub struct Counters {
     pub rst_queue_full: u64,
     /// Segments not sent because the caller's buffer was too small.
     pub out_buffer_too_small: u64,
+    /// Packets whose IP protocol is neither TCP nor ICMP: ignored (not an error).
+    pub in_unknown_protos: u64,
+    /// `IcmpInMsgs`: ICMP and ICMPv6 messages received for our addresses.
+    pub icmp_in_msgs: u64,
+    /// `IcmpInErrors`: ICMP messages dropped as malformed.
+    pub icmp_in_errors: u64,
+    /// `IcmpInCsumErrors`: ICMP messages dropped for a bad checksum.
+    pub icmp_in_csum_errors: u64,
+    /// `IcmpInEchos`: echo requests received.
+    pub icmp_in_echos: u64,
+    /// `IcmpOutEchoReps`: echo replies sent.
+    pub icmp_out_echo_reps: u64,
+    /// Echo requests not answered because the reply queue was full.
+    pub icmp_out_drops: u64,
 }
 
 impl Counters {
@@ -79,7 +93,7 @@ impl Counters {
     }
 
     /// Every counter with its `nstat`-style name, in a fixed order (for printing).
-    pub fn named(&self) -> [(&'static str, u64); 28] {
+    pub fn named(&self) -> [(&'static str, u64); 35] {
         [
             ("TcpInSegs", self.in_segs),
             ("TcpOutSegs", self.out_segs),
@@ -109,6 +123,13 @@ impl Counters {
             ("TcpExtTCPTimeWaitOverflow", self.tw_overflow),
             ("SynackReplyQueueFull", self.rst_queue_full),
             ("SynackOutBufferTooSmall", self.out_buffer_too_small),
+            ("SynackInUnknownProtos", self.in_unknown_protos),
+            ("IcmpInMsgs", self.icmp_in_msgs),
+            ("IcmpInErrors", self.icmp_in_errors),
+            ("IcmpInCsumErrors", self.icmp_in_csum_errors),
+            ("IcmpInEchos", self.icmp_in_echos),
+            ("IcmpOutEchoReps", self.icmp_out_echo_reps),
+            ("SynackIcmpOutDrops", self.icmp_out_drops),
         ]
     }
 

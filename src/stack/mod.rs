@@ -11,6 +11,7 @@
 
 mod cookies;
 mod counters;
+mod icmp;
 mod listener;
 
 pub use counters::Counters;
@@ -171,6 +172,7 @@ pub struct Stack {
     challenge_budget: (Instant, u32),
     /// Connections now in TIME-WAIT.
     time_wait: usize,
+    echo: icmp::EchoResponder,
     next_port: u16,
     counters: Counters,
 }
@@ -196,6 +198,7 @@ impl Stack {
             replies: VecDeque::new(),
             challenge_budget: (Instant::ZERO, 0),
             time_wait: 0,
+            echo: icmp::EchoResponder::default(),
             counters: Counters::default(),
         }
     }
@@ -423,7 +426,7 @@ impl Stack {
 
     /// Processes one arriving IP packet.
     pub fn handle_packet(&mut self, now: Instant, packet: &[u8]) {
-        let (ip, seg) = match wire::parse_ip_tcp(packet, Checksum::Verify) {
+        let (ip, payload) = match wire::ip::parse_ip(packet, Checksum::Verify) {
             Ok(p) => p,
             Err(WireError::BadChecksum) => {
                 self.counters.in_csum_errors += 1;
@@ -438,6 +441,27 @@ impl Stack {
             self.counters.in_wrong_addr += 1;
             return;
         }
+        match ip.protocol() {
+            wire::PROTOCOL_TCP => {}
+            p if p == wire::icmp::protocol_for(ip.dst_addr()) => {
+                return self.echo.handle(&ip, payload, &mut self.counters);
+            }
+            _ => {
+                self.counters.in_unknown_protos += 1;
+                return;
+            }
+        }
+        let seg = match wire::parse_tcp(&ip, payload, Checksum::Verify) {
+            Ok(s) => s,
+            Err(WireError::BadChecksum) => {
+                self.counters.in_csum_errors += 1;
+                return;
+            }
+            Err(_) => {
+                self.counters.in_errs += 1;
+                return;
+            }
+        };
         self.counters.in_segs += 1;
         self.counters.in_rsts += u64::from(seg.flags.rst());
         let local = SocketAddr::new(ip.dst_addr(), seg.dst_port);
@@ -500,6 +524,10 @@ impl Stack {
 
     /// Writes the next outgoing IP packet into `buf` and returns its length.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        let hop = self.cfg.hop_limit;
+        if let Some(n) = self.echo.poll_transmit(hop, buf, &mut self.counters) {
+            return Some(n);
+        }
         while let Some(r) = self.replies.pop_front() {
             if let Some(n) = self.emit(r.src.ip(), r.dst.ip(), &r.seg, buf) {
                 self.counters.out_rsts += u64::from(r.seg.flags.rst());

@@ -121,13 +121,17 @@ impl Connection {
 
     /// §3.10.7.4: SYN-RECEIVED and the synchronized states.
     fn segment_synchronized(&mut self, now: Instant, seg: &TcpRepr<'_>) {
-        // TIME-WAIT: a retransmitted FIN is acknowledged again and restarts the 2×MSL timer.
-        if self.state == State::TimeWait
-            && seg.flags.fin()
-            && !seg.flags.rst()
-            && seg.seq + seg.payload.len() + 1 == self.tcb.rcv_nxt
-        {
-            self.ack.now = true;
+        // TIME-WAIT: a retransmitted FIN is acknowledged again and restarts the 2×MSL timer
+        // (§3.10.7.4). Like Linux, so is anything else from a peer that evidently missed our last
+        // ACK (old data it still retransmits), so TIME-WAIT does not end while the peer is still
+        // trying to finish. A bare in-window ACK restarts the timer without a reply (two ends in
+        // TIME-WAIT would otherwise ACK each other forever). RSTs are ignored (RFC 1337).
+        if self.state == State::TimeWait && !seg.flags.rst() && !seg.flags.syn() {
+            let bare_ack =
+                seg.payload.is_empty() && !seg.flags.fin() && seg.seq == self.tcb.rcv_nxt;
+            if !bare_ack {
+                self.ack.now = true;
+            }
             self.enter_time_wait(now);
             return;
         }

@@ -9,6 +9,7 @@
 
 mod flood;
 mod hostile;
+mod icmp;
 mod properties;
 mod smoltcp;
 mod stack;

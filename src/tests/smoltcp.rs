@@ -486,15 +486,13 @@ fn interop_over_seeds_and_impairment_profiles() {
     }
 }
 
-/// Reproduces an interop failure at 15% loss (6 of 18,000 runs of the loop above with
+/// Regression for an interop failure at 15% loss (6 of 18,000 runs of the loop above with
 /// `SMOL_SEEDS=1500`). smoltcp, in CLOSING after an RTO, retransmits only its first
-/// unacknowledged data segment, never the FIN behind it. synack, in TIME-WAIT, answers each
-/// retransmission with an ACK but restarts the 2×MSL timer only for a retransmitted FIN
-/// (RFC 9293 §3.10.7.4). Three ACKs in a row are lost, TIME-WAIT runs out, and the next
-/// retransmission draws a RST that resets smoltcp's socket. Linux reschedules TIME-WAIT on
-/// any ACK-bearing segment (`tcp_timewait_state_process`), which would absorb it.
+/// unacknowledged data segment, never the FIN behind it. synack in TIME-WAIT used to restart the
+/// 2×MSL timer only for a retransmitted FIN (RFC 9293 §3.10.7.4); when three ACKs in a row were
+/// lost, TIME-WAIT ran out and the next retransmission drew a RST that reset smoltcp's socket.
+/// Like Linux (`tcp_timewait_state_process`), any segment now restarts TIME-WAIT.
 #[test]
-#[ignore = "synack restarts TIME-WAIT only for a retransmitted FIN; see the doc comment"]
 fn time_wait_outlasts_a_peer_retransmitting_data_before_its_fin() {
     let seed = 5_996_145_150_944_485_248;
     let link = clean_link()

@@ -22,6 +22,7 @@
 )]
 
 pub mod checksum;
+pub mod icmp;
 pub mod ip;
 pub mod ipv4;
 pub mod ipv6;
@@ -33,6 +34,7 @@ pub(crate) mod oracle;
 #[cfg(test)]
 mod tests;
 
+pub use icmp::{IcmpPacket, IcmpRepr};
 pub use ip::{IpRepr, PROTOCOL_TCP};
 pub use ipv4::{Ipv4Packet, Ipv4Repr};
 pub use ipv6::{Ipv6Packet, Ipv6Repr};
@@ -117,12 +119,22 @@ impl Checksum {
 /// is 6 and `payload_len` the TCP segment length (extension headers consumed).
 pub fn parse_ip_tcp(bytes: &[u8], checksum: Checksum) -> Result<(IpRepr, TcpRepr<'_>), WireError> {
     let (ip, segment) = ip::parse_ip(bytes, checksum)?;
+    let tcp = parse_tcp(&ip, segment, checksum)?;
+    Ok((ip, tcp))
+}
+
+/// Parses the TCP segment carried by an already parsed IP header (see [`ip::parse_ip`]);
+/// a protocol other than TCP is [`WireError::UnsupportedProtocol`].
+pub fn parse_tcp<'a>(
+    ip: &IpRepr,
+    segment: &'a [u8],
+    checksum: Checksum,
+) -> Result<TcpRepr<'a>, WireError> {
     if ip.protocol() != PROTOCOL_TCP {
         return Err(WireError::UnsupportedProtocol(ip.protocol()));
     }
     let packet = TcpPacket::new_checked(segment)?;
-    let tcp = TcpRepr::parse(&packet, ip.src_addr(), ip.dst_addr(), checksum)?;
-    Ok((ip, tcp))
+    TcpRepr::parse(&packet, ip.src_addr(), ip.dst_addr(), checksum)
 }
 
 /// The number of bytes [`emit_ip_tcp`] writes: IP header + TCP header + options + payload.

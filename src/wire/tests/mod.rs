@@ -8,6 +8,7 @@
 )]
 
 mod fuzz;
+mod icmp;
 mod malformed;
 mod roundtrip;
 mod support;

@@ -1,0 +1,198 @@
+//! What `nc` and `serve` share: the TUN link options, opening the device, building the stack
+//! and the driver, and turning failures into one-line messages with exit codes.
+
+use clap::Args;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use synack::net::{Driver, DriverOptions, ImpairConfig, PcapWriter, TunConfig, TunDevice};
+use synack::stack::{Stack, StackConfig};
+use synack::tcp;
+use synack::time::Duration;
+
+/// Exit status for a connection that failed: refused, reset or timed out.
+pub const EXIT_CONNECTION: u8 = 1;
+/// Exit status for a setup problem: permissions, device busy, bad address, port in use.
+pub const EXIT_SETUP: u8 = 2;
+
+/// The TUN link options of `nc` and `serve`.
+#[derive(Args, Debug, Clone)]
+pub struct LinkArgs {
+    /// TUN interface to open (created if absent), e.g. tun0.
+    #[arg(long = "tun", value_name = "IFNAME")]
+    pub tun: String,
+    /// synack's own IP address on the link.
+    #[arg(long, value_name = "IP")]
+    pub addr: IpAddr,
+    /// Give the kernel's side of the device this address and bring the link up (no `ip`
+    /// command needed); without it the device is left for you to configure.
+    #[arg(long, value_name = "IP/PREFIX", value_parser = parse_prefix)]
+    pub kernel_addr: Option<(IpAddr, u8)>,
+    /// Write every packet crossing the device to this pcap file (raw IP; Wireshark reads it).
+    #[arg(long, value_name = "FILE")]
+    pub pcap: Option<PathBuf>,
+    /// Impair packets both ways, seeded: e.g. loss=2%,delay=10ms,jitter=5ms,dup=1%,seed=7.
+    #[arg(long, value_name = "SPEC")]
+    pub impair: Option<ImpairConfig>,
+}
+
+/// Parses `198.18.0.1/24` or `2001:db8::1/64`.
+pub fn parse_prefix(s: &str) -> Result<(IpAddr, u8), String> {
+    let (ip, prefix) = s
+        .split_once('/')
+        .ok_or_else(|| format!("{s:?} has no prefix: write e.g. 198.18.0.1/24"))?;
+    let ip: IpAddr = ip
+        .parse()
+        .map_err(|_| format!("{ip:?} is not an IP address"))?;
+    let prefix: u8 = prefix
+        .parse()
+        .map_err(|_| format!("{prefix:?} is not a prefix length"))?;
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    if prefix > max {
+        return Err(format!("/{prefix} is too long for {ip} (at most /{max})"));
+    }
+    Ok((ip, prefix))
+}
+
+fn in_prefix(net: IpAddr, prefix: u8, ip: IpAddr) -> bool {
+    match (net, ip) {
+        (IpAddr::V4(n), IpAddr::V4(a)) => {
+            let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+            u32::from(n) & mask == u32::from(a) & mask
+        }
+        (IpAddr::V6(n), IpAddr::V6(a)) => {
+            let mask = u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
+            u128::from(n) & mask == u128::from(a) & mask
+        }
+        _ => false,
+    }
+}
+
+/// A failure with its exit status and one-line message.
+#[derive(Debug)]
+pub struct Failure {
+    /// Exit status.
+    pub code: u8,
+    /// What went wrong, and what to do.
+    pub message: String,
+}
+
+impl Failure {
+    /// A setup failure (exit 2).
+    pub fn setup(message: impl Into<String>) -> Self {
+        Failure {
+            code: EXIT_SETUP,
+            message: message.into(),
+        }
+    }
+
+    /// A connection failure (exit 1).
+    pub fn connection(message: impl Into<String>) -> Self {
+        Failure {
+            code: EXIT_CONNECTION,
+            message: message.into(),
+        }
+    }
+
+    /// Prints `synack CMD: message` and returns the exit code.
+    pub fn report(self, cmd: &str) -> ExitCode {
+        eprintln!("synack {cmd}: {}", self.message);
+        ExitCode::from(self.code)
+    }
+}
+
+/// The one-line reason for a connection error.
+pub fn describe(e: tcp::Error, remote: impl std::fmt::Display) -> String {
+    match e {
+        tcp::Error::Refused => format!("connection to {remote} refused"),
+        tcp::Error::Reset => format!("connection with {remote} reset by the peer"),
+        tcp::Error::TimedOut => format!("connection with {remote} timed out"),
+        e => format!("connection with {remote}: {e}"),
+    }
+}
+
+/// 16 random bytes for the ISN secret (RFC 6528 wants it secret on a real network).
+fn random_key() -> [u8; 16] {
+    use std::io::Read;
+    let mut key = [0u8; 16];
+    let ok = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut key));
+    if ok.is_err() {
+        // No urandom: fall back on the clock, which still varies between runs.
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        key = t.to_le_bytes();
+    }
+    key
+}
+
+/// Checks the addresses, opens the device and builds the driver. Must run inside a Tokio
+/// runtime.
+pub fn open(args: &LinkArgs, msl: Duration) -> Result<Driver<TunDevice>, Failure> {
+    if let Some((kernel, prefix)) = args.kernel_addr {
+        if kernel.is_ipv4() != args.addr.is_ipv4() {
+            return Err(Failure::setup(format!(
+                "--addr {} and --kernel-addr {kernel}/{prefix} are of different families",
+                args.addr
+            )));
+        }
+        if kernel == args.addr {
+            return Err(Failure::setup(format!(
+                "--addr and --kernel-addr are both {kernel}: synack needs its own address"
+            )));
+        }
+        if !in_prefix(kernel, prefix, args.addr) {
+            return Err(Failure::setup(format!(
+                "--addr {} is outside {kernel}/{prefix}: the kernel would not route to it",
+                args.addr
+            )));
+        }
+    }
+    if args.addr.is_unspecified() || args.addr.is_multicast() || args.addr.is_loopback() {
+        return Err(Failure::setup(format!(
+            "--addr {} cannot be a host address on the link",
+            args.addr
+        )));
+    }
+    let device = TunDevice::open(&TunConfig {
+        name: args.tun.clone(),
+        kernel_addr: args.kernel_addr,
+        mtu: 1500,
+    })
+    .map_err(|e| Failure::setup(e.to_string()))?;
+    let pcap = match &args.pcap {
+        Some(path) => Some(
+            PcapWriter::create(path)
+                .map_err(|e| Failure::setup(format!("cannot write {}: {e}", path.display())))?,
+        ),
+        None => None,
+    };
+    let tcp = tcp::Config {
+        msl,
+        mtu: synack::net::Device::mtu(&device),
+        ..tcp::Config::default()
+    };
+    let cfg = StackConfig {
+        tcp,
+        isn_key: random_key(),
+        ..StackConfig::default()
+    };
+    let stack = Stack::new(cfg, &[args.addr]);
+    Ok(Driver::new(
+        stack,
+        device,
+        DriverOptions {
+            impair: args.impair,
+            pcap,
+        },
+    ))
+}
+
+/// A single-threaded Tokio runtime for one command.
+pub fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::setup(format!("cannot start the event loop: {e}")))
+}

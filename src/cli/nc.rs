@@ -1,0 +1,248 @@
+//! `synack nc`: netcat over synack on a TUN device.
+
+use super::link::{self, Failure, LinkArgs};
+use clap::Args;
+use std::io::{Read, Write};
+use std::net::{IpAddr, SocketAddr};
+use std::process::ExitCode;
+use synack::net::{Driver, TunDevice};
+use synack::stack::{ConnId, StackError};
+use synack::tcp::{self, State};
+use synack::time::Duration;
+use tokio::sync::mpsc;
+
+/// Options of `synack nc`.
+#[derive(Args, Debug)]
+pub struct NcArgs {
+    /// Listen on PORT and serve one connection instead of connecting.
+    #[arg(short = 'l', long = "listen")]
+    listen: bool,
+    #[command(flatten)]
+    link: LinkArgs,
+    /// Maximum segment lifetime. When given, nc waits out TIME-WAIT (2×MSL) before exiting;
+    /// without it nc exits as soon as both FINs are exchanged.
+    #[arg(long, value_parser = super::parse_duration)]
+    msl: Option<Duration>,
+    /// `HOST PORT` to connect to, or with -l `PORT` (or `ADDR PORT`, ADDR being --addr).
+    #[arg(value_name = "[HOST] PORT", num_args = 1..=2, required = true)]
+    target: Vec<String>,
+}
+
+/// Runs `nc`: 0 on a clean close, 1 on refused/reset/timeout, 2 on a setup problem.
+pub fn run(args: NcArgs) -> ExitCode {
+    let result = link::runtime().and_then(|rt| rt.block_on(nc(args)));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => f.report("nc"),
+    }
+}
+
+fn parse_port(s: &str) -> Result<u16, Failure> {
+    s.parse()
+        .map_err(|_| Failure::setup(format!("{s:?} is not a port number (1-65535)")))
+        .and_then(|p| {
+            if p == 0 {
+                Err(Failure::setup("port 0 is not a port to use"))
+            } else {
+                Ok(p)
+            }
+        })
+}
+
+fn io_failure(e: synack::net::DriverError) -> Failure {
+    Failure::connection(e.to_string())
+}
+
+/// Reads stdin on its own thread (a blocking read), in chunks, into a bounded channel.
+fn stdin_reader() -> mpsc::Receiver<Vec<u8>> {
+    let (tx, rx) = mpsc::channel(4);
+    std::thread::spawn(move || {
+        let mut stdin = std::io::stdin().lock();
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match stdin.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if tx
+                        .blocking_send(buf.get(..n).unwrap_or(&[]).to_vec())
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    rx
+}
+
+async fn nc(args: NcArgs) -> Result<(), Failure> {
+    let (remote, local_port) = match (args.listen, args.target.as_slice()) {
+        (false, [host, port]) => {
+            let ip: IpAddr = host
+                .parse()
+                .map_err(|_| Failure::setup(format!("{host:?} is not an IP address")))?;
+            (Some(SocketAddr::new(ip, parse_port(port)?)), None)
+        }
+        (false, _) => return Err(Failure::setup("connect needs HOST and PORT")),
+        (true, [port]) => (None, Some(parse_port(port)?)),
+        (true, [addr, port]) => {
+            if addr.parse::<IpAddr>().ok() != Some(args.link.addr) {
+                return Err(Failure::setup(format!(
+                    "can only listen on --addr {}, not {addr}",
+                    args.link.addr
+                )));
+            }
+            (None, Some(parse_port(port)?))
+        }
+        (true, _) => return Err(Failure::setup("listen needs PORT")),
+    };
+    let mut driver = link::open(&args.link, args.msl.unwrap_or(Duration::from_secs(30)))?;
+    let now = driver.now();
+    let (conn, peer) = match (remote, local_port) {
+        (Some(remote), _) => {
+            if remote.is_ipv4() != args.link.addr.is_ipv4() {
+                return Err(Failure::setup(format!(
+                    "{} and --addr {} are of different families",
+                    remote.ip(),
+                    args.link.addr
+                )));
+            }
+            let c = driver
+                .stack_mut()
+                .connect(now, remote)
+                .map_err(|e| Failure::setup(format!("cannot connect to {remote}: {e}")))?;
+            (c, remote)
+        }
+        (None, Some(port)) => accept_one(&mut driver, port).await?,
+        (None, None) => return Err(Failure::setup("nothing to connect to")),
+    };
+    transfer(&mut driver, conn, peer, args.msl.is_some()).await
+}
+
+async fn accept_one(
+    driver: &mut Driver<TunDevice>,
+    port: u16,
+) -> Result<(ConnId, SocketAddr), Failure> {
+    let local = SocketAddr::new(driver.stack().addresses()[0], port);
+    let lid = driver.stack_mut().listen(local, 1).map_err(|e| match e {
+        StackError::AddrInUse => Failure::setup(format!("port {port} is in use")),
+        e => Failure::setup(format!("cannot listen on {local}: {e}")),
+    })?;
+    let conn = driver
+        .run_until(|stack, _| stack.accept(lid))
+        .await
+        .map_err(io_failure)?;
+    // One connection only: later SYNs are refused.
+    driver.stack_mut().unlisten(lid);
+    let peer = driver
+        .stack()
+        .connection(conn)
+        .map(|c| c.remote())
+        .ok_or_else(|| Failure::connection("the accepted connection vanished"))?;
+    Ok((conn, peer))
+}
+
+/// Copies stdin to the connection and the connection to stdout until both directions are
+/// closed.
+async fn transfer(
+    driver: &mut Driver<TunDevice>,
+    conn: ConnId,
+    peer: SocketAddr,
+    wait_time_wait: bool,
+) -> Result<(), Failure> {
+    let mut input = stdin_reader();
+    let mut stdout = std::io::stdout().lock();
+    let mut pending: Vec<u8> = Vec::new();
+    let mut sent = 0usize;
+    let mut stdin_eof = false;
+    let mut shut = false;
+    let mut peer_eof = false;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        driver.poll().map_err(io_failure)?;
+        let now = driver.now();
+        let stack = driver.stack_mut();
+        // Connection → stdout.
+        while !peer_eof {
+            match stack.recv(now, conn, &mut buf) {
+                Ok(0) => peer_eof = true,
+                Ok(n) => stdout
+                    .write_all(buf.get(..n).unwrap_or(&[]))
+                    .map_err(|e| Failure::connection(format!("writing stdout: {e}")))?,
+                Err(StackError::Tcp(tcp::Error::WouldBlock)) => break,
+                Err(StackError::Tcp(e)) => {
+                    return Err(Failure::connection(link::describe(e, peer)));
+                }
+                Err(e) => return Err(Failure::connection(e.to_string())),
+            }
+        }
+        stdout
+            .flush()
+            .map_err(|e| Failure::connection(format!("writing stdout: {e}")))?;
+        if let Some(e) = stack.error(conn) {
+            return Err(Failure::connection(link::describe(e, peer)));
+        }
+        // stdin → connection.
+        while sent < pending.len() {
+            match stack.send(now, conn, pending.get(sent..).unwrap_or(&[])) {
+                Ok(n) => sent += n,
+                Err(StackError::Tcp(tcp::Error::WouldBlock)) => break,
+                Err(StackError::Tcp(e)) => {
+                    return Err(Failure::connection(link::describe(e, peer)));
+                }
+                Err(e) => return Err(Failure::connection(e.to_string())),
+            }
+        }
+        let state = stack.state(conn);
+        // EOF on stdin: half-close once everything is queued (and the handshake is done, as
+        // CLOSE in SYN-SENT would abandon the connection).
+        if stdin_eof && sent == pending.len() && !shut && state.is_synchronized() {
+            stack
+                .shutdown(now, conn)
+                .map_err(|e| Failure::connection(e.to_string()))?;
+            shut = true;
+        }
+        let state = stack.state(conn);
+        let both_fins = shut && peer_eof && matches!(state, State::TimeWait | State::Closed);
+        if both_fins && (!wait_time_wait || state == State::Closed) {
+            driver.poll().map_err(io_failure)?;
+            return Ok(());
+        }
+        if state == State::Closed && !both_fins {
+            return Err(Failure::connection(format!(
+                "connection with {peer} closed unexpectedly"
+            )));
+        }
+        let progressed = driver.poll().map_err(io_failure)?;
+        let want_input = !stdin_eof && sent == pending.len();
+        if want_input {
+            match input.try_recv() {
+                Ok(c) => {
+                    pending = c;
+                    sent = 0;
+                    continue;
+                }
+                Err(mpsc::error::TryRecvError::Disconnected) => {
+                    stdin_eof = true;
+                    continue;
+                }
+                Err(mpsc::error::TryRecvError::Empty) => {}
+            }
+        }
+        if progressed {
+            // Data may have arrived in that poll: read it before sleeping.
+            continue;
+        }
+        tokio::select! {
+            r = driver.wait() => r.map_err(io_failure)?,
+            chunk = input.recv(), if want_input => match chunk {
+                Some(c) => {
+                    pending = c;
+                    sent = 0;
+                }
+                None => stdin_eof = true,
+            },
+        }
+    }
+}

@@ -1,0 +1,289 @@
+//! `synack serve`: a long-running concurrent echo, discard or source server on a TUN device.
+
+use super::link::{self, Failure, LinkArgs};
+use clap::{Args, ValueEnum};
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use synack::net::{Driver, TunDevice};
+use synack::stack::{ConnId, Stack, StackError};
+use synack::tcp::{self, State};
+use synack::time::{Duration, Instant};
+use tokio::signal::unix::{SignalKind, signal};
+
+/// What the server does with each connection.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Send back everything received; close after the peer does.
+    Echo,
+    /// Read and drop everything; close after the peer does.
+    Discard,
+    /// Send --bytes bytes (a repeating 0,1,…,250 pattern), then close first.
+    Source,
+}
+
+/// Options of `synack serve`.
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    link: LinkArgs,
+    /// TCP port to listen on.
+    #[arg(long)]
+    port: u16,
+    /// What to do with each connection.
+    #[arg(long, value_enum)]
+    mode: Mode,
+    /// With --mode source: bytes to send per connection (default: unlimited).
+    #[arg(long)]
+    bytes: Option<u64>,
+    /// Maximum segment lifetime; TIME-WAIT lasts twice this.
+    #[arg(long, default_value = "30s", value_parser = super::parse_duration)]
+    msl: Duration,
+    /// Accept backlog.
+    #[arg(long, default_value_t = 128)]
+    backlog: usize,
+}
+
+/// The byte at offset `i` of what `--mode source` sends.
+pub fn source_byte(i: u64) -> u8 {
+    (i % 251) as u8
+}
+
+/// Runs the server until SIGINT or SIGTERM (exit 0), or a setup failure (exit 2).
+pub fn run(args: ServeArgs) -> ExitCode {
+    let result = link::runtime().and_then(|rt| rt.block_on(serve(args)));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => f.report("serve"),
+    }
+}
+
+/// One connection's progress.
+struct Session {
+    id: ConnId,
+    peer: SocketAddr,
+    started: Instant,
+    bytes_in: u64,
+    bytes_out: u64,
+    /// Echo: bytes received and not yet queued back, and how much of them is queued.
+    pending: Vec<u8>,
+    pending_sent: usize,
+    /// Source: bytes still to send (`None`: unlimited).
+    to_send: Option<u64>,
+    peer_eof: bool,
+    shut: bool,
+    /// Who closed first, decided when the first FIN is seen or sent.
+    we_closed_first: Option<bool>,
+    saw_time_wait: bool,
+}
+
+impl Session {
+    fn new(stack: &Stack, id: ConnId, now: Instant, mode: Mode, bytes: Option<u64>) -> Self {
+        Session {
+            id,
+            peer: stack
+                .connection(id)
+                .map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |c| c.remote()),
+            started: now,
+            bytes_in: 0,
+            bytes_out: 0,
+            pending: Vec::new(),
+            pending_sent: 0,
+            to_send: if mode == Mode::Source { bytes } else { Some(0) },
+            peer_eof: false,
+            shut: false,
+            we_closed_first: None,
+            saw_time_wait: false,
+        }
+    }
+
+    /// Moves data; returns true once the connection is over.
+    fn step(&mut self, stack: &mut Stack, now: Instant, mode: Mode, buf: &mut [u8]) -> bool {
+        // Receive.
+        while !self.peer_eof && (mode != Mode::Echo || self.pending_sent == self.pending.len()) {
+            match stack.recv(now, self.id, buf) {
+                Ok(0) => {
+                    self.peer_eof = true;
+                    self.we_closed_first.get_or_insert(false);
+                }
+                Ok(n) => {
+                    self.bytes_in += n as u64;
+                    if mode == Mode::Echo {
+                        self.pending.clear();
+                        self.pending.extend_from_slice(buf.get(..n).unwrap_or(&[]));
+                        self.pending_sent = 0;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        // Send.
+        match mode {
+            Mode::Echo => {
+                while self.pending_sent < self.pending.len() {
+                    match stack.send(
+                        now,
+                        self.id,
+                        self.pending.get(self.pending_sent..).unwrap_or(&[]),
+                    ) {
+                        Ok(n) => {
+                            self.pending_sent += n;
+                            self.bytes_out += n as u64;
+                        }
+                        Err(_) => break,
+                    }
+                }
+            }
+            Mode::Source => self.send_source(stack, now, buf),
+            Mode::Discard => {}
+        }
+        let state = stack.state(self.id);
+        if state == State::TimeWait {
+            self.saw_time_wait = true;
+        }
+        let done_sending = match mode {
+            Mode::Echo => self.peer_eof && self.pending_sent == self.pending.len(),
+            Mode::Discard => self.peer_eof,
+            Mode::Source => self.to_send == Some(0),
+        };
+        if done_sending && !self.shut && state.is_synchronized() {
+            if stack.shutdown(now, self.id).is_ok() {
+                self.we_closed_first.get_or_insert(true);
+            }
+            self.shut = true;
+        }
+        state == State::Closed
+    }
+
+    fn send_source(&mut self, stack: &mut Stack, now: Instant, buf: &mut [u8]) {
+        loop {
+            let want =
+                self.to_send
+                    .map_or(buf.len() as u64, |r| r.min(buf.len() as u64)) as usize;
+            if want == 0 {
+                return;
+            }
+            let chunk = buf.get_mut(..want).unwrap_or(&mut []);
+            for (i, b) in chunk.iter_mut().enumerate() {
+                *b = source_byte(self.bytes_out + i as u64);
+            }
+            match stack.send(now, self.id, chunk) {
+                Ok(n) => {
+                    self.bytes_out += n as u64;
+                    if let Some(r) = self.to_send.as_mut() {
+                        *r -= n as u64;
+                    }
+                    if n < want {
+                        return;
+                    }
+                }
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// The per-connection line.
+    fn summary(&self, error: Option<tcp::Error>, now: Instant) -> String {
+        let end = match error {
+            None => "clean",
+            Some(tcp::Error::Reset) => "reset",
+            Some(tcp::Error::TimedOut) => "timeout",
+            Some(tcp::Error::Refused) => "refused",
+            Some(_) => "aborted",
+        };
+        let first = match self.we_closed_first {
+            Some(true) => "us",
+            Some(false) => "peer",
+            None => "-",
+        };
+        format!(
+            "conn peer={} in={} out={} end={end} closed_first={first} time_wait={} secs={:.3}",
+            self.peer,
+            self.bytes_in,
+            self.bytes_out,
+            if self.saw_time_wait { "yes" } else { "no" },
+            (now - self.started).as_secs_f64(),
+        )
+    }
+}
+
+async fn serve(args: ServeArgs) -> Result<(), Failure> {
+    if args.port == 0 {
+        return Err(Failure::setup("--port 0 is not a port to listen on"));
+    }
+    if args.bytes.is_some() && args.mode != Mode::Source {
+        return Err(Failure::setup("--bytes only applies to --mode source"));
+    }
+    let signals = || -> std::io::Result<_> {
+        Ok((
+            signal(SignalKind::interrupt())?,
+            signal(SignalKind::terminate())?,
+        ))
+    };
+    let (mut sigint, mut sigterm) =
+        signals().map_err(|e| Failure::setup(format!("cannot catch signals: {e}")))?;
+    let mut driver = link::open(&args.link, args.msl)?;
+    let local = SocketAddr::new(args.link.addr, args.port);
+    let lid = driver
+        .stack_mut()
+        .listen(local, args.backlog)
+        .map_err(|e| match e {
+            StackError::AddrInUse => Failure::setup(format!("port {} is in use", args.port)),
+            e => Failure::setup(format!("cannot listen on {local}: {e}")),
+        })?;
+    println!(
+        "listening on {local} ({:?}) via {}",
+        args.mode,
+        driver.device().name()
+    );
+    let mut sessions: Vec<Session> = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        step(&mut driver, lid, &mut sessions, &args, &mut buf)
+            .map_err(|e| Failure::setup(e.to_string()))?;
+        tokio::select! {
+            r = driver.wait() => r.map_err(|e| Failure::setup(e.to_string()))?,
+            _ = sigint.recv() => break,
+            _ = sigterm.recv() => break,
+        }
+    }
+    let open = sessions.len();
+    let c = driver.stack().counters();
+    eprintln!(
+        "synack serve: stopped; {open} connection(s) still open; {} segments in, {} out, {} echo replies",
+        c.in_segs, c.out_segs, c.icmp_out_echo_reps
+    );
+    driver
+        .flush_pcap()
+        .map_err(|e| Failure::setup(e.to_string()))?;
+    Ok(())
+}
+
+fn step(
+    driver: &mut Driver<TunDevice>,
+    lid: synack::stack::ListenerId,
+    sessions: &mut Vec<Session>,
+    args: &ServeArgs,
+    buf: &mut [u8],
+) -> Result<(), synack::net::DriverError> {
+    driver.poll()?;
+    loop {
+        let now = driver.now();
+        let stack = driver.stack_mut();
+        while let Some(id) = stack.accept(lid) {
+            sessions.push(Session::new(stack, id, now, args.mode, args.bytes));
+        }
+        sessions.retain_mut(|s| {
+            if !s.step(stack, now, args.mode, buf) {
+                return true;
+            }
+            println!("{}", s.summary(stack.error(s.id), now));
+            let _ = stack.close(now, s.id);
+            false
+        });
+        // Go round again while packets keep arriving or leaving: what just arrived must be
+        // read before the loop sleeps, or its window stays shut.
+        if !driver.poll()? {
+            return Ok(());
+        }
+    }
+}

@@ -1,0 +1,329 @@
+//! The real-time event loop around the sans-IO [`Stack`].
+//!
+//! # Loop
+//!
+//! [`Driver::poll`] does everything that can be done now, without waiting:
+//! 1. reads every packet the device has ready (up to a batch) and hands it to
+//!    [`Stack::handle_packet`] (through the impairer, if any);
+//! 2. releases impaired packets whose delay has passed, in either direction;
+//! 3. runs [`Stack::handle_timeout`] if [`Stack::poll_timeout`] has passed;
+//! 4. drains [`Stack::poll_transmit`] to the device (through the impairer, if any);
+//!
+//! and repeats while any of that made progress. [`Driver::wait`] then sleeps until the device is
+//! readable or the next deadline (a stack timer or an impaired packet) passes; it is
+//! cancel-safe, so it can be raced against other events (stdin, a signal) in `tokio::select!`.
+//!
+//! An application loop is: `poll`; the application's calls through [`Driver::stack_mut`]
+//! (read what arrived, queue what to send); `poll` again to send it; and `wait` only if that
+//! second `poll` made no progress. If it did (new data arrived meanwhile), go round again
+//! without waiting: data that arrived during the last `poll` would otherwise sit unread in a
+//! full receive window until a timer fires (the delayed ACK, 40 ms later).
+//!
+//! The [`Clock`] here is the only place synack reads the time: `Instant` is microseconds since
+//! the driver started.
+
+use super::device::Device;
+use super::impair::{Direction, ImpairConfig, ImpairStats, Impairer};
+use super::pcap::{PcapError, PcapWriter};
+use crate::stack::Stack;
+use crate::time::{Duration, Instant};
+use std::io;
+
+/// Most packets read from the device per round before timers and transmits get a turn.
+const READ_BATCH: usize = 256;
+/// Largest packet handled (an IPv4 or IPv6 packet without jumbograms).
+const MAX_PACKET: usize = 65535;
+/// How often buffered capture data is flushed to the file.
+const PCAP_FLUSH_EVERY: Duration = Duration::from_millis(200);
+
+/// The monotonic clock of one driver and the wall-clock time it started (for pcap stamps).
+#[derive(Clone, Copy, Debug)]
+pub struct Clock {
+    start: std::time::Instant,
+    unix_start: Duration,
+}
+
+impl Clock {
+    /// A clock whose epoch is now.
+    pub fn new() -> Self {
+        let unix_start = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        Clock {
+            start: std::time::Instant::now(),
+            unix_start,
+        }
+    }
+
+    /// The time since the epoch.
+    pub fn now(&self) -> Instant {
+        let d = self.start.elapsed();
+        Instant::from_micros(u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+    }
+
+    /// The Tokio instant of `at`, for sleeping until it.
+    pub fn to_tokio(&self, at: Instant) -> tokio::time::Instant {
+        let d = Duration::from_micros(at.total_micros());
+        tokio::time::Instant::from_std(self.start.checked_add(d).unwrap_or(self.start))
+    }
+
+    /// The wall-clock time of `at`, since the Unix epoch.
+    pub fn wall(&self, at: Instant) -> Duration {
+        self.unix_start + Duration::from_micros(at.total_micros())
+    }
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// What to put between the device and the stack.
+#[derive(Debug, Default)]
+pub struct DriverOptions {
+    /// Impair packets in both directions.
+    pub impair: Option<ImpairConfig>,
+    /// Record every packet crossing the device.
+    pub pcap: Option<PcapWriter>,
+}
+
+/// Why the loop stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum DriverError {
+    /// Reading or writing the device failed.
+    #[error("device: {0}")]
+    Device(#[from] io::Error),
+    /// Writing the capture failed.
+    #[error(transparent)]
+    Pcap(#[from] PcapError),
+}
+
+/// Counters of packets crossing the device.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DriverStats {
+    /// Packets read from the device.
+    pub packets_in: u64,
+    /// Bytes read from the device.
+    pub bytes_in: u64,
+    /// Packets written to the device.
+    pub packets_out: u64,
+    /// Bytes written to the device.
+    pub bytes_out: u64,
+    /// Packets the device would not take (dropped).
+    pub out_dropped: u64,
+}
+
+/// A [`Stack`] on a [`Device`], driven in real time.
+#[derive(Debug)]
+pub struct Driver<D: Device> {
+    stack: Stack,
+    device: D,
+    clock: Clock,
+    impair: Option<Impairer>,
+    pcap: Option<PcapWriter>,
+    pcap_flushed: Instant,
+    rx: Vec<u8>,
+    tx: Vec<u8>,
+    stats: DriverStats,
+}
+
+impl<D: Device> Driver<D> {
+    /// A driver whose clock starts now.
+    pub fn new(stack: Stack, device: D, options: DriverOptions) -> Self {
+        Driver {
+            stack,
+            device,
+            clock: Clock::new(),
+            impair: options.impair.map(Impairer::new),
+            pcap: options.pcap,
+            pcap_flushed: Instant::ZERO,
+            rx: vec![0; MAX_PACKET],
+            tx: vec![0; MAX_PACKET],
+            stats: DriverStats::default(),
+        }
+    }
+
+    /// The stack.
+    pub fn stack(&self) -> &Stack {
+        &self.stack
+    }
+
+    /// The stack, for application calls; run [`Driver::poll`] afterwards to send their output.
+    pub fn stack_mut(&mut self) -> &mut Stack {
+        &mut self.stack
+    }
+
+    /// The device.
+    pub fn device(&self) -> &D {
+        &self.device
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// The current time on the driver's clock.
+    pub fn now(&self) -> Instant {
+        self.clock.now()
+    }
+
+    /// Device counters.
+    pub fn stats(&self) -> DriverStats {
+        self.stats
+    }
+
+    /// Impairment counters, if impairing.
+    pub fn impair_stats(&self) -> Option<ImpairStats> {
+        self.impair.as_ref().map(Impairer::stats)
+    }
+
+    /// Does all the work that can be done now (see the module docs); returns whether anything
+    /// happened.
+    pub fn poll(&mut self) -> Result<bool, DriverError> {
+        let mut any = false;
+        loop {
+            let now = self.clock.now();
+            let mut progress = self.read_device(now)?;
+            progress |= self.release_impaired(now)?;
+            if self.stack.poll_timeout().is_some_and(|t| t <= now) {
+                self.stack.handle_timeout(now);
+                progress = true;
+            }
+            progress |= self.transmit(now)?;
+            progress |= self.release_impaired(now)?;
+            if !progress {
+                break;
+            }
+            any = true;
+        }
+        let now = self.clock.now();
+        if now - self.pcap_flushed >= PCAP_FLUSH_EVERY {
+            self.flush_pcap()?;
+            self.pcap_flushed = now;
+        }
+        Ok(any)
+    }
+
+    /// The next time [`Driver::poll`] has work even if no packet arrives.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let impaired = self.impair.as_ref().and_then(Impairer::next_due);
+        match (self.stack.poll_timeout(), impaired) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Waits until the device may be readable or the next deadline passes. Cancel-safe.
+    pub async fn wait(&self) -> Result<(), DriverError> {
+        match self.next_deadline() {
+            Some(t) => {
+                tokio::select! {
+                    r = self.device.readable() => r?,
+                    () = tokio::time::sleep_until(self.clock.to_tokio(t)) => {}
+                }
+            }
+            None => self.device.readable().await?,
+        }
+        Ok(())
+    }
+
+    /// Polls and waits until `done` returns `Some`, which it is asked after every poll.
+    pub async fn run_until<T>(
+        &mut self,
+        mut done: impl FnMut(&mut Stack, Instant) -> Option<T>,
+    ) -> Result<T, DriverError> {
+        self.poll()?;
+        loop {
+            let now = self.clock.now();
+            if let Some(t) = done(&mut self.stack, now) {
+                self.poll()?;
+                return Ok(t);
+            }
+            if !self.poll()? {
+                self.wait().await?;
+                self.poll()?;
+            }
+        }
+    }
+
+    /// Writes buffered capture data to the file.
+    pub fn flush_pcap(&mut self) -> Result<(), DriverError> {
+        if let Some(p) = self.pcap.as_mut() {
+            p.flush()
+                .map_err(|e| PcapError::from(pcap_file::PcapError::IoError(e)))?;
+        }
+        Ok(())
+    }
+
+    fn read_device(&mut self, now: Instant) -> Result<bool, DriverError> {
+        let mut progress = false;
+        for _ in 0..READ_BATCH {
+            let Some(n) = self.device.try_recv(&mut self.rx)? else {
+                break;
+            };
+            progress = true;
+            let packet = self.rx.get(..n).unwrap_or(&[]);
+            self.stats.packets_in += 1;
+            self.stats.bytes_in += n as u64;
+            if let Some(p) = self.pcap.as_mut() {
+                p.write(self.clock.wall(now), packet)?;
+            }
+            match self.impair.as_mut() {
+                Some(imp) => imp.submit(now, Direction::In, packet),
+                None => self.stack.handle_packet(now, packet),
+            }
+        }
+        Ok(progress)
+    }
+
+    fn release_impaired(&mut self, now: Instant) -> Result<bool, DriverError> {
+        let mut progress = false;
+        while let Some((dir, packet)) = self.impair.as_mut().and_then(|i| i.pop_due(now)) {
+            progress = true;
+            match dir {
+                Direction::In => self.stack.handle_packet(now, &packet),
+                Direction::Out => self.send(now, &packet)?,
+            }
+        }
+        Ok(progress)
+    }
+
+    fn transmit(&mut self, now: Instant) -> Result<bool, DriverError> {
+        let mut progress = false;
+        let mut tx = std::mem::take(&mut self.tx);
+        let result = (|| {
+            while let Some(n) = self.stack.poll_transmit(now, &mut tx) {
+                progress = true;
+                let packet = tx.get(..n).unwrap_or(&[]);
+                match self.impair.as_mut() {
+                    Some(imp) => imp.submit(now, Direction::Out, packet),
+                    None => self.send(now, packet)?,
+                }
+            }
+            Ok(())
+        })();
+        self.tx = tx;
+        result.map(|()| progress)
+    }
+
+    fn send(&mut self, now: Instant, packet: &[u8]) -> Result<(), DriverError> {
+        if !self.device.try_send(packet)? {
+            self.stats.out_dropped += 1;
+            return Ok(());
+        }
+        self.stats.packets_out += 1;
+        self.stats.bytes_out += packet.len() as u64;
+        if let Some(p) = self.pcap.as_mut() {
+            p.write(self.clock.wall(now), packet)?;
+        }
+        Ok(())
+    }
+}
+
+impl<D: Device> Drop for Driver<D> {
+    fn drop(&mut self) {
+        let _ = self.flush_pcap();
+    }
+}

@@ -1,0 +1,28 @@
+//! Real-time drivers: the [`Stack`](crate::stack::Stack) on a real network device.
+//!
+//! The core never reads a clock; this module does. A [`Driver`] owns a [`Stack`], a
+//! [`Device`] and a monotonic [`Clock`], and runs the sans-IO loop: packets read from the device
+//! go to `handle_packet`, `handle_timeout` runs once `poll_timeout` has passed, and
+//! `poll_transmit` is drained to the device. Between device and stack sit an optional seeded
+//! [`Impairer`] (loss, delay, jitter, duplication, both directions) and an optional
+//! [`PcapWriter`] recording every packet that crosses the device.
+//!
+//! [`TunDevice`] (Linux `/dev/net/tun`, `IFF_TUN | IFF_NO_PI`) is the one real device;
+//! [`MemoryDevice`] is an in-process pair for tests.
+//!
+//! [`Stack`]: crate::stack::Stack
+
+pub mod device;
+pub mod driver;
+pub mod impair;
+pub mod pcap;
+pub mod tun;
+
+#[cfg(test)]
+mod tests;
+
+pub use device::{Device, MemoryDevice};
+pub use driver::{Clock, Driver, DriverError, DriverOptions, DriverStats};
+pub use impair::{ImpairConfig, ImpairError, Impairer};
+pub use pcap::PcapWriter;
+pub use tun::{TunConfig, TunDevice, TunError};

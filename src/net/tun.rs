@@ -1,0 +1,217 @@
+//! The Linux TUN device (`/dev/net/tun`, `IFF_TUN | IFF_NO_PI`): raw IPv4 and IPv6 packets.
+//!
+//! Opening creates the interface if it does not exist (it disappears when the last process
+//! holding it closes it, unless it was made persistent with `ip tuntap`). With
+//! [`TunConfig::kernel_addr`] the kernel's side of the link gets that address and prefix and
+//! the link is brought up, so the kernel routes the prefix to the device; without it the
+//! interface is left as it is, for the user to configure.
+//!
+//! The `ioctl`s are in the `tun-rs` crate; the one `unsafe` here registers the descriptor with
+//! Tokio's reactor.
+
+use super::Device;
+use std::io;
+use std::net::IpAddr;
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
+
+/// How to open a TUN device.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TunConfig {
+    /// Interface name, e.g. `tun0` (at most 15 bytes).
+    pub name: String,
+    /// The kernel's address on the link and its prefix length; `None` leaves the interface's
+    /// addresses and link state alone.
+    pub kernel_addr: Option<(IpAddr, u8)>,
+    /// The MTU to set along with the address (only with `kernel_addr`).
+    pub mtu: u16,
+}
+
+impl TunConfig {
+    /// A configuration that opens `name` and leaves it unconfigured, MTU 1500.
+    pub fn new(name: impl Into<String>) -> Self {
+        TunConfig {
+            name: name.into(),
+            kernel_addr: None,
+            mtu: 1500,
+        }
+    }
+}
+
+/// Why a TUN device could not be opened or configured.
+#[derive(Debug, thiserror::Error)]
+pub enum TunError {
+    /// No permission to open `/dev/net/tun` or to create the interface.
+    #[error(
+        "no permission to open /dev/net/tun for {name}: CAP_NET_ADMIN is needed (run as root, \
+         or inside a network namespace you own)"
+    )]
+    PermissionDenied {
+        /// The interface name.
+        name: String,
+    },
+    /// Another process holds the interface open.
+    #[error("device {name} is busy: another process has it open")]
+    Busy {
+        /// The interface name.
+        name: String,
+    },
+    /// `/dev/net/tun` does not exist (no TUN driver, or a container without the node).
+    #[error("/dev/net/tun does not exist: the kernel has no TUN driver here")]
+    NoDriver,
+    /// The interface name is empty, too long or has invalid characters.
+    #[error("bad interface name {name:?}: use 1 to 15 characters, no '/' or spaces")]
+    BadName {
+        /// The rejected name.
+        name: String,
+    },
+    /// The prefix length is too long for the address family.
+    #[error("bad prefix /{prefix} for {addr}: at most /32 for IPv4 and /128 for IPv6")]
+    BadPrefix {
+        /// The address.
+        addr: IpAddr,
+        /// The rejected prefix length.
+        prefix: u8,
+    },
+    /// Any other failure, with the step that failed.
+    #[error("{step} {name}: {source}")]
+    Io {
+        /// What was being done.
+        step: &'static str,
+        /// The interface name.
+        name: String,
+        /// The system error.
+        source: io::Error,
+    },
+}
+
+/// An open TUN device.
+///
+/// Reads and writes go straight to the non-blocking descriptor; Tokio only reports
+/// readability. (A readiness-gated write would drop the first packets: Tokio knows no
+/// write readiness until the first event arrives.)
+pub struct TunDevice {
+    dev: AsyncFd<tun_rs::SyncDevice>,
+    name: String,
+    mtu: usize,
+}
+
+impl std::fmt::Debug for TunDevice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TunDevice")
+            .field("name", &self.name)
+            .field("mtu", &self.mtu)
+            .finish()
+    }
+}
+
+impl TunDevice {
+    /// Opens (creating if absent) the interface and, with `kernel_addr`, configures it.
+    /// Must be called inside a Tokio runtime with I/O enabled.
+    pub fn open(cfg: &TunConfig) -> Result<TunDevice, TunError> {
+        let name = cfg.name.clone();
+        if name.is_empty()
+            || name.len() > 15
+            || name.contains(['/', ' ', '\0'])
+            || name == "."
+            || name == ".."
+        {
+            return Err(TunError::BadName { name });
+        }
+        if let Some((addr, prefix)) = cfg.kernel_addr {
+            let max = if addr.is_ipv4() { 32 } else { 128 };
+            if prefix > max {
+                return Err(TunError::BadPrefix { addr, prefix });
+            }
+        }
+        let dev = tun_rs::DeviceBuilder::new()
+            .name(&name)
+            .layer(tun_rs::Layer::L3)
+            .inherit_enable_state()
+            .build_sync()
+            .map_err(|e| open_error(&name, e))?;
+        if let Some((addr, prefix)) = cfg.kernel_addr {
+            let io = |step: &'static str| {
+                let name = name.clone();
+                move |source| TunError::Io { step, name, source }
+            };
+            dev.set_mtu(cfg.mtu).map_err(io("setting the MTU of"))?;
+            let added = match addr {
+                IpAddr::V4(a) => dev.add_address_v4(a, prefix),
+                IpAddr::V6(a) => dev.add_address_v6(a, prefix),
+            };
+            match added {
+                Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+                    return Err(TunError::PermissionDenied { name });
+                }
+                // Already there (a persistent device configured before): fine.
+                Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {}
+                r => r.map_err(io("adding the kernel address to"))?,
+            }
+            dev.enabled(true).map_err(io("bringing up"))?;
+        }
+        let mtu = dev.mtu().map_or(usize::from(cfg.mtu), usize::from);
+        let io = |step| {
+            let name = name.clone();
+            move |source| TunError::Io { step, name, source }
+        };
+        dev.set_nonblocking(true)
+            .map_err(io("making non-blocking"))?;
+        // SAFETY: `SyncDevice` owns its descriptor, opened above, and closes it only when
+        // dropped; it never replaces it, so the descriptor stays valid and the same for as
+        // long as the `AsyncFd` owns the device.
+        let dev = unsafe { AsyncFd::register_with_interest(dev, Interest::READABLE) }
+            .map_err(|e| io("registering with the event loop")(e.into()))?;
+        Ok(TunDevice { dev, name, mtu })
+    }
+
+    /// The interface name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+fn open_error(name: &str, e: io::Error) -> TunError {
+    let name = name.to_owned();
+    match e.raw_os_error() {
+        Some(libc::EPERM | libc::EACCES) => TunError::PermissionDenied { name },
+        Some(libc::EBUSY) => TunError::Busy { name },
+        Some(libc::ENOENT | libc::ENODEV) => TunError::NoDriver,
+        Some(libc::EINVAL) => TunError::BadName { name },
+        _ => TunError::Io {
+            step: "opening",
+            name,
+            source: e,
+        },
+    }
+}
+
+impl Device for TunDevice {
+    async fn readable(&self) -> io::Result<()> {
+        // The driver reads until `try_recv` returns `None` after this completes, so the
+        // readiness can be cleared here: a packet arriving later raises a new event.
+        let mut guard = self.dev.readable().await?;
+        guard.clear_ready();
+        Ok(())
+    }
+
+    fn try_recv(&self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        match self.dev.get_ref().recv(buf) {
+            Ok(n) => Ok(Some(n)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn try_send(&self, packet: &[u8]) -> io::Result<bool> {
+        match self.dev.get_ref().send(packet) {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn mtu(&self) -> usize {
+        self.mtu
+    }
+}
