@@ -141,6 +141,8 @@ pub struct DemoReport {
     pub both_closed: bool,
     /// Link counters.
     pub link: LinkStats,
+    /// The stacks' own counters (what each dropped and why), A then B.
+    pub counters: (crate::stack::Counters, crate::stack::Counters),
     /// Retransmitted segments seen on the wire.
     pub retransmissions: usize,
     /// Virtual time at the end.
@@ -290,6 +292,7 @@ pub fn run(options: &DemoOptions) -> Result<DemoReport, DemoError> {
         half_close_seen: apps.half_close_seen,
         both_closed: a_state == State::Closed && b_state == State::Closed,
         link: net.stats(),
+        counters: (net.host(A).counters(), net.host(B).counters()),
         retransmissions,
         finished_at: net.now(),
         bytes: (script.request.len(), b_to_a.len()),
@@ -700,6 +703,8 @@ impl DemoReport {
             "link: {} packets sent, {} delivered, {} lost, {} corrupted; {} retransmissions",
             l.sent, l.delivered, l.lost, l.corrupted, self.retransmissions
         );
+        let _ = writeln!(out, "counters A: {}", self.counters.0);
+        let _ = writeln!(out, "counters B: {}", self.counters.1);
         let _ = writeln!(
             out,
             "result: {}",

@@ -252,6 +252,7 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
         "synack serve: stopped; {open} connection(s) still open; {} segments in, {} out, {} echo replies",
         c.in_segs, c.out_segs, c.icmp_out_echo_reps
     );
+    eprintln!("synack serve: counters: {c}");
     driver
         .flush_pcap()
         .map_err(|e| Failure::setup(e.to_string()))?;
