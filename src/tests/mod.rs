@@ -9,6 +9,7 @@
 
 mod flood;
 mod properties;
+mod soak;
 mod stack;
 
 use crate::sim::{HostId, LinkConfig, Network};
