@@ -9,7 +9,7 @@
 //!
 //! Run from `fuzz/`: `cargo run --release --example gen_corpus` (it replaces old seeds).
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::Path;
 use synack::sim::{Endpoint, HostId, LinkConfig, Network};
 use synack::stack::{ConnId, ListenerId, Stack, StackConfig};
@@ -693,7 +693,6 @@ fn main() {
     write_dir(&root.join("stack_packets"), &stack_files);
     write_dir(&root.join("wire_parse"), &wire_files);
     write_dir(&root.join("connection_segments"), &conn_files);
-    let _: Option<IpAddr> = None;
     println!(
         "wrote {} stack_packets, {} wire_parse, {} connection_segments seeds",
         stack_files.len(),

@@ -32,6 +32,8 @@ pub fn run(data: &[u8]) {
     };
     let mut now = Instant::from_millis(1);
     let mut last_adv: Option<SeqNum> = None;
+    // Bytes the application read, and bytes `send` took.
+    let (mut read, mut written) = (0u64, 0u64);
     for _ in 0..MAX_OPS {
         let Some((op, _raw)) = next_op(&mut u) else {
             break;
@@ -54,12 +56,15 @@ pub fn run(data: &[u8]) {
             }
             Op::Send { len, .. } => {
                 let data: Vec<u8> = (0..len).map(|i| i as u8).collect();
-                let _ = c.send(&data);
+                if let Ok(n) = c.send(&data) {
+                    written += n as u64;
+                }
             }
             Op::Recv { len, .. } => {
                 let mut b = vec![0u8; usize::from(len)];
                 if let Ok(n) = c.recv(&mut b) {
                     assert!(n <= b.len());
+                    read += n as u64;
                 }
             }
             Op::Shutdown { .. } | Op::Close { .. } => c.close(),
@@ -110,10 +115,45 @@ pub fn run(data: &[u8]) {
         } else {
             last_adv = None;
         }
+        accounting(&c, read, written);
         let mem = c.memory_usage();
         assert!(
             mem <= std::mem::size_of::<Connection>() + cfg.send_buffer + cfg.recv_buffer + 65536,
             "connection memory {mem}"
+        );
+    }
+}
+
+/// Nothing lost inside the connection: every byte acknowledged to the peer (RCV.NXT) was
+/// read or is waiting to be read, and every byte `send` took was acknowledged (SND.UNA) or
+/// is still queued. The same rule as the stack harness's.
+fn accounting(c: &Connection, read: u64, written: u64) {
+    use synack::tcp::State::*;
+    let t = c.tcb();
+    let state = c.state();
+    let fin_in = match state {
+        Established | FinWait1 | FinWait2 => Some(0),
+        CloseWait | Closing | LastAck | TimeWait => Some(1),
+        _ => None,
+    };
+    if let Some(fin) = fin_in {
+        assert_eq!(
+            read + c.recv_queue() as u64 + 1 + fin,
+            t.rcv_nxt.since(t.irs) as u64,
+            "in {state}: read {read} + queued {} != RCV.NXT - IRS - SYN - FIN",
+            c.recv_queue()
+        );
+    }
+    if matches!(
+        state,
+        Established | CloseWait | FinWait1 | Closing | LastAck
+    ) {
+        let acked = (t.snd_una.since(t.iss) as u64).saturating_sub(1);
+        assert_eq!(
+            written,
+            acked + c.send_queue() as u64,
+            "in {state}: sent {written} != acknowledged {acked} + queued {}",
+            c.send_queue()
         );
     }
 }

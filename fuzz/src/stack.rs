@@ -75,6 +75,11 @@ pub struct Harness {
     listen_addrs: HashMap<ListenerId, SocketAddr>,
     /// The advertised right edge last seen per synchronized connection.
     rcv_adv: HashMap<ConnId, SeqNum>,
+    /// Bytes the application has read / had accepted by `send`, per connection.
+    read: HashMap<ConnId, u64>,
+    written: HashMap<ConnId, u64>,
+    /// Handles given back with `close`: the stack discards what arrives on them.
+    released: std::collections::HashSet<ConnId>,
     memory_bound: usize,
     buf: Vec<u8>,
     /// Every packet the stack emitted, when recording.
@@ -99,6 +104,9 @@ impl Harness {
             listeners: Vec::new(),
             listen_addrs: HashMap::new(),
             rcv_adv: HashMap::new(),
+            read: HashMap::new(),
+            written: HashMap::new(),
+            released: Default::default(),
             memory_bound,
             buf: vec![0; 65536],
             emitted: None,
@@ -173,7 +181,10 @@ impl Harness {
             Op::Send { conn, len } => {
                 if let Some(id) = self.conn(conn) {
                     let data: Vec<u8> = (0..len).map(|i| i as u8).collect();
-                    let _ = self.stack.send(now, id, &data);
+                    if let Ok(n) = self.stack.send(now, id, &data) {
+                        assert!(n <= data.len());
+                        *self.written.entry(id).or_default() += n as u64;
+                    }
                 }
             }
             Op::Recv { conn, len } => {
@@ -181,6 +192,7 @@ impl Harness {
                     let mut b = vec![0u8; usize::from(len)];
                     if let Ok(n) = self.stack.recv(now, id, &mut b) {
                         assert!(n <= b.len());
+                        *self.read.entry(id).or_default() += n as u64;
                     }
                 }
             }
@@ -190,8 +202,10 @@ impl Harness {
                 }
             }
             Op::Close { conn } => {
-                if let Some(id) = self.conn(conn) {
-                    let _ = self.stack.close(now, id);
+                if let Some(id) = self.conn(conn)
+                    && self.stack.close(now, id).is_ok()
+                {
+                    self.released.insert(id);
                 }
             }
             Op::Abort { conn } => {
@@ -326,6 +340,7 @@ impl Harness {
                 c.recv_queue(),
                 cfg.recv_buffer
             );
+            self.check_accounting(id, c);
             if c.state().is_synchronized() {
                 if let Some(&prev) = self.rcv_adv.get(&id) {
                     assert!(
@@ -346,6 +361,50 @@ impl Harness {
             self.memory_bound
         );
         assert!(self.stack.connection_count() <= self.stack.config().max_connections);
+    }
+}
+
+impl Harness {
+    /// Nothing lost inside the stack: every byte acknowledged to the peer (RCV.NXT) was
+    /// read or is waiting to be read, and every byte `send` took was acknowledged by the
+    /// peer (SND.UNA) or is still queued.
+    fn check_accounting(&self, id: ConnId, c: &tcp::Connection) {
+        use synack::tcp::State::*;
+        let t = c.tcb();
+        let state = c.state();
+        // RCV.NXT counts the SYN, and the FIN once the state says it arrived.
+        let fin_in = match state {
+            Established | FinWait1 | FinWait2 => Some(0),
+            CloseWait | Closing | LastAck | TimeWait => Some(1),
+            _ => None,
+        };
+        if let Some(fin) = fin_in
+            && !self.released.contains(&id)
+        {
+            let acked = t.rcv_nxt.since(t.irs) as u64;
+            let read = self.read.get(&id).copied().unwrap_or(0);
+            assert_eq!(
+                read + c.recv_queue() as u64 + 1 + fin,
+                acked,
+                "{id:?} in {state}: read {read} + queued {} != RCV.NXT - IRS - SYN - FIN",
+                c.recv_queue()
+            );
+        }
+        // SND.UNA counts our SYN once acknowledged (a CLOSE in SYN-RECEIVED reaches
+        // FIN-WAIT-1 before that), and our FIN once acknowledged (not in these states).
+        if matches!(
+            state,
+            Established | CloseWait | FinWait1 | Closing | LastAck
+        ) {
+            let written = self.written.get(&id).copied().unwrap_or(0);
+            let acked = (t.snd_una.since(t.iss) as u64).saturating_sub(1);
+            assert_eq!(
+                written,
+                acked + c.send_queue() as u64,
+                "{id:?} in {state}: sent {written} != acknowledged {acked} + queued {}",
+                c.send_queue()
+            );
+        }
     }
 }
 
