@@ -15,8 +15,8 @@ pub enum Fate {
     /// Delivered with one bit flipped (an original or a duplicate copy;
     /// corruption takes precedence over [`Fate::Duplicate`]).
     Corrupted,
-    /// Delivered cut short by the truncate impairment (takes precedence over
-    /// [`Fate::Corrupted`] and [`Fate::Duplicate`]).
+    /// Delivered cut short by the truncate impairment (never also corrupted; takes
+    /// precedence over [`Fate::Duplicate`]).
     Truncated,
     /// The extra copy made by the duplicate impairment, delivered intact.
     Duplicate,

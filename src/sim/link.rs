@@ -30,8 +30,9 @@ pub struct LinkConfig {
     /// Probability that one random bit of a delivered copy is flipped.
     pub corrupt: f64,
     /// Probability that a delivered copy is cut short: only its first `n` bytes arrive,
-    /// `n` uniform in `0..len`. Each copy rolls separately, after corruption. A receiver
-    /// must reject every such packet (its IP length field no longer fits).
+    /// `n` uniform in `0..len`. Each copy rolls separately; a truncated copy is not also
+    /// corrupted. A receiver must reject every such packet (its IP length field no
+    /// longer fits).
     pub truncate: f64,
     /// Bottleneck rate in bits per second; `None` is infinitely fast.
     /// `Some(0)` is a link that serialises nothing: every packet is
@@ -185,7 +186,7 @@ pub struct LinkStats {
     pub duplicated: u64,
     /// Copies that had a bit flipped.
     pub corrupted: u64,
-    /// Copies cut short by the truncate impairment.
+    /// Copies cut short by the truncate impairment (never also counted as corrupted).
     pub truncated: u64,
     /// Packets dropped for exceeding the link MTU.
     pub too_big: u64,
@@ -300,13 +301,15 @@ impl Link {
         let jitter = self.below_inclusive(duration_micros(self.cfg.jitter));
         let at = departs + self.cfg.delay + Duration::from_micros(jitter);
         let mut bytes = packet.to_vec();
-        let corrupted = self.chance(self.cfg.corrupt) && self.flip_bit(&mut bytes);
-        if corrupted {
-            self.stats.corrupted += 1;
-        }
+        // A truncated copy is not also corrupted (the cut is its damage), so the two
+        // counters count disjoint copies. With truncation off this draws nothing.
         let truncated = self.chance(self.cfg.truncate) && self.cut(&mut bytes);
+        let corrupted = !truncated && self.chance(self.cfg.corrupt) && self.flip_bit(&mut bytes);
         if truncated {
             self.stats.truncated += 1;
+        }
+        if corrupted {
+            self.stats.corrupted += 1;
         }
         self.in_flight_bytes = self.in_flight_bytes.saturating_add(bytes.len());
         InFlight {

@@ -353,6 +353,32 @@ fn truncation_cuts_each_copy_to_a_random_shorter_prefix_and_is_counted() {
 }
 
 #[test]
+fn truncated_copies_are_never_also_corrupted_so_the_counters_are_disjoint() {
+    let mut net = Network::new(14);
+    let a = net.add_host(&[A.into()], TestHost::at(A).burst(B, 300, 100));
+    net.add_host(&[B.into()], TestHost::at(B));
+    let cfg = LinkConfig::default().with_truncate(0.5).with_corrupt(0.5);
+    net.set_link(a, HostId(1), cfg);
+    net.set_recording(true);
+    while net.step() {}
+    let events = net.take_events();
+    let count = |f: Fate| events.iter().filter(|e| e.fate == f).count() as u64;
+    let s = net.link_stats(a, HostId(1));
+    assert_eq!(
+        (s.truncated, s.corrupted),
+        (count(Fate::Truncated), count(Fate::Corrupted))
+    );
+    assert_eq!(s.truncated + s.corrupted + count(Fate::Delivered), 300);
+    for e in events.iter().filter(|e| e.fate == Fate::Truncated) {
+        let sent = ipv4(A, B, 0, 100);
+        assert_eq!(
+            e.bytes[..20.min(e.bytes.len())],
+            sent[..20.min(e.bytes.len())]
+        );
+    }
+}
+
+#[test]
 fn truncation_off_draws_no_randomness_so_old_seeds_replay_unchanged() {
     let run = |cfg: LinkConfig| {
         let mut net = Network::new(13);
