@@ -516,6 +516,122 @@ fn connection_seeds() -> Vec<(&'static str, Vec<u8>)> {
     out
 }
 
+/// Hand-written `stack_packets` inputs for paths real exchanges rarely take: a SYN flood
+/// answered with SYN cookies and a cookie ACK completing the handshake; a zero window
+/// probed by the persist timer; an in-window RST.
+fn stack_seeds() -> Vec<(String, Vec<u8>)> {
+    const SYN: u8 = 0x02;
+    const ACK: u8 = 0x10;
+    const RST: u8 = 0x04;
+    let seg = |target, flags, seq, ack, window, syn_opts: bool| Seg {
+        target,
+        flags,
+        seq,
+        ack,
+        window,
+        mss: syn_opts.then_some(1400),
+        window_scale: syn_opts.then_some(6),
+        sack_permitted: syn_opts,
+        sack: None,
+        timestamps: Some((TsSel::Raw(77_000), TsSel::Recent(0))),
+        payload_len: 0,
+        payload_seed: 3,
+        bad_checksum: false,
+    };
+    let mut flood = vec![Op::Listen {
+        port: 0,
+        v6: false,
+        any: false,
+        backlog: 7,
+    }];
+    for remote in 0..5u8 {
+        let from = Target::Listener {
+            listener: 0,
+            remote,
+        };
+        flood.push(Op::Segment(seg(
+            from,
+            SYN,
+            SeqSel::Raw(1000 * u32::from(remote)),
+            SeqSel::Raw(0),
+            65535,
+            true,
+        )));
+    }
+    // The fifth SYN found the SYN queue full and got a cookie; answer it.
+    let last = Target::Listener {
+        listener: 0,
+        remote: 4,
+    };
+    flood.push(Op::Segment(seg(
+        last,
+        ACK,
+        SeqSel::RcvNxt(0),
+        SeqSel::SndNxt(0),
+        500,
+        false,
+    )));
+    flood.push(Op::Accept { listener: 0 });
+    flood.push(Op::Send { conn: 0, len: 2000 });
+    flood.push(Op::Segment(seg(
+        Target::Conn(0),
+        RST,
+        SeqSel::RcvNxt(0),
+        SeqSel::Raw(0),
+        0,
+        false,
+    )));
+
+    let conn = Target::Conn(0);
+    let zero_window = vec![
+        Op::Connect {
+            remote: 0,
+            port: 443,
+            v6: true,
+        },
+        Op::Segment(seg(
+            conn,
+            SYN | ACK,
+            SeqSel::Raw(5),
+            SeqSel::SndNxt(0),
+            1000,
+            true,
+        )),
+        Op::Send { conn: 0, len: 3000 },
+        Op::Segment(seg(
+            conn,
+            ACK,
+            SeqSel::RcvNxt(0),
+            SeqSel::SndNxt(0),
+            0,
+            false,
+        )),
+        Op::NextTimer,
+        Op::NextTimer,
+        Op::NextTimer,
+        Op::Segment(seg(
+            conn,
+            ACK,
+            SeqSel::RcvNxt(0),
+            SeqSel::SndNxt(0),
+            65535,
+            false,
+        )),
+        Op::Shutdown { conn: 0 },
+        Op::NextTimer,
+    ];
+    let mut out = Vec::new();
+    for (name, ops) in [("cookie-flood", flood), ("zero-window", zero_window)] {
+        let mut e = Encoder::default();
+        e.setup(&Setup::default());
+        for op in &ops {
+            e.op(op, &[]);
+        }
+        out.push((name.to_string(), e.out));
+    }
+    out
+}
+
 fn write_dir(dir: &Path, files: &[(String, Vec<u8>)]) {
     std::fs::create_dir_all(dir).expect("mkdir");
     for entry in std::fs::read_dir(dir).expect("read_dir").flatten() {
@@ -686,6 +802,7 @@ fn main() {
             }
         }
     }
+    stack_files.extend(stack_seeds());
     let conn_files: Vec<(String, Vec<u8>)> = connection_seeds()
         .into_iter()
         .map(|(n, b)| (n.to_string(), b))

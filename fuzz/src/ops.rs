@@ -189,7 +189,9 @@ pub enum Op {
     RunTimers,
 }
 
-/// The fields of the targeted connection that relative selectors refer to.
+/// The fields of the targeted connection that relative selectors refer to (for a segment
+/// not aimed at a connection, read off the stack's last packet to that peer: SND.* are
+/// its sequence numbers, RCV.NXT its acknowledgment).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Anchor {
     /// RCV.NXT.

@@ -78,6 +78,8 @@ pub struct Harness {
     /// Bytes the application has read / had accepted by `send`, per connection.
     read: HashMap<ConnId, u64>,
     written: HashMap<ConnId, u64>,
+    /// Per remote, the last packet the stack sent there, as an anchor for replies.
+    last_sent: HashMap<SocketAddr, Anchor>,
     /// Handles given back with `close`: the stack discards what arrives on them.
     released: std::collections::HashSet<ConnId>,
     memory_bound: usize,
@@ -107,6 +109,7 @@ impl Harness {
             read: HashMap::new(),
             written: HashMap::new(),
             released: Default::default(),
+            last_sent: HashMap::new(),
             memory_bound,
             buf: vec![0; 65536],
             emitted: None,
@@ -264,12 +267,12 @@ impl Harness {
                 let v6 = addr.is_ipv6();
                 let local = SocketAddr::new(if v6 { LOCAL_V6 } else { LOCAL_V4 }, addr.port());
                 let peer = SocketAddr::new(remote_ip(remote, v6), 40000 + u16::from(remote % 8));
-                (local, peer, Anchor::default())
+                (local, peer, self.reply_anchor(peer))
             }
             Target::Port { port, remote, v6 } => {
                 let local = SocketAddr::new(if v6 { LOCAL_V6 } else { LOCAL_V4 }, port);
                 let peer = SocketAddr::new(remote_ip(remote, v6), 40000 + u16::from(remote % 8));
-                (local, peer, Anchor::default())
+                (local, peer, self.reply_anchor(peer))
             }
         };
         let payload = seg.payload();
@@ -289,6 +292,13 @@ impl Harness {
         self.stack.handle_packet(self.now, &pkt[..n]);
     }
 
+    /// The anchor for a segment from `peer` that is not aimed at a known connection: taken
+    /// from the last packet the stack sent to `peer` (a SYN-cookie SYN,ACK, a RST, a
+    /// challenge ACK…), so the fuzzer can answer it.
+    fn reply_anchor(&self, peer: SocketAddr) -> Anchor {
+        self.last_sent.get(&peer).copied().unwrap_or_default()
+    }
+
     /// Drains every packet the stack wants to send and checks each one.
     fn drain(&mut self) {
         let mut count = 0usize;
@@ -299,8 +309,21 @@ impl Harness {
                 .buf
                 .get(..n)
                 .expect("poll_transmit length within the buffer");
-            let (ip, _tcp) = wire::parse_ip_tcp(pkt, Checksum::Verify)
+            let (ip, tcp) = wire::parse_ip_tcp(pkt, Checksum::Verify)
                 .unwrap_or_else(|e| panic!("the stack emitted an unparsable packet: {e:?}"));
+            // What a peer answering this packet would put in its header.
+            let peer = SocketAddr::new(ip.dst_addr(), tcp.dst_port);
+            let next = tcp.seq + tcp.seg_len();
+            self.last_sent.insert(
+                peer,
+                Anchor {
+                    rcv_nxt: tcp.ack,
+                    snd_una: tcp.seq,
+                    snd_nxt: next,
+                    snd_max: next,
+                    ts_recent: tcp.options.timestamps.map_or(0, |t| t.tsval),
+                },
+            );
             assert!(
                 self.stack.addresses().contains(&ip.src_addr()),
                 "emitted from a foreign address {ip:?}"
