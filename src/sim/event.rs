@@ -15,6 +15,9 @@ pub enum Fate {
     /// Delivered with one bit flipped (an original or a duplicate copy;
     /// corruption takes precedence over [`Fate::Duplicate`]).
     Corrupted,
+    /// Delivered cut short by the truncate impairment (never also corrupted; takes
+    /// precedence over [`Fate::Duplicate`]).
+    Truncated,
     /// The extra copy made by the duplicate impairment, delivered intact.
     Duplicate,
     /// Dropped at the sender: larger than the link MTU.

@@ -29,6 +29,11 @@ pub struct LinkConfig {
     pub duplicate: f64,
     /// Probability that one random bit of a delivered copy is flipped.
     pub corrupt: f64,
+    /// Probability that a delivered copy is cut short: only its first `n` bytes arrive,
+    /// `n` uniform in `0..len`. Each copy rolls separately; a truncated copy is not also
+    /// corrupted. A receiver must reject every such packet (its IP length field no
+    /// longer fits).
+    pub truncate: f64,
     /// Bottleneck rate in bits per second; `None` is infinitely fast.
     /// `Some(0)` is a link that serialises nothing: every packet is
     /// dropped as [`Fate::QueueFull`](super::Fate::QueueFull).
@@ -46,7 +51,7 @@ pub struct LinkConfig {
 pub const DEFAULT_QUEUE_LIMIT_BYTES: usize = 16 << 20;
 
 impl Default for LinkConfig {
-    /// An ideal link: 1 ms delay, no jitter, loss, duplication or corruption,
+    /// An ideal link: 1 ms delay, no jitter, loss, duplication, corruption or truncation,
     /// MTU 1500, no bandwidth limit, a 16 MiB buffer.
     fn default() -> Self {
         LinkConfig {
@@ -55,6 +60,7 @@ impl Default for LinkConfig {
             loss: 0.0,
             duplicate: 0.0,
             corrupt: 0.0,
+            truncate: 0.0,
             bandwidth_bps: None,
             mtu: 1500,
             queue_limit_bytes: DEFAULT_QUEUE_LIMIT_BYTES,
@@ -108,6 +114,13 @@ impl LinkConfig {
         self
     }
 
+    /// Sets the truncation probability.
+    #[must_use]
+    pub fn with_truncate(mut self, p: f64) -> Self {
+        self.truncate = p;
+        self
+    }
+
     /// Sets the bottleneck rate in bits per second.
     #[must_use]
     pub fn with_bandwidth(mut self, bps: u64) -> Self {
@@ -135,6 +148,7 @@ impl LinkConfig {
             ("loss", self.loss),
             ("duplicate", self.duplicate),
             ("corrupt", self.corrupt),
+            ("truncate", self.truncate),
         ] {
             if !(0.0..=1.0).contains(&value) {
                 return Err(InvalidProbability { field, value });
@@ -147,7 +161,12 @@ impl LinkConfig {
     /// (`NaN` becomes `0.0`).
     #[must_use]
     pub fn clamped(mut self) -> Self {
-        for p in [&mut self.loss, &mut self.duplicate, &mut self.corrupt] {
+        for p in [
+            &mut self.loss,
+            &mut self.duplicate,
+            &mut self.corrupt,
+            &mut self.truncate,
+        ] {
             *p = if p.is_nan() { 0.0 } else { p.clamp(0.0, 1.0) };
         }
         self
@@ -167,6 +186,8 @@ pub struct LinkStats {
     pub duplicated: u64,
     /// Copies that had a bit flipped.
     pub corrupted: u64,
+    /// Copies cut short by the truncate impairment (never also counted as corrupted).
+    pub truncated: u64,
     /// Packets dropped for exceeding the link MTU.
     pub too_big: u64,
     /// Packets dropped because the link buffer was full.
@@ -182,6 +203,7 @@ impl LinkStats {
         self.lost += o.lost;
         self.duplicated += o.duplicated;
         self.corrupted += o.corrupted;
+        self.truncated += o.truncated;
         self.too_big += o.too_big;
         self.queue_full += o.queue_full;
         self.unroutable += o.unroutable;
@@ -201,6 +223,7 @@ pub(super) struct InFlight {
     pub at: Instant,
     pub bytes: Vec<u8>,
     pub corrupted: bool,
+    pub truncated: bool,
     pub duplicate: bool,
 }
 
@@ -243,7 +266,7 @@ impl Link {
 
     /// Puts `packet`, sent at `now`, onto this link. MTU and buffer checks
     /// come first (the packet never reaches the wire), then loss,
-    /// duplication and corruption.
+    /// duplication, corruption and truncation.
     pub fn transmit(&mut self, now: Instant, packet: &[u8]) -> Result<Transit, Refused> {
         self.stats.sent += 1;
         let len = packet.len();
@@ -272,13 +295,19 @@ impl Link {
         Ok(Transit::Delivered(first, second))
     }
 
-    /// A copy leaving the bottleneck at `departs`: jitter, corruption, and
-    /// in-flight accounting.
+    /// A copy leaving the bottleneck at `departs`: jitter, corruption,
+    /// truncation, and in-flight accounting.
     fn copy(&mut self, departs: Instant, packet: &[u8], duplicate: bool) -> InFlight {
         let jitter = self.below_inclusive(duration_micros(self.cfg.jitter));
         let at = departs + self.cfg.delay + Duration::from_micros(jitter);
         let mut bytes = packet.to_vec();
-        let corrupted = self.chance(self.cfg.corrupt) && self.flip_bit(&mut bytes);
+        // A truncated copy is not also corrupted (the cut is its damage), so the two
+        // counters count disjoint copies. With truncation off this draws nothing.
+        let truncated = self.chance(self.cfg.truncate) && self.cut(&mut bytes);
+        let corrupted = !truncated && self.chance(self.cfg.corrupt) && self.flip_bit(&mut bytes);
+        if truncated {
+            self.stats.truncated += 1;
+        }
         if corrupted {
             self.stats.corrupted += 1;
         }
@@ -287,6 +316,7 @@ impl Link {
             at,
             bytes,
             corrupted,
+            truncated,
             duplicate,
         }
     }
@@ -345,6 +375,16 @@ impl Link {
             }
             None => false,
         }
+    }
+
+    /// Keeps only the first `n` bytes, `n` uniform in `0..len`; false if empty.
+    fn cut(&mut self, bytes: &mut Vec<u8>) -> bool {
+        let Some(max) = (bytes.len() as u64).checked_sub(1) else {
+            return false;
+        };
+        let keep = self.below_inclusive(max);
+        bytes.truncate(usize::try_from(keep).unwrap_or(0));
+        true
     }
 
     /// True with probability `p`. Draws nothing when `p` is zero, so an ideal

@@ -498,10 +498,11 @@ impl Fabric {
     /// Captures a copy and puts it on the wire.
     fn schedule(&mut self, from: HostId, to: HostId, copy: InFlight) {
         self.capture(&copy.bytes);
-        let fate = match (copy.corrupted, copy.duplicate) {
-            (true, _) => Fate::Corrupted,
-            (false, true) => Fate::Duplicate,
-            (false, false) => Fate::Delivered,
+        let fate = match (copy.truncated, copy.corrupted, copy.duplicate) {
+            (true, _, _) => Fate::Truncated,
+            (false, true, _) => Fate::Corrupted,
+            (false, false, true) => Fate::Duplicate,
+            (false, false, false) => Fate::Delivered,
         };
         self.wire.push(Reverse(Scheduled {
             at: copy.at,

@@ -313,6 +313,90 @@ fn duplicate_delivers_a_second_copy() {
 }
 
 #[test]
+fn truncation_cuts_each_copy_to_a_random_shorter_prefix_and_is_counted() {
+    let n = 200;
+    let mut net = Network::new(12);
+    let a = net.add_host(&[A.into()], TestHost::at(A).burst(B, n, 100));
+    let b = net.add_host(&[B.into()], TestHost::at(B));
+    net.set_link(a, b, LinkConfig::default().with_truncate(0.5));
+    net.set_recording(true);
+    while net.step() {}
+    let events = net.take_events();
+    assert_eq!(events.len(), n as usize);
+    let mut lengths = std::collections::HashSet::new();
+    for (i, e) in events.iter().enumerate() {
+        let sent = ipv4(A, B, i as u32, 100);
+        match e.fate {
+            Fate::Truncated => {
+                assert!(e.bytes.len() < sent.len(), "packet {i} not shorter");
+                assert_eq!(e.bytes[..], sent[..e.bytes.len()], "packet {i}: a prefix");
+                lengths.insert(e.bytes.len());
+            }
+            Fate::Delivered => assert_eq!(e.bytes, sent),
+            other => panic!("packet {i}: {other:?}"),
+        }
+        assert_eq!(
+            net.host(b).received[i].1,
+            e.bytes,
+            "host got what the log says"
+        );
+    }
+    let truncated = events.iter().filter(|e| e.fate == Fate::Truncated).count();
+    assert!(
+        (60..140).contains(&truncated),
+        "{truncated} of {n} truncated"
+    );
+    assert_eq!(net.link_stats(a, b).truncated, truncated as u64);
+    // Cut anywhere: inside the header and inside the payload, down to nothing.
+    assert!(lengths.iter().any(|&l| l < 20));
+    assert!(lengths.iter().any(|&l| l > 20));
+}
+
+#[test]
+fn truncated_copies_are_never_also_corrupted_so_the_counters_are_disjoint() {
+    let mut net = Network::new(14);
+    let a = net.add_host(&[A.into()], TestHost::at(A).burst(B, 300, 100));
+    net.add_host(&[B.into()], TestHost::at(B));
+    let cfg = LinkConfig::default().with_truncate(0.5).with_corrupt(0.5);
+    net.set_link(a, HostId(1), cfg);
+    net.set_recording(true);
+    while net.step() {}
+    let events = net.take_events();
+    let count = |f: Fate| events.iter().filter(|e| e.fate == f).count() as u64;
+    let s = net.link_stats(a, HostId(1));
+    assert_eq!(
+        (s.truncated, s.corrupted),
+        (count(Fate::Truncated), count(Fate::Corrupted))
+    );
+    assert_eq!(s.truncated + s.corrupted + count(Fate::Delivered), 300);
+    for e in events.iter().filter(|e| e.fate == Fate::Truncated) {
+        let sent = ipv4(A, B, 0, 100);
+        assert_eq!(
+            e.bytes[..20.min(e.bytes.len())],
+            sent[..20.min(e.bytes.len())]
+        );
+    }
+}
+
+#[test]
+fn truncation_off_draws_no_randomness_so_old_seeds_replay_unchanged() {
+    let run = |cfg: LinkConfig| {
+        let mut net = Network::new(13);
+        let a = net.add_host(&[A.into()], TestHost::at(A).burst(B, 100, 100));
+        net.add_host(&[B.into()], TestHost::at(B));
+        net.set_link(a, HostId(1), cfg);
+        net.set_recording(true);
+        while net.step() {}
+        net.take_events()
+    };
+    let base = LinkConfig::default()
+        .with_loss(0.2)
+        .with_corrupt(0.2)
+        .with_jitter(Duration::from_millis(3));
+    assert_eq!(run(base.clone()), run(base.with_truncate(0.0)));
+}
+
+#[test]
 fn corruption_flips_exactly_one_bit() {
     let n = 200;
     let mut net = Network::new(11);
@@ -676,10 +760,13 @@ fn ipv6_packets_route_by_destination() {
 
 #[test]
 fn probabilities_are_clamped_or_rejected() {
-    let bad = LinkConfig::default().with_loss(1.5).with_corrupt(f64::NAN);
+    let bad = LinkConfig::default()
+        .with_loss(1.5)
+        .with_corrupt(f64::NAN)
+        .with_truncate(-1.0);
     assert_eq!(bad.validate().unwrap_err().field, "loss");
     let c = bad.clamped();
-    assert_eq!((c.loss, c.corrupt), (1.0, 0.0));
+    assert_eq!((c.loss, c.corrupt, c.truncate), (1.0, 0.0, 0.0));
     assert!(c.validate().is_ok());
     let mut net: Network<TestHost> = Network::new(0);
     let a = net.add_host(&[A.into()], TestHost::default());

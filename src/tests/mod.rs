@@ -12,6 +12,7 @@ mod hostile;
 mod icmp;
 mod properties;
 mod smoltcp;
+mod soak;
 mod stack;
 
 use crate::sim::{HostId, LinkConfig, Network};
