@@ -28,15 +28,14 @@ const SYNACK6: &str = "2001:db8::2";
 const MIB32: u64 = 32 << 20;
 const IMPAIR: &str = "loss=2%,delay=10ms,jitter=5ms,dup=1%,seed=";
 
-/// Bytes each way of the impaired transfers: 8 MiB by default, because synack's sender is not
-/// yet tuned for reordering (NewReno without SACK/RACK reads the ±5 ms jitter as loss) and
-/// 32 MiB each way takes about 160 s (synack server) and over 170 s (synack client with
-/// nftables drop) here. `SYNACK_INTEROP_IMPAIRED_MIB=32` runs the full size.
+/// Bytes each way of the impaired transfers: 32 MiB, as the issue asks. They are the slowest
+/// tests (about 160–220 s each on 2 cores: synack's NewReno sender, without SACK/RACK yet, reads
+/// the ±5 ms jitter as loss); `SYNACK_INTEROP_IMPAIRED_MIB=N` picks another size for quick runs.
 fn impaired_bytes() -> u64 {
     let mib = std::env::var("SYNACK_INTEROP_IMPAIRED_MIB")
         .ok()
         .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(8);
+        .unwrap_or(32);
     mib << 20
 }
 
@@ -565,7 +564,7 @@ fn impaired_kernel_client_to_synack_server_each_way() {
     if can_run("impaired_kernel_client_to_synack_server", &[]) {
         let impair = format!("{IMPAIR}1");
         timed("impaired_kernel_client_to_synack_server_each_way", || {
-            kernel_client_echo(false, Some(&impair), false, impaired_bytes(), 300)
+            kernel_client_echo(false, Some(&impair), false, impaired_bytes(), 600)
         });
     }
 }
@@ -579,7 +578,7 @@ fn impaired_synack_client_to_kernel_server_with_nft_drop_each_way() {
         let impair = format!("{IMPAIR}2");
         timed(
             "impaired_synack_client_to_kernel_server_with_nft_drop_each_way",
-            || synack_client_echo(false, Some(&impair), true, impaired_bytes(), 300),
+            || synack_client_echo(false, Some(&impair), true, impaired_bytes(), 600),
         );
     }
 }
