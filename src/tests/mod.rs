@@ -14,6 +14,7 @@ mod properties;
 mod smoltcp;
 mod soak;
 mod stack;
+mod wrap;
 
 use crate::sim::{HostId, LinkConfig, Network};
 use crate::stack::{ConnId, ListenerId, Stack, StackConfig};
