@@ -169,16 +169,16 @@ impl Connection {
                 self.take_syn_options(seg);
                 self.init_receive_window();
             }
-            self.tcb.snd_una = seg.ack;
             self.tcb.snd_wnd = usize::from(seg.window);
             self.tcb.max_snd_wnd = self.tcb.snd_wnd;
             self.tcb.snd_wl1 = seg.seq;
             self.tcb.snd_wl2 = seg.ack;
-            self.take_rtt_sample(now, seg.ack);
-            self.retries = 0;
-            self.backoff = 0;
-            if self.state == State::SynReceived {
-                self.state = State::Established;
+            // The ordinary new-ACK path: it may also acknowledge a FIN sent from FIN-WAIT-1.
+            self.on_new_ack(now, seg.ack);
+            match self.state {
+                State::SynReceived => self.state = State::Established,
+                State::FinWait1 if self.fin_acked() => self.state = State::FinWait2,
+                _ => {}
             }
             self.ack.now = true;
             return;

@@ -395,3 +395,23 @@ fn rfc9293_3_10_4_syn_sent_close_enters_closed() {
     p.at(at(5000));
     p.expect_nothing();
 }
+
+#[test]
+fn fuzz_regression_syn_ack_acking_syn_and_fin_in_syn_received_close_reaches_fin_wait_2() {
+    // Found by the connection_segments fuzz target: after a CLOSE in SYN-RECEIVED the FIN goes
+    // out at ISS+1; a SYN,ACK repeating the peer's SYN and acknowledging both (ACK = ISS+2) must
+    // move us to FIN-WAIT-2 with the FIN acknowledged, not leave FIN-WAIT-1 with SND.UNA past it.
+    let mut p = syn_received_state();
+    p.c.close();
+    p.state(State::FinWait1);
+    let _ = p.out();
+    p.send(TcpRepr {
+        seq: IRS,
+        ack: ISS + 2,
+        flags: TcpFlags::SYN | TcpFlags::ACK,
+        ..peer()
+    });
+    p.state(State::FinWait2);
+    assert_eq!(p.c.tcb().snd_una, ISS + 2);
+    assert_eq!(p.c.send_queue(), 0);
+}
