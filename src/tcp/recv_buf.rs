@@ -33,7 +33,7 @@
 use super::send_buf::{alloc_zeroed, copy_into, ring_slices, wrap};
 
 /// A bounded receive ring with an out-of-order range table (see the module docs).
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct ReceiveBuffer {
     /// Ring storage: empty until first needed, then exactly `capacity` bytes.
     storage: Box<[u8]>,
@@ -100,7 +100,7 @@ impl ReceiveBuffer {
 
     /// Total bytes held out of order, beyond the first hole.
     pub fn ooo_bytes(&self) -> usize {
-        self.ranges.iter().map(|&(s, e)| e - s).sum()
+        self.ranges.iter().map(|&(s, e)| e.saturating_sub(s)).sum()
     }
 
     /// Stores `data` at `offset` bytes beyond the readable data (offset 0 is RCV.NXT)
@@ -178,7 +178,7 @@ impl ReceiveBuffer {
 
     /// The out-of-order ranges as `[start, end)` offsets from RCV.NXT, in ascending
     /// order, disjoint and non-adjacent (for SACK blocks).
-    pub fn ooo_ranges(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+    pub fn ooo_ranges(&self) -> impl Iterator<Item = (usize, usize)> {
         self.ranges.iter().copied()
     }
 
@@ -255,12 +255,26 @@ impl ReceiveBuffer {
             absorbed += 1;
         }
         self.ranges.drain(..absorbed);
+        // Every remaining range starts past `end` (sorted, non-adjacent).
         for r in &mut self.ranges {
-            r.0 -= end;
-            r.1 -= end;
+            r.0 = r.0.saturating_sub(end);
+            r.1 = r.1.saturating_sub(end);
         }
         self.readable += end;
         end
+    }
+}
+
+/// Shows sizes and ranges, not the (possibly large) storage.
+impl core::fmt::Debug for ReceiveBuffer {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ReceiveBuffer")
+            .field("capacity", &self.capacity)
+            .field("allocated", &!self.storage.is_empty())
+            .field("readable", &self.readable)
+            .field("ooo_ranges", &self.ranges)
+            .field("max_ranges", &self.max_ranges)
+            .finish()
     }
 }
 
@@ -604,7 +618,9 @@ mod tests {
             // range table is (the in-order segment is never dropped).
             for &seg in &segs {
                 while nxt < seg.1 {
+                    let before = nxt;
                     deliver(&mut b, &mut model, &mut nxt, seg)?;
+                    prop_assert!(nxt > before, "an in-order retransmission must advance");
                     read(&mut b, &mut got, cap)?;
                 }
             }

@@ -18,7 +18,7 @@
 //! clamped, and an allocation failure makes [`SendBuffer::write`] take 0 bytes.
 
 /// A bounded ring buffer of bytes awaiting acknowledgement (see the module docs).
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct SendBuffer {
     /// Ring storage: empty until the first write, then exactly `capacity` bytes.
     storage: Box<[u8]>,
@@ -192,6 +192,17 @@ pub(super) fn copy_into(dst: &mut [u8], at: usize, src: &[u8]) {
     let n = src.len().min(room);
     if let (Some(d), Some(s)) = (dst.get_mut(at..at + n), src.get(..n)) {
         d.copy_from_slice(s);
+    }
+}
+
+/// Shows sizes, not the (possibly large) storage.
+impl core::fmt::Debug for SendBuffer {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SendBuffer")
+            .field("capacity", &self.capacity)
+            .field("allocated", &!self.storage.is_empty())
+            .field("len", &self.len)
+            .finish()
     }
 }
 
