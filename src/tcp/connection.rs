@@ -59,6 +59,8 @@ pub struct Tcb {
     pub wscale_ok: bool,
     /// Both sides offered timestamps on their SYNs (RFC 7323 §3.2).
     pub ts_ok: bool,
+    /// Both sides offered SACK-permitted on their SYNs (RFC 2018 §2).
+    pub sack_ok: bool,
     /// TS.Recent: the timestamp to echo (RFC 7323 §4.3).
     pub ts_recent: u32,
     /// Last.ACK.sent: the acknowledgment number of our latest segment (RFC 7323 §4.3).

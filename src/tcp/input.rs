@@ -518,6 +518,8 @@ impl Connection {
             self.tcb.ts_ok = true;
             self.tcb.ts_recent = ts.tsval;
         }
+        // RFC 2018 §2: SACK is in use only if both SYNs carried SACK-permitted.
+        self.tcb.sack_ok = self.cfg.sack && seg.options.sack_permitted;
         self.cc.set_mss(self.max_payload());
         match seg.options.window_scale {
             Some(shift) if self.cfg.window_scaling => {

@@ -135,6 +135,9 @@ impl Connection {
                         tsecr,
                     });
                 }
+                // RFC 2018 §2: offer SACK-permitted on our SYN; on a SYN,ACK only if the peer did.
+                options.sack_permitted =
+                    self.cfg.sack && (self.state == State::SynSent || self.tcb.sack_ok);
                 // Offer window scaling on our SYN; on a SYN,ACK only if the peer offered it.
                 if self.cfg.window_scaling && (self.state == State::SynSent || self.tcb.wscale_ok) {
                     options.window_scale = Some(self.tcb.rcv_wscale);
