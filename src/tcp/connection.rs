@@ -16,6 +16,7 @@ use super::config::Config;
 use super::error::Error;
 use super::recv_buf::ReceiveBuffer;
 use super::rtt::RttEstimator;
+use super::sack_report::SackReport;
 use super::send_buf::SendBuffer;
 use super::seq::SeqNum;
 use super::state::State;
@@ -119,6 +120,8 @@ pub struct Connection {
     pub(super) tcb: Tcb,
     pub(super) tx: SendBuffer,
     pub(super) rx: ReceiveBuffer,
+    /// Which SACK blocks our ACKs report (RFC 2018 §4, RFC 2883).
+    pub(super) sack_rx: SackReport,
     pub(super) timers: TimerTable,
     pub(super) rtt: RttEstimator,
     pub(super) cc: NewReno,
@@ -188,6 +191,7 @@ impl Connection {
             tcb,
             tx: SendBuffer::new(cfg.send_buffer),
             rx: ReceiveBuffer::new(cfg.recv_buffer, cfg.max_ooo_ranges),
+            sack_rx: SackReport::default(),
             timers: TimerTable::default(),
             rtt: RttEstimator::new(cfg.initial_rto, cfg.min_rto, cfg.max_rto),
             cc: NewReno::new(usize::from(cfg.effective_mss(remote.is_ipv6()))),

@@ -195,6 +195,7 @@ impl Connection {
         // "First, check sequence number."
         let Some(t) = self.check_sequence(seg) else {
             self.stats.dropped_segments += 1;
+            self.note_old_duplicate(seg);
             if seg.flags.syn() && !seg.flags.rst() {
                 // RFC 5961 §4.2: a SYN gets a (rate-limited) challenge ACK "irrespective of
                 // the sequence number".
@@ -212,6 +213,9 @@ impl Connection {
             && seg.seq.before_eq(self.tcb.last_ack_sent)
         {
             self.tcb.ts_recent = ts.tsval;
+        }
+        if t.seq != seg.seq && !seg.flags.rst() {
+            self.note_old_duplicate(seg);
         }
         // "Second, check the RST bit" (RFC 5961 §3.2).
         if seg.flags.rst() {
@@ -464,8 +468,10 @@ impl Connection {
             if !t.payload.is_empty() {
                 let room = self.rx.window();
                 stored_all = offset + t.payload.len() <= room;
+                self.note_ooo_duplicate(t.seq, offset, t.payload.len());
                 let advanced = self.rx.write_at(offset, t.payload);
                 self.tcb.rcv_nxt += advanced;
+                self.note_ooo_received(t.seq, offset);
                 if offset > 0 || advanced > t.payload.len() || !stored_all {
                     // Out of order, a hole filled, or data dropped: acknowledge at once (RFC 5681 §4.2).
                     self.ack.now = true;
@@ -489,6 +495,50 @@ impl Connection {
             self.ack.now = true;
         }
         self.process_fin(now);
+    }
+
+    /// RFC 2883 §4: data below RCV.NXT arrived again; report the duplicated part in a D-SACK
+    /// block at once. Only the last receive buffer's worth counts (older is no duplicate of
+    /// ours but junk).
+    fn note_old_duplicate(&mut self, seg: &TcpRepr<'_>) {
+        let rcv_nxt = self.tcb.rcv_nxt;
+        if !self.tcb.sack_ok
+            || seg.payload.is_empty()
+            || rcv_nxt.since(seg.seq) > self.rx.capacity()
+        {
+            return;
+        }
+        let end = (seg.seq + seg.payload.len()).min(rcv_nxt);
+        if seg.seq.before(end) {
+            self.sack_rx.note_duplicate(seg.seq, end);
+            self.ack.now = true;
+        }
+    }
+
+    /// RFC 2883 §4: out-of-order data wholly inside a block we already hold is a duplicate.
+    fn note_ooo_duplicate(&mut self, seq: SeqNum, offset: usize, len: usize) {
+        if !self.tcb.sack_ok || offset == 0 {
+            return;
+        }
+        if self
+            .rx
+            .ooo_range_containing(offset)
+            .is_some_and(|(_, end)| offset + len <= end)
+        {
+            self.sack_rx.note_duplicate(seq, seq + len);
+        }
+    }
+
+    /// RFC 2018 §4: the block holding the segment just stored goes first in the next ACK.
+    fn note_ooo_received(&mut self, seq: SeqNum, offset: usize) {
+        if !self.tcb.sack_ok || offset == 0 {
+            return;
+        }
+        if let Some((start, end)) = self.rx.ooo_range_containing(offset) {
+            let rcv_nxt = self.tcb.rcv_nxt;
+            self.sack_rx
+                .note_received(seq, (rcv_nxt + start, rcv_nxt + end));
+        }
     }
 
     /// Step eight: the peer's FIN, once every byte before it has arrived.

@@ -10,6 +10,7 @@
 //! | §3.10.7 SEGMENT ARRIVES | `input` ([`Connection::handle_segment`]) |
 //! | §3.10.7.1 resets for no connection | [`reset`] |
 //! | RFC 5681/6582 congestion control | [`cc`] |
+//! | RFC 2018 §4 / RFC 2883 SACK blocks we send | [`sack_report`] |
 #![deny(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -27,6 +28,7 @@ mod output;
 pub mod recv_buf;
 pub mod reset;
 pub mod rtt;
+pub mod sack_report;
 pub mod send_buf;
 pub mod seq;
 pub mod state;

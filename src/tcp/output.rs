@@ -6,6 +6,7 @@ use super::seq::SeqNum;
 use super::state::State;
 use super::timer::TimerKind;
 use crate::time::Instant;
+use crate::wire::tcp::SackBlocks;
 use crate::wire::{TcpFlags, TcpOptions, TcpRepr, Timestamps};
 
 impl Connection {
@@ -195,6 +196,9 @@ impl Connection {
         }
         if flags.ack() {
             self.tcb.last_ack_sent = self.tcb.rcv_nxt;
+            if self.tcb.sack_ok && !flags.syn() {
+                options.sack_blocks = self.sack_blocks();
+            }
         }
         // Every segment but the very first SYN carries an ACK, so the pending ACK is sent.
         self.ack.now = false;
@@ -243,6 +247,18 @@ impl Connection {
             let rto = self.rtt.rto_with_backoff(self.backoff);
             self.timers.set(TimerKind::Retransmit, now + rto);
         }
+    }
+
+    /// The SACK blocks for an ACK we send (RFC 2018 §4): as many as fit beside the other
+    /// options, 3 with timestamps and 4 without.
+    fn sack_blocks(&mut self) -> SackBlocks {
+        let rcv_nxt = self.tcb.rcv_nxt;
+        let rx = &self.rx;
+        let to_seq = |(start, end): (usize, usize)| (rcv_nxt + start, rcv_nxt + end);
+        let containing = |s: SeqNum| rx.ooo_range_containing(s.since(rcv_nxt)).map(to_seq);
+        let max = if self.tcb.ts_ok { 3 } else { 4 };
+        self.sack_rx
+            .blocks(containing, rx.ooo_ranges().rev().map(to_seq), max)
     }
 
     /// Copies `len` bytes of the send buffer, starting at sequence number `seq`, into the scratch buffer.

@@ -2,6 +2,7 @@
 //! (RFC 2018 §4) and D-SACK (RFC 2883), and SACK-based loss recovery (RFC 6675).
 
 use super::*;
+use crate::wire::tcp::{SackBlocks, Timestamps};
 
 fn sack_cfg() -> Config {
     Config {
@@ -45,6 +46,37 @@ pub(super) fn established_sack_with(cfg: Config) -> Peer {
         ack: IRS + 1,
         ..ours()
     }]);
+    p
+}
+
+fn peer_ts() -> TcpOptions {
+    TcpOptions {
+        timestamps: Some(Timestamps { tsval: 5, tsecr: 0 }),
+        ..TcpOptions::default()
+    }
+}
+
+/// ESTABLISHED with SACK and timestamps negotiated.
+fn established_sack_ts() -> Peer {
+    let cfg = Config {
+        timestamps: true,
+        ..sack_cfg()
+    };
+    let mut p = Peer::new(Connection::connect(cfg, LOCAL, REMOTE, ISS));
+    assert_eq!(p.out().len(), 1);
+    p.send(TcpRepr {
+        seq: IRS,
+        ack: ISS + 1,
+        flags: TcpFlags::SYN | TcpFlags::ACK,
+        options: TcpOptions {
+            timestamps: Some(Timestamps { tsval: 1, tsecr: 0 }),
+            ..sack_syn_options()
+        },
+        ..peer()
+    });
+    p.state(State::Established);
+    assert!(p.c.tcb().sack_ok && p.c.tcb().ts_ok);
+    assert_eq!(p.out().len(), 1);
     p
 }
 
@@ -120,6 +152,132 @@ fn rfc2018_2_config_sack_off_neither_offers_nor_accepts() {
         ..ours()
     }]);
     assert!(!p.c.tcb().sack_ok);
+}
+
+/// Our ACK at `ack` with our window `wnd` and these SACK blocks (offsets from IRS).
+fn sack_ack(ack: SeqNum, wnd: usize, blocks: &[(usize, usize)]) -> TcpRepr<'static> {
+    let mut sack_blocks = SackBlocks::default();
+    for &(l, r) in blocks {
+        sack_blocks.push(IRS + l, IRS + r);
+    }
+    TcpRepr {
+        seq: ISS + 1,
+        ack,
+        window: wnd as u16,
+        options: TcpOptions {
+            sack_blocks,
+            ..TcpOptions::default()
+        },
+        ..ours()
+    }
+}
+
+#[test]
+fn rfc2018_4_out_of_order_data_is_acked_at_once_with_its_block() {
+    let mut p = established_sack();
+    p.send(peer_data(IRS + 101, ISS + 1, &[1; 100]));
+    p.expect(&[sack_ack(IRS + 1, RCV_BUF, &[(101, 201)])]);
+}
+
+#[test]
+fn rfc2018_4_sack_blocks_report_most_recent_first() {
+    let mut p = established_sack();
+    let mut out = Vec::new();
+    for i in 0..5 {
+        p.send(peer_data(IRS + 101 + 200 * i, ISS + 1, &[1; 100]));
+        out = p.out();
+        assert_eq!(
+            out.len(),
+            1,
+            "an immediate ACK for each out-of-order segment"
+        );
+    }
+    assert_eq!(
+        out[0],
+        Seg::from(sack_ack(
+            IRS + 1,
+            RCV_BUF,
+            &[(901, 1001), (701, 801), (501, 601), (301, 401)]
+        ))
+    );
+    // A segment extending an older block moves that block to the front.
+    p.send(peer_data(IRS + 201, ISS + 1, &[1; 50]));
+    p.expect(&[sack_ack(
+        IRS + 1,
+        RCV_BUF,
+        &[(101, 251), (901, 1001), (701, 801), (501, 601)],
+    )]);
+    // The hole at the front is filled: the reported blocks shrink to what is left.
+    p.send(peer_data(IRS + 1, ISS + 1, &[1; 100]));
+    p.expect(&[sack_ack(
+        IRS + 251,
+        RCV_BUF - 250,
+        &[(901, 1001), (701, 801), (501, 601), (301, 401)],
+    )]);
+}
+
+#[test]
+fn rfc2018_4_with_timestamps_only_three_blocks_fit() {
+    let mut p = established_sack_ts();
+    for i in 0..4 {
+        p.send(TcpRepr {
+            options: peer_ts(),
+            ..peer_data(IRS + 101 + 200 * i, ISS + 1, &[1; 100])
+        });
+    }
+    let out = p.out();
+    let last = out.last().unwrap();
+    assert_eq!(last.ack, IRS + 1);
+    assert!(last.options.timestamps.is_some());
+    let want: Vec<_> = [(701, 801), (501, 601), (301, 401)]
+        .iter()
+        .map(|&(l, r)| (IRS + l, IRS + r))
+        .collect();
+    assert_eq!(last.options.sack_blocks.as_slice(), &want[..]);
+}
+
+#[test]
+fn rfc2883_4_duplicate_below_rcv_nxt_is_reported_in_a_dsack_block() {
+    let mut p = established_sack();
+    p.send(peer_data(IRS + 1, ISS + 1, &[1; 100]));
+    p.send(peer_data(IRS + 101, ISS + 1, &[1; 100]));
+    p.expect(&[sack_ack(IRS + 201, RCV_BUF - 200, &[])]);
+    // The peer retransmits the first segment (our ACK was lost): D-SACK, at once.
+    p.send(peer_data(IRS + 1, ISS + 1, &[1; 100]));
+    p.expect(&[sack_ack(IRS + 201, RCV_BUF - 200, &[(1, 101)])]);
+    // Reported once only.
+    p.send(peer_data(IRS + 201, ISS + 1, &[1; 100]));
+    p.send(peer_data(IRS + 301, ISS + 1, &[1; 100]));
+    p.expect(&[sack_ack(IRS + 401, RCV_BUF - 400, &[])]);
+}
+
+#[test]
+fn rfc2883_4_partial_duplicate_reports_only_the_duplicated_part() {
+    let mut p = established_sack();
+    p.send(peer_data(IRS + 1, ISS + 1, &[1; 100]));
+    p.send(peer_data(IRS + 51, ISS + 1, &[1; 100]));
+    p.expect(&[sack_ack(IRS + 151, RCV_BUF - 150, &[(51, 101)])]);
+}
+
+#[test]
+fn rfc2883_4_duplicate_out_of_order_data_is_followed_by_its_block() {
+    let mut p = established_sack();
+    p.send(peer_data(IRS + 101, ISS + 1, &[1; 200]));
+    p.send(peer_data(IRS + 501, ISS + 1, &[1; 100]));
+    p.out();
+    p.send(peer_data(IRS + 201, ISS + 1, &[1; 100]));
+    p.expect(&[sack_ack(
+        IRS + 1,
+        RCV_BUF,
+        &[(201, 301), (101, 301), (501, 601)],
+    )]);
+}
+
+#[test]
+fn rfc2018_no_sack_blocks_when_sack_was_not_negotiated() {
+    let mut p = established_state();
+    p.send(peer_data(IRS + 101, ISS + 1, &[1; 100]));
+    p.expect(&[sack_ack(IRS + 1, RCV_BUF, &[])]);
 }
 
 #[test]
