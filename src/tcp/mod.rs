@@ -11,6 +11,8 @@
 //! | §3.10.7.1 resets for no connection | [`reset`] |
 //! | RFC 5681/6582 congestion control | [`cc`] |
 //! | RFC 2018 §4 / RFC 2883 SACK blocks we send | [`sack_report`] |
+//! | RFC 6675 SACK scoreboard | [`sack`] |
+//! | RFC 8985 RACK-TLP, the transmission log | [`rack`] |
 #![deny(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -25,9 +27,11 @@ pub mod error;
 mod input;
 pub mod isn;
 mod output;
+pub mod rack;
 pub mod recv_buf;
 pub mod reset;
 pub mod rtt;
+pub mod sack;
 pub mod sack_report;
 pub mod send_buf;
 pub mod seq;
