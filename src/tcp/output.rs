@@ -1,5 +1,6 @@
 //! What to send now: RST, SYN, SYN,ACK, data, FIN, window probe or a bare ACK.
 
+use super::cc::CongestionControl;
 use super::connection::Connection;
 use super::reset::Reset;
 use super::seq::SeqNum;
@@ -59,12 +60,14 @@ impl Connection {
         if self.state == State::TimeWait {
             return None;
         }
-        let mss = self.max_payload();
+        // SACK blocks ride on data segments too; they take room from the payload.
+        let mss = self.max_payload().saturating_sub(self.sack_space()).max(1);
         if self.retransmit_head {
             self.retransmit_head = false;
             let len = self.tx.len().min(mss);
             let fin = self.fin_seq.is_some() && !self.fin_acked() && len == self.tx.len();
             if len > 0 || fin {
+                self.recovery.on_retransmit(len);
                 return Some(Segment::Data {
                     seq: self.tcb.snd_una.max(self.tx_base()),
                     len,
@@ -75,8 +78,13 @@ impl Connection {
         }
         let unsent = self.unsent();
         let in_flight = self.tcb.snd_nxt.since(self.tcb.snd_una);
-        let window = self.tcb.snd_wnd.min(self.cc.cwnd());
-        let usable = window.saturating_sub(in_flight);
+        // The peer's window limits what is outstanding; cwnd limits what is in the network
+        // (`pipe`, which in recovery discounts what duplicate ACKs reported delivered).
+        let usable = self
+            .tcb
+            .snd_wnd
+            .saturating_sub(in_flight)
+            .min(self.cc.cwnd().saturating_sub(self.pipe()));
         let len = unsent.min(usable).min(mss);
         let fin_unsent =
             self.fin_queued && self.fin_seq.is_none_or(|f| self.tcb.snd_nxt.before_eq(f));
@@ -104,6 +112,7 @@ impl Connection {
                 return None;
             }
         }
+        self.recovery.on_sent(len);
         Some(Segment::Data {
             seq: self.tcb.snd_nxt,
             len,
@@ -247,6 +256,17 @@ impl Connection {
             let rto = self.rtt.rto_with_backoff(self.backoff);
             self.timers.set(TimerKind::Retransmit, now + rto);
         }
+    }
+
+    /// Option bytes the SACK blocks of our next segment will take (RFC 2018 §3: 2 + 8n,
+    /// plus 2 of NOP padding).
+    fn sack_space(&self) -> usize {
+        if !self.tcb.sack_ok {
+            return 0;
+        }
+        let max = if self.tcb.ts_ok { 3 } else { 4 };
+        let n = (self.rx.ooo_ranges().count() + usize::from(self.sack_rx.dsack_pending())).min(max);
+        if n == 0 { 0 } else { 4 + 8 * n }
     }
 
     /// The SACK blocks for an ACK we send (RFC 2018 §4): as many as fit beside the other
