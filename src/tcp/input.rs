@@ -356,6 +356,7 @@ impl Connection {
             return false;
         }
         let window = usize::from(seg.window) << self.tcb.snd_wscale;
+        let una_before = self.tcb.snd_una;
         if ack.after(self.tcb.snd_una) {
             // RFC 7323 §4.1: with timestamps every ACK of new data is an RTT sample, even
             // across retransmissions (TSecr names the transmission being acknowledged).
@@ -376,8 +377,15 @@ impl Connection {
             && !seg.flags.fin()
             && window == self.tcb.snd_wnd
             && self.tcb.snd_max != self.tcb.snd_una
+            && !self.tcb.sack_ok
         {
             self.cc_on_duplicate_ack(now);
+        }
+        if self.tcb.sack_ok {
+            // With SACK, RACK-TLP and the scoreboard detect losses instead of counting
+            // duplicate ACKs (RFC 6675, RFC 8985).
+            let delivered = self.tcb.snd_una.since(una_before);
+            self.loss_on_ack(now, seg, delivered);
         }
         // Window update: "If SND.WL1 < SEG.SEQ or (SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK)".
         if self.tcb.snd_wl1.before(seg.seq)
@@ -427,7 +435,10 @@ impl Connection {
         let rtt = self.take_rtt_sample(now, ack).or(ts_rtt);
         self.retries = 0;
         self.backoff = 0;
-        self.cc_on_new_ack(now, data_acked, flight_before, rtt);
+        // During SACK-based recovery PRR drives the window instead (see `loss`).
+        if !self.loss.in_recovery() {
+            self.cc_on_new_ack(now, data_acked, flight_before, rtt);
+        }
         // RFC 6298 §5.3: restart the timer when new data is acknowledged.
         self.timers.clear(super::timer::TimerKind::Retransmit);
         if self.tx.is_empty() {

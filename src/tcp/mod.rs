@@ -14,6 +14,7 @@
 //! | RFC 2018 §4 / RFC 2883 SACK blocks we send | [`sack_report`] |
 //! | RFC 6675 SACK scoreboard | [`sack`] |
 //! | RFC 8985 RACK-TLP, the transmission log | [`rack`] |
+//! | RFC 6675 SACK-based recovery driven by RACK-TLP | [`loss`] |
 #![deny(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -27,6 +28,7 @@ pub mod connection;
 pub mod error;
 mod input;
 pub mod isn;
+pub mod loss;
 mod output;
 pub mod rack;
 pub mod recovery;

@@ -2,6 +2,7 @@
 
 use super::cc::CongestionControl;
 use super::connection::Connection;
+use super::loss::Rexmit;
 use super::reset::Reset;
 use super::seq::SeqNum;
 use super::state::State;
@@ -76,15 +77,28 @@ impl Connection {
                 });
             }
         }
+        // With SACK: a due loss probe first, then lost segments (RFC 6675 NextSeg rule 1).
+        let mut tlp_new_data = false;
+        if self.tcb.sack_ok {
+            match self.take_tlp(mss) {
+                Some(Some(r)) => return Some(self.rexmit(r, true)),
+                Some(None) => tlp_new_data = true,
+                None => {}
+            }
+            if let Some(r) = self.next_rexmit(mss) {
+                return Some(self.rexmit(r, false));
+            }
+        }
         let unsent = self.unsent();
         let in_flight = self.tcb.snd_nxt.since(self.tcb.snd_una);
         // The peer's window limits what is outstanding; cwnd limits what is in the network
-        // (`pipe`, which in recovery discounts what duplicate ACKs reported delivered).
-        let usable = self
-            .tcb
-            .snd_wnd
-            .saturating_sub(in_flight)
-            .min(self.cc.cwnd().saturating_sub(self.pipe()));
+        // (`pipe`: what is neither delivered, SACKed nor lost). A loss probe ignores cwnd.
+        let cwnd_room = if tlp_new_data {
+            usize::MAX
+        } else {
+            self.cc.cwnd().saturating_sub(self.send_pipe())
+        };
+        let usable = self.tcb.snd_wnd.saturating_sub(in_flight).min(cwnd_room);
         let len = unsent.min(usable).min(mss);
         let fin_unsent =
             self.fin_queued && self.fin_seq.is_none_or(|f| self.tcb.snd_nxt.before_eq(f));
@@ -92,7 +106,7 @@ impl Connection {
         let fin = fin_unsent && len == unsent;
         // The persist timer fired: probe a zero window, or override the holds below
         // (the "override timeout" of RFC 9293 §3.8.6.2.1).
-        let forced = std::mem::take(&mut self.probe_now);
+        let forced = std::mem::take(&mut self.probe_now) || tlp_new_data;
         if forced && len == 0 && !fin && unsent > 0 {
             self.stats.window_probes += 1;
             return Some(Segment::Probe);
@@ -113,12 +127,28 @@ impl Connection {
             }
         }
         self.recovery.on_sent(len);
+        if tlp_new_data {
+            self.tlp_sent(self.tcb.snd_nxt + len + usize::from(fin));
+        }
         Some(Segment::Data {
             seq: self.tcb.snd_nxt,
             len,
             fin,
             advance: true,
         })
+    }
+
+    /// A retransmission chosen by the SACK recovery (a lost segment, or a loss probe).
+    fn rexmit(&mut self, r: Rexmit, probe: bool) -> Segment {
+        if probe {
+            self.tlp_sent(self.tcb.snd_max);
+        }
+        Segment::Data {
+            seq: r.seq,
+            len: r.len,
+            fin: r.fin,
+            advance: false,
+        }
     }
 
     fn build(&mut self, now: Instant, kind: Segment) -> TcpRepr<'_> {
@@ -173,6 +203,7 @@ impl Connection {
                     }
                 }
                 let seg_len = len + usize::from(fin);
+                self.loss_on_sent(now, at, seg_len);
                 if advance {
                     self.note_sent(now, at, seg_len);
                 } else {
@@ -255,6 +286,10 @@ impl Connection {
         if self.timers.get(TimerKind::Retransmit).is_none() {
             let rto = self.rtt.rto_with_backoff(self.backoff);
             self.timers.set(TimerKind::Retransmit, now + rto);
+        }
+        if !retransmission {
+            // RFC 8985 §7.2: new data (re)starts the probe timeout.
+            self.arm_tlp(now);
         }
     }
 

@@ -122,6 +122,25 @@ impl Scoreboard {
             .map(|&(l, _)| l.max(seq))
     }
 
+    /// The first hole (unSACKed run) within `[from, to)`, if any.
+    pub fn first_hole(&self, from: SeqNum, to: SeqNum) -> Option<(SeqNum, SeqNum)> {
+        let mut start = from;
+        for &(l, r) in &self.ranges {
+            if r.before_eq(start) {
+                continue;
+            }
+            if l.after(start) {
+                break;
+            }
+            start = r;
+        }
+        if !start.before(to) {
+            return None;
+        }
+        let end = self.next_sacked(start).map_or(to, |s| s.min(to));
+        Some((start, end))
+    }
+
     /// RFC 6675 §4 `IsLost(seq)`: DupThresh discontiguous SACKed ranges lie above `seq`,
     /// or more than (DupThresh − 1) · SMSS SACKed bytes do.
     pub fn is_lost(&self, seq: SeqNum, smss: usize) -> bool {
@@ -202,6 +221,9 @@ mod tests {
         assert_eq!(sb.next_sacked(s(2600)), Some(s(3000)));
         assert_eq!(sb.next_sacked(s(6000)), None);
         assert!(sb.covers(s(3500), s(5500)));
+        assert_eq!(sb.first_hole(s(2000), s(7000)), Some((s(2500), s(3000))));
+        assert_eq!(sb.first_hole(s(3000), s(7000)), Some((s(6000), s(7000))));
+        assert_eq!(sb.first_hole(s(3000), s(6000)), None);
         assert!(!sb.covers(s(2400), s(3100)));
     }
 

@@ -287,3 +287,183 @@ fn connection_size_report() {
         core::mem::size_of::<Connection>()
     );
 }
+
+// ---- the sender: SACK-based recovery (RFC 6675) and RACK-TLP (RFC 8985) ----
+
+const SEG: usize = MSS as usize;
+
+/// Segment `i` of a transfer starting at ISS + 1: `[start, end)`.
+fn seg(i: usize) -> (SeqNum, SeqNum) {
+    (ISS + 1 + i * SEG, ISS + 1 + (i + 1) * SEG)
+}
+
+/// The peer's ACK of `ack` with SACK blocks.
+fn peer_sack(ack: SeqNum, blocks: &[(SeqNum, SeqNum)]) -> TcpRepr<'static> {
+    let mut sack_blocks = SackBlocks::default();
+    for &(l, r) in blocks {
+        sack_blocks.push(l, r);
+    }
+    TcpRepr {
+        seq: IRS + 1,
+        ack,
+        options: TcpOptions {
+            sack_blocks,
+            ..TcpOptions::default()
+        },
+        ..peer()
+    }
+}
+
+/// Our data segment `i` of `data` (PSH on the last one).
+fn data_seg(data: &[u8], i: usize) -> TcpRepr<'_> {
+    let end = ((i + 1) * SEG).min(data.len());
+    TcpRepr {
+        seq: seg(i).0,
+        ack: IRS + 1,
+        flags: if end == data.len() {
+            TcpFlags::ACK | TcpFlags::PSH
+        } else {
+            TcpFlags::ACK
+        },
+        payload: &data[i * SEG..end],
+        ..ours()
+    }
+}
+
+/// SACK negotiated, SRTT 100 ms from the handshake, and `n` full segments sent at 100 ms.
+fn in_flight(n: usize) -> (Peer, Vec<u8>) {
+    let mut p = established_sack();
+    let data = pattern(n * SEG);
+    assert_eq!(p.c.send(&data), Ok(data.len()));
+    let out = p.out();
+    assert_eq!(out.len(), n);
+    (p, data)
+}
+
+#[test]
+fn rfc6675_three_sacked_segments_above_a_hole_start_recovery_and_retransmit_it() {
+    let (mut p, data) = in_flight(5);
+    p.advance(ms(50));
+    p.send(peer_sack(ISS + 1, &[(seg(1).0, seg(1).1)]));
+    p.expect_nothing();
+    p.send(peer_sack(ISS + 1, &[(seg(1).0, seg(2).1)]));
+    p.expect_nothing();
+    assert!(!p.c.in_recovery());
+    // The third SACKed segment: DupThresh reached, the hole at SND.UNA is lost.
+    p.send(peer_sack(ISS + 1, &[(seg(1).0, seg(3).1)]));
+    p.expect(&[data_seg(&data, 0)]);
+    assert!(p.c.in_recovery());
+    let s = p.c.stats();
+    assert_eq!((s.sack_recoveries, s.retransmits, s.timeouts), (1, 1, 0));
+    // The cumulative ACK reaches RecoveryPoint (SND.MAX): recovery ends, cwnd = ssthresh.
+    p.advance(ms(50));
+    p.send(peer_sack(seg(4).1, &[]));
+    assert!(!p.c.in_recovery());
+    assert_eq!(p.c.cwnd(), p.c.ssthresh());
+    assert_eq!(
+        p.c.loss.allocated_bytes(),
+        0,
+        "nothing outstanding: no scoreboard memory"
+    );
+    p.expect_nothing();
+}
+
+#[test]
+fn rfc8985_6_2_reordering_within_the_window_is_not_a_loss() {
+    let (mut p, _) = in_flight(5);
+    p.advance(ms(50));
+    p.send(peer_sack(ISS + 1, &[(seg(1).0, seg(1).1)]));
+    p.expect_nothing();
+    // The "missing" segment arrives 5 ms later, inside RACK's min_RTT/4 window.
+    p.advance(ms(5));
+    p.send(peer_sack(seg(1).1, &[]));
+    assert!(p.c.loss.rack.reordering_seen());
+    p.advance(ms(20));
+    p.expect_nothing();
+    assert_eq!(p.c.stats().retransmits, 0);
+}
+
+#[test]
+fn rfc8985_6_2_the_rack_timer_marks_a_lone_hole_lost_after_rtt_plus_reo_wnd() {
+    let (mut p, data) = in_flight(5);
+    p.advance(ms(50));
+    p.send(peer_sack(ISS + 1, &[(seg(1).0, seg(1).1)]));
+    p.expect_nothing();
+    // Segment 0 went out at 100 ms; RACK.rtt is 50 ms and reo_wnd min_RTT/4 = 12.5 ms.
+    p.at(Instant::from_micros(162_499));
+    p.expect_nothing();
+    p.at(Instant::from_micros(162_500));
+    p.expect(&[data_seg(&data, 0)]);
+    assert!(p.c.in_recovery());
+    assert_eq!(p.c.stats().rack_lost_bytes, SEG as u64);
+}
+
+#[test]
+fn rfc8985_7_tail_loss_probe_resends_the_last_segment_then_rack_repairs_the_tail() {
+    let (mut p, data) = in_flight(2);
+    // PTO = 2·SRTT = 200 ms after the last transmission, before the RTO (300 ms).
+    p.at(at(299));
+    p.expect_nothing();
+    p.at(at(300));
+    p.expect(&[data_seg(&data, 1)]);
+    assert_eq!(p.c.stats().tlp_probes, 1);
+    // The probe's SACK shows segment 0 missing: RACK marks it lost, recovery resends it.
+    p.at(at(350));
+    p.send(peer_sack(ISS + 1, &[seg(1)]));
+    p.expect(&[data_seg(&data, 0)]);
+    p.at(at(400));
+    p.send(peer_sack(seg(1).1, &[]));
+    assert!(!p.c.in_recovery());
+    let s = p.c.stats();
+    assert_eq!((s.timeouts, s.retransmits, s.sack_recoveries), (0, 2, 1));
+}
+
+#[test]
+fn rfc6675_5_1_rto_resends_only_what_was_not_sacked() {
+    let (mut p, data) = in_flight(5);
+    p.advance(ms(50));
+    // Segments 1–4 SACKed: segment 0 is lost and resent at once...
+    p.send(peer_sack(ISS + 1, &[(seg(1).0, seg(4).1)]));
+    p.expect(&[data_seg(&data, 0)]);
+    // ...and the retransmission is lost too: the RTO (armed at 100 ms, 300 ms) fires.
+    p.at(at(400));
+    p.expect(&[data_seg(&data, 0)]);
+    let s = p.c.stats();
+    assert_eq!((s.timeouts, s.retransmits), (1, 2));
+    assert_eq!(p.c.cwnd(), SEG);
+    p.at(at(450));
+    p.send(peer_sack(seg(4).1, &[]));
+    p.expect_nothing();
+    assert_eq!(p.c.send_queue(), 0);
+}
+
+#[test]
+fn rfc2018_sack_blocks_outside_snd_una_snd_max_are_ignored() {
+    let (mut p, _) = in_flight(2);
+    p.advance(ms(50));
+    let beyond = (seg(2).0, seg(5).1);
+    let below = (ISS + 1 - 3000, ISS + 1 - 1000);
+    p.send(peer_sack(ISS + 1, &[beyond, below]));
+    p.send(peer_sack(ISS + 1, &[beyond]));
+    p.send(peer_sack(ISS + 1, &[beyond]));
+    p.expect_nothing();
+    assert!(!p.c.in_recovery());
+    assert!(p.c.loss.sb.is_empty());
+    assert_eq!(p.c.stats().sack_blocks_invalid, 4);
+}
+
+#[test]
+fn rfc2018_data_segments_leave_room_for_the_sack_blocks_they_carry() {
+    let mut p = established_sack();
+    p.send(peer_data(IRS + 101, ISS + 1, &[1; 100]));
+    p.out();
+    let data = pattern(SEG);
+    p.c.send(&data).unwrap();
+    let out = p.out();
+    assert_eq!(
+        out[0].payload.len(),
+        SEG - 12,
+        "one SACK block: 2 NOPs + 10 bytes"
+    );
+    assert_eq!(out[0].options.sack_blocks.len(), 1);
+}
