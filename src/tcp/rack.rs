@@ -241,11 +241,12 @@ impl Rack {
         (lost, timeout)
     }
 
-    /// Marks the record at SND.UNA lost (RFC 6675 `IsLost(SND.UNA)`), if it is not SACKed.
-    /// Returns whether that changed anything.
+    /// Marks the record at SND.UNA lost (RFC 6675 `IsLost(SND.UNA)`), if it is neither
+    /// SACKed nor already retransmitted (NextSeg only resends above HighRxt; a lost
+    /// retransmission is RACK's or the RTO's to find). Returns whether that changed anything.
     pub fn mark_head_lost(&mut self) -> bool {
         match self.log.first_mut() {
-            Some(r) if !r.sacked() && !r.lost() => {
+            Some(r) if !r.sacked() && !r.lost() && !r.retransmitted() => {
                 r.flags |= LOST;
                 true
             }

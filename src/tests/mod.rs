@@ -12,6 +12,7 @@ mod flood;
 mod hostile;
 mod icmp;
 mod properties;
+mod sack;
 mod smoltcp;
 mod soak;
 mod stack;
