@@ -17,20 +17,81 @@
 
 use super::cc::{CongestionControl, Prr};
 use super::connection::Connection;
-use super::rack::Rack;
+use super::rack::{Rack, RackMemory};
 use super::sack::Scoreboard;
 use super::seq::SeqNum;
 use super::timer::TimerKind;
 use crate::time::{Duration, Instant};
 use crate::wire::TcpRepr;
+use core::ops::{Deref, DerefMut};
 
 /// RFC 8985 §7.2 WCDelAckT: the worst-case delayed-ACK time a lone segment's probe allows.
 const WC_DEL_ACK: Duration = Duration::from_millis(200);
 
-/// SACK recovery state of one connection. Its two tables are empty `Vec`s while nothing
-/// is outstanding.
-#[derive(Clone, Debug, Default)]
+/// SACK recovery state of one connection: a [`Flight`] on the heap while data is
+/// outstanding, and only [`RackMemory`] (8 bytes) while idle.
+///
+/// It dereferences to the flight state; reading an idle one sees an empty flight, and
+/// writing allocates one (restoring what RACK remembered). [`Loss::release_if_idle`] frees it.
+#[derive(Debug, Default)]
 pub struct Loss {
+    active: Option<Box<Flight>>,
+    memory: RackMemory,
+}
+
+static IDLE: Flight = Flight::EMPTY;
+
+impl Deref for Loss {
+    type Target = Flight;
+    fn deref(&self) -> &Flight {
+        self.active.as_deref().unwrap_or(&IDLE)
+    }
+}
+
+impl DerefMut for Loss {
+    fn deref_mut(&mut self) -> &mut Flight {
+        let memory = self.memory;
+        self.active.get_or_insert_with(|| {
+            Box::new(Flight {
+                rack: Rack::with_memory(memory),
+                ..Flight::EMPTY
+            })
+        })
+    }
+}
+
+impl Loss {
+    /// Whether a flight is allocated.
+    pub fn is_active(&self) -> bool {
+        self.active.is_some()
+    }
+
+    /// Heap bytes held: the flight and its two tables.
+    pub fn allocated_bytes(&self) -> usize {
+        self.active.as_ref().map_or(0, |f| {
+            core::mem::size_of::<Flight>() + f.sb.allocated_bytes() + f.rack.allocated_bytes()
+        })
+    }
+
+    /// Frees the flight once nothing is outstanding, no recovery or probe is pending.
+    pub fn release_if_idle(&mut self) {
+        if let Some(f) = self.active.as_deref()
+            && f.is_idle()
+        {
+            self.memory = f.rack.memory();
+            self.active = None;
+        }
+    }
+
+    /// Forgets everything (the connection closed).
+    pub fn clear(&mut self) {
+        *self = Loss::default();
+    }
+}
+
+/// SACK recovery state while data is outstanding.
+#[derive(Clone, Debug)]
+pub struct Flight {
     /// What the peer SACKed.
     pub(super) sb: Scoreboard,
     /// What we sent, when, and what is lost.
@@ -50,20 +111,30 @@ pub struct Loss {
     tlp_now: bool,
 }
 
-impl Loss {
+impl Flight {
+    const EMPTY: Flight = Flight {
+        sb: Scoreboard::EMPTY,
+        rack: Rack::EMPTY,
+        point: None,
+        prr: None,
+        tlp_end: None,
+        tlp_retrans: false,
+        tlp_dsack: false,
+        tlp_now: false,
+    };
+
     /// Whether SACK-based fast recovery is in progress.
     pub fn in_recovery(&self) -> bool {
         self.prr.is_some()
     }
 
-    /// Heap bytes held by the scoreboard and the transmission log.
-    pub fn allocated_bytes(&self) -> usize {
-        self.sb.allocated_bytes() + self.rack.allocated_bytes()
-    }
-
-    /// Forgets everything (the connection closed).
-    pub fn clear(&mut self) {
-        *self = Loss::default();
+    fn is_idle(&self) -> bool {
+        self.rack.log().is_empty()
+            && self.sb.is_empty()
+            && self.point.is_none()
+            && self.prr.is_none()
+            && self.tlp_end.is_none()
+            && !self.tlp_now
     }
 }
 
@@ -80,7 +151,10 @@ impl Connection {
     /// `delivered` bytes were newly acknowledged cumulatively.
     pub(super) fn loss_on_ack(&mut self, now: Instant, seg: &TcpRepr<'_>, delivered: usize) {
         let (snd_una, snd_max) = (self.tcb.snd_una, self.tcb.snd_max);
-        let l = &mut self.loss;
+        if !self.loss.is_active() && seg.options.sack_blocks.is_empty() {
+            return;
+        }
+        let l = &mut *self.loss;
         let up =
             l.sb.update(seg.options.sack_blocks.as_slice(), snd_una, snd_max);
         l.sb.ack(snd_una);
@@ -105,6 +179,7 @@ impl Connection {
         }
         self.prr_kick();
         self.arm_tlp(now);
+        self.loss.release_if_idle();
     }
 
     /// RACK (and, before any reordering is seen, RFC 6675 `IsLost(SND.UNA)`) marks losses;
@@ -231,9 +306,10 @@ impl Connection {
     /// A loss probe is due: returns whether it should carry new data (`None` for new data,
     /// which the caller sends ignoring cwnd) or retransmit the last segment.
     pub(super) fn take_tlp(&mut self, mss: usize) -> Option<Option<Rexmit>> {
-        if !std::mem::take(&mut self.loss.tlp_now) {
+        if !self.loss.tlp_now {
             return None;
         }
+        self.loss.tlp_now = false;
         let in_flight = self.tcb.snd_nxt.since(self.tcb.snd_una);
         let new_data = self.unsent() > 0 && in_flight + self.unsent().min(mss) <= self.tcb.snd_wnd;
         self.loss.tlp_retrans = !new_data;

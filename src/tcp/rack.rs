@@ -48,6 +48,15 @@ impl Sent {
     }
 }
 
+/// What RACK keeps about the path across idle periods, when the rest is released.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RackMemory {
+    min_rtt_us: u32,
+    reo_wnd_mult: u8,
+    reo_wnd_persist: u8,
+    reordering_seen: bool,
+}
+
 /// RACK state (RFC 8985 §6.1) and the transmission log.
 #[derive(Clone, Debug, Default)]
 pub struct Rack {
@@ -73,6 +82,42 @@ pub struct Rack {
 }
 
 impl Rack {
+    /// No log, nothing measured.
+    pub const EMPTY: Rack = Rack {
+        log: Vec::new(),
+        xmit_ts: Instant::ZERO,
+        end_seq: SeqNum::new(0),
+        rtt_us: 0,
+        min_rtt_us: 0,
+        fack: SeqNum::new(0),
+        dsack_round: None,
+        reo_wnd_mult: 0,
+        reo_wnd_persist: 0,
+        reordering_seen: false,
+        have_delivered: false,
+    };
+
+    /// A fresh RACK that remembers what an earlier one learned about the path.
+    pub fn with_memory(m: RackMemory) -> Self {
+        Rack {
+            min_rtt_us: m.min_rtt_us,
+            reo_wnd_mult: m.reo_wnd_mult,
+            reo_wnd_persist: m.reo_wnd_persist,
+            reordering_seen: m.reordering_seen,
+            ..Rack::EMPTY
+        }
+    }
+
+    /// What is worth keeping across an idle period.
+    pub fn memory(&self) -> RackMemory {
+        RackMemory {
+            min_rtt_us: self.min_rtt_us,
+            reo_wnd_mult: self.reo_wnd_mult,
+            reo_wnd_persist: self.reo_wnd_persist,
+            reordering_seen: self.reordering_seen,
+        }
+    }
+
     /// Heap bytes held.
     pub fn allocated_bytes(&self) -> usize {
         self.log.capacity() * core::mem::size_of::<Sent>()

@@ -36,6 +36,9 @@ pub struct Scoreboard {
 }
 
 impl Scoreboard {
+    /// No ranges.
+    pub const EMPTY: Scoreboard = Scoreboard { ranges: Vec::new() };
+
     /// Heap bytes held.
     pub fn allocated_bytes(&self) -> usize {
         self.ranges.capacity() * core::mem::size_of::<(SeqNum, SeqNum)>()

@@ -282,9 +282,14 @@ fn rfc2018_no_sack_blocks_when_sack_was_not_negotiated() {
 
 #[test]
 fn connection_size_report() {
+    use core::mem::size_of;
     eprintln!(
-        "size_of::<Connection>() = {}",
-        core::mem::size_of::<Connection>()
+        "size_of::<Connection>() = {}, of which Loss {} (Scoreboard {}, Rack {}), SackReport {}",
+        size_of::<Connection>(),
+        size_of::<super::super::loss::Loss>(),
+        size_of::<super::super::sack::Scoreboard>(),
+        size_of::<super::super::rack::Rack>(),
+        size_of::<super::super::sack_report::SackReport>(),
     );
 }
 
