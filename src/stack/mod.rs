@@ -12,6 +12,7 @@
 mod cookies;
 mod counters;
 mod icmp;
+mod intercept;
 mod listener;
 
 pub use counters::Counters;
@@ -164,6 +165,8 @@ pub struct Stack {
     demux: HashMap<FourTuple, ConnId>,
     listeners: Vec<Option<Listener>>,
     listen_map: HashMap<SocketAddr, ListenerId>,
+    /// The listener that takes every SYN nothing else does ([`Stack::intercept`]).
+    intercept: Option<ListenerId>,
     timers: BinaryHeap<Reverse<(Instant, u32, u32)>>,
     dirty: VecDeque<ConnId>,
     replies: VecDeque<Reply>,
@@ -193,6 +196,7 @@ impl Stack {
             demux: HashMap::new(),
             listeners: Vec::new(),
             listen_map: HashMap::new(),
+            intercept: None,
             timers: BinaryHeap::new(),
             dirty: VecDeque::new(),
             replies: VecDeque::new(),
@@ -263,18 +267,9 @@ impl Stack {
         if self.listen_map.contains_key(&local) {
             return Err(StackError::AddrInUse);
         }
-        let id = match self.listeners.iter().position(Option::is_none) {
-            Some(i) => i,
-            None => {
-                self.listeners.push(None);
-                self.listeners.len() - 1
-            }
-        };
-        if let Some(slot) = self.listeners.get_mut(id) {
-            *slot = Some(Listener::new(local, backlog));
-        }
-        self.listen_map.insert(local, ListenerId(id));
-        Ok(ListenerId(id))
+        let id = self.add_listener(Listener::new(local, backlog));
+        self.listen_map.insert(local, id);
+        Ok(id)
     }
 
     /// Stops listening. Connections not yet accepted are reset.
@@ -282,7 +277,11 @@ impl Stack {
         let Some(listener) = self.listeners.get_mut(id.0).and_then(Option::take) else {
             return;
         };
-        self.listen_map.remove(&listener.local);
+        if self.intercept == Some(id) {
+            self.intercept = None;
+        } else {
+            self.listen_map.remove(&listener.local);
+        }
         let owned: Vec<ConnId> = self
             .slots
             .iter()
@@ -437,7 +436,7 @@ impl Stack {
                 return;
             }
         };
-        if !self.addrs.contains(&ip.dst_addr()) {
+        if !self.accepts_destination(ip.dst_addr(), ip.protocol()) {
             self.counters.in_wrong_addr += 1;
             return;
         }
@@ -483,18 +482,7 @@ impl Stack {
                 return;
             }
         }
-        let listener = self
-            .listen_map
-            .get(&local)
-            .or_else(|| {
-                let any = match local {
-                    SocketAddr::V4(_) => IpAddr::from([0u8; 4]),
-                    SocketAddr::V6(_) => IpAddr::from([0u16; 8]),
-                };
-                self.listen_map.get(&SocketAddr::new(any, local.port()))
-            })
-            .copied();
-        match listener {
+        match self.find_listener(local) {
             Some(lid) if seg.flags.syn() && !seg.flags.ack() && !seg.flags.rst() => {
                 self.on_listener_syn(now, lid, local, remote, &seg);
             }
