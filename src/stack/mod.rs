@@ -14,8 +14,10 @@ mod counters;
 mod icmp;
 mod intercept;
 mod listener;
+mod snapshot;
 
 pub use counters::Counters;
+pub use snapshot::{ConnInfo, ListenerInfo, Snapshot};
 
 use crate::tcp::isn::IsnGenerator;
 use crate::tcp::reset::{self, Reset};

@@ -312,6 +312,12 @@ impl Connection {
         self.cc.cwnd()
     }
 
+    /// The slow-start threshold in bytes; `None` until the first loss sets it (it starts
+    /// "arbitrarily high", RFC 5681 §3.1).
+    pub fn ssthresh(&self) -> Option<usize> {
+        Some(self.cc.ssthresh()).filter(|&t| t != usize::MAX)
+    }
+
     /// Bytes this connection occupies: the struct itself plus its heap buffers.
     pub fn memory_usage(&self) -> usize {
         core::mem::size_of::<Self>()
