@@ -13,10 +13,10 @@
 //!
 //! The intercepting listener is a normal [`Listener`]: the same bounded SYN queue
 //! ([`StackConfig::syn_backlog`](super::StackConfig::syn_backlog)), SYN cookies beyond it, and
-//! accept backlog. Only TCP is intercepted: ICMP echo and other protocols to foreign addresses
-//! are dropped and counted (`in_wrong_addr`), and a segment to a foreign address that is neither
-//! a SYN nor a cookie's ACK draws the RST that RFC 9293 §3.10.7.1 prescribes, sent from that
-//! foreign address.
+//! accept backlog. Only TCP to unicast addresses is intercepted: ICMP echo and other protocols
+//! to foreign addresses, and anything to a multicast, broadcast or unspecified one, are dropped
+//! and counted (`in_wrong_addr`). A segment to a foreign address that is neither a SYN nor a
+//! cookie's ACK draws the RST that RFC 9293 §3.10.7.1 prescribes, sent from that foreign address.
 
 use super::listener::Listener;
 use super::{ListenerId, Stack, StackError};
@@ -43,9 +43,10 @@ impl Stack {
     }
 
     /// Whether a packet to `dst` carrying `protocol` is for this stack: one of its addresses,
-    /// or any address for TCP while intercepting.
+    /// or any unicast address for TCP while intercepting.
     pub(super) fn accepts_destination(&self, dst: IpAddr, protocol: u8) -> bool {
-        self.addrs.contains(&dst) || (self.intercept.is_some() && protocol == wire::PROTOCOL_TCP)
+        self.addrs.contains(&dst)
+            || (self.intercept.is_some() && protocol == wire::PROTOCOL_TCP && is_unicast(dst))
     }
 
     /// The listener for a segment to `local` that matches no connection (see the module doc).
@@ -79,6 +80,14 @@ impl Stack {
         }
         ListenerId(id)
     }
+}
+
+/// Not unspecified, multicast or the IPv4 limited broadcast. RFC 1122 §4.2.3.10 (RFC 9293
+/// MUST-57): a SYN addressed to a broadcast or multicast address MUST be silently discarded,
+/// and nothing may be answered from such an address either.
+fn is_unicast(ip: IpAddr) -> bool {
+    let broadcast = matches!(ip, IpAddr::V4(v4) if v4.is_broadcast());
+    !ip.is_unspecified() && !ip.is_multicast() && !broadcast
 }
 
 #[cfg(test)]

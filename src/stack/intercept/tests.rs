@@ -270,6 +270,38 @@ fn icmp_echo_to_a_foreign_address_is_not_answered_while_intercepting() {
 }
 
 #[test]
+fn rfc1122_4_2_3_10_syns_to_multicast_broadcast_or_unspecified_addresses_are_not_intercepted() {
+    let mut s = stack();
+    s.intercept(16).unwrap();
+    let targets = [
+        Ipv4Addr::new(224, 0, 0, 1),
+        Ipv4Addr::BROADCAST,
+        Ipv4Addr::UNSPECIFIED,
+    ];
+    for ip in targets {
+        s.handle_packet(T0, &syn(CLIENT, SocketAddr::new(IpAddr::V4(ip), 80)));
+        // Nor is a stray ACK answered with a RST from such an address.
+        let ack = segment(
+            CLIENT,
+            SocketAddr::new(IpAddr::V4(ip), 80),
+            TcpFlags::ACK,
+            IRS,
+            9,
+        );
+        s.handle_packet(T0, &ack);
+    }
+    let ff02 = IpAddr::V6(Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1));
+    let client6 = SocketAddr::new(
+        IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1)),
+        5,
+    );
+    s.handle_packet(T0, &syn(client6, SocketAddr::new(ff02, 80)));
+    assert_eq!(drain(&mut s), []);
+    assert_eq!(s.connection_count(), 0);
+    assert_eq!(s.counters().in_wrong_addr, 7);
+}
+
+#[test]
 fn unlisten_stops_interception_and_a_second_intercept_is_addr_in_use() {
     let mut s = stack();
     let l = s.intercept(16).unwrap();
