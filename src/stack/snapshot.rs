@@ -32,8 +32,10 @@ pub struct ConnInfo {
     pub mss: usize,
     /// Congestion window in bytes (RFC 5681).
     pub cwnd: usize,
-    /// Slow-start threshold in bytes; `None` while still "arbitrarily high".
+    /// Slow-start threshold in bytes; `None` while still "arbitrarily high" (RFC 5681 §3.1).
     pub ssthresh: Option<usize>,
+    /// The congestion control algorithm ("cubic", "newreno").
+    pub cc: &'static str,
     /// The peer's advertised window in bytes, scaled (SND.WND).
     pub snd_wnd: usize,
     /// Segments retransmitted, for any reason.
@@ -57,7 +59,8 @@ impl ConnInfo {
             rto: conn.rto(),
             mss: conn.max_payload(),
             cwnd: conn.cwnd(),
-            ssthresh: conn.ssthresh(),
+            ssthresh: Some(conn.ssthresh()).filter(|&t| t != usize::MAX),
+            cc: conn.cc_name(),
             snd_wnd: conn.tcb().snd_wnd,
             retransmits: stats.retransmits,
             timeouts: stats.timeouts,
@@ -134,10 +137,13 @@ impl Stack {
 }
 
 /// Column titles of the table.
-const HEADER: [&str; 11] = [
+const HEADER: [&str; COLUMNS] = [
     "State", "Recv-Q", "Send-Q", "Local", "Peer", "srtt-ms", "rto-ms", "mss", "cwnd", "ssthresh",
-    "retrans",
+    "retrans", "cc",
 ];
+
+/// Columns of the table.
+const COLUMNS: usize = 12;
 
 /// Milliseconds with three decimals, exactly.
 fn millis(d: Duration) -> String {
@@ -145,7 +151,7 @@ fn millis(d: Duration) -> String {
     format!("{}.{:03}", us / 1000, us % 1000)
 }
 
-fn listener_row(l: &ListenerInfo) -> [String; 11] {
+fn listener_row(l: &ListenerInfo) -> [String; COLUMNS] {
     let local = l
         .local
         .map_or_else(|| "*:* (intercept)".into(), |a| a.to_string());
@@ -162,10 +168,11 @@ fn listener_row(l: &ListenerInfo) -> [String; 11] {
         dash(),
         dash(),
         format!("syn-q {}", l.syn_queue),
+        dash(),
     ]
 }
 
-fn conn_row(c: &ConnInfo) -> [String; 11] {
+fn conn_row(c: &ConnInfo) -> [String; COLUMNS] {
     [
         c.state.to_string(),
         c.recv_queue.to_string(),
@@ -178,6 +185,7 @@ fn conn_row(c: &ConnInfo) -> [String; 11] {
         c.cwnd.to_string(),
         c.ssthresh.map_or_else(|| "-".into(), |t| t.to_string()),
         c.retransmits.to_string(),
+        c.cc.to_string(),
     ]
 }
 
@@ -185,11 +193,11 @@ impl fmt::Display for Snapshot {
     /// One header line, then one line per listener and per connection, in aligned columns.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let header = HEADER.map(String::from);
-        let rows: Vec<[String; 11]> = std::iter::once(header)
+        let rows: Vec<[String; COLUMNS]> = std::iter::once(header)
             .chain(self.listeners.iter().map(listener_row))
             .chain(self.connections.iter().map(conn_row))
             .collect();
-        let mut widths = [0usize; 11];
+        let mut widths = [0usize; COLUMNS];
         for row in &rows {
             for (w, cell) in widths.iter_mut().zip(row) {
                 *w = (*w).max(cell.chars().count());

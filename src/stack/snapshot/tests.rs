@@ -56,6 +56,7 @@ fn snapshot_reports_queues_rtt_and_windows_of_a_known_exchange() {
         // RFC 6928: min(10 × MSS, max(2 × MSS, 14600)) = 14480 for MSS 1448.
         cwnd: 14480,
         ssthresh: None,
+        cc: "cubic",
         // B's SYN,ACK window, which RFC 7323 §2.2 never scales; no later segment from B yet.
         snd_wnd: 65535,
         retransmits: 0,
@@ -87,8 +88,6 @@ fn snapshot_reports_queues_rtt_and_windows_of_a_known_exchange() {
             remote: client,
             send_queue: 0,
             recv_queue: 100,
-            // The passive side's slow start counted the ACK of its SYN as one new byte.
-            cwnd: 14481,
             // A's 64 KiB receive buffer in its data segment: 32767 << window scale 1.
             snd_wnd: 65534,
             ..a.connections[0].clone()
@@ -111,10 +110,10 @@ fn snapshot_table_has_one_aligned_row_per_listener_and_connection() {
     let port = net.host(A).conn_info(c).unwrap().local.port();
     let want = format!(
         "\
-State        Recv-Q  Send-Q  Local            Peer                srtt-ms  rto-ms   mss   cwnd   ssthresh  retrans
-LISTEN       1       8       198.51.100.2:80  *:*                 -        -        -     -      -         syn-q 0
-LISTEN       0       4       *:* (intercept)  *:*                 -        -        -     -      -         syn-q 0
-ESTABLISHED  0       0       198.51.100.2:80  198.51.100.1:{port}  20.000   200.000  1448  14481  -         0
+State        Recv-Q  Send-Q  Local            Peer                srtt-ms  rto-ms   mss   cwnd   ssthresh  retrans  cc
+LISTEN       1       8       198.51.100.2:80  *:*                 -        -        -     -      -         syn-q 0  -
+LISTEN       0       4       *:* (intercept)  *:*                 -        -        -     -      -         syn-q 0  -
+ESTABLISHED  0       0       198.51.100.2:80  198.51.100.1:{port}  20.000   200.000  1448  14480  -         0        cubic
 "
     );
     let got = net.host(B).snapshot().to_string();
