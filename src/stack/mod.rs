@@ -144,7 +144,9 @@ struct Entry {
 #[derive(Debug, Default)]
 struct Slot {
     generation: u32,
-    entry: Option<Entry>,
+    /// Boxed, so a free slot and the slot table's spare capacity cost 16 bytes each rather
+    /// than a whole connection: the table grows by doubling.
+    entry: Option<Box<Entry>>,
 }
 
 /// A segment sent without a connection: a RST for no connection, or a SYN-cookie SYN,ACK.
@@ -237,7 +239,7 @@ impl Stack {
             .slots
             .iter()
             .filter_map(|s| s.entry.as_ref())
-            .map(|e| e.conn.memory_usage() - size_of::<Connection>())
+            .map(|e| size_of::<Entry>() + e.conn.memory_usage() - size_of::<Connection>())
             .sum();
         let listeners: usize = self
             .listeners
@@ -711,7 +713,7 @@ impl Stack {
             .slots
             .get_mut(index as usize)
             .ok_or(StackError::TooManyConnections)?;
-        slot.entry = Some(entry);
+        slot.entry = Some(Box::new(entry));
         self.live += 1;
         Ok(ConnId {
             index,
@@ -724,7 +726,7 @@ impl Stack {
         if slot.generation != id.generation {
             return None;
         }
-        slot.entry.as_ref()
+        slot.entry.as_deref()
     }
 
     fn entry_mut(&mut self, id: ConnId) -> Option<&mut Entry> {
@@ -732,7 +734,7 @@ impl Stack {
         if slot.generation != id.generation {
             return None;
         }
-        slot.entry.as_mut()
+        slot.entry.as_deref_mut()
     }
 
     fn conn_mut(&mut self, id: ConnId) -> Result<&mut Connection, StackError> {
