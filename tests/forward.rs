@@ -319,6 +319,8 @@ fn forward_splices_concurrent_intercepted_connections_to_their_destinations_with
             let port = c.port.to_string();
             let mut args = vec!["listen", SERVER, port.as_str()];
             args.extend(&c.server);
+            // A FIN that never arrives ends in a timeout error, which fails the test.
+            args.extend(["--timeout", "60"]);
             t.c.peer(&args)
         })
         .collect();
