@@ -21,6 +21,8 @@ pub use counters::Counters;
 pub use events::{Event, Readiness};
 pub use snapshot::{ConnInfo, ListenerInfo, Snapshot};
 
+use snapshot::AppBytes;
+
 use crate::tcp::isn::IsnGenerator;
 use crate::tcp::reset::{self, Reset};
 use crate::tcp::syn_cookie::SynCookies;
@@ -146,6 +148,8 @@ struct Entry {
     readiness: Readiness,
     /// Queued in `events`.
     evented: bool,
+    /// Bytes the application handed to `send` and read with `recv` (for [`ConnInfo`]).
+    app_bytes: AppBytes,
 }
 
 #[derive(Debug, Default)]
@@ -376,6 +380,9 @@ impl Stack {
     /// SEND: queues data; returns how much was taken.
     pub fn send(&mut self, now: Instant, id: ConnId, data: &[u8]) -> Result<usize, StackError> {
         let r = self.conn_mut(id)?.send(data);
+        if let (Ok(n), Some(e)) = (&r, self.entry_mut(id)) {
+            e.app_bytes.sent += *n as u64;
+        }
         self.touch(id, now);
         Ok(r?)
     }
@@ -383,6 +390,9 @@ impl Stack {
     /// RECEIVE: `Ok(0)` is end of stream; `Err(Tcp(WouldBlock))` means nothing yet.
     pub fn recv(&mut self, now: Instant, id: ConnId, buf: &mut [u8]) -> Result<usize, StackError> {
         let r = self.conn_mut(id)?.recv(buf);
+        if let (Ok(n), Some(e)) = (&r, self.entry_mut(id)) {
+            e.app_bytes.read += *n as u64;
+        }
         self.touch(id, now);
         Ok(r?)
     }
@@ -730,6 +740,7 @@ impl Stack {
             heap_at: None,
             readiness: Readiness::NONE,
             evented: false,
+            app_bytes: AppBytes::default(),
         };
         let index = match self.free_slots.pop() {
             Some(i) => i,

@@ -42,11 +42,27 @@ pub struct ConnInfo {
     pub retransmits: u64,
     /// Retransmission timeouts that fired.
     pub timeouts: u64,
+    /// Bytes sent and acknowledged by the peer (`ss` bytes_acked); after an abort or reset,
+    /// also what was still queued and discarded.
+    pub bytes_acked: u64,
+    /// Bytes received in order from the peer, read or not (`ss` bytes_received).
+    pub bytes_received: u64,
+}
+
+/// What the application moved through [`Stack::send`] and [`Stack::recv`] on one connection.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct AppBytes {
+    /// Bytes accepted by `send`.
+    pub sent: u64,
+    /// Bytes returned by `recv`.
+    pub read: u64,
 }
 
 impl ConnInfo {
-    /// The figures of `conn`, known to the stack as `id`.
-    pub fn of(id: ConnId, conn: &Connection) -> Self {
+    /// The figures of `conn`, known to the stack as `id`, whose application has sent and read
+    /// `app` bytes: what was sent and is no longer queued was acknowledged; what was
+    /// received is what was read plus what waits to be read.
+    fn of(id: ConnId, conn: &Connection, app: AppBytes) -> Self {
         let stats = conn.stats();
         ConnInfo {
             id,
@@ -64,6 +80,8 @@ impl ConnInfo {
             snd_wnd: conn.tcb().snd_wnd,
             retransmits: stats.retransmits,
             timeouts: stats.timeouts,
+            bytes_acked: app.sent.saturating_sub(conn.send_queue() as u64),
+            bytes_received: app.read + conn.recv_queue() as u64,
         }
     }
 }
@@ -95,7 +113,8 @@ pub struct Snapshot {
 impl Stack {
     /// The figures of one connection, if the handle is live.
     pub fn conn_info(&self, id: ConnId) -> Option<ConnInfo> {
-        self.entry(id).map(|e| ConnInfo::of(id, &e.conn))
+        self.entry(id)
+            .map(|e| ConnInfo::of(id, &e.conn, e.app_bytes))
     }
 
     /// A copy of every listener's and connection's figures (`ss -tni`).
@@ -126,7 +145,7 @@ impl Stack {
                     index: i as u32,
                     generation: s.generation,
                 };
-                Some(ConnInfo::of(id, &e.conn))
+                Some(ConnInfo::of(id, &e.conn, e.app_bytes))
             })
             .collect();
         Snapshot {
@@ -139,11 +158,11 @@ impl Stack {
 /// Column titles of the table.
 const HEADER: [&str; COLUMNS] = [
     "State", "Recv-Q", "Send-Q", "Local", "Peer", "srtt-ms", "rto-ms", "mss", "cwnd", "ssthresh",
-    "retrans", "cc",
+    "retrans", "acked", "received", "cc",
 ];
 
 /// Columns of the table.
-const COLUMNS: usize = 12;
+const COLUMNS: usize = 14;
 
 /// Milliseconds with three decimals, exactly.
 fn millis(d: Duration) -> String {
@@ -169,6 +188,8 @@ fn listener_row(l: &ListenerInfo) -> [String; COLUMNS] {
         dash(),
         format!("syn-q {}", l.syn_queue),
         dash(),
+        dash(),
+        dash(),
     ]
 }
 
@@ -185,6 +206,8 @@ fn conn_row(c: &ConnInfo) -> [String; COLUMNS] {
         c.cwnd.to_string(),
         c.ssthresh.map_or_else(|| "-".into(), |t| t.to_string()),
         c.retransmits.to_string(),
+        c.bytes_acked.to_string(),
+        c.bytes_received.to_string(),
         c.cc.to_string(),
     ]
 }

@@ -61,6 +61,8 @@ fn snapshot_reports_queues_rtt_and_windows_of_a_known_exchange() {
         snd_wnd: 65535,
         retransmits: 0,
         timeouts: 0,
+        bytes_acked: 0,
+        bytes_received: 0,
     };
     assert_eq!(
         a,
@@ -90,8 +92,21 @@ fn snapshot_reports_queues_rtt_and_windows_of_a_known_exchange() {
             recv_queue: 100,
             // A's 64 KiB receive buffer in its data segment: 32767 << window scale 1.
             snd_wnd: 65534,
+            bytes_received: 100,
             ..a.connections[0].clone()
         }]
+    );
+
+    // B reads 40 bytes; once its ACK is back, A's 100 bytes count as acknowledged.
+    let now = net.now();
+    assert_eq!(net.host_mut(B).recv(now, s, &mut [0u8; 40]).unwrap(), 40);
+    assert!(net.run_until(limit, |n| n.host(A).conn_info(c).unwrap().send_queue == 0));
+    let a = net.host(A).conn_info(c).unwrap();
+    assert_eq!((a.send_queue, a.bytes_acked, a.bytes_received), (0, 100, 0));
+    let b = net.host(B).conn_info(s).unwrap();
+    assert_eq!(
+        (b.recv_queue, b.bytes_acked, b.bytes_received),
+        (60, 0, 100)
     );
 }
 
@@ -110,10 +125,10 @@ fn snapshot_table_has_one_aligned_row_per_listener_and_connection() {
     let port = net.host(A).conn_info(c).unwrap().local.port();
     let want = format!(
         "\
-State        Recv-Q  Send-Q  Local            Peer                srtt-ms  rto-ms   mss   cwnd   ssthresh  retrans  cc
-LISTEN       1       8       198.51.100.2:80  *:*                 -        -        -     -      -         syn-q 0  -
-LISTEN       0       4       *:* (intercept)  *:*                 -        -        -     -      -         syn-q 0  -
-ESTABLISHED  0       0       198.51.100.2:80  198.51.100.1:{port}  20.000   200.000  1448  14480  -         0        cubic
+State        Recv-Q  Send-Q  Local            Peer                srtt-ms  rto-ms   mss   cwnd   ssthresh  retrans  acked  received  cc
+LISTEN       1       8       198.51.100.2:80  *:*                 -        -        -     -      -         syn-q 0  -      -         -
+LISTEN       0       4       *:* (intercept)  *:*                 -        -        -     -      -         syn-q 0  -      -         -
+ESTABLISHED  0       0       198.51.100.2:80  198.51.100.1:{port}  20.000   200.000  1448  14480  -         0        0      0         cubic
 "
     );
     let got = net.host(B).snapshot().to_string();
