@@ -13,10 +13,15 @@ mod cookies;
 mod counters;
 mod events;
 mod icmp;
+mod intercept;
 mod listener;
+mod snapshot;
 
 pub use counters::Counters;
 pub use events::{Event, Readiness};
+pub use snapshot::{ConnInfo, ListenerInfo, Snapshot};
+
+use snapshot::AppBytes;
 
 use crate::tcp::isn::IsnGenerator;
 use crate::tcp::reset::{self, Reset};
@@ -143,12 +148,16 @@ struct Entry {
     readiness: Readiness,
     /// Queued in `events`.
     evented: bool,
+    /// Bytes the application handed to `send` and read with `recv` (for [`ConnInfo`]).
+    app_bytes: AppBytes,
 }
 
 #[derive(Debug, Default)]
 struct Slot {
     generation: u32,
-    entry: Option<Entry>,
+    /// Boxed, so a free slot and the slot table's spare capacity cost 16 bytes each rather
+    /// than a whole connection: the table grows by doubling.
+    entry: Option<Box<Entry>>,
 }
 
 /// A segment sent without a connection: a RST for no connection, or a SYN-cookie SYN,ACK.
@@ -171,6 +180,8 @@ pub struct Stack {
     demux: HashMap<FourTuple, ConnId>,
     listeners: Vec<Option<Listener>>,
     listen_map: HashMap<SocketAddr, ListenerId>,
+    /// The listener that takes every SYN nothing else does ([`Stack::intercept`]).
+    intercept: Option<ListenerId>,
     timers: BinaryHeap<Reverse<(Instant, u32, u32)>>,
     dirty: VecDeque<ConnId>,
     replies: VecDeque<Reply>,
@@ -204,6 +215,7 @@ impl Stack {
             demux: HashMap::new(),
             listeners: Vec::new(),
             listen_map: HashMap::new(),
+            intercept: None,
             timers: BinaryHeap::new(),
             dirty: VecDeque::new(),
             replies: VecDeque::new(),
@@ -244,7 +256,7 @@ impl Stack {
             .slots
             .iter()
             .filter_map(|s| s.entry.as_ref())
-            .map(|e| e.conn.memory_usage() - size_of::<Connection>())
+            .map(|e| size_of::<Entry>() + e.conn.memory_usage() - size_of::<Connection>())
             .sum();
         let listeners: usize = self
             .listeners
@@ -277,18 +289,9 @@ impl Stack {
         if self.listen_map.contains_key(&local) {
             return Err(StackError::AddrInUse);
         }
-        let id = match self.listeners.iter().position(Option::is_none) {
-            Some(i) => i,
-            None => {
-                self.listeners.push(None);
-                self.listeners.len() - 1
-            }
-        };
-        if let Some(slot) = self.listeners.get_mut(id) {
-            *slot = Some(Listener::new(local, backlog));
-        }
-        self.listen_map.insert(local, ListenerId(id));
-        Ok(ListenerId(id))
+        let id = self.add_listener(Listener::new(local, backlog));
+        self.listen_map.insert(local, id);
+        Ok(id)
     }
 
     /// Stops listening. Connections not yet accepted are reset.
@@ -296,7 +299,11 @@ impl Stack {
         let Some(listener) = self.listeners.get_mut(id.0).and_then(Option::take) else {
             return;
         };
-        self.listen_map.remove(&listener.local);
+        if self.intercept == Some(id) {
+            self.intercept = None;
+        } else {
+            self.listen_map.remove(&listener.local);
+        }
         let owned: Vec<ConnId> = self
             .slots
             .iter()
@@ -373,6 +380,9 @@ impl Stack {
     /// SEND: queues data; returns how much was taken.
     pub fn send(&mut self, now: Instant, id: ConnId, data: &[u8]) -> Result<usize, StackError> {
         let r = self.conn_mut(id)?.send(data);
+        if let (Ok(n), Some(e)) = (&r, self.entry_mut(id)) {
+            e.app_bytes.sent += *n as u64;
+        }
         self.touch(id, now);
         Ok(r?)
     }
@@ -380,6 +390,9 @@ impl Stack {
     /// RECEIVE: `Ok(0)` is end of stream; `Err(Tcp(WouldBlock))` means nothing yet.
     pub fn recv(&mut self, now: Instant, id: ConnId, buf: &mut [u8]) -> Result<usize, StackError> {
         let r = self.conn_mut(id)?.recv(buf);
+        if let (Ok(n), Some(e)) = (&r, self.entry_mut(id)) {
+            e.app_bytes.read += *n as u64;
+        }
         self.touch(id, now);
         Ok(r?)
     }
@@ -463,7 +476,7 @@ impl Stack {
                 return;
             }
         };
-        if !self.addrs.contains(&ip.dst_addr()) {
+        if !self.accepts_destination(ip.dst_addr(), ip.protocol()) {
             self.counters.in_wrong_addr += 1;
             return;
         }
@@ -509,18 +522,7 @@ impl Stack {
                 return;
             }
         }
-        let listener = self
-            .listen_map
-            .get(&local)
-            .or_else(|| {
-                let any = match local {
-                    SocketAddr::V4(_) => IpAddr::from([0u8; 4]),
-                    SocketAddr::V6(_) => IpAddr::from([0u16; 8]),
-                };
-                self.listen_map.get(&SocketAddr::new(any, local.port()))
-            })
-            .copied();
-        match listener {
+        match self.find_listener(local) {
             Some(lid) if seg.flags.syn() && !seg.flags.ack() && !seg.flags.rst() => {
                 self.on_listener_syn(now, lid, local, remote, &seg);
             }
@@ -738,6 +740,7 @@ impl Stack {
             heap_at: None,
             readiness: Readiness::NONE,
             evented: false,
+            app_bytes: AppBytes::default(),
         };
         let index = match self.free_slots.pop() {
             Some(i) => i,
@@ -750,7 +753,7 @@ impl Stack {
             .slots
             .get_mut(index as usize)
             .ok_or(StackError::TooManyConnections)?;
-        slot.entry = Some(entry);
+        slot.entry = Some(Box::new(entry));
         self.live += 1;
         Ok(ConnId {
             index,
@@ -763,7 +766,7 @@ impl Stack {
         if slot.generation != id.generation {
             return None;
         }
-        slot.entry.as_ref()
+        slot.entry.as_deref()
     }
 
     fn entry_mut(&mut self, id: ConnId) -> Option<&mut Entry> {
@@ -771,7 +774,7 @@ impl Stack {
         if slot.generation != id.generation {
             return None;
         }
-        slot.entry.as_mut()
+        slot.entry.as_deref_mut()
     }
 
     fn conn_mut(&mut self, id: ConnId) -> Result<&mut Connection, StackError> {

@@ -26,6 +26,18 @@ impl TcpListener {
         })
     }
 
+    /// Intercepts every TCP connection that arrives on the stack's device, whatever its
+    /// destination address and port (see [`Stack::intercept`](crate::stack::Stack::intercept)):
+    /// the core of a tun2socks app. Each accepted stream's
+    /// [`local_addr`](TcpStream::local_addr) is the destination the peer meant to reach.
+    /// Listeners on exact addresses still get their own connections. At most one intercepting
+    /// listener exists per stack (`AddrInUse` otherwise); `backlog` bounds the accept queue.
+    pub async fn intercept(handle: &Handle, backlog: usize) -> io::Result<TcpListener> {
+        let id = handle.with_stack(|s, _| s.intercept(backlog))??;
+        let any = SocketAddr::from(([0, 0, 0, 0], 0));
+        Self::from_stack_listener(handle, id, any)
+    }
+
     /// Serves a listener already created on the stack (through [`Handle::with_stack`]), such
     /// as one with a custom backlog or an interception listener.
     pub fn from_stack_listener(
