@@ -189,6 +189,44 @@ fn rfc9438_4_4_concave_region_grows_toward_w_max() {
 }
 
 #[test]
+fn rfc9438_window_follows_w_cubic_one_rtt_ahead_or_w_est_whichever_is_larger() {
+    // W_max = 100, cwnd_epoch = 70, RTT = 100 ms; every RTT the whole window is acknowledged,
+    // so each ACK lifts cwnd to W_cubic(t + RTT) (§4.2; under 1.5·cwnd here) unless
+    // W_cubic(t) is below the Reno estimate W_est, which grows by α per RTT, and by 1 once it
+    // has reached cwnd_prior = 100 (§4.3).
+    let mut cc = in_avoidance(AnyCc::new(CcAlgorithm::Cubic, MSS), 100_000, 100_000);
+    let k = cubic::k(100.0, 70.0);
+    let mut w_est = 70.0;
+    let mut regions = String::new();
+    for i in 0..=84u32 {
+        let t = f64::from(i) / 10.0;
+        let before = cc.cwnd();
+        cc.on_ack(&ack(u64::from(i) * 100, before, 0, 0, Some(ms(100))));
+        w_est += if w_est >= 100.0 { 1.0 } else { cubic::ALPHA };
+        let want = if cubic::w_cubic(t, k, 100.0) < w_est {
+            regions.push('R');
+            w_est
+        } else {
+            regions.push(if t < k { 'c' } else { 'C' });
+            cubic::w_cubic(t + 0.1, k, 100.0)
+        };
+        let want = want * MSS as f64;
+        assert!(
+            (cc.cwnd() as f64 - want).abs() < 1.0,
+            "t = {t}: cwnd {} vs {want}",
+            cc.cwnd()
+        );
+    }
+    // Reno-friendly at t = 0, concave up to K (4.2 s), convex after; from 5.8 s W_est, which
+    // reached cwnd_prior and grows by a segment per RTT, overtakes the still-flat cubic until
+    // the cubic's slope 3·C·(t − K)² passes one segment per RTT and it catches up at 8.3 s.
+    let want = format!("R{}{}{}CC", "c".repeat(42), "C".repeat(15), "R".repeat(25));
+    assert_eq!(regions, want);
+    // At t = 8.4 s: W_cubic(8.5) = 0.4·(8.5 − K)³ + 100 ≈ 131.4 segments.
+    assert_eq!(cc.cwnd() / MSS, 131);
+}
+
+#[test]
 fn rfc9438_4_2_target_is_clamped_to_one_and_a_half_cwnd() {
     let mut cc = in_avoidance(AnyCc::new(CcAlgorithm::Cubic, MSS), 100_000, 100_000);
     // Far in the convex region W(t) is huge; the target is 1.5·70 = 105, so one segment
