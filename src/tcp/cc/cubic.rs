@@ -114,7 +114,10 @@ impl Cubic {
 
     fn update_srtt(&mut self, rtt: Option<Duration>) {
         if let Some(r) = rtt {
-            self.srtt = Some(self.srtt.map_or(r, |s| (s * 7 + r) / 8));
+            self.srtt = Some(
+                self.srtt
+                    .map_or(r, |s| s.saturating_mul(7).saturating_add(r) / 8),
+            );
         }
     }
 

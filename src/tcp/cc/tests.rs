@@ -412,3 +412,72 @@ fn rfc6937_ssrb_catches_up_like_slow_start_when_pipe_falls_below_ssthresh() {
     // At ssthresh: nothing more.
     assert_eq!(prr.on_ack(MSS, 10 * MSS, 10 * MSS, MSS), 0);
 }
+
+// ---- robustness ----
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Ack {
+            dt_ms: u64,
+            acked: usize,
+            rtt_ms: Option<u64>,
+            app_limited: bool,
+        },
+        Congestion(usize),
+        SetCwnd(usize),
+        RecoveryEnd,
+        Rto(usize),
+        Spurious,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            6 => (0u64..5_000, 0usize..4 << 20, proptest::option::of(0u64..100_000), any::<bool>())
+                .prop_map(|(dt_ms, acked, rtt_ms, app_limited)| Op::Ack { dt_ms, acked, rtt_ms, app_limited }),
+            1 => (0usize..1 << 30).prop_map(Op::Congestion),
+            1 => (0usize..1 << 30).prop_map(Op::SetCwnd),
+            1 => Just(Op::RecoveryEnd),
+            1 => (0usize..1 << 30).prop_map(Op::Rto),
+            1 => Just(Op::Spurious),
+        ]
+    }
+
+    proptest! {
+        /// Whatever the ACKs, RTTs and events, neither algorithm panics, cwnd stays at least
+        /// one segment and ssthresh at least two (RFC 5681 §3.1) once set.
+        #[test]
+        fn windows_stay_sane_under_arbitrary_events(
+            newreno in any::<bool>(),
+            mss in 1usize..9_000,
+            ops in proptest::collection::vec(op(), 1..200),
+        ) {
+            let alg = if newreno { CcAlgorithm::NewReno } else { CcAlgorithm::Cubic };
+            let mut cc = AnyCc::new(alg, mss);
+            let mut now = 0u64;
+            let mut una = 0u32;
+            for op in ops {
+                match op {
+                    Op::Ack { dt_ms, acked, rtt_ms, app_limited } => {
+                        now += dt_ms;
+                        una = una.wrapping_add(acked as u32);
+                        cc.on_ack(&AckSample {
+                            app_limited,
+                            ..ack(now, acked, una, una.wrapping_add(1 << 20), rtt_ms.map(ms))
+                        });
+                    }
+                    Op::Congestion(f) => cc.on_congestion_event(Instant::from_millis(now), f),
+                    Op::SetCwnd(c) => cc.set_cwnd(c),
+                    Op::RecoveryEnd => cc.on_recovery_end(Instant::from_millis(now)),
+                    Op::Rto(f) => cc.on_rto(Instant::from_millis(now), f),
+                    Op::Spurious => cc.on_spurious_congestion(),
+                }
+                prop_assert!(cc.cwnd() >= mss, "cwnd {} < mss {}", cc.cwnd(), mss);
+                prop_assert!(cc.ssthresh() >= 2 * mss, "ssthresh {}", cc.ssthresh());
+            }
+        }
+    }
+}
