@@ -481,3 +481,13 @@ mod props {
         }
     }
 }
+
+#[test]
+fn rfc6937_first_ack_of_recovery_always_allows_the_fast_retransmission() {
+    // pipe exactly at ssthresh and nothing delivered beyond what was sent: sndcnt would be
+    // 0, yet nothing has gone out in this recovery, so one segment may.
+    let mut prr = Prr::start(10 * MSS, 20 * MSS);
+    assert_eq!(prr.on_ack(0, 10 * MSS, 10 * MSS, MSS), MSS);
+    prr.on_sent(MSS);
+    assert_eq!(prr.on_ack(0, 10 * MSS, 10 * MSS, MSS), 0, "only the first");
+}
