@@ -10,8 +10,8 @@
 //!
 //! All windows are in bytes; time comes only from the arguments.
 
-mod cubic;
-mod hystart;
+pub mod cubic;
+pub mod hystart;
 mod newreno;
 mod prr;
 #[cfg(test)]
