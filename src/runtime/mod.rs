@@ -97,24 +97,61 @@ impl Builder {
 
     /// Starts the stack on `device` in a background thread.
     pub fn build<D: Device + Send + Sync + 'static>(self, device: D) -> io::Result<Runtime> {
+        self.build_with(move || Ok(device))
+    }
+
+    /// Starts the stack in a background thread on the device `open` returns. `open` runs on
+    /// that thread inside its Tokio runtime, as devices registered with a Tokio reactor (such
+    /// as [`TunDevice`](crate::net::TunDevice)) must be; its error is returned here.
+    pub fn build_with<D, F>(self, open: F) -> io::Result<Runtime>
+    where
+        D: Device + Send + Sync + 'static,
+        F: FnOnce() -> io::Result<D> + Send + 'static,
+    {
         let mut cfg = self.cfg;
         cfg.isn_key = self.isn_key.unwrap_or_else(random_key);
-        let mut stack = Stack::new(cfg, &self.addrs);
-        stack.set_events(true);
-        let device = Arc::new(device);
-        let driver = Driver::new(stack, device.clone(), self.options);
-        let shared = Shared::new(Box::new(driver));
+        let (addrs, options) = (self.addrs, self.options);
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        let thread_shared = shared.clone();
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
         let thread = std::thread::Builder::new()
             .name("synack-runtime".into())
-            .spawn(move || rt.block_on(run(thread_shared, device)))?;
-        Ok(Runtime {
-            handle: Handle { shared },
-            thread: Some(thread),
-        })
+            .spawn(move || {
+                let opened = {
+                    let _context = rt.enter();
+                    open()
+                };
+                let device = match opened {
+                    Ok(d) => Arc::new(d),
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                };
+                let mut stack = Stack::new(cfg, &addrs);
+                stack.set_events(true);
+                let driver = Driver::new(stack, device.clone(), options);
+                let shared = Shared::new(Box::new(driver));
+                if tx.send(Ok(shared.clone())).is_ok() {
+                    rt.block_on(run(shared, device));
+                }
+            })?;
+        let started = rx.recv().unwrap_or_else(|_| {
+            Err(io::Error::other(
+                "the synack runtime thread failed to start",
+            ))
+        });
+        match started {
+            Ok(shared) => Ok(Runtime {
+                handle: Handle { shared },
+                thread: Some(thread),
+            }),
+            Err(e) => {
+                let _ = thread.join();
+                Err(e)
+            }
+        }
     }
 }
 
