@@ -180,9 +180,12 @@ async fn run<D: Device + Send + Sync>(shared: Arc<Shared>, device: Arc<D>) {
         let (deadline, clock) = {
             let mut core = shared.lock();
             if core.is_stopped() {
+                shared.release(core);
                 return;
             }
-            (core.prepare_sleep(), core.clock())
+            let sleep = (core.prepare_sleep(), core.clock());
+            shared.release(core);
+            sleep
         };
         let sleep = async {
             match deadline {
@@ -193,7 +196,9 @@ async fn run<D: Device + Send + Sync>(shared: Arc<Shared>, device: Arc<D>) {
         tokio::select! {
             r = device.readable() => {
                 if let Err(e) = r {
-                    shared.lock().stop(format!("device: {e}"));
+                    let mut core = shared.lock();
+                    core.stop(format!("device: {e}"));
+                    shared.release(core);
                     return;
                 }
             }
@@ -259,11 +264,10 @@ impl std::ops::Deref for Runtime {
 
 impl Drop for Runtime {
     fn drop(&mut self) {
-        self.handle
-            .shared
-            .lock()
-            .stop("the Runtime was dropped".into());
-        self.handle.shared.notify.notify_one();
+        let shared = &self.handle.shared;
+        let mut core = shared.lock();
+        core.stop("the Runtime was dropped".into());
+        shared.release(core);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
