@@ -10,7 +10,7 @@
 //! dropped, at once, and its socket's `Drop` takes the lock.
 
 use super::waiters::Waiters;
-use crate::net::{Clock, Device, Driver, DriverError};
+use crate::net::{Clock, Device, Driver, DriverError, DriverStats};
 use crate::stack::{ConnId, Event, ListenerId, Stack, StackError};
 use crate::tcp;
 use crate::time::Instant;
@@ -27,6 +27,7 @@ pub(crate) trait Drive: Send {
     fn next_deadline(&self) -> Option<Instant>;
     fn clock(&self) -> Clock;
     fn flush_pcap(&mut self) -> Result<(), DriverError>;
+    fn stats(&self) -> DriverStats;
 }
 
 impl<D: Device + Send> Drive for Driver<D> {
@@ -47,6 +48,9 @@ impl<D: Device + Send> Drive for Driver<D> {
     }
     fn flush_pcap(&mut self) -> Result<(), DriverError> {
         Driver::flush_pcap(self)
+    }
+    fn stats(&self) -> DriverStats {
+        Driver::stats(self)
     }
 }
 
@@ -81,6 +85,8 @@ pub(crate) struct Core {
     wakes: Vec<Waker>,
     /// The runtime thread must be woken once the lock is released (its deadline moved earlier).
     wake_runtime: bool,
+    /// Times the runtime thread woke up.
+    wakeups: u64,
 }
 
 impl Core {
@@ -133,12 +139,21 @@ impl Core {
         }
     }
 
-    /// The runtime thread is about to sleep: flushes and returns until when.
+    /// The runtime thread woke up (or started): flushes, and returns until when it sleeps next.
     pub(crate) fn prepare_sleep(&mut self) -> Option<Instant> {
+        self.wakeups += 1;
         self.flush();
         self.sleeping_until = self.driver.next_deadline();
         self.wake_runtime = false;
         self.sleeping_until
+    }
+
+    /// Counters of the runtime thread and the device.
+    pub(crate) fn stats(&self) -> super::RuntimeStats {
+        super::RuntimeStats {
+            wakeups: self.wakeups,
+            device: self.driver.stats(),
+        }
     }
 
     /// Whether the runtime has stopped.
@@ -252,6 +267,7 @@ impl Shared {
                 stopped: None,
                 wakes: Vec::new(),
                 wake_runtime: false,
+                wakeups: 0,
             }),
             notify: tokio::sync::Notify::new(),
         })

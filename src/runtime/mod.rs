@@ -20,7 +20,7 @@ mod core;
 pub(crate) mod socket;
 mod waiters;
 
-use crate::net::{Device, Driver, DriverOptions, ImpairConfig, PcapWriter};
+use crate::net::{Device, Driver, DriverOptions, DriverStats, ImpairConfig, PcapWriter};
 use crate::stack::{Stack, StackConfig};
 use crate::time::Instant;
 use core::Shared;
@@ -234,6 +234,21 @@ impl Handle {
     pub fn addresses(&self) -> Vec<IpAddr> {
         self.shared.lock().stack().addresses().to_vec()
     }
+
+    /// Counters of the runtime thread and the packets crossing the device.
+    pub fn stats(&self) -> RuntimeStats {
+        self.shared.lock().stats()
+    }
+}
+
+/// Counters of a [`Runtime`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RuntimeStats {
+    /// Times the background thread woke up: for the device, a timer, or an application call
+    /// that moved the next timer earlier. An idle stack does not wake (nothing polls).
+    pub wakeups: u64,
+    /// Packets and bytes read from and written to the device.
+    pub device: DriverStats,
 }
 
 /// A running stack: its background thread and a [`Handle`] to it. Dropping it stops the thread.
