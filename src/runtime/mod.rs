@@ -11,7 +11,10 @@
 //! Any [`Device`] works: [`TunDevice`](crate::net::TunDevice) for the kernel,
 //! [`MemoryDevice`](crate::net::MemoryDevice) for two stacks in one process, or your own (see
 //! `examples/channel_device.rs`). Packet loss, delay and reordering between the device and the
-//! stack come from [`Builder::impair`]; a capture from [`Builder::pcap`].
+//! stack come from [`Builder::impair`]; a capture from [`Builder::pcap`]. A device's
+//! `try_recv` and `try_send` run under the stack's lock, on the runtime thread or on whichever
+//! application thread just made a call, so they must not wait, and must not call synack's
+//! sockets (that would deadlock); `readable` runs on the runtime thread only, without the lock.
 //!
 //! Dropping the [`Runtime`] stops the thread; sockets still open then fail with
 //! `NotConnected`.
