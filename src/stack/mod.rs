@@ -7,7 +7,10 @@
 //! 2. calls [`Stack::handle_timeout`] once the time reaches [`Stack::poll_timeout`];
 //! 3. after either, and after any application call (`connect`, `send`, `recv`, `shutdown`…),
 //!    drains [`Stack::poll_transmit`] until it returns `None`, sending each packet, then
-//!    re-reads `poll_timeout`.
+//!    re-reads `poll_timeout`;
+//! 4. if it parks application tasks, turns readiness events on ([`Stack::set_events`]) and
+//!    drains [`Stack::poll_event`] after each round, waking whoever waits on the connection or
+//!    listener named (see [`crate::runtime`]).
 
 mod cookies;
 mod counters;

@@ -27,9 +27,9 @@ pub const CSS_ROUNDS: u32 = 5;
 pub enum Phase {
     /// Standard slow start.
     SlowStart,
-    /// Conservative slow start: growth divided by [`CSS_GROWTH_DIVISOR`].
+    /// Conservative slow start: growth divided by `CSS_GROWTH_DIVISOR`.
     Css,
-    /// CSS lasted [`CSS_ROUNDS`] rounds: enter congestion avoidance (ssthresh = cwnd).
+    /// CSS lasted `CSS_ROUNDS` rounds: enter congestion avoidance (ssthresh = cwnd).
     Done,
 }
 
