@@ -563,6 +563,21 @@ impl Connection {
         self.keepalive_now = true;
     }
 
+    /// Turns Nagle's algorithm off (`true`) or back on for data sent from now on.
+    pub fn set_nodelay(&mut self, nodelay: bool) {
+        self.cfg.nodelay = nodelay;
+    }
+
+    /// Whether Nagle's algorithm is off.
+    pub fn nodelay(&self) -> bool {
+        self.cfg.nodelay
+    }
+
+    /// The peer's FIN has arrived (whether or not the data before it was read).
+    pub fn is_peer_fin_received(&self) -> bool {
+        self.remote_fin.is_some()
+    }
+
     /// The user let go of the connection: an orphan in FIN-WAIT-2 waits only
     /// [`Config::fin_wait_2_timeout`](super::Config::fin_wait_2_timeout) for the peer's FIN.
     pub fn set_orphaned(&mut self) {

@@ -436,11 +436,12 @@ impl Connection {
         self.retries = 0;
         self.backoff = 0;
         // During SACK-based recovery PRR drives the window instead (see `loss`).
-        if !self.loss.in_recovery() {
-            self.cc_on_new_ack(now, data_acked, flight_before, rtt);
+        let restart =
+            self.loss.in_recovery() || self.cc_on_new_ack(now, data_acked, flight_before, rtt);
+        if restart {
+            // RFC 6298 §5.3: restart the timer when new data is acknowledged.
+            self.timers.clear(super::timer::TimerKind::Retransmit);
         }
-        // RFC 6298 §5.3: restart the timer when new data is acknowledged.
-        self.timers.clear(super::timer::TimerKind::Retransmit);
         if self.tx.is_empty() {
             self.tx.shrink_if_empty();
         }

@@ -8,6 +8,7 @@
 )]
 
 mod cc;
+mod delack;
 mod flood;
 mod hostile;
 mod icmp;
