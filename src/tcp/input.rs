@@ -372,20 +372,20 @@ impl Connection {
                 self.rtt_probe = None;
             }
             self.on_new_ack(now, ack, ts_rtt);
-        } else if ack == self.tcb.snd_una
+        }
+        // RFC 5681 §2: a duplicate ACK.
+        let dupack = ack == self.tcb.snd_una
+            && ack == una_before
             && seg.payload.is_empty()
             && !seg.flags.fin()
             && window == self.tcb.snd_wnd
-            && self.tcb.snd_max != self.tcb.snd_una
-            && !self.tcb.sack_ok
-        {
-            self.cc_on_duplicate_ack(now);
-        }
+            && self.tcb.snd_max != self.tcb.snd_una;
         if self.tcb.sack_ok {
-            // With SACK, RACK-TLP and the scoreboard detect losses instead of counting
-            // duplicate ACKs (RFC 6675, RFC 8985).
+            // With SACK, RACK-TLP and the scoreboard detect losses (RFC 6675, RFC 8985).
             let delivered = self.tcb.snd_una.since(una_before);
-            self.loss_on_ack(now, seg, delivered);
+            self.loss_on_ack(now, seg, delivered, dupack);
+        } else if dupack {
+            self.cc_on_duplicate_ack(now);
         }
         // Window update: "If SND.WL1 < SEG.SEQ or (SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK)".
         if self.tcb.snd_wl1.before(seg.seq)

@@ -18,7 +18,7 @@
 use super::cc::{CongestionControl, Prr};
 use super::connection::Connection;
 use super::rack::{Rack, RackMemory};
-use super::sack::Scoreboard;
+use super::sack::{DUP_THRESH, Scoreboard};
 use super::seq::SeqNum;
 use super::timer::TimerKind;
 use crate::time::{Duration, Instant};
@@ -109,6 +109,8 @@ pub struct Flight {
     tlp_dsack: bool,
     /// Send a loss probe at the next `poll_transmit`.
     tlp_now: bool,
+    /// Consecutive duplicate ACKs (RFC 5681 §2).
+    dupacks: u8,
 }
 
 impl Flight {
@@ -121,6 +123,7 @@ impl Flight {
         tlp_retrans: false,
         tlp_dsack: false,
         tlp_now: false,
+        dupacks: 0,
     };
 
     /// Whether SACK-based fast recovery is in progress.
@@ -148,13 +151,25 @@ pub(super) struct Rexmit {
 
 impl Connection {
     /// An acceptable ACK arrived on a SACK connection (after SND.UNA moved, if it did):
-    /// `delivered` bytes were newly acknowledged cumulatively.
-    pub(super) fn loss_on_ack(&mut self, now: Instant, seg: &TcpRepr<'_>, delivered: usize) {
+    /// `delivered` bytes were newly acknowledged cumulatively; `dupack` says it was a
+    /// duplicate ACK (RFC 5681 §2).
+    pub(super) fn loss_on_ack(
+        &mut self,
+        now: Instant,
+        seg: &TcpRepr<'_>,
+        delivered: usize,
+        dupack: bool,
+    ) {
         let (snd_una, snd_max) = (self.tcb.snd_una, self.tcb.snd_max);
         if !self.loss.is_active() && seg.options.sack_blocks.is_empty() {
             return;
         }
         let l = &mut *self.loss;
+        l.dupacks = if delivered > 0 {
+            0
+        } else {
+            l.dupacks.saturating_add(u8::from(dupack))
+        };
         let up =
             l.sb.update(seg.options.sack_blocks.as_slice(), snd_una, snd_max);
         l.sb.ack(snd_una);
@@ -188,8 +203,11 @@ impl Connection {
         let in_recovery = self.loss.in_recovery();
         let reo_wnd = self.loss.rack.reo_wnd(in_recovery, self.rtt.srtt());
         let (lost, recheck) = self.loss.rack.detect_loss(now, reo_wnd);
+        // RFC 6675 §5: IsLost(SND.UNA), or DupThresh duplicate ACKs from a peer that sends
+        // no SACK blocks; both only until reordering has been seen (then RACK decides).
+        let dupacks = self.loss.sb.is_empty() && usize::from(self.loss.dupacks) >= DUP_THRESH;
         let head_lost = !self.loss.rack.reordering_seen()
-            && self.loss.sb.is_lost(self.tcb.snd_una, self.max_payload())
+            && (dupacks || self.loss.sb.is_lost(self.tcb.snd_una, self.max_payload()))
             && self.loss.rack.mark_head_lost();
         match recheck {
             Some(at) => self.timers.set(TimerKind::Rack, at),

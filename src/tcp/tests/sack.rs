@@ -448,13 +448,13 @@ fn rfc2018_sack_blocks_outside_snd_una_snd_max_are_ignored() {
     p.advance(ms(50));
     let beyond = (seg(2).0, seg(5).1);
     let below = (ISS + 1 - 3000, ISS + 1 - 1000);
+    // (Two duplicate ACKs: a third would start recovery on DupThresh alone.)
     p.send(peer_sack(ISS + 1, &[beyond, below]));
-    p.send(peer_sack(ISS + 1, &[beyond]));
     p.send(peer_sack(ISS + 1, &[beyond]));
     p.expect_nothing();
     assert!(!p.c.in_recovery());
     assert!(p.c.loss.sb.is_empty());
-    assert_eq!(p.c.stats().sack_blocks_invalid, 4);
+    assert_eq!(p.c.stats().sack_blocks_invalid, 3);
 }
 
 #[test]
@@ -471,4 +471,16 @@ fn rfc2018_data_segments_leave_room_for_the_sack_blocks_they_carry() {
         "one SACK block: 2 NOPs + 10 bytes"
     );
     assert_eq!(out[0].options.sack_blocks.len(), 1);
+}
+
+#[test]
+fn rfc6675_5_dupthresh_duplicate_acks_without_sack_blocks_still_start_recovery() {
+    let (mut p, data) = in_flight(5);
+    p.advance(ms(50));
+    p.send(peer_sack(ISS + 1, &[]));
+    p.send(peer_sack(ISS + 1, &[]));
+    p.expect_nothing();
+    p.send(peer_sack(ISS + 1, &[]));
+    p.expect(&[data_seg(&data, 0)]);
+    assert!(p.c.in_recovery());
 }
