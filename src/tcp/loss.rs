@@ -350,6 +350,9 @@ impl Connection {
     /// RFC 6675 NextSeg rule 1: the first lost segment, if `pipe` leaves room for it under
     /// cwnd (PRR set cwnd during recovery).
     pub(super) fn next_rexmit(&mut self, mss: usize) -> Option<Rexmit> {
+        if !self.loss.rack.any_lost() {
+            return None;
+        }
         let r = self
             .loss
             .rack

@@ -10,6 +10,7 @@
 use super::sack::Scoreboard;
 use super::seq::SeqNum;
 use crate::time::{Duration, Instant};
+use std::collections::VecDeque;
 
 /// The most transmission records kept.
 pub const MAX_RECORDS: usize = 4096;
@@ -60,7 +61,11 @@ pub struct RackMemory {
 /// RACK state (RFC 8985 §6.1) and the transmission log.
 #[derive(Clone, Debug, Default)]
 pub struct Rack {
-    log: Vec<Sent>,
+    log: VecDeque<Sent>,
+    /// Records carrying any mark (retransmitted, lost, SACKed). Zero in the common case of
+    /// cumulative ACKs only: then an ACK touches just the acknowledged prefix, `pipe` is
+    /// the log's span, and no record can be lost.
+    flagged: usize,
     /// RACK.xmit_ts / RACK.end_seq: the most recently sent segment known delivered.
     xmit_ts: Instant,
     end_seq: SeqNum,
@@ -84,7 +89,8 @@ pub struct Rack {
 impl Rack {
     /// No log, nothing measured.
     pub const EMPTY: Rack = Rack {
-        log: Vec::new(),
+        log: VecDeque::new(),
+        flagged: 0,
         xmit_ts: Instant::ZERO,
         end_seq: SeqNum::new(0),
         rtt_us: 0,
@@ -124,7 +130,7 @@ impl Rack {
     }
 
     /// The log, ascending.
-    pub fn log(&self) -> &[Sent] {
+    pub fn log(&self) -> &VecDeque<Sent> {
         &self.log
     }
 
@@ -144,10 +150,11 @@ impl Rack {
         if !start.before(end) {
             return;
         }
-        let new_from = match self.log.last().map(|last| last.end) {
+        let new_from = match self.log.back().map(|last| last.end) {
             Some(last_end) if start.before(last_end) => {
                 for r in self.log.iter_mut() {
                     if r.start.before(end) && start.before(r.end) {
+                        self.flagged += usize::from(r.flags == 0);
                         r.xmit = now;
                         r.flags = (r.flags | RETRANSMITTED) & !LOST;
                     }
@@ -160,14 +167,14 @@ impl Rack {
             return;
         }
         if self.log.len() >= MAX_RECORDS
-            && let Some(last) = self.log.last_mut()
+            && let Some(last) = self.log.back_mut()
         {
             // Full (STYLE R10): the last record grows instead.
             last.end = end;
             last.xmit = now;
             return;
         }
-        self.log.push(Sent {
+        self.log.push_back(Sent {
             start: new_from,
             end,
             xmit: now,
@@ -178,22 +185,39 @@ impl Rack {
     /// The cumulative ACK is `snd_una` and `sb` holds the SACKed ranges: marks deliveries
     /// (RFC 8985 §6.2 steps 2 and 3) and drops acknowledged records.
     pub fn on_ack(&mut self, snd_una: SeqNum, sb: &Scoreboard, now: Instant) {
-        let mut delivered = Vec::new();
-        core::mem::swap(&mut delivered, &mut self.log);
-        for r in delivered.iter_mut() {
-            let acked = r.end.before_eq(snd_una);
-            if acked || (!r.sacked() && sb.covers(r.start, r.end)) {
-                r.flags |= SACKED;
-                self.update_delivered(r, now);
+        if self.flagged == 0 && sb.is_empty() {
+            // Only the acknowledged prefix was delivered, in order: its last record is the
+            // most recently sent and gives the smallest RTT.
+            let mut last = None;
+            while self.log.front().is_some_and(|r| r.end.before_eq(snd_una)) {
+                last = self.log.pop_front();
+            }
+            if let Some(r) = last {
+                self.update_delivered(&r, now);
+            }
+        } else {
+            for i in 0..self.log.len() {
+                let Some(r) = self.log.get_mut(i) else { break };
+                let acked = r.end.before_eq(snd_una);
+                if acked || (!r.sacked() && sb.covers(r.start, r.end)) {
+                    self.flagged += usize::from(r.flags == 0);
+                    r.flags |= SACKED;
+                    let r = *r;
+                    self.update_delivered(&r, now);
+                }
+            }
+            while self.log.front().is_some_and(|r| r.end.before_eq(snd_una)) {
+                if self.log.pop_front().is_some_and(|r| r.flags != 0) {
+                    self.flagged = self.flagged.saturating_sub(1);
+                }
             }
         }
-        delivered.retain(|r| r.end.after(snd_una));
-        if let Some(first) = delivered.first_mut() {
+        if let Some(first) = self.log.front_mut() {
             first.start = first.start.max(snd_una);
         }
-        self.log = delivered;
         if self.log.is_empty() {
-            self.log = Vec::new();
+            self.log = VecDeque::new();
+            self.flagged = 0;
         }
     }
 
@@ -250,7 +274,10 @@ impl Rack {
     /// capped at SRTT.
     pub fn reo_wnd(&self, in_recovery: bool, srtt: Option<Duration>) -> Duration {
         if !self.reordering_seen {
-            let sacked = self.log.iter().filter(|r| r.sacked()).count();
+            let sacked = match self.flagged {
+                0 => 0,
+                _ => self.log.iter().filter(|r| r.sacked()).count(),
+            };
             if in_recovery || sacked >= super::sack::DUP_THRESH {
                 return Duration::ZERO;
             }
@@ -264,7 +291,8 @@ impl Rack {
     /// recently delivered one by more than `reo_wnd`. Returns the bytes newly marked
     /// lost and when to check again for records not yet old enough (the RACK timer).
     pub fn detect_loss(&mut self, now: Instant, reo_wnd: Duration) -> (usize, Option<Instant>) {
-        if !self.have_delivered {
+        if !self.have_delivered || self.flagged == 0 {
+            // Unmarked records are original transmissions sent after everything delivered.
             return (0, None);
         }
         let rtt = Duration::from_micros(u64::from(self.rtt_us));
@@ -277,6 +305,7 @@ impl Rack {
             }
             let deadline = r.xmit + rtt + reo_wnd;
             if deadline <= now {
+                self.flagged += usize::from(r.flags == 0);
                 r.flags |= LOST;
                 lost += r.len();
             } else {
@@ -290,8 +319,9 @@ impl Rack {
     /// SACKed nor already retransmitted (NextSeg only resends above HighRxt; a lost
     /// retransmission is RACK's or the RTO's to find). Returns whether that changed anything.
     pub fn mark_head_lost(&mut self) -> bool {
-        match self.log.first_mut() {
+        match self.log.front_mut() {
             Some(r) if !r.sacked() && !r.lost() && !r.retransmitted() => {
+                self.flagged += usize::from(r.flags == 0);
                 r.flags |= LOST;
                 true
             }
@@ -303,12 +333,13 @@ impl Rack {
     /// had SACKed the head but still not acknowledged it, it reneged (RFC 2018 §8): the
     /// SACK marks are dropped too. Returns whether it reneged.
     pub fn on_rto(&mut self) -> bool {
-        let reneged = self.log.first().is_some_and(|r| r.sacked());
+        let reneged = self.log.front().is_some_and(|r| r.sacked());
         for r in self.log.iter_mut() {
             if reneged {
                 r.flags &= !SACKED;
             }
             if !r.sacked() {
+                self.flagged += usize::from(r.flags == 0);
                 r.flags |= LOST;
             }
         }
@@ -318,6 +349,12 @@ impl Rack {
     /// RFC 6675 `pipe`: bytes believed in flight, i.e. neither SACKed nor lost (a lost
     /// record counts again once retransmitted).
     pub fn pipe(&self) -> usize {
+        if self.flagged == 0 {
+            return match (self.log.front(), self.log.back()) {
+                (Some(first), Some(last)) => last.end.since(first.start),
+                _ => 0,
+            };
+        }
         self.log
             .iter()
             .filter(|r| !r.sacked() && !r.lost())
@@ -327,12 +364,15 @@ impl Rack {
 
     /// RFC 6675 `NextSeg` rule 1: the first record marked lost and not yet retransmitted.
     pub fn next_lost(&self) -> Option<Sent> {
+        if self.flagged == 0 {
+            return None;
+        }
         self.log.iter().find(|r| r.lost() && !r.sacked()).copied()
     }
 
     /// Whether any record is marked lost and awaiting retransmission.
     pub fn any_lost(&self) -> bool {
-        self.log.iter().any(|r| r.lost() && !r.sacked())
+        self.flagged > 0 && self.log.iter().any(|r| r.lost() && !r.sacked())
     }
 
     /// The highest record not SACKed (what a tail loss probe retransmits).
@@ -342,7 +382,8 @@ impl Rack {
 
     /// Forgets the log (the connection ended).
     pub fn clear(&mut self) {
-        self.log = Vec::new();
+        self.log = VecDeque::new();
+        self.flagged = 0;
     }
 }
 
@@ -427,9 +468,16 @@ mod tests {
     #[test]
     fn cumulative_ack_drops_records_and_frees_the_log() {
         let mut r = five();
+        assert_eq!(r.pipe(), 500);
         r.on_ack(s(250), &Scoreboard::default(), t(30));
         assert_eq!(r.log().len(), 3);
         assert_eq!(r.log()[0].start, s(250));
+        assert_eq!(r.pipe(), 250, "the span of an unmarked log");
+        assert_eq!(
+            r.min_rtt(),
+            Some(Duration::from_millis(29)),
+            "from the last delivered"
+        );
         r.on_ack(s(500), &Scoreboard::default(), t(31));
         assert!(r.log().is_empty());
         assert_eq!(r.allocated_bytes(), 0);
@@ -455,6 +503,6 @@ mod tests {
             r.on_sent(s(i), s(i + 1), t(0));
         }
         assert_eq!(r.log().len(), MAX_RECORDS);
-        assert_eq!(r.log().last().unwrap().end, s(MAX_RECORDS as u32 + 10));
+        assert_eq!(r.log().back().unwrap().end, s(MAX_RECORDS as u32 + 10));
     }
 }
