@@ -82,7 +82,10 @@ impl Connection {
         // Segmentation offload: the partial last piece of a large segment would leave as a small
         // segment, so it goes only where a small segment may (below: the end of the data with
         // Nagle off, or with the FIN); otherwise it waits like any small segment.
-        if len > mss && len % mss != 0 && !(len == unsent && (self.cfg.nodelay || fin_unsent)) {
+        if len > mss
+            && !len.is_multiple_of(mss)
+            && !(len == unsent && (self.cfg.nodelay || fin_unsent))
+        {
             len -= len % mss;
         }
         // A FIN rides on the segment that carries the last byte, or goes alone once all is sent.
