@@ -441,16 +441,11 @@ fn timed<T>(name: &str, f: impl FnOnce() -> T) -> T {
 
 // ---------------------------------------------------------------- cases
 
-/// The kernel sends 32 MiB to `synack serve --mode echo` and reads 32 MiB back.
-fn kernel_client_echo(v6: bool, impair: Option<&str>, nft_drop: bool, bytes: u64, secs: u64) {
+/// The kernel sends `bytes` to `synack serve --mode echo [extra]` and reads them back; returns
+/// what serve printed on stderr (its counters).
+fn kernel_client_echo(v6: bool, extra: &[&str], nft_drop: bool, bytes: u64, secs: u64) -> String {
     let ns = Netns::new();
-    let impair_arg;
-    let mut extra = vec![];
-    if let Some(i) = impair {
-        impair_arg = i.to_owned();
-        extra = vec!["--impair", &impair_arg];
-    }
-    let mut serve = ns.serve(v6, 7, "echo", &extra);
+    let mut serve = ns.serve(v6, 7, "echo", extra);
     if nft_drop {
         add_nft_drop(&ns);
     }
@@ -479,18 +474,16 @@ fn kernel_client_echo(v6: bool, impair: Option<&str>, nft_drop: bool, bytes: u64
         "{line:?}"
     );
     serve.terminate();
+    serve.stderr()
 }
 
-/// `synack nc` sends 32 MiB to a kernel echo server and reads 32 MiB back.
-fn synack_client_echo(v6: bool, impair: Option<&str>, nft_drop: bool, bytes: u64, secs: u64) {
+/// `synack nc [extra]` sends `bytes` to a kernel echo server and reads them back; returns
+/// what nc printed on stderr.
+fn synack_client_echo(v6: bool, extra: &[&str], nft_drop: bool, bytes: u64, secs: u64) -> String {
     let ns = Netns::new();
     let mut server = kernel_listener(&ns, v6, 5001, &["--echo"]);
     let input = TempFile::random(bytes);
-    let mut extra = vec![];
-    if let Some(i) = impair {
-        extra = vec!["--impair", i];
-    }
-    let (mut nc, out) = synack_nc(&ns, v6, 5001, stdin_from(&input), &extra);
+    let (mut nc, out) = synack_nc(&ns, v6, 5001, stdin_from(&input), extra);
     if nft_drop {
         // The rule goes in once tun0 exists; a dropped SYN is simply retransmitted.
         add_nft_drop(&ns);
@@ -505,6 +498,7 @@ fn synack_client_echo(v6: bool, impair: Option<&str>, nft_drop: bool, bytes: u64
     let want = sha_hex(&std::fs::read(&input.0).unwrap());
     assert_eq!(r.get("recv_sha256"), want);
     assert_eq!(sha_hex(&std::fs::read(&out.0).unwrap()), want);
+    nc.stderr()
 }
 
 /// nftables drops 2% of TCP packets the kernel sends and receives.
@@ -527,7 +521,7 @@ fn add_nft_drop(ns: &Netns) {
 fn kernel_client_to_synack_server_32mib_each_way() {
     if can_run("kernel_client_to_synack_server", &[]) {
         timed("kernel_client_to_synack_server_32mib_each_way", || {
-            kernel_client_echo(false, None, false, MIB32, 60)
+            kernel_client_echo(false, &[], false, MIB32, 60);
         });
     }
 }
@@ -536,7 +530,7 @@ fn kernel_client_to_synack_server_32mib_each_way() {
 fn synack_client_to_kernel_server_32mib_each_way() {
     if can_run("synack_client_to_kernel_server", &[]) {
         timed("synack_client_to_kernel_server_32mib_each_way", || {
-            synack_client_echo(false, None, false, MIB32, 60)
+            synack_client_echo(false, &[], false, MIB32, 60);
         });
     }
 }
@@ -545,7 +539,7 @@ fn synack_client_to_kernel_server_32mib_each_way() {
 fn ipv6_kernel_client_to_synack_server_32mib_each_way() {
     if can_run("ipv6_kernel_client_to_synack_server", &[]) {
         timed("ipv6_kernel_client_to_synack_server_32mib_each_way", || {
-            kernel_client_echo(true, None, false, MIB32, 60)
+            kernel_client_echo(true, &[], false, MIB32, 60);
         });
     }
 }
@@ -554,7 +548,7 @@ fn ipv6_kernel_client_to_synack_server_32mib_each_way() {
 fn ipv6_synack_client_to_kernel_server_32mib_each_way() {
     if can_run("ipv6_synack_client_to_kernel_server", &[]) {
         timed("ipv6_synack_client_to_kernel_server_32mib_each_way", || {
-            synack_client_echo(true, None, false, MIB32, 60)
+            synack_client_echo(true, &[], false, MIB32, 60);
         });
     }
 }
@@ -564,7 +558,7 @@ fn impaired_kernel_client_to_synack_server_each_way() {
     if can_run("impaired_kernel_client_to_synack_server", &[]) {
         let impair = format!("{IMPAIR}1");
         timed("impaired_kernel_client_to_synack_server_each_way", || {
-            kernel_client_echo(false, Some(&impair), false, impaired_bytes(), 600)
+            kernel_client_echo(false, &["--impair", &impair], false, impaired_bytes(), 600);
         });
     }
 }
@@ -578,7 +572,70 @@ fn impaired_synack_client_to_kernel_server_with_nft_drop_each_way() {
         let impair = format!("{IMPAIR}2");
         timed(
             "impaired_synack_client_to_kernel_server_with_nft_drop_each_way",
-            || synack_client_echo(false, Some(&impair), true, impaired_bytes(), 600),
+            || {
+                synack_client_echo(false, &["--impair", &impair], true, impaired_bytes(), 600);
+            },
+        );
+    }
+}
+
+/// The `TcpInSegs`/`TcpOutSegs` counter from the stderr of `synack serve`.
+fn counter(stderr: &str, name: &str) -> u64 {
+    let mut words = stderr.split_whitespace();
+    words
+        .find(|w| *w == name)
+        .and_then(|_| words.next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {stderr}"))
+}
+
+/// With `--offload`, 32 MiB each way between the kernel and `synack serve` arrive intact
+/// (SHA-256 both ways), and both directions really went in super-segments: far fewer segments
+/// than one per MSS, in and out.
+fn offload_kernel_client_echo(v6: bool) {
+    let stderr = kernel_client_echo(v6, &["--offload"], false, MIB32, 60);
+    assert!(!stderr.contains("refused TUN offloads"), "{stderr}");
+    let one_per_mss = MIB32 / 1448;
+    let (segs_in, segs_out) = (
+        counter(&stderr, "TcpInSegs"),
+        counter(&stderr, "TcpOutSegs"),
+    );
+    assert!(segs_in < one_per_mss / 4, "{segs_in} segments in: {stderr}");
+    assert!(
+        segs_out < one_per_mss / 4,
+        "{segs_out} segments out: {stderr}"
+    );
+}
+
+#[test]
+fn offload_kernel_client_to_synack_server_32mib_each_way() {
+    if can_run("offload_kernel_client_to_synack_server", &[]) {
+        timed(
+            "offload_kernel_client_to_synack_server_32mib_each_way",
+            || offload_kernel_client_echo(false),
+        );
+    }
+}
+
+#[test]
+fn offload_ipv6_kernel_client_to_synack_server_32mib_each_way() {
+    if can_run("offload_ipv6_kernel_client_to_synack_server", &[]) {
+        timed(
+            "offload_ipv6_kernel_client_to_synack_server_32mib_each_way",
+            || offload_kernel_client_echo(true),
+        );
+    }
+}
+
+#[test]
+fn offload_synack_client_to_kernel_server_32mib_each_way() {
+    if can_run("offload_synack_client_to_kernel_server", &[]) {
+        timed(
+            "offload_synack_client_to_kernel_server_32mib_each_way",
+            || {
+                let stderr = synack_client_echo(false, &["--offload"], false, MIB32, 60);
+                assert!(!stderr.contains("refused TUN offloads"), "{stderr}");
+            },
         );
     }
 }
