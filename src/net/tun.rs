@@ -20,13 +20,19 @@ use std::net::IpAddr;
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 
+/// Packets the kernel queues for synack on a device it configures (`txqueuelen`; Linux's
+/// default for TUN is 500). A kernel sender bursts a whole window of MTU-sized packets at
+/// once; 500 of them overflow before synack has read them, and each drop costs the sender a
+/// recovery. (With offloads the packets are 64 KiB each and 500 are plenty.)
+const TX_QUEUE_LEN: u32 = 4096;
+
 /// How to open a TUN device.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TunConfig {
     /// Interface name, e.g. `tun0` (at most 15 bytes).
     pub name: String,
     /// The kernel's address on the link and its prefix length; `None` leaves the interface's
-    /// addresses and link state alone.
+    /// addresses, link state and queue length alone.
     pub kernel_addr: Option<(IpAddr, u8)>,
     /// The MTU to set along with the address (only with `kernel_addr`).
     pub mtu: u16,
@@ -146,6 +152,8 @@ impl TunDevice {
                 move |source| TunError::Io { step, name, source }
             };
             dev.set_mtu(cfg.mtu).map_err(io("setting the MTU of"))?;
+            dev.set_tx_queue_len(TX_QUEUE_LEN)
+                .map_err(io("setting the queue length of"))?;
             let added = match addr {
                 IpAddr::V4(a) => dev.add_address_v4(a, prefix),
                 IpAddr::V6(a) => dev.add_address_v6(a, prefix),
