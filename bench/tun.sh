@@ -70,10 +70,12 @@ wait_for() {
     return 1
 }
 
-# Stops a server started in the background (by its pid) and waits for it. (SIGTERM: background
-# jobs of a script ignore SIGINT.)
+# Stops a server started in the background (by its pid) and waits for it: SIGTERM (background
+# jobs of a script ignore SIGINT) to the server itself, or, under perf stat, to its child.
 stop() {
-    kill -TERM "$1" 2>/dev/null || true
+    local child
+    child=$(ps -o pid= --ppid "$1" 2>/dev/null | head -n1 | tr -d ' ' || true)
+    kill -TERM "${child:-$1}" 2>/dev/null || true
     wait "$1" 2>/dev/null || true
 }
 
