@@ -7,7 +7,7 @@
 #
 # Every transfer uses the same client (bench/tun_client.py: one TCP connection, 1 MiB
 # send()/recv_into() calls) for the same time, at MTU 1500. TUN runs twice: with the device's
-# offloads (--offload: IFF_VNET_HDR, TSO both ways, checksum offload) and without. Prints
+# offloads (the default: IFF_VNET_HDR, TSO both ways, checksum offload) and with --no-offload. Prints
 # Gbit/s for each and the ratios TUN/veth.
 #
 # Needs root (network namespaces, TUN). Creates its own namespaces (198.18.0.0/15 addresses)
@@ -92,9 +92,10 @@ ip -n "$NS_B" addr add 198.18.1.2/24 dev veth-b
 ip -n "$NS_A" link set veth-a mtu 1500 up
 ip -n "$NS_B" link set veth-b mtu 1500 up
 
-# ---- one TUN run: $1 = discard|source, $2 = --offload or ""; Gbit/s into $OUT/$tag.client
+# ---- one TUN run: $1 = discard|source, $2 = "" or --no-offload; Gbit/s into $OUT/$tag.client
 tun_run() {
-    local mode=$1 offload=$2 tag=tun-$1${2:+-offload} pid client
+    local mode=$1 offload=$2 tag=tun-$1 pid client
+    [ -n "$offload" ] || tag=tun-$mode-offload
     local serve=("$SYNACK" serve --tun tun0 --addr 198.18.0.2 --kernel-addr 198.18.0.1/24
         --port 5001 --mode "$mode" --buffer "$BUFFER" $offload)
     if [ "${PERF:-0}" = 1 ]; then
@@ -134,8 +135,8 @@ echo "bench/tun.sh: $DURATION s per transfer, MTU 1500, one connection, synack b
 declare -A R
 for mode in discard source; do
     veth_run "$mode"
-    tun_run "$mode" --offload
     tun_run "$mode" ""
+    tun_run "$mode" --no-offload
     for tag in veth-$mode tun-$mode-offload tun-$mode; do
         R[$tag]=$(cat "$OUT/$tag.client")
     done

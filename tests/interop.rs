@@ -589,52 +589,68 @@ fn counter(stderr: &str, name: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {name} in {stderr}"))
 }
 
-/// With `--offload`, 32 MiB each way between the kernel and `synack serve` arrive intact
-/// (SHA-256 both ways), and both directions really went in super-segments: far fewer segments
-/// than one per MSS, in and out.
-fn offload_kernel_client_echo(v6: bool) {
-    let stderr = kernel_client_echo(v6, &["--offload"], false, MIB32, 60);
+/// 32 MiB each way between the kernel and `synack serve [extra]` (SHA-256 both ways); returns
+/// how many segments synack received and sent, one MSS being 1448 bytes with timestamps.
+fn kernel_client_echo_segments(v6: bool, extra: &[&str]) -> (u64, u64, u64) {
+    let stderr = kernel_client_echo(v6, extra, false, MIB32, 60);
     assert!(!stderr.contains("refused TUN offloads"), "{stderr}");
-    let one_per_mss = MIB32 / 1448;
     let (segs_in, segs_out) = (
         counter(&stderr, "TcpInSegs"),
         counter(&stderr, "TcpOutSegs"),
     );
-    assert!(segs_in < one_per_mss / 4, "{segs_in} segments in: {stderr}");
-    assert!(
-        segs_out < one_per_mss / 4,
-        "{segs_out} segments out: {stderr}"
-    );
+    (segs_in, segs_out, MIB32 / 1448)
+}
+
+/// By default (offloads on) both directions go in super-segments: far fewer segments than one
+/// per MSS, in and out; the other 32 MiB tests above run this way too.
+fn offload_kernel_client_echo(v6: bool) {
+    let (segs_in, segs_out, one_per_mss) = kernel_client_echo_segments(v6, &[]);
+    assert!(segs_in < one_per_mss / 4, "{segs_in} segments in");
+    assert!(segs_out < one_per_mss / 4, "{segs_out} segments out");
 }
 
 #[test]
-fn offload_kernel_client_to_synack_server_32mib_each_way() {
-    if can_run("offload_kernel_client_to_synack_server", &[]) {
+fn offloads_are_on_by_default_and_carry_super_segments_both_ways() {
+    if can_run("offloads_are_on_by_default", &[]) {
         timed(
-            "offload_kernel_client_to_synack_server_32mib_each_way",
+            "offloads_are_on_by_default_and_carry_super_segments_both_ways",
             || offload_kernel_client_echo(false),
         );
     }
 }
 
 #[test]
-fn offload_ipv6_kernel_client_to_synack_server_32mib_each_way() {
-    if can_run("offload_ipv6_kernel_client_to_synack_server", &[]) {
+fn ipv6_offloads_are_on_by_default_and_carry_super_segments_both_ways() {
+    if can_run("ipv6_offloads_are_on_by_default", &[]) {
         timed(
-            "offload_ipv6_kernel_client_to_synack_server_32mib_each_way",
+            "ipv6_offloads_are_on_by_default_and_carry_super_segments_both_ways",
             || offload_kernel_client_echo(true),
         );
     }
 }
 
 #[test]
-fn offload_synack_client_to_kernel_server_32mib_each_way() {
-    if can_run("offload_synack_client_to_kernel_server", &[]) {
+fn no_offload_kernel_client_to_synack_server_32mib_each_way_in_mss_segments() {
+    if can_run("no_offload_kernel_client_to_synack_server", &[]) {
         timed(
-            "offload_synack_client_to_kernel_server_32mib_each_way",
+            "no_offload_kernel_client_to_synack_server_32mib_each_way",
             || {
-                let stderr = synack_client_echo(false, &["--offload"], false, MIB32, 60);
-                assert!(!stderr.contains("refused TUN offloads"), "{stderr}");
+                let (segs_in, segs_out, one_per_mss) =
+                    kernel_client_echo_segments(false, &["--no-offload"]);
+                assert!(segs_in >= one_per_mss, "{segs_in} segments in");
+                assert!(segs_out >= one_per_mss, "{segs_out} segments out");
+            },
+        );
+    }
+}
+
+#[test]
+fn no_offload_synack_client_to_kernel_server_32mib_each_way() {
+    if can_run("no_offload_synack_client_to_kernel_server", &[]) {
+        timed(
+            "no_offload_synack_client_to_kernel_server_32mib_each_way",
+            || {
+                synack_client_echo(false, &["--no-offload"], false, MIB32, 60);
             },
         );
     }
