@@ -11,10 +11,12 @@
 
 mod cookies;
 mod counters;
+mod events;
 mod icmp;
 mod listener;
 
 pub use counters::Counters;
+pub use events::{Event, Readiness};
 
 use crate::tcp::isn::IsnGenerator;
 use crate::tcp::reset::{self, Reset};
@@ -22,6 +24,7 @@ use crate::tcp::syn_cookie::SynCookies;
 use crate::tcp::{self, Connection, State};
 use crate::time::Instant;
 use crate::wire::{self, Checksum, IpRepr, WireError};
+use events::EventKey;
 use listener::Listener;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -136,6 +139,10 @@ struct Entry {
     dirty: bool,
     /// The earliest deadline of this connection present in the timer heap.
     heap_at: Option<Instant>,
+    /// The readiness last noted for the event queue.
+    readiness: Readiness,
+    /// Queued in `events`.
+    evented: bool,
 }
 
 #[derive(Debug, Default)]
@@ -175,6 +182,10 @@ pub struct Stack {
     echo: icmp::EchoResponder,
     next_port: u16,
     counters: Counters,
+    /// Readiness events are queued (see [`events`]).
+    events_on: bool,
+    /// Connections and listeners whose readiness changed, each at most once.
+    events: VecDeque<EventKey>,
 }
 
 impl Stack {
@@ -200,6 +211,8 @@ impl Stack {
             time_wait: 0,
             echo: icmp::EchoResponder::default(),
             counters: Counters::default(),
+            events_on: false,
+            events: VecDeque::new(),
         }
     }
 
@@ -249,6 +262,7 @@ impl Stack {
             + self.timers.capacity() * size_of::<Reverse<(Instant, u32, u32)>>()
             + self.dirty.capacity() * size_of::<ConnId>()
             + self.replies.capacity() * size_of::<Reply>()
+            + self.events.capacity() * size_of::<EventKey>()
     }
 
     /// Number of connections held (including embryonic and TIME-WAIT ones).
@@ -384,6 +398,18 @@ impl Stack {
         e.conn.close();
         e.conn.set_orphaned();
         e.released = true;
+        self.touch(id, now);
+        Ok(())
+    }
+
+    /// Turns Nagle's algorithm off (`true`) or back on for this connection.
+    pub fn set_nodelay(
+        &mut self,
+        now: Instant,
+        id: ConnId,
+        nodelay: bool,
+    ) -> Result<(), StackError> {
+        self.conn_mut(id)?.set_nodelay(nodelay);
         self.touch(id, now);
         Ok(())
     }
@@ -702,6 +728,7 @@ impl Stack {
             if after.is_synchronized() {
                 if l.accept_queue.len() < l.backlog {
                     l.accept_queue.push_back(id);
+                    self.note_acceptable(lid);
                 } else {
                     self.counters.listen_overflows += 1;
                     self.abort(id);
@@ -729,6 +756,8 @@ impl Stack {
             demuxed: true,
             dirty: false,
             heap_at: None,
+            readiness: Readiness::NONE,
+            evented: false,
         };
         let index = match self.free_slots.pop() {
             Some(i) => i,
@@ -792,6 +821,7 @@ impl Stack {
         }
         self.mark_dirty(id);
         self.schedule(id, now);
+        self.note_readiness(id);
     }
 
     /// Puts the connection's next deadline in the heap if it is earlier than what is there.

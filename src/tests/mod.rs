@@ -7,6 +7,7 @@
     clippy::panic
 )]
 
+mod cc;
 mod flood;
 mod hostile;
 mod icmp;
