@@ -663,7 +663,14 @@ fn half_close_kernel_shuts_write_side_while_synack_keeps_sending() {
     }
     let ns = Netns::new();
     let n = 4u64 << 20;
-    let mut serve = ns.serve(false, 19, "source", &["--bytes", &n.to_string()]);
+    // Without offloads: with them synack can send all 4 MiB and its FIN in a few ms, before a
+    // loaded machine has run the peer's shutdown, and then synack closed first.
+    let mut serve = ns.serve(
+        false,
+        19,
+        "source",
+        &["--bytes", &n.to_string(), "--no-offload"],
+    );
     // The kernel sends 1000 bytes and shuts down its write side at once; synack keeps
     // sending its 4 MiB, then closes.
     let mut peer = ns.peer(&["connect", SYNACK4, "19", "--send", "1000"]);

@@ -29,6 +29,7 @@ use super::impair::{Direction, ImpairConfig, ImpairStats, Impairer};
 use super::pcap::{PcapError, PcapWriter};
 use crate::stack::Stack;
 use crate::time::{Duration, Instant};
+use crate::wire::Checksum;
 use std::io;
 
 /// Most packets read from the device per round before timers and transmits get a turn.
@@ -282,6 +283,13 @@ impl<D: Device> Driver<D> {
                 break;
             };
             progress = true;
+            if self.pcap.is_some() && checksum == Checksum::Ignore {
+                // The capture shows the checksum the segment would carry on a wire, not the
+                // partial one the kernel left (the stack does not look at it).
+                if let Some(p) = self.rx.get_mut(..n) {
+                    super::vnet::fill_tcp_checksum(p);
+                }
+            }
             let packet = self.rx.get(..n).unwrap_or(&[]);
             self.stats.packets_in += 1;
             self.stats.bytes_in += n as u64;

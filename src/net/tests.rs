@@ -304,6 +304,19 @@ fn vnet_transmit_marks_large_tcp_for_gso_with_a_partial_checksum_that_completes(
 }
 
 #[test]
+fn vnet_fill_tcp_checksum_turns_a_partial_checksum_into_the_full_one() {
+    let packet = tcp_packet(3000);
+    let mut head = [0u8; vnet::MAX_HEADERS];
+    let (_, n) = vnet::for_transmit(&packet, 1500, 1448, &mut head);
+    let mut partial = head[..n].to_vec();
+    partial.extend_from_slice(&packet[n..]);
+    assert!(vnet::fill_tcp_checksum(&mut partial));
+    assert_eq!(partial, packet);
+    let mut not_tcp = vec![0x45u8; 40];
+    assert!(!vnet::fill_tcp_checksum(&mut not_tcp));
+}
+
+#[test]
 fn vnet_transmit_leaves_packets_within_the_mtu_alone() {
     let packet = tcp_packet(1460);
     let mut head = [0u8; vnet::MAX_HEADERS];

@@ -152,6 +152,29 @@ fn tcp_layout(packet: &[u8]) -> Option<(usize, usize, u16, u8)> {
     Some((ip_len, tcp_len, pseudo, gso))
 }
 
+/// Computes the TCP checksum of `packet` (IPv4 or IPv6 carrying TCP) from scratch and writes
+/// it in, replacing a partial one; returns false, leaving `packet` alone, for anything else.
+/// (For captures: the kernel's offloaded segments arrive with partial checksums.)
+pub fn fill_tcp_checksum(packet: &mut [u8]) -> bool {
+    let Some((ip_len, _, pseudo, _)) = tcp_layout(packet) else {
+        return false;
+    };
+    let Ok(csum_start) = u16::try_from(ip_len) else {
+        return false;
+    };
+    let at = ip_len + usize::from(TCP_CSUM_OFFSET);
+    if let Some(field) = packet.get_mut(at..at + 2) {
+        field.copy_from_slice(&pseudo.to_be_bytes());
+    }
+    let hdr = VnetHdr {
+        flags: F_NEEDS_CSUM,
+        csum_start,
+        csum_offset: TCP_CSUM_OFFSET,
+        ..VnetHdr::default()
+    };
+    hdr.finish_checksum(packet)
+}
+
 /// How to write `packet` (a complete IP packet with valid checksums) to a device with
 /// offloads: the header, and the packet's first `n` bytes rewritten into `head` (the write is
 /// `hdr`, `head[..n]`, `packet[n..]`). A TCP packet longer than `mtu` is marked for
