@@ -81,6 +81,8 @@ impl Lifecycles {
 /// How long and how large the runs are.
 struct Scale {
     label: &'static str,
+    /// `--only SUBSTR`: run only the rows whose name contains it (for profiling).
+    only: Option<String>,
     bulk: Duration,
     life: Duration,
     idle_small: usize,
@@ -94,8 +96,13 @@ impl Scale {
         let args: Vec<String> = std::env::args().collect();
         let has = |a: &str| args.iter().any(|x| x == a);
         let ms = Duration::from_millis;
+        let only = args
+            .iter()
+            .position(|a| a == "--only")
+            .and_then(|i| args.get(i + 1).cloned());
         if !has("--bench") {
             return Scale {
+                only,
                 label: "smoke (no --bench: checks that every row runs, figures meaningless)",
                 bulk: ms(20),
                 life: ms(20),
@@ -107,6 +114,7 @@ impl Scale {
         }
         if has("--quick") {
             return Scale {
+                only,
                 label: "quick",
                 bulk: ms(400),
                 life: ms(400),
@@ -117,6 +125,7 @@ impl Scale {
             };
         }
         Scale {
+            only,
             label: "full",
             bulk: ms(2000),
             life: ms(2000),
@@ -125,6 +134,13 @@ impl Scale {
             idle_mem: 1_000_000,
             lossy: ms(10_000),
         }
+    }
+}
+
+impl Scale {
+    /// Whether the row `name` is to be run.
+    fn wants(&self, name: &str) -> bool {
+        self.only.as_ref().is_none_or(|o| name.contains(o.as_str()))
     }
 }
 
@@ -170,6 +186,9 @@ fn bulk_rows(sc: &Scale, rows: &mut Vec<Row>) {
         ("bulk_mtu65535_64k", 65535, 64 * KIB),
         ("bulk_mtu65535_1m", 65535, 1024 * KIB),
     ] {
+        if !sc.wants(name) {
+            continue;
+        }
         let s = Setup {
             mtu,
             buffer,
@@ -184,6 +203,12 @@ fn bulk_rows(sc: &Scale, rows: &mut Vec<Row>) {
 }
 
 fn lifecycle_rows(sc: &Scale, rows: &mut Vec<Row>) {
+    if !["lifecycles", "lifecycles_idle_10k", "lifecycles_idle_100k"]
+        .iter()
+        .any(|n| sc.wants(n))
+    {
+        return;
+    }
     let s = Setup {
         duration: sc.life,
         ..Setup::lifecycle()
@@ -198,6 +223,9 @@ fn lifecycle_rows(sc: &Scale, rows: &mut Vec<Row>) {
         ("lifecycles_idle_10k", sc.idle_small),
         ("lifecycles_idle_100k", sc.idle_large),
     ] {
+        if !sc.wants(name) {
+            continue;
+        }
         let syn = synack_side::lifecycles(&s, idle);
         let smo = smol_side::lifecycles(&s, idle, SMOL_IDLE_BUFFER);
         let note = format!(
@@ -210,6 +238,12 @@ fn lifecycle_rows(sc: &Scale, rows: &mut Vec<Row>) {
 }
 
 fn memory_rows(sc: &Scale, rows: &mut Vec<Row>) {
+    if !["bytes_per_idle_conn", "bytes_idle_1m"]
+        .iter()
+        .any(|n| sc.wants(n))
+    {
+        return;
+    }
     let n = sc.idle_small;
     let (heap, acct) = synack_side::idle_memory(n);
     let smo = smol_side::bytes_per_conn(64 * KIB) as f64;
@@ -243,6 +277,12 @@ fn memory_rows(sc: &Scale, rows: &mut Vec<Row>) {
 }
 
 fn lossy_rows(sc: &Scale, rows: &mut Vec<Row>) {
+    if !["lossy_goodput", "lossy_goodput_vs_capacity"]
+        .iter()
+        .any(|n| sc.wants(n))
+    {
+        return;
+    }
     let path = PathModel {
         bits_per_sec: 1_000_000_000,
         one_way: Duration::from_millis(5),
@@ -341,7 +381,7 @@ fn main() {
     lossy_rows(&sc, &mut rows);
     print!("{}", table(&rows));
     println!("({:.1} s)", started.elapsed().as_secs_f64());
-    if sc.label.starts_with("smoke") {
+    if sc.label.starts_with("smoke") || sc.only.is_some() {
         return;
     }
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/compare.json");
