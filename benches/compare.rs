@@ -83,6 +83,8 @@ struct Scale {
     label: &'static str,
     /// `--only SUBSTR`: run only the rows whose name contains it (for profiling).
     only: Option<String>,
+    /// `--stack synack|smoltcp`: run only that stack's side (for profiling).
+    stack: Option<String>,
     bulk: Duration,
     life: Duration,
     idle_small: usize,
@@ -96,13 +98,15 @@ impl Scale {
         let args: Vec<String> = std::env::args().collect();
         let has = |a: &str| args.iter().any(|x| x == a);
         let ms = Duration::from_millis;
-        let only = args
-            .iter()
-            .position(|a| a == "--only")
-            .and_then(|i| args.get(i + 1).cloned());
+        let value = |flag: &str| {
+            let i = args.iter().position(|a| a == flag)?;
+            args.get(i + 1).cloned()
+        };
+        let (only, stack) = (value("--only"), value("--stack"));
         if !has("--bench") {
             return Scale {
                 only,
+                stack,
                 label: "smoke (no --bench: checks that every row runs, figures meaningless)",
                 bulk: ms(20),
                 life: ms(20),
@@ -115,6 +119,7 @@ impl Scale {
         if has("--quick") {
             return Scale {
                 only,
+                stack,
                 label: "quick",
                 bulk: ms(400),
                 life: ms(400),
@@ -126,6 +131,7 @@ impl Scale {
         }
         Scale {
             only,
+            stack,
             label: "full",
             bulk: ms(2000),
             life: ms(2000),
@@ -141,6 +147,14 @@ impl Scale {
     /// Whether the row `name` is to be run.
     fn wants(&self, name: &str) -> bool {
         self.only.as_ref().is_none_or(|o| name.contains(o.as_str()))
+    }
+
+    /// Runs `f` if `stack` is to be run, else gives NaN (shown as "null").
+    fn side(&self, stack: &str, f: impl FnOnce() -> f64) -> f64 {
+        match &self.stack {
+            Some(s) if s != stack => f64::NAN,
+            _ => f(),
+        }
     }
 }
 
@@ -196,8 +210,8 @@ fn bulk_rows(sc: &Scale, rows: &mut Vec<Row>) {
             path: None,
         };
         let mbps = |(bytes, secs): (u64, f64)| bytes as f64 / secs / 1e6;
-        let syn = mbps(synack_side::bulk(&s));
-        let smo = mbps(smol_side::bulk(&s));
+        let syn = sc.side("synack", || mbps(synack_side::bulk(&s)));
+        let smo = sc.side("smoltcp", || mbps(smol_side::bulk(&s)));
         rows.push(Row::more(name, "MB/s", syn, smo));
     }
 }
@@ -213,10 +227,12 @@ fn lifecycle_rows(sc: &Scale, rows: &mut Vec<Row>) {
         duration: sc.life,
         ..Setup::lifecycle()
     };
-    let syn0 = synack_side::lifecycles(&s, 0);
-    let smo0 = smol_side::lifecycles(&s, 0, SMOL_IDLE_BUFFER);
+    let syn0 = sc.side("synack", || synack_side::lifecycles(&s, 0).rate());
+    let smo0 = sc.side("smoltcp", || {
+        smol_side::lifecycles(&s, 0, SMOL_IDLE_BUFFER).rate()
+    });
     rows.push(
-        Row::more("lifecycles", "lifecycles/s", syn0.rate(), smo0.rate())
+        Row::more("lifecycles", "lifecycles/s", syn0, smo0)
             .note("synack: fresh connections via listener; smoltcp: one reused socket pair"),
     );
     for (name, idle) in [
@@ -226,14 +242,18 @@ fn lifecycle_rows(sc: &Scale, rows: &mut Vec<Row>) {
         if !sc.wants(name) {
             continue;
         }
-        let syn = synack_side::lifecycles(&s, idle);
-        let smo = smol_side::lifecycles(&s, idle, SMOL_IDLE_BUFFER);
+        let syn = sc.side("synack", || synack_side::lifecycles(&s, idle).rate());
+        let mut smo_count = 0;
+        let smo = sc.side("smoltcp", || {
+            let l = smol_side::lifecycles(&s, idle, SMOL_IDLE_BUFFER);
+            smo_count = l.count;
+            l.rate()
+        });
         let note = format!(
-            "{idle} idle; synack {:.0}% of no-idle rate; smoltcp {} lifecycles measured",
-            100.0 * syn.rate() / syn0.rate(),
-            smo.count
+            "{idle} idle; synack {:.0}% of no-idle rate; smoltcp {smo_count} lifecycles measured",
+            100.0 * syn / syn0,
         );
-        rows.push(Row::more(name, "lifecycles/s", syn.rate(), smo.rate()).note(note));
+        rows.push(Row::more(name, "lifecycles/s", syn, smo).note(note));
     }
 }
 
@@ -297,8 +317,8 @@ fn lossy_rows(sc: &Scale, rows: &mut Vec<Row>) {
         path: Some(path),
     };
     let mbps = |(bytes, secs): (u64, f64)| bytes as f64 / secs / 1e6;
-    let syn = mbps(synack_side::bulk(&s));
-    let smo = mbps(smol_side::bulk(&s));
+    let syn = sc.side("synack", || mbps(synack_side::bulk(&s)));
+    let smo = sc.side("smoltcp", || mbps(smol_side::bulk(&s)));
     // The most payload the path carries: link rate times 1460 payload bytes per 1500.
     let capacity = path.bits_per_sec as f64 / 8.0 / 1e6 * 1460.0 / 1500.0;
     let secs = sc.lossy.as_secs_f64();
@@ -381,7 +401,7 @@ fn main() {
     lossy_rows(&sc, &mut rows);
     print!("{}", table(&rows));
     println!("({:.1} s)", started.elapsed().as_secs_f64());
-    if sc.label.starts_with("smoke") || sc.only.is_some() {
+    if sc.label.starts_with("smoke") || sc.only.is_some() || sc.stack.is_some() {
         return;
     }
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/compare.json");

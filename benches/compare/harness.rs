@@ -168,8 +168,8 @@ impl Clock {
         }
     }
 
-    fn jump_to(&mut self, t: Instant) {
-        let now = self.now();
+    /// Moves the clock from `now` (read earlier this round) on to `t`.
+    fn jump(&mut self, now: Instant, t: Instant) {
         match self {
             Clock::Real { skipped, .. } => *skipped += t.saturating_duration_since(now),
             Clock::Virtual(v) => *v = t.max(now),
@@ -233,21 +233,20 @@ impl<H: Host> Rig<H> {
                 continue;
             }
             let (da, db) = (self.a.deadline(now), self.b.deadline(now));
+            let mut at = now;
             if !busy {
                 let next = [self.ab.next_at(), self.ba.next_at(), da, db]
                     .into_iter()
                     .flatten()
-                    .min();
-                match next {
-                    // A host asking to be polled now and doing nothing when polled: a
-                    // microsecond later (the real clock moves on by itself).
-                    Some(t) => self.clock.jump_to(t.max(now + Duration::from_micros(1))),
-                    None => panic!("harness: both stacks idle with nothing scheduled"),
-                }
+                    .min()
+                    .expect("harness: both stacks idle with nothing scheduled");
+                // A host asking to be polled now and doing nothing when polled: a
+                // microsecond later.
+                at = next.max(now + Duration::from_micros(1));
+                self.clock.jump(now, at);
             }
-            let now = self.clock.now();
-            due_a = da.is_some_and(|t| t <= now);
-            due_b = db.is_some_and(|t| t <= now);
+            due_a = da.is_some_and(|t| t <= at);
+            due_b = db.is_some_and(|t| t <= at);
         }
     }
 }
