@@ -39,6 +39,8 @@ pub struct Setup {
     pub buffer: usize,
     /// How long to run (bulk: on the rig's clock; lifecycles: wall time).
     pub duration: Duration,
+    /// Lifecycles: run exactly this many instead (`--count N`, for instruction profiles).
+    pub count: Option<u64>,
     /// The modelled path, or `None` for the in-memory link.
     pub path: Option<PathModel>,
 }
@@ -50,6 +52,7 @@ impl Setup {
             mtu: 1500,
             buffer: 64 * 1024,
             duration: Duration::ZERO,
+            count: None,
             path: None,
         }
     }
@@ -85,6 +88,8 @@ struct Scale {
     only: Option<String>,
     /// `--stack synack|smoltcp`: run only that stack's side (for profiling).
     stack: Option<String>,
+    /// `--count N`: lifecycle rows run N lifecycles instead of for a time.
+    count: Option<u64>,
     bulk: Duration,
     life: Duration,
     idle_small: usize,
@@ -103,10 +108,12 @@ impl Scale {
             args.get(i + 1).cloned()
         };
         let (only, stack) = (value("--only"), value("--stack"));
+        let count = value("--count").and_then(|n| n.parse().ok());
         if !has("--bench") {
             return Scale {
                 only,
                 stack,
+                count,
                 label: "smoke (no --bench: checks that every row runs, figures meaningless)",
                 bulk: ms(20),
                 life: ms(20),
@@ -120,6 +127,7 @@ impl Scale {
             return Scale {
                 only,
                 stack,
+                count,
                 label: "quick",
                 bulk: ms(400),
                 life: ms(400),
@@ -132,6 +140,7 @@ impl Scale {
         Scale {
             only,
             stack,
+            count,
             label: "full",
             bulk: ms(2000),
             life: ms(2000),
@@ -207,6 +216,7 @@ fn bulk_rows(sc: &Scale, rows: &mut Vec<Row>) {
             mtu,
             buffer,
             duration: sc.bulk,
+            count: None,
             path: None,
         };
         let mbps = |(bytes, secs): (u64, f64)| bytes as f64 / secs / 1e6;
@@ -225,6 +235,7 @@ fn lifecycle_rows(sc: &Scale, rows: &mut Vec<Row>) {
     }
     let s = Setup {
         duration: sc.life,
+        count: sc.count,
         ..Setup::lifecycle()
     };
     let syn0 = sc.side("synack", || synack_side::lifecycles(&s, 0).rate());
@@ -314,6 +325,7 @@ fn lossy_rows(sc: &Scale, rows: &mut Vec<Row>) {
         mtu: 1500,
         buffer: 4096 * KIB,
         duration: sc.lossy,
+        count: None,
         path: Some(path),
     };
     let mbps = |(bytes, secs): (u64, f64)| bytes as f64 / secs / 1e6;

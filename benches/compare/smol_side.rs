@@ -277,7 +277,9 @@ pub fn lifecycles(s: &Setup, idle: usize, idle_buffer: usize) -> Lifecycles {
         let (ca, sb) = (a.tcp(ha).state(), b.tcp(hb).state());
         match phase {
             0 => {
-                if started.elapsed() >= s.duration {
+                if s.count
+                    .map_or(started.elapsed() >= s.duration, |n| count >= n)
+                {
                     return (Flow::Done, false);
                 }
                 b.tcp(hb).listen(80).expect("listen");

@@ -176,7 +176,9 @@ pub fn lifecycles(s: &Setup, idle: usize) -> Lifecycles {
     let started = std::time::Instant::now();
     r.drive(WALL_LIMIT, |a, b, now| {
         let Some((c, sent)) = &mut client else {
-            if started.elapsed() >= s.duration {
+            if s.count
+                .map_or(started.elapsed() >= s.duration, |n| count >= n)
+            {
                 return (Flow::Done, false);
             }
             client = Some((a.stack.connect(now, server).expect("connect"), false));
