@@ -118,10 +118,37 @@ pub struct ConnId {
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct ListenerId(usize);
 
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 struct FourTuple {
     local: SocketAddr,
     remote: SocketAddr,
+}
+
+/// Hashes the addresses and ports as three words (IPv4) instead of the derived field by
+/// field walk, which fed SipHash a dozen small writes per lookup: demux hashing was ~18%
+/// of a connection lifecycle's instructions. The hasher is still the keyed SipHash.
+impl std::hash::Hash for FourTuple {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let ports = (u32::from(self.local.port()) << 16) | u32::from(self.remote.port());
+        match (self.local.ip(), self.remote.ip()) {
+            (IpAddr::V4(l), IpAddr::V4(r)) => {
+                state.write_u64((u64::from(l.to_bits()) << 32) | u64::from(r.to_bits()));
+            }
+            (l, r) => {
+                state.write_u128(ip_bits(l));
+                state.write_u128(ip_bits(r));
+            }
+        }
+        state.write_u32(ports);
+    }
+}
+
+/// An address as 128 bits (IPv4 in the low 32).
+fn ip_bits(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(a) => u128::from(a.to_bits()),
+        IpAddr::V6(a) => a.to_bits(),
+    }
 }
 
 #[derive(Debug)]
