@@ -84,7 +84,7 @@ impl Lifecycles {
 /// How long and how large the runs are.
 struct Scale {
     label: &'static str,
-    /// `--only SUBSTR`: run only the rows whose name contains it (for profiling).
+    /// `--only NAME[,NAME...]`: run only these rows (for profiling).
     only: Option<String>,
     /// `--stack synack|smoltcp`: run only that stack's side (for profiling).
     stack: Option<String>,
@@ -155,7 +155,9 @@ impl Scale {
 impl Scale {
     /// Whether the row `name` is to be run.
     fn wants(&self, name: &str) -> bool {
-        self.only.as_ref().is_none_or(|o| name.contains(o.as_str()))
+        self.only
+            .as_ref()
+            .is_none_or(|o| o.split(',').any(|n| n == name))
     }
 
     /// Runs `f` if `stack` is to be run, else gives NaN (shown as "null").
