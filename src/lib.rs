@@ -5,12 +5,15 @@
 //! packets, timer deadlines and events come out. Drivers such as the seeded
 //! simulator in [`sim`] sit around it.
 
+pub mod blocking;
 pub mod demo;
 pub mod net;
+pub mod runtime;
 pub mod sim;
 pub mod stack;
 pub mod tcp;
 pub mod time;
+pub mod tokio_net;
 pub mod trace;
 pub mod wire;
 

@@ -41,6 +41,9 @@ pub struct ServeArgs {
     /// Accept backlog.
     #[arg(long, default_value_t = 128)]
     backlog: usize,
+    /// Every SECONDS, print every listener and connection as a table, like `ss -tni`.
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    stats: Option<u64>,
 }
 
 /// The byte at offset `i` of what `--mode source` sends.
@@ -237,6 +240,7 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
     );
     let mut sessions: Vec<Session> = Vec::new();
     let mut buf = vec![0u8; 64 * 1024];
+    let mut stats = args.stats.map(stats_interval);
     loop {
         step(&mut driver, lid, &mut sessions, &args, &mut buf)
             .map_err(|e| Failure::setup(e.to_string()))?;
@@ -244,6 +248,7 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
             r = driver.wait() => r.map_err(|e| Failure::setup(e.to_string()))?,
             _ = sigint.recv() => break,
             _ = sigterm.recv() => break,
+            () = stats_tick(&mut stats) => print_stats(driver.stack(), driver.now()),
         }
     }
     let open = sessions.len();
@@ -257,6 +262,33 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
         .flush_pcap()
         .map_err(|e| Failure::setup(e.to_string()))?;
     Ok(())
+}
+
+/// Ticks every `secs` seconds, the first time `secs` from now.
+fn stats_interval(secs: u64) -> tokio::time::Interval {
+    let period = std::time::Duration::from_secs(secs);
+    let mut i = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    i
+}
+
+/// The next `--stats` tick; never, without `--stats`.
+async fn stats_tick(interval: &mut Option<tokio::time::Interval>) {
+    match interval {
+        Some(i) => {
+            i.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// One `--stats` table: a heading with the time and count, then `ss -tni`-like rows.
+fn print_stats(stack: &Stack, now: Instant) {
+    let snapshot = stack.snapshot();
+    println!(
+        "stats at {now}: {} connection(s)\n{snapshot}",
+        snapshot.connections.len()
+    );
 }
 
 fn step(
@@ -286,5 +318,46 @@ fn step(
         if !driver.poll()? {
             return Ok(());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Cli, Command};
+    use clap::Parser;
+
+    fn parse(extra: &[&str]) -> Result<Cli, clap::Error> {
+        let base = [
+            "synack",
+            "serve",
+            "--tun",
+            "tun0",
+            "--addr",
+            "198.18.0.2",
+            "--port",
+            "7",
+        ];
+        Cli::try_parse_from(base.iter().chain(["--mode", "echo"].iter()).chain(extra))
+    }
+
+    fn stats(cli: Cli) -> Option<u64> {
+        match cli.command {
+            Command::Serve(args) => args.stats,
+            other => panic!("not serve: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn serve_stats_takes_a_period_in_whole_seconds() {
+        assert_eq!(stats(parse(&["--stats", "5"]).unwrap()), Some(5));
+        assert_eq!(stats(parse(&[]).unwrap()), None);
+    }
+
+    #[test]
+    fn serve_stats_rejects_zero_and_non_numbers() {
+        for bad in ["0", "-1", "2s", "x"] {
+            assert!(parse(&["--stats", bad]).is_err(), "--stats {bad}");
+        }
+        assert!(parse(&["--stats"]).is_err(), "--stats needs a value");
     }
 }

@@ -15,6 +15,8 @@ pub(super) struct Listener {
     pub syn_queue: usize,
     /// Established connections not yet accepted.
     pub accept_queue: VecDeque<ConnId>,
+    /// Queued in the stack's readiness events.
+    pub evented: bool,
 }
 
 impl Listener {
@@ -24,6 +26,7 @@ impl Listener {
             backlog: backlog.max(1),
             syn_queue: 0,
             accept_queue: VecDeque::new(),
+            evented: false,
         }
     }
 }

@@ -11,11 +11,18 @@
 
 mod cookies;
 mod counters;
+mod events;
 mod icmp;
+mod intercept;
 mod listener;
+mod snapshot;
 pub mod timer_wheel;
 
 pub use counters::Counters;
+pub use events::{Event, Readiness};
+pub use snapshot::{ConnInfo, ListenerInfo, Snapshot};
+
+use snapshot::AppBytes;
 
 use crate::tcp::isn::IsnGenerator;
 use crate::tcp::reset::{self, Reset};
@@ -23,6 +30,7 @@ use crate::tcp::syn_cookie::SynCookies;
 use crate::tcp::{self, Connection, State};
 use crate::time::Instant;
 use crate::wire::{self, Checksum, IpRepr, WireError};
+use events::EventKey;
 use listener::Listener;
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -162,12 +170,20 @@ struct Entry {
     demuxed: bool,
     /// Queued in `dirty`.
     dirty: bool,
+    /// The readiness last noted for the event queue.
+    readiness: Readiness,
+    /// Queued in `events`.
+    evented: bool,
+    /// Bytes the application handed to `send` and read with `recv` (for [`ConnInfo`]).
+    app_bytes: AppBytes,
 }
 
 #[derive(Debug, Default)]
 struct Slot {
     generation: u32,
-    entry: Option<Entry>,
+    /// Boxed, so a free slot and the slot table's spare capacity cost 16 bytes each rather
+    /// than a whole connection: the table grows by doubling.
+    entry: Option<Box<Entry>>,
 }
 
 /// A segment sent without a connection: a RST for no connection, or a SYN-cookie SYN,ACK.
@@ -190,6 +206,8 @@ pub struct Stack {
     demux: HashMap<FourTuple, ConnId>,
     listeners: Vec<Option<Listener>>,
     listen_map: HashMap<SocketAddr, ListenerId>,
+    /// The listener that takes every SYN nothing else does ([`Stack::intercept`]).
+    intercept: Option<ListenerId>,
     /// Each connection's next deadline, keyed by slot index.
     timers: TimerWheel,
     /// Slot indices whose deadline came, reused by `handle_timeout`.
@@ -204,6 +222,10 @@ pub struct Stack {
     echo: icmp::EchoResponder,
     next_port: u16,
     counters: Counters,
+    /// Readiness events are queued (see [`events`]).
+    events_on: bool,
+    /// Connections and listeners whose readiness changed, each at most once.
+    events: VecDeque<EventKey>,
 }
 
 impl Stack {
@@ -222,6 +244,7 @@ impl Stack {
             demux: HashMap::new(),
             listeners: Vec::new(),
             listen_map: HashMap::new(),
+            intercept: None,
             timers: TimerWheel::new(),
             fired: Vec::new(),
             dirty: VecDeque::new(),
@@ -230,6 +253,8 @@ impl Stack {
             time_wait: 0,
             echo: icmp::EchoResponder::default(),
             counters: Counters::default(),
+            events_on: false,
+            events: VecDeque::new(),
         }
     }
 
@@ -261,7 +286,7 @@ impl Stack {
             .slots
             .iter()
             .filter_map(|s| s.entry.as_ref())
-            .map(|e| e.conn.memory_usage() - size_of::<Connection>())
+            .map(|e| size_of::<Entry>() + e.conn.memory_usage() - size_of::<Connection>())
             .sum();
         let listeners: usize = self
             .listeners
@@ -280,6 +305,7 @@ impl Stack {
             + self.fired.capacity() * size_of::<u32>()
             + self.dirty.capacity() * size_of::<ConnId>()
             + self.replies.capacity() * size_of::<Reply>()
+            + self.events.capacity() * size_of::<EventKey>()
     }
 
     /// Number of connections held (including embryonic and TIME-WAIT ones).
@@ -294,18 +320,9 @@ impl Stack {
         if self.listen_map.contains_key(&local) {
             return Err(StackError::AddrInUse);
         }
-        let id = match self.listeners.iter().position(Option::is_none) {
-            Some(i) => i,
-            None => {
-                self.listeners.push(None);
-                self.listeners.len() - 1
-            }
-        };
-        if let Some(slot) = self.listeners.get_mut(id) {
-            *slot = Some(Listener::new(local, backlog));
-        }
-        self.listen_map.insert(local, ListenerId(id));
-        Ok(ListenerId(id))
+        let id = self.add_listener(Listener::new(local, backlog));
+        self.listen_map.insert(local, id);
+        Ok(id)
     }
 
     /// Stops listening. Connections not yet accepted are reset.
@@ -313,7 +330,11 @@ impl Stack {
         let Some(listener) = self.listeners.get_mut(id.0).and_then(Option::take) else {
             return;
         };
-        self.listen_map.remove(&listener.local);
+        if self.intercept == Some(id) {
+            self.intercept = None;
+        } else {
+            self.listen_map.remove(&listener.local);
+        }
         let owned: Vec<ConnId> = self
             .slots
             .iter()
@@ -390,6 +411,9 @@ impl Stack {
     /// SEND: queues data; returns how much was taken.
     pub fn send(&mut self, now: Instant, id: ConnId, data: &[u8]) -> Result<usize, StackError> {
         let r = self.conn_mut(id)?.send(data);
+        if let (Ok(n), Some(e)) = (&r, self.entry_mut(id)) {
+            e.app_bytes.sent += *n as u64;
+        }
         self.touch(id, now);
         Ok(r?)
     }
@@ -397,6 +421,9 @@ impl Stack {
     /// RECEIVE: `Ok(0)` is end of stream; `Err(Tcp(WouldBlock))` means nothing yet.
     pub fn recv(&mut self, now: Instant, id: ConnId, buf: &mut [u8]) -> Result<usize, StackError> {
         let r = self.conn_mut(id)?.recv(buf);
+        if let (Ok(n), Some(e)) = (&r, self.entry_mut(id)) {
+            e.app_bytes.read += *n as u64;
+        }
         self.touch(id, now);
         Ok(r?)
     }
@@ -415,6 +442,18 @@ impl Stack {
         e.conn.close();
         e.conn.set_orphaned();
         e.released = true;
+        self.touch(id, now);
+        Ok(())
+    }
+
+    /// Turns Nagle's algorithm off (`true`) or back on for this connection.
+    pub fn set_nodelay(
+        &mut self,
+        now: Instant,
+        id: ConnId,
+        nodelay: bool,
+    ) -> Result<(), StackError> {
+        self.conn_mut(id)?.set_nodelay(nodelay);
         self.touch(id, now);
         Ok(())
     }
@@ -468,7 +507,7 @@ impl Stack {
                 return;
             }
         };
-        if !self.addrs.contains(&ip.dst_addr()) {
+        if !self.accepts_destination(ip.dst_addr(), ip.protocol()) {
             self.counters.in_wrong_addr += 1;
             return;
         }
@@ -514,18 +553,7 @@ impl Stack {
                 return;
             }
         }
-        let listener = self
-            .listen_map
-            .get(&local)
-            .or_else(|| {
-                let any = match local {
-                    SocketAddr::V4(_) => IpAddr::from([0u8; 4]),
-                    SocketAddr::V6(_) => IpAddr::from([0u16; 8]),
-                };
-                self.listen_map.get(&SocketAddr::new(any, local.port()))
-            })
-            .copied();
-        match listener {
+        match self.find_listener(local) {
             Some(lid) if seg.flags.syn() && !seg.flags.ack() && !seg.flags.rst() => {
                 self.on_listener_syn(now, lid, local, remote, &seg);
             }
@@ -718,6 +746,7 @@ impl Stack {
             if after.is_synchronized() {
                 if l.accept_queue.len() < l.backlog {
                     l.accept_queue.push_back(id);
+                    self.note_acceptable(lid);
                 } else {
                     self.counters.listen_overflows += 1;
                     self.abort(id);
@@ -744,6 +773,9 @@ impl Stack {
             released: false,
             demuxed: true,
             dirty: false,
+            readiness: Readiness::NONE,
+            evented: false,
+            app_bytes: AppBytes::default(),
         };
         let index = match self.free_slots.pop() {
             Some(i) => i,
@@ -756,7 +788,7 @@ impl Stack {
             .slots
             .get_mut(index as usize)
             .ok_or(StackError::TooManyConnections)?;
-        slot.entry = Some(entry);
+        slot.entry = Some(Box::new(entry));
         self.live += 1;
         Ok(ConnId {
             index,
@@ -769,7 +801,7 @@ impl Stack {
         if slot.generation != id.generation {
             return None;
         }
-        slot.entry.as_ref()
+        slot.entry.as_deref()
     }
 
     fn entry_mut(&mut self, id: ConnId) -> Option<&mut Entry> {
@@ -777,7 +809,7 @@ impl Stack {
         if slot.generation != id.generation {
             return None;
         }
-        slot.entry.as_mut()
+        slot.entry.as_deref_mut()
     }
 
     fn conn_mut(&mut self, id: ConnId) -> Result<&mut Connection, StackError> {
@@ -807,6 +839,7 @@ impl Stack {
         }
         self.mark_dirty(id);
         self.schedule(id, now);
+        self.note_readiness(id);
     }
 
     /// Puts the connection's next deadline in the timer wheel (or takes it out).

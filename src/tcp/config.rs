@@ -1,5 +1,6 @@
 //! Per-connection tunables.
 
+use super::cc::CcAlgorithm;
 use crate::time::Duration;
 
 /// Per-connection configuration. `Default` gives Linux-like values.
@@ -44,6 +45,8 @@ pub struct Config {
     pub keepalive: Option<Keepalive>,
     /// How long a connection whose user has let go waits in FIN-WAIT-2 for the peer's FIN.
     pub fin_wait_2_timeout: Duration,
+    /// The congestion control algorithm (CUBIC by default, as in Linux).
+    pub congestion_control: CcAlgorithm,
 }
 
 /// Keep-alive settings: after `idle` without hearing from the peer, send up to `probes` probes
@@ -103,6 +106,7 @@ impl Default for Config {
             challenge_ack_limit: 10,
             keepalive: None,
             fin_wait_2_timeout: Duration::from_secs(60),
+            congestion_control: CcAlgorithm::Cubic,
         }
     }
 }

@@ -11,9 +11,10 @@
 //! User calls ([`Connection::send`], [`Connection::recv`], [`Connection::close`],
 //! [`Connection::abort`]) follow RFC 9293 §3.10.1–§3.10.6.
 
-use super::cc::NewReno;
+use super::cc::{AnyCc, CongestionControl};
 use super::config::Config;
 use super::error::Error;
+use super::recovery::Recovery;
 use super::recv_buf::ReceiveBuffer;
 use super::rtt::RttEstimator;
 use super::send_buf::SendBuffer;
@@ -119,7 +120,10 @@ pub struct Connection {
     pub(super) rx: ReceiveBuffer,
     pub(super) timers: TimerTable,
     pub(super) rtt: RttEstimator,
-    pub(super) cc: NewReno,
+    /// The congestion controller (window growth and ssthresh).
+    pub(super) cc: AnyCc,
+    /// Fast retransmit / fast recovery state (RFC 5681 §3.2, RFC 6582, RFC 6937).
+    pub(super) recovery: Recovery,
     /// Our user called CLOSE: a FIN follows the queued data.
     pub(super) fin_queued: bool,
     /// The sequence number our FIN occupies, once it has been sent.
@@ -138,7 +142,6 @@ pub struct Connection {
     pub(super) backoff: u32,
     /// The segment being timed for an RTT sample: (end sequence number, send time).
     pub(super) rtt_probe: Option<(SeqNum, Instant)>,
-    pub(super) dupacks: u32,
     /// Start of the current one-second challenge-ACK budget and how much of it is spent.
     pub(super) challenge_window: (Instant, u32),
     pub(super) error: Option<Error>,
@@ -189,7 +192,11 @@ impl Connection {
             rx: ReceiveBuffer::new(cfg.recv_buffer, cfg.max_ooo_ranges),
             timers: TimerTable::default(),
             rtt: RttEstimator::new(cfg.initial_rto, cfg.min_rto, cfg.max_rto),
-            cc: NewReno::new(usize::from(cfg.effective_mss(remote.is_ipv6()))),
+            cc: AnyCc::new(
+                cfg.congestion_control,
+                usize::from(cfg.effective_mss(remote.is_ipv6())),
+            ),
+            recovery: Recovery::new(iss),
             fin_queued: false,
             fin_seq: None,
             remote_fin: None,
@@ -200,7 +207,6 @@ impl Connection {
             retries: 0,
             backoff: 0,
             rtt_probe: None,
-            dupacks: 0,
             challenge_window: (Instant::ZERO, 0),
             error: None,
             stats: ConnStats::default(),
@@ -311,6 +317,21 @@ impl Connection {
     /// The congestion window in bytes.
     pub fn cwnd(&self) -> usize {
         self.cc.cwnd()
+    }
+
+    /// The slow-start threshold in bytes (`usize::MAX` until the first congestion event).
+    pub fn ssthresh(&self) -> usize {
+        self.cc.ssthresh()
+    }
+
+    /// The congestion control algorithm's name ("cubic", "newreno").
+    pub fn cc_name(&self) -> &'static str {
+        self.cc.name()
+    }
+
+    /// Whether fast recovery is in progress.
+    pub fn in_recovery(&self) -> bool {
+        self.recovery.in_recovery()
     }
 
     /// Bytes this connection occupies: the struct itself plus its heap buffers.
@@ -476,15 +497,14 @@ impl Connection {
             return;
         }
         self.stats.timeouts += 1;
+        let first_timeout = self.backoff == 0;
         self.backoff = self.backoff.saturating_add(1);
         let flight = self.tcb.snd_max.since(self.tcb.snd_una);
-        self.cc.on_rto(flight);
+        self.cc_on_rto(now, flight, first_timeout);
         // Go back N (RFC 5681 §3.1 / RFC 6298 §5.4): resend from the oldest unacknowledged byte.
         self.tcb.snd_nxt = self.tcb.snd_una;
         self.rtt_probe = None;
-        self.dupacks = 0;
         self.retransmit_head = false;
-        let _ = now;
     }
 
     /// The persist timer: probe a zero window (§3.8.6.1), or send what a small window allows
@@ -510,6 +530,21 @@ impl Connection {
         self.keepalive_sent += 1;
         self.last_keepalive = now;
         self.keepalive_now = true;
+    }
+
+    /// Turns Nagle's algorithm off (`true`) or back on for data sent from now on.
+    pub fn set_nodelay(&mut self, nodelay: bool) {
+        self.cfg.nodelay = nodelay;
+    }
+
+    /// Whether Nagle's algorithm is off.
+    pub fn nodelay(&self) -> bool {
+        self.cfg.nodelay
+    }
+
+    /// The peer's FIN has arrived (whether or not the data before it was read).
+    pub fn is_peer_fin_received(&self) -> bool {
+        self.remote_fin.is_some()
     }
 
     /// The user let go of the connection: an orphan in FIN-WAIT-2 waits only

@@ -1,5 +1,6 @@
 //! SEGMENT ARRIVES (RFC 9293 §3.10.7), one function per state group, one step per RFC check.
 
+use super::cc::CongestionControl;
 use super::connection::{Connection, PendingRst};
 use super::error::Error;
 use super::reset;
@@ -174,7 +175,7 @@ impl Connection {
             self.tcb.snd_wl1 = seg.seq;
             self.tcb.snd_wl2 = seg.ack;
             // The ordinary new-ACK path: it may also acknowledge a FIN sent from FIN-WAIT-1.
-            self.on_new_ack(now, seg.ack);
+            self.on_new_ack(now, seg.ack, None);
             match self.state {
                 State::SynReceived => self.state = State::Established,
                 State::FinWait1 if self.fin_acked() => self.state = State::FinWait2,
@@ -360,18 +361,19 @@ impl Connection {
                 .filter(|t| self.tcb.ts_ok && t.tsecr != 0)
                 .map(|t| self.ts_now(now).wrapping_sub(t.tsecr))
                 .filter(|&ms| ms < 60_000);
-            if let Some(ms) = ts_rtt {
-                self.rtt.sample(Duration::from_millis(u64::from(ms)));
+            let ts_rtt = ts_rtt.map(|ms| Duration::from_millis(u64::from(ms)));
+            if let Some(rtt) = ts_rtt {
+                self.rtt.sample(rtt);
                 self.rtt_probe = None;
             }
-            self.on_new_ack(now, ack);
+            self.on_new_ack(now, ack, ts_rtt);
         } else if ack == self.tcb.snd_una
             && seg.payload.is_empty()
             && !seg.flags.fin()
             && window == self.tcb.snd_wnd
             && self.tcb.snd_max != self.tcb.snd_una
         {
-            self.on_duplicate_ack();
+            self.cc_on_duplicate_ack(now);
         }
         // Window update: "If SND.WL1 < SEG.SEQ or (SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK)".
         if self.tcb.snd_wl1.before(seg.seq)
@@ -403,9 +405,10 @@ impl Connection {
         true
     }
 
-    /// SND.UNA advances to `ack`.
-    fn on_new_ack(&mut self, now: Instant, ack: SeqNum) {
+    /// SND.UNA advances to `ack`; `ts_rtt` is the timestamp RTT sample, if any.
+    fn on_new_ack(&mut self, now: Instant, ack: SeqNum, ts_rtt: Option<Duration>) {
         let acked = ack.since(self.tcb.snd_una);
+        let flight_before = self.tcb.snd_nxt.since(self.tcb.snd_una);
         let syn_acked = usize::from(self.tcb.snd_una == self.tcb.iss);
         // Our FIN is covered when SND.UNA <= FIN < SEG.ACK.
         let fin_acked = self
@@ -417,15 +420,10 @@ impl Connection {
         if self.tcb.snd_nxt.before(ack) {
             self.tcb.snd_nxt = ack;
         }
-        self.take_rtt_sample(now, ack);
+        let rtt = self.take_rtt_sample(now, ack).or(ts_rtt);
         self.retries = 0;
         self.backoff = 0;
-        self.dupacks = 0;
-        let partial = self.cc.on_ack(acked, ack);
-        if partial {
-            // RFC 6582: a partial ACK retransmits the next unacknowledged segment at once.
-            self.retransmit_head = true;
-        }
+        self.cc_on_new_ack(now, data_acked, flight_before, rtt);
         // RFC 6298 §5.3: restart the timer when new data is acknowledged.
         self.timers.clear(super::timer::TimerKind::Retransmit);
         if self.tx.is_empty() {
@@ -433,27 +431,17 @@ impl Connection {
         }
     }
 
-    fn on_duplicate_ack(&mut self) {
-        self.dupacks += 1;
-        if self.dupacks == 3 {
-            let flight = self.tcb.snd_max.since(self.tcb.snd_una);
-            if self.cc.on_triple_dupack(flight, self.tcb.snd_max) {
-                self.retransmit_head = true;
-                self.stats.fast_retransmits += 1;
-            }
-        } else if self.dupacks > 3 {
-            self.cc.on_dupack_in_recovery();
+    /// RFC 6298 with Karn's rule: only a segment never retransmitted is timed. Returns the
+    /// sample taken, if any.
+    pub(super) fn take_rtt_sample(&mut self, now: Instant, ack: SeqNum) -> Option<Duration> {
+        let (end, sent) = self.rtt_probe?;
+        if !ack.after_eq(end) {
+            return None;
         }
-    }
-
-    /// RFC 6298 with Karn's rule: only a segment never retransmitted is timed.
-    pub(super) fn take_rtt_sample(&mut self, now: Instant, ack: SeqNum) {
-        if let Some((end, sent)) = self.rtt_probe
-            && ack.after_eq(end)
-        {
-            self.rtt.sample(now.saturating_duration_since(sent));
-            self.rtt_probe = None;
-        }
+        let rtt = now.saturating_duration_since(sent);
+        self.rtt.sample(rtt);
+        self.rtt_probe = None;
+        Some(rtt)
     }
 
     /// Steps seven and eight: queue the text, then the FIN.

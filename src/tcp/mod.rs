@@ -9,7 +9,8 @@
 //! | §3.10.1–6 user calls | [`connection`] |
 //! | §3.10.7 SEGMENT ARRIVES | `input` ([`Connection::handle_segment`]) |
 //! | §3.10.7.1 resets for no connection | [`reset`] |
-//! | RFC 5681/6582 congestion control | [`cc`] |
+//! | RFC 5681 / RFC 9438 congestion control, RFC 9406 HyStart++, RFC 6937 PRR | [`cc`] |
+//! | RFC 5681 §3.2 / RFC 6582 fast retransmit and recovery | [`recovery`] |
 #![deny(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -24,6 +25,7 @@ pub mod error;
 mod input;
 pub mod isn;
 mod output;
+pub mod recovery;
 pub mod recv_buf;
 pub mod reset;
 pub mod rtt;

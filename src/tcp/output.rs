@@ -1,5 +1,6 @@
 //! What to send now: RST, SYN, SYN,ACK, data, FIN, window probe or a bare ACK.
 
+use super::cc::CongestionControl;
 use super::connection::Connection;
 use super::reset::Reset;
 use super::seq::SeqNum;
@@ -64,6 +65,7 @@ impl Connection {
             let len = self.tx.len().min(mss);
             let fin = self.fin_seq.is_some() && !self.fin_acked() && len == self.tx.len();
             if len > 0 || fin {
+                self.recovery.on_retransmit(len);
                 return Some(Segment::Data {
                     seq: self.tcb.snd_una.max(self.tx_base()),
                     len,
@@ -74,8 +76,13 @@ impl Connection {
         }
         let unsent = self.unsent();
         let in_flight = self.tcb.snd_nxt.since(self.tcb.snd_una);
-        let window = self.tcb.snd_wnd.min(self.cc.cwnd());
-        let usable = window.saturating_sub(in_flight);
+        // The peer's window limits what is outstanding; cwnd limits what is in the network
+        // (`pipe`, which in recovery discounts what duplicate ACKs reported delivered).
+        let usable = self
+            .tcb
+            .snd_wnd
+            .saturating_sub(in_flight)
+            .min(self.cc.cwnd().saturating_sub(self.pipe()));
         let len = unsent.min(usable).min(mss);
         let fin_unsent =
             self.fin_queued && self.fin_seq.is_none_or(|f| self.tcb.snd_nxt.before_eq(f));
@@ -103,6 +110,7 @@ impl Connection {
                 return None;
             }
         }
+        self.recovery.on_sent(len);
         Some(Segment::Data {
             seq: self.tcb.snd_nxt,
             len,

@@ -7,6 +7,8 @@
     clippy::panic
 )]
 
+mod cc;
+mod delack;
 mod flood;
 mod hostile;
 mod icmp;

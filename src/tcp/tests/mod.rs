@@ -18,6 +18,7 @@
 mod data;
 mod handshake;
 mod lossy;
+mod recovery;
 mod reset;
 mod retransmit;
 mod teardown;

@@ -1,0 +1,107 @@
+//! Forward: the core of a tun2socks app.
+//!
+//! Opens a TUN device, intercepts every TCP connection that arrives on it whatever its
+//! destination ([`TcpListener::intercept`]), and splices each one, with
+//! `tokio::io::copy_bidirectional`, to a kernel socket toward the connection's original
+//! destination (its `local_addr()`). A half-close travels through: when one side sends its FIN,
+//! the other side's write half is shut down and the opposite direction keeps flowing. If the
+//! destination refuses or cannot be reached, the intercepted connection is reset.
+//!
+//! ```sh
+//! forward --tun tun0 [--addr 198.18.0.2] [--stats SECONDS]
+//! ```
+//!
+//! Prints `forwarding on IFNAME` once the device is open, then one line per connection:
+//! `conn CLIENT -> DESTINATION up=BYTES down=BYTES` (up: client to destination) or
+//! `conn CLIENT -> DESTINATION failed: REASON`. Route the traffic to intercept into the device;
+//! the kernel sockets must not route back into it (see the README's "Interception" section,
+//! which runs the device in one network namespace and the forwarder's sockets in another).
+
+use clap::Parser;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+use synack::net::{TunConfig, TunDevice};
+use synack::runtime::{Handle, Runtime};
+use synack::tokio_net::{TcpListener, TcpStream};
+
+/// Splices every TCP connection arriving on a TUN device to its original destination.
+#[derive(Parser, Debug)]
+struct Args {
+    /// TUN interface to open (created if absent).
+    #[arg(long, value_name = "IFNAME")]
+    tun: String,
+    /// The stack's own address (intercepted connections do not need it).
+    #[arg(long, value_name = "IP", default_value = "198.18.0.2")]
+    addr: IpAddr,
+    /// Every SECONDS, print every connection of the stack as a table, like `ss -tni`.
+    #[arg(long, value_name = "SECONDS")]
+    stats: Option<u64>,
+}
+
+/// How long a kernel connection to the original destination may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Most connections waiting to be accepted.
+const BACKLOG: usize = 1024;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> io::Result<()> {
+    let args = Args::parse();
+    let device = TunDevice::open(&TunConfig::new(&args.tun)).map_err(io::Error::other)?;
+    let runtime = Runtime::builder().address(args.addr).build(device)?;
+    let listener = TcpListener::intercept(&runtime, BACKLOG).await?;
+    println!("forwarding on {}", args.tun);
+    if let Some(secs) = args.stats {
+        tokio::spawn(print_stats(runtime.handle().clone(), secs));
+    }
+    loop {
+        let (stream, client) = listener.accept().await?;
+        tokio::spawn(forward(runtime.handle().clone(), stream, client));
+    }
+}
+
+/// Splices one intercepted connection to a kernel connection toward its original destination,
+/// and prints how it went.
+async fn forward(handle: Handle, mut stream: TcpStream, client: SocketAddr) {
+    let Ok(destination) = stream.local_addr() else {
+        return;
+    };
+    let outbound =
+        tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(destination))
+            .await
+            .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()));
+    let mut outbound = match outbound {
+        Ok(s) => s,
+        Err(e) => {
+            // Tell the client the way a kernel would: a reset.
+            let id = stream.id();
+            let _ = handle.with_stack(|s, _| s.abort(id));
+            println!("conn {client} -> {destination} failed: {e}");
+            return;
+        }
+    };
+    let _ = outbound.set_nodelay(true);
+    let _ = stream.set_nodelay(true);
+    match tokio::io::copy_bidirectional(&mut stream, &mut outbound).await {
+        Ok((up, down)) => println!("conn {client} -> {destination} up={up} down={down}"),
+        Err(e) => {
+            let id = stream.id();
+            let _ = handle.with_stack(|s, _| s.abort(id));
+            println!("conn {client} -> {destination} failed: {e}");
+        }
+    }
+}
+
+/// Prints the stack's snapshot table every `secs` seconds.
+async fn print_stats(handle: Handle, secs: u64) {
+    let mut tick = tokio::time::interval(Duration::from_secs(secs.max(1)));
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        match handle.with_stack(|s, _| s.snapshot()) {
+            Ok(snapshot) => println!("{snapshot}"),
+            Err(_) => return,
+        }
+    }
+}

@@ -1,0 +1,308 @@
+//! Blocking sockets mirroring `std::net`: [`TcpListener`] and [`TcpStream`] over a synack
+//! [`Runtime`](crate::runtime::Runtime).
+//!
+//! The stack runs on the runtime's background thread; a blocked call sleeps on a condition
+//! variable until the stack reports the connection ready (no polling), or until its timeout.
+//! Errors carry the [`io::ErrorKind`] that `std` gives for the same situation:
+//!
+//! | situation | kind |
+//! |---|---|
+//! | RST in answer to our SYN | `ConnectionRefused` |
+//! | RST on an open connection | `ConnectionReset` |
+//! | retransmissions or `connect_timeout` / read / write timeout ran out | `TimedOut` |
+//! | `bind` to an address and port already listened on | `AddrInUse` |
+//! | a call on a connection that is no longer open | `NotConnected` |
+//! | `write` after `shutdown(Write)` or once the connection closed | `BrokenPipe` |
+//! | nothing ready in non-blocking mode | `WouldBlock` |
+
+use crate::runtime::Handle;
+use crate::runtime::socket::{ListenerSocket, StreamSocket};
+use crate::stack::{ConnId, ListenerId};
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+/// A TCP listener on a synack stack, like `std::net::TcpListener`.
+///
+/// Dropping it stops listening; connections not yet accepted are reset.
+#[derive(Debug)]
+pub struct TcpListener {
+    socket: ListenerSocket,
+    nonblocking: AtomicBool,
+}
+
+impl TcpListener {
+    /// Listens on `addr` (an unspecified IP listens on every address of the stack; port 0
+    /// picks a free port). Fails with `AddrInUse` if something already listens there.
+    pub fn bind(handle: &Handle, addr: SocketAddr) -> io::Result<TcpListener> {
+        Ok(TcpListener {
+            socket: ListenerSocket::bind(handle, addr)?,
+            nonblocking: AtomicBool::new(false),
+        })
+    }
+
+    /// Serves a listener already created on the stack (through [`Handle::with_stack`]), such
+    /// as one with a custom backlog or an interception listener.
+    pub fn from_stack_listener(
+        handle: &Handle,
+        id: ListenerId,
+        local: SocketAddr,
+    ) -> io::Result<TcpListener> {
+        Ok(TcpListener {
+            socket: ListenerSocket::adopt(handle, id, local)?,
+            nonblocking: AtomicBool::new(false),
+        })
+    }
+
+    /// Waits for the next established connection and returns it with the peer's address;
+    /// `WouldBlock` at once in non-blocking mode if none is waiting.
+    pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        let nonblocking = self.nonblocking.load(Ordering::Relaxed);
+        let s = self.socket.accept_blocking(nonblocking)?;
+        let peer = s.remote;
+        Ok((TcpStream::from_socket(s), peer))
+    }
+
+    /// An endless iterator of accepted connections ([`accept`](Self::accept) without the
+    /// addresses).
+    pub fn incoming(&self) -> Incoming<'_> {
+        Incoming { listener: self }
+    }
+
+    /// The address it listens on.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        Ok(self.socket.local)
+    }
+
+    /// In non-blocking mode `accept` returns `WouldBlock` instead of waiting.
+    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        self.nonblocking.store(nonblocking, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// The stack's id of this listener.
+    pub fn id(&self) -> ListenerId {
+        self.socket.id
+    }
+}
+
+/// The iterator of [`TcpListener::incoming`]; it never returns `None`.
+#[derive(Debug)]
+pub struct Incoming<'a> {
+    listener: &'a TcpListener,
+}
+
+impl Iterator for Incoming<'_> {
+    type Item = io::Result<TcpStream>;
+    fn next(&mut self) -> Option<io::Result<TcpStream>> {
+        Some(self.listener.accept().map(|(s, _)| s))
+    }
+}
+
+/// Per-socket options, shared by the clones of a [`TcpStream`] (as `std`'s are: they are the
+/// kernel socket's).
+#[derive(Debug, Default)]
+struct Options {
+    read_timeout: Option<Duration>,
+    write_timeout: Option<Duration>,
+    nonblocking: bool,
+    /// `shutdown(Read)`: reads return end of stream.
+    read_shut: bool,
+}
+
+/// What the clones of one stream share.
+#[derive(Debug)]
+struct Inner {
+    socket: StreamSocket,
+    options: Mutex<Options>,
+}
+
+/// A TCP connection on a synack stack, like `std::net::TcpStream`.
+///
+/// Dropping the last clone closes the connection gracefully (a FIN after the data still
+/// queued).
+#[derive(Debug)]
+pub struct TcpStream {
+    inner: Arc<Inner>,
+}
+
+impl TcpStream {
+    fn from_socket(socket: StreamSocket) -> TcpStream {
+        TcpStream {
+            inner: Arc::new(Inner {
+                socket,
+                options: Mutex::new(Options::default()),
+            }),
+        }
+    }
+
+    /// Opens a connection to `addr` and waits for the handshake: `ConnectionRefused` if the
+    /// peer answers with a RST, `TimedOut` once the SYN retries are spent.
+    pub fn connect(handle: &Handle, addr: SocketAddr) -> io::Result<TcpStream> {
+        let socket = StreamSocket::open(handle, addr)?;
+        socket.connect_blocking(None)?;
+        Ok(TcpStream::from_socket(socket))
+    }
+
+    /// [`connect`](Self::connect), giving up with `TimedOut` after `timeout` (the attempt is
+    /// abandoned). A zero timeout is `InvalidInput`, as in `std`.
+    pub fn connect_timeout(
+        handle: &Handle,
+        addr: SocketAddr,
+        timeout: Duration,
+    ) -> io::Result<TcpStream> {
+        if timeout.is_zero() {
+            return Err(zero_timeout());
+        }
+        let deadline = std::time::Instant::now() + timeout;
+        let socket = StreamSocket::open(handle, addr)?;
+        socket.connect_blocking(Some(deadline))?;
+        Ok(TcpStream::from_socket(socket))
+    }
+
+    fn options(&self) -> MutexGuard<'_, Options> {
+        self.inner.options.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        Ok(self.inner.socket.remote)
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        Ok(self.inner.socket.local)
+    }
+
+    /// `Write` sends a FIN after the queued data (a half-close: the peer reads end of stream,
+    /// and reading goes on here); `Read` makes reads return end of stream; `Both` does both.
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        if matches!(how, Shutdown::Read | Shutdown::Both) {
+            self.options().read_shut = true;
+        }
+        if matches!(how, Shutdown::Write | Shutdown::Both) {
+            self.inner.socket.shutdown_write()?;
+        }
+        Ok(())
+    }
+
+    /// Turns Nagle's algorithm off (`true`: small writes go out at once) or back on.
+    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        self.inner.socket.set_nodelay(nodelay)
+    }
+
+    /// Whether Nagle's algorithm is off.
+    pub fn nodelay(&self) -> io::Result<bool> {
+        self.inner.socket.nodelay()
+    }
+
+    /// Reads give up with `TimedOut` (`std` on Unix says `WouldBlock`; synack says what
+    /// happened) after waiting this long; `None` waits forever. Zero is `InvalidInput`.
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        if timeout.is_some_and(|t| t.is_zero()) {
+            return Err(zero_timeout());
+        }
+        self.options().read_timeout = timeout;
+        Ok(())
+    }
+
+    /// The read timeout.
+    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(self.options().read_timeout)
+    }
+
+    /// Writes give up with `TimedOut` after waiting this long for send space; `None` waits
+    /// forever. Zero is `InvalidInput`.
+    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        if timeout.is_some_and(|t| t.is_zero()) {
+            return Err(zero_timeout());
+        }
+        self.options().write_timeout = timeout;
+        Ok(())
+    }
+
+    /// The write timeout.
+    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(self.options().write_timeout)
+    }
+
+    /// In non-blocking mode reads and writes return `WouldBlock` instead of waiting.
+    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        self.options().nonblocking = nonblocking;
+        Ok(())
+    }
+
+    /// Another handle to the same connection (options included), e.g. to read in one thread
+    /// and write in another.
+    pub fn try_clone(&self) -> io::Result<TcpStream> {
+        Ok(TcpStream {
+            inner: self.inner.clone(),
+        })
+    }
+
+    /// The stack's id of this connection (for [`Handle::with_stack`]).
+    pub fn id(&self) -> ConnId {
+        self.inner.socket.id
+    }
+
+    fn read_impl(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let (timeout, nonblocking, shut) = {
+            let o = self.options();
+            (o.read_timeout, o.nonblocking, o.read_shut)
+        };
+        if shut {
+            return Ok(0);
+        }
+        let deadline = timeout.map(|t| std::time::Instant::now() + t);
+        self.inner.socket.recv_blocking(buf, deadline, nonblocking)
+    }
+
+    fn write_impl(&self, buf: &[u8]) -> io::Result<usize> {
+        let (timeout, nonblocking) = {
+            let o = self.options();
+            (o.write_timeout, o.nonblocking)
+        };
+        let deadline = timeout.map(|t| std::time::Instant::now() + t);
+        self.inner.socket.send_blocking(buf, deadline, nonblocking)
+    }
+}
+
+fn zero_timeout() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        "cannot set a 0 duration timeout",
+    )
+}
+
+impl Read for TcpStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read_impl(buf)
+    }
+}
+
+impl Read for &TcpStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read_impl(buf)
+    }
+}
+
+impl Write for TcpStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_impl(buf)
+    }
+    /// Nothing to do: a write hands its bytes to the stack, which sends them at once.
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Write for &TcpStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_impl(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,368 @@
+//! The state shared by the runtime thread and every socket: the driver behind one lock, and who
+//! waits for what.
+//!
+//! Every application call locks [`Core`], calls the [`Stack`], then [`Core::flush`]es: the
+//! driver sends what the call queued and reads what arrived, and the stack's readiness
+//! [`Event`]s wake exactly the tasks and threads waiting on the connections and listeners that
+//! changed. A waiter registers only after an operation returned `WouldBlock` under the same
+//! lock, so no wake-up is lost, and nothing is ever polled in a loop.
+
+use super::waiters::Waiters;
+use crate::net::{Clock, Device, Driver, DriverError};
+use crate::stack::{ConnId, Event, ListenerId, Stack, StackError};
+use crate::tcp;
+use crate::time::Instant;
+use std::collections::HashMap;
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::task::{Context, Poll, Wake, Waker};
+
+/// What the core needs from a [`Driver`], whatever its device.
+pub(crate) trait Drive: Send {
+    fn poll(&mut self) -> Result<bool, DriverError>;
+    fn stack(&self) -> &Stack;
+    fn stack_mut(&mut self) -> &mut Stack;
+    fn next_deadline(&self) -> Option<Instant>;
+    fn clock(&self) -> Clock;
+    fn flush_pcap(&mut self) -> Result<(), DriverError>;
+}
+
+impl<D: Device + Send> Drive for Driver<D> {
+    fn poll(&mut self) -> Result<bool, DriverError> {
+        Driver::poll(self)
+    }
+    fn stack(&self) -> &Stack {
+        Driver::stack(self)
+    }
+    fn stack_mut(&mut self) -> &mut Stack {
+        Driver::stack_mut(self)
+    }
+    fn next_deadline(&self) -> Option<Instant> {
+        Driver::next_deadline(self)
+    }
+    fn clock(&self) -> Clock {
+        *Driver::clock(self)
+    }
+    fn flush_pcap(&mut self) -> Result<(), DriverError> {
+        Driver::flush_pcap(self)
+    }
+}
+
+/// What an operation waits for when it would block.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Slot {
+    /// Data, end of stream or an error on the connection.
+    Read(ConnId),
+    /// Send space, the end of the handshake, or an error on the connection.
+    Write(ConnId),
+    /// A connection in the listener's accept queue.
+    Accept(ListenerId),
+}
+
+/// Waiters of one connection, by direction (a split stream reads and writes from two tasks).
+#[derive(Debug, Default)]
+struct ConnWaiters {
+    read: Waiters,
+    write: Waiters,
+}
+
+/// The driver and the waiters, behind the [`Shared`] lock.
+pub(crate) struct Core {
+    driver: Box<dyn Drive>,
+    conns: HashMap<ConnId, ConnWaiters>,
+    listeners: HashMap<ListenerId, Waiters>,
+    /// The deadline the runtime thread sleeps until; `None` while it sleeps without one.
+    sleeping_until: Option<Instant>,
+    /// Why the runtime stopped, once it has.
+    stopped: Option<String>,
+}
+
+impl Core {
+    /// The current time on the driver's clock.
+    pub(crate) fn now(&self) -> Instant {
+        self.driver.clock().now()
+    }
+
+    /// The stack.
+    pub(crate) fn stack(&self) -> &Stack {
+        self.driver.stack()
+    }
+
+    /// The stack, for an application call; [`flush`](Self::flush) afterwards.
+    pub(crate) fn stack_mut(&mut self) -> &mut Stack {
+        self.driver.stack_mut()
+    }
+
+    /// The runtime's clock.
+    pub(crate) fn clock(&self) -> Clock {
+        self.driver.clock()
+    }
+
+    /// Fails once the runtime has stopped: nothing moves packets any more.
+    pub(crate) fn check_running(&self) -> io::Result<()> {
+        match &self.stopped {
+            None => Ok(()),
+            Some(why) => Err(io::Error::new(
+                io::ErrorKind::NotConnected,
+                format!("synack runtime stopped: {why}"),
+            )),
+        }
+    }
+
+    /// Sends what the last calls queued, reads what arrived, runs due timers, and wakes whoever
+    /// the resulting readiness events concern. Returns whether the next deadline moved before
+    /// the one the runtime thread sleeps until (it must then be woken).
+    pub(crate) fn flush(&mut self) -> bool {
+        if self.stopped.is_none()
+            && let Err(e) = self.driver.poll()
+        {
+            self.stop(e.to_string());
+        }
+        while let Some(ev) = self.driver.stack_mut().poll_event() {
+            self.dispatch(ev);
+        }
+        let next = self.driver.next_deadline();
+        next.is_some_and(|n| self.sleeping_until.is_none_or(|s| n < s))
+    }
+
+    /// The runtime thread is about to sleep: flushes and returns until when.
+    pub(crate) fn prepare_sleep(&mut self) -> Option<Instant> {
+        self.flush();
+        self.sleeping_until = self.driver.next_deadline();
+        self.sleeping_until
+    }
+
+    /// Whether the runtime has stopped.
+    pub(crate) fn is_stopped(&self) -> bool {
+        self.stopped.is_some()
+    }
+
+    /// Stops the runtime: every waiter is woken and every later call fails.
+    pub(crate) fn stop(&mut self, why: String) {
+        if self.stopped.is_none() {
+            let _ = self.driver.flush_pcap();
+            self.stopped = Some(why);
+        }
+        for w in self.conns.values_mut() {
+            w.read.wake_all();
+            w.write.wake_all();
+        }
+        for w in self.listeners.values_mut() {
+            w.wake_all();
+        }
+    }
+
+    fn dispatch(&mut self, ev: Event) {
+        match ev {
+            Event::Connection(id, r) => {
+                let Some(w) = self.conns.get_mut(&id) else {
+                    return;
+                };
+                if r.is_readable() || r.is_closed() {
+                    w.read.wake_all();
+                }
+                if r.is_writable() || r.is_connected() || r.is_closed() {
+                    w.write.wake_all();
+                }
+            }
+            Event::Acceptable(id) => {
+                if let Some(w) = self.listeners.get_mut(&id) {
+                    w.wake_all();
+                }
+            }
+        }
+    }
+
+    /// Starts tracking waiters of a connection a socket now holds.
+    pub(crate) fn add_conn(&mut self, id: ConnId) {
+        self.conns.entry(id).or_default();
+    }
+
+    /// Forgets a connection's waiters (its socket is gone).
+    pub(crate) fn remove_conn(&mut self, id: ConnId) {
+        self.conns.remove(&id);
+    }
+
+    /// Starts tracking waiters of a listener.
+    pub(crate) fn add_listener(&mut self, id: ListenerId) {
+        self.listeners.entry(id).or_default();
+    }
+
+    /// Forgets a listener's waiters.
+    pub(crate) fn remove_listener(&mut self, id: ListenerId) {
+        self.listeners.remove(&id);
+    }
+
+    fn waiters(&mut self, slot: Slot) -> Option<&mut Waiters> {
+        match slot {
+            Slot::Read(id) => self.conns.get_mut(&id).map(|w| &mut w.read),
+            Slot::Write(id) => self.conns.get_mut(&id).map(|w| &mut w.write),
+            Slot::Accept(id) => self.listeners.get_mut(&id),
+        }
+    }
+
+    fn register(&mut self, slot: Slot, waker: &Waker) {
+        if let Some(w) = self.waiters(slot) {
+            w.register(waker);
+        }
+    }
+
+    fn deregister(&mut self, slot: Slot, waker: &Waker) {
+        if let Some(w) = self.waiters(slot) {
+            w.deregister(waker);
+        }
+    }
+}
+
+/// The lock around [`Core`] plus the runtime thread's wake-up.
+pub(crate) struct Shared {
+    core: Mutex<Core>,
+    /// Wakes the runtime thread: a call moved the next deadline earlier, or shutdown.
+    pub(crate) notify: tokio::sync::Notify,
+}
+
+/// An operation's outcome: `Err(StackError::Tcp(WouldBlock))` means wait on its [`Slot`].
+pub(crate) type OpResult<T> = Result<T, StackError>;
+
+fn would_block<T>(r: &OpResult<T>) -> bool {
+    matches!(r, Err(StackError::Tcp(tcp::Error::WouldBlock)))
+}
+
+impl Shared {
+    /// Shared state around a driver.
+    pub(crate) fn new(driver: Box<dyn Drive>) -> Arc<Shared> {
+        Arc::new(Shared {
+            core: Mutex::new(Core {
+                driver,
+                conns: HashMap::new(),
+                listeners: HashMap::new(),
+                sleeping_until: None,
+                stopped: None,
+            }),
+            notify: tokio::sync::Notify::new(),
+        })
+    }
+
+    /// Locks the core. A poisoned lock is taken anyway: the stack is never left half-updated
+    /// by a panicking caller, because no caller code runs under the lock.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Core> {
+        self.core.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `f` on the stack, then flushes; fails if the runtime stopped.
+    pub(crate) fn call<T>(&self, f: impl FnOnce(&mut Stack, Instant) -> T) -> io::Result<T> {
+        let mut core = self.lock();
+        core.check_running()?;
+        let now = core.now();
+        let r = f(core.stack_mut(), now);
+        self.finish(core);
+        Ok(r)
+    }
+
+    /// Flushes and, if the next deadline moved earlier, wakes the runtime thread.
+    fn finish(&self, mut core: MutexGuard<'_, Core>) {
+        let wake = core.flush();
+        drop(core);
+        if wake {
+            self.notify.notify_one();
+        }
+    }
+
+    /// One attempt of `op` for an async caller: on `WouldBlock` the task's waker is registered
+    /// on `slot` and the call is pending.
+    pub(crate) fn poll_op<T>(
+        &self,
+        cx: &Context<'_>,
+        slot: Slot,
+        op: impl FnOnce(&mut Stack, Instant) -> OpResult<T>,
+    ) -> Poll<io::Result<T>> {
+        let mut core = self.lock();
+        if let Err(e) = core.check_running() {
+            return Poll::Ready(Err(e));
+        }
+        let now = core.now();
+        let r = op(core.stack_mut(), now);
+        if would_block(&r) {
+            core.register(slot, cx.waker());
+            self.finish(core);
+            return Poll::Pending;
+        }
+        self.finish(core);
+        Poll::Ready(r.map_err(io::Error::from))
+    }
+
+    /// `op` for a blocking caller: retried each time `slot` becomes ready, until it does not
+    /// block, `deadline` passes (`TimedOut`), or at once if `nonblocking` (`WouldBlock`).
+    pub(crate) fn block_op<T>(
+        &self,
+        slot: Slot,
+        deadline: Option<std::time::Instant>,
+        nonblocking: bool,
+        mut op: impl FnMut(&mut Stack, Instant) -> OpResult<T>,
+    ) -> io::Result<T> {
+        let parker = Arc::new(Parker::default());
+        let waker = Waker::from(parker.clone());
+        let mut core = self.lock();
+        let result = loop {
+            if let Err(e) = core.check_running() {
+                break Err(e);
+            }
+            let now = core.now();
+            let r = op(core.stack_mut(), now);
+            let wait = would_block(&r) && !nonblocking;
+            if wait {
+                // Before flushing: the flush may itself make the slot ready.
+                core.register(slot, &waker);
+            }
+            if core.flush() {
+                self.notify.notify_one();
+            }
+            if !would_block(&r) {
+                break r.map_err(io::Error::from);
+            }
+            if !wait {
+                break Err(io::ErrorKind::WouldBlock.into());
+            }
+            if parker.woken.swap(false, Ordering::Relaxed) {
+                continue;
+            }
+            core = match deadline {
+                None => parker.cv.wait(core).unwrap_or_else(|e| e.into_inner()),
+                Some(d) => {
+                    let left = d.saturating_duration_since(std::time::Instant::now());
+                    if left.is_zero() {
+                        break Err(io::ErrorKind::TimedOut.into());
+                    }
+                    let (g, _) = parker
+                        .cv
+                        .wait_timeout(core, left)
+                        .unwrap_or_else(|e| e.into_inner());
+                    g
+                }
+            };
+            parker.woken.store(false, Ordering::Relaxed);
+        };
+        core.deregister(slot, &waker);
+        result
+    }
+}
+
+/// Wakes a thread blocked in [`Shared::block_op`]. Wakes are sent under the core lock, which
+/// the condition variable pairs with, so none slips between the check and the wait; one sent
+/// before the thread waits (during its own flush) is remembered in `woken`.
+#[derive(Default)]
+struct Parker {
+    cv: Condvar,
+    woken: AtomicBool,
+}
+
+impl Wake for Parker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Relaxed);
+        self.cv.notify_all();
+    }
+}

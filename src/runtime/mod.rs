@@ -1,0 +1,234 @@
+//! The runtime: a [`Stack`] on any [`Device`], driven on a background thread, shared by the
+//! [`blocking`](crate::blocking) and [`tokio_net`](crate::tokio_net) sockets.
+//!
+//! [`Builder::build`] moves a [`Driver`] into shared state and starts a thread running a
+//! current-thread Tokio runtime that waits for the device, the stack's next timer, or a wake-up
+//! from an application call. Sockets call the stack directly under one lock (so a `write` sends
+//! its segment at once, on the caller's thread), and the stack's readiness events
+//! ([`Stack::poll_event`]) wake exactly the tasks and threads waiting on what changed: Tokio
+//! wakers for async sockets, a condition variable for blocking ones. Nothing polls in a loop.
+//!
+//! Any [`Device`] works: [`TunDevice`](crate::net::TunDevice) for the kernel,
+//! [`MemoryDevice`](crate::net::MemoryDevice) for two stacks in one process, or your own (see
+//! `examples/channel_device.rs`). Packet loss, delay and reordering between the device and the
+//! stack come from [`Builder::impair`]; a capture from [`Builder::pcap`].
+//!
+//! Dropping the [`Runtime`] stops the thread; sockets still open then fail with
+//! `NotConnected`.
+
+mod core;
+pub(crate) mod socket;
+mod waiters;
+
+use crate::net::{Device, Driver, DriverOptions, ImpairConfig, PcapWriter};
+use crate::stack::{Stack, StackConfig};
+use crate::time::Instant;
+use core::Shared;
+use std::future::Future;
+use std::io;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+/// A device shared by the driver (which reads and writes it under the lock) and the runtime
+/// thread (which waits on it without the lock).
+impl<D: Device + Send + Sync> Device for Arc<D> {
+    fn readable(&self) -> impl Future<Output = io::Result<()>> + Send {
+        (**self).readable()
+    }
+    fn try_recv(&self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        (**self).try_recv(buf)
+    }
+    fn try_send(&self, packet: &[u8]) -> io::Result<bool> {
+        (**self).try_send(packet)
+    }
+    fn mtu(&self) -> usize {
+        (**self).mtu()
+    }
+}
+
+/// Configures and starts a [`Runtime`].
+#[derive(Debug, Default)]
+pub struct Builder {
+    cfg: StackConfig,
+    addrs: Vec<IpAddr>,
+    options: DriverOptions,
+    isn_key: Option<[u8; 16]>,
+}
+
+impl Builder {
+    /// A builder with the default [`StackConfig`] and no address.
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// Adds an address the stack owns (at least one is needed to connect or to be reached).
+    pub fn address(mut self, addr: IpAddr) -> Builder {
+        self.addrs.push(addr);
+        self
+    }
+
+    /// Replaces the stack configuration. Its `isn_key` is replaced by random bytes unless
+    /// [`isn_key`](Self::isn_key) sets one.
+    pub fn stack_config(mut self, cfg: StackConfig) -> Builder {
+        self.cfg = cfg;
+        self
+    }
+
+    /// Uses this secret for initial sequence numbers instead of a random one (for
+    /// reproducible captures).
+    pub fn isn_key(mut self, key: [u8; 16]) -> Builder {
+        self.isn_key = Some(key);
+        self
+    }
+
+    /// Impairs packets between the device and the stack, both ways (loss, delay, jitter,
+    /// duplication), seeded.
+    pub fn impair(mut self, cfg: ImpairConfig) -> Builder {
+        self.options.impair = Some(cfg);
+        self
+    }
+
+    /// Records every packet crossing the device.
+    pub fn pcap(mut self, writer: PcapWriter) -> Builder {
+        self.options.pcap = Some(writer);
+        self
+    }
+
+    /// Starts the stack on `device` in a background thread.
+    pub fn build<D: Device + Send + Sync + 'static>(self, device: D) -> io::Result<Runtime> {
+        let mut cfg = self.cfg;
+        cfg.isn_key = self.isn_key.unwrap_or_else(random_key);
+        let mut stack = Stack::new(cfg, &self.addrs);
+        stack.set_events(true);
+        let device = Arc::new(device);
+        let driver = Driver::new(stack, device.clone(), self.options);
+        let shared = Shared::new(Box::new(driver));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let thread_shared = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("synack-runtime".into())
+            .spawn(move || rt.block_on(run(thread_shared, device)))?;
+        Ok(Runtime {
+            handle: Handle { shared },
+            thread: Some(thread),
+        })
+    }
+}
+
+/// Random bytes for RFC 6528 ISNs, from the OS; the clock if it has none.
+fn random_key() -> [u8; 16] {
+    use std::io::Read;
+    let mut key = [0u8; 16];
+    let ok = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut key));
+    if ok.is_err() {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        key = t.to_le_bytes();
+    }
+    key
+}
+
+/// The runtime thread: flush, then sleep until the device is readable, the next deadline
+/// passes, or an application call moves that deadline earlier.
+async fn run<D: Device + Send + Sync>(shared: Arc<Shared>, device: Arc<D>) {
+    loop {
+        let notified = shared.notify.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let (deadline, clock) = {
+            let mut core = shared.lock();
+            if core.is_stopped() {
+                return;
+            }
+            (core.prepare_sleep(), core.clock())
+        };
+        let sleep = async {
+            match deadline {
+                Some(t) => tokio::time::sleep_until(clock.to_tokio(t)).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            r = device.readable() => {
+                if let Err(e) = r {
+                    shared.lock().stop(format!("device: {e}"));
+                    return;
+                }
+            }
+            () = sleep => {}
+            () = &mut notified => {}
+        }
+    }
+}
+
+/// A cheap, cloneable reference to a running stack; sockets are created from it.
+///
+/// A [`Runtime`] dereferences to its `Handle`, so `&runtime` works wherever `&Handle` is asked.
+#[derive(Clone)]
+pub struct Handle {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Handle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Handle").finish_non_exhaustive()
+    }
+}
+
+impl Handle {
+    /// Runs `f` on the stack (at the runtime clock's current time) and sends whatever it
+    /// queued: for inspection (counters, connection states) and for calls the socket types do
+    /// not wrap. Fails if the runtime stopped.
+    pub fn with_stack<T>(&self, f: impl FnOnce(&mut Stack, Instant) -> T) -> io::Result<T> {
+        self.shared.call(f)
+    }
+
+    /// The addresses the stack owns.
+    pub fn addresses(&self) -> Vec<IpAddr> {
+        self.shared.lock().stack().addresses().to_vec()
+    }
+}
+
+/// A running stack: its background thread and a [`Handle`] to it. Dropping it stops the thread.
+#[derive(Debug)]
+pub struct Runtime {
+    handle: Handle,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Runtime {
+    /// A [`Builder`].
+    pub fn builder() -> Builder {
+        Builder::new()
+    }
+
+    /// A handle to the stack, to create sockets with from anywhere.
+    pub fn handle(&self) -> &Handle {
+        &self.handle
+    }
+}
+
+impl std::ops::Deref for Runtime {
+    type Target = Handle;
+    fn deref(&self) -> &Handle {
+        &self.handle
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.handle
+            .shared
+            .lock()
+            .stop("the Runtime was dropped".into());
+        self.handle.shared.notify.notify_one();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}

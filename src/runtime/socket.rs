@@ -1,0 +1,273 @@
+//! What a blocking or async socket holds: a connection or listener id on a [`Handle`], released
+//! when the last owner goes. Both socket APIs are thin layers over these.
+
+use super::Handle;
+use super::core::{OpResult, Slot};
+use crate::stack::{ConnId, ListenerId, Stack, StackError};
+use crate::tcp::{self, State};
+use crate::time::Instant;
+use std::io;
+use std::net::SocketAddr;
+use std::task::{Context, Poll};
+
+/// Backlog of listeners bound through the socket APIs (Linux's default `somaxconn`).
+pub(crate) const BACKLOG: usize = 4096;
+
+/// A listener on the stack; unlistens when dropped.
+#[derive(Debug)]
+pub(crate) struct ListenerSocket {
+    pub(crate) handle: Handle,
+    pub(crate) id: ListenerId,
+    pub(crate) local: SocketAddr,
+}
+
+impl ListenerSocket {
+    /// LISTEN on `addr`; port 0 picks a free port from the stack's ephemeral range.
+    pub(crate) fn bind(handle: &Handle, addr: SocketAddr) -> io::Result<ListenerSocket> {
+        let (id, local) = handle.shared.call(|stack, _| listen(stack, addr))??;
+        Self::adopt(handle, id, local)
+    }
+
+    /// Takes over a listener already created on the stack (for example an interception
+    /// listener): its accept queue is served by this socket from now on.
+    pub(crate) fn adopt(
+        handle: &Handle,
+        id: ListenerId,
+        local: SocketAddr,
+    ) -> io::Result<ListenerSocket> {
+        handle.shared.lock().add_listener(id);
+        Ok(ListenerSocket {
+            handle: handle.clone(),
+            id,
+            local,
+        })
+    }
+
+    /// One accept attempt: `WouldBlock` if the accept queue is empty.
+    pub(crate) fn accept_op(stack: &mut Stack, id: ListenerId) -> OpResult<ConnId> {
+        stack
+            .accept(id)
+            .ok_or(StackError::Tcp(tcp::Error::WouldBlock))
+    }
+
+    /// Wraps an accepted connection.
+    pub(crate) fn adopt_conn(&self, conn: ConnId) -> io::Result<StreamSocket> {
+        StreamSocket::adopt(&self.handle, conn)
+    }
+
+    /// Waits for a connection (async).
+    pub(crate) fn poll_accept(&self, cx: &Context<'_>) -> Poll<io::Result<StreamSocket>> {
+        let id = self.id;
+        match self
+            .handle
+            .shared
+            .poll_op(cx, Slot::Accept(id), |s, _| Self::accept_op(s, id))
+        {
+            Poll::Ready(Ok(c)) => Poll::Ready(self.adopt_conn(c)),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// Waits for a connection (blocking), or `WouldBlock` at once if `nonblocking`.
+    pub(crate) fn accept_blocking(&self, nonblocking: bool) -> io::Result<StreamSocket> {
+        let id = self.id;
+        let c = self
+            .handle
+            .shared
+            .block_op(Slot::Accept(id), None, nonblocking, |s, _| {
+                Self::accept_op(s, id)
+            })?;
+        self.adopt_conn(c)
+    }
+}
+
+impl Drop for ListenerSocket {
+    fn drop(&mut self) {
+        let id = self.id;
+        self.handle.shared.lock().remove_listener(id);
+        let _ = self.handle.shared.call(|s, _| s.unlisten(id));
+    }
+}
+
+/// Listens on `addr`, picking a free port when it is 0.
+fn listen(stack: &mut Stack, addr: SocketAddr) -> io::Result<(ListenerId, SocketAddr)> {
+    if addr.port() != 0 {
+        return Ok((stack.listen(addr, BACKLOG)?, addr));
+    }
+    let (lo, hi) = stack.config().ephemeral_ports;
+    for port in lo..=hi {
+        let local = SocketAddr::new(addr.ip(), port);
+        match stack.listen(local, BACKLOG) {
+            Ok(id) => return Ok((id, local)),
+            Err(StackError::AddrInUse) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::AddrInUse,
+        "no free port to listen on",
+    ))
+}
+
+/// SEND, with the errors a kernel socket gives: writing once the connection closed, or after
+/// the peer closed and then reset it (Linux's EPIPE for a RST in CLOSE-WAIT), is a broken pipe.
+fn send_op(stack: &mut Stack, now: Instant, id: ConnId, buf: &[u8]) -> OpResult<usize> {
+    stack.send(now, id, buf).map_err(|e| match e {
+        StackError::Tcp(tcp::Error::NotConnected) => tcp::Error::Closing.into(),
+        StackError::Tcp(tcp::Error::Reset)
+            if stack
+                .connection(id)
+                .is_some_and(|c| c.is_peer_fin_received()) =>
+        {
+            tcp::Error::Closing.into()
+        }
+        e => e,
+    })
+}
+
+/// A connection on the stack; closed (FIN after queued data) when dropped.
+#[derive(Debug)]
+pub(crate) struct StreamSocket {
+    pub(crate) handle: Handle,
+    pub(crate) id: ConnId,
+    pub(crate) local: SocketAddr,
+    pub(crate) remote: SocketAddr,
+}
+
+impl StreamSocket {
+    /// Wraps a connection the stack already holds.
+    pub(crate) fn adopt(handle: &Handle, id: ConnId) -> io::Result<StreamSocket> {
+        let mut core = handle.shared.lock();
+        let conn = core
+            .stack()
+            .connection(id)
+            .ok_or_else(|| io::Error::from(StackError::InvalidHandle))?;
+        let (local, remote) = (conn.local(), conn.remote());
+        core.add_conn(id);
+        Ok(StreamSocket {
+            handle: handle.clone(),
+            id,
+            local,
+            remote,
+        })
+    }
+
+    /// Active OPEN toward `remote`; the handshake is still to be waited for
+    /// ([`connect_op`](Self::connect_op)).
+    pub(crate) fn open(handle: &Handle, remote: SocketAddr) -> io::Result<StreamSocket> {
+        let id = handle.shared.call(|s, now| s.connect(now, remote))??;
+        Self::adopt(handle, id)
+    }
+
+    /// `Ok` once the handshake completed, the connection's error if it failed.
+    fn connect_op(stack: &mut Stack, id: ConnId) -> OpResult<()> {
+        let state = stack.state(id);
+        if state.is_synchronized() {
+            return Ok(());
+        }
+        match stack.error(id) {
+            Some(e) => Err(e.into()),
+            None if state == State::Closed => Err(tcp::Error::NotConnected.into()),
+            None => Err(tcp::Error::WouldBlock.into()),
+        }
+    }
+
+    /// Waits for the handshake (async).
+    pub(crate) fn poll_connect(&self, cx: &Context<'_>) -> Poll<io::Result<()>> {
+        let id = self.id;
+        self.handle
+            .shared
+            .poll_op(cx, Slot::Write(id), |s, _| Self::connect_op(s, id))
+    }
+
+    /// Waits for the handshake (blocking), until `deadline` if given.
+    pub(crate) fn connect_blocking(&self, deadline: Option<std::time::Instant>) -> io::Result<()> {
+        let id = self.id;
+        self.handle
+            .shared
+            .block_op(Slot::Write(id), deadline, false, |s, _| {
+                Self::connect_op(s, id)
+            })
+    }
+
+    /// RECEIVE into `buf` (async); `Ok(0)` is end of stream.
+    pub(crate) fn poll_recv(&self, cx: &Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        let id = self.id;
+        self.handle
+            .shared
+            .poll_op(cx, Slot::Read(id), |s, now| s.recv(now, id, buf))
+    }
+
+    /// SEND from `buf` (async): at least one byte, as much as fits.
+    pub(crate) fn poll_send(&self, cx: &Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let id = self.id;
+        self.handle
+            .shared
+            .poll_op(cx, Slot::Write(id), |s, now| send_op(s, now, id, buf))
+    }
+
+    /// RECEIVE into `buf` (blocking).
+    pub(crate) fn recv_blocking(
+        &self,
+        buf: &mut [u8],
+        deadline: Option<std::time::Instant>,
+        nonblocking: bool,
+    ) -> io::Result<usize> {
+        let id = self.id;
+        self.handle
+            .shared
+            .block_op(Slot::Read(id), deadline, nonblocking, |s, now| {
+                s.recv(now, id, buf)
+            })
+    }
+
+    /// SEND from `buf` (blocking): at least one byte, as much as fits.
+    pub(crate) fn send_blocking(
+        &self,
+        buf: &[u8],
+        deadline: Option<std::time::Instant>,
+        nonblocking: bool,
+    ) -> io::Result<usize> {
+        let id = self.id;
+        self.handle
+            .shared
+            .block_op(Slot::Write(id), deadline, nonblocking, |s, now| {
+                send_op(s, now, id, buf)
+            })
+    }
+
+    /// Half-close: FIN after queued data.
+    pub(crate) fn shutdown_write(&self) -> io::Result<()> {
+        let id = self.id;
+        self.handle.shared.call(|s, now| s.shutdown(now, id))??;
+        Ok(())
+    }
+
+    /// Turns Nagle's algorithm off or on.
+    pub(crate) fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        let id = self.id;
+        self.handle
+            .shared
+            .call(|s, now| s.set_nodelay(now, id, nodelay))??;
+        Ok(())
+    }
+
+    /// Whether Nagle's algorithm is off.
+    pub(crate) fn nodelay(&self) -> io::Result<bool> {
+        let core = self.handle.shared.lock();
+        let conn = core
+            .stack()
+            .connection(self.id)
+            .ok_or_else(|| io::Error::from(StackError::InvalidHandle))?;
+        Ok(conn.nodelay())
+    }
+}
+
+impl Drop for StreamSocket {
+    fn drop(&mut self) {
+        let id = self.id;
+        self.handle.shared.lock().remove_conn(id);
+        let _ = self.handle.shared.call(|s, now| s.close(now, id));
+    }
+}

@@ -1,0 +1,69 @@
+//! A bounded set of wakers waiting for one thing (a connection direction, a listener).
+
+use std::task::Waker;
+
+/// Most wakers kept per set. Registering beyond it wakes the oldest (a spurious wake-up, which
+/// every waiter tolerates) instead of growing, so stale wakers of dropped futures cannot pile up.
+const MAX_WAITERS: usize = 64;
+
+/// Tasks and threads waiting for the same readiness.
+#[derive(Debug, Default)]
+pub(crate) struct Waiters(Vec<Waker>);
+
+impl Waiters {
+    /// Adds `waker` unless an equivalent one is already there.
+    pub(crate) fn register(&mut self, waker: &Waker) {
+        if self.0.iter().any(|w| w.will_wake(waker)) {
+            return;
+        }
+        if self.0.len() >= MAX_WAITERS {
+            let oldest = self.0.remove(0);
+            oldest.wake();
+        }
+        self.0.push(waker.clone());
+    }
+
+    /// Removes `waker` (its waiter stopped waiting).
+    pub(crate) fn deregister(&mut self, waker: &Waker) {
+        self.0.retain(|w| !w.will_wake(waker));
+    }
+
+    /// Wakes and forgets every waiter.
+    pub(crate) fn wake_all(&mut self) {
+        for w in self.0.drain(..) {
+            w.wake();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::Wake;
+
+    #[derive(Default)]
+    struct Count(AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    #[test]
+    fn waiters_stay_bounded_by_waking_the_oldest() {
+        let counts: Vec<Arc<Count>> = (0..MAX_WAITERS + 3).map(|_| Arc::default()).collect();
+        let mut w = Waiters::default();
+        for c in &counts {
+            w.register(&Waker::from(c.clone()));
+            w.register(&Waker::from(c.clone()));
+        }
+        assert_eq!(w.0.len(), MAX_WAITERS);
+        let woken: usize = counts.iter().map(|c| c.0.load(Ordering::Relaxed)).sum();
+        assert_eq!(woken, 3);
+        w.wake_all();
+        let woken: usize = counts.iter().map(|c| c.0.load(Ordering::Relaxed)).sum();
+        assert_eq!(woken, MAX_WAITERS + 3);
+    }
+}

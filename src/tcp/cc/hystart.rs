@@ -1,0 +1,132 @@
+//! RFC 9406 HyStart++: leave the initial slow start when the round-trip time starts to grow,
+//! through a conservative slow start (CSS) that returns to slow start if the rise was jitter.
+//!
+//! A round begins when SND.UNA passes `window_end`, the SND.NXT recorded at the start of the
+//! previous round (§4.2). The controller only reports the [`Phase`] each ACK falls in; the
+//! caller applies the growth (full in slow start, divided by [`CSS_GROWTH_DIVISOR`] in CSS).
+
+use super::AckSample;
+use crate::tcp::seq::SeqNum;
+use crate::time::Duration;
+
+/// RFC 9406 §4.3: RTT samples a round needs before its minimum is trusted.
+pub const N_RTT_SAMPLE: u32 = 8;
+/// RFC 9406 §4.3: lower clamp of the RTT increase that ends slow start.
+pub const MIN_RTT_THRESH: Duration = Duration::from_millis(4);
+/// RFC 9406 §4.3: upper clamp of the RTT increase that ends slow start.
+pub const MAX_RTT_THRESH: Duration = Duration::from_millis(16);
+/// RFC 9406 §4.3: the threshold is the last round's minimum RTT divided by this.
+pub const MIN_RTT_DIVISOR: u32 = 8;
+/// RFC 9406 §4.3: CSS grows the window this many times slower than slow start.
+pub const CSS_GROWTH_DIVISOR: usize = 4;
+/// RFC 9406 §4.3: rounds of CSS before congestion avoidance begins.
+pub const CSS_ROUNDS: u32 = 5;
+
+/// Which growth an ACK gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Standard slow start.
+    SlowStart,
+    /// Conservative slow start: growth divided by [`CSS_GROWTH_DIVISOR`].
+    Css,
+    /// CSS lasted [`CSS_ROUNDS`] rounds: enter congestion avoidance (ssthresh = cwnd).
+    Done,
+}
+
+/// HyStart++ state for one slow start.
+#[derive(Clone, Copy, Debug)]
+pub struct HyStart {
+    /// SND.NXT at the start of the current round; `None` before the first ACK.
+    window_end: Option<SeqNum>,
+    last_round_min_rtt: Option<Duration>,
+    current_round_min_rtt: Option<Duration>,
+    rtt_sample_count: u32,
+    /// In CSS: the minimum RTT of the round that triggered it, and rounds spent in CSS.
+    css: Option<(Duration, u32)>,
+    done: bool,
+}
+
+impl Default for HyStart {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl HyStart {
+    /// A fresh slow start.
+    pub const fn new() -> Self {
+        HyStart {
+            window_end: None,
+            last_round_min_rtt: None,
+            current_round_min_rtt: None,
+            rtt_sample_count: 0,
+            css: None,
+            done: false,
+        }
+    }
+
+    /// Whether conservative slow start is in progress.
+    pub fn in_css(&self) -> bool {
+        self.css.is_some()
+    }
+
+    /// Accounts one ACK in slow start and returns the phase its growth belongs to.
+    pub fn on_ack(&mut self, s: &AckSample) -> Phase {
+        if self.done {
+            return Phase::Done;
+        }
+        if self.window_end.is_none_or(|end| s.snd_una.after_eq(end)) {
+            self.start_round(s.snd_nxt);
+            if let Some((_, rounds)) = self.css.as_mut() {
+                *rounds += 1;
+                if *rounds >= CSS_ROUNDS {
+                    self.done = true;
+                    return Phase::Done;
+                }
+            }
+        }
+        if let Some(rtt) = s.rtt {
+            self.current_round_min_rtt =
+                Some(self.current_round_min_rtt.map_or(rtt, |m| m.min(rtt)));
+            self.rtt_sample_count = self.rtt_sample_count.saturating_add(1);
+        }
+        self.check_rtt();
+        if self.css.is_some() {
+            Phase::Css
+        } else {
+            Phase::SlowStart
+        }
+    }
+
+    /// §4.2: "windowEnd = SND.NXT; lastRoundMinRTT = currentRoundMinRTT; currentRoundMinRTT = infinity".
+    fn start_round(&mut self, snd_nxt: SeqNum) {
+        self.window_end = Some(snd_nxt);
+        self.last_round_min_rtt = self.current_round_min_rtt;
+        self.current_round_min_rtt = None;
+        self.rtt_sample_count = 0;
+    }
+
+    /// The delay checks of §4.2, once the round has N_RTT_SAMPLE samples.
+    fn check_rtt(&mut self) {
+        if self.rtt_sample_count < N_RTT_SAMPLE {
+            return;
+        }
+        let Some(current) = self.current_round_min_rtt else {
+            return;
+        };
+        match self.css {
+            None => {
+                let Some(last) = self.last_round_min_rtt else {
+                    return;
+                };
+                let thresh = (last / MIN_RTT_DIVISOR).clamp(MIN_RTT_THRESH, MAX_RTT_THRESH);
+                if current >= last + thresh {
+                    self.css = Some((current, 0));
+                }
+            }
+            // "If currentRoundMinRTT < cssBaselineMinRtt ... resume slow start".
+            Some((baseline, _)) if current < baseline => self.css = None,
+            Some(_) => {}
+        }
+    }
+}

@@ -1,0 +1,191 @@
+//! Loss recovery without SACK: RFC 5681 §3.2 fast retransmit on the third duplicate ACK and
+//! RFC 6582 NewReno fast recovery (the `recover` point, a retransmission per partial ACK),
+//! with the window during recovery set by RFC 6937 proportional rate reduction instead of
+//! dupack inflation. The congestion controller ([`cc`](super::cc)) only grows the window
+//! outside recovery and picks `ssthresh`.
+//!
+//! Without SACK the receiver's holdings are estimated: each duplicate ACK stands for one
+//! segment that left the network, and the segment at SND.UNA is presumed lost.
+
+use super::cc::{AckSample, CongestionControl, Prr};
+use super::connection::Connection;
+use super::seq::SeqNum;
+use crate::time::{Duration, Instant};
+
+/// Duplicate ACKs that trigger fast retransmit (RFC 5681 §3.2).
+pub const DUPACK_THRESHOLD: u32 = 3;
+
+/// Fast recovery bookkeeping of one connection.
+#[derive(Clone, Copy, Debug)]
+pub struct Recovery {
+    /// RFC 6582 `recover`: SND.MAX when recovery (or the last timeout) began; recovery ends
+    /// when it is acknowledged, and a new one may not begin before.
+    recover: SeqNum,
+    /// PRR state while in fast recovery.
+    prr: Option<Prr>,
+    /// Consecutive duplicate ACKs.
+    dupacks: u32,
+    /// Bytes the duplicate ACKs say the receiver holds above SND.UNA (one segment each).
+    sacked: usize,
+    /// Bytes retransmitted since SND.UNA last moved.
+    retrans: usize,
+}
+
+impl Recovery {
+    /// No recovery yet; `iss` is the initial `recover` (RFC 6582 §3.2 step 1).
+    pub fn new(iss: SeqNum) -> Self {
+        Recovery {
+            recover: iss,
+            prr: None,
+            dupacks: 0,
+            sacked: 0,
+            retrans: 0,
+        }
+    }
+
+    /// Whether fast recovery is in progress.
+    pub fn in_recovery(&self) -> bool {
+        self.prr.is_some()
+    }
+
+    /// Consecutive duplicate ACKs seen.
+    pub fn dupacks(&self) -> u32 {
+        self.dupacks
+    }
+
+    /// RFC 6675 `pipe`, estimated: outside recovery the bytes between SND.UNA and SND.NXT;
+    /// in recovery less what duplicate ACKs reported delivered and the presumed-lost head,
+    /// plus retransmissions.
+    pub fn pipe(&self, flight: usize, mss: usize) -> usize {
+        if self.in_recovery() {
+            (flight + self.retrans).saturating_sub(self.sacked + mss)
+        } else {
+            flight
+        }
+    }
+
+    /// New data of `len` bytes went out.
+    pub fn on_sent(&mut self, len: usize) {
+        if let Some(prr) = self.prr.as_mut() {
+            prr.on_sent(len);
+        }
+    }
+
+    /// The segment at SND.UNA was retransmitted (`len` bytes).
+    pub fn on_retransmit(&mut self, len: usize) {
+        self.retrans = self.retrans.saturating_add(len);
+        self.on_sent(len);
+    }
+}
+
+impl Connection {
+    /// Bytes in flight as the window sees them (PRR's `pipe` during recovery).
+    pub(super) fn pipe(&self) -> usize {
+        let flight = self.tcb.snd_nxt.since(self.tcb.snd_una);
+        self.recovery.pipe(flight, self.max_payload())
+    }
+
+    /// SND.UNA advanced by `acked` bytes; `flight_before` were outstanding (SND.NXT − old
+    /// SND.UNA) and `rtt` is this ACK's RTT sample, if any.
+    pub(super) fn cc_on_new_ack(
+        &mut self,
+        now: Instant,
+        acked: usize,
+        flight_before: usize,
+        rtt: Option<Duration>,
+    ) {
+        let mss = self.max_payload();
+        let r = &mut self.recovery;
+        r.dupacks = 0;
+        r.retrans = 0;
+        if r.prr.is_some() {
+            if self.tcb.snd_una.after_eq(r.recover) {
+                // Full acknowledgment: recovery is over (RFC 6582 §3.2 step 3, RFC 6937 §3).
+                r.prr = None;
+                r.sacked = 0;
+                self.cc.on_recovery_end(now);
+                return;
+            }
+            // Partial ACK: the retransmitted segment plus some the dupacks already counted.
+            let counted = r.sacked.min(acked.saturating_sub(mss));
+            r.sacked -= counted;
+            self.prr_update(acked - counted);
+            // RFC 6582 §3.2 step 5: retransmit the first unacknowledged segment at once.
+            self.retransmit_head = true;
+            return;
+        }
+        r.sacked = 0;
+        let cwnd = self.cc.cwnd();
+        // Not using the window: flight plus a segment fits under cwnd; in slow start the
+        // window may be up to twice the flight (it doubles per round).
+        let cwnd_limited =
+            flight_before + mss >= cwnd || (cwnd < self.cc.ssthresh() && 2 * flight_before > cwnd);
+        let sample = AckSample {
+            now,
+            acked,
+            flight_before,
+            rtt,
+            snd_una: self.tcb.snd_una,
+            snd_nxt: self.tcb.snd_nxt,
+            app_limited: !cwnd_limited,
+        };
+        self.cc.on_ack(&sample);
+    }
+
+    /// A duplicate ACK (RFC 5681 §2 definition) arrived.
+    pub(super) fn cc_on_duplicate_ack(&mut self, now: Instant) {
+        let mss = self.max_payload();
+        let r = &mut self.recovery;
+        r.dupacks = r.dupacks.saturating_add(1);
+        if r.prr.is_some() {
+            r.sacked = r.sacked.saturating_add(mss);
+            self.prr_update(mss);
+            return;
+        }
+        // RFC 6582 §3.2 step 2: only when the ACK covers more than `recover`.
+        if r.dupacks != DUPACK_THRESHOLD || self.tcb.snd_una.before(r.recover) {
+            return;
+        }
+        let flight = self.tcb.snd_max.since(self.tcb.snd_una);
+        self.cc.on_congestion_event(now, flight);
+        let r = &mut self.recovery;
+        r.recover = self.tcb.snd_max;
+        // Each of the duplicate ACKs stands for a segment that left the network.
+        r.sacked = DUPACK_THRESHOLD as usize * mss;
+        r.retrans = 0;
+        r.prr = Some(Prr::start(self.cc.ssthresh(), flight));
+        // This ACK is the first of recovery; it delivered one segment.
+        self.prr_update(mss);
+        self.retransmit_head = true;
+        self.stats.fast_retransmits += 1;
+    }
+
+    /// Runs PRR for an ACK in recovery that delivered `delivered` bytes: cwnd = pipe + sndcnt.
+    fn prr_update(&mut self, delivered: usize) {
+        let mss = self.max_payload();
+        let pipe = self.pipe();
+        let ssthresh = self.cc.ssthresh();
+        let Some(prr) = self.recovery.prr.as_mut() else {
+            return;
+        };
+        let sndcnt = prr.on_ack(delivered, pipe, ssthresh, mss);
+        self.cc.set_cwnd(pipe.saturating_add(sndcnt));
+    }
+
+    /// The retransmission timer expired with `flight` bytes outstanding: leave fast recovery
+    /// and collapse the window (RFC 5681 §3.1; ssthresh is only reduced on the first timeout
+    /// of a segment, and not again if fast recovery already reduced it).
+    pub(super) fn cc_on_rto(&mut self, now: Instant, flight: usize, first_timeout: bool) {
+        let r = &mut self.recovery;
+        let was_recovering = r.prr.take().is_some();
+        r.recover = self.tcb.snd_max;
+        r.dupacks = 0;
+        r.sacked = 0;
+        r.retrans = 0;
+        if first_timeout && !was_recovering {
+            self.cc.on_rto(now, flight);
+        } else {
+            self.cc.set_cwnd(self.max_payload());
+        }
+    }
+}

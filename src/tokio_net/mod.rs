@@ -1,0 +1,23 @@
+//! Async sockets mirroring `tokio::net`: [`TcpListener`] and [`TcpStream`] over a synack
+//! [`Runtime`](crate::runtime::Runtime).
+//!
+//! [`TcpStream`] implements Tokio's `AsyncRead` and `AsyncWrite`, so `tokio::io::copy`,
+//! `AsyncReadExt`/`AsyncWriteExt`, `tokio_rustls` and `hyper` (through
+//! `hyper_util::rt::TokioIo`) work on it unchanged. `poll_shutdown` sends a FIN (a half-close:
+//! reading goes on); `poll_flush` has nothing to do, because a write hands its bytes to the
+//! stack, which sends them at once. The futures need no particular executor: the synack
+//! runtime wakes them when the stack reports the connection ready.
+//!
+//! The sockets are created from a [`Handle`] (or `&Runtime`, which dereferences to one)
+//! instead of an ambient runtime, because one process may run several stacks.
+
+mod listener;
+mod split;
+mod stream;
+
+pub use listener::TcpListener;
+pub use split::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, ReuniteError, WriteHalf};
+pub use stream::TcpStream;
+
+#[allow(unused_imports, reason = "linked from the module docs")]
+use crate::runtime::Handle;

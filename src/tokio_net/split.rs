@@ -1,0 +1,173 @@
+//! Halves of a [`TcpStream`], like `tokio::net::tcp`'s: the read and the write direction
+//! wait on separate wakers, so one task can block reading while another writes.
+
+use super::TcpStream;
+use super::stream::poll_read_socket;
+use crate::runtime::socket::StreamSocket;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// The read half of a borrowed split ([`TcpStream::split`]).
+#[derive(Debug)]
+pub struct ReadHalf<'a>(&'a StreamSocket);
+
+/// The write half of a borrowed split ([`TcpStream::split`]); `poll_shutdown` sends a FIN.
+#[derive(Debug)]
+pub struct WriteHalf<'a>(&'a StreamSocket);
+
+/// The read half of an owned split ([`TcpStream::into_split`]).
+#[derive(Debug)]
+pub struct OwnedReadHalf {
+    socket: Arc<StreamSocket>,
+}
+
+/// The write half of an owned split ([`TcpStream::into_split`]). Dropping it sends a FIN.
+#[derive(Debug)]
+pub struct OwnedWriteHalf {
+    socket: Arc<StreamSocket>,
+    shutdown_on_drop: bool,
+}
+
+/// The halves given to [`OwnedReadHalf::reunite`] came from different streams.
+#[derive(Debug, thiserror::Error)]
+#[error("the halves are not from the same stream")]
+pub struct ReuniteError(pub OwnedReadHalf, pub OwnedWriteHalf);
+
+pub(super) fn split(stream: &mut TcpStream) -> (ReadHalf<'_>, WriteHalf<'_>) {
+    (ReadHalf(&stream.socket), WriteHalf(&stream.socket))
+}
+
+pub(super) fn into_split(stream: TcpStream) -> (OwnedReadHalf, OwnedWriteHalf) {
+    let socket = stream.socket;
+    (
+        OwnedReadHalf {
+            socket: socket.clone(),
+        },
+        OwnedWriteHalf {
+            socket,
+            shutdown_on_drop: true,
+        },
+    )
+}
+
+impl ReadHalf<'_> {
+    /// The peer's address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        Ok(self.0.remote)
+    }
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        Ok(self.0.local)
+    }
+}
+
+impl WriteHalf<'_> {
+    /// The peer's address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        Ok(self.0.remote)
+    }
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        Ok(self.0.local)
+    }
+}
+
+impl OwnedReadHalf {
+    /// The peer's address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        Ok(self.socket.remote)
+    }
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        Ok(self.socket.local)
+    }
+    /// Puts the stream back together, if `write` is its other half.
+    pub fn reunite(self, mut write: OwnedWriteHalf) -> Result<TcpStream, ReuniteError> {
+        if !Arc::ptr_eq(&self.socket, &write.socket) {
+            return Err(ReuniteError(self, write));
+        }
+        write.shutdown_on_drop = false;
+        Ok(TcpStream {
+            socket: self.socket,
+        })
+    }
+}
+
+impl OwnedWriteHalf {
+    /// The peer's address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        Ok(self.socket.remote)
+    }
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        Ok(self.socket.local)
+    }
+    /// Puts the stream back together, if `read` is its other half.
+    pub fn reunite(self, read: OwnedReadHalf) -> Result<TcpStream, ReuniteError> {
+        read.reunite(self)
+    }
+}
+
+impl Drop for OwnedWriteHalf {
+    fn drop(&mut self) {
+        if self.shutdown_on_drop {
+            let _ = self.socket.shutdown_write();
+        }
+    }
+}
+
+impl AsyncRead for ReadHalf<'_> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        poll_read_socket(self.0, cx, buf)
+    }
+}
+
+impl AsyncRead for OwnedReadHalf {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        poll_read_socket(&self.socket, cx, buf)
+    }
+}
+
+impl AsyncWrite for WriteHalf<'_> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.0.poll_send(cx, buf)
+    }
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(self.0.shutdown_write())
+    }
+}
+
+impl AsyncWrite for OwnedWriteHalf {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.socket.poll_send(cx, buf)
+    }
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(self.socket.shutdown_write())
+    }
+}

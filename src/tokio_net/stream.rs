@@ -1,0 +1,113 @@
+//! [`TcpStream`]: an async TCP connection.
+
+use super::split::{self, OwnedReadHalf, OwnedWriteHalf, ReadHalf, WriteHalf};
+use crate::runtime::Handle;
+use crate::runtime::socket::StreamSocket;
+use crate::stack::ConnId;
+use std::future::poll_fn;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// A TCP connection on a synack stack, like `tokio::net::TcpStream`.
+///
+/// Dropping it closes the connection gracefully (a FIN after the data still queued), as
+/// dropping a kernel socket does when nothing is left unread.
+#[derive(Debug)]
+pub struct TcpStream {
+    pub(super) socket: Arc<StreamSocket>,
+}
+
+impl TcpStream {
+    pub(super) fn from_socket(socket: StreamSocket) -> TcpStream {
+        TcpStream {
+            socket: Arc::new(socket),
+        }
+    }
+
+    /// Opens a connection to `addr` and waits for the handshake. Fails with
+    /// `ConnectionRefused` if the peer answers with a RST, `TimedOut` if it never answers.
+    pub async fn connect(handle: &Handle, addr: SocketAddr) -> io::Result<TcpStream> {
+        let socket = StreamSocket::open(handle, addr)?;
+        poll_fn(|cx| socket.poll_connect(cx)).await?;
+        Ok(TcpStream::from_socket(socket))
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        Ok(self.socket.remote)
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        Ok(self.socket.local)
+    }
+
+    /// Turns Nagle's algorithm off (`true`: small writes go out at once) or back on.
+    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        self.socket.set_nodelay(nodelay)
+    }
+
+    /// Whether Nagle's algorithm is off.
+    pub fn nodelay(&self) -> io::Result<bool> {
+        self.socket.nodelay()
+    }
+
+    /// The stack's id of this connection (for [`Handle::with_stack`]).
+    pub fn id(&self) -> ConnId {
+        self.socket.id
+    }
+
+    /// Borrowed halves: read and write concurrently from one task (or `join!`ed futures).
+    pub fn split(&mut self) -> (ReadHalf<'_>, WriteHalf<'_>) {
+        split::split(self)
+    }
+
+    /// Owned halves: read and write from different tasks. Dropping the write half sends a
+    /// FIN, like `tokio`'s.
+    pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
+        split::into_split(self)
+    }
+}
+
+/// Reads into `buf` or registers the task for readability.
+pub(super) fn poll_read_socket(
+    socket: &StreamSocket,
+    cx: &Context<'_>,
+    buf: &mut ReadBuf<'_>,
+) -> Poll<io::Result<()>> {
+    let n = std::task::ready!(socket.poll_recv(cx, buf.initialize_unfilled()))?;
+    buf.advance(n);
+    Poll::Ready(Ok(()))
+}
+
+impl AsyncRead for TcpStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        poll_read_socket(&self.socket, cx, buf)
+    }
+}
+
+impl AsyncWrite for TcpStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.socket.poll_send(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(self.socket.shutdown_write())
+    }
+}

@@ -1,0 +1,225 @@
+//! The blocking API over two synack runtimes joined by an in-memory device pair: std::net's
+//! calls, and for each failure the io::ErrorKind std gives.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr};
+use std::thread;
+use std::time::Duration;
+use synack::blocking::{TcpListener, TcpStream};
+use synack::net::{ImpairConfig, MemoryDevice};
+use synack::runtime::Runtime;
+use synack::stack::StackConfig;
+use synack::tcp;
+
+const A: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 1));
+const B: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 2));
+
+fn hosts() -> (Runtime, Runtime) {
+    let (da, db) = MemoryDevice::pair(1500, 4096);
+    let a = Runtime::builder().address(A).build(da).unwrap();
+    let b = Runtime::builder().address(B).build(db).unwrap();
+    (a, b)
+}
+
+fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 13 % 251) as u8).collect()
+}
+
+#[test]
+fn blocking_echo_with_half_close_over_incoming() {
+    let (a, b) = hosts();
+    let listener = TcpListener::bind(&b, SocketAddr::new(B, 7)).unwrap();
+    assert_eq!(listener.local_addr().unwrap(), SocketAddr::new(B, 7));
+    let server = thread::spawn(move || {
+        let mut s = listener.incoming().next().unwrap().unwrap();
+        let mut buf = [0u8; 4096];
+        let mut total = 0;
+        loop {
+            let n = s.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            s.write_all(&buf[..n]).unwrap();
+            total += n;
+        }
+        s.shutdown(Shutdown::Write).unwrap();
+        total
+    });
+    let mut s = TcpStream::connect(&a, SocketAddr::new(B, 7)).unwrap();
+    assert_eq!(s.peer_addr().unwrap(), SocketAddr::new(B, 7));
+    assert_eq!(s.local_addr().unwrap().ip(), A);
+    s.set_nodelay(true).unwrap();
+    let data = pattern(200_000);
+    let mut reader = s.try_clone().unwrap();
+    let echo = thread::spawn(move || {
+        let mut got = Vec::new();
+        reader.read_to_end(&mut got).unwrap();
+        got
+    });
+    s.write_all(&data).unwrap();
+    s.shutdown(Shutdown::Write).unwrap();
+    let err = s.write(b"x").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::BrokenPipe);
+    assert!(echo.join().unwrap() == data);
+    assert_eq!(server.join().unwrap(), data.len());
+}
+
+#[test]
+fn connect_to_a_closed_port_is_connection_refused() {
+    let (a, _b) = hosts();
+    let err = TcpStream::connect(&a, SocketAddr::new(B, 1)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ConnectionRefused);
+}
+
+#[test]
+fn binding_a_listened_port_is_addr_in_use() {
+    let (_a, b) = hosts();
+    let _l = TcpListener::bind(&b, SocketAddr::new(B, 7)).unwrap();
+    let err = TcpListener::bind(&b, SocketAddr::new(B, 7)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AddrInUse);
+}
+
+#[test]
+fn non_blocking_accept_and_read_are_would_block() {
+    let (a, b) = hosts();
+    let listener = TcpListener::bind(&b, SocketAddr::new(B, 7)).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    assert_eq!(listener.accept().unwrap_err().kind(), ErrorKind::WouldBlock);
+    let c = TcpStream::connect(&a, SocketAddr::new(B, 7)).unwrap();
+    c.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 8];
+    assert_eq!(
+        (&c).read(&mut buf).unwrap_err().kind(),
+        ErrorKind::WouldBlock
+    );
+    listener.set_nonblocking(false).unwrap();
+    let (s, peer) = listener.accept().unwrap();
+    assert_eq!(peer, c.local_addr().unwrap());
+    assert_eq!(s.peer_addr().unwrap(), peer);
+}
+
+#[test]
+fn read_timeout_is_timed_out_and_zero_timeouts_are_invalid() {
+    let (a, b) = hosts();
+    let listener = TcpListener::bind(&b, SocketAddr::new(B, 7)).unwrap();
+    let mut c = TcpStream::connect(&a, SocketAddr::new(B, 7)).unwrap();
+    let _s = listener.accept().unwrap();
+    c.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+    assert_eq!(c.read_timeout().unwrap(), Some(Duration::from_millis(20)));
+    let mut buf = [0u8; 8];
+    assert_eq!(c.read(&mut buf).unwrap_err().kind(), ErrorKind::TimedOut);
+    let zero = Some(Duration::ZERO);
+    assert_eq!(
+        c.set_read_timeout(zero).unwrap_err().kind(),
+        ErrorKind::InvalidInput
+    );
+    assert_eq!(
+        c.set_write_timeout(zero).unwrap_err().kind(),
+        ErrorKind::InvalidInput
+    );
+}
+
+#[test]
+fn write_timeout_is_timed_out_when_the_peer_never_reads() {
+    let (a, b) = hosts();
+    let listener = TcpListener::bind(&b, SocketAddr::new(B, 7)).unwrap();
+    let mut c = TcpStream::connect(&a, SocketAddr::new(B, 7)).unwrap();
+    let _s = listener.accept().unwrap();
+    c.set_write_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    let chunk = vec![0u8; 65536];
+    let err = loop {
+        if let Err(e) = c.write(&chunk) {
+            break e;
+        }
+    };
+    assert_eq!(err.kind(), ErrorKind::TimedOut);
+}
+
+#[test]
+fn connect_timeout_to_a_black_hole_is_timed_out() {
+    let (da, _db) = MemoryDevice::pair(1500, 64);
+    let impair = ImpairConfig {
+        loss: 1.0,
+        ..ImpairConfig::default()
+    };
+    let a = Runtime::builder()
+        .address(A)
+        .impair(impair)
+        .build(da)
+        .unwrap();
+    let err = TcpStream::connect_timeout(&a, SocketAddr::new(B, 7), Duration::from_millis(30))
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::TimedOut);
+}
+
+#[test]
+fn syn_retries_spent_is_timed_out() {
+    let (da, _db) = MemoryDevice::pair(1500, 64);
+    let cfg = StackConfig {
+        tcp: tcp::Config {
+            syn_retries: 1,
+            initial_rto: synack::time::Duration::from_millis(10),
+            min_rto: synack::time::Duration::from_millis(10),
+            ..tcp::Config::default()
+        },
+        ..StackConfig::default()
+    };
+    // Nobody reads B's end: every SYN is lost.
+    let a = Runtime::builder()
+        .address(A)
+        .stack_config(cfg)
+        .build(da)
+        .unwrap();
+    let err = TcpStream::connect(&a, SocketAddr::new(B, 7)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::TimedOut);
+}
+
+#[test]
+fn peer_reset_is_connection_reset_and_reset_after_peer_close_is_broken_pipe() {
+    let (a, b) = hosts();
+    let listener = TcpListener::bind(&b, SocketAddr::new(B, 7)).unwrap();
+    // Reset on an open connection.
+    let mut c = TcpStream::connect(&a, SocketAddr::new(B, 7)).unwrap();
+    let (s, _) = listener.accept().unwrap();
+    let id = s.id();
+    b.with_stack(|stack, _| stack.abort(id)).unwrap();
+    let mut buf = [0u8; 8];
+    assert_eq!(
+        c.read(&mut buf).unwrap_err().kind(),
+        ErrorKind::ConnectionReset
+    );
+    // The peer closed (we are in CLOSE-WAIT), then reset our late write.
+    let mut c = TcpStream::connect(&a, SocketAddr::new(B, 7)).unwrap();
+    let (s, _) = listener.accept().unwrap();
+    s.shutdown(Shutdown::Write).unwrap();
+    assert_eq!(c.read(&mut buf).unwrap(), 0);
+    let id = s.id();
+    b.with_stack(|stack, _| stack.abort(id)).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let err = loop {
+        match c.write_all(b"late") {
+            Ok(_) => thread::sleep(Duration::from_millis(5)),
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(err.kind(), ErrorKind::BrokenPipe);
+}
+
+#[test]
+fn calls_after_the_runtime_stopped_are_not_connected() {
+    let (a, b) = hosts();
+    let listener = TcpListener::bind(&b, SocketAddr::new(B, 7)).unwrap();
+    let mut c = TcpStream::connect(&a, SocketAddr::new(B, 7)).unwrap();
+    let _s = listener.accept().unwrap();
+    let reader = c.try_clone().unwrap();
+    let blocked = thread::spawn(move || {
+        let mut buf = [0u8; 8];
+        (&reader).read(&mut buf).unwrap_err().kind()
+    });
+    thread::sleep(Duration::from_millis(20));
+    drop(a);
+    assert_eq!(blocked.join().unwrap(), ErrorKind::NotConnected);
+    assert_eq!(c.write(b"x").unwrap_err().kind(), ErrorKind::NotConnected);
+}

@@ -1,0 +1,173 @@
+//! The tokio API over two synack runtimes joined by an in-memory device pair: tokio's own I/O
+//! utilities, half-close, split halves, and the error kinds tokio::net users expect.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use std::io::ErrorKind;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use synack::net::MemoryDevice;
+use synack::runtime::Runtime;
+use synack::tokio_net::{TcpListener, TcpStream};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const A: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 18, 0, 1));
+const B: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 18, 0, 2));
+
+/// Host A and host B, on either end of a memory link.
+fn hosts() -> (Runtime, Runtime) {
+    let (da, db) = MemoryDevice::pair(1500, 4096);
+    let a = Runtime::builder().address(A).build(da).unwrap();
+    let b = Runtime::builder().address(B).build(db).unwrap();
+    (a, b)
+}
+
+fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 31 % 251) as u8).collect()
+}
+
+#[tokio::test]
+async fn tokio_io_copy_echoes_a_stream_through_split_halves() {
+    let (a, b) = hosts();
+    let listener = TcpListener::bind(&b, SocketAddr::new(B, 7)).await.unwrap();
+    let server = tokio::spawn(async move {
+        let (mut s, peer) = listener.accept().await.unwrap();
+        assert_eq!(peer.ip(), A);
+        let (mut r, mut w) = s.split();
+        let n = tokio::io::copy(&mut r, &mut w).await.unwrap();
+        w.shutdown().await.unwrap();
+        n
+    });
+    let data = pattern(300_000);
+    let s = TcpStream::connect(&a, SocketAddr::new(B, 7)).await.unwrap();
+    assert_eq!(s.peer_addr().unwrap(), SocketAddr::new(B, 7));
+    assert_eq!(s.local_addr().unwrap().ip(), A);
+    let (mut r, mut w) = s.into_split();
+    let to_send = data.clone();
+    let writer = tokio::spawn(async move {
+        w.write_all(&to_send).await.unwrap();
+        w.shutdown().await.unwrap();
+        w
+    });
+    let mut got = Vec::new();
+    r.read_to_end(&mut got).await.unwrap();
+    let w = writer.await.unwrap();
+    assert_eq!(server.await.unwrap(), data.len() as u64);
+    assert!(got == data, "echo differs");
+    // The halves are one stream again.
+    let s = r.reunite(w).unwrap();
+    assert_eq!(s.peer_addr().unwrap(), SocketAddr::new(B, 7));
+}
+
+#[tokio::test]
+async fn poll_shutdown_half_closes_and_the_peer_can_still_answer() {
+    let (a, b) = hosts();
+    let listener = TcpListener::bind(&b, SocketAddr::new(B, 80)).await.unwrap();
+    let server = tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let mut request = Vec::new();
+        // read_to_end returns only once the client's FIN arrived.
+        s.read_to_end(&mut request).await.unwrap();
+        s.write_all(b"answer after your FIN: ").await.unwrap();
+        s.write_all(&request).await.unwrap();
+        s.shutdown().await.unwrap();
+    });
+    let mut s = TcpStream::connect(&a, SocketAddr::new(B, 80))
+        .await
+        .unwrap();
+    s.set_nodelay(true).unwrap();
+    assert!(s.nodelay().unwrap());
+    s.write_all(b"question").await.unwrap();
+    s.shutdown().await.unwrap();
+    let err = s.write_all(b"more").await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::BrokenPipe);
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).await.unwrap();
+    assert_eq!(answer, "answer after your FIN: question");
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn owned_halves_read_and_write_concurrently_from_two_tasks() {
+    let (a, b) = hosts();
+    let listener = TcpListener::bind(&b, SocketAddr::new(B, 9000))
+        .await
+        .unwrap();
+    // B streams 200 kB to A while A streams 200 kB to B, both at once.
+    let server = tokio::spawn(async move {
+        let (s, _) = listener.accept().await.unwrap();
+        let (mut r, mut w) = s.into_split();
+        let send = tokio::spawn(async move {
+            w.write_all(&pattern(200_000)).await.unwrap();
+            drop(w); // dropping the owned write half sends FIN
+        });
+        let mut got = Vec::new();
+        r.read_to_end(&mut got).await.unwrap();
+        send.await.unwrap();
+        got
+    });
+    let s = TcpStream::connect(&a, SocketAddr::new(B, 9000))
+        .await
+        .unwrap();
+    let (mut r, mut w) = s.into_split();
+    let send = tokio::spawn(async move {
+        w.write_all(&pattern(200_000)).await.unwrap();
+        w.shutdown().await.unwrap();
+    });
+    let mut got = Vec::new();
+    r.read_to_end(&mut got).await.unwrap();
+    send.await.unwrap();
+    assert!(got == pattern(200_000));
+    assert!(server.await.unwrap() == pattern(200_000));
+}
+
+#[tokio::test]
+async fn connect_to_a_closed_port_is_connection_refused() {
+    let (a, _b) = hosts();
+    let err = TcpStream::connect(&a, SocketAddr::new(B, 1))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ConnectionRefused);
+}
+
+#[tokio::test]
+async fn binding_a_port_twice_is_addr_in_use_and_port_zero_picks_one() {
+    let (_a, b) = hosts();
+    let first = TcpListener::bind(&b, SocketAddr::new(B, 7)).await.unwrap();
+    let err = TcpListener::bind(&b, SocketAddr::new(B, 7))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AddrInUse);
+    let any = TcpListener::bind(&b, SocketAddr::new(B, 0)).await.unwrap();
+    assert_ne!(any.local_addr().unwrap().port(), 0);
+    drop(first);
+    // Dropping the listener frees the port.
+    TcpListener::bind(&b, SocketAddr::new(B, 7)).await.unwrap();
+}
+
+#[tokio::test]
+async fn peer_reset_is_connection_reset_on_read() {
+    let (a, b) = hosts();
+    let listener = TcpListener::bind(&b, SocketAddr::new(B, 7)).await.unwrap();
+    let mut s = TcpStream::connect(&a, SocketAddr::new(B, 7)).await.unwrap();
+    let (server, _) = listener.accept().await.unwrap();
+    let id = server.id();
+    b.with_stack(|stack, _| stack.abort(id)).unwrap();
+    let mut buf = [0u8; 16];
+    let err = s.read(&mut buf).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ConnectionReset);
+}
+
+#[tokio::test]
+async fn sockets_fail_with_not_connected_once_the_runtime_is_dropped() {
+    let (a, b) = hosts();
+    let listener = TcpListener::bind(&b, SocketAddr::new(B, 7)).await.unwrap();
+    let mut s = TcpStream::connect(&a, SocketAddr::new(B, 7)).await.unwrap();
+    let _server = listener.accept().await.unwrap();
+    let reader = tokio::spawn(async move {
+        let mut buf = [0u8; 16];
+        s.read(&mut buf).await
+    });
+    tokio::task::yield_now().await;
+    drop(a);
+    let err = reader.await.unwrap().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotConnected);
+}
