@@ -4,6 +4,7 @@ use crate::harness::{Clock, Flow, Host, Link, Pkt, Rig, pool_get, pool_put, pool
 use crate::{IP_A, IP_B, Lifecycles, Setup, WALL_LIMIT};
 use std::net::SocketAddr;
 use synack::stack::{ConnId, ListenerId, Stack, StackConfig};
+use synack::tcp::cc::CcAlgorithm;
 use synack::tcp::{self, State};
 use synack::time::Instant;
 
@@ -52,6 +53,8 @@ fn rig(s: &Setup, links: (Link, Link), clock: Clock) -> Rig<SynHost> {
                 mtu: s.mtu,
                 send_buffer: s.buffer,
                 recv_buffer: s.buffer,
+                // Its best on a lossy path (and its default): CUBIC with HyStart++ and PRR.
+                congestion_control: CcAlgorithm::Cubic,
                 ..tcp::Config::default()
             },
             // The idle population's handshakes arrive in batches of 1000.
