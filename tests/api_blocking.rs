@@ -223,3 +223,27 @@ fn calls_after_the_runtime_stopped_are_not_connected() {
     assert_eq!(blocked.join().unwrap(), ErrorKind::NotConnected);
     assert_eq!(c.write(b"x").unwrap_err().kind(), ErrorKind::NotConnected);
 }
+
+#[test]
+fn an_idle_blocked_reader_costs_no_wakeups_until_data_arrives() {
+    let (a, b) = hosts();
+    let listener = TcpListener::bind(&b, SocketAddr::new(B, 7)).unwrap();
+    let mut c = TcpStream::connect(&a, SocketAddr::new(B, 7)).unwrap();
+    let (s, _) = listener.accept().unwrap();
+    let reader = thread::spawn(move || {
+        let mut buf = [0u8; 8];
+        let n = (&s).read(&mut buf).unwrap();
+        buf[..n].to_vec()
+    });
+    // Let the handshake's last ACK and any delayed ACK settle, then stay idle a while: the
+    // blocked reader parks, and neither runtime thread runs (no polling, no idle timer).
+    thread::sleep(Duration::from_millis(100));
+    let before = (a.stats().wakeups, b.stats().wakeups);
+    thread::sleep(Duration::from_millis(300));
+    let after = (a.stats().wakeups, b.stats().wakeups);
+    assert_eq!(after, before, "runtime threads woke while idle");
+    c.write_all(b"wake").unwrap();
+    assert_eq!(reader.join().unwrap(), b"wake");
+    assert!(b.stats().wakeups > before.1, "B's runtime read the packet");
+    assert!(b.stats().device.packets_in > 0);
+}

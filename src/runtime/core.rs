@@ -4,17 +4,18 @@
 //! Every application call locks [`Core`], calls the [`Stack`], then [`Core::flush`]es: the
 //! driver sends what the call queued and reads what arrived, and the stack's readiness
 //! [`Event`]s wake exactly the tasks and threads waiting on the connections and listeners that
-//! changed. A waiter registers only after an operation returned `WouldBlock` under the same
-//! lock, so no wake-up is lost, and nothing is ever polled in a loop.
+//! changed. A waiter registers (after its operation returned `WouldBlock`) before that flush,
+//! under the same lock, so no wake-up is lost, and nothing is ever polled in a loop. Wakers are
+//! only called once the lock is released ([`Shared::release`]): a woken task may run, or be
+//! dropped, at once, and its socket's `Drop` takes the lock.
 
 use super::waiters::Waiters;
-use crate::net::{Clock, Device, Driver, DriverError};
+use crate::net::{Clock, Device, Driver, DriverError, DriverStats};
 use crate::stack::{ConnId, Event, ListenerId, Stack, StackError};
 use crate::tcp;
 use crate::time::Instant;
 use std::collections::HashMap;
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::{Context, Poll, Wake, Waker};
 
@@ -26,6 +27,7 @@ pub(crate) trait Drive: Send {
     fn next_deadline(&self) -> Option<Instant>;
     fn clock(&self) -> Clock;
     fn flush_pcap(&mut self) -> Result<(), DriverError>;
+    fn stats(&self) -> DriverStats;
 }
 
 impl<D: Device + Send> Drive for Driver<D> {
@@ -46,6 +48,9 @@ impl<D: Device + Send> Drive for Driver<D> {
     }
     fn flush_pcap(&mut self) -> Result<(), DriverError> {
         Driver::flush_pcap(self)
+    }
+    fn stats(&self) -> DriverStats {
+        Driver::stats(self)
     }
 }
 
@@ -76,6 +81,12 @@ pub(crate) struct Core {
     sleeping_until: Option<Instant>,
     /// Why the runtime stopped, once it has.
     stopped: Option<String>,
+    /// Wakers to call once the lock is released.
+    wakes: Vec<Waker>,
+    /// The runtime thread must be woken once the lock is released (its deadline moved earlier).
+    wake_runtime: bool,
+    /// Times the runtime thread woke up.
+    wakeups: u64,
 }
 
 impl Core {
@@ -110,10 +121,10 @@ impl Core {
         }
     }
 
-    /// Sends what the last calls queued, reads what arrived, runs due timers, and wakes whoever
-    /// the resulting readiness events concern. Returns whether the next deadline moved before
-    /// the one the runtime thread sleeps until (it must then be woken).
-    pub(crate) fn flush(&mut self) -> bool {
+    /// Sends what the last calls queued, reads what arrived, runs due timers, and queues the
+    /// wakers of whoever the resulting readiness events concern. If the next deadline moved
+    /// before the one the runtime thread sleeps until, that thread is to be woken too.
+    pub(crate) fn flush(&mut self) {
         if self.stopped.is_none()
             && let Err(e) = self.driver.poll()
         {
@@ -123,14 +134,26 @@ impl Core {
             self.dispatch(ev);
         }
         let next = self.driver.next_deadline();
-        next.is_some_and(|n| self.sleeping_until.is_none_or(|s| n < s))
+        if next.is_some_and(|n| self.sleeping_until.is_none_or(|s| n < s)) {
+            self.wake_runtime = true;
+        }
     }
 
-    /// The runtime thread is about to sleep: flushes and returns until when.
+    /// The runtime thread woke up (or started): flushes, and returns until when it sleeps next.
     pub(crate) fn prepare_sleep(&mut self) -> Option<Instant> {
+        self.wakeups += 1;
         self.flush();
         self.sleeping_until = self.driver.next_deadline();
+        self.wake_runtime = false;
         self.sleeping_until
+    }
+
+    /// Counters of the runtime thread and the device.
+    pub(crate) fn stats(&self) -> super::RuntimeStats {
+        super::RuntimeStats {
+            wakeups: self.wakeups,
+            device: self.driver.stats(),
+        }
     }
 
     /// Whether the runtime has stopped.
@@ -145,12 +168,13 @@ impl Core {
             self.stopped = Some(why);
         }
         for w in self.conns.values_mut() {
-            w.read.wake_all();
-            w.write.wake_all();
+            w.read.take_all(&mut self.wakes);
+            w.write.take_all(&mut self.wakes);
         }
         for w in self.listeners.values_mut() {
-            w.wake_all();
+            w.take_all(&mut self.wakes);
         }
+        self.wake_runtime = true;
     }
 
     fn dispatch(&mut self, ev: Event) {
@@ -160,15 +184,15 @@ impl Core {
                     return;
                 };
                 if r.is_readable() || r.is_closed() {
-                    w.read.wake_all();
+                    w.read.take_all(&mut self.wakes);
                 }
                 if r.is_writable() || r.is_connected() || r.is_closed() {
-                    w.write.wake_all();
+                    w.write.take_all(&mut self.wakes);
                 }
             }
             Event::Acceptable(id) => {
                 if let Some(w) = self.listeners.get_mut(&id) {
-                    w.wake_all();
+                    w.take_all(&mut self.wakes);
                 }
             }
         }
@@ -179,9 +203,11 @@ impl Core {
         self.conns.entry(id).or_default();
     }
 
-    /// Forgets a connection's waiters (its socket is gone).
-    pub(crate) fn remove_conn(&mut self, id: ConnId) {
-        self.conns.remove(&id);
+    /// Forgets a connection's waiters (its socket is gone). They are returned to be dropped
+    /// after the lock is released.
+    #[must_use]
+    pub(crate) fn remove_conn(&mut self, id: ConnId) -> Option<impl Sized + use<>> {
+        self.conns.remove(&id)
     }
 
     /// Starts tracking waiters of a listener.
@@ -189,9 +215,10 @@ impl Core {
         self.listeners.entry(id).or_default();
     }
 
-    /// Forgets a listener's waiters.
-    pub(crate) fn remove_listener(&mut self, id: ListenerId) {
-        self.listeners.remove(&id);
+    /// Forgets a listener's waiters, returned to be dropped after the lock is released.
+    #[must_use]
+    pub(crate) fn remove_listener(&mut self, id: ListenerId) -> Option<impl Sized + use<>> {
+        self.listeners.remove(&id)
     }
 
     fn waiters(&mut self, slot: Slot) -> Option<&mut Waiters> {
@@ -203,9 +230,8 @@ impl Core {
     }
 
     fn register(&mut self, slot: Slot, waker: &Waker) {
-        if let Some(w) = self.waiters(slot) {
-            w.register(waker);
-        }
+        let evicted = self.waiters(slot).and_then(|w| w.register(waker));
+        self.wakes.extend(evicted);
     }
 
     fn deregister(&mut self, slot: Slot, waker: &Waker) {
@@ -239,34 +265,44 @@ impl Shared {
                 listeners: HashMap::new(),
                 sleeping_until: None,
                 stopped: None,
+                wakes: Vec::new(),
+                wake_runtime: false,
+                wakeups: 0,
             }),
             notify: tokio::sync::Notify::new(),
         })
     }
 
-    /// Locks the core. A poisoned lock is taken anyway: the stack is never left half-updated
-    /// by a panicking caller, because no caller code runs under the lock.
+    /// Locks the core. A poisoned lock is taken anyway: no caller code runs under the lock, so
+    /// a panic there cannot have left the stack half-updated by the caller.
     pub(crate) fn lock(&self) -> MutexGuard<'_, Core> {
         self.core.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Unlocks, then wakes whoever the work done under the lock made ready (and the runtime
+    /// thread if its deadline moved earlier).
+    pub(crate) fn release(&self, mut core: MutexGuard<'_, Core>) {
+        let wakes = std::mem::take(&mut core.wakes);
+        let wake_runtime = std::mem::replace(&mut core.wake_runtime, false);
+        drop(core);
+        wakes.into_iter().for_each(Waker::wake);
+        if wake_runtime {
+            self.notify.notify_one();
+        }
     }
 
     /// Runs `f` on the stack, then flushes; fails if the runtime stopped.
     pub(crate) fn call<T>(&self, f: impl FnOnce(&mut Stack, Instant) -> T) -> io::Result<T> {
         let mut core = self.lock();
-        core.check_running()?;
+        if let Err(e) = core.check_running() {
+            self.release(core);
+            return Err(e);
+        }
         let now = core.now();
         let r = f(core.stack_mut(), now);
-        self.finish(core);
+        core.flush();
+        self.release(core);
         Ok(r)
-    }
-
-    /// Flushes and, if the next deadline moved earlier, wakes the runtime thread.
-    fn finish(&self, mut core: MutexGuard<'_, Core>) {
-        let wake = core.flush();
-        drop(core);
-        if wake {
-            self.notify.notify_one();
-        }
     }
 
     /// One attempt of `op` for an async caller: on `WouldBlock` the task's waker is registered
@@ -279,16 +315,21 @@ impl Shared {
     ) -> Poll<io::Result<T>> {
         let mut core = self.lock();
         if let Err(e) = core.check_running() {
+            self.release(core);
             return Poll::Ready(Err(e));
         }
         let now = core.now();
         let r = op(core.stack_mut(), now);
-        if would_block(&r) {
+        let pending = would_block(&r);
+        if pending {
+            // Before flushing: the flush may itself make the slot ready.
             core.register(slot, cx.waker());
-            self.finish(core);
+        }
+        core.flush();
+        self.release(core);
+        if pending {
             return Poll::Pending;
         }
-        self.finish(core);
         Poll::Ready(r.map_err(io::Error::from))
     }
 
@@ -303,9 +344,10 @@ impl Shared {
     ) -> io::Result<T> {
         let parker = Arc::new(Parker::default());
         let waker = Waker::from(parker.clone());
-        let mut core = self.lock();
         let result = loop {
+            let mut core = self.lock();
             if let Err(e) = core.check_running() {
+                self.release(core);
                 break Err(e);
             }
             let now = core.now();
@@ -315,46 +357,56 @@ impl Shared {
                 // Before flushing: the flush may itself make the slot ready.
                 core.register(slot, &waker);
             }
-            if core.flush() {
-                self.notify.notify_one();
-            }
+            core.flush();
+            self.release(core);
             if !would_block(&r) {
                 break r.map_err(io::Error::from);
             }
             if !wait {
                 break Err(io::ErrorKind::WouldBlock.into());
             }
-            if parker.woken.swap(false, Ordering::Relaxed) {
-                continue;
+            if !parker.park(deadline) {
+                break Err(io::ErrorKind::TimedOut.into());
             }
-            core = match deadline {
-                None => parker.cv.wait(core).unwrap_or_else(|e| e.into_inner()),
-                Some(d) => {
-                    let left = d.saturating_duration_since(std::time::Instant::now());
-                    if left.is_zero() {
-                        break Err(io::ErrorKind::TimedOut.into());
-                    }
-                    let (g, _) = parker
-                        .cv
-                        .wait_timeout(core, left)
-                        .unwrap_or_else(|e| e.into_inner());
-                    g
-                }
-            };
-            parker.woken.store(false, Ordering::Relaxed);
         };
+        let mut core = self.lock();
         core.deregister(slot, &waker);
+        self.release(core);
         result
     }
 }
 
-/// Wakes a thread blocked in [`Shared::block_op`]. Wakes are sent under the core lock, which
-/// the condition variable pairs with, so none slips between the check and the wait; one sent
-/// before the thread waits (during its own flush) is remembered in `woken`.
+/// Wakes a thread blocked in [`Shared::block_op`]: a flag and a condition variable of its own,
+/// so a wake-up sent before the thread parks is kept, not lost.
 #[derive(Default)]
 struct Parker {
+    woken: Mutex<bool>,
     cv: Condvar,
-    woken: AtomicBool,
+}
+
+impl Parker {
+    /// Sleeps until woken (`true`) or until `deadline` passes (`false`).
+    fn park(&self, deadline: Option<std::time::Instant>) -> bool {
+        let mut woken = self.woken.lock().unwrap_or_else(|e| e.into_inner());
+        while !*woken {
+            woken = match deadline {
+                None => self.cv.wait(woken).unwrap_or_else(|e| e.into_inner()),
+                Some(d) => {
+                    let left = d.saturating_duration_since(std::time::Instant::now());
+                    if left.is_zero() {
+                        return false;
+                    }
+                    let (g, _) = self
+                        .cv
+                        .wait_timeout(woken, left)
+                        .unwrap_or_else(|e| e.into_inner());
+                    g
+                }
+            };
+        }
+        *woken = false;
+        true
+    }
 }
 
 impl Wake for Parker {
@@ -362,7 +414,7 @@ impl Wake for Parker {
         self.wake_by_ref();
     }
     fn wake_by_ref(self: &Arc<Self>) {
-        self.woken.store(true, Ordering::Relaxed);
+        *self.woken.lock().unwrap_or_else(|e| e.into_inner()) = true;
         self.cv.notify_all();
     }
 }

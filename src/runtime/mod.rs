@@ -11,7 +11,10 @@
 //! Any [`Device`] works: [`TunDevice`](crate::net::TunDevice) for the kernel,
 //! [`MemoryDevice`](crate::net::MemoryDevice) for two stacks in one process, or your own (see
 //! `examples/channel_device.rs`). Packet loss, delay and reordering between the device and the
-//! stack come from [`Builder::impair`]; a capture from [`Builder::pcap`].
+//! stack come from [`Builder::impair`]; a capture from [`Builder::pcap`]. A device's
+//! `try_recv` and `try_send` run under the stack's lock, on the runtime thread or on whichever
+//! application thread just made a call, so they must not wait, and must not call synack's
+//! sockets (that would deadlock); `readable` runs on the runtime thread only, without the lock.
 //!
 //! Dropping the [`Runtime`] stops the thread; sockets still open then fail with
 //! `NotConnected`.
@@ -20,7 +23,7 @@ mod core;
 pub(crate) mod socket;
 mod waiters;
 
-use crate::net::{Device, Driver, DriverOptions, ImpairConfig, PcapWriter};
+use crate::net::{Device, Driver, DriverOptions, DriverStats, ImpairConfig, PcapWriter};
 use crate::stack::{Stack, StackConfig};
 use crate::time::Instant;
 use core::Shared;
@@ -97,24 +100,61 @@ impl Builder {
 
     /// Starts the stack on `device` in a background thread.
     pub fn build<D: Device + Send + Sync + 'static>(self, device: D) -> io::Result<Runtime> {
+        self.build_with(move || Ok(device))
+    }
+
+    /// Starts the stack in a background thread on the device `open` returns. `open` runs on
+    /// that thread inside its Tokio runtime, as devices registered with a Tokio reactor (such
+    /// as [`TunDevice`](crate::net::TunDevice)) must be; its error is returned here.
+    pub fn build_with<D, F>(self, open: F) -> io::Result<Runtime>
+    where
+        D: Device + Send + Sync + 'static,
+        F: FnOnce() -> io::Result<D> + Send + 'static,
+    {
         let mut cfg = self.cfg;
         cfg.isn_key = self.isn_key.unwrap_or_else(random_key);
-        let mut stack = Stack::new(cfg, &self.addrs);
-        stack.set_events(true);
-        let device = Arc::new(device);
-        let driver = Driver::new(stack, device.clone(), self.options);
-        let shared = Shared::new(Box::new(driver));
+        let (addrs, options) = (self.addrs, self.options);
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        let thread_shared = shared.clone();
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
         let thread = std::thread::Builder::new()
             .name("synack-runtime".into())
-            .spawn(move || rt.block_on(run(thread_shared, device)))?;
-        Ok(Runtime {
-            handle: Handle { shared },
-            thread: Some(thread),
-        })
+            .spawn(move || {
+                let opened = {
+                    let _context = rt.enter();
+                    open()
+                };
+                let device = match opened {
+                    Ok(d) => Arc::new(d),
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                };
+                let mut stack = Stack::new(cfg, &addrs);
+                stack.set_events(true);
+                let driver = Driver::new(stack, device.clone(), options);
+                let shared = Shared::new(Box::new(driver));
+                if tx.send(Ok(shared.clone())).is_ok() {
+                    rt.block_on(run(shared, device));
+                }
+            })?;
+        let started = rx.recv().unwrap_or_else(|_| {
+            Err(io::Error::other(
+                "the synack runtime thread failed to start",
+            ))
+        });
+        match started {
+            Ok(shared) => Ok(Runtime {
+                handle: Handle { shared },
+                thread: Some(thread),
+            }),
+            Err(e) => {
+                let _ = thread.join();
+                Err(e)
+            }
+        }
     }
 }
 
@@ -143,9 +183,12 @@ async fn run<D: Device + Send + Sync>(shared: Arc<Shared>, device: Arc<D>) {
         let (deadline, clock) = {
             let mut core = shared.lock();
             if core.is_stopped() {
+                shared.release(core);
                 return;
             }
-            (core.prepare_sleep(), core.clock())
+            let sleep = (core.prepare_sleep(), core.clock());
+            shared.release(core);
+            sleep
         };
         let sleep = async {
             match deadline {
@@ -156,7 +199,9 @@ async fn run<D: Device + Send + Sync>(shared: Arc<Shared>, device: Arc<D>) {
         tokio::select! {
             r = device.readable() => {
                 if let Err(e) = r {
-                    shared.lock().stop(format!("device: {e}"));
+                    let mut core = shared.lock();
+                    core.stop(format!("device: {e}"));
+                    shared.release(core);
                     return;
                 }
             }
@@ -192,6 +237,21 @@ impl Handle {
     pub fn addresses(&self) -> Vec<IpAddr> {
         self.shared.lock().stack().addresses().to_vec()
     }
+
+    /// Counters of the runtime thread and the packets crossing the device.
+    pub fn stats(&self) -> RuntimeStats {
+        self.shared.lock().stats()
+    }
+}
+
+/// Counters of a [`Runtime`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RuntimeStats {
+    /// Times the background thread woke up: for the device, a timer, or an application call
+    /// that moved the next timer earlier. An idle stack does not wake (nothing polls).
+    pub wakeups: u64,
+    /// Packets and bytes read from and written to the device.
+    pub device: DriverStats,
 }
 
 /// A running stack: its background thread and a [`Handle`] to it. Dropping it stops the thread.
@@ -222,11 +282,10 @@ impl std::ops::Deref for Runtime {
 
 impl Drop for Runtime {
     fn drop(&mut self) {
-        self.handle
-            .shared
-            .lock()
-            .stop("the Runtime was dropped".into());
-        self.handle.shared.notify.notify_one();
+        let shared = &self.handle.shared;
+        let mut core = shared.lock();
+        core.stop("the Runtime was dropped".into());
+        shared.release(core);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }

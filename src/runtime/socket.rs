@@ -85,7 +85,8 @@ impl ListenerSocket {
 impl Drop for ListenerSocket {
     fn drop(&mut self) {
         let id = self.id;
-        self.handle.shared.lock().remove_listener(id);
+        let waiters = self.handle.shared.lock().remove_listener(id);
+        drop(waiters);
         let _ = self.handle.shared.call(|s, _| s.unlisten(id));
     }
 }
@@ -267,7 +268,8 @@ impl StreamSocket {
 impl Drop for StreamSocket {
     fn drop(&mut self) {
         let id = self.id;
-        self.handle.shared.lock().remove_conn(id);
+        let waiters = self.handle.shared.lock().remove_conn(id);
+        drop(waiters);
         let _ = self.handle.shared.call(|s, now| s.close(now, id));
     }
 }

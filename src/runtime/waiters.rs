@@ -2,8 +2,8 @@
 
 use std::task::Waker;
 
-/// Most wakers kept per set. Registering beyond it wakes the oldest (a spurious wake-up, which
-/// every waiter tolerates) instead of growing, so stale wakers of dropped futures cannot pile up.
+/// Most wakers kept per set. Registering beyond it evicts the oldest, to be woken (a spurious
+/// wake-up, which every waiter tolerates), so stale wakers of dropped futures cannot pile up.
 const MAX_WAITERS: usize = 64;
 
 /// Tasks and threads waiting for the same readiness.
@@ -11,16 +11,15 @@ const MAX_WAITERS: usize = 64;
 pub(crate) struct Waiters(Vec<Waker>);
 
 impl Waiters {
-    /// Adds `waker` unless an equivalent one is already there.
-    pub(crate) fn register(&mut self, waker: &Waker) {
+    /// Adds `waker` unless an equivalent one is already there; returns the waker evicted to
+    /// stay bounded, which the caller must wake.
+    pub(crate) fn register(&mut self, waker: &Waker) -> Option<Waker> {
         if self.0.iter().any(|w| w.will_wake(waker)) {
-            return;
+            return None;
         }
-        if self.0.len() >= MAX_WAITERS {
-            let oldest = self.0.remove(0);
-            oldest.wake();
-        }
+        let evicted = (self.0.len() >= MAX_WAITERS).then(|| self.0.remove(0));
         self.0.push(waker.clone());
+        evicted
     }
 
     /// Removes `waker` (its waiter stopped waiting).
@@ -28,11 +27,9 @@ impl Waiters {
         self.0.retain(|w| !w.will_wake(waker));
     }
 
-    /// Wakes and forgets every waiter.
-    pub(crate) fn wake_all(&mut self) {
-        for w in self.0.drain(..) {
-            w.wake();
-        }
+    /// Forgets every waiter, moving it to `out` to be woken (once the lock is released).
+    pub(crate) fn take_all(&mut self, out: &mut Vec<Waker>) {
+        out.append(&mut self.0);
     }
 }
 
@@ -56,13 +53,18 @@ mod tests {
         let counts: Vec<Arc<Count>> = (0..MAX_WAITERS + 3).map(|_| Arc::default()).collect();
         let mut w = Waiters::default();
         for c in &counts {
-            w.register(&Waker::from(c.clone()));
-            w.register(&Waker::from(c.clone()));
+            for _ in 0..2 {
+                if let Some(evicted) = w.register(&Waker::from(c.clone())) {
+                    evicted.wake();
+                }
+            }
         }
         assert_eq!(w.0.len(), MAX_WAITERS);
         let woken: usize = counts.iter().map(|c| c.0.load(Ordering::Relaxed)).sum();
         assert_eq!(woken, 3);
-        w.wake_all();
+        let mut all = Vec::new();
+        w.take_all(&mut all);
+        all.into_iter().for_each(Waker::wake);
         let woken: usize = counts.iter().map(|c| c.0.load(Ordering::Relaxed)).sum();
         assert_eq!(woken, MAX_WAITERS + 3);
     }

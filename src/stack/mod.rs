@@ -7,7 +7,10 @@
 //! 2. calls [`Stack::handle_timeout`] once the time reaches [`Stack::poll_timeout`];
 //! 3. after either, and after any application call (`connect`, `send`, `recv`, `shutdown`…),
 //!    drains [`Stack::poll_transmit`] until it returns `None`, sending each packet, then
-//!    re-reads `poll_timeout`.
+//!    re-reads `poll_timeout`;
+//! 4. if it parks application tasks, turns readiness events on ([`Stack::set_events`]) and
+//!    drains [`Stack::poll_event`] after each round, waking whoever waits on the connection or
+//!    listener named (see [`crate::runtime`]).
 
 mod cookies;
 mod counters;
@@ -496,6 +499,14 @@ impl Stack {
 
     /// Processes one arriving IP packet.
     pub fn handle_packet(&mut self, now: Instant, packet: &[u8]) {
+        self.handle_packet_with(now, packet, Checksum::Verify);
+    }
+
+    /// Processes one arriving IP packet whose TCP checksum the device may already have dealt
+    /// with: [`Checksum::Ignore`] for a packet the device validated or whose checksum is still
+    /// partial (a TUN device with checksum offload hands the kernel's segments over that way).
+    /// The IPv4 header checksum is verified either way.
+    pub fn handle_packet_with(&mut self, now: Instant, packet: &[u8], tcp_checksum: Checksum) {
         let (ip, payload) = match wire::ip::parse_ip(packet, Checksum::Verify) {
             Ok(p) => p,
             Err(WireError::BadChecksum) => {
@@ -521,7 +532,7 @@ impl Stack {
                 return;
             }
         }
-        let seg = match wire::parse_tcp(&ip, payload, Checksum::Verify) {
+        let seg = match wire::parse_tcp(&ip, payload, tcp_checksum) {
             Ok(s) => s,
             Err(WireError::BadChecksum) => {
                 self.counters.in_csum_errors += 1;
@@ -583,14 +594,22 @@ impl Stack {
 
     /// Writes the next outgoing IP packet into `buf` and returns its length.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        self.poll_transmit_segmented(now, buf).map(|t| t.len)
+    }
+
+    /// Like [`Stack::poll_transmit`], and also says how a device doing segmentation offload
+    /// cuts the packet: a TCP segment larger than the MTU (see
+    /// [`tcp::Config::tso_max`](crate::tcp::Config::tso_max)) leaves as segments of
+    /// [`Transmit::segment_size`] payload bytes each.
+    pub fn poll_transmit_segmented(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         let hop = self.cfg.hop_limit;
         if let Some(n) = self.echo.poll_transmit(hop, buf, &mut self.counters) {
-            return Some(n);
+            return Some(Transmit::whole(n));
         }
         while let Some(r) = self.replies.pop_front() {
             if let Some(n) = self.emit(r.src.ip(), r.dst.ip(), &r.seg, buf) {
                 self.counters.out_rsts += u64::from(r.seg.flags.rst());
-                return Some(n);
+                return Some(Transmit::whole(n));
             }
         }
         while let Some(&id) = self.dirty.front() {
@@ -601,6 +620,7 @@ impl Stack {
             };
             let (local, remote) = (e.conn.local(), e.conn.remote());
             let stats = e.conn.stats();
+            let segment_size = e.conn.max_payload();
             let written = e.conn.poll_transmit(now).map(|seg| {
                 let rst = seg.flags.rst();
                 (emit_packet(local.ip(), remote.ip(), hop, &seg, buf), rst)
@@ -611,7 +631,10 @@ impl Stack {
                 Some((Some(n), rst)) => {
                     self.counters.out_segs += 1;
                     self.counters.out_rsts += u64::from(rst);
-                    return Some(n);
+                    return Some(Transmit {
+                        len: n,
+                        segment_size,
+                    });
                 }
                 Some((None, _)) => self.counters.out_buffer_too_small += 1,
                 None => {
@@ -922,6 +945,25 @@ impl Stack {
             None => self.counters.out_buffer_too_small += 1,
         }
         n
+    }
+}
+
+/// One packet written by [`Stack::poll_transmit_segmented`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Transmit {
+    /// The IP packet's length in `buf`.
+    pub len: usize,
+    /// The TCP payload per wire segment when a device segments the packet (the connection's
+    /// MSS less options); `usize::MAX` for a packet that is never cut (ICMP, RST replies).
+    pub segment_size: usize,
+}
+
+impl Transmit {
+    fn whole(len: usize) -> Self {
+        Transmit {
+            len,
+            segment_size: usize::MAX,
+        }
     }
 }
 

@@ -423,9 +423,10 @@ impl Connection {
         let rtt = self.take_rtt_sample(now, ack).or(ts_rtt);
         self.retries = 0;
         self.backoff = 0;
-        self.cc_on_new_ack(now, data_acked, flight_before, rtt);
-        // RFC 6298 §5.3: restart the timer when new data is acknowledged.
-        self.timers.clear(super::timer::TimerKind::Retransmit);
+        if self.cc_on_new_ack(now, data_acked, flight_before, rtt) {
+            // RFC 6298 §5.3: restart the timer when new data is acknowledged.
+            self.timers.clear(super::timer::TimerKind::Retransmit);
+        }
         if self.tx.is_empty() {
             self.tx.shrink_if_empty();
         }

@@ -83,9 +83,18 @@ impl Connection {
             .snd_wnd
             .saturating_sub(in_flight)
             .min(self.cc.cwnd().saturating_sub(self.pipe()));
-        let len = unsent.min(usable).min(mss);
+        let mut len = unsent.min(usable).min(self.max_burst(mss));
         let fin_unsent =
             self.fin_queued && self.fin_seq.is_none_or(|f| self.tcb.snd_nxt.before_eq(f));
+        // Segmentation offload: the partial last piece of a large segment would leave as a small
+        // segment, so it goes only where a small segment may (below: the end of the data with
+        // Nagle off, or with the FIN); otherwise it waits like any small segment.
+        if len > mss
+            && !len.is_multiple_of(mss)
+            && !(len == unsent && (self.cfg.nodelay || fin_unsent))
+        {
+            len -= len % mss;
+        }
         // A FIN rides on the segment that carries the last byte, or goes alone once all is sent.
         let fin = fin_unsent && len == unsent;
         // The persist timer fired: probe a zero window, or override the holds below
@@ -117,6 +126,16 @@ impl Connection {
             fin,
             advance: true,
         })
+    }
+
+    /// The most payload one new segment carries: one MSS, or with segmentation offload
+    /// ([`Config::tso_max`](super::Config::tso_max)) as many whole MSS as fit in it.
+    fn max_burst(&self, mss: usize) -> usize {
+        if self.cfg.tso_max > mss {
+            self.cfg.tso_max / mss * mss
+        } else {
+            mss
+        }
     }
 
     fn build(&mut self, now: Instant, kind: Segment) -> TcpRepr<'_> {

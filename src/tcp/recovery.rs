@@ -29,6 +29,8 @@ pub struct Recovery {
     sacked: usize,
     /// Bytes retransmitted since SND.UNA last moved.
     retrans: usize,
+    /// A partial ACK already restarted the retransmission timer in this recovery.
+    timer_restarted: bool,
 }
 
 impl Recovery {
@@ -40,6 +42,7 @@ impl Recovery {
             dupacks: 0,
             sacked: 0,
             retrans: 0,
+            timer_restarted: false,
         }
     }
 
@@ -86,14 +89,17 @@ impl Connection {
     }
 
     /// SND.UNA advanced by `acked` bytes; `flight_before` were outstanding (SND.NXT − old
-    /// SND.UNA) and `rtt` is this ACK's RTT sample, if any.
+    /// SND.UNA) and `rtt` is this ACK's RTT sample, if any. Returns whether the retransmission
+    /// timer should restart: always, except on partial ACKs after the first of a recovery
+    /// (RFC 6582 §3.2 step 5 and §4, the "Impatient" variant), so a window with many holes falls back
+    /// to a timeout instead of repairing one hole per round trip.
     pub(super) fn cc_on_new_ack(
         &mut self,
         now: Instant,
         acked: usize,
         flight_before: usize,
         rtt: Option<Duration>,
-    ) {
+    ) -> bool {
         let mss = self.max_payload();
         let r = &mut self.recovery;
         r.dupacks = 0;
@@ -104,7 +110,7 @@ impl Connection {
                 r.prr = None;
                 r.sacked = 0;
                 self.cc.on_recovery_end(now);
-                return;
+                return true;
             }
             // Partial ACK: the retransmitted segment plus some the dupacks already counted.
             let counted = r.sacked.min(acked.saturating_sub(mss));
@@ -112,7 +118,9 @@ impl Connection {
             self.prr_update(acked - counted);
             // RFC 6582 §3.2 step 5: retransmit the first unacknowledged segment at once.
             self.retransmit_head = true;
-            return;
+            let first_partial = !self.recovery.timer_restarted;
+            self.recovery.timer_restarted = true;
+            return first_partial;
         }
         r.sacked = 0;
         let cwnd = self.cc.cwnd();
@@ -130,6 +138,7 @@ impl Connection {
             app_limited: !cwnd_limited,
         };
         self.cc.on_ack(&sample);
+        true
     }
 
     /// A duplicate ACK (RFC 5681 §2 definition) arrived.
@@ -153,6 +162,7 @@ impl Connection {
         // Each of the duplicate ACKs stands for a segment that left the network.
         r.sacked = DUPACK_THRESHOLD as usize * mss;
         r.retrans = 0;
+        r.timer_restarted = false;
         r.prr = Some(Prr::start(self.cc.ssthresh(), flight));
         // This ACK is the first of recovery; it delivered one segment.
         self.prr_update(mss);

@@ -52,3 +52,60 @@ fn newreno_lossy_bulk_transfer_completes_intact() {
         lossy_transfer_completes(CcAlgorithm::NewReno, seed);
     }
 }
+
+/// 20 Mbit/s, 10 ms each way, a queue deep enough (4 MiB) that slow start never overflows it
+/// within the transfer: only the queueing delay can end slow start.
+fn deep_queue_link() -> LinkConfig {
+    LinkConfig::default()
+        .with_delay(Duration::from_millis(10))
+        .with_bandwidth(20_000_000)
+        .with_queue_limit(4 << 20)
+}
+
+/// Runs an 8 MiB upload over [`deep_queue_link`] and returns A's (cwnd, ssthresh) at the first
+/// moment ssthresh was set, and A's retransmissions.
+fn slow_start_exit(alg: CcAlgorithm) -> (Option<(usize, usize)>, u64) {
+    let cfg = tcp::Config {
+        congestion_control: alg,
+        send_buffer: 4 << 20,
+        recv_buffer: 4 << 20,
+        ..tcp::Config::default()
+    };
+    let net = pair(7, cfg, deep_queue_link());
+    let mut exit = None;
+    let x = exchange_with(
+        net,
+        SocketAddr::new(IP_B, 80),
+        stream(8 << 20, 7),
+        Vec::new(),
+        Duration::from_secs(120),
+        |net, a, _| {
+            let conn = a.conn.and_then(|id| net.host(A).connection(id));
+            if let Some(c) = conn
+                && exit.is_none()
+                && c.ssthresh() != usize::MAX
+            {
+                exit = Some((c.cwnd(), c.ssthresh()));
+            }
+        },
+    );
+    assert_clean(&x, &format!("{alg:?}"));
+    eprintln!("{alg:?}: left slow start at (cwnd, ssthresh) = {exit:?}");
+    (exit, x.net.host(A).counters().retrans_segs)
+}
+
+#[test]
+fn rfc9406_hystart_ends_slow_start_on_rising_rtt_before_any_loss() {
+    for alg in [CcAlgorithm::Cubic, CcAlgorithm::NewReno] {
+        let (exit, retrans) = slow_start_exit(alg);
+        assert_eq!(retrans, 0, "{alg:?}: nothing was lost");
+        let (cwnd, ssthresh) = exit.unwrap_or_else(|| panic!("{alg:?}: never left slow start"));
+        // CSS ended with ssthresh = cwnd, above the path's 50 KB BDP, without ever
+        // filling the 4 MiB queue.
+        assert_eq!(cwnd, ssthresh, "{alg:?}");
+        assert!(
+            ssthresh > 50_000 && ssthresh < 4 << 20,
+            "{alg:?}: {ssthresh}"
+        );
+    }
+}

@@ -8,7 +8,7 @@
 //! stack, which sends them at once. The futures need no particular executor: the synack
 //! runtime wakes them when the stack reports the connection ready.
 //!
-//! The sockets are created from a [`Handle`] (or `&Runtime`, which dereferences to one)
+//! The sockets are created from a [`Handle`](crate::runtime::Handle) (or `&Runtime`, which dereferences to one)
 //! instead of an ambient runtime, because one process may run several stacks.
 
 mod listener;
@@ -18,6 +18,3 @@ mod stream;
 pub use listener::TcpListener;
 pub use split::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, ReuniteError, WriteHalf};
 pub use stream::TcpStream;
-
-#[allow(unused_imports, reason = "linked from the module docs")]
-use crate::runtime::Handle;

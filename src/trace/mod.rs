@@ -1,7 +1,7 @@
 //! `synack trace`: ladder diagrams of TCP connections from any capture.
 //!
 //! [`capture`] reads pcap and pcapng files down to TCP segments, [`conn`] groups them into
-//! connections by 4-tuple, [`infer`] infers both endpoints' RFC 9293 states after every
+//! connections by 4-tuple, [`infer`](mod@infer) infers both endpoints' RFC 9293 states after every
 //! segment, and [`ladder`] and [`svg`] draw the result for a terminal and as an SVG picture.
 //! [`diagram`] is the drawing model both renderers share with `synack demo`.
 //!

@@ -94,8 +94,9 @@ impl Cubic {
         bytes as f64 / self.w.mss as f64
     }
 
-    /// Begins a congestion avoidance stage at `now` from the current window (§4.2, §4.8, §4.10:
-    /// without a previous reduction, W_max is the current window and K = 0).
+    /// Begins a congestion avoidance stage at `now` from the current window (§4.2). When the
+    /// window is above W_max — after a timeout (§4.8) or a slow start that HyStart++ ended
+    /// without a reduction — W_max is the current window and K = 0.
     fn start_epoch(&mut self, now: Instant) -> Epoch {
         let cwnd_epoch = self.segments(self.w.cwnd);
         if self.w_max < cwnd_epoch {
@@ -113,7 +114,10 @@ impl Cubic {
 
     fn update_srtt(&mut self, rtt: Option<Duration>) {
         if let Some(r) = rtt {
-            self.srtt = Some(self.srtt.map_or(r, |s| (s * 7 + r) / 8));
+            self.srtt = Some(
+                self.srtt
+                    .map_or(r, |s| s.saturating_mul(7).saturating_add(r) / 8),
+            );
         }
     }
 

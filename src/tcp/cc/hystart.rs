@@ -27,22 +27,34 @@ pub const CSS_ROUNDS: u32 = 5;
 pub enum Phase {
     /// Standard slow start.
     SlowStart,
-    /// Conservative slow start: growth divided by [`CSS_GROWTH_DIVISOR`].
+    /// Conservative slow start: growth divided by `CSS_GROWTH_DIVISOR`.
     Css,
-    /// CSS lasted [`CSS_ROUNDS`] rounds: enter congestion avoidance (ssthresh = cwnd).
+    /// CSS lasted `CSS_ROUNDS` rounds: enter congestion avoidance (ssthresh = cwnd).
     Done,
 }
 
-/// HyStart++ state for one slow start.
+/// An RTT in microseconds; [`INFINITY`] is the RFC's "infinity" (no sample yet).
+type Micros = u32;
+const INFINITY: Micros = Micros::MAX;
+
+fn micros(d: Duration) -> Micros {
+    // Saturates just below INFINITY: a sample of over an hour is still a sample.
+    Micros::try_from(d.as_micros()).map_or(INFINITY - 1, |m| m.min(INFINITY - 1))
+}
+
+/// HyStart++ state for one slow start (compact: it lives in every connection).
 #[derive(Clone, Copy, Debug)]
 pub struct HyStart {
     /// SND.NXT at the start of the current round; `None` before the first ACK.
     window_end: Option<SeqNum>,
-    last_round_min_rtt: Option<Duration>,
-    current_round_min_rtt: Option<Duration>,
-    rtt_sample_count: u32,
-    /// In CSS: the minimum RTT of the round that triggered it, and rounds spent in CSS.
-    css: Option<(Duration, u32)>,
+    last_round_min_rtt: Micros,
+    current_round_min_rtt: Micros,
+    /// In CSS: the minimum RTT of the round that triggered it (`cssBaselineMinRtt`).
+    css_baseline: Micros,
+    rtt_sample_count: u8,
+    /// Round boundaries passed in CSS.
+    css_rounds: u8,
+    in_css: bool,
     done: bool,
 }
 
@@ -57,17 +69,19 @@ impl HyStart {
     pub const fn new() -> Self {
         HyStart {
             window_end: None,
-            last_round_min_rtt: None,
-            current_round_min_rtt: None,
+            last_round_min_rtt: INFINITY,
+            current_round_min_rtt: INFINITY,
+            css_baseline: INFINITY,
             rtt_sample_count: 0,
-            css: None,
+            css_rounds: 0,
+            in_css: false,
             done: false,
         }
     }
 
     /// Whether conservative slow start is in progress.
     pub fn in_css(&self) -> bool {
-        self.css.is_some()
+        self.in_css
     }
 
     /// Accounts one ACK in slow start and returns the phase its growth belongs to.
@@ -77,21 +91,20 @@ impl HyStart {
         }
         if self.window_end.is_none_or(|end| s.snd_una.after_eq(end)) {
             self.start_round(s.snd_nxt);
-            if let Some((_, rounds)) = self.css.as_mut() {
-                *rounds += 1;
-                if *rounds >= CSS_ROUNDS {
+            if self.in_css {
+                self.css_rounds = self.css_rounds.saturating_add(1);
+                if u32::from(self.css_rounds) >= CSS_ROUNDS {
                     self.done = true;
                     return Phase::Done;
                 }
             }
         }
         if let Some(rtt) = s.rtt {
-            self.current_round_min_rtt =
-                Some(self.current_round_min_rtt.map_or(rtt, |m| m.min(rtt)));
+            self.current_round_min_rtt = self.current_round_min_rtt.min(micros(rtt));
             self.rtt_sample_count = self.rtt_sample_count.saturating_add(1);
         }
         self.check_rtt();
-        if self.css.is_some() {
+        if self.in_css {
             Phase::Css
         } else {
             Phase::SlowStart
@@ -102,31 +115,34 @@ impl HyStart {
     fn start_round(&mut self, snd_nxt: SeqNum) {
         self.window_end = Some(snd_nxt);
         self.last_round_min_rtt = self.current_round_min_rtt;
-        self.current_round_min_rtt = None;
+        self.current_round_min_rtt = INFINITY;
         self.rtt_sample_count = 0;
     }
 
     /// The delay checks of §4.2, once the round has N_RTT_SAMPLE samples.
     fn check_rtt(&mut self) {
-        if self.rtt_sample_count < N_RTT_SAMPLE {
+        let current = self.current_round_min_rtt;
+        if u32::from(self.rtt_sample_count) < N_RTT_SAMPLE || current == INFINITY {
             return;
         }
-        let Some(current) = self.current_round_min_rtt else {
-            return;
-        };
-        match self.css {
-            None => {
-                let Some(last) = self.last_round_min_rtt else {
-                    return;
-                };
-                let thresh = (last / MIN_RTT_DIVISOR).clamp(MIN_RTT_THRESH, MAX_RTT_THRESH);
-                if current >= last + thresh {
-                    self.css = Some((current, 0));
-                }
-            }
+        if self.in_css {
             // "If currentRoundMinRTT < cssBaselineMinRtt ... resume slow start".
-            Some((baseline, _)) if current < baseline => self.css = None,
-            Some(_) => {}
+            if current < self.css_baseline {
+                self.in_css = false;
+                self.css_baseline = INFINITY;
+                self.css_rounds = 0;
+            }
+            return;
+        }
+        let last = self.last_round_min_rtt;
+        if last == INFINITY {
+            return;
+        }
+        let thresh = (last / MIN_RTT_DIVISOR).clamp(micros(MIN_RTT_THRESH), micros(MAX_RTT_THRESH));
+        if current >= last.saturating_add(thresh) {
+            self.in_css = true;
+            self.css_baseline = current;
+            self.css_rounds = 0;
         }
     }
 }

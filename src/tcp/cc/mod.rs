@@ -10,8 +10,8 @@
 //!
 //! All windows are in bytes; time comes only from the arguments.
 
-mod cubic;
-mod hystart;
+pub mod cubic;
+pub mod hystart;
 mod newreno;
 mod prr;
 #[cfg(test)]
@@ -103,52 +103,48 @@ impl AnyCc {
             CcAlgorithm::Cubic => AnyCc::Cubic(Cubic::new(mss)),
         }
     }
+}
 
-    fn inner(&self) -> &dyn CongestionControl {
-        match self {
-            AnyCc::NewReno(c) => c,
-            AnyCc::Cubic(c) => c,
+/// Forwards one trait method to whichever algorithm `AnyCc` holds (static dispatch).
+macro_rules! delegate {
+    ($self:ident, $c:ident => $call:expr) => {
+        match $self {
+            AnyCc::NewReno($c) => $call,
+            AnyCc::Cubic($c) => $call,
         }
-    }
-
-    fn inner_mut(&mut self) -> &mut dyn CongestionControl {
-        match self {
-            AnyCc::NewReno(c) => c,
-            AnyCc::Cubic(c) => c,
-        }
-    }
+    };
 }
 
 impl CongestionControl for AnyCc {
     fn name(&self) -> &'static str {
-        self.inner().name()
+        delegate!(self, c => c.name())
     }
     fn cwnd(&self) -> usize {
-        self.inner().cwnd()
+        delegate!(self, c => c.cwnd())
     }
     fn ssthresh(&self) -> usize {
-        self.inner().ssthresh()
+        delegate!(self, c => c.ssthresh())
     }
     fn set_mss(&mut self, mss: usize) {
-        self.inner_mut().set_mss(mss);
+        delegate!(self, c => c.set_mss(mss))
     }
     fn on_ack(&mut self, s: &AckSample) {
-        self.inner_mut().on_ack(s);
+        delegate!(self, c => c.on_ack(s))
     }
     fn on_congestion_event(&mut self, now: Instant, flight: usize) {
-        self.inner_mut().on_congestion_event(now, flight);
+        delegate!(self, c => c.on_congestion_event(now, flight))
     }
     fn set_cwnd(&mut self, cwnd: usize) {
-        self.inner_mut().set_cwnd(cwnd);
+        delegate!(self, c => c.set_cwnd(cwnd))
     }
     fn on_recovery_end(&mut self, now: Instant) {
-        self.inner_mut().on_recovery_end(now);
+        delegate!(self, c => c.on_recovery_end(now))
     }
     fn on_rto(&mut self, now: Instant, flight: usize) {
-        self.inner_mut().on_rto(now, flight);
+        delegate!(self, c => c.on_rto(now, flight))
     }
     fn on_spurious_congestion(&mut self) {
-        self.inner_mut().on_spurious_congestion();
+        delegate!(self, c => c.on_spurious_congestion())
     }
 }
 

@@ -32,6 +32,16 @@ impl Prr {
     /// flight: returns `sndcnt`, how many bytes may be sent now (RFC 6937 §3, PRR-SSRB).
     pub fn on_ack(&mut self, delivered: usize, pipe: usize, ssthresh: usize, mss: usize) -> usize {
         self.prr_delivered = self.prr_delivered.saturating_add(delivered);
+        let sndcnt = self.sndcnt(delivered, pipe, ssthresh, mss);
+        if self.prr_out == 0 && sndcnt == 0 {
+            // Nothing sent yet in this recovery: the fast retransmission goes out regardless
+            // (RFC 9937, which obsoletes RFC 6937, makes this explicit).
+            return mss;
+        }
+        sndcnt
+    }
+
+    fn sndcnt(&self, delivered: usize, pipe: usize, ssthresh: usize, mss: usize) -> usize {
         if pipe > ssthresh {
             // Proportional rate reduction: sndcnt = CEIL(prr_delivered * ssthresh / RecoverFS)
             // - prr_out, with CEIL taken in whole segments as in the RFC's examples (and

@@ -189,6 +189,44 @@ fn rfc9438_4_4_concave_region_grows_toward_w_max() {
 }
 
 #[test]
+fn rfc9438_window_follows_w_cubic_one_rtt_ahead_or_w_est_whichever_is_larger() {
+    // W_max = 100, cwnd_epoch = 70, RTT = 100 ms; every RTT the whole window is acknowledged,
+    // so each ACK lifts cwnd to W_cubic(t + RTT) (§4.2; under 1.5·cwnd here) unless
+    // W_cubic(t) is below the Reno estimate W_est, which grows by α per RTT, and by 1 once it
+    // has reached cwnd_prior = 100 (§4.3).
+    let mut cc = in_avoidance(AnyCc::new(CcAlgorithm::Cubic, MSS), 100_000, 100_000);
+    let k = cubic::k(100.0, 70.0);
+    let mut w_est = 70.0;
+    let mut regions = String::new();
+    for i in 0..=84u32 {
+        let t = f64::from(i) / 10.0;
+        let before = cc.cwnd();
+        cc.on_ack(&ack(u64::from(i) * 100, before, 0, 0, Some(ms(100))));
+        w_est += if w_est >= 100.0 { 1.0 } else { cubic::ALPHA };
+        let want = if cubic::w_cubic(t, k, 100.0) < w_est {
+            regions.push('R');
+            w_est
+        } else {
+            regions.push(if t < k { 'c' } else { 'C' });
+            cubic::w_cubic(t + 0.1, k, 100.0)
+        };
+        let want = want * MSS as f64;
+        assert!(
+            (cc.cwnd() as f64 - want).abs() < 1.0,
+            "t = {t}: cwnd {} vs {want}",
+            cc.cwnd()
+        );
+    }
+    // Reno-friendly at t = 0, concave up to K (4.2 s), convex after; from 5.8 s W_est, which
+    // reached cwnd_prior and grows by a segment per RTT, overtakes the still-flat cubic until
+    // the cubic's slope 3·C·(t − K)² passes one segment per RTT and it catches up at 8.3 s.
+    let want = format!("R{}{}{}CC", "c".repeat(42), "C".repeat(15), "R".repeat(25));
+    assert_eq!(regions, want);
+    // At t = 8.4 s: W_cubic(8.5) = 0.4·(8.5 − K)³ + 100 ≈ 131.4 segments.
+    assert_eq!(cc.cwnd() / MSS, 131);
+}
+
+#[test]
 fn rfc9438_4_2_target_is_clamped_to_one_and_a_half_cwnd() {
     let mut cc = in_avoidance(AnyCc::new(CcAlgorithm::Cubic, MSS), 100_000, 100_000);
     // Far in the convex region W(t) is huge; the target is 1.5·70 = 105, so one segment
@@ -373,4 +411,83 @@ fn rfc6937_ssrb_catches_up_like_slow_start_when_pipe_falls_below_ssthresh() {
     assert_eq!(prr.on_ack(3 * MSS, 9 * MSS, 10 * MSS, MSS), MSS);
     // At ssthresh: nothing more.
     assert_eq!(prr.on_ack(MSS, 10 * MSS, 10 * MSS, MSS), 0);
+}
+
+// ---- robustness ----
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Ack {
+            dt_ms: u64,
+            acked: usize,
+            rtt_ms: Option<u64>,
+            app_limited: bool,
+        },
+        Congestion(usize),
+        SetCwnd(usize),
+        RecoveryEnd,
+        Rto(usize),
+        Spurious,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            6 => (0u64..5_000, 0usize..4 << 20, proptest::option::of(0u64..100_000), any::<bool>())
+                .prop_map(|(dt_ms, acked, rtt_ms, app_limited)| Op::Ack { dt_ms, acked, rtt_ms, app_limited }),
+            1 => (0usize..1 << 30).prop_map(Op::Congestion),
+            1 => (0usize..1 << 30).prop_map(Op::SetCwnd),
+            1 => Just(Op::RecoveryEnd),
+            1 => (0usize..1 << 30).prop_map(Op::Rto),
+            1 => Just(Op::Spurious),
+        ]
+    }
+
+    proptest! {
+        /// Whatever the ACKs, RTTs and events, neither algorithm panics, cwnd stays at least
+        /// one segment and ssthresh at least two (RFC 5681 §3.1) once set.
+        #[test]
+        fn windows_stay_sane_under_arbitrary_events(
+            newreno in any::<bool>(),
+            mss in 1usize..9_000,
+            ops in proptest::collection::vec(op(), 1..200),
+        ) {
+            let alg = if newreno { CcAlgorithm::NewReno } else { CcAlgorithm::Cubic };
+            let mut cc = AnyCc::new(alg, mss);
+            let mut now = 0u64;
+            let mut una = 0u32;
+            for op in ops {
+                match op {
+                    Op::Ack { dt_ms, acked, rtt_ms, app_limited } => {
+                        now += dt_ms;
+                        una = una.wrapping_add(acked as u32);
+                        cc.on_ack(&AckSample {
+                            app_limited,
+                            ..ack(now, acked, una, una.wrapping_add(1 << 20), rtt_ms.map(ms))
+                        });
+                    }
+                    Op::Congestion(f) => cc.on_congestion_event(Instant::from_millis(now), f),
+                    Op::SetCwnd(c) => cc.set_cwnd(c),
+                    Op::RecoveryEnd => cc.on_recovery_end(Instant::from_millis(now)),
+                    Op::Rto(f) => cc.on_rto(Instant::from_millis(now), f),
+                    Op::Spurious => cc.on_spurious_congestion(),
+                }
+                prop_assert!(cc.cwnd() >= mss, "cwnd {} < mss {}", cc.cwnd(), mss);
+                prop_assert!(cc.ssthresh() >= 2 * mss, "ssthresh {}", cc.ssthresh());
+            }
+        }
+    }
+}
+
+#[test]
+fn rfc6937_first_ack_of_recovery_always_allows_the_fast_retransmission() {
+    // pipe exactly at ssthresh and nothing delivered beyond what was sent: sndcnt would be
+    // 0, yet nothing has gone out in this recovery, so one segment may.
+    let mut prr = Prr::start(10 * MSS, 20 * MSS);
+    assert_eq!(prr.on_ack(0, 10 * MSS, 10 * MSS, MSS), MSS);
+    prr.on_sent(MSS);
+    assert_eq!(prr.on_ack(0, 10 * MSS, 10 * MSS, MSS), 0, "only the first");
 }

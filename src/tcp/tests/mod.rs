@@ -23,6 +23,7 @@ mod reset;
 mod retransmit;
 mod teardown;
 mod timestamps;
+mod tso;
 mod window;
 
 use super::config::Config;

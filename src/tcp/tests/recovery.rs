@@ -133,3 +133,39 @@ fn rfc5681_3_1_timeout_in_recovery_ends_it_with_a_one_segment_window() {
     assert_eq!(p.c.cwnd(), SEG);
     assert_eq!(p.c.ssthresh(), 10_220, "already reduced by the recovery");
 }
+
+#[test]
+fn rfc6582_4_only_the_first_partial_ack_restarts_the_retransmission_timer() {
+    let (mut p, data) = ten_in_flight(CcAlgorithm::Cubic);
+    for _ in 0..3 {
+        p.send(dupack());
+    }
+    p.expect(&[data_seg(&data, 0)]);
+    p.advance(ms(10));
+    p.send(TcpRepr {
+        ack: ISS + 1 + 3 * SEG,
+        ..dupack()
+    });
+    let _ = p.out();
+    let deadline = p.c.poll_timeout().unwrap();
+    assert_eq!(
+        deadline,
+        p.now + p.c.rto(),
+        "the first partial ACK restarts it"
+    );
+    p.advance(ms(10));
+    p.send(TcpRepr {
+        ack: ISS + 1 + 5 * SEG,
+        ..dupack()
+    });
+    let _ = p.out();
+    assert_eq!(
+        p.c.poll_timeout(),
+        Some(deadline),
+        "Impatient: later ones do not"
+    );
+    // So a window with many holes ends in a timeout rather than one repair per round trip.
+    p.at(deadline);
+    assert_eq!(p.c.stats().timeouts, 1);
+    assert!(!p.c.in_recovery());
+}

@@ -1,0 +1,208 @@
+//! A hyper HTTP/1.1 server on synack's tokio API over a TUN device, fetched by the kernel's
+//! own TCP with `curl`.
+//!
+//! The test creates a network namespace (`synack-api-<pid>-<n>`), opens `tun0` in it (the
+//! runtime's device-opening closure runs on a thread that has entered the namespace, so the
+//! device and all traffic stay there), serves HTTP from this process, runs `curl` in the
+//! namespace, and deletes the namespace afterwards, also on failure.
+//!
+//! Without root (or without `ip`, `curl`, `/dev/net/tun`) the test prints why and passes; with
+//! `SYNACK_REQUIRE_INTEROP=1` (as `.ci/run` sets) a skip is a failure.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use std::convert::Infallible;
+use std::io::Write;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::os::fd::AsRawFd;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use synack::net::{TunConfig, TunDevice};
+use synack::runtime::Runtime;
+use synack::tokio_net::TcpListener;
+
+const KERNEL: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
+const SYNACK: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
+/// Size of the large response: enough for many windows and congestion-control rounds.
+const BIG: usize = 4 << 20;
+
+fn command_works(prog: &str, arg: &str) -> bool {
+    Command::new(prog)
+        .arg(arg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines()
+            .find(|l| l.starts_with("Uid:"))
+            .and_then(|l| l.split_whitespace().nth(2))
+            == Some("0")
+    })
+}
+
+fn can_run(test: &str) -> bool {
+    let reason = if !is_root() {
+        Some("not root: creating network namespaces and TUN devices needs it".to_string())
+    } else if !Path::new("/dev/net/tun").exists() {
+        Some("/dev/net/tun does not exist".into())
+    } else {
+        [("ip", "-V"), ("curl", "--version")]
+            .into_iter()
+            .find(|(p, a)| !command_works(p, a))
+            .map(|(p, _)| format!("{p} is not installed"))
+    };
+    let Some(reason) = reason else { return true };
+    if std::env::var("SYNACK_REQUIRE_INTEROP").as_deref() == Ok("1") {
+        panic!("{test}: cannot run: {reason} (SYNACK_REQUIRE_INTEROP=1)");
+    }
+    let _ = writeln!(std::io::stderr(), "{test}: skipped: {reason}");
+    false
+}
+
+static NEXT_NS: AtomicUsize = AtomicUsize::new(0);
+
+/// A network namespace, deleted on drop.
+struct Netns {
+    name: String,
+}
+
+impl Netns {
+    fn new() -> Netns {
+        let n = NEXT_NS.fetch_add(1, Ordering::Relaxed);
+        let name = format!("synack-api-{}-{n}", std::process::id());
+        let ok = Command::new("ip").args(["netns", "add", &name]).status();
+        assert!(ok.is_ok_and(|s| s.success()), "ip netns add {name} failed");
+        let ns = Netns { name };
+        ns.run(&["ip", "link", "set", "lo", "up"]);
+        ns
+    }
+
+    /// Runs a command in the namespace to completion.
+    fn run(&self, argv: &[&str]) -> Output {
+        Command::new("ip")
+            .args(["netns", "exec", &self.name])
+            .args(argv)
+            .output()
+            .expect("spawn ip netns exec")
+    }
+
+    /// Starts a synack runtime whose TUN device is created inside the namespace.
+    fn runtime(&self) -> Runtime {
+        let path = format!("/run/netns/{}", self.name);
+        // A fresh thread enters the namespace; the runtime thread it spawns inherits it, and
+        // opens the device there. This thread and the test's own stay where they were.
+        std::thread::spawn(move || {
+            let ns = std::fs::File::open(&path).expect("open the namespace");
+            // SAFETY: setns only changes this thread's network namespace; the descriptor is
+            // valid for the call (owned by `ns`).
+            let r = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
+            assert_eq!(r, 0, "setns: {}", std::io::Error::last_os_error());
+            let tun = TunConfig {
+                kernel_addr: Some((IpAddr::V4(KERNEL), 24)),
+                ..TunConfig::new("tun0")
+            };
+            Runtime::builder()
+                .address(IpAddr::V4(SYNACK))
+                .build_with(move || TunDevice::open(&tun).map_err(std::io::Error::other))
+                .expect("start synack on tun0")
+        })
+        .join()
+        .expect("runtime thread")
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+async fn handle(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    let body = match req.uri().path() {
+        "/hello" => Bytes::from_static(b"hello from synack\n"),
+        "/big" => Bytes::from((0..BIG).map(|i| (i % 251) as u8).collect::<Vec<u8>>()),
+        _ => Bytes::from_static(b"not found\n"),
+    };
+    Ok(Response::new(Full::new(body)))
+}
+
+/// Serves HTTP/1.1 with hyper on every connection the listener accepts.
+async fn serve(listener: TcpListener) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            return;
+        };
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(handle);
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+/// `curl` in the namespace, off the async threads.
+async fn curl(ns: &Netns, args: &[&str]) -> Output {
+    let mut argv = vec!["curl", "-sS", "--max-time", "60"];
+    argv.extend_from_slice(args);
+    let argv: Vec<String> = argv.into_iter().map(String::from).collect();
+    let name = ns.name.clone();
+    tokio::task::spawn_blocking(move || {
+        Command::new("ip")
+            .args(["netns", "exec", &name])
+            .args(&argv)
+            .output()
+            .expect("spawn curl")
+    })
+    .await
+    .expect("curl thread")
+}
+
+#[tokio::test]
+async fn hyper_http1_server_on_synack_over_tun_serves_kernel_curl() {
+    if !can_run("hyper_http1_server_on_synack_over_tun_serves_kernel_curl") {
+        return;
+    }
+    let ns = Netns::new();
+    let rt = ns.runtime();
+    let listener = TcpListener::bind(&rt, SocketAddr::new(IpAddr::V4(SYNACK), 80))
+        .await
+        .unwrap();
+    let server = tokio::spawn(serve(listener));
+
+    let out = curl(&ns, &["http://198.18.0.2/hello"]).await;
+    assert!(
+        out.status.success(),
+        "curl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello from synack\n");
+
+    // A large body, and two requests on one kept-alive connection.
+    let fmt = "%{size_download} %{num_connects}\n";
+    let url = "http://198.18.0.2/big";
+    let out = curl(
+        &ns,
+        &["-o", "/dev/null", "-o", "/dev/null", "-w", fmt, url, url],
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "curl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(report, format!("{BIG} 1\n{BIG} 0\n"), "curl -w report");
+    server.abort();
+    drop(rt);
+}
