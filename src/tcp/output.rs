@@ -141,7 +141,8 @@ impl Connection {
     fn build(&mut self, now: Instant, kind: Segment) -> TcpRepr<'_> {
         let mut flags = TcpFlags::ACK;
         let mut options = TcpOptions::default();
-        let mut payload_len = 0;
+        // The payload, as (sequence number, length) into the send buffer.
+        let mut payload_at = None;
         let seq = match kind {
             Segment::Syn => {
                 flags = if self.state == State::SynSent {
@@ -175,8 +176,7 @@ impl Connection {
                 fin,
                 advance,
             } => {
-                payload_len = len;
-                self.fill_scratch(at, len);
+                payload_at = Some((at, len));
                 if len > 0 && len == self.unsent_from(at) {
                     flags |= TcpFlags::PSH;
                 }
@@ -230,20 +230,22 @@ impl Connection {
         } else {
             self.advertise_window()
         };
+        let (src_port, dst_port) = (self.local.port(), self.remote.port());
+        let ack = if flags.ack() {
+            self.tcb.rcv_nxt
+        } else {
+            SeqNum::new(0)
+        };
         TcpRepr {
-            src_port: self.local.port(),
-            dst_port: self.remote.port(),
+            src_port,
+            dst_port,
             seq,
-            ack: if flags.ack() {
-                self.tcb.rcv_nxt
-            } else {
-                SeqNum::new(0)
-            },
+            ack,
             flags,
             window,
             urgent: 0,
             options,
-            payload: self.scratch.get(..payload_len).unwrap_or(&[]),
+            payload: payload_at.map_or(&[][..], |(at, len)| self.payload(at, len)),
         }
     }
 
@@ -269,15 +271,21 @@ impl Connection {
         }
     }
 
-    /// Copies `len` bytes of the send buffer, starting at sequence number `seq`, into the scratch buffer.
-    fn fill_scratch(&mut self, seq: SeqNum, len: usize) {
+    /// `len` bytes of the send buffer from sequence number `seq`, for the segment being
+    /// built: borrowed straight from the ring (emitting copies them once, into the packet),
+    /// or, for the one segment per trip around the ring that wraps its end, gathered into
+    /// the scratch buffer.
+    fn payload(&mut self, seq: SeqNum, len: usize) -> &[u8] {
         let offset = seq.since(self.tx_base());
+        if self.tx.slices_at(offset, len).1.is_empty() {
+            return self.tx.slices_at(offset, len).0;
+        }
         if self.scratch.len() < len {
             self.scratch.resize(len, 0);
         }
-        if let Some(out) = self.scratch.get_mut(..len) {
-            self.tx.read_at(offset, out);
-        }
+        let out = self.scratch.get_mut(..len).unwrap_or_default();
+        let n = self.tx.read_at(offset, out);
+        self.scratch.get(..n).unwrap_or_default()
     }
 
     fn unsent_from(&self, seq: SeqNum) -> usize {
