@@ -441,16 +441,11 @@ fn timed<T>(name: &str, f: impl FnOnce() -> T) -> T {
 
 // ---------------------------------------------------------------- cases
 
-/// The kernel sends 32 MiB to `synack serve --mode echo` and reads 32 MiB back.
-fn kernel_client_echo(v6: bool, impair: Option<&str>, nft_drop: bool, bytes: u64, secs: u64) {
+/// The kernel sends `bytes` to `synack serve --mode echo [extra]` and reads them back; returns
+/// what serve printed on stderr (its counters).
+fn kernel_client_echo(v6: bool, extra: &[&str], nft_drop: bool, bytes: u64, secs: u64) -> String {
     let ns = Netns::new();
-    let impair_arg;
-    let mut extra = vec![];
-    if let Some(i) = impair {
-        impair_arg = i.to_owned();
-        extra = vec!["--impair", &impair_arg];
-    }
-    let mut serve = ns.serve(v6, 7, "echo", &extra);
+    let mut serve = ns.serve(v6, 7, "echo", extra);
     if nft_drop {
         add_nft_drop(&ns);
     }
@@ -479,18 +474,16 @@ fn kernel_client_echo(v6: bool, impair: Option<&str>, nft_drop: bool, bytes: u64
         "{line:?}"
     );
     serve.terminate();
+    serve.stderr()
 }
 
-/// `synack nc` sends 32 MiB to a kernel echo server and reads 32 MiB back.
-fn synack_client_echo(v6: bool, impair: Option<&str>, nft_drop: bool, bytes: u64, secs: u64) {
+/// `synack nc [extra]` sends `bytes` to a kernel echo server and reads them back; returns
+/// what nc printed on stderr.
+fn synack_client_echo(v6: bool, extra: &[&str], nft_drop: bool, bytes: u64, secs: u64) -> String {
     let ns = Netns::new();
     let mut server = kernel_listener(&ns, v6, 5001, &["--echo"]);
     let input = TempFile::random(bytes);
-    let mut extra = vec![];
-    if let Some(i) = impair {
-        extra = vec!["--impair", i];
-    }
-    let (mut nc, out) = synack_nc(&ns, v6, 5001, stdin_from(&input), &extra);
+    let (mut nc, out) = synack_nc(&ns, v6, 5001, stdin_from(&input), extra);
     if nft_drop {
         // The rule goes in once tun0 exists; a dropped SYN is simply retransmitted.
         add_nft_drop(&ns);
@@ -505,6 +498,7 @@ fn synack_client_echo(v6: bool, impair: Option<&str>, nft_drop: bool, bytes: u64
     let want = sha_hex(&std::fs::read(&input.0).unwrap());
     assert_eq!(r.get("recv_sha256"), want);
     assert_eq!(sha_hex(&std::fs::read(&out.0).unwrap()), want);
+    nc.stderr()
 }
 
 /// nftables drops 2% of TCP packets the kernel sends and receives.
@@ -527,7 +521,7 @@ fn add_nft_drop(ns: &Netns) {
 fn kernel_client_to_synack_server_32mib_each_way() {
     if can_run("kernel_client_to_synack_server", &[]) {
         timed("kernel_client_to_synack_server_32mib_each_way", || {
-            kernel_client_echo(false, None, false, MIB32, 60)
+            kernel_client_echo(false, &[], false, MIB32, 60);
         });
     }
 }
@@ -536,7 +530,7 @@ fn kernel_client_to_synack_server_32mib_each_way() {
 fn synack_client_to_kernel_server_32mib_each_way() {
     if can_run("synack_client_to_kernel_server", &[]) {
         timed("synack_client_to_kernel_server_32mib_each_way", || {
-            synack_client_echo(false, None, false, MIB32, 60)
+            synack_client_echo(false, &[], false, MIB32, 60);
         });
     }
 }
@@ -545,7 +539,7 @@ fn synack_client_to_kernel_server_32mib_each_way() {
 fn ipv6_kernel_client_to_synack_server_32mib_each_way() {
     if can_run("ipv6_kernel_client_to_synack_server", &[]) {
         timed("ipv6_kernel_client_to_synack_server_32mib_each_way", || {
-            kernel_client_echo(true, None, false, MIB32, 60)
+            kernel_client_echo(true, &[], false, MIB32, 60);
         });
     }
 }
@@ -554,7 +548,7 @@ fn ipv6_kernel_client_to_synack_server_32mib_each_way() {
 fn ipv6_synack_client_to_kernel_server_32mib_each_way() {
     if can_run("ipv6_synack_client_to_kernel_server", &[]) {
         timed("ipv6_synack_client_to_kernel_server_32mib_each_way", || {
-            synack_client_echo(true, None, false, MIB32, 60)
+            synack_client_echo(true, &[], false, MIB32, 60);
         });
     }
 }
@@ -564,7 +558,7 @@ fn impaired_kernel_client_to_synack_server_each_way() {
     if can_run("impaired_kernel_client_to_synack_server", &[]) {
         let impair = format!("{IMPAIR}1");
         timed("impaired_kernel_client_to_synack_server_each_way", || {
-            kernel_client_echo(false, Some(&impair), false, impaired_bytes(), 600)
+            kernel_client_echo(false, &["--impair", &impair], false, impaired_bytes(), 600);
         });
     }
 }
@@ -578,7 +572,86 @@ fn impaired_synack_client_to_kernel_server_with_nft_drop_each_way() {
         let impair = format!("{IMPAIR}2");
         timed(
             "impaired_synack_client_to_kernel_server_with_nft_drop_each_way",
-            || synack_client_echo(false, Some(&impair), true, impaired_bytes(), 600),
+            || {
+                synack_client_echo(false, &["--impair", &impair], true, impaired_bytes(), 600);
+            },
+        );
+    }
+}
+
+/// The `TcpInSegs`/`TcpOutSegs` counter from the stderr of `synack serve`.
+fn counter(stderr: &str, name: &str) -> u64 {
+    let mut words = stderr.split_whitespace();
+    words
+        .find(|w| *w == name)
+        .and_then(|_| words.next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {stderr}"))
+}
+
+/// 32 MiB each way between the kernel and `synack serve [extra]` (SHA-256 both ways); returns
+/// how many segments synack received and sent, one MSS being 1448 bytes with timestamps.
+fn kernel_client_echo_segments(v6: bool, extra: &[&str]) -> (u64, u64, u64) {
+    let stderr = kernel_client_echo(v6, extra, false, MIB32, 60);
+    assert!(!stderr.contains("refused TUN offloads"), "{stderr}");
+    let (segs_in, segs_out) = (
+        counter(&stderr, "TcpInSegs"),
+        counter(&stderr, "TcpOutSegs"),
+    );
+    (segs_in, segs_out, MIB32 / 1448)
+}
+
+/// By default (offloads on) both directions go in super-segments: far fewer segments than one
+/// per MSS, in and out; the other 32 MiB tests above run this way too.
+fn offload_kernel_client_echo(v6: bool) {
+    let (segs_in, segs_out, one_per_mss) = kernel_client_echo_segments(v6, &[]);
+    assert!(segs_in < one_per_mss / 4, "{segs_in} segments in");
+    assert!(segs_out < one_per_mss / 4, "{segs_out} segments out");
+}
+
+#[test]
+fn offloads_are_on_by_default_and_carry_super_segments_both_ways() {
+    if can_run("offloads_are_on_by_default", &[]) {
+        timed(
+            "offloads_are_on_by_default_and_carry_super_segments_both_ways",
+            || offload_kernel_client_echo(false),
+        );
+    }
+}
+
+#[test]
+fn ipv6_offloads_are_on_by_default_and_carry_super_segments_both_ways() {
+    if can_run("ipv6_offloads_are_on_by_default", &[]) {
+        timed(
+            "ipv6_offloads_are_on_by_default_and_carry_super_segments_both_ways",
+            || offload_kernel_client_echo(true),
+        );
+    }
+}
+
+#[test]
+fn no_offload_kernel_client_to_synack_server_32mib_each_way_in_mss_segments() {
+    if can_run("no_offload_kernel_client_to_synack_server", &[]) {
+        timed(
+            "no_offload_kernel_client_to_synack_server_32mib_each_way",
+            || {
+                let (segs_in, segs_out, one_per_mss) =
+                    kernel_client_echo_segments(false, &["--no-offload"]);
+                assert!(segs_in >= one_per_mss, "{segs_in} segments in");
+                assert!(segs_out >= one_per_mss, "{segs_out} segments out");
+            },
+        );
+    }
+}
+
+#[test]
+fn no_offload_synack_client_to_kernel_server_32mib_each_way() {
+    if can_run("no_offload_synack_client_to_kernel_server", &[]) {
+        timed(
+            "no_offload_synack_client_to_kernel_server_32mib_each_way",
+            || {
+                synack_client_echo(false, &["--no-offload"], false, MIB32, 60);
+            },
         );
     }
 }
@@ -590,7 +663,14 @@ fn half_close_kernel_shuts_write_side_while_synack_keeps_sending() {
     }
     let ns = Netns::new();
     let n = 4u64 << 20;
-    let mut serve = ns.serve(false, 19, "source", &["--bytes", &n.to_string()]);
+    // Without offloads: with them synack can send all 4 MiB and its FIN in a few ms, before a
+    // loaded machine has run the peer's shutdown, and then synack closed first.
+    let mut serve = ns.serve(
+        false,
+        19,
+        "source",
+        &["--bytes", &n.to_string(), "--no-offload"],
+    );
     // The kernel sends 1000 bytes and shuts down its write side at once; synack keeps
     // sending its 4 MiB, then closes.
     let mut peer = ns.peer(&["connect", SYNACK4, "19", "--send", "1000"]);

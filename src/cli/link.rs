@@ -34,6 +34,12 @@ pub struct LinkArgs {
     /// Impair packets both ways, seeded: e.g. loss=2%,delay=10ms,jitter=5ms,dup=1%,seed=7.
     #[arg(long, value_name = "SPEC")]
     pub impair: Option<ImpairConfig>,
+    /// Don't use the TUN device's checksum and TCP segmentation offloads (IFF_VNET_HDR,
+    /// segments of up to 64 KiB both ways), which are on by default, fall back to plain
+    /// packets if the kernel refuses them, and are off with --impair (it works on wire-sized
+    /// packets).
+    #[arg(long)]
+    pub no_offload: bool,
 }
 
 /// Parses `198.18.0.1/24` or `2001:db8::1/64`.
@@ -159,6 +165,7 @@ pub fn open(args: &LinkArgs, msl: Duration) -> Result<Driver<TunDevice>, Failure
         name: args.tun.clone(),
         kernel_addr: args.kernel_addr,
         mtu: 1500,
+        offload: !args.no_offload && args.impair.is_none(),
     })
     .map_err(|e| Failure::setup(e.to_string()))?;
     let pcap = match &args.pcap {

@@ -44,11 +44,24 @@ pub struct ServeArgs {
     /// Every SECONDS, print every listener and connection as a table, like `ss -tni`.
     #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
     stats: Option<u64>,
+    /// Send and receive buffer of each connection, in bytes (default 64 KiB); bulk transfers
+    /// over a fast link want more, e.g. 4194304.
+    #[arg(long, value_name = "BYTES")]
+    buffer: Option<usize>,
 }
 
 /// The byte at offset `i` of what `--mode source` sends.
 pub fn source_byte(i: u64) -> u8 {
-    (i % 251) as u8
+    (i % SOURCE_PERIOD as u64) as u8
+}
+
+/// The period of the `--mode source` pattern.
+const SOURCE_PERIOD: usize = 251;
+
+/// `len` bytes of the source pattern and one more period, so that a slice of `len` bytes
+/// can start at any phase.
+fn source_pattern(len: usize) -> Vec<u8> {
+    (0..(len + SOURCE_PERIOD) as u64).map(source_byte).collect()
 }
 
 /// Runs the server until SIGINT or SIGTERM (exit 0), or a setup failure (exit 2).
@@ -100,7 +113,14 @@ impl Session {
     }
 
     /// Moves data; returns true once the connection is over.
-    fn step(&mut self, stack: &mut Stack, now: Instant, mode: Mode, buf: &mut [u8]) -> bool {
+    fn step(
+        &mut self,
+        stack: &mut Stack,
+        now: Instant,
+        mode: Mode,
+        buf: &mut [u8],
+        pattern: &[u8],
+    ) -> bool {
         // Receive.
         while !self.peer_eof && (mode != Mode::Echo || self.pending_sent == self.pending.len()) {
             match stack.recv(now, self.id, buf) {
@@ -136,7 +156,7 @@ impl Session {
                     }
                 }
             }
-            Mode::Source => self.send_source(stack, now, buf),
+            Mode::Source => self.send_source(stack, now, pattern),
             Mode::Discard => {}
         }
         let state = stack.state(self.id);
@@ -157,18 +177,16 @@ impl Session {
         state == State::Closed
     }
 
-    fn send_source(&mut self, stack: &mut Stack, now: Instant, buf: &mut [u8]) {
+    fn send_source(&mut self, stack: &mut Stack, now: Instant, pattern: &[u8]) {
+        let max = pattern.len().saturating_sub(SOURCE_PERIOD) as u64;
         loop {
-            let want =
-                self.to_send
-                    .map_or(buf.len() as u64, |r| r.min(buf.len() as u64)) as usize;
+            let want = self.to_send.map_or(max, |r| r.min(max)) as usize;
             if want == 0 {
                 return;
             }
-            let chunk = buf.get_mut(..want).unwrap_or(&mut []);
-            for (i, b) in chunk.iter_mut().enumerate() {
-                *b = source_byte(self.bytes_out + i as u64);
-            }
+            // The pattern repeats every 251 bytes: start at this offset's place in it.
+            let start = (self.bytes_out % SOURCE_PERIOD as u64) as usize;
+            let chunk = pattern.get(start..start + want).unwrap_or(&[]);
             match stack.send(now, self.id, chunk) {
                 Ok(n) => {
                     self.bytes_out += n as u64;
@@ -225,6 +243,14 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
     let (mut sigint, mut sigterm) =
         signals().map_err(|e| Failure::setup(format!("cannot catch signals: {e}")))?;
     let mut driver = link::open(&args.link, args.msl)?;
+    if let Some(bytes) = args.buffer {
+        let tcp = tcp::Config {
+            send_buffer: bytes,
+            recv_buffer: bytes,
+            ..driver.stack().config().tcp
+        };
+        driver.stack_mut().set_tcp_config(tcp);
+    }
     let local = SocketAddr::new(args.link.addr, args.port);
     let lid = driver
         .stack_mut()
@@ -234,15 +260,21 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
             e => Failure::setup(format!("cannot listen on {local}: {e}")),
         })?;
     println!(
-        "listening on {local} ({:?}) via {}",
+        "listening on {local} ({:?}) via {}{}",
         args.mode,
-        driver.device().name()
+        driver.device().name(),
+        if driver.device().offload() {
+            " with offloads"
+        } else {
+            ""
+        }
     );
     let mut sessions: Vec<Session> = Vec::new();
     let mut buf = vec![0u8; 64 * 1024];
     let mut stats = args.stats.map(stats_interval);
+    let pattern = source_pattern(buf.len());
     loop {
-        step(&mut driver, lid, &mut sessions, &args, &mut buf)
+        step(&mut driver, lid, &mut sessions, &args, &mut buf, &pattern)
             .map_err(|e| Failure::setup(e.to_string()))?;
         tokio::select! {
             r = driver.wait() => r.map_err(|e| Failure::setup(e.to_string()))?,
@@ -297,6 +329,7 @@ fn step(
     sessions: &mut Vec<Session>,
     args: &ServeArgs,
     buf: &mut [u8],
+    pattern: &[u8],
 ) -> Result<(), synack::net::DriverError> {
     driver.poll()?;
     loop {
@@ -306,7 +339,7 @@ fn step(
             sessions.push(Session::new(stack, id, now, args.mode, args.bytes));
         }
         sessions.retain_mut(|s| {
-            if !s.step(stack, now, args.mode, buf) {
+            if !s.step(stack, now, args.mode, buf, pattern) {
                 return true;
             }
             println!("{}", s.summary(stack.error(s.id), now));

@@ -1,5 +1,6 @@
 //! The [`Device`] abstraction: something IP packets are read from and written to.
 
+use crate::wire::Checksum;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::io;
@@ -26,6 +27,28 @@ pub trait Device {
 
     /// The largest IP packet the device carries.
     fn mtu(&self) -> usize;
+
+    /// Like [`try_recv`](Device::try_recv), and also says whether the device vouches for the
+    /// packet's TCP checksum ([`Checksum::Ignore`]: checked, or left partial by a sender on the
+    /// same host) or the stack must verify it ([`Checksum::Verify`], the default). A device with
+    /// receive offload may return TCP segments larger than the MTU.
+    fn try_recv_offload(&self, buf: &mut [u8]) -> io::Result<Option<(usize, Checksum)>> {
+        Ok(self.try_recv(buf)?.map(|n| (n, Checksum::Verify)))
+    }
+
+    /// Like [`try_send`](Device::try_send), for a packet that may be a TCP segment longer than
+    /// the MTU (up to [`max_packet`](Device::max_packet)), which the device cuts into segments
+    /// of `segment_size` payload bytes. The default sends the packet as it is.
+    fn try_send_segmented(&self, packet: &[u8], segment_size: usize) -> io::Result<bool> {
+        let _ = segment_size;
+        self.try_send(packet)
+    }
+
+    /// The largest packet [`try_send_segmented`](Device::try_send_segmented) takes: above
+    /// [`mtu`](Device::mtu) only for a device with segmentation offload.
+    fn max_packet(&self) -> usize {
+        self.mtu()
+    }
 }
 
 /// Shared state of one direction of a [`MemoryDevice`] pair.

@@ -4,10 +4,12 @@
 //!
 //! [`Driver::poll`] does everything that can be done now, without waiting:
 //! 1. reads every packet the device has ready (up to a batch) and hands it to
-//!    [`Stack::handle_packet`] (through the impairer, if any);
+//!    [`Stack::handle_packet_with`] (through the impairer, if any), trusting its TCP checksum
+//!    when the device vouches for it (checksum offload);
 //! 2. releases impaired packets whose delay has passed, in either direction;
 //! 3. runs [`Stack::handle_timeout`] if [`Stack::poll_timeout`] has passed;
-//! 4. drains [`Stack::poll_transmit`] to the device (through the impairer, if any);
+//! 4. drains [`Stack::poll_transmit_segmented`] to the device (through the impairer, if
+//!    any), large TCP segments marked for the device to cut (segmentation offload);
 //!
 //! and repeats while any of that made progress. [`Driver::wait`] then sleeps until the device is
 //! readable or the next deadline (a stack timer or an impaired packet) passes; it is
@@ -27,12 +29,16 @@ use super::impair::{Direction, ImpairConfig, ImpairStats, Impairer};
 use super::pcap::{PcapError, PcapWriter};
 use crate::stack::Stack;
 use crate::time::{Duration, Instant};
+use crate::wire::Checksum;
 use std::io;
 
 /// Most packets read from the device per round before timers and transmits get a turn.
 const READ_BATCH: usize = 256;
 /// Largest packet handled (an IPv4 or IPv6 packet without jumbograms).
 const MAX_PACKET: usize = 65535;
+/// Room left for IP and TCP headers below a device's largest packet when sizing segments:
+/// IPv6 (40) and TCP with the most options (60).
+const MAX_HEADERS: usize = 100;
 /// How often buffered capture data is flushed to the file.
 const PCAP_FLUSH_EVERY: Duration = Duration::from_millis(200);
 
@@ -82,7 +88,8 @@ impl Default for Clock {
 /// What to put between the device and the stack.
 #[derive(Debug, Default)]
 pub struct DriverOptions {
-    /// Impair packets in both directions.
+    /// Impair packets in both directions. Impairment works on wire-sized packets whose
+    /// checksums the stack verifies: use it with a device without offloads.
     pub impair: Option<ImpairConfig>,
     /// Record every packet crossing the device.
     pub pcap: Option<PcapWriter>,
@@ -130,7 +137,19 @@ pub struct Driver<D: Device> {
 
 impl<D: Device> Driver<D> {
     /// A driver whose clock starts now.
-    pub fn new(stack: Stack, device: D, options: DriverOptions) -> Self {
+    ///
+    /// If the device segments large packets ([`Device::max_packet`] above its MTU) and no
+    /// impairment is configured, the stack's connections send segments of up to that size
+    /// ([`tcp::Config::tso_max`](crate::tcp::Config::tso_max)).
+    pub fn new(mut stack: Stack, device: D, options: DriverOptions) -> Self {
+        let max_packet = device.max_packet();
+        if max_packet > device.mtu() && options.impair.is_none() {
+            let tcp = crate::tcp::Config {
+                tso_max: max_packet.saturating_sub(MAX_HEADERS),
+                ..stack.config().tcp
+            };
+            stack.set_tcp_config(tcp);
+        }
         Driver {
             stack,
             device,
@@ -260,10 +279,17 @@ impl<D: Device> Driver<D> {
     fn read_device(&mut self, now: Instant) -> Result<bool, DriverError> {
         let mut progress = false;
         for _ in 0..READ_BATCH {
-            let Some(n) = self.device.try_recv(&mut self.rx)? else {
+            let Some((n, checksum)) = self.device.try_recv_offload(&mut self.rx)? else {
                 break;
             };
             progress = true;
+            if self.pcap.is_some() && checksum == Checksum::Ignore {
+                // The capture shows the checksum the segment would carry on a wire, not the
+                // partial one the kernel left (the stack does not look at it).
+                if let Some(p) = self.rx.get_mut(..n) {
+                    super::vnet::fill_tcp_checksum(p);
+                }
+            }
             let packet = self.rx.get(..n).unwrap_or(&[]);
             self.stats.packets_in += 1;
             self.stats.bytes_in += n as u64;
@@ -272,7 +298,7 @@ impl<D: Device> Driver<D> {
             }
             match self.impair.as_mut() {
                 Some(imp) => imp.submit(now, Direction::In, packet),
-                None => self.stack.handle_packet(now, packet),
+                None => self.stack.handle_packet_with(now, packet, checksum),
             }
         }
         Ok(progress)
@@ -284,7 +310,7 @@ impl<D: Device> Driver<D> {
             progress = true;
             match dir {
                 Direction::In => self.stack.handle_packet(now, &packet),
-                Direction::Out => self.send(now, &packet)?,
+                Direction::Out => self.send(now, &packet, usize::MAX)?,
             }
         }
         Ok(progress)
@@ -294,12 +320,12 @@ impl<D: Device> Driver<D> {
         let mut progress = false;
         let mut tx = std::mem::take(&mut self.tx);
         let result = (|| {
-            while let Some(n) = self.stack.poll_transmit(now, &mut tx) {
+            while let Some(t) = self.stack.poll_transmit_segmented(now, &mut tx) {
                 progress = true;
-                let packet = tx.get(..n).unwrap_or(&[]);
+                let packet = tx.get(..t.len).unwrap_or(&[]);
                 match self.impair.as_mut() {
                     Some(imp) => imp.submit(now, Direction::Out, packet),
-                    None => self.send(now, packet)?,
+                    None => self.send(now, packet, t.segment_size)?,
                 }
             }
             Ok(())
@@ -308,8 +334,13 @@ impl<D: Device> Driver<D> {
         result.map(|()| progress)
     }
 
-    fn send(&mut self, now: Instant, packet: &[u8]) -> Result<(), DriverError> {
-        if !self.device.try_send(packet)? {
+    fn send(
+        &mut self,
+        now: Instant,
+        packet: &[u8],
+        segment_size: usize,
+    ) -> Result<(), DriverError> {
+        if !self.device.try_send_segmented(packet, segment_size)? {
             self.stats.out_dropped += 1;
             return Ok(());
         }

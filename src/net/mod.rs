@@ -7,7 +7,8 @@
 //! [`Impairer`] (loss, delay, jitter, duplication, both directions) and an optional
 //! [`PcapWriter`] recording every packet that crosses the device.
 //!
-//! [`TunDevice`] (Linux `/dev/net/tun`, `IFF_TUN | IFF_NO_PI`) is the one real device;
+//! [`TunDevice`] (Linux `/dev/net/tun`, `IFF_TUN | IFF_NO_PI`, optionally with
+//! `IFF_VNET_HDR` checksum and segmentation offloads, see [`vnet`]) is the one real device;
 //! [`MemoryDevice`] is an in-process pair for tests.
 //!
 //! [`Stack`]: crate::stack::Stack
@@ -17,6 +18,7 @@ pub mod driver;
 pub mod impair;
 pub mod pcap;
 pub mod tun;
+pub mod vnet;
 
 #[cfg(test)]
 mod tests;

@@ -6,14 +6,25 @@
 //! the link is brought up, so the kernel routes the prefix to the device; without it the
 //! interface is left as it is, for the user to configure.
 //!
+//! With [`TunConfig::offload`] the device is opened with `IFF_VNET_HDR` and the TCP offloads
+//! (see [`super::vnet`]), falling back to plain packets if the kernel refuses them.
+//!
 //! The `ioctl`s are in the `tun-rs` crate; the one `unsafe` here registers the descriptor with
 //! Tokio's reactor.
 
 use super::Device;
-use std::io;
+use super::vnet::{self, VNET_HDR_LEN, VnetHdr};
+use crate::wire::Checksum;
+use std::io::{self, IoSlice, IoSliceMut};
 use std::net::IpAddr;
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
+
+/// Packets the kernel queues for synack on a device it configures (`txqueuelen`; Linux's
+/// default for TUN is 500). A kernel sender bursts a whole window of MTU-sized packets at
+/// once; 500 of them overflow before synack has read them, and each drop costs the sender a
+/// recovery. (With offloads the packets are 64 KiB each and 500 are plenty.)
+const TX_QUEUE_LEN: u32 = 4096;
 
 /// How to open a TUN device.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,10 +32,15 @@ pub struct TunConfig {
     /// Interface name, e.g. `tun0` (at most 15 bytes).
     pub name: String,
     /// The kernel's address on the link and its prefix length; `None` leaves the interface's
-    /// addresses and link state alone.
+    /// addresses, link state and queue length alone.
     pub kernel_addr: Option<(IpAddr, u8)>,
     /// The MTU to set along with the address (only with `kernel_addr`).
     pub mtu: u16,
+    /// Ask for checksum and TCP segmentation offload (`IFF_VNET_HDR`, `TUNSETOFFLOAD` with
+    /// `TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6`): the kernel then hands over and takes TCP
+    /// segments of up to 64 KiB. If the kernel refuses, the device opens without them and says
+    /// so on stderr; [`TunDevice::offload`] tells which happened.
+    pub offload: bool,
 }
 
 impl TunConfig {
@@ -34,6 +50,7 @@ impl TunConfig {
             name: name.into(),
             kernel_addr: None,
             mtu: 1500,
+            offload: false,
         }
     }
 }
@@ -94,6 +111,9 @@ pub struct TunDevice {
     dev: AsyncFd<tun_rs::SyncDevice>,
     name: String,
     mtu: usize,
+    /// Opened with `IFF_VNET_HDR` and the TCP offloads: every packet carries a
+    /// [`VnetHdr`].
+    offload: bool,
 }
 
 impl std::fmt::Debug for TunDevice {
@@ -101,6 +121,7 @@ impl std::fmt::Debug for TunDevice {
         f.debug_struct("TunDevice")
             .field("name", &self.name)
             .field("mtu", &self.mtu)
+            .field("offload", &self.offload)
             .finish()
     }
 }
@@ -124,18 +145,15 @@ impl TunDevice {
                 return Err(TunError::BadPrefix { addr, prefix });
             }
         }
-        let dev = tun_rs::DeviceBuilder::new()
-            .name(&name)
-            .layer(tun_rs::Layer::L3)
-            .inherit_enable_state()
-            .build_sync()
-            .map_err(|e| open_error(&name, e))?;
+        let (dev, offload) = open_device(&name, cfg.offload)?;
         if let Some((addr, prefix)) = cfg.kernel_addr {
             let io = |step: &'static str| {
                 let name = name.clone();
                 move |source| TunError::Io { step, name, source }
             };
             dev.set_mtu(cfg.mtu).map_err(io("setting the MTU of"))?;
+            dev.set_tx_queue_len(TX_QUEUE_LEN)
+                .map_err(io("setting the queue length of"))?;
             let added = match addr {
                 IpAddr::V4(a) => dev.add_address_v4(a, prefix),
                 IpAddr::V6(a) => dev.add_address_v6(a, prefix),
@@ -162,13 +180,77 @@ impl TunDevice {
         // long as the `AsyncFd` owns the device.
         let dev = unsafe { AsyncFd::register_with_interest(dev, Interest::READABLE) }
             .map_err(|e| io("registering with the event loop")(e.into()))?;
-        Ok(TunDevice { dev, name, mtu })
+        Ok(TunDevice {
+            dev,
+            name,
+            mtu,
+            offload,
+        })
     }
 
     /// The interface name.
     pub fn name(&self) -> &str {
         &self.name
     }
+
+    /// Whether the device runs with checksum and segmentation offload.
+    pub fn offload(&self) -> bool {
+        self.offload
+    }
+
+    /// Reads one packet with its `virtio_net_hdr` (offload only).
+    fn recv_vnet(&self, buf: &mut [u8]) -> io::Result<Option<(usize, VnetHdr)>> {
+        let mut hdr = [0u8; VNET_HDR_LEN];
+        let mut iov = [IoSliceMut::new(&mut hdr), IoSliceMut::new(buf)];
+        match self.dev.get_ref().recv_vectored(&mut iov) {
+            Ok(n) => Ok(Some((
+                n.saturating_sub(VNET_HDR_LEN),
+                VnetHdr::decode(&hdr),
+            ))),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Writes one packet after `hdr`, its first bytes taken from `head` (offload only).
+    fn send_vnet(&self, hdr: &VnetHdr, head: &[u8], packet: &[u8]) -> io::Result<bool> {
+        let hdr = hdr.encode();
+        let rest = packet.get(head.len()..).unwrap_or(&[]);
+        let iov = [IoSlice::new(&hdr), IoSlice::new(head), IoSlice::new(rest)];
+        match self.dev.get_ref().send_vectored(&iov) {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Opens the device, with offloads if asked and the kernel allows them; returns whether they
+/// are on.
+fn open_device(name: &str, offload: bool) -> Result<(tun_rs::SyncDevice, bool), TunError> {
+    let build = |offload: bool| {
+        tun_rs::DeviceBuilder::new()
+            .name(name)
+            .layer(tun_rs::Layer::L3)
+            .inherit_enable_state()
+            .offload(offload)
+            .build_sync()
+    };
+    if offload {
+        match build(true).map_err(|e| open_error(name, e)) {
+            Ok(dev) => return Ok((dev, true)),
+            Err(
+                e
+                @ (TunError::PermissionDenied { .. } | TunError::Busy { .. } | TunError::NoDriver),
+            ) => return Err(e),
+            Err(e) => eprintln!(
+                "synack: {name}: the kernel refused TUN offloads ({e}); continuing without \
+                 them (one packet per MTU, checksums in software)"
+            ),
+        }
+    }
+    let dev = build(false).map_err(|e| open_error(name, e))?;
+    Ok((dev, false))
 }
 
 fn open_error(name: &str, e: io::Error) -> TunError {
@@ -196,6 +278,16 @@ impl Device for TunDevice {
     }
 
     fn try_recv(&self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        if self.offload {
+            // A caller that cannot take a partial checksum gets it completed here; a
+            // super-segment stays one packet.
+            return Ok(self.recv_vnet(buf)?.map(|(n, hdr)| {
+                if let Some(p) = buf.get_mut(..n) {
+                    hdr.finish_checksum(p);
+                }
+                n
+            }));
+        }
         match self.dev.get_ref().recv(buf) {
             Ok(n) => Ok(Some(n)),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
@@ -203,7 +295,37 @@ impl Device for TunDevice {
         }
     }
 
+    fn try_recv_offload(&self, buf: &mut [u8]) -> io::Result<Option<(usize, Checksum)>> {
+        if !self.offload {
+            return Ok(self.try_recv(buf)?.map(|n| (n, Checksum::Verify)));
+        }
+        Ok(self.recv_vnet(buf)?.map(|(n, hdr)| {
+            let csum = if hdr.checksum_trusted() {
+                Checksum::Ignore
+            } else {
+                Checksum::Verify
+            };
+            (n, csum)
+        }))
+    }
+
+    fn try_send_segmented(&self, packet: &[u8], segment_size: usize) -> io::Result<bool> {
+        if !self.offload {
+            return self.try_send(packet);
+        }
+        let mut head = [0u8; vnet::MAX_HEADERS];
+        let (hdr, n) = vnet::for_transmit(packet, self.mtu, segment_size, &mut head);
+        self.send_vnet(&hdr, head.get(..n).unwrap_or(&[]), packet)
+    }
+
+    fn max_packet(&self) -> usize {
+        if self.offload { 65535 } else { self.mtu }
+    }
+
     fn try_send(&self, packet: &[u8]) -> io::Result<bool> {
+        if self.offload {
+            return self.send_vnet(&VnetHdr::default(), &[], packet);
+        }
         match self.dev.get_ref().send(packet) {
             Ok(_) => Ok(true),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),

@@ -19,6 +19,7 @@ mod icmp;
 mod intercept;
 mod listener;
 mod snapshot;
+pub mod timer_wheel;
 
 pub use counters::Counters;
 pub use events::{Event, Readiness};
@@ -34,9 +35,9 @@ use crate::time::Instant;
 use crate::wire::{self, Checksum, IpRepr, WireError};
 use events::EventKey;
 use listener::Listener;
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
+use timer_wheel::TimerWheel;
 
 /// Stack-wide configuration.
 #[derive(Clone, Debug)]
@@ -128,10 +129,37 @@ pub struct ConnId {
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct ListenerId(usize);
 
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 struct FourTuple {
     local: SocketAddr,
     remote: SocketAddr,
+}
+
+/// Hashes the addresses and ports as three words (IPv4) instead of the derived field by
+/// field walk, which fed SipHash a dozen small writes per lookup: demux hashing was ~18%
+/// of a connection lifecycle's instructions. The hasher is still the keyed SipHash.
+impl std::hash::Hash for FourTuple {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let ports = (u32::from(self.local.port()) << 16) | u32::from(self.remote.port());
+        match (self.local.ip(), self.remote.ip()) {
+            (IpAddr::V4(l), IpAddr::V4(r)) => {
+                state.write_u64((u64::from(l.to_bits()) << 32) | u64::from(r.to_bits()));
+            }
+            (l, r) => {
+                state.write_u128(ip_bits(l));
+                state.write_u128(ip_bits(r));
+            }
+        }
+        state.write_u32(ports);
+    }
+}
+
+/// An address as 128 bits (IPv4 in the low 32).
+fn ip_bits(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(a) => u128::from(a.to_bits()),
+        IpAddr::V6(a) => a.to_bits(),
+    }
 }
 
 #[derive(Debug)]
@@ -145,8 +173,6 @@ struct Entry {
     demuxed: bool,
     /// Queued in `dirty`.
     dirty: bool,
-    /// The earliest deadline of this connection present in the timer heap.
-    heap_at: Option<Instant>,
     /// The readiness last noted for the event queue.
     readiness: Readiness,
     /// Queued in `events`.
@@ -185,7 +211,10 @@ pub struct Stack {
     listen_map: HashMap<SocketAddr, ListenerId>,
     /// The listener that takes every SYN nothing else does ([`Stack::intercept`]).
     intercept: Option<ListenerId>,
-    timers: BinaryHeap<Reverse<(Instant, u32, u32)>>,
+    /// Each connection's next deadline, keyed by slot index.
+    timers: TimerWheel,
+    /// Slot indices whose deadline came, reused by `handle_timeout`.
+    fired: Vec<u32>,
     dirty: VecDeque<ConnId>,
     replies: VecDeque<Reply>,
     cookies: SynCookies,
@@ -219,7 +248,8 @@ impl Stack {
             listeners: Vec::new(),
             listen_map: HashMap::new(),
             intercept: None,
-            timers: BinaryHeap::new(),
+            timers: TimerWheel::new(),
+            fired: Vec::new(),
             dirty: VecDeque::new(),
             replies: VecDeque::new(),
             challenge_budget: (Instant::ZERO, 0),
@@ -274,7 +304,8 @@ impl Stack {
             + self.demux.capacity() * (size_of::<(FourTuple, ConnId)>() + 1)
             + self.listen_map.capacity() * (size_of::<(SocketAddr, ListenerId)>() + 1)
             + listeners
-            + self.timers.capacity() * size_of::<Reverse<(Instant, u32, u32)>>()
+            + self.timers.memory_usage()
+            + self.fired.capacity() * size_of::<u32>()
             + self.dirty.capacity() * size_of::<ConnId>()
             + self.replies.capacity() * size_of::<Reply>()
             + self.events.capacity() * size_of::<EventKey>()
@@ -468,6 +499,14 @@ impl Stack {
 
     /// Processes one arriving IP packet.
     pub fn handle_packet(&mut self, now: Instant, packet: &[u8]) {
+        self.handle_packet_with(now, packet, Checksum::Verify);
+    }
+
+    /// Processes one arriving IP packet whose TCP checksum the device may already have dealt
+    /// with: [`Checksum::Ignore`] for a packet the device validated or whose checksum is still
+    /// partial (a TUN device with checksum offload hands the kernel's segments over that way).
+    /// The IPv4 header checksum is verified either way.
+    pub fn handle_packet_with(&mut self, now: Instant, packet: &[u8], tcp_checksum: Checksum) {
         let (ip, payload) = match wire::ip::parse_ip(packet, Checksum::Verify) {
             Ok(p) => p,
             Err(WireError::BadChecksum) => {
@@ -493,7 +532,7 @@ impl Stack {
                 return;
             }
         }
-        let seg = match wire::parse_tcp(&ip, payload, Checksum::Verify) {
+        let seg = match wire::parse_tcp(&ip, payload, tcp_checksum) {
             Ok(s) => s,
             Err(WireError::BadChecksum) => {
                 self.counters.in_csum_errors += 1;
@@ -555,14 +594,22 @@ impl Stack {
 
     /// Writes the next outgoing IP packet into `buf` and returns its length.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        self.poll_transmit_segmented(now, buf).map(|t| t.len)
+    }
+
+    /// Like [`Stack::poll_transmit`], and also says how a device doing segmentation offload
+    /// cuts the packet: a TCP segment larger than the MTU (see
+    /// [`tcp::Config::tso_max`](crate::tcp::Config::tso_max)) leaves as segments of
+    /// [`Transmit::segment_size`] payload bytes each.
+    pub fn poll_transmit_segmented(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         let hop = self.cfg.hop_limit;
         if let Some(n) = self.echo.poll_transmit(hop, buf, &mut self.counters) {
-            return Some(n);
+            return Some(Transmit::whole(n));
         }
         while let Some(r) = self.replies.pop_front() {
             if let Some(n) = self.emit(r.src.ip(), r.dst.ip(), &r.seg, buf) {
                 self.counters.out_rsts += u64::from(r.seg.flags.rst());
-                return Some(n);
+                return Some(Transmit::whole(n));
             }
         }
         while let Some(&id) = self.dirty.front() {
@@ -573,6 +620,7 @@ impl Stack {
             };
             let (local, remote) = (e.conn.local(), e.conn.remote());
             let stats = e.conn.stats();
+            let segment_size = e.conn.max_payload();
             let written = e.conn.poll_transmit(now).map(|seg| {
                 let rst = seg.flags.rst();
                 (emit_packet(local.ip(), remote.ip(), hop, &seg, buf), rst)
@@ -583,7 +631,10 @@ impl Stack {
                 Some((Some(n), rst)) => {
                     self.counters.out_segs += 1;
                     self.counters.out_rsts += u64::from(rst);
-                    return Some(n);
+                    return Some(Transmit {
+                        len: n,
+                        segment_size,
+                    });
                 }
                 Some((None, _)) => self.counters.out_buffer_too_small += 1,
                 None => {
@@ -599,33 +650,38 @@ impl Stack {
         None
     }
 
-    /// The earliest time `handle_timeout` should be called.
+    /// The earliest time `handle_timeout` should be called. When the next deadline is more
+    /// than ~64 ms away this may be earlier than it (the timer wheel's slot start); calling
+    /// `handle_timeout` then does nothing but make the answer more precise.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.peek().map(|Reverse((t, _, _))| *t)
+        self.timers.next_deadline()
     }
 
     /// Runs every connection timer due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
-        while let Some(&Reverse((t, index, generation))) = self.timers.peek() {
-            if t > now {
+        let mut fired = std::mem::take(&mut self.fired);
+        loop {
+            self.timers.expire(now, &mut fired);
+            if fired.is_empty() {
                 break;
             }
-            self.timers.pop();
-            let id = ConnId { index, generation };
-            let Some(e) = self.entry_mut(id) else {
-                continue;
-            };
-            if e.heap_at != Some(t) {
-                continue; // superseded by an earlier entry
+            for index in fired.drain(..) {
+                let Some(generation) = self.slots.get(index as usize).map(|s| s.generation) else {
+                    continue;
+                };
+                let id = ConnId { index, generation };
+                let Some(e) = self.entry_mut(id) else {
+                    continue;
+                };
+                let (before, stats) = (e.conn.state(), e.conn.stats());
+                e.conn.handle_timeout(now);
+                let (after, stats_after) = (e.conn.state(), e.conn.stats());
+                self.counters.absorb(stats, stats_after);
+                self.after_segment(id, before, after);
+                self.touch(id, now);
             }
-            e.heap_at = None;
-            let (before, stats) = (e.conn.state(), e.conn.stats());
-            e.conn.handle_timeout(now);
-            let (after, stats_after) = (e.conn.state(), e.conn.stats());
-            self.counters.absorb(stats, stats_after);
-            self.after_segment(id, before, after);
-            self.touch(id, now);
         }
+        self.fired = fired;
     }
 
     // ---- internals ----
@@ -740,7 +796,6 @@ impl Stack {
             released: false,
             demuxed: true,
             dirty: false,
-            heap_at: None,
             readiness: Readiness::NONE,
             evented: false,
             app_bytes: AppBytes::default(),
@@ -810,15 +865,17 @@ impl Stack {
         self.note_readiness(id);
     }
 
-    /// Puts the connection's next deadline in the heap if it is earlier than what is there.
+    /// Puts the connection's next deadline in the timer wheel (or takes it out).
     fn schedule(&mut self, id: ConnId, _now: Instant) {
-        let Some(e) = self.entry_mut(id) else { return };
-        let Some(at) = e.conn.poll_timeout() else {
-            return;
-        };
-        if e.heap_at.is_none_or(|h| at < h) {
-            e.heap_at = Some(at);
-            self.timers.push(Reverse((at, id.index, id.generation)));
+        let Some(e) = self.entry(id) else { return };
+        match e.conn.poll_timeout() {
+            Some(at) if self.timers.deadline(id.index) != Some(at) => {
+                self.timers.insert(id.index, at);
+            }
+            Some(_) => {}
+            None => {
+                self.timers.remove(id.index);
+            }
         }
     }
 
@@ -842,6 +899,7 @@ impl Stack {
             slot.generation = slot.generation.wrapping_add(1);
             self.free_slots.push(id.index);
             self.live -= 1;
+            self.timers.remove(id.index);
         }
     }
 
@@ -887,6 +945,25 @@ impl Stack {
             None => self.counters.out_buffer_too_small += 1,
         }
         n
+    }
+}
+
+/// One packet written by [`Stack::poll_transmit_segmented`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Transmit {
+    /// The IP packet's length in `buf`.
+    pub len: usize,
+    /// The TCP payload per wire segment when a device segments the packet (the connection's
+    /// MSS less options); `usize::MAX` for a packet that is never cut (ICMP, RST replies).
+    pub segment_size: usize,
+}
+
+impl Transmit {
+    fn whole(len: usize) -> Self {
+        Transmit {
+            len,
+            segment_size: usize::MAX,
+        }
     }
 }
 

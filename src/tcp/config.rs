@@ -32,6 +32,12 @@ pub struct Config {
     pub max_retries: u32,
     /// Disable Nagle's algorithm (send small segments at once).
     pub nodelay: bool,
+    /// Segmentation offload (TSO/GSO): the most payload handed to the device in one segment,
+    /// which the device cuts into MSS-sized segments on the wire. A large segment carries
+    /// whole MSS multiples, plus a partial last piece only where a small segment could go
+    /// (the end of the data with Nagle off or a FIN). 0 (the default), or anything up to the
+    /// MSS, sends no segment larger than the MSS.
+    pub tso_max: usize,
     /// Longest an ACK may be delayed. RFC 9293 §3.8.6.3 requires under 0.5 s, so larger
     /// values are treated as 500 ms.
     pub delayed_ack: Duration,
@@ -103,6 +109,7 @@ impl Default for Config {
             syn_retries: 6,
             max_retries: 15,
             nodelay: false,
+            tso_max: 0,
             delayed_ack: Duration::from_millis(40),
             window_scaling: true,
             timestamps: true,

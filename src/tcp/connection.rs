@@ -181,7 +181,8 @@ pub struct Connection {
     pub(super) keepalive_now: bool,
     /// The user has let go of this connection (FIN-WAIT-2 then times out).
     pub(super) orphaned: bool,
-    /// Reused buffer for the payload of the segment being built.
+    /// Reused buffer for the payload of a segment that wraps around the send ring (others
+    /// are borrowed from the ring directly).
     pub(super) scratch: Vec<u8>,
 }
 

@@ -387,11 +387,18 @@ impl Connection {
     }
 
     /// A data segment `[seq, seq + len)` (FIN included) went out at `now`, new or again.
+    /// A segmentation-offload burst is logged one MSS per record, as the peer will SACK it.
     pub(super) fn loss_on_sent(&mut self, now: Instant, seq: SeqNum, len: usize) {
         if !self.tcb.sack_ok || len == 0 {
             return;
         }
-        self.loss.rack.on_sent(seq, seq + len, now);
+        let (mss, end) = (self.max_payload().max(1), seq + len);
+        let mut at = seq;
+        while at.before(end) {
+            let next = (at + mss).min(end);
+            self.loss.rack.on_sent(at, next, now);
+            at = next;
+        }
         if let Some(prr) = self.loss.prr.as_mut() {
             prr.on_sent(len);
         }

@@ -92,16 +92,27 @@ impl Connection {
         let unsent = self.unsent();
         let in_flight = self.tcb.snd_nxt.since(self.tcb.snd_una);
         // The peer's window limits what is outstanding; cwnd limits what is in the network
-        // (`pipe`: what is neither delivered, SACKed nor lost). A loss probe ignores cwnd.
-        let cwnd_room = if tlp_new_data {
-            usize::MAX
+        // (`pipe`: what is neither delivered, SACKed nor lost). A loss probe ignores cwnd
+        // and carries one segment.
+        let (cwnd_room, burst) = if tlp_new_data {
+            (usize::MAX, mss)
         } else {
-            self.cc.cwnd().saturating_sub(self.send_pipe())
+            let room = self.cc.cwnd().saturating_sub(self.send_pipe());
+            (room, self.max_burst(mss))
         };
         let usable = self.tcb.snd_wnd.saturating_sub(in_flight).min(cwnd_room);
-        let len = unsent.min(usable).min(mss);
+        let mut len = unsent.min(usable).min(burst);
         let fin_unsent =
             self.fin_queued && self.fin_seq.is_none_or(|f| self.tcb.snd_nxt.before_eq(f));
+        // Segmentation offload: the partial last piece of a large segment would leave as a small
+        // segment, so it goes only where a small segment may (below: the end of the data with
+        // Nagle off, or with the FIN); otherwise it waits like any small segment.
+        if len > mss
+            && !len.is_multiple_of(mss)
+            && !(len == unsent && (self.cfg.nodelay || fin_unsent))
+        {
+            len -= len % mss;
+        }
         // A FIN rides on the segment that carries the last byte, or goes alone once all is sent.
         let fin = fin_unsent && len == unsent;
         // The persist timer fired: probe a zero window, or override the holds below
@@ -151,10 +162,21 @@ impl Connection {
         }
     }
 
+    /// The most payload one new segment carries: one MSS, or with segmentation offload
+    /// ([`Config::tso_max`](super::Config::tso_max)) as many whole MSS as fit in it.
+    fn max_burst(&self, mss: usize) -> usize {
+        if self.cfg.tso_max > mss {
+            self.cfg.tso_max / mss * mss
+        } else {
+            mss
+        }
+    }
+
     fn build(&mut self, now: Instant, kind: Segment) -> TcpRepr<'_> {
         let mut flags = TcpFlags::ACK;
         let mut options = TcpOptions::default();
-        let mut payload_len = 0;
+        // The payload, as (sequence number, length) into the send buffer.
+        let mut payload_at = None;
         let seq = match kind {
             Segment::Syn => {
                 flags = if self.state == State::SynSent {
@@ -191,8 +213,7 @@ impl Connection {
                 fin,
                 advance,
             } => {
-                payload_len = len;
-                self.fill_scratch(at, len);
+                payload_at = Some((at, len));
                 if len > 0 && len == self.unsent_from(at) {
                     flags |= TcpFlags::PSH;
                 }
@@ -250,20 +271,22 @@ impl Connection {
         } else {
             self.advertise_window()
         };
+        let (src_port, dst_port) = (self.local.port(), self.remote.port());
+        let ack = if flags.ack() {
+            self.tcb.rcv_nxt
+        } else {
+            SeqNum::new(0)
+        };
         TcpRepr {
-            src_port: self.local.port(),
-            dst_port: self.remote.port(),
+            src_port,
+            dst_port,
             seq,
-            ack: if flags.ack() {
-                self.tcb.rcv_nxt
-            } else {
-                SeqNum::new(0)
-            },
+            ack,
             flags,
             window,
             urgent: 0,
             options,
-            payload: self.scratch.get(..payload_len).unwrap_or(&[]),
+            payload: payload_at.map_or(&[][..], |(at, len)| self.payload(at, len)),
         }
     }
 
@@ -316,15 +339,21 @@ impl Connection {
             .blocks(containing, rx.ooo_ranges().rev().map(to_seq), max)
     }
 
-    /// Copies `len` bytes of the send buffer, starting at sequence number `seq`, into the scratch buffer.
-    fn fill_scratch(&mut self, seq: SeqNum, len: usize) {
+    /// `len` bytes of the send buffer from sequence number `seq`, for the segment being
+    /// built: borrowed straight from the ring (emitting copies them once, into the packet),
+    /// or, for the one segment per trip around the ring that wraps its end, gathered into
+    /// the scratch buffer.
+    fn payload(&mut self, seq: SeqNum, len: usize) -> &[u8] {
         let offset = seq.since(self.tx_base());
+        if self.tx.slices_at(offset, len).1.is_empty() {
+            return self.tx.slices_at(offset, len).0;
+        }
         if self.scratch.len() < len {
             self.scratch.resize(len, 0);
         }
-        if let Some(out) = self.scratch.get_mut(..len) {
-            self.tx.read_at(offset, out);
-        }
+        let out = self.scratch.get_mut(..len).unwrap_or_default();
+        let n = self.tx.read_at(offset, out);
+        self.scratch.get(..n).unwrap_or_default()
     }
 
     fn unsent_from(&self, seq: SeqNum) -> usize {

@@ -25,17 +25,19 @@
 //! write overlaps bytes already held, **the later copy wins**. In a correct stream the
 //! bytes are identical, so this only matters for a misbehaving peer.
 //!
-//! Storage (the byte ring and the range table) is allocated on first use and can be
-//! released with [`ReceiveBuffer::shrink_if_empty`], so an idle connection costs no
+//! Storage (the byte ring and the range table) is allocated on first use, the ring only
+//! as large as the bytes held need (doubling up to the capacity, as the send buffer's),
+//! and can be released with [`ReceiveBuffer::shrink_if_empty`], so an idle connection costs no
 //! buffer memory; in steady state no operation allocates. Nothing here panics on
 //! any input (STYLE R9).
 
-use super::send_buf::{alloc_zeroed, copy_into, ring_slices, wrap};
+use super::send_buf::{Growth, copy_into, grown, ring_slices, wrap};
 
 /// A bounded receive ring with an out-of-order range table (see the module docs).
 #[derive(Default)]
 pub struct ReceiveBuffer {
-    /// Ring storage: empty until first needed, then exactly `capacity` bytes.
+    /// Ring storage: empty until first needed, then grown by doubling as needed, never
+    /// beyond `capacity` bytes.
     storage: Box<[u8]>,
     /// The most bytes the buffer will hold, readable and out-of-order together.
     capacity: usize,
@@ -123,7 +125,7 @@ impl ReceiveBuffer {
         let end = offset + data.len().min(window - offset);
         let data = data.get(..end - offset).unwrap_or_default();
         if offset == 0 {
-            if !self.ensure_storage() {
+            if !self.ensure_storage(end) {
                 return 0;
             }
             self.store(0, data);
@@ -133,7 +135,7 @@ impl ReceiveBuffer {
         if !touches && (self.ranges.len() >= self.max_ranges || !self.ensure_ranges()) {
             return 0; // Table full: drop; R10 keeps it bounded.
         }
-        if !self.ensure_storage() {
+        if !self.ensure_storage(end) {
             return 0;
         }
         self.store(offset, data);
@@ -200,19 +202,25 @@ impl ReceiveBuffer {
         }
     }
 
-    /// Allocates the byte ring if not yet done; `false` if that failed.
-    fn ensure_storage(&mut self) -> bool {
-        if self.storage.len() == self.capacity {
-            return true;
-        }
-        match alloc_zeroed(self.capacity) {
-            Some(storage) => {
-                // Only reached while nothing is held, so no bytes are lost.
+    /// Makes the ring hold the readable bytes plus `end` bytes beyond them, moving what is
+    /// held (readable and out of order, holes included) to the front of a larger ring if it
+    /// must grow; `false` if allocation failed.
+    fn ensure_storage(&mut self, end: usize) -> bool {
+        let ooo_end = self.ranges.last().map_or(0, |r| r.1);
+        let held = self.readable + ooo_end;
+        let (a, b) = if self.storage.is_empty() {
+            (&[][..], &[][..])
+        } else {
+            ring_slices(&self.storage, self.head, held)
+        };
+        match grown(&self.storage, self.readable + end, self.capacity, a, b) {
+            Growth::Enough => true,
+            Growth::Failed => false,
+            Growth::Grown(storage) => {
                 self.storage = storage;
                 self.head = 0;
                 true
             }
-            None => false,
         }
     }
 
@@ -539,11 +547,39 @@ mod tests {
         assert_eq!(b.window(), 0);
         let mut b = ReceiveBuffer::new(usize::MAX, usize::MAX);
         assert_eq!(
-            b.write_at(0, b"a"),
+            b.write_at(usize::MAX / 2, b"a"),
             0,
             "allocation failure drops, never aborts"
         );
-        assert_eq!(b.write_at(5, b"a"), 0);
+        assert!(b.is_empty());
+        assert_eq!(
+            b.write_at(0, b"a"),
+            1,
+            "a huge capacity allocates only what is held"
+        );
+        assert_eq!(b.storage.len(), super::super::send_buf::MIN_STORAGE);
+    }
+
+    #[test]
+    fn ring_grows_keeping_readable_and_out_of_order_bytes_at_their_offsets() {
+        use super::super::send_buf::MIN_STORAGE;
+        let mut b = ReceiveBuffer::new(4 * MIN_STORAGE, 4);
+        let data: Vec<u8> = (0..4 * MIN_STORAGE).map(|i| (i % 251) as u8).collect();
+        assert_eq!(b.write_at(0, &data[..MIN_STORAGE - 4]), MIN_STORAGE - 4);
+        assert_eq!(b.storage.len(), MIN_STORAGE);
+        let mut sink = vec![0; 1000];
+        assert_eq!(b.read(&mut sink), 1000); // head at 1000
+        let base = MIN_STORAGE - 4; // stream offset of RCV.NXT
+        // Out of order, wrapping around the ring's end, then beyond it: the ring grows.
+        assert_eq!(b.write_at(100, &data[base + 100..base + 900]), 0);
+        assert_eq!(b.write_at(1500, &data[base + 1500..base + 2500]), 0);
+        assert!(b.storage.len() > MIN_STORAGE);
+        assert_eq!(b.write_at(0, &data[base..base + 100]), 900);
+        // RCV.NXT is now base + 900: the hole before the second range is at offset 0.
+        assert_eq!(b.write_at(0, &data[base + 900..base + 1500]), 1600);
+        let mut out = vec![0; 4 * MIN_STORAGE];
+        let n = b.read(&mut out);
+        assert_eq!(&out[..n], &data[1000..base + 2500]);
         assert!(b.is_empty());
     }
 

@@ -10,8 +10,10 @@
 //! The buffer knows nothing about sequence numbers or about how much has been sent:
 //! offsets are plain `usize` counted from the oldest held byte, and the connection
 //! maps them to sequence numbers. It is a fixed-capacity ring (STYLE R10: every queue
-//! is bounded). Its storage is allocated on the first non-empty write and can be
-//! released with [`SendBuffer::shrink_if_empty`], so an idle connection costs no
+//! is bounded). Its storage is allocated on the first non-empty write, only as large as
+//! what is held needs (at least [`MIN_STORAGE`], doubling up to the capacity, so a
+//! connection that sends a few bytes never pays for, or zeroes, a 64 KiB ring), and can
+//! be released with [`SendBuffer::shrink_if_empty`], so an idle connection costs no
 //! buffer memory; in steady state no operation allocates.
 //!
 //! Nothing here panics on any input (STYLE R9): out-of-range offsets and counts are
@@ -20,7 +22,8 @@
 /// A bounded ring buffer of bytes awaiting acknowledgement (see the module docs).
 #[derive(Default)]
 pub struct SendBuffer {
-    /// Ring storage: empty until the first write, then exactly `capacity` bytes.
+    /// Ring storage: empty until the first write, then grown by doubling as needed, never
+    /// beyond `capacity` bytes.
     storage: Box<[u8]>,
     /// The most bytes the buffer will ever hold.
     capacity: usize,
@@ -73,7 +76,7 @@ impl SendBuffer {
     /// (0 when full, when `data` is empty, or if the storage could not be allocated).
     pub fn write(&mut self, data: &[u8]) -> usize {
         let n = data.len().min(self.free());
-        if n == 0 || !self.ensure_allocated() {
+        if n == 0 || !self.ensure_room(self.len + n) {
             return 0;
         }
         let cap = self.storage.len();
@@ -143,29 +146,56 @@ impl SendBuffer {
         }
     }
 
-    /// Allocates `capacity` bytes of storage if not yet done; `false` if that failed.
-    fn ensure_allocated(&mut self) -> bool {
-        if self.storage.len() == self.capacity {
-            return true;
-        }
-        match alloc_zeroed(self.capacity) {
-            Some(storage) => {
+    /// Makes the storage hold at least `need` bytes (`need <= capacity`), moving what is
+    /// held to the front of a larger ring if it must grow; `false` if allocation failed.
+    fn ensure_room(&mut self, need: usize) -> bool {
+        let (a, b) = self.slices_at(0, self.len);
+        match grown(&self.storage, need, self.capacity, a, b) {
+            Growth::Enough => true,
+            Growth::Failed => false,
+            Growth::Grown(storage) => {
                 self.storage = storage;
                 self.head = 0;
                 true
             }
-            None => false,
         }
     }
 }
 
-/// A zeroed boxed slice of `len` bytes, or `None` if the allocation failed
-/// (a huge capacity must not abort the process).
-pub(super) fn alloc_zeroed(len: usize) -> Option<Box<[u8]>> {
+/// The smallest ring a buffer allocates: one MTU-1500 segment fits without regrowing.
+pub const MIN_STORAGE: usize = 2048;
+
+/// The outcome of [`grown`].
+pub(super) enum Growth {
+    /// The storage already holds enough.
+    Enough,
+    /// The allocation failed.
+    Failed,
+    /// A new, larger ring, starting with the given held bytes.
+    Grown(Box<[u8]>),
+}
+
+/// A ring of at least `need` bytes for a buffer of at most `capacity` whose `storage`
+/// holds the bytes `a` then `b` (in order from the head): the next power of two at or
+/// above `need` and [`MIN_STORAGE`], clamped to `capacity`, starting with `a` and `b`.
+pub(super) fn grown(storage: &[u8], need: usize, capacity: usize, a: &[u8], b: &[u8]) -> Growth {
+    if storage.len() >= need {
+        return Growth::Enough;
+    }
+    let size = need
+        .max(MIN_STORAGE)
+        .checked_next_power_of_two()
+        .unwrap_or(usize::MAX)
+        .min(capacity)
+        .max(need);
     let mut v = Vec::new();
-    v.try_reserve_exact(len).ok()?;
-    v.resize(len, 0);
-    Some(v.into_boxed_slice())
+    if v.try_reserve_exact(size).is_err() {
+        return Growth::Failed;
+    }
+    v.extend_from_slice(a);
+    v.extend_from_slice(b);
+    v.resize(size, 0);
+    Growth::Grown(v.into_boxed_slice())
 }
 
 /// `i` reduced into `0..cap` (a physical ring index); 0 when `cap == 0`.
@@ -265,10 +295,31 @@ mod tests {
     }
 
     #[test]
-    fn huge_capacity_fails_allocation_without_panicking() {
+    fn huge_capacity_allocates_only_what_is_held() {
         let mut b = SendBuffer::new(usize::MAX);
-        assert_eq!(b.write(b"abc"), 0);
-        assert_eq!(b.len(), 0);
+        assert_eq!(b.write(b"abc"), 3);
+        assert_eq!((b.len(), b.storage.len()), (3, MIN_STORAGE));
+        assert_eq!(held(&b), b"abc");
+    }
+
+    #[test]
+    fn storage_doubles_as_needed_up_to_capacity_keeping_wrapped_bytes_in_order() {
+        let mut b = SendBuffer::new(3 * MIN_STORAGE);
+        let data: Vec<u8> = (0..MIN_STORAGE).map(|i| i as u8).collect();
+        assert_eq!(b.write(&data[..MIN_STORAGE - 10]), MIN_STORAGE - 10);
+        assert_eq!(b.storage.len(), MIN_STORAGE);
+        assert_eq!(b.consume(100), 100); // head at 100
+        assert_eq!(b.write(&data[..100]), 100); // fills the ring, the tail wraps
+        assert_eq!((b.len(), b.storage.len()), (MIN_STORAGE - 10, MIN_STORAGE));
+        assert_eq!(b.write(&data[..20]), 20); // needs more: grows, unwrapped
+        assert_eq!((b.storage.len(), b.head), (2 * MIN_STORAGE, 0));
+        let mut want = data[100..MIN_STORAGE - 10].to_vec();
+        want.extend_from_slice(&data[..100]);
+        want.extend_from_slice(&data[..20]);
+        assert_eq!(held(&b), want);
+        assert_eq!(b.write(&vec![7; 2 * MIN_STORAGE]), 2 * MIN_STORAGE - 10);
+        assert_eq!(b.storage.len(), 3 * MIN_STORAGE, "clamped to the capacity");
+        assert_eq!(b.free(), 0);
     }
 
     #[test]

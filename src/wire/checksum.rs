@@ -33,20 +33,33 @@ const fn add64(acc: u64, w: u64) -> u64 {
 
 /// The folded one's-complement sum of `data` taken as big-endian 16-bit words;
 /// an odd trailing byte is padded with a zero byte on the right (RFC 1071).
+///
+/// Wide words without carries: native-endian 32-bit words are added into 64-bit lanes,
+/// which cannot overflow below 2^32 words (16 GiB), so there is no end-around carry to
+/// propagate in the loop and the compiler vectorizes it. The folded native-endian sum is
+/// the big-endian sum byte-swapped (RFC 1071 §2(B), byte-order independence).
 pub fn sum(data: &[u8]) -> u16 {
-    let (chunks, rest) = data.as_chunks::<8>();
-    let mut acc: u64 = 0;
-    for chunk in chunks {
-        acc = add64(acc, u64::from_be_bytes(*chunk));
+    let (blocks, rest) = data.as_chunks::<64>();
+    let mut lanes = [0u64; 16];
+    for block in blocks {
+        let (words, _) = block.as_chunks::<4>();
+        for (lane, w) in lanes.iter_mut().zip(words) {
+            *lane += u64::from(u32::from_ne_bytes(*w));
+        }
     }
-    // Up to 7 remaining bytes: left-align them in a zero-padded 8-byte word, which
-    // keeps every byte at its 16-bit word position (the chunk start is even).
-    let mut tail = [0u8; 8];
-    if let Some(dst) = tail.get_mut(..rest.len()) {
-        dst.copy_from_slice(rest);
+    let (words, tail) = rest.as_chunks::<4>();
+    let mut acc: u64 = lanes.iter().sum::<u64>();
+    for w in words {
+        acc += u64::from(u32::from_ne_bytes(*w));
     }
-    acc = add64(acc, u64::from_be_bytes(tail));
-    fold(acc)
+    // Up to 3 bytes left: left-align them in a zero-padded word, which keeps every byte at
+    // its 16-bit word position (the word starts at an even offset).
+    let mut last = [0u8; 4];
+    if let Some(dst) = last.get_mut(..tail.len()) {
+        dst.copy_from_slice(tail);
+    }
+    acc += u64::from(u32::from_ne_bytes(last));
+    u16::from_be(fold(acc))
 }
 
 /// One's-complement sum of already-folded partial sums.

@@ -24,6 +24,7 @@ mod retransmit;
 mod sack;
 mod teardown;
 mod timestamps;
+mod tso;
 mod window;
 
 use super::config::Config;
