@@ -357,6 +357,8 @@ impl Connection {
         }
         let window = usize::from(seg.window) << self.tcb.snd_wscale;
         let una_before = self.tcb.snd_una;
+        let before = self.delivery_snapshot();
+        let mut rtt = None;
         if ack.after(self.tcb.snd_una) {
             // RFC 7323 §4.1: with timestamps every ACK of new data is an RTT sample, even
             // across retransmissions (TSecr names the transmission being acknowledged).
@@ -371,7 +373,7 @@ impl Connection {
                 self.rtt.sample(rtt);
                 self.rtt_probe = None;
             }
-            self.on_new_ack(now, ack, ts_rtt);
+            rtt = self.on_new_ack(now, ack, ts_rtt);
         }
         // RFC 5681 §2: a duplicate ACK.
         let dupack = ack == self.tcb.snd_una
@@ -387,6 +389,7 @@ impl Connection {
         } else if dupack {
             self.cc_on_duplicate_ack(now);
         }
+        self.cc_on_rate_sample(now, before, rtt);
         // Window update: "If SND.WL1 < SEG.SEQ or (SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK)".
         if self.tcb.snd_wl1.before(seg.seq)
             || (self.tcb.snd_wl1 == seg.seq && self.tcb.snd_wl2.before_eq(ack))
@@ -417,8 +420,14 @@ impl Connection {
         true
     }
 
-    /// SND.UNA advances to `ack`; `ts_rtt` is the timestamp RTT sample, if any.
-    fn on_new_ack(&mut self, now: Instant, ack: SeqNum, ts_rtt: Option<Duration>) {
+    /// SND.UNA advances to `ack`; `ts_rtt` is the timestamp RTT sample, if any. Returns the
+    /// RTT sample used.
+    fn on_new_ack(
+        &mut self,
+        now: Instant,
+        ack: SeqNum,
+        ts_rtt: Option<Duration>,
+    ) -> Option<Duration> {
         let acked = ack.since(self.tcb.snd_una);
         let flight_before = self.tcb.snd_nxt.since(self.tcb.snd_una);
         let syn_acked = usize::from(self.tcb.snd_una == self.tcb.iss);
@@ -445,6 +454,7 @@ impl Connection {
         if self.tx.is_empty() {
             self.tx.shrink_if_empty();
         }
+        rtt
     }
 
     /// RFC 6298 with Karn's rule: only a segment never retransmitted is timed. Returns the
