@@ -1,5 +1,6 @@
 //! Congestion control end to end: a bulk transfer over a lossy, rate-limited link completes
-//! intact with each algorithm, repairing losses by fast retransmit as well as timeouts.
+//! intact with each algorithm, repairing losses by fast retransmit as well as timeouts; on a
+//! randomly lossy long fat path BBR keeps the link busy where CUBIC cannot.
 
 use super::*;
 use crate::sim::LinkConfig;
@@ -43,6 +44,13 @@ fn lossy_transfer_completes(alg: CcAlgorithm, seed: u64) {
 fn cubic_lossy_bulk_transfer_completes_intact() {
     for seed in [1, 2] {
         lossy_transfer_completes(CcAlgorithm::Cubic, seed);
+    }
+}
+
+#[test]
+fn bbr_lossy_bulk_transfer_completes_intact() {
+    for seed in [1, 2] {
+        lossy_transfer_completes(CcAlgorithm::Bbr, seed);
     }
 }
 

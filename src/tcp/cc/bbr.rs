@@ -12,9 +12,9 @@
 //!
 //! Input: one [`RateSample`] per acceptable ACK, in or out of loss recovery, carrying the
 //! bytes newly delivered (cumulatively or by SACK) and newly marked lost. Delivery rate is
-//! measured per round trip (draft §4.5's "delivery rate estimation" simplified to a
-//! connection-level counter): bytes delivered since the round began over the time since
-//! it began. A round ends once the bytes in flight at its start have been delivered or
+//! measured per round trip (draft §4.5's "delivery rate estimation" simplified to
+//! per-round counters instead of per-packet state): bytes delivered since the round began
+//! over the time since it began. A round ends once the bytes in flight at its start have been delivered or
 //! marked lost and at least one min RTT has elapsed, so a burst of compressed ACKs cannot
 //! inflate a sample.
 //!
@@ -122,12 +122,12 @@ impl MaxFilter {
 struct Round {
     /// When the round began.
     start: Instant,
-    /// Delivered bytes when it began.
-    delivered: u64,
-    /// Lost bytes when it began.
-    lost: u64,
-    /// It ends when delivered + lost reach this.
-    end_mark: u64,
+    /// Bytes delivered in it so far.
+    delivered: u32,
+    /// Bytes marked lost in it so far.
+    lost: u32,
+    /// Bytes of the flight at its start not yet delivered or lost; it ends at 0.
+    remaining: u32,
     /// Some ACK in it was application limited.
     app_limited: bool,
 }
@@ -160,10 +160,8 @@ pub struct Bbr {
     min_rtt_stamp: Instant,
     /// ProbeBW: when this phase began. ProbeRTT: when the hold ends.
     phase_stamp: Instant,
-    /// Bytes delivered (cumulatively or by SACK) since the start.
-    delivered: u64,
-    /// Bytes marked lost since the start.
-    lost: u64,
+    /// Something was delivered or lost: the rounds have begun.
+    started: bool,
     /// The bandwidth at the last 25% growth (Startup's plateau test), bytes/s.
     full_bw: u64,
     /// Max delivery rate, bytes/s, over [`BW_WINDOW_ROUNDS`].
@@ -190,15 +188,14 @@ impl Bbr {
             min_rtt_us: u32::MAX,
             min_rtt_stamp: Instant::ZERO,
             phase_stamp: Instant::ZERO,
-            delivered: 0,
-            lost: 0,
+            started: false,
             full_bw: 0,
             bw: MaxFilter::default(),
             round: Round {
                 start: Instant::ZERO,
                 delivered: 0,
                 lost: 0,
-                end_mark: 0,
+                remaining: 0,
                 app_limited: false,
             },
         }
@@ -274,32 +271,53 @@ impl Bbr {
 
     /// One ACK's worth of model update: round, bandwidth, min RTT, mode, window.
     fn update(&mut self, s: &RateSample) {
-        self.delivered = self.delivered.saturating_add(s.delivered as u64);
-        self.lost = self.lost.saturating_add(s.lost as u64);
-        self.round.app_limited |= s.app_limited;
+        let first = !self.started;
+        self.started |= s.delivered > 0 || s.lost > 0;
+        let r = &mut self.round;
+        r.delivered = r.delivered.saturating_add(to_u32(s.delivered));
+        r.lost = r.lost.saturating_add(to_u32(s.lost));
+        r.remaining = r
+            .remaining
+            .saturating_sub(to_u32(s.delivered.saturating_add(s.lost)));
+        r.app_limited |= s.app_limited;
+        // Draft §4.6.4.3: the estimate's expiry is judged before this sample refreshes it.
+        let expired = self.min_rtt().is_some()
+            && s.now.saturating_duration_since(self.min_rtt_stamp) > MIN_RTT_WINDOW;
         if let Some(rtt) = s.rtt {
-            self.update_min_rtt(s.now, rtt);
+            self.update_min_rtt(s.now, rtt, expired);
         }
-        if self.round_ended(s.now) {
+        if first && self.started {
+            // The first delivery begins the first round; there is no interval to measure yet.
+            self.begin_round(s);
+        } else if self.round_ended(s.now) {
             self.end_round(s);
         }
-        self.update_mode(s);
+        self.update_mode(s, expired);
         self.update_cwnd(s);
     }
 
-    fn update_min_rtt(&mut self, now: Instant, rtt: Duration) {
+    fn update_min_rtt(&mut self, now: Instant, rtt: Duration, expired: bool) {
         let us = u32::try_from(rtt.as_micros()).unwrap_or(u32::MAX - 1);
-        let expired = now.saturating_duration_since(self.min_rtt_stamp) > MIN_RTT_WINDOW;
-        if us <= self.min_rtt_us || (expired && self.mode != Mode::ProbeRtt) {
+        if us < self.min_rtt_us || expired {
             self.min_rtt_us = us;
             self.min_rtt_stamp = now;
         }
     }
 
+    fn begin_round(&mut self, s: &RateSample) {
+        self.round = Round {
+            start: s.now,
+            delivered: 0,
+            lost: 0,
+            remaining: to_u32(s.inflight),
+            app_limited: false,
+        };
+    }
+
     /// Whether the flight at the round's start has been delivered or lost, and at least a
     /// min RTT passed.
     fn round_ended(&self, now: Instant) -> bool {
-        let fate_known = self.delivered.saturating_add(self.lost) >= self.round.end_mark;
+        let fate_known = self.round.remaining == 0;
         let long_enough = self
             .min_rtt()
             .is_none_or(|r| now.saturating_duration_since(self.round.start) >= r);
@@ -311,8 +329,7 @@ impl Bbr {
     fn end_round(&mut self, s: &RateSample) {
         let r = self.round;
         self.rounds = self.rounds.wrapping_add(1);
-        let delivered = self.delivered - r.delivered;
-        let lost = self.lost - r.lost;
+        let (delivered, lost) = (u64::from(r.delivered), u64::from(r.lost));
         let us = s.now.saturating_duration_since(r.start).as_micros();
         if us > 0 && delivered > 0 {
             let rate = u128::from(delivered) * 1_000_000 / us;
@@ -326,13 +343,7 @@ impl Bbr {
         if !r.app_limited {
             self.check_full_pipe();
         }
-        self.round = Round {
-            start: s.now,
-            delivered: self.delivered,
-            lost: self.lost,
-            end_mark: (self.delivered + self.lost).saturating_add(s.inflight as u64),
-            app_limited: false,
-        };
+        self.begin_round(s);
         if self.mode == Mode::ProbeRtt && self.phase_stamp != Instant::ZERO {
             self.probe_rtt_round_done = true;
         }
@@ -376,7 +387,7 @@ impl Bbr {
         }
     }
 
-    fn update_mode(&mut self, s: &RateSample) {
+    fn update_mode(&mut self, s: &RateSample, min_rtt_expired: bool) {
         let bdp = self.bdp();
         match self.mode {
             Mode::Startup if self.filled_pipe => self.mode = Mode::Drain,
@@ -385,8 +396,7 @@ impl Bbr {
             Mode::ProbeRtt => self.probe_rtt(s),
             _ => {}
         }
-        let expired = s.now.saturating_duration_since(self.min_rtt_stamp) > MIN_RTT_WINDOW;
-        if expired && self.mode != Mode::ProbeRtt && self.min_rtt().is_some() {
+        if min_rtt_expired && self.mode != Mode::ProbeRtt {
             self.prior_cwnd = self.prior_cwnd.max(self.cwnd);
             self.mode = Mode::ProbeRtt;
             self.phase_stamp = Instant::ZERO;
@@ -428,7 +438,7 @@ impl Bbr {
             if s.inflight <= self.min_cwnd() {
                 self.phase_stamp = s.now + PROBE_RTT_TIME;
                 self.probe_rtt_round_done = false;
-                self.round.end_mark = self.delivered + self.lost + s.inflight as u64;
+                self.round.remaining = to_u32(s.inflight);
             }
             return;
         }
@@ -499,7 +509,7 @@ impl CongestionControl for Bbr {
 
     fn set_mss(&mut self, mss: usize) {
         let mss = to_u32(mss.max(1));
-        if self.delivered == 0 && self.cwnd == to_u32(initial_window(self.mss as usize)) {
+        if !self.started && self.cwnd == to_u32(initial_window(self.mss as usize)) {
             self.cwnd = to_u32(initial_window(mss as usize));
         }
         self.mss = mss;

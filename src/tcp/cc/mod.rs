@@ -12,6 +12,8 @@
 //! All windows are in bytes; time comes only from the arguments.
 
 pub mod bbr;
+#[cfg(test)]
+mod bbr_tests;
 pub mod cubic;
 pub mod hystart;
 mod newreno;
