@@ -201,12 +201,15 @@ impl Connection {
 
     /// What the peer is known to hold and what was marked lost, before an ACK is
     /// processed: (SND.UNA, SACKed bytes above it, lost bytes so far).
-    pub(super) fn delivery_snapshot(&self) -> (SeqNum, usize, u64) {
-        (
-            self.tcb.snd_una,
-            self.loss.sb.sacked_bytes(),
-            self.stats.rack_lost_bytes,
-        )
+    /// `None` when the congestion controller takes no rate samples (loss-based ones).
+    pub(super) fn delivery_snapshot(&self) -> Option<(SeqNum, usize, u64)> {
+        self.cc.wants_rate_samples().then(|| {
+            (
+                self.tcb.snd_una,
+                self.loss.sb.sacked_bytes(),
+                self.stats.rack_lost_bytes,
+            )
+        })
     }
 
     /// After an acceptable ACK: tells the congestion controller what it delivered
@@ -215,9 +218,12 @@ impl Connection {
     pub(super) fn cc_on_rate_sample(
         &mut self,
         now: Instant,
-        (una, sacked, lost): (SeqNum, usize, u64),
+        before: Option<(SeqNum, usize, u64)>,
         rtt: Option<Duration>,
     ) {
+        let Some((una, sacked, lost)) = before else {
+            return;
+        };
         let cum = self.tcb.snd_una.since(una);
         let delivered = (cum + self.loss.sb.sacked_bytes()).saturating_sub(sacked);
         let lost = self.stats.rack_lost_bytes.saturating_sub(lost);

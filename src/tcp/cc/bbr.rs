@@ -522,6 +522,10 @@ impl CongestionControl for Bbr {
         self.update(s);
     }
 
+    fn wants_rate_samples(&self) -> bool {
+        true
+    }
+
     /// Loss is not congestion to the model: the window stays where the model put it (a
     /// loss rate above 2% in a round bounds it, see [`LOSS_THRESH`]).
     fn on_congestion_event(&mut self, _now: Instant, _flight: usize) {}

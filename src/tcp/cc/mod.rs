@@ -101,6 +101,11 @@ pub trait CongestionControl: core::fmt::Debug + Send {
     /// Every acceptable ACK, in or out of recovery, with what it delivered. Loss-based
     /// algorithms ignore it (the default); a model-based one is driven by it.
     fn on_rate_sample(&mut self, _s: &RateSample) {}
+    /// Whether [`CongestionControl::on_rate_sample`] is used, so the connection can skip
+    /// building samples for loss-based algorithms. The default is no.
+    fn wants_rate_samples(&self) -> bool {
+        false
+    }
 }
 
 /// Which congestion control algorithm a connection uses.
@@ -182,6 +187,9 @@ impl CongestionControl for AnyCc {
     }
     fn on_rate_sample(&mut self, s: &RateSample) {
         delegate!(self, c => c.on_rate_sample(s))
+    }
+    fn wants_rate_samples(&self) -> bool {
+        delegate!(self, c => c.wants_rate_samples())
     }
 }
 
