@@ -161,6 +161,6 @@ fn bbr_keeps_a_randomly_lossy_long_fat_path_busy_where_cubic_cannot() {
     let bbr = lossy_goodput(CcAlgorithm::Bbr, secs);
     let cubic = lossy_goodput(CcAlgorithm::Cubic, secs);
     assert!(bbr >= 3 * cubic, "bbr {bbr} vs cubic {cubic}");
-    // Over half the path's 12.5 MB/s, in the simulator's time.
-    assert!(bbr as u64 >= secs * 6_250_000, "bbr {bbr}");
+    // At least 70% of the link's 12.5 MB/s, in the simulator's time (Startup included).
+    assert!(bbr as u64 >= secs * 12_500_000 * 7 / 10, "bbr {bbr}");
 }

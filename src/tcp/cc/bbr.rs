@@ -7,7 +7,7 @@
 //!
 //! State machine (draft §4.3): Startup (gain 2/ln2, doubling per round) until the bandwidth
 //! stops growing by 25% over three rounds, Drain until the queue Startup built is gone,
-//! then ProbeBW cycling its pacing gain, with ProbeRTT (cwnd = 4 segments for 200 ms) when
+//! then ProbeBW cycling its gain (1.25, 0.75, then six phases of 1, a min RTT each), with ProbeRTT (cwnd = 4 segments for 200 ms) when
 //! the min-RTT estimate is 10 s old.
 //!
 //! Input: one [`RateSample`] per acceptable ACK, in or out of loss recovery, carrying the
@@ -18,10 +18,14 @@
 //! marked lost and at least one min RTT has elapsed, so a burst of compressed ACKs cannot
 //! inflate a sample.
 //!
-//! Pacing: the stack does not pace. [`Bbr::pacing_rate`] is computed (the ProbeBW gain
-//! cycle acts on it) but only `cwnd` limits sending; on a path whose bottleneck has a queue
-//! of about one BDP, `cwnd = 2·BDP` keeps the bottleneck busy while never more than one
-//! BDP waits in its queue, which is what the gain cycle would otherwise ensure. Drain,
+//! Pacing: the stack does not pace. [`Bbr::pacing_rate`] is computed, but only `cwnd`
+//! limits sending, so the gain cycle acts on the window instead: in ProbeBW `cwnd` is
+//! (pacing gain + [`UNPACED_HEADROOM`]) × BDP + quanta — 1.5 BDP while probing, 1.0 while
+//! draining the probe, 1.25 cruising — capped at the draft's 2 BDP. With pacing, `cwnd =
+//! 2·BDP` is only a cap and about one BDP is in flight; unpaced, the window *is* the
+//! flight, and 2 BDP would keep a full BDP standing in the bottleneck's queue (on the
+//! benchmark's path, whose queue is one BDP, that overflowed at every burst: 12% loss
+//! instead of 1%). 1.25 BDP keeps the bottleneck busy with a quarter BDP of queue. Drain,
 //! lacking a pacing gain below 1, holds `cwnd` at one BDP until the flight falls to it.
 
 use super::{AckSample, CongestionControl, RateSample, initial_window};
@@ -29,8 +33,11 @@ use crate::time::{Duration, Instant};
 
 /// Startup's pacing and cwnd gain, 2/ln 2 (draft §4.6.1), in thousandths.
 pub const STARTUP_GAIN: u64 = 2885;
-/// ProbeBW's cwnd gain (draft §4.6.3), in thousandths.
+/// ProbeBW's cwnd gain (draft §4.6.3), in thousandths: the cap of the unpaced window.
 pub const CWND_GAIN: u64 = 2000;
+/// Without pacing, ProbeBW's window gain is its pacing gain plus this (capped at
+/// [`CWND_GAIN`]): 1.5, 1.0 and 1.25 BDP, in thousandths.
+pub const UNPACED_HEADROOM: u64 = 250;
 /// ProbeBW's pacing gain cycle (BBRv1): probe up, drain the probe's queue, six cruising
 /// phases; in thousandths.
 pub const GAIN_CYCLE: [u64; 8] = [1250, 750, 1000, 1000, 1000, 1000, 1000, 1000];
@@ -256,7 +263,8 @@ impl Bbr {
             Mode::Startup => STARTUP_GAIN,
             // Without pacing, Drain must drain through the window.
             Mode::Drain => 1000,
-            Mode::ProbeBw => CWND_GAIN,
+            // Without pacing, the gain cycle acts on the window (see the module docs).
+            Mode::ProbeBw => CWND_GAIN.min(self.pacing_gain() + UNPACED_HEADROOM),
             Mode::ProbeRtt => return Some(self.min_cwnd()),
         };
         let bdp = self.bdp()?;

@@ -143,30 +143,43 @@ fn bbr_probe_bw_cycles_its_pacing_gain_one_min_rtt_per_phase() {
 
 #[test]
 fn bbr_cwnd_is_gain_times_bdp_plus_quanta() {
+    let mut b = Bbr::new(MSS);
+    fluid(&mut b, 100, 111, BDP);
+    // Startup: 2.885 BDP + 3 segments.
+    assert_eq!(b.target_cwnd(), Some(28_850 + 3 * MSS));
     let mut b = in_probe_bw();
-    // ProbeBW: 2 BDP + 3 segments, reached by growing per ACK.
-    fluid(&mut b, 142, 200, BDP);
-    assert_eq!(b.target_cwnd(), Some(2 * BDP + 3 * MSS));
-    assert_eq!(b.cwnd(), 2 * BDP + 3 * MSS);
+    // ProbeBW, unpaced: (pacing gain + 0.25) BDP + 3 segments, reached by growing per ACK.
+    // Cruising (1.0): 1.25 BDP.
+    fluid(&mut b, 142, 150, BDP);
+    assert_eq!(b.target_cwnd(), Some(12_500 + 3 * MSS));
+    assert_eq!(b.cwnd(), 12_500 + 3 * MSS);
+    // Probing (1.25): 1.5 BDP; draining (0.75): 1.0 BDP.
+    fluid(&mut b, 150, 211, BDP * 5 / 4);
+    assert_eq!(b.pacing_gain(), 1250);
+    assert_eq!(b.target_cwnd(), Some(15_000 + 3 * MSS));
+    assert_eq!(b.cwnd(), 15_000 + 3 * MSS);
+    fluid(&mut b, 211, 212, BDP * 5 / 4);
+    assert_eq!(b.pacing_gain(), 750);
+    assert_eq!(b.cwnd(), BDP + 3 * MSS, "lowered at once");
 }
 
 #[test]
 fn bbr_random_loss_does_not_cut_the_window_below_the_model() {
     let mut b = in_probe_bw();
-    fluid(&mut b, 142, 200, BDP);
-    let model = 2 * BDP + 3 * MSS;
+    fluid(&mut b, 142, 150, BDP);
+    let model = 12_500 + 3 * MSS;
     assert_eq!(b.cwnd(), model);
     // Recovery starts and PRR tries to shrink the window: BBR keeps its own.
-    b.on_congestion_event(Instant::from_millis(200), BDP);
+    b.on_congestion_event(Instant::from_millis(150), BDP);
     b.set_cwnd(5 * MSS);
     assert_eq!(b.cwnd(), model);
     // 1% of the bytes lost in a round (below the 2% threshold): nothing changes.
-    for t in 200..210 {
-        let lost = if t == 205 { 100 } else { 0 };
+    for t in 150..160 {
+        let lost = if t == 155 { 100 } else { 0 };
         b.on_rate_sample(&sample(t, MSS, lost, BDP, 10));
     }
-    b.on_recovery_end(Instant::from_millis(210));
-    fluid(&mut b, 210, 230, BDP);
+    b.on_recovery_end(Instant::from_millis(160));
+    fluid(&mut b, 160, 170, BDP);
     assert_eq!(b.cwnd(), model);
     assert_eq!(b.bandwidth(), 1_000_000);
 }
@@ -174,18 +187,21 @@ fn bbr_random_loss_does_not_cut_the_window_below_the_model() {
 #[test]
 fn bbr_a_round_losing_over_2_percent_bounds_the_window_to_0_7_but_not_below_the_bdp() {
     let mut b = in_probe_bw();
-    fluid(&mut b, 142, 200, BDP);
-    let model = 2 * BDP + 3 * MSS;
-    // A round (201..=210 ms) that loses 500 of 10,500 bytes: 4.8%.
-    fluid(&mut b, 200, 201, BDP);
-    for t in 201..211 {
-        let lost = if t == 205 { 500 } else { 0 };
+    fluid(&mut b, 142, 150, BDP);
+    let model = 12_500 + 3 * MSS;
+    assert_eq!(b.cwnd(), model);
+    // A round (151..=160 ms) that loses 500 of 10,500 bytes: 4.8%.
+    fluid(&mut b, 150, 151, BDP);
+    for t in 151..161 {
+        let lost = if t == 155 { 500 } else { 0 };
         b.on_rate_sample(&sample(t, MSS, lost, BDP, 10));
     }
     assert_eq!(b.cwnd(), model * 7 / 10);
     assert!(b.cwnd() >= BDP);
-    // Clean rounds lift the bound by an eighth each until it no longer binds.
-    fluid(&mut b, 211, 400, BDP);
+    // Each clean round lifts the bound by an eighth, until it no longer binds.
+    fluid(&mut b, 161, 171, BDP);
+    assert_eq!(b.cwnd(), model * 7 / 10 + model * 7 / 10 / 8);
+    fluid(&mut b, 171, 201, BDP);
     assert_eq!(b.cwnd(), model);
 }
 
@@ -199,7 +215,12 @@ fn bbr_timeout_restarts_from_one_segment_and_grows_back_to_the_model() {
     b.on_rate_sample(&sample(300, MSS, 0, 0, 10));
     assert_eq!(b.cwnd(), 2 * MSS, "grows by what each ACK delivered");
     fluid(&mut b, 301, 330, MSS);
-    assert_eq!(b.cwnd(), model);
+    assert_eq!(model, 12_500 + 3 * MSS);
+    assert_eq!(
+        b.cwnd(),
+        b.target_cwnd().unwrap(),
+        "back at the model's window"
+    );
 }
 
 #[test]
