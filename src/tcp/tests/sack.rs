@@ -484,3 +484,25 @@ fn rfc6675_5_dupthresh_duplicate_acks_without_sack_blocks_still_start_recovery()
     p.expect(&[data_seg(&data, 0)]);
     assert!(p.c.in_recovery());
 }
+
+#[test]
+fn rfc6675_a_segmentation_offload_burst_is_logged_and_repaired_per_mss() {
+    let mut p = established_sack_with(Config {
+        tso_max: 4 * SEG,
+        ..sack_cfg()
+    });
+    let data = pattern(4 * SEG);
+    assert_eq!(p.c.send(&data), Ok(4 * SEG));
+    let out = p.out();
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].payload.len(), 4 * SEG);
+    assert_eq!(
+        p.c.loss.rack.log().len(),
+        4,
+        "one record per MSS the peer will SACK"
+    );
+    // The peer got all but the first MSS: only that is resent.
+    p.advance(ms(50));
+    p.send(peer_sack(ISS + 1, &[(seg(1).0, seg(3).1)]));
+    p.expect(&[data_seg(&data, 0)]);
+}
