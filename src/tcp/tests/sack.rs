@@ -281,16 +281,29 @@ fn rfc2018_no_sack_blocks_when_sack_was_not_negotiated() {
 }
 
 #[test]
-fn connection_size_report() {
+fn sack_and_rack_cost_an_idle_connection_48_bytes_inline_and_no_heap() {
     use core::mem::size_of;
-    eprintln!(
-        "size_of::<Connection>() = {}, of which Loss {} (Scoreboard {}, Rack {}), SackReport {}",
-        size_of::<Connection>(),
+    let (loss, report) = (
         size_of::<super::super::loss::Loss>(),
-        size_of::<super::super::sack::Scoreboard>(),
-        size_of::<super::super::rack::Rack>(),
         size_of::<super::super::sack_report::SackReport>(),
     );
+    eprintln!(
+        "size_of::<Connection>() = {}, of which Loss {loss}, SackReport {report}",
+        size_of::<Connection>()
+    );
+    assert!(
+        loss <= 16 && report <= 32,
+        "Loss {loss}, SackReport {report}"
+    );
+    let mut p = established_sack();
+    p.c.send(&[7; 100]).unwrap();
+    p.out();
+    assert!(
+        p.c.loss.allocated_bytes() > 0,
+        "data in flight: a flight is allocated"
+    );
+    p.send(peer_sack(ISS + 101, &[]));
+    assert_eq!(p.c.loss.allocated_bytes(), 0, "all acknowledged: released");
 }
 
 // ---- the sender: SACK-based recovery (RFC 6675) and RACK-TLP (RFC 8985) ----
