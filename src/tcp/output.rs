@@ -61,8 +61,10 @@ impl Connection {
         if self.state == State::TimeWait {
             return None;
         }
-        // SACK blocks ride on data segments too; they take room from the payload.
-        let mss = self.max_payload().saturating_sub(self.sack_space()).max(1);
+        // SACK blocks ride on data segments too; they take room from the payload (and the
+        // device could not cut a burst whose header is longer than usual: no bursts then).
+        let sack_space = self.sack_space();
+        let mss = self.max_payload().saturating_sub(sack_space).max(1);
         if self.retransmit_head {
             self.retransmit_head = false;
             let len = self.tx.len().min(mss);
@@ -98,7 +100,14 @@ impl Connection {
             (usize::MAX, mss)
         } else {
             let room = self.cc.cwnd().saturating_sub(self.send_pipe());
-            (room, self.max_burst(mss))
+            (
+                room,
+                if sack_space > 0 {
+                    mss
+                } else {
+                    self.max_burst(mss)
+                },
+            )
         };
         let usable = self.tcb.snd_wnd.saturating_sub(in_flight).min(cwnd_room);
         let mut len = unsent.min(usable).min(burst);

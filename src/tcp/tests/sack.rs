@@ -281,16 +281,29 @@ fn rfc2018_no_sack_blocks_when_sack_was_not_negotiated() {
 }
 
 #[test]
-fn connection_size_report() {
+fn sack_and_rack_cost_an_idle_connection_48_bytes_inline_and_no_heap() {
     use core::mem::size_of;
-    eprintln!(
-        "size_of::<Connection>() = {}, of which Loss {} (Scoreboard {}, Rack {}), SackReport {}",
-        size_of::<Connection>(),
+    let (loss, report) = (
         size_of::<super::super::loss::Loss>(),
-        size_of::<super::super::sack::Scoreboard>(),
-        size_of::<super::super::rack::Rack>(),
         size_of::<super::super::sack_report::SackReport>(),
     );
+    eprintln!(
+        "size_of::<Connection>() = {}, of which Loss {loss}, SackReport {report}",
+        size_of::<Connection>()
+    );
+    assert!(
+        loss <= 16 && report <= 32,
+        "Loss {loss}, SackReport {report}"
+    );
+    let mut p = established_sack();
+    p.c.send(&[7; 100]).unwrap();
+    p.out();
+    assert!(
+        p.c.loss.allocated_bytes() > 0,
+        "data in flight: a flight is allocated"
+    );
+    p.send(peer_sack(ISS + 101, &[]));
+    assert_eq!(p.c.loss.allocated_bytes(), 0, "all acknowledged: released");
 }
 
 // ---- the sender: SACK-based recovery (RFC 6675) and RACK-TLP (RFC 8985) ----
@@ -483,4 +496,26 @@ fn rfc6675_5_dupthresh_duplicate_acks_without_sack_blocks_still_start_recovery()
     p.send(peer_sack(ISS + 1, &[]));
     p.expect(&[data_seg(&data, 0)]);
     assert!(p.c.in_recovery());
+}
+
+#[test]
+fn rfc6675_a_segmentation_offload_burst_is_logged_and_repaired_per_mss() {
+    let mut p = established_sack_with(Config {
+        tso_max: 4 * SEG,
+        ..sack_cfg()
+    });
+    let data = pattern(4 * SEG);
+    assert_eq!(p.c.send(&data), Ok(4 * SEG));
+    let out = p.out();
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].payload.len(), 4 * SEG);
+    assert_eq!(
+        p.c.loss.rack.log().len(),
+        4,
+        "one record per MSS the peer will SACK"
+    );
+    // The peer got all but the first MSS: only that is resent.
+    p.advance(ms(50));
+    p.send(peer_sack(ISS + 1, &[(seg(1).0, seg(3).1)]));
+    p.expect(&[data_seg(&data, 0)]);
 }
