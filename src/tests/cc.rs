@@ -55,6 +55,29 @@ fn bbr_lossy_bulk_transfer_completes_intact() {
 }
 
 #[test]
+fn bbr_without_sack_lossy_bulk_transfer_completes_intact() {
+    // NewReno recovery on duplicate ACKs instead of RACK: BBR still sees every ACK's delivery.
+    for seed in [1, 2] {
+        let cfg = tcp::Config {
+            congestion_control: CcAlgorithm::Bbr,
+            sack: false,
+            send_buffer: 256 * 1024,
+            recv_buffer: 256 * 1024,
+            ..tcp::Config::default()
+        };
+        let net = pair(seed, cfg, lossy_link());
+        let x = exchange(
+            net,
+            SocketAddr::new(IP_B, 80),
+            stream(1 << 20, seed),
+            stream(64 * 1024, seed + 1),
+            Duration::from_secs(120),
+        );
+        assert_clean(&x, &format!("seed {seed}"));
+    }
+}
+
+#[test]
 fn newreno_lossy_bulk_transfer_completes_intact() {
     for seed in [1, 2] {
         lossy_transfer_completes(CcAlgorithm::NewReno, seed);
