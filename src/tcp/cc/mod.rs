@@ -8,6 +8,9 @@
 //! detection and the recovery state machine live in the connection (`tcp::recovery`),
 //! which writes `cwnd` through [`CongestionControl::set_cwnd`] during recovery (using
 //! [`Prr`]) and calls [`CongestionControl::on_recovery_end`] when recovery completes.
+//! The model-based [`Bbr`] is the exception: it takes a [`RateSample`] from every ACK, in
+//! recovery too, keeps `cwnd` at its model, and ignores PRR's `set_cwnd` (random loss is
+//! not congestion to it).
 //!
 //! All windows are in bytes; time comes only from the arguments.
 
