@@ -229,10 +229,10 @@ fn bbr_is_registered_and_compact() {
     assert_eq!(cc.name(), "bbr");
     assert_eq!(cc.cwnd(), 14_600);
     assert_eq!(cc.ssthresh(), usize::MAX);
+    // It sits in every connection (CUBIC's state is 176 bytes).
     assert!(
         core::mem::size_of::<Bbr>() <= 136,
         "{}",
         core::mem::size_of::<Bbr>()
     );
-    assert!(core::mem::size_of::<Bbr>() <= core::mem::size_of::<super::Cubic>());
 }
