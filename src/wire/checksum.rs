@@ -34,9 +34,9 @@ const fn add64(acc: u64, w: u64) -> u64 {
 /// The folded one's-complement sum of `data` taken as big-endian 16-bit words;
 /// an odd trailing byte is padded with a zero byte on the right (RFC 1071).
 ///
-/// Wide words without carries: native-endian 32-bit words are summed exactly in 64 bits, so
-/// there is no end-around carry to propagate in the loop (see [`sum_blocks`] for the
-/// vectorized part). The folded native-endian sum is the big-endian sum byte-swapped
+/// Wide words: whole 64-byte blocks are summed exactly as native-endian 32-bit words without
+/// any carry to propagate (see [`sum_blocks`], the vectorized part), the rest as 64-bit words
+/// with end-around carry. The folded native-endian sum is the big-endian sum byte-swapped
 /// (RFC 1071 §2(B), byte-order independence). Headers (under 64 bytes) skip the wide loop.
 pub fn sum(data: &[u8]) -> u16 {
     let (blocks, rest) = data.as_chunks::<64>();
@@ -45,18 +45,17 @@ pub fn sum(data: &[u8]) -> u16 {
     } else {
         sum_blocks(blocks)
     };
-    let (words, tail) = rest.as_chunks::<4>();
+    let (words, tail) = rest.as_chunks::<8>();
     for w in words {
-        acc += u64::from(u32::from_ne_bytes(*w));
+        acc = add64(acc, u64::from_ne_bytes(*w));
     }
-    // Up to 3 bytes left: left-align them in a zero-padded word, which keeps every byte at
+    // Up to 7 bytes left: left-align them in a zero-padded word, which keeps every byte at
     // its 16-bit word position (the word starts at an even offset).
-    let mut last = [0u8; 4];
+    let mut last = [0u8; 8];
     if let Some(dst) = last.get_mut(..tail.len()) {
         dst.copy_from_slice(tail);
     }
-    acc += u64::from(u32::from_ne_bytes(last));
-    u16::from_be(fold(acc))
+    u16::from_be(fold(add64(acc, u64::from_ne_bytes(last))))
 }
 
 /// 64-byte blocks per pass of [`sum_blocks`]: each 32-bit lane then takes at most 4096
