@@ -14,6 +14,7 @@
 
 mod cookies;
 mod counters;
+mod demux;
 mod events;
 mod icmp;
 mod intercept;
@@ -33,6 +34,7 @@ use crate::tcp::syn_cookie::SynCookies;
 use crate::tcp::{self, Connection, State};
 use crate::time::Instant;
 use crate::wire::{self, Checksum, IpRepr, WireError};
+use demux::Demux;
 use events::EventKey;
 use listener::Listener;
 use std::collections::{HashMap, VecDeque};
@@ -206,7 +208,7 @@ pub struct Stack {
     slots: Vec<Slot>,
     free_slots: Vec<u32>,
     live: usize,
-    demux: HashMap<FourTuple, ConnId>,
+    demux: Demux,
     listeners: Vec<Option<Listener>>,
     listen_map: HashMap<SocketAddr, ListenerId>,
     /// The listener that takes every SYN nothing else does ([`Stack::intercept`]).
@@ -244,7 +246,7 @@ impl Stack {
             slots: Vec::new(),
             free_slots: Vec::new(),
             live: 0,
-            demux: HashMap::new(),
+            demux: Demux::default(),
             listeners: Vec::new(),
             listen_map: HashMap::new(),
             intercept: None,
@@ -379,10 +381,11 @@ impl Stack {
             let port = self.next_port;
             self.next_port = if port >= hi { lo } else { port + 1 };
             let local = SocketAddr::new(ip, port);
-            if !self.demux.contains_key(&FourTuple { local, remote })
+            if !self.demux.contains(&FourTuple { local, remote })
                 && !self.listen_map.contains_key(&local)
             {
-                return self.connect_from(now, local, remote);
+                // `ip` is ours and the tuple free: what `connect_from` checks.
+                return self.open(now, FourTuple { local, remote });
             }
         }
         Err(StackError::PortsExhausted)
@@ -399,9 +402,15 @@ impl Stack {
             return Err(StackError::NoLocalAddress);
         }
         let tuple = FourTuple { local, remote };
-        if self.demux.contains_key(&tuple) {
+        if self.demux.contains(&tuple) {
             return Err(StackError::AddrInUse);
         }
+        self.open(now, tuple)
+    }
+
+    /// Active OPEN on a free tuple from one of our addresses.
+    fn open(&mut self, now: Instant, tuple: FourTuple) -> Result<ConnId, StackError> {
+        let FourTuple { local, remote } = tuple;
         let iss = self.isn.isn(now, local, remote);
         let conn = Connection::connect(self.cfg.tcp, local, remote, iss);
         let id = self.insert(conn, None)?;
@@ -547,7 +556,7 @@ impl Stack {
         self.counters.in_rsts += u64::from(seg.flags.rst());
         let local = SocketAddr::new(ip.dst_addr(), seg.dst_port);
         let remote = SocketAddr::new(ip.src_addr(), seg.src_port);
-        let found = self.demux.get(&FourTuple { local, remote }).copied();
+        let found = self.demux.get(&FourTuple { local, remote });
         if let Some(id) = found {
             // RFC 5961 §7: the connection's own challenge-ACK limit, and the stack's.
             let allowance = self.challenge_allowance(now);
@@ -603,7 +612,9 @@ impl Stack {
     /// [`Transmit::segment_size`] payload bytes each.
     pub fn poll_transmit_segmented(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         let hop = self.cfg.hop_limit;
-        if let Some(n) = self.echo.poll_transmit(hop, buf, &mut self.counters) {
+        if !self.echo.is_empty()
+            && let Some(n) = self.echo.poll_transmit(hop, buf, &mut self.counters)
+        {
             return Some(Transmit::whole(n));
         }
         while let Some(r) = self.replies.pop_front() {
@@ -891,8 +902,8 @@ impl Stack {
         };
         let demuxed = std::mem::replace(&mut e.demuxed, false);
         let released = e.released;
-        if demuxed && self.demux.get(&tuple) == Some(&id) {
-            self.demux.remove(&tuple);
+        if demuxed {
+            self.demux.remove_if(tuple, id);
         }
         if released && let Some(slot) = self.slots.get_mut(id.index as usize) {
             slot.entry = None;
