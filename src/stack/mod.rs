@@ -279,8 +279,17 @@ impl Stack {
     }
 
     /// Counters.
+    ///
+    /// The per-connection ones (retransmits, timeouts, probes…) are kept in each connection
+    /// and added in here, and into the stack's own when a connection is freed, rather than
+    /// compared before and after every call on the data path: this call costs a walk over
+    /// the live connections.
     pub fn counters(&self) -> Counters {
-        self.counters
+        let mut c = self.counters;
+        for e in self.slots.iter().filter_map(|s| s.entry.as_ref()) {
+            c.absorb(Default::default(), e.conn.stats());
+        }
+        c
     }
 
     /// Bytes of memory the stack holds, by its own accounting: connection slots and buffers,
@@ -562,12 +571,11 @@ impl Stack {
             let allowance = self.challenge_allowance(now);
             if let Some(e) = self.entry_mut(id) {
                 e.conn.challenge_allowance = allowance;
-                let (before, stats) = (e.conn.state(), e.conn.stats());
+                let before = e.conn.state();
                 e.conn.handle_segment(now, &seg);
                 let used = allowance - e.conn.challenge_allowance;
-                let (after, stats_after) = (e.conn.state(), e.conn.stats());
+                let after = e.conn.state();
                 self.challenge_budget.1 += used;
-                self.counters.absorb(stats, stats_after);
                 self.after_segment(id, before, after);
                 self.touch(id, now);
                 return;
@@ -630,14 +638,11 @@ impl Stack {
                 continue;
             };
             let (local, remote) = (e.conn.local(), e.conn.remote());
-            let stats = e.conn.stats();
             let segment_size = e.conn.max_payload();
             let written = e.conn.poll_transmit(now).map(|seg| {
                 let rst = seg.flags.rst();
                 (emit_packet(local.ip(), remote.ip(), hop, &seg, buf), rst)
             });
-            let stats_after = e.conn.stats();
-            self.counters.absorb(stats, stats_after);
             match written {
                 Some((Some(n), rst)) => {
                     self.counters.out_segs += 1;
@@ -684,10 +689,9 @@ impl Stack {
                 let Some(e) = self.entry_mut(id) else {
                     continue;
                 };
-                let (before, stats) = (e.conn.state(), e.conn.stats());
+                let before = e.conn.state();
                 e.conn.handle_timeout(now);
-                let (after, stats_after) = (e.conn.state(), e.conn.stats());
-                self.counters.absorb(stats, stats_after);
+                let after = e.conn.state();
                 self.after_segment(id, before, after);
                 self.touch(id, now);
             }
@@ -906,7 +910,9 @@ impl Stack {
             self.demux.remove_if(tuple, id);
         }
         if released && let Some(slot) = self.slots.get_mut(id.index as usize) {
-            slot.entry = None;
+            if let Some(e) = slot.entry.take() {
+                self.counters.absorb(Default::default(), e.conn.stats());
+            }
             slot.generation = slot.generation.wrapping_add(1);
             self.free_slots.push(id.index);
             self.live -= 1;
