@@ -445,7 +445,11 @@ impl Stack {
         if let (Ok(n), Some(e)) = (&r, self.entry_mut(id)) {
             e.app_bytes.read += *n as u64;
         }
-        self.touch(id, now);
+        // A read that took no bytes (nothing yet, end of stream, an error) changed nothing:
+        // no window update to send, no deadline or readiness moved.
+        if matches!(r, Ok(n) if n > 0) {
+            self.touch(id, now);
+        }
         Ok(r?)
     }
 
