@@ -194,7 +194,12 @@ impl Connection {
         }
         self.prr_kick();
         self.arm_tlp(now);
-        self.loss.release_if_idle();
+        // Only a connection with nothing more to send goes idle: freeing the flight whenever
+        // an ACK empties the pipe would allocate it again for the next burst, once per round
+        // trip of a bulk transfer whose window drains (tests/steady_alloc.rs).
+        if self.tx.is_empty() {
+            self.loss.release_if_idle();
+        }
     }
 
     /// RACK (and, before any reordering is seen, RFC 6675 `IsLost(SND.UNA)`) marks losses;
