@@ -20,9 +20,11 @@ use super::rtt::RttEstimator;
 use super::send_buf::SendBuffer;
 use super::seq::SeqNum;
 use super::state::State;
+use super::stats::LazyStats;
 use super::timer::{TimerKind, TimerTable};
 use crate::time::{Duration, Instant};
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 /// The send and receive sequence variables of RFC 9293 §3.3.1, plus what the
 /// extensions need. Names follow the RFC.
@@ -110,7 +112,9 @@ pub(super) struct PendingRst {
 #[derive(Debug)]
 pub struct Connection {
     pub(super) state: State,
-    pub(super) cfg: Config,
+    /// The settings, shared with every connection the stack made from the same [`Config`]
+    /// (a private copy only after [`Connection::set_nodelay`] changes one).
+    pub(super) cfg: Arc<Config>,
     pub(super) local: SocketAddr,
     pub(super) remote: SocketAddr,
     /// Created by a passive OPEN (LISTEN) rather than an active one.
@@ -145,7 +149,8 @@ pub struct Connection {
     /// Start of the current one-second challenge-ACK budget and how much of it is spent.
     pub(super) challenge_window: (Instant, u32),
     pub(super) error: Option<Error>,
-    pub(super) stats: ConnStats,
+    /// Counters, on the heap only once one moves.
+    pub(super) stats: LazyStats,
     /// Challenge ACKs this connection may still send now, beyond its own limit: the stack sets
     /// it from its global budget (RFC 5961 §7) before handing over a segment.
     pub(crate) challenge_allowance: u32,
@@ -165,7 +170,13 @@ pub struct Connection {
 }
 
 impl Connection {
-    fn new(cfg: Config, state: State, local: SocketAddr, remote: SocketAddr, iss: SeqNum) -> Self {
+    fn new(
+        cfg: Arc<Config>,
+        state: State,
+        local: SocketAddr,
+        remote: SocketAddr,
+        iss: SeqNum,
+    ) -> Self {
         let tcb = Tcb {
             iss,
             snd_una: iss,
@@ -183,7 +194,6 @@ impl Connection {
         };
         Connection {
             state,
-            cfg,
             local,
             remote,
             passive: state == State::Listen,
@@ -209,7 +219,7 @@ impl Connection {
             rtt_probe: None,
             challenge_window: (Instant::ZERO, 0),
             error: None,
-            stats: ConnStats::default(),
+            stats: LazyStats::default(),
             challenge_allowance: u32::MAX,
             last_rx: Instant::ZERO,
             last_keepalive: Instant::ZERO,
@@ -217,19 +227,32 @@ impl Connection {
             keepalive_now: false,
             orphaned: false,
             scratch: Vec::new(),
+            cfg,
         }
     }
 
     /// Active OPEN (§3.10.1): CLOSED → SYN-SENT. The SYN goes out at the next `poll_transmit`.
-    pub fn connect(cfg: Config, local: SocketAddr, remote: SocketAddr, iss: SeqNum) -> Self {
-        Self::new(cfg, State::SynSent, local, remote, iss)
+    /// `cfg` is a [`Config`] or an `Arc<Config>` shared with other connections.
+    pub fn connect(
+        cfg: impl Into<Arc<Config>>,
+        local: SocketAddr,
+        remote: SocketAddr,
+        iss: SeqNum,
+    ) -> Self {
+        Self::new(cfg.into(), State::SynSent, local, remote, iss)
     }
 
     /// Passive OPEN (§3.10.1) for one prospective peer: a TCB in LISTEN that will
     /// move to SYN-RECEIVED on that peer's SYN. The stack's listener creates one
     /// per arriving SYN, so a single listening port serves many connections.
-    pub fn listen(cfg: Config, local: SocketAddr, remote: SocketAddr, iss: SeqNum) -> Self {
-        Self::new(cfg, State::Listen, local, remote, iss)
+    /// `cfg` is a [`Config`] or an `Arc<Config>` shared with other connections.
+    pub fn listen(
+        cfg: impl Into<Arc<Config>>,
+        local: SocketAddr,
+        remote: SocketAddr,
+        iss: SeqNum,
+    ) -> Self {
+        Self::new(cfg.into(), State::Listen, local, remote, iss)
     }
 
     // ---- getters ----
@@ -277,7 +300,7 @@ impl Connection {
 
     /// Counters.
     pub fn stats(&self) -> ConnStats {
-        self.stats
+        self.stats.get()
     }
 
     /// Bytes ready for [`recv`](Self::recv).
@@ -339,6 +362,7 @@ impl Connection {
         core::mem::size_of::<Self>()
             + self.tx.allocated_bytes()
             + self.rx.allocated_bytes()
+            + self.stats.allocated_bytes()
             + self.scratch.capacity()
     }
 
@@ -533,8 +557,11 @@ impl Connection {
     }
 
     /// Turns Nagle's algorithm off (`true`) or back on for data sent from now on.
+    /// The connection's settings become its own copy on the first change.
     pub fn set_nodelay(&mut self, nodelay: bool) {
-        self.cfg.nodelay = nodelay;
+        if self.cfg.nodelay != nodelay {
+            Arc::make_mut(&mut self.cfg).nodelay = nodelay;
+        }
     }
 
     /// Whether Nagle's algorithm is off.
