@@ -32,6 +32,7 @@ pub mod rtt;
 pub mod send_buf;
 pub mod seq;
 pub mod state;
+pub mod stats;
 pub mod syn_cookie;
 #[cfg(test)]
 mod tests;
