@@ -337,7 +337,7 @@ fn lossy_rows(sc: &Scale, rows: &mut Vec<Row>) {
     let capacity = path.bits_per_sec as f64 / 8.0 / 1e6 * 1460.0 / 1500.0;
     let secs = sc.lossy.as_secs_f64();
     rows.push(Row::more("lossy_goodput", "MB/s", syn, smo).note(format!(
-        "1 Gbit/s, 10 ms RTT, 1% loss each way, {secs} s; both CUBIC"
+        "1 Gbit/s, 10 ms RTT, 1% loss each way, {secs} s; each its best: synack BBR, smoltcp CUBIC"
     )));
     rows.push(
         Row::more(

@@ -10,17 +10,17 @@
 //! `SYNACK_REQUIRE_INTEROP=1` (as `.ci/run` sets) a skip is a failure.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod support;
+
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
-use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::fd::AsRawFd;
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::process::{Command, Output};
+use support::Netns;
 use synack::net::{TunConfig, TunDevice};
 use synack::runtime::Runtime;
 use synack::tokio_net::TcpListener;
@@ -30,70 +30,12 @@ const SYNACK: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
 /// Size of the large response: enough for many windows and congestion-control rounds.
 const BIG: usize = 4 << 20;
 
-fn command_works(prog: &str, arg: &str) -> bool {
-    Command::new(prog)
-        .arg(arg)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
-        s.lines()
-            .find(|l| l.starts_with("Uid:"))
-            .and_then(|l| l.split_whitespace().nth(2))
-            == Some("0")
-    })
-}
-
+/// False (after printing why) when the test cannot run here; see [`support::can_run`].
 fn can_run(test: &str) -> bool {
-    let reason = if !is_root() {
-        Some("not root: creating network namespaces and TUN devices needs it".to_string())
-    } else if !Path::new("/dev/net/tun").exists() {
-        Some("/dev/net/tun does not exist".into())
-    } else {
-        [("ip", "-V"), ("curl", "--version")]
-            .into_iter()
-            .find(|(p, a)| !command_works(p, a))
-            .map(|(p, _)| format!("{p} is not installed"))
-    };
-    let Some(reason) = reason else { return true };
-    if std::env::var("SYNACK_REQUIRE_INTEROP").as_deref() == Ok("1") {
-        panic!("{test}: cannot run: {reason} (SYNACK_REQUIRE_INTEROP=1)");
-    }
-    let _ = writeln!(std::io::stderr(), "{test}: skipped: {reason}");
-    false
-}
-
-static NEXT_NS: AtomicUsize = AtomicUsize::new(0);
-
-/// A network namespace, deleted on drop.
-struct Netns {
-    name: String,
+    support::can_run(test, &[("curl", "--version")])
 }
 
 impl Netns {
-    fn new() -> Netns {
-        let n = NEXT_NS.fetch_add(1, Ordering::Relaxed);
-        let name = format!("synack-api-{}-{n}", std::process::id());
-        let ok = Command::new("ip").args(["netns", "add", &name]).status();
-        assert!(ok.is_ok_and(|s| s.success()), "ip netns add {name} failed");
-        let ns = Netns { name };
-        ns.run(&["ip", "link", "set", "lo", "up"]);
-        ns
-    }
-
-    /// Runs a command in the namespace to completion.
-    fn run(&self, argv: &[&str]) -> Output {
-        Command::new("ip")
-            .args(["netns", "exec", &self.name])
-            .args(argv)
-            .output()
-            .expect("spawn ip netns exec")
-    }
-
     /// Starts a synack runtime whose TUN device is created inside the namespace.
     fn runtime(&self) -> Runtime {
         let path = format!("/run/netns/{}", self.name);
@@ -116,14 +58,6 @@ impl Netns {
         })
         .join()
         .expect("runtime thread")
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
     }
 }
 
@@ -173,7 +107,7 @@ async fn hyper_http1_server_on_synack_over_tun_serves_kernel_curl() {
     if !can_run("hyper_http1_server_on_synack_over_tun_serves_kernel_curl") {
         return;
     }
-    let ns = Netns::new();
+    let ns = Netns::new("synack-api");
     let rt = ns.runtime();
     let listener = TcpListener::bind(&rt, SocketAddr::new(IpAddr::V4(SYNACK), 80))
         .await

@@ -13,58 +13,20 @@
 //! and passes; with `SYNACK_REQUIRE_INTEROP=1` (as `.ci/run` sets) a skip is a failure.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod support;
+
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use support::{Netns, Proc};
 
 const CLIENT_NET: &str = "198.18.0.1/24";
 const SERVER: &str = "198.51.100.2";
 const SERVER_NET: &str = "198.51.100.0/24";
 
-// ---------------------------------------------------------------- environment
-
-fn command_works(prog: &str, arg: &str) -> bool {
-    Command::new(prog)
-        .arg(arg)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
-        s.lines()
-            .find(|l| l.starts_with("Uid:"))
-            .and_then(|l| l.split_whitespace().nth(2))
-            == Some("0")
-    })
-}
-
-/// False (after printing why) when the test cannot run here; panics instead when
-/// `SYNACK_REQUIRE_INTEROP=1`.
+/// False (after printing why) when the test cannot run here; see [`support::can_run`].
 fn can_run(test: &str) -> bool {
-    let reason = if !is_root() {
-        Some("not root: creating network namespaces and TUN devices needs it".to_string())
-    } else if !Path::new("/dev/net/tun").exists() {
-        Some("/dev/net/tun does not exist".into())
-    } else {
-        [("ip", "-V"), ("python3", "--version")]
-            .into_iter()
-            .find(|(p, a)| !command_works(p, a))
-            .map(|(p, _)| format!("{p} is not installed"))
-    };
-    let Some(reason) = reason else { return true };
-    if std::env::var("SYNACK_REQUIRE_INTEROP").as_deref() == Ok("1") {
-        panic!("{test}: cannot run: {reason} (SYNACK_REQUIRE_INTEROP=1)");
-    }
-    let _ = writeln!(std::io::stderr(), "{test}: skipped: {reason}");
-    false
+    support::can_run(test, &[("python3", "--version")])
 }
 
 /// The `forward` example, next to this test's binary (`cargo test` builds examples); built
@@ -89,149 +51,6 @@ fn forward_binary() -> PathBuf {
     path
 }
 
-// ---------------------------------------------------------------- namespaces and processes
-
-static NEXT_NS: AtomicUsize = AtomicUsize::new(0);
-
-/// A network namespace, deleted on drop.
-struct Netns {
-    name: String,
-}
-
-impl Netns {
-    fn new(tag: &str) -> Netns {
-        let name = format!(
-            "synack-fwd-{}-{}{tag}",
-            std::process::id(),
-            NEXT_NS.fetch_add(1, Ordering::Relaxed)
-        );
-        let ok = Command::new("ip").args(["netns", "add", &name]).status();
-        assert!(ok.unwrap().success(), "ip netns add {name} failed");
-        let ns = Netns { name };
-        ns.ip(&["link", "set", "lo", "up"]);
-        ns
-    }
-
-    /// `ip -n NS ARGS…`; panics unless it succeeds.
-    fn ip(&self, args: &[&str]) {
-        let out = Command::new("ip")
-            .args(["-n", &self.name])
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "ip -n {} {args:?}: {}",
-            self.name,
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    /// Runs `prog` in the namespace, reading its stdout lines.
-    fn spawn(&self, prog: &str, args: &[&str]) -> Proc {
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", &self.name, prog])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (tx, lines) = channel();
-        let out = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let (err, sink) = (child.stderr.take().unwrap(), stderr.clone());
-        std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = BufReader::new(err).read_to_string(&mut s);
-            sink.lock().unwrap().push_str(&s);
-        });
-        Proc {
-            what: format!("{prog} {}", args.join(" ")),
-            child,
-            lines,
-            stderr,
-        }
-    }
-
-    /// `tests/interop/peer.py ARGS…` in the namespace.
-    fn peer(&self, args: &[&str]) -> Proc {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/peer.py");
-        let mut all = vec![script.to_str().unwrap()];
-        all.extend_from_slice(args);
-        self.spawn("python3", &all)
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
-    }
-}
-
-/// A child process; killed by its pid if still running when dropped.
-struct Proc {
-    what: String,
-    child: Child,
-    lines: Receiver<String>,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl Proc {
-    /// Waits for a stdout line matching `pred`.
-    fn expect_line(&mut self, pred: impl Fn(&str) -> bool, secs: u64) -> String {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(l) if pred(&l) => return l,
-                Ok(_) => {}
-                Err(e) => {
-                    std::thread::sleep(Duration::from_millis(50));
-                    let how = match e {
-                        RecvTimeoutError::Timeout => format!("nothing within {secs}s"),
-                        RecvTimeoutError::Disconnected => {
-                            format!("exited ({:?})", self.child.try_wait())
-                        }
-                    };
-                    panic!(
-                        "{}: {how}; stderr: {}",
-                        self.what,
-                        self.stderr.lock().unwrap()
-                    );
-                }
-            }
-        }
-    }
-
-    /// peer.py's report line as key=value pairs.
-    fn report(&mut self, secs: u64) -> HashMap<String, String> {
-        let line = self.expect_line(|l| l.contains("sent="), secs);
-        line.split_whitespace()
-            .filter_map(|kv| kv.split_once('='))
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect()
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
 // ---------------------------------------------------------------- topology
 
 /// The three namespaces with the forwarder running; fields drop in order: the forwarder is
@@ -245,7 +64,11 @@ struct Topology {
 
 fn topology() -> Topology {
     let binary = forward_binary();
-    let (a, b, c) = (Netns::new("a"), Netns::new("b"), Netns::new("c"));
+    let (a, b, c) = (
+        Netns::new("synack-fwd-a"),
+        Netns::new("synack-fwd-b"),
+        Netns::new("synack-fwd-c"),
+    );
     // B ⇄ C: the forwarder's kernel sockets reach the servers over a veth pair.
     b.ip(&[
         "link", "add", "vb", "type", "veth", "peer", "name", "vc", "netns", &c.name,
@@ -398,9 +221,8 @@ fn forward_resets_an_intercepted_connection_whose_destination_refuses() {
         "30",
     ]);
     let r = client.report(40);
-    let error = r.get("error").map(String::as_str);
     assert!(
-        matches!(error, Some("ECONNRESET" | "EPIPE" | "ECONNREFUSED")),
+        matches!(r.get("error"), "ECONNRESET" | "EPIPE" | "ECONNREFUSED"),
         "client: {r:?}"
     );
     let line = t.forward.expect_line(|l| l.starts_with("conn "), 20);

@@ -10,15 +10,15 @@
 //! `SYNACK_REQUIRE_INTEROP=1` (as `.ci/run` sets) a skip is a failure.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod support;
+
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use support::{Netns, Proc, Report};
 
 const SYNACK: &str = env!("CARGO_BIN_EXE_synack");
 const KERNEL4: &str = "198.18.0.1";
@@ -29,8 +29,8 @@ const MIB32: u64 = 32 << 20;
 const IMPAIR: &str = "loss=2%,delay=10ms,jitter=5ms,dup=1%,seed=";
 
 /// Bytes each way of the impaired transfers: 32 MiB, as the issue asks. They are the slowest
-/// tests (about 160–220 s each on 2 cores: synack's NewReno sender, without SACK/RACK yet, reads
-/// the ±5 ms jitter as loss); `SYNACK_INTEROP_IMPAIRED_MIB=N` picks another size for quick runs.
+/// tests (the whole file took ~180 s on 2 cores before SACK and RACK-TLP, which tell the ±5 ms
+/// jitter from loss, and ~50 s since); `SYNACK_INTEROP_IMPAIRED_MIB=N` picks another size.
 fn impaired_bytes() -> u64 {
     let mib = std::env::var("SYNACK_INTEROP_IMPAIRED_MIB")
         .ok()
@@ -39,139 +39,15 @@ fn impaired_bytes() -> u64 {
     mib << 20
 }
 
-fn peer_script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/peer.py")
-}
-
-// ---------------------------------------------------------------- environment
-
-fn command_works(prog: &str, arg: &str) -> bool {
-    Command::new(prog)
-        .arg(arg)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
-        s.lines()
-            .find(|l| l.starts_with("Uid:"))
-            .and_then(|l| l.split_whitespace().nth(2))
-            == Some("0")
-    })
-}
-
-/// `None` (after printing why) when the interop tests cannot run here; panics instead when
-/// `SYNACK_REQUIRE_INTEROP=1`.
-fn skip_reason(extra_tools: &[(&str, &str)]) -> Option<String> {
-    if !is_root() {
-        return Some("not root: creating network namespaces and TUN devices needs it".into());
-    }
-    if !Path::new("/dev/net/tun").exists() {
-        return Some("/dev/net/tun does not exist".into());
-    }
-    let mut tools = vec![("ip", "-V"), ("python3", "--version")];
-    tools.extend_from_slice(extra_tools);
-    for (prog, arg) in tools {
-        if !command_works(prog, arg) {
-            return Some(format!("{prog} is not installed"));
-        }
-    }
-    None
-}
-
+/// Whether the interop tests can run here: they all need python3 (the kernel's peer), some
+/// `extra_tools` too.
 fn can_run(test: &str, extra_tools: &[(&str, &str)]) -> bool {
-    let Some(reason) = skip_reason(extra_tools) else {
-        return true;
-    };
-    if std::env::var("SYNACK_REQUIRE_INTEROP").as_deref() == Ok("1") {
-        panic!("{test}: interop test cannot run: {reason} (SYNACK_REQUIRE_INTEROP=1)");
-    }
-    // Straight to stderr, past the test harness's capture, so the reason is seen.
-    let _ = writeln!(std::io::stderr(), "{test}: skipped: {reason}");
-    false
-}
-
-// ---------------------------------------------------------------- namespace and processes
-
-static NEXT_NS: AtomicUsize = AtomicUsize::new(0);
-
-/// A network namespace, deleted on drop.
-struct Netns {
-    name: String,
+    let mut tools = vec![("python3", "--version")];
+    tools.extend_from_slice(extra_tools);
+    support::can_run(test, &tools)
 }
 
 impl Netns {
-    fn new() -> Netns {
-        let name = format!(
-            "synack-{}-{}",
-            std::process::id(),
-            NEXT_NS.fetch_add(1, Ordering::Relaxed)
-        );
-        let ok = Command::new("ip")
-            .args(["netns", "add", &name])
-            .status()
-            .expect("run ip");
-        assert!(ok.success(), "ip netns add {name} failed");
-        let ns = Netns { name };
-        ns.run_ok("ip", &["link", "set", "lo", "up"]);
-        ns
-    }
-
-    fn cmd(&self, prog: &str, args: &[&str]) -> Command {
-        let mut c = Command::new("ip");
-        c.args(["netns", "exec", &self.name, prog]).args(args);
-        c
-    }
-
-    /// Runs to completion and returns stdout; panics unless it succeeds.
-    fn run_ok(&self, prog: &str, args: &[&str]) -> String {
-        let out = self.cmd(prog, args).output().expect("spawn");
-        assert!(
-            out.status.success(),
-            "{prog} {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn spawn(&self, prog: &str, args: &[&str], stdin: Stdio, stdout: Option<&Path>) -> Proc {
-        let mut c = self.cmd(prog, args);
-        c.stdin(stdin).stderr(Stdio::piped());
-        match stdout {
-            Some(path) => c.stdout(std::fs::File::create(path).unwrap()),
-            None => c.stdout(Stdio::piped()),
-        };
-        // `ip netns exec` execs the program, so this pid is the program's own.
-        let mut child = c.spawn().expect("spawn");
-        let (tx, lines) = channel();
-        if let Some(out) = child.stdout.take() {
-            std::thread::spawn(move || {
-                for line in BufReader::new(out).lines().map_while(Result::ok) {
-                    if tx.send(line).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let err = child.stderr.take().unwrap();
-        let sink = stderr.clone();
-        std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = BufReader::new(err).read_to_string(&mut s);
-            sink.lock().unwrap().push_str(&s);
-        });
-        Proc {
-            what: format!("{prog} {}", args.join(" ")),
-            child,
-            lines,
-            stderr,
-        }
-    }
-
     /// `synack serve` on tun0 of this namespace, once it says it is listening.
     fn serve(&self, v6: bool, port: u16, mode: &str, extra: &[&str]) -> Proc {
         let (addr, kernel) = if v6 {
@@ -196,145 +72,9 @@ impl Netns {
             "500ms",
         ];
         args.extend_from_slice(extra);
-        let mut p = self.spawn(SYNACK, &args, Stdio::null(), None);
+        let mut p = self.spawn(SYNACK, &args);
         p.expect_line(|l| l.starts_with("listening on"), 10);
         p
-    }
-
-    /// The kernel's peer (see `tests/interop/peer.py`).
-    fn peer(&self, args: &[&str]) -> Proc {
-        let script = peer_script();
-        let mut all = vec![script.to_str().unwrap()];
-        all.extend_from_slice(args);
-        self.spawn("python3", &all, Stdio::null(), None)
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
-    }
-}
-
-/// A child process; killed (by its pid) if still running when dropped.
-struct Proc {
-    what: String,
-    child: Child,
-    lines: Receiver<String>,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl Proc {
-    fn pid(&self) -> String {
-        self.child.id().to_string()
-    }
-
-    fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-
-    /// Waits for a stdout line matching `pred`, returning it.
-    fn expect_line(&mut self, pred: impl Fn(&str) -> bool, secs: u64) -> String {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(l) if pred(&l) => return l,
-                Ok(_) => {}
-                Err(RecvTimeoutError::Timeout) => {
-                    panic!(
-                        "{}: no expected line within {secs}s; stderr: {}",
-                        self.what,
-                        self.stderr()
-                    )
-                }
-                Err(RecvTimeoutError::Disconnected) => {
-                    std::thread::sleep(Duration::from_millis(50));
-                    panic!(
-                        "{}: exited ({:?}) without the expected line; stderr: {}",
-                        self.what,
-                        self.child.try_wait(),
-                        self.stderr()
-                    )
-                }
-            }
-        }
-    }
-
-    /// Waits for exit; panics after `secs`.
-    fn wait(&mut self, secs: u64) -> ExitStatus {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                // Let the stderr reader finish.
-                std::thread::sleep(Duration::from_millis(20));
-                return s;
-            }
-            if Instant::now() > deadline {
-                panic!(
-                    "{}: still running after {secs}s; stderr: {}",
-                    self.what,
-                    self.stderr()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    /// The peer's report line, parsed.
-    fn report(&mut self, secs: u64) -> Report {
-        let line = self.expect_line(|l| l.contains("sent="), secs);
-        Report::parse(&line)
-    }
-
-    /// SIGTERM (by pid), then wait; returns the remaining stdout lines.
-    fn terminate(&mut self) -> Vec<String> {
-        let _ = Command::new("kill").args(["-TERM", &self.pid()]).status();
-        let status = self.wait(10);
-        assert!(
-            status.success(),
-            "{} exited {status}: {}",
-            self.what,
-            self.stderr()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-        self.lines.try_iter().collect()
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-/// `key=value` pairs from a line.
-#[derive(Debug)]
-struct Report(HashMap<String, String>);
-
-impl Report {
-    fn parse(line: &str) -> Report {
-        Report(
-            line.split_whitespace()
-                .filter_map(|kv| kv.split_once('='))
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                .collect(),
-        )
-    }
-
-    fn get(&self, k: &str) -> &str {
-        self.0.get(k).map_or("", String::as_str)
-    }
-
-    fn num(&self, k: &str) -> u64 {
-        self.get(k)
-            .parse()
-            .unwrap_or_else(|_| panic!("no number {k} in {self:?}"))
     }
 }
 
@@ -360,12 +100,14 @@ fn pattern(len: u64) -> Vec<u8> {
 /// A temporary file, removed on drop.
 struct TempFile(PathBuf);
 
+static NEXT_FILE: AtomicUsize = AtomicUsize::new(0);
+
 impl TempFile {
     fn new(tag: &str) -> TempFile {
         TempFile(std::env::temp_dir().join(format!(
             "synack-interop-{}-{}-{tag}",
             std::process::id(),
-            NEXT_NS.fetch_add(1, Ordering::Relaxed)
+            NEXT_FILE.fetch_add(1, Ordering::Relaxed)
         )))
     }
 
@@ -416,7 +158,7 @@ fn synack_nc(ns: &Netns, v6: bool, port: u16, input: Stdio, extra: &[&str]) -> (
     ];
     args.extend_from_slice(extra);
     args.extend_from_slice(&[host, &port]);
-    let p = ns.spawn(SYNACK, &args, input, Some(&out.0));
+    let p = ns.spawn_with(SYNACK, &args, input, Some(&out.0));
     (p, out)
 }
 
@@ -444,7 +186,7 @@ fn timed<T>(name: &str, f: impl FnOnce() -> T) -> T {
 /// The kernel sends `bytes` to `synack serve --mode echo [extra]` and reads them back; returns
 /// what serve printed on stderr (its counters).
 fn kernel_client_echo(v6: bool, extra: &[&str], nft_drop: bool, bytes: u64, secs: u64) -> String {
-    let ns = Netns::new();
+    let ns = Netns::new("synack");
     let mut serve = ns.serve(v6, 7, "echo", extra);
     if nft_drop {
         add_nft_drop(&ns);
@@ -480,7 +222,7 @@ fn kernel_client_echo(v6: bool, extra: &[&str], nft_drop: bool, bytes: u64, secs
 /// `synack nc [extra]` sends `bytes` to a kernel echo server and reads them back; returns
 /// what nc printed on stderr.
 fn synack_client_echo(v6: bool, extra: &[&str], nft_drop: bool, bytes: u64, secs: u64) -> String {
-    let ns = Netns::new();
+    let ns = Netns::new("synack");
     let mut server = kernel_listener(&ns, v6, 5001, &["--echo"]);
     let input = TempFile::random(bytes);
     let (mut nc, out) = synack_nc(&ns, v6, 5001, stdin_from(&input), extra);
@@ -661,7 +403,7 @@ fn half_close_kernel_shuts_write_side_while_synack_keeps_sending() {
     if !can_run("half_close_kernel_first", &[]) {
         return;
     }
-    let ns = Netns::new();
+    let ns = Netns::new("synack");
     let n = 4u64 << 20;
     // Without offloads: with them synack can send all 4 MiB and its FIN in a few ms, before a
     // loaded machine has run the peer's shutdown, and then synack closed first.
@@ -694,7 +436,7 @@ fn half_close_synack_shuts_write_side_while_kernel_keeps_sending() {
     if !can_run("half_close_synack_first", &[]) {
         return;
     }
-    let ns = Netns::new();
+    let ns = Netns::new("synack");
     let n = 4u64 << 20;
     // The kernel starts sending only after synack's FIN, so all of it flows over the
     // half-closed connection.
@@ -734,7 +476,7 @@ fn kernel_closes_first_and_the_kernel_holds_time_wait() {
     if !can_run("kernel_closes_first", &[("ss", "-V")]) {
         return;
     }
-    let ns = Netns::new();
+    let ns = Netns::new("synack");
     let mut serve = ns.serve(false, 7, "echo", &[]);
     // The kernel sends, shuts down (its FIN goes first), reads the echo, then closes.
     let mut peer = ns.peer(&["connect", SYNACK4, "7", "--send", "100000"]);
@@ -764,7 +506,7 @@ fn synack_closes_first_and_synack_holds_time_wait() {
     if !can_run("synack_closes_first", &[("ss", "-V")]) {
         return;
     }
-    let ns = Netns::new();
+    let ns = Netns::new("synack");
     let mut serve = ns.serve(false, 19, "source", &["--bytes", "100000"]);
     // synack sends 100000 bytes and closes first; the kernel reads to the end, then closes.
     let mut peer = ns.peer(&["connect", SYNACK4, "19", "--shut", "after-eof"]);
@@ -796,7 +538,7 @@ fn connect_to_closed_port_is_refused_both_ways() {
     if !can_run("closed_port", &[]) {
         return;
     }
-    let ns = Netns::new();
+    let ns = Netns::new("synack");
     let mut serve = ns.serve(false, 7, "echo", &[]);
     // The kernel's client: synack answers the SYN to a closed port with RST → ECONNREFUSED.
     let mut peer = ns.peer(&["connect", SYNACK4, "8"]);
@@ -818,7 +560,7 @@ fn kernel_abort_mid_transfer_is_reported_as_reset() {
     if !can_run("kernel_abort", &[]) {
         return;
     }
-    let ns = Netns::new();
+    let ns = Netns::new("synack");
     // Against synack serve: the kernel sends, then aborts with SO_LINGER 0 after 200 KB echoed.
     let mut serve = ns.serve(false, 7, "echo", &[]);
     let mut peer = ns.peer(&[
@@ -853,7 +595,7 @@ fn ping_from_the_kernel_gets_replies_ipv4_and_ipv6() {
         return;
     }
     for v6 in [false, true] {
-        let ns = Netns::new();
+        let ns = Netns::new("synack");
         let mut serve = ns.serve(v6, 7, "echo", &[]);
         let host = if v6 { SYNACK6 } else { SYNACK4 };
         let out = ns.run_ok("ping", &["-c", "3", "-i", "0.2", "-W", "2", host]);
@@ -873,7 +615,7 @@ fn pcap_of_a_transfer_opens_in_tshark() {
     if !can_run("pcap", &[("tshark", "--version")]) {
         return;
     }
-    let ns = Netns::new();
+    let ns = Netns::new("synack");
     let pcap = TempFile::new("cap.pcap");
     let path = pcap.0.to_str().unwrap().to_owned();
     let mut serve = ns.serve(false, 19, "source", &["--bytes", "50000", "--pcap", &path]);
@@ -923,7 +665,7 @@ fn kernel_nc_and_curl_reach_synack_serve() {
     if !can_run("nc_and_curl", &[("nc", "-h"), ("curl", "--version")]) {
         return;
     }
-    let ns = Netns::new();
+    let ns = Netns::new("synack");
     let mut echo = ns.serve(false, 7, "echo", &[]);
     // netcat-openbsd: -N shuts down the write side at stdin EOF, then reads the echo.
     let mut nc = ns.cmd("nc", &["-N", "-w", "5", SYNACK4, "7"]);
@@ -966,10 +708,10 @@ fn synack_nc_delivers_hello_to_kernel_nc_and_exits_zero() {
     if !can_run("synack_nc_to_kernel_nc", &[("nc", "-h")]) {
         return;
     }
-    let ns = Netns::new();
+    let ns = Netns::new("synack");
     // netcat-openbsd listening on the wildcard address (tun0 does not exist yet).
     let out = TempFile::new("knc");
-    let mut knc = ns.spawn("nc", &["-l", "-p", "5004"], Stdio::null(), Some(&out.0));
+    let mut knc = ns.spawn_with("nc", &["-l", "-p", "5004"], Stdio::null(), Some(&out.0));
     // Give nc a moment to listen; a SYN before that is refused and the test would say so.
     std::thread::sleep(Duration::from_millis(300));
     let input = TempFile::new("hello");

@@ -36,8 +36,11 @@ impl Stack {
             }
             // The same clock a connection with ISS = cookie will use (see Connection::ts_now).
             let clock = (now.total_millis() as u32).wrapping_add(iss.get());
+            // RFC 2018 §2: SACK-permitted only when both sides want it.
+            let sack = tcp.sack && syn.options.sack_permitted;
+            options.sack_permitted = sack;
             options.timestamps = Some(Timestamps {
-                tsval: encode_ts(clock, peer_ws, syn.options.sack_permitted),
+                tsval: encode_ts(clock, peer_ws, sack),
                 tsecr: ts.tsval,
             });
         }

@@ -41,6 +41,18 @@ pub struct Counters {
     pub timeouts: u64,
     /// `TcpExtTCPFastRetrans`: fast retransmissions on duplicate ACKs.
     pub fast_retrans: u64,
+    /// `TcpExtTCPSackRecovery`: SACK-based fast recoveries entered (RFC 6675).
+    pub sack_recovery: u64,
+    /// `TcpExtTCPLossProbes`: tail loss probes sent (RFC 8985 §7).
+    pub loss_probes: u64,
+    /// `TcpExtTCPLossProbeRecovery`: tail losses repaired by a probe (RFC 8985 §7.4).
+    pub loss_probe_recovery: u64,
+    /// `TcpExtTCPDSACKRecv`: D-SACKs received (RFC 2883).
+    pub dsack_recv: u64,
+    /// `TcpExtTCPSACKDiscard`: SACK blocks ignored as outside [SND.UNA, SND.MAX].
+    pub sack_discard: u64,
+    /// `TcpExtTCPSACKReneging`: peers that dropped data they had SACKed (RFC 2018 §8).
+    pub sack_reneging: u64,
     /// `TcpExtTCPChallengeACK`: challenge ACKs sent (RFC 5961).
     pub challenge_acks: u64,
     /// `TcpExtTCPWinProbe`: zero-window probes sent.
@@ -84,6 +96,12 @@ impl Counters {
         self.retrans_segs += d(before.retransmits, after.retransmits);
         self.timeouts += d(before.timeouts, after.timeouts);
         self.fast_retrans += d(before.fast_retransmits, after.fast_retransmits);
+        self.sack_recovery += d(before.sack_recoveries, after.sack_recoveries);
+        self.loss_probes += d(before.tlp_probes, after.tlp_probes);
+        self.loss_probe_recovery += d(before.tlp_recoveries, after.tlp_recoveries);
+        self.dsack_recv += d(before.dsacks_received, after.dsacks_received);
+        self.sack_discard += d(before.sack_blocks_invalid, after.sack_blocks_invalid);
+        self.sack_reneging += d(before.sack_reneging, after.sack_reneging);
         self.challenge_acks += d(before.challenge_acks, after.challenge_acks);
         self.win_probes += d(before.window_probes, after.window_probes);
         self.keepalive_probes += d(before.keepalive_probes, after.keepalive_probes);
@@ -93,7 +111,7 @@ impl Counters {
     }
 
     /// Every counter with its `nstat`-style name, in a fixed order (for printing).
-    pub fn named(&self) -> [(&'static str, u64); 35] {
+    pub fn named(&self) -> [(&'static str, u64); 41] {
         [
             ("TcpInSegs", self.in_segs),
             ("TcpOutSegs", self.out_segs),
@@ -113,6 +131,12 @@ impl Counters {
             ("TcpRetransSegs", self.retrans_segs),
             ("TcpExtTCPTimeouts", self.timeouts),
             ("TcpExtTCPFastRetrans", self.fast_retrans),
+            ("TcpExtTCPSackRecovery", self.sack_recovery),
+            ("TcpExtTCPLossProbes", self.loss_probes),
+            ("TcpExtTCPLossProbeRecovery", self.loss_probe_recovery),
+            ("TcpExtTCPDSACKRecv", self.dsack_recv),
+            ("TcpExtTCPSACKDiscard", self.sack_discard),
+            ("TcpExtTCPSACKReneging", self.sack_reneging),
             ("TcpExtTCPChallengeACK", self.challenge_acks),
             ("TcpExtTCPWinProbe", self.win_probes),
             ("TcpExtTCPKeepAlive", self.keepalive_probes),

@@ -63,6 +63,12 @@ impl EchoResponder {
         });
     }
 
+    /// No reply is waiting (checked inline on every `poll_transmit` before the call).
+    #[inline]
+    pub(super) fn is_empty(&self) -> bool {
+        self.replies.is_empty()
+    }
+
     /// Writes the next echo reply into `buf`; a reply that does not fit is dropped and counted.
     pub(super) fn poll_transmit(
         &mut self,

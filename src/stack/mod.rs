@@ -14,6 +14,7 @@
 
 mod cookies;
 mod counters;
+mod demux;
 mod events;
 mod icmp;
 mod intercept;
@@ -33,6 +34,7 @@ use crate::tcp::syn_cookie::SynCookies;
 use crate::tcp::{self, Connection, State};
 use crate::time::Instant;
 use crate::wire::{self, Checksum, IpRepr, WireError};
+use demux::Demux;
 use events::EventKey;
 use listener::Listener;
 use std::collections::{HashMap, VecDeque};
@@ -209,7 +211,7 @@ pub struct Stack {
     slots: Vec<Slot>,
     free_slots: Vec<u32>,
     live: usize,
-    demux: HashMap<FourTuple, ConnId>,
+    demux: Demux,
     listeners: Vec<Option<Listener>>,
     listen_map: HashMap<SocketAddr, ListenerId>,
     /// The listener that takes every SYN nothing else does ([`Stack::intercept`]).
@@ -248,7 +250,7 @@ impl Stack {
             slots: Vec::new(),
             free_slots: Vec::new(),
             live: 0,
-            demux: HashMap::new(),
+            demux: Demux::default(),
             listeners: Vec::new(),
             listen_map: HashMap::new(),
             intercept: None,
@@ -282,8 +284,17 @@ impl Stack {
     }
 
     /// Counters.
+    ///
+    /// The per-connection ones (retransmits, timeouts, probes…) are kept in each connection
+    /// and added in here, and into the stack's own when a connection is freed, rather than
+    /// compared before and after every call on the data path: this call costs a walk over
+    /// the live connections.
     pub fn counters(&self) -> Counters {
-        self.counters
+        let mut c = self.counters;
+        for e in self.slots.iter().filter_map(|s| s.entry.as_ref()) {
+            c.absorb(Default::default(), e.conn.stats());
+        }
+        c
     }
 
     /// Bytes of memory the stack holds, by its own accounting: connection slots and buffers,
@@ -384,10 +395,11 @@ impl Stack {
             let port = self.next_port;
             self.next_port = if port >= hi { lo } else { port + 1 };
             let local = SocketAddr::new(ip, port);
-            if !self.demux.contains_key(&FourTuple { local, remote })
+            if !self.demux.contains(&FourTuple { local, remote })
                 && !self.listen_map.contains_key(&local)
             {
-                return self.connect_from(now, local, remote);
+                // `ip` is ours and the tuple free: what `connect_from` checks.
+                return self.open(now, FourTuple { local, remote });
             }
         }
         Err(StackError::PortsExhausted)
@@ -404,9 +416,15 @@ impl Stack {
             return Err(StackError::NoLocalAddress);
         }
         let tuple = FourTuple { local, remote };
-        if self.demux.contains_key(&tuple) {
+        if self.demux.contains(&tuple) {
             return Err(StackError::AddrInUse);
         }
+        self.open(now, tuple)
+    }
+
+    /// Active OPEN on a free tuple from one of our addresses.
+    fn open(&mut self, now: Instant, tuple: FourTuple) -> Result<ConnId, StackError> {
+        let FourTuple { local, remote } = tuple;
         let iss = self.isn.isn(now, local, remote);
         let conn = Connection::connect(Arc::clone(&self.tcp), local, remote, iss);
         let id = self.insert(conn, None)?;
@@ -432,7 +450,11 @@ impl Stack {
         if let (Ok(n), Some(e)) = (&r, self.entry_mut(id)) {
             e.app_bytes.read += *n as u64;
         }
-        self.touch(id, now);
+        // A read that took no bytes (nothing yet, end of stream, an error) changed nothing:
+        // no window update to send, no deadline or readiness moved.
+        if matches!(r, Ok(n) if n > 0) {
+            self.touch(id, now);
+        }
         Ok(r?)
     }
 
@@ -552,18 +574,17 @@ impl Stack {
         self.counters.in_rsts += u64::from(seg.flags.rst());
         let local = SocketAddr::new(ip.dst_addr(), seg.dst_port);
         let remote = SocketAddr::new(ip.src_addr(), seg.src_port);
-        let found = self.demux.get(&FourTuple { local, remote }).copied();
+        let found = self.demux.get(&FourTuple { local, remote });
         if let Some(id) = found {
             // RFC 5961 §7: the connection's own challenge-ACK limit, and the stack's.
             let allowance = self.challenge_allowance(now);
             if let Some(e) = self.entry_mut(id) {
                 e.conn.challenge_allowance = allowance;
-                let (before, stats) = (e.conn.state(), e.conn.stats());
+                let before = e.conn.state();
                 e.conn.handle_segment(now, &seg);
                 let used = allowance - e.conn.challenge_allowance;
-                let (after, stats_after) = (e.conn.state(), e.conn.stats());
+                let after = e.conn.state();
                 self.challenge_budget.1 += used;
-                self.counters.absorb(stats, stats_after);
                 self.after_segment(id, before, after);
                 self.touch(id, now);
                 return;
@@ -608,7 +629,9 @@ impl Stack {
     /// [`Transmit::segment_size`] payload bytes each.
     pub fn poll_transmit_segmented(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         let hop = self.cfg.hop_limit;
-        if let Some(n) = self.echo.poll_transmit(hop, buf, &mut self.counters) {
+        if !self.echo.is_empty()
+            && let Some(n) = self.echo.poll_transmit(hop, buf, &mut self.counters)
+        {
             return Some(Transmit::whole(n));
         }
         while let Some(r) = self.replies.pop_front() {
@@ -624,14 +647,11 @@ impl Stack {
                 continue;
             };
             let (local, remote) = (e.conn.local(), e.conn.remote());
-            let stats = e.conn.stats();
             let segment_size = e.conn.max_payload();
             let written = e.conn.poll_transmit(now).map(|seg| {
                 let rst = seg.flags.rst();
                 (emit_packet(local.ip(), remote.ip(), hop, &seg, buf), rst)
             });
-            let stats_after = e.conn.stats();
-            self.counters.absorb(stats, stats_after);
             match written {
                 Some((Some(n), rst)) => {
                     self.counters.out_segs += 1;
@@ -678,10 +698,9 @@ impl Stack {
                 let Some(e) = self.entry_mut(id) else {
                     continue;
                 };
-                let (before, stats) = (e.conn.state(), e.conn.stats());
+                let before = e.conn.state();
                 e.conn.handle_timeout(now);
-                let (after, stats_after) = (e.conn.state(), e.conn.stats());
-                self.counters.absorb(stats, stats_after);
+                let after = e.conn.state();
                 self.after_segment(id, before, after);
                 self.touch(id, now);
             }
@@ -896,11 +915,13 @@ impl Stack {
         };
         let demuxed = std::mem::replace(&mut e.demuxed, false);
         let released = e.released;
-        if demuxed && self.demux.get(&tuple) == Some(&id) {
-            self.demux.remove(&tuple);
+        if demuxed {
+            self.demux.remove_if(tuple, id);
         }
         if released && let Some(slot) = self.slots.get_mut(id.index as usize) {
-            slot.entry = None;
+            if let Some(e) = slot.entry.take() {
+                self.counters.absorb(Default::default(), e.conn.stats());
+            }
             slot.generation = slot.generation.wrapping_add(1);
             self.free_slots.push(id.index);
             self.live -= 1;

@@ -45,6 +45,9 @@ pub struct Config {
     pub window_scaling: bool,
     /// Offer timestamps (RFC 7323 §3): RTT measurement on every ACK and PAWS.
     pub timestamps: bool,
+    /// Offer selective acknowledgments (RFC 2018): SACK blocks, SACK-based loss recovery
+    /// (RFC 6675) and RACK-TLP (RFC 8985) when the peer agrees.
+    pub sack: bool,
     /// Most challenge ACKs sent per second on one connection (RFC 5961 §7).
     pub challenge_ack_limit: u32,
     /// Keep-alive probing of idle connections (RFC 9293 §3.8.4); off by default, as the RFC asks.
@@ -110,6 +113,7 @@ impl Default for Config {
             delayed_ack: Duration::from_millis(40),
             window_scaling: true,
             timestamps: true,
+            sack: true,
             challenge_ack_limit: 10,
             keepalive: None,
             fin_wait_2_timeout: Duration::from_secs(60),

@@ -14,9 +14,11 @@
 use super::cc::{AnyCc, CongestionControl};
 use super::config::Config;
 use super::error::Error;
+use super::loss::Loss;
 use super::recovery::Recovery;
 use super::recv_buf::ReceiveBuffer;
 use super::rtt::RttEstimator;
+use super::sack_report::SackReport;
 use super::send_buf::SendBuffer;
 use super::seq::SeqNum;
 use super::state::State;
@@ -62,6 +64,8 @@ pub struct Tcb {
     pub wscale_ok: bool,
     /// Both sides offered timestamps on their SYNs (RFC 7323 §3.2).
     pub ts_ok: bool,
+    /// Both sides offered SACK-permitted on their SYNs (RFC 2018 §2).
+    pub sack_ok: bool,
     /// TS.Recent: the timestamp to echo (RFC 7323 §4.3).
     pub ts_recent: u32,
     /// Last.ACK.sent: the acknowledgment number of our latest segment (RFC 7323 §4.3).
@@ -99,6 +103,20 @@ pub struct ConnStats {
     pub resets_received: u64,
     /// Keep-alive probes sent.
     pub keepalive_probes: u64,
+    /// SACK-based fast recoveries entered (RFC 6675).
+    pub sack_recoveries: u64,
+    /// Tail loss probes sent (RFC 8985 §7).
+    pub tlp_probes: u64,
+    /// Loss probes that repaired a tail loss (RFC 8985 §7.4).
+    pub tlp_recoveries: u64,
+    /// Bytes RACK marked lost by time (RFC 8985 §6.2).
+    pub rack_lost_bytes: u64,
+    /// D-SACK blocks received (RFC 2883).
+    pub dsacks_received: u64,
+    /// SACK blocks ignored for lying outside [SND.UNA, SND.MAX].
+    pub sack_blocks_invalid: u64,
+    /// Times the peer dropped data it had SACKed (RFC 2018 §8).
+    pub sack_reneging: u64,
 }
 
 /// A pending RST to send: sequence number and, if ACK is set, the acknowledgment number.
@@ -122,12 +140,16 @@ pub struct Connection {
     pub(super) tcb: Tcb,
     pub(super) tx: SendBuffer,
     pub(super) rx: ReceiveBuffer,
+    /// Which SACK blocks our ACKs report (RFC 2018 §4, RFC 2883).
+    pub(super) sack_rx: SackReport,
     pub(super) timers: TimerTable,
     pub(super) rtt: RttEstimator,
     /// The congestion controller (window growth and ssthresh).
     pub(super) cc: AnyCc,
     /// Fast retransmit / fast recovery state (RFC 5681 §3.2, RFC 6582, RFC 6937).
     pub(super) recovery: Recovery,
+    /// SACK scoreboard, RACK-TLP and SACK-based recovery (RFC 6675, RFC 8985).
+    pub(super) loss: Loss,
     /// Our user called CLOSE: a FIN follows the queued data.
     pub(super) fin_queued: bool,
     /// The sequence number our FIN occupies, once it has been sent.
@@ -200,6 +222,7 @@ impl Connection {
             tcb,
             tx: SendBuffer::new(cfg.send_buffer),
             rx: ReceiveBuffer::new(cfg.recv_buffer, cfg.max_ooo_ranges),
+            sack_rx: SackReport::default(),
             timers: TimerTable::default(),
             rtt: RttEstimator::new(cfg.initial_rto, cfg.min_rto, cfg.max_rto),
             cc: AnyCc::new(
@@ -207,6 +230,7 @@ impl Connection {
                 usize::from(cfg.effective_mss(remote.is_ipv6())),
             ),
             recovery: Recovery::new(iss),
+            loss: Loss::default(),
             fin_queued: false,
             fin_seq: None,
             remote_fin: None,
@@ -354,7 +378,7 @@ impl Connection {
 
     /// Whether fast recovery is in progress.
     pub fn in_recovery(&self) -> bool {
-        self.recovery.in_recovery()
+        self.recovery.in_recovery() || self.loss.in_recovery()
     }
 
     /// Bytes this connection occupies: the struct itself plus its heap buffers.
@@ -363,6 +387,7 @@ impl Connection {
             + self.tx.allocated_bytes()
             + self.rx.allocated_bytes()
             + self.stats.allocated_bytes()
+            + self.loss.allocated_bytes()
             + self.scratch.capacity()
     }
 
@@ -494,6 +519,8 @@ impl Connection {
                     }
                 }
                 TimerKind::KeepAlive => self.on_keepalive_timeout(now),
+                TimerKind::Rack => self.on_rack_timeout(now),
+                TimerKind::Tlp => self.on_tlp_timeout(now),
                 TimerKind::FinWait2 => {
                     if self.state == State::FinWait2 && self.orphaned {
                         self.enter_closed();
@@ -521,12 +548,17 @@ impl Connection {
             return;
         }
         self.stats.timeouts += 1;
-        let first_timeout = self.backoff == 0;
+        // A SACK recovery in progress already reduced ssthresh for this loss.
+        let first_timeout = self.backoff == 0 && !self.loss.in_recovery();
         self.backoff = self.backoff.saturating_add(1);
         let flight = self.tcb.snd_max.since(self.tcb.snd_una);
         self.cc_on_rto(now, flight, first_timeout);
         // Go back N (RFC 5681 §3.1 / RFC 6298 §5.4): resend from the oldest unacknowledged byte.
-        self.tcb.snd_nxt = self.tcb.snd_una;
+        // With SACK, the transmission log marks everything unSACKed lost instead, and NextSeg
+        // resends it, skipping what the peer holds.
+        if !self.loss_on_rto() {
+            self.tcb.snd_nxt = self.tcb.snd_una;
+        }
         self.rtt_probe = None;
         self.retransmit_head = false;
     }
@@ -605,6 +637,8 @@ impl Connection {
             self.timers.set_if_idle(TimerKind::Retransmit, now + rto);
         } else {
             self.timers.clear(TimerKind::Retransmit);
+            self.timers.clear(TimerKind::Tlp);
+            self.timers.clear(TimerKind::Rack);
         }
         // Nothing in flight, yet data waits because the window is closed or too small to
         // send it all: without this timer nothing would ever send it if the peer's window
@@ -671,6 +705,7 @@ impl Connection {
         self.ack = AckState::default();
         self.retransmit_head = false;
         self.probe_now = false;
+        self.loss.clear();
     }
 
     pub(super) fn enter_time_wait(&mut self, now: Instant) {

@@ -196,6 +196,7 @@ impl Connection {
         // "First, check sequence number."
         let Some(t) = self.check_sequence(seg) else {
             self.stats.dropped_segments += 1;
+            self.note_old_duplicate(seg);
             if seg.flags.syn() && !seg.flags.rst() {
                 // RFC 5961 §4.2: a SYN gets a (rate-limited) challenge ACK "irrespective of
                 // the sequence number".
@@ -213,6 +214,9 @@ impl Connection {
             && seg.seq.before_eq(self.tcb.last_ack_sent)
         {
             self.tcb.ts_recent = ts.tsval;
+        }
+        if t.seq != seg.seq && !seg.flags.rst() {
+            self.note_old_duplicate(seg);
         }
         // "Second, check the RST bit" (RFC 5961 §3.2).
         if seg.flags.rst() {
@@ -352,6 +356,9 @@ impl Connection {
             return false;
         }
         let window = usize::from(seg.window) << self.tcb.snd_wscale;
+        let una_before = self.tcb.snd_una;
+        let before = self.delivery_snapshot();
+        let mut rtt = None;
         if ack.after(self.tcb.snd_una) {
             // RFC 7323 §4.1: with timestamps every ACK of new data is an RTT sample, even
             // across retransmissions (TSecr names the transmission being acknowledged).
@@ -366,15 +373,23 @@ impl Connection {
                 self.rtt.sample(rtt);
                 self.rtt_probe = None;
             }
-            self.on_new_ack(now, ack, ts_rtt);
-        } else if ack == self.tcb.snd_una
+            rtt = self.on_new_ack(now, ack, ts_rtt);
+        }
+        // RFC 5681 §2: a duplicate ACK.
+        let dupack = ack == self.tcb.snd_una
+            && ack == una_before
             && seg.payload.is_empty()
             && !seg.flags.fin()
             && window == self.tcb.snd_wnd
-            && self.tcb.snd_max != self.tcb.snd_una
-        {
+            && self.tcb.snd_max != self.tcb.snd_una;
+        if self.tcb.sack_ok {
+            // With SACK, RACK-TLP and the scoreboard detect losses (RFC 6675, RFC 8985).
+            let delivered = self.tcb.snd_una.since(una_before);
+            self.loss_on_ack(now, seg, delivered, dupack);
+        } else if dupack {
             self.cc_on_duplicate_ack(now);
         }
+        self.cc_on_rate_sample(now, before, rtt);
         // Window update: "If SND.WL1 < SEG.SEQ or (SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK)".
         if self.tcb.snd_wl1.before(seg.seq)
             || (self.tcb.snd_wl1 == seg.seq && self.tcb.snd_wl2.before_eq(ack))
@@ -405,8 +420,14 @@ impl Connection {
         true
     }
 
-    /// SND.UNA advances to `ack`; `ts_rtt` is the timestamp RTT sample, if any.
-    fn on_new_ack(&mut self, now: Instant, ack: SeqNum, ts_rtt: Option<Duration>) {
+    /// SND.UNA advances to `ack`; `ts_rtt` is the timestamp RTT sample, if any. Returns the
+    /// RTT sample used.
+    fn on_new_ack(
+        &mut self,
+        now: Instant,
+        ack: SeqNum,
+        ts_rtt: Option<Duration>,
+    ) -> Option<Duration> {
         let acked = ack.since(self.tcb.snd_una);
         let flight_before = self.tcb.snd_nxt.since(self.tcb.snd_una);
         let syn_acked = usize::from(self.tcb.snd_una == self.tcb.iss);
@@ -423,13 +444,17 @@ impl Connection {
         let rtt = self.take_rtt_sample(now, ack).or(ts_rtt);
         self.retries = 0;
         self.backoff = 0;
-        if self.cc_on_new_ack(now, data_acked, flight_before, rtt) {
+        // During SACK-based recovery PRR drives the window instead (see `loss`).
+        let restart =
+            self.loss.in_recovery() || self.cc_on_new_ack(now, data_acked, flight_before, rtt);
+        if restart {
             // RFC 6298 §5.3: restart the timer when new data is acknowledged.
             self.timers.clear(super::timer::TimerKind::Retransmit);
         }
         if self.tx.is_empty() {
             self.tx.shrink_if_empty();
         }
+        rtt
     }
 
     /// RFC 6298 with Karn's rule: only a segment never retransmitted is timed. Returns the
@@ -453,8 +478,10 @@ impl Connection {
             if !t.payload.is_empty() {
                 let room = self.rx.window();
                 stored_all = offset + t.payload.len() <= room;
+                self.note_ooo_duplicate(t.seq, offset, t.payload.len());
                 let advanced = self.rx.write_at(offset, t.payload);
                 self.tcb.rcv_nxt += advanced;
+                self.note_ooo_received(t.seq, offset);
                 if offset > 0 || advanced > t.payload.len() || !stored_all {
                     // Out of order, a hole filled, or data dropped: acknowledge at once (RFC 5681 §4.2).
                     self.ack.now = true;
@@ -478,6 +505,50 @@ impl Connection {
             self.ack.now = true;
         }
         self.process_fin(now);
+    }
+
+    /// RFC 2883 §4: data below RCV.NXT arrived again; report the duplicated part in a D-SACK
+    /// block at once. Only the last receive buffer's worth counts (older is no duplicate of
+    /// ours but junk).
+    fn note_old_duplicate(&mut self, seg: &TcpRepr<'_>) {
+        let rcv_nxt = self.tcb.rcv_nxt;
+        if !self.tcb.sack_ok
+            || seg.payload.is_empty()
+            || rcv_nxt.since(seg.seq) > self.rx.capacity()
+        {
+            return;
+        }
+        let end = (seg.seq + seg.payload.len()).min(rcv_nxt);
+        if seg.seq.before(end) {
+            self.sack_rx.note_duplicate(seg.seq, end);
+            self.ack.now = true;
+        }
+    }
+
+    /// RFC 2883 §4: out-of-order data wholly inside a block we already hold is a duplicate.
+    fn note_ooo_duplicate(&mut self, seq: SeqNum, offset: usize, len: usize) {
+        if !self.tcb.sack_ok || offset == 0 {
+            return;
+        }
+        if self
+            .rx
+            .ooo_range_containing(offset)
+            .is_some_and(|(_, end)| offset + len <= end)
+        {
+            self.sack_rx.note_duplicate(seq, seq + len);
+        }
+    }
+
+    /// RFC 2018 §4: the block holding the segment just stored goes first in the next ACK.
+    fn note_ooo_received(&mut self, seq: SeqNum, offset: usize) {
+        if !self.tcb.sack_ok || offset == 0 {
+            return;
+        }
+        if let Some((start, end)) = self.rx.ooo_range_containing(offset) {
+            let rcv_nxt = self.tcb.rcv_nxt;
+            self.sack_rx
+                .note_received(seq, (rcv_nxt + start, rcv_nxt + end));
+        }
     }
 
     /// Step eight: the peer's FIN, once every byte before it has arrived.
@@ -507,6 +578,8 @@ impl Connection {
             self.tcb.ts_ok = true;
             self.tcb.ts_recent = ts.tsval;
         }
+        // RFC 2018 §2: SACK is in use only if both SYNs carried SACK-permitted.
+        self.tcb.sack_ok = self.cfg.sack && seg.options.sack_permitted;
         self.cc.set_mss(self.max_payload());
         match seg.options.window_scale {
             Some(shift) if self.cfg.window_scaling => {

@@ -11,6 +11,10 @@
 //! | §3.10.7.1 resets for no connection | [`reset`] |
 //! | RFC 5681 / RFC 9438 congestion control, RFC 9406 HyStart++, RFC 6937 PRR | [`cc`] |
 //! | RFC 5681 §3.2 / RFC 6582 fast retransmit and recovery | [`recovery`] |
+//! | RFC 2018 §4 / RFC 2883 SACK blocks we send | [`sack_report`] |
+//! | RFC 6675 SACK scoreboard | [`sack`] |
+//! | RFC 8985 RACK-TLP, the transmission log | [`rack`] |
+//! | RFC 6675 SACK-based recovery driven by RACK-TLP | [`loss`] |
 #![deny(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -24,11 +28,15 @@ pub mod connection;
 pub mod error;
 mod input;
 pub mod isn;
+pub mod loss;
 mod output;
+pub mod rack;
 pub mod recovery;
 pub mod recv_buf;
 pub mod reset;
 pub mod rtt;
+pub mod sack;
+pub mod sack_report;
 pub mod send_buf;
 pub mod seq;
 pub mod state;

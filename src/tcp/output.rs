@@ -2,11 +2,13 @@
 
 use super::cc::CongestionControl;
 use super::connection::Connection;
+use super::loss::Rexmit;
 use super::reset::Reset;
 use super::seq::SeqNum;
 use super::state::State;
 use super::timer::TimerKind;
 use crate::time::Instant;
+use crate::wire::tcp::SackBlocks;
 use crate::wire::{TcpFlags, TcpOptions, TcpRepr, Timestamps};
 
 impl Connection {
@@ -59,7 +61,10 @@ impl Connection {
         if self.state == State::TimeWait {
             return None;
         }
-        let mss = self.max_payload();
+        // SACK blocks ride on data segments too; they take room from the payload (and the
+        // device could not cut a burst whose header is longer than usual: no bursts then).
+        let sack_space = self.sack_space();
+        let mss = self.max_payload().saturating_sub(sack_space).max(1);
         if self.retransmit_head {
             self.retransmit_head = false;
             let len = self.tx.len().min(mss);
@@ -74,16 +79,38 @@ impl Connection {
                 });
             }
         }
+        // With SACK: a due loss probe first, then lost segments (RFC 6675 NextSeg rule 1).
+        let mut tlp_new_data = false;
+        if self.tcb.sack_ok {
+            match self.take_tlp(mss) {
+                Some(Some(r)) => return Some(self.rexmit(r, true)),
+                Some(None) => tlp_new_data = true,
+                None => {}
+            }
+            if let Some(r) = self.next_rexmit(mss) {
+                return Some(self.rexmit(r, false));
+            }
+        }
         let unsent = self.unsent();
         let in_flight = self.tcb.snd_nxt.since(self.tcb.snd_una);
         // The peer's window limits what is outstanding; cwnd limits what is in the network
-        // (`pipe`, which in recovery discounts what duplicate ACKs reported delivered).
-        let usable = self
-            .tcb
-            .snd_wnd
-            .saturating_sub(in_flight)
-            .min(self.cc.cwnd().saturating_sub(self.pipe()));
-        let mut len = unsent.min(usable).min(self.max_burst(mss));
+        // (`pipe`: what is neither delivered, SACKed nor lost). A loss probe ignores cwnd
+        // and carries one segment.
+        let (cwnd_room, burst) = if tlp_new_data {
+            (usize::MAX, mss)
+        } else {
+            let room = self.cc.cwnd().saturating_sub(self.send_pipe());
+            (
+                room,
+                if sack_space > 0 {
+                    mss
+                } else {
+                    self.max_burst(mss)
+                },
+            )
+        };
+        let usable = self.tcb.snd_wnd.saturating_sub(in_flight).min(cwnd_room);
+        let mut len = unsent.min(usable).min(burst);
         let fin_unsent =
             self.fin_queued && self.fin_seq.is_none_or(|f| self.tcb.snd_nxt.before_eq(f));
         // Segmentation offload: the partial last piece of a large segment would leave as a small
@@ -99,7 +126,7 @@ impl Connection {
         let fin = fin_unsent && len == unsent;
         // The persist timer fired: probe a zero window, or override the holds below
         // (the "override timeout" of RFC 9293 §3.8.6.2.1).
-        let forced = std::mem::take(&mut self.probe_now);
+        let forced = std::mem::take(&mut self.probe_now) || tlp_new_data;
         if forced && len == 0 && !fin && unsent > 0 {
             self.stats.window_probes += 1;
             return Some(Segment::Probe);
@@ -120,12 +147,28 @@ impl Connection {
             }
         }
         self.recovery.on_sent(len);
+        if tlp_new_data {
+            self.tlp_sent(self.tcb.snd_nxt + len + usize::from(fin));
+        }
         Some(Segment::Data {
             seq: self.tcb.snd_nxt,
             len,
             fin,
             advance: true,
         })
+    }
+
+    /// A retransmission chosen by the SACK recovery (a lost segment, or a loss probe).
+    fn rexmit(&mut self, r: Rexmit, probe: bool) -> Segment {
+        if probe {
+            self.tlp_sent(self.tcb.snd_max);
+        }
+        Segment::Data {
+            seq: r.seq,
+            len: r.len,
+            fin: r.fin,
+            advance: false,
+        }
     }
 
     /// The most payload one new segment carries: one MSS, or with segmentation offload
@@ -163,6 +206,9 @@ impl Connection {
                         tsecr,
                     });
                 }
+                // RFC 2018 §2: offer SACK-permitted on our SYN; on a SYN,ACK only if the peer did.
+                options.sack_permitted =
+                    self.cfg.sack && (self.state == State::SynSent || self.tcb.sack_ok);
                 // Offer window scaling on our SYN; on a SYN,ACK only if the peer offered it.
                 if self.cfg.window_scaling && (self.state == State::SynSent || self.tcb.wscale_ok) {
                     options.window_scale = Some(self.tcb.rcv_wscale);
@@ -187,6 +233,7 @@ impl Connection {
                     }
                 }
                 let seg_len = len + usize::from(fin);
+                self.loss_on_sent(now, at, seg_len);
                 if advance {
                     self.note_sent(now, at, seg_len);
                 } else {
@@ -219,6 +266,9 @@ impl Connection {
         }
         if flags.ack() {
             self.tcb.last_ack_sent = self.tcb.rcv_nxt;
+            if self.tcb.sack_ok && !flags.syn() {
+                options.sack_blocks = self.sack_blocks();
+            }
         }
         // Every segment but the very first SYN carries an ACK, so the pending ACK is sent.
         self.ack.now = false;
@@ -269,6 +319,33 @@ impl Connection {
             let rto = self.rtt.rto_with_backoff(self.backoff);
             self.timers.set(TimerKind::Retransmit, now + rto);
         }
+        if !retransmission {
+            // RFC 8985 §7.2: new data (re)starts the probe timeout.
+            self.arm_tlp(now);
+        }
+    }
+
+    /// Option bytes the SACK blocks of our next segment will take (RFC 2018 §3: 2 + 8n,
+    /// plus 2 of NOP padding).
+    fn sack_space(&self) -> usize {
+        if !self.tcb.sack_ok {
+            return 0;
+        }
+        let max = if self.tcb.ts_ok { 3 } else { 4 };
+        let n = (self.rx.ooo_ranges().count() + usize::from(self.sack_rx.dsack_pending())).min(max);
+        if n == 0 { 0 } else { 4 + 8 * n }
+    }
+
+    /// The SACK blocks for an ACK we send (RFC 2018 §4): as many as fit beside the other
+    /// options, 3 with timestamps and 4 without.
+    fn sack_blocks(&mut self) -> SackBlocks {
+        let rcv_nxt = self.tcb.rcv_nxt;
+        let rx = &self.rx;
+        let to_seq = |(start, end): (usize, usize)| (rcv_nxt + start, rcv_nxt + end);
+        let containing = |s: SeqNum| rx.ooo_range_containing(s.since(rcv_nxt)).map(to_seq);
+        let max = if self.tcb.ts_ok { 3 } else { 4 };
+        self.sack_rx
+            .blocks(containing, rx.ooo_ranges().rev().map(to_seq), max)
     }
 
     /// `len` bytes of the send buffer from sequence number `seq`, for the segment being

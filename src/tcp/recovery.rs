@@ -7,7 +7,7 @@
 //! Without SACK the receiver's holdings are estimated: each duplicate ACK stands for one
 //! segment that left the network, and the segment at SND.UNA is presumed lost.
 
-use super::cc::{AckSample, CongestionControl, Prr};
+use super::cc::{AckSample, CongestionControl, Prr, RateSample};
 use super::connection::Connection;
 use super::seq::SeqNum;
 use crate::time::{Duration, Instant};
@@ -197,5 +197,44 @@ impl Connection {
         } else {
             self.cc.set_cwnd(self.max_payload());
         }
+    }
+
+    /// What the peer is known to hold and what was marked lost, before an ACK is
+    /// processed: (SND.UNA, SACKed bytes above it, lost bytes so far).
+    /// `None` when the congestion controller takes no rate samples (loss-based ones).
+    pub(super) fn delivery_snapshot(&self) -> Option<(SeqNum, usize, u64)> {
+        self.cc.wants_rate_samples().then(|| {
+            (
+                self.tcb.snd_una,
+                self.loss.sb.sacked_bytes(),
+                self.stats.rack_lost_bytes,
+            )
+        })
+    }
+
+    /// After an acceptable ACK: tells the congestion controller what it delivered
+    /// (cumulatively and by SACK, net of bytes SACKed before), marked lost and left in
+    /// flight, in or out of recovery. Loss-based controllers ignore it; BBR runs on it.
+    pub(super) fn cc_on_rate_sample(
+        &mut self,
+        now: Instant,
+        before: Option<(SeqNum, usize, u64)>,
+        rtt: Option<Duration>,
+    ) {
+        let Some((una, sacked, lost)) = before else {
+            return;
+        };
+        let cum = self.tcb.snd_una.since(una);
+        let delivered = (cum + self.loss.sb.sacked_bytes()).saturating_sub(sacked);
+        let lost = self.stats.rack_lost_bytes.saturating_sub(lost);
+        let sample = RateSample {
+            now,
+            delivered,
+            lost: usize::try_from(lost).unwrap_or(usize::MAX),
+            inflight: self.send_pipe(),
+            rtt,
+            app_limited: self.unsent() == 0,
+        };
+        self.cc.on_rate_sample(&sample);
     }
 }

@@ -180,8 +180,16 @@ impl ReceiveBuffer {
 
     /// The out-of-order ranges as `[start, end)` offsets from RCV.NXT, in ascending
     /// order, disjoint and non-adjacent (for SACK blocks).
-    pub fn ooo_ranges(&self) -> impl Iterator<Item = (usize, usize)> {
+    pub fn ooo_ranges(&self) -> impl DoubleEndedIterator<Item = (usize, usize)> {
         self.ranges.iter().copied()
+    }
+
+    /// The out-of-order range holding the byte at `offset` from RCV.NXT, if any (SACK blocks).
+    pub fn ooo_range_containing(&self, offset: usize) -> Option<(usize, usize)> {
+        self.ranges
+            .iter()
+            .copied()
+            .find(|&(s, e)| s <= offset && offset < e)
     }
 
     /// Releases the byte storage and the range table if the buffer holds nothing,

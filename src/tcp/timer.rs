@@ -17,10 +17,14 @@ pub enum TimerKind {
     KeepAlive,
     /// An orphaned connection waiting in FIN-WAIT-2 gives up (Linux's `tcp_fin_timeout`).
     FinWait2,
+    /// RACK's reordering window for a segment not yet deemed lost ran out (RFC 8985 §6.2).
+    Rack,
+    /// Tail loss probe (RFC 8985 §7); the retransmission timer stays the backstop.
+    Tlp,
 }
 
 impl TimerKind {
-    const COUNT: usize = 6;
+    const COUNT: usize = 8;
     const ALL: [TimerKind; Self::COUNT] = [
         TimerKind::Retransmit,
         TimerKind::DelayedAck,
@@ -28,6 +32,8 @@ impl TimerKind {
         TimerKind::TimeWait,
         TimerKind::KeepAlive,
         TimerKind::FinWait2,
+        TimerKind::Rack,
+        TimerKind::Tlp,
     ];
     const fn index(self) -> usize {
         self as usize

@@ -13,6 +13,7 @@ mod flood;
 mod hostile;
 mod icmp;
 mod properties;
+mod sack;
 mod smoltcp;
 mod soak;
 mod stack;

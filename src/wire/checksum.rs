@@ -34,35 +34,63 @@ const fn add64(acc: u64, w: u64) -> u64 {
 /// The folded one's-complement sum of `data` taken as big-endian 16-bit words;
 /// an odd trailing byte is padded with a zero byte on the right (RFC 1071).
 ///
-/// Wide words without carries: native-endian 32-bit words are added into 64-bit lanes,
-/// which cannot overflow below 2^32 words (16 GiB), so there is no end-around carry to
-/// propagate in the loop and the compiler vectorizes it. The folded native-endian sum is
-/// the big-endian sum byte-swapped (RFC 1071 §2(B), byte-order independence).
+/// Wide words: whole 64-byte blocks are summed exactly as native-endian 32-bit words without
+/// any carry to propagate (see [`sum_blocks`], the vectorized part), the rest as 64-bit words
+/// with end-around carry. The folded native-endian sum is the big-endian sum byte-swapped
+/// (RFC 1071 §2(B), byte-order independence). Headers (under 64 bytes) skip the wide loop.
 pub fn sum(data: &[u8]) -> u16 {
     let (blocks, rest) = data.as_chunks::<64>();
-    let mut lanes = [0u64; 16];
-    for block in blocks {
-        let (words, _) = block.as_chunks::<4>();
-        for (lane, w) in lanes.iter_mut().zip(words) {
-            *lane += u64::from(u32::from_ne_bytes(*w));
-        }
-    }
-    let (words, tail) = rest.as_chunks::<4>();
-    let mut acc: u64 = lanes.iter().sum::<u64>();
+    let mut acc = if blocks.is_empty() {
+        0
+    } else {
+        sum_blocks(blocks)
+    };
+    let (words, tail) = rest.as_chunks::<8>();
     for w in words {
-        acc += u64::from(u32::from_ne_bytes(*w));
+        acc = add64(acc, u64::from_ne_bytes(*w));
     }
-    // Up to 3 bytes left: left-align them in a zero-padded word, which keeps every byte at
+    // Up to 7 bytes left: left-align them in a zero-padded word, which keeps every byte at
     // its 16-bit word position (the word starts at an even offset).
-    let mut last = [0u8; 4];
+    let mut last = [0u8; 8];
     if let Some(dst) = last.get_mut(..tail.len()) {
         dst.copy_from_slice(tail);
     }
-    acc += u64::from(u32::from_ne_bytes(last));
-    u16::from_be(fold(acc))
+    u16::from_be(fold(add64(acc, u64::from_ne_bytes(last))))
+}
+
+/// 64-byte blocks per pass of [`sum_blocks`]: each 32-bit lane then takes at most 4096
+/// words, so its sum of high halves (each < 2^16) stays below 2^28 and cannot overflow.
+const BLOCKS_PER_PASS: usize = 4096;
+
+/// The exact sum of `blocks` taken as native-endian 32-bit words.
+///
+/// Three vector operations per 16 bytes where widening to 64-bit lanes takes four: each of
+/// 16 lanes keeps the wrapping sum of its words and the exact sum of their high 16-bit
+/// halves; the exact sum of the low halves is then the wrapping sum minus the high sum
+/// shifted up, taken modulo 2^32 (it is below 2^28 per pass, so nothing is lost).
+fn sum_blocks(blocks: &[[u8; 64]]) -> u64 {
+    let mut total = 0u64;
+    for pass in blocks.chunks(BLOCKS_PER_PASS) {
+        let mut wrapped = [0u32; 16];
+        let mut high = [0u32; 16];
+        for block in pass {
+            let (words, _) = block.as_chunks::<4>();
+            for ((w, h), word) in wrapped.iter_mut().zip(high.iter_mut()).zip(words) {
+                let word = u32::from_ne_bytes(*word);
+                *w = w.wrapping_add(word);
+                *h += word >> 16;
+            }
+        }
+        for (w, h) in wrapped.into_iter().zip(high) {
+            let low = w.wrapping_sub(h << 16);
+            total += (u64::from(h) << 16) + u64::from(low);
+        }
+    }
+    total
 }
 
 /// One's-complement sum of already-folded partial sums.
+#[inline]
 pub fn combine(parts: &[u16]) -> u16 {
     fold(parts.iter().map(|&p| u64::from(p)).sum())
 }
@@ -191,6 +219,18 @@ mod tests {
         bytes.extend_from_slice(&70000u32.to_be_bytes());
         bytes.extend_from_slice(&[0, 0, 0, 6]);
         assert_eq!(pseudo_header_v6(&src, &dst, 6, 70000), naive_sum(&bytes));
+    }
+
+    #[test]
+    fn sums_over_several_passes_of_the_wide_loop_stay_exact() {
+        // 300 KiB: more than one pass of 4096 blocks, with the largest words (all ones) and a
+        // pattern whose high and low halves differ.
+        let ones = vec![0xffu8; 300 * 1024 + 3];
+        assert_eq!(sum(&ones), naive_sum(&ones));
+        let pattern: Vec<u8> = (0..300 * 1024 + 1)
+            .map(|i| (i * 7 + i / 251) as u8)
+            .collect();
+        assert_eq!(sum(&pattern), naive_sum(&pattern));
     }
 
     proptest! {

@@ -57,6 +57,32 @@ const NOP: u8 = kind::NOP;
 impl TcpOptions {
     /// Parses the options area of a TCP header (the bytes between 20 and the data offset).
     pub fn parse(mut bytes: &[u8]) -> Result<TcpOptions, WireError> {
+        // Nearly every segment of a connection with timestamps carries exactly NOP NOP TS,
+        // the layout we and Linux emit: recognised whole before the general walk (as Linux's
+        // tcp_parse_aligned_timestamp), with the same result the walk would give.
+        if let [
+            kind::NOP,
+            kind::NOP,
+            kind::TIMESTAMPS,
+            10,
+            v0,
+            v1,
+            v2,
+            v3,
+            e0,
+            e1,
+            e2,
+            e3,
+        ] = *bytes
+        {
+            return Ok(TcpOptions {
+                timestamps: Some(Timestamps {
+                    tsval: u32::from_be_bytes([v0, v1, v2, v3]),
+                    tsecr: u32::from_be_bytes([e0, e1, e2, e3]),
+                }),
+                ..TcpOptions::default()
+            });
+        }
         let mut opts = TcpOptions::default();
         loop {
             let (kind, len) = match bytes {
@@ -211,6 +237,22 @@ impl Writer<'_> {
 #[allow(clippy::indexing_slicing, clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn aligned_timestamps_parse_like_any_other_layout() {
+        let ts = [8, 10, 0, 0, 0, 7, 0x80, 0, 0, 9];
+        let aligned: Vec<u8> = [1, 1].iter().chain(&ts).copied().collect();
+        let trailing: Vec<u8> = ts.iter().chain(&[1, 1]).copied().collect();
+        let fast = TcpOptions::parse(&aligned).unwrap();
+        assert_eq!(fast, TcpOptions::parse(&trailing).unwrap());
+        assert_eq!(
+            fast.timestamps,
+            Some(Timestamps {
+                tsval: 7,
+                tsecr: 0x8000_0009
+            })
+        );
+    }
 
     fn sack(blocks: &[(u32, u32)]) -> SackBlocks {
         let mut s = SackBlocks::default();

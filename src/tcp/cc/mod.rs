@@ -1,5 +1,6 @@
 //! Congestion control behind one trait: RFC 5681 NewReno and RFC 9438 CUBIC, both starting
-//! with RFC 9406 HyStart++ slow start, plus RFC 6937 proportional rate reduction for the
+//! with RFC 9406 HyStart++ slow start, a model-based BBR ([`Bbr`], fed every ACK through
+//! [`CongestionControl::on_rate_sample`]), plus RFC 6937 proportional rate reduction for the
 //! recovery code to drive `cwnd` while it repairs losses.
 //!
 //! Division of labour: an algorithm only grows the window ([`CongestionControl::on_ack`],
@@ -7,9 +8,15 @@
 //! detection and the recovery state machine live in the connection (`tcp::recovery`),
 //! which writes `cwnd` through [`CongestionControl::set_cwnd`] during recovery (using
 //! [`Prr`]) and calls [`CongestionControl::on_recovery_end`] when recovery completes.
+//! The model-based [`Bbr`] is the exception: it takes a [`RateSample`] from every ACK, in
+//! recovery too, keeps `cwnd` at its model, and ignores PRR's `set_cwnd` (random loss is
+//! not congestion to it).
 //!
 //! All windows are in bytes; time comes only from the arguments.
 
+pub mod bbr;
+#[cfg(test)]
+mod bbr_tests;
 pub mod cubic;
 pub mod hystart;
 mod newreno;
@@ -17,6 +24,7 @@ mod prr;
 #[cfg(test)]
 mod tests;
 
+pub use bbr::Bbr;
 pub use cubic::Cubic;
 pub use hystart::{HyStart, Phase};
 pub use newreno::NewReno;
@@ -49,6 +57,25 @@ pub struct AckSample {
     pub app_limited: bool,
 }
 
+/// What one acceptable ACK told about delivery, in or out of loss recovery: the input of a
+/// model-based controller ([`Bbr`]), which measures the delivery rate from it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateSample {
+    /// When the ACK arrived.
+    pub now: Instant,
+    /// Bytes newly delivered: newly acknowledged cumulatively or newly SACKed (bytes SACKed
+    /// earlier and now cumulatively acknowledged are not counted twice).
+    pub delivered: usize,
+    /// Bytes newly marked lost by this ACK.
+    pub lost: usize,
+    /// Bytes in flight after the ACK (RFC 6675 `pipe` on a SACK connection).
+    pub inflight: usize,
+    /// The round-trip time sample this ACK gave, if any.
+    pub rtt: Option<Duration>,
+    /// The sender had nothing more to send: the rate measured is the application's.
+    pub app_limited: bool,
+}
+
 /// A congestion control algorithm. Windows are in bytes.
 pub trait CongestionControl: core::fmt::Debug + Send {
     /// The algorithm's short name ("newreno", "cubic").
@@ -74,6 +101,14 @@ pub trait CongestionControl: core::fmt::Debug + Send {
     /// The last congestion event turned out spurious: restore the state before it
     /// (RFC 9438 §4.9). The default does nothing.
     fn on_spurious_congestion(&mut self) {}
+    /// Every acceptable ACK, in or out of recovery, with what it delivered. Loss-based
+    /// algorithms ignore it (the default); a model-based one is driven by it.
+    fn on_rate_sample(&mut self, _s: &RateSample) {}
+    /// Whether [`CongestionControl::on_rate_sample`] is used, so the connection can skip
+    /// building samples for loss-based algorithms. The default is no.
+    fn wants_rate_samples(&self) -> bool {
+        false
+    }
 }
 
 /// Which congestion control algorithm a connection uses.
@@ -84,6 +119,9 @@ pub enum CcAlgorithm {
     /// RFC 9438 CUBIC (β = 0.7), the default as in Linux.
     #[default]
     Cubic,
+    /// BBR-style model-based control (draft-ietf-ccwg-bbr): random loss does not shrink
+    /// the window; the best choice on a lossy long-fat path.
+    Bbr,
 }
 
 /// One of the built-in algorithms, dispatched without allocation.
@@ -93,6 +131,8 @@ pub enum AnyCc {
     NewReno(NewReno),
     /// CUBIC.
     Cubic(Cubic),
+    /// BBR.
+    Bbr(Bbr),
 }
 
 impl AnyCc {
@@ -101,6 +141,7 @@ impl AnyCc {
         match algorithm {
             CcAlgorithm::NewReno => AnyCc::NewReno(NewReno::new(mss)),
             CcAlgorithm::Cubic => AnyCc::Cubic(Cubic::new(mss)),
+            CcAlgorithm::Bbr => AnyCc::Bbr(Bbr::new(mss)),
         }
     }
 }
@@ -111,6 +152,7 @@ macro_rules! delegate {
         match $self {
             AnyCc::NewReno($c) => $call,
             AnyCc::Cubic($c) => $call,
+            AnyCc::Bbr($c) => $call,
         }
     };
 }
@@ -145,6 +187,12 @@ impl CongestionControl for AnyCc {
     }
     fn on_spurious_congestion(&mut self) {
         delegate!(self, c => c.on_spurious_congestion())
+    }
+    fn on_rate_sample(&mut self, s: &RateSample) {
+        delegate!(self, c => c.on_rate_sample(s))
+    }
+    fn wants_rate_samples(&self) -> bool {
+        delegate!(self, c => c.wants_rate_samples())
     }
 }
 

@@ -21,6 +21,7 @@ mod lossy;
 mod recovery;
 mod reset;
 mod retransmit;
+mod sack;
 mod teardown;
 mod timestamps;
 mod tso;
@@ -97,7 +98,7 @@ pub(super) fn syn_options() -> TcpOptions {
 }
 
 /// The configuration of every test unless it says otherwise: exact windows (no scaling),
-/// a 1 s MSL so TIME-WAIT is 2 s, a 4 KiB receive buffer, Linux's 40 ms delayed ACK.
+/// no timestamps or SACK, a 1 s MSL so TIME-WAIT is 2 s, a 4 KiB receive buffer, Linux's 40 ms delayed ACK.
 pub(super) fn cfg() -> Config {
     Config {
         mss: MSS,
@@ -106,6 +107,7 @@ pub(super) fn cfg() -> Config {
         msl: Duration::from_secs(1),
         window_scaling: false,
         timestamps: false,
+        sack: false,
         delayed_ack: Duration::from_millis(40),
         nodelay: false,
         ..Config::default()
