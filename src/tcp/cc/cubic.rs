@@ -91,6 +91,11 @@ impl Cubic {
         }
     }
 
+    /// Heap bytes held: the avoidance state, once allocated.
+    pub fn allocated_bytes(&self) -> usize {
+        self.ca.as_ref().map_or(0, |_| size_of::<Avoidance>())
+    }
+
     /// W_max in segments (0 before the first congestion event).
     pub fn w_max(&self) -> f64 {
         self.ca.as_ref().map_or(0.0, |c| c.w_max)
