@@ -388,6 +388,8 @@ impl Connection {
             + self.rx.allocated_bytes()
             + self.stats.allocated_bytes()
             + self.loss.allocated_bytes()
+            + self.cc.allocated_bytes()
+            + self.recovery.allocated_bytes()
             + self.scratch.capacity()
     }
 
