@@ -13,6 +13,7 @@
 
 use super::cc::{AnyCc, CongestionControl};
 use super::config::Config;
+use super::endpoints::Endpoints;
 use super::error::Error;
 use super::loss::Loss;
 use super::recovery::Recovery;
@@ -133,8 +134,8 @@ pub struct Connection {
     /// The settings, shared with every connection the stack made from the same [`Config`]
     /// (a private copy only after [`Connection::set_nodelay`] changes one).
     pub(super) cfg: Arc<Config>,
-    pub(super) local: SocketAddr,
-    pub(super) remote: SocketAddr,
+    /// The local and remote addresses (see [`local`](Self::local), [`remote`](Self::remote)).
+    pub(super) addrs: Endpoints,
     /// Created by a passive OPEN (LISTEN) rather than an active one.
     pub(super) passive: bool,
     pub(super) tcb: Tcb,
@@ -216,8 +217,7 @@ impl Connection {
         };
         Connection {
             state,
-            local,
-            remote,
+            addrs: Endpoints::new(local, remote),
             passive: state == State::Listen,
             tcb,
             tx: SendBuffer::new(cfg.send_buffer),
@@ -294,7 +294,7 @@ impl Connection {
 
     /// The MSS we advertise: the path MTU minus headers, capped by the configuration.
     pub fn our_mss(&self) -> u16 {
-        self.cfg.effective_mss(self.remote.is_ipv6())
+        self.cfg.effective_mss(self.remote().is_ipv6())
     }
 
     /// The current state.
@@ -309,12 +309,12 @@ impl Connection {
 
     /// The local address and port.
     pub fn local(&self) -> SocketAddr {
-        self.local
+        self.addrs.local()
     }
 
     /// The remote address and port.
     pub fn remote(&self) -> SocketAddr {
-        self.remote
+        self.addrs.remote()
     }
 
     /// Why the connection failed, if it did (refused, reset, timed out).
@@ -389,6 +389,7 @@ impl Connection {
             + self.stats.allocated_bytes()
             + self.loss.allocated_bytes()
             + self.cc.allocated_bytes()
+            + self.addrs.allocated_bytes()
             + self.recovery.allocated_bytes()
             + self.scratch.capacity()
     }

@@ -25,6 +25,7 @@
 pub mod cc;
 pub mod config;
 pub mod connection;
+pub mod endpoints;
 pub mod error;
 mod input;
 pub mod isn;
