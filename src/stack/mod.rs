@@ -316,8 +316,7 @@ impl Stack {
         self.slots.capacity() * size_of::<Slot>()
             + conns
             + self.free_slots.capacity() * size_of::<u32>()
-            // hashbrown: one control byte per bucket besides the entry.
-            + self.demux.capacity() * (size_of::<(FourTuple, ConnId)>() + 1)
+            + self.demux.memory_usage()
             + self.listen_map.capacity() * (size_of::<(SocketAddr, ListenerId)>() + 1)
             + listeners
             + self.timers.memory_usage()
