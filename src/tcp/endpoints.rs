@@ -57,17 +57,17 @@ impl Endpoints {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV6};
 
     #[test]
     fn both_families_round_trip_exactly_and_ipv4_takes_no_heap() {
         assert!(size_of::<Endpoints>() <= 16);
-        let (l4, r4): (SocketAddr, SocketAddr) = (
-            "192.0.2.1:80".parse().unwrap(),
-            "192.0.2.2:4000".parse().unwrap(),
-        );
+        let l4 = SocketAddr::new(Ipv4Addr::new(192, 0, 2, 1).into(), 80);
+        let r4 = SocketAddr::new(Ipv4Addr::new(192, 0, 2, 2).into(), 4000);
         let e = Endpoints::new(l4, r4);
         assert_eq!((e.local(), e.remote(), e.allocated_bytes()), (l4, r4, 0));
-        let l6: SocketAddr = "[2001:db8::1%7]:80".parse().unwrap();
+        let ip6 = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
+        let l6 = SocketAddr::V6(SocketAddrV6::new(ip6, 80, 5, 7));
         let e = Endpoints::new(l6, r4);
         assert_eq!((e.local(), e.remote()), (l6, r4));
         assert!(e.allocated_bytes() > 0);
