@@ -107,7 +107,7 @@ impl Stack {
             ..*ack
         };
         let iss = ack.ack - 1;
-        let mut conn = Connection::listen(self.cfg.tcp, local, remote, iss);
+        let mut conn = Connection::listen(std::sync::Arc::clone(&self.tcp), local, remote, iss);
         conn.handle_segment(now, &syn);
         conn.mark_syn_ack_sent();
         conn.handle_segment(now, ack);

@@ -5,14 +5,49 @@
 //! 4.4BSD's `tcp_last_inpcb` did: a hit costs a comparison instead of a keyed SipHash of the
 //! tuple. Every insert and removal of the cached tuple updates the cache, so it never names a
 //! connection the table does not.
+//!
+//! All-IPv4 tuples (nearly every connection) are keyed by a packed 12-byte [`V4Key`], so a
+//! table entry takes 20 bytes instead of the 72 of a pair of `SocketAddr`s plus the id;
+//! other tuples go in a second table keyed by the full [`FourTuple`].
 
 use super::{ConnId, FourTuple};
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::net::SocketAddr;
+
+/// An all-IPv4 4-tuple packed: local and remote address, then local and remote port.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct V4Key {
+    ips: [u32; 2],
+    ports: u32,
+}
+
+/// The same three words `FourTuple`'s hash feeds the keyed SipHash.
+impl std::hash::Hash for V4Key {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let [l, r] = self.ips;
+        state.write_u64((u64::from(l) << 32) | u64::from(r));
+        state.write_u32(self.ports);
+    }
+}
+
+/// The packed key of an all-IPv4 tuple.
+fn v4_key(t: &FourTuple) -> Option<V4Key> {
+    match (t.local, t.remote) {
+        (SocketAddr::V4(l), SocketAddr::V4(r)) => Some(V4Key {
+            ips: [l.ip().to_bits(), r.ip().to_bits()],
+            ports: (u32::from(l.port()) << 16) | u32::from(r.port()),
+        }),
+        _ => None,
+    }
+}
 
 /// 4-tuple → connection, with the last lookup cached.
 #[derive(Debug, Default)]
 pub(super) struct Demux {
+    /// All-IPv4 tuples.
+    v4: HashMap<V4Key, ConnId>,
+    /// Every other tuple (IPv6 or mixed).
     map: HashMap<FourTuple, ConnId>,
     /// The last tuple found and its connection; always equal to the map's entry.
     last: Option<(FourTuple, ConnId)>,
@@ -26,36 +61,58 @@ impl Demux {
         {
             return Some(id);
         }
-        let id = self.map.get(tuple).copied()?;
+        let id = match v4_key(tuple) {
+            Some(k) => self.v4.get(&k),
+            None => self.map.get(tuple),
+        }
+        .copied()?;
         self.last = Some((*tuple, id));
         Some(id)
     }
 
     /// Whether `tuple` has a connection.
     pub(super) fn contains(&self, tuple: &FourTuple) -> bool {
-        self.last.is_some_and(|(t, _)| t == *tuple) || self.map.contains_key(tuple)
+        self.last.is_some_and(|(t, _)| t == *tuple)
+            || match v4_key(tuple) {
+                Some(k) => self.v4.contains_key(&k),
+                None => self.map.contains_key(tuple),
+            }
     }
 
     /// Maps `tuple` to `id` (replacing any previous connection).
     pub(super) fn insert(&mut self, tuple: FourTuple, id: ConnId) {
-        self.map.insert(tuple, id);
+        match v4_key(&tuple) {
+            Some(k) => self.v4.insert(k, id),
+            None => self.map.insert(tuple, id),
+        };
         self.last = Some((tuple, id));
     }
 
     /// Removes `tuple` if it still maps to `id` (a newer connection may have taken it).
     pub(super) fn remove_if(&mut self, tuple: FourTuple, id: ConnId) {
-        if let Entry::Occupied(e) = self.map.entry(tuple)
-            && *e.get() == id
-        {
-            e.remove();
-            if self.last.is_some_and(|(t, _)| t == tuple) {
-                self.last = None;
-            }
+        let removed = match v4_key(&tuple) {
+            Some(k) => remove_if(self.v4.entry(k), id),
+            None => remove_if(self.map.entry(tuple), id),
+        };
+        if removed && self.last.is_some_and(|(t, _)| t == tuple) {
+            self.last = None;
         }
     }
 
-    /// Buckets allocated (for memory accounting).
-    pub(super) fn capacity(&self) -> usize {
-        self.map.capacity()
+    /// Heap bytes of both tables (hashbrown: a control byte per bucket besides the entry).
+    pub(super) fn memory_usage(&self) -> usize {
+        self.v4.capacity() * (size_of::<(V4Key, ConnId)>() + 1)
+            + self.map.capacity() * (size_of::<(FourTuple, ConnId)>() + 1)
+    }
+}
+
+/// Removes an occupied entry that maps to `id`; whether it did.
+fn remove_if<K>(entry: Entry<'_, K, ConnId>, id: ConnId) -> bool {
+    match entry {
+        Entry::Occupied(e) if *e.get() == id => {
+            e.remove();
+            true
+        }
+        _ => false,
     }
 }

@@ -39,6 +39,7 @@ use events::EventKey;
 use listener::Listener;
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use timer_wheel::TimerWheel;
 
 /// Stack-wide configuration.
@@ -203,6 +204,8 @@ struct Reply {
 #[derive(Debug)]
 pub struct Stack {
     cfg: StackConfig,
+    /// `cfg.tcp`, shared by every connection made from it (one copy, not one per connection).
+    tcp: Arc<tcp::Config>,
     addrs: Vec<IpAddr>,
     isn: IsnGenerator,
     slots: Vec<Slot>,
@@ -241,6 +244,7 @@ impl Stack {
             // A key of its own, derived from the ISN secret so one secret configures both.
             cookies: SynCookies::new(cfg.isn_key.map(|b| b ^ 0xa5)),
             next_port: cfg.ephemeral_ports.0,
+            tcp: Arc::new(cfg.tcp),
             cfg,
             addrs: addrs.to_vec(),
             slots: Vec::new(),
@@ -276,6 +280,7 @@ impl Stack {
     /// Changes the settings used for connections created from now on.
     pub fn set_tcp_config(&mut self, tcp: tcp::Config) {
         self.cfg.tcp = tcp;
+        self.tcp = Arc::new(tcp);
     }
 
     /// Counters.
@@ -311,8 +316,7 @@ impl Stack {
         self.slots.capacity() * size_of::<Slot>()
             + conns
             + self.free_slots.capacity() * size_of::<u32>()
-            // hashbrown: one control byte per bucket besides the entry.
-            + self.demux.capacity() * (size_of::<(FourTuple, ConnId)>() + 1)
+            + self.demux.memory_usage()
             + self.listen_map.capacity() * (size_of::<(SocketAddr, ListenerId)>() + 1)
             + listeners
             + self.timers.memory_usage()
@@ -421,7 +425,7 @@ impl Stack {
     fn open(&mut self, now: Instant, tuple: FourTuple) -> Result<ConnId, StackError> {
         let FourTuple { local, remote } = tuple;
         let iss = self.isn.isn(now, local, remote);
-        let conn = Connection::connect(self.cfg.tcp, local, remote, iss);
+        let conn = Connection::connect(Arc::clone(&self.tcp), local, remote, iss);
         let id = self.insert(conn, None)?;
         self.demux.insert(tuple, id);
         self.counters.active_opens += 1;
@@ -730,7 +734,7 @@ impl Stack {
             return;
         }
         let iss = self.isn.isn(now, local, remote);
-        let mut conn = Connection::listen(self.cfg.tcp, local, remote, iss);
+        let mut conn = Connection::listen(Arc::clone(&self.tcp), local, remote, iss);
         conn.handle_segment(now, seg);
         let Ok(id) = self.insert(conn, Some(lid)) else {
             self.counters.listen_overflows += 1;

@@ -13,6 +13,7 @@
 
 use super::cc::{AnyCc, CongestionControl};
 use super::config::Config;
+use super::endpoints::Endpoints;
 use super::error::Error;
 use super::loss::Loss;
 use super::recovery::Recovery;
@@ -22,9 +23,11 @@ use super::sack_report::SackReport;
 use super::send_buf::SendBuffer;
 use super::seq::SeqNum;
 use super::state::State;
+use super::stats::LazyStats;
 use super::timer::{TimerKind, TimerTable};
 use crate::time::{Duration, Instant};
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 /// The send and receive sequence variables of RFC 9293 §3.3.1, plus what the
 /// extensions need. Names follow the RFC.
@@ -128,9 +131,11 @@ pub(super) struct PendingRst {
 #[derive(Debug)]
 pub struct Connection {
     pub(super) state: State,
-    pub(super) cfg: Config,
-    pub(super) local: SocketAddr,
-    pub(super) remote: SocketAddr,
+    /// The settings, shared with every connection the stack made from the same [`Config`]
+    /// (a private copy only after [`Connection::set_nodelay`] changes one).
+    pub(super) cfg: Arc<Config>,
+    /// The local and remote addresses (see [`local`](Self::local), [`remote`](Self::remote)).
+    pub(super) addrs: Endpoints,
     /// Created by a passive OPEN (LISTEN) rather than an active one.
     pub(super) passive: bool,
     pub(super) tcb: Tcb,
@@ -167,7 +172,8 @@ pub struct Connection {
     /// Start of the current one-second challenge-ACK budget and how much of it is spent.
     pub(super) challenge_window: (Instant, u32),
     pub(super) error: Option<Error>,
-    pub(super) stats: ConnStats,
+    /// Counters, on the heap only once one moves.
+    pub(super) stats: LazyStats,
     /// Challenge ACKs this connection may still send now, beyond its own limit: the stack sets
     /// it from its global budget (RFC 5961 §7) before handing over a segment.
     pub(crate) challenge_allowance: u32,
@@ -187,7 +193,13 @@ pub struct Connection {
 }
 
 impl Connection {
-    fn new(cfg: Config, state: State, local: SocketAddr, remote: SocketAddr, iss: SeqNum) -> Self {
+    fn new(
+        cfg: Arc<Config>,
+        state: State,
+        local: SocketAddr,
+        remote: SocketAddr,
+        iss: SeqNum,
+    ) -> Self {
         let tcb = Tcb {
             iss,
             snd_una: iss,
@@ -205,9 +217,7 @@ impl Connection {
         };
         Connection {
             state,
-            cfg,
-            local,
-            remote,
+            addrs: Endpoints::new(local, remote),
             passive: state == State::Listen,
             tcb,
             tx: SendBuffer::new(cfg.send_buffer),
@@ -233,7 +243,7 @@ impl Connection {
             rtt_probe: None,
             challenge_window: (Instant::ZERO, 0),
             error: None,
-            stats: ConnStats::default(),
+            stats: LazyStats::default(),
             challenge_allowance: u32::MAX,
             last_rx: Instant::ZERO,
             last_keepalive: Instant::ZERO,
@@ -241,19 +251,32 @@ impl Connection {
             keepalive_now: false,
             orphaned: false,
             scratch: Vec::new(),
+            cfg,
         }
     }
 
     /// Active OPEN (§3.10.1): CLOSED → SYN-SENT. The SYN goes out at the next `poll_transmit`.
-    pub fn connect(cfg: Config, local: SocketAddr, remote: SocketAddr, iss: SeqNum) -> Self {
-        Self::new(cfg, State::SynSent, local, remote, iss)
+    /// `cfg` is a [`Config`] or an `Arc<Config>` shared with other connections.
+    pub fn connect(
+        cfg: impl Into<Arc<Config>>,
+        local: SocketAddr,
+        remote: SocketAddr,
+        iss: SeqNum,
+    ) -> Self {
+        Self::new(cfg.into(), State::SynSent, local, remote, iss)
     }
 
     /// Passive OPEN (§3.10.1) for one prospective peer: a TCB in LISTEN that will
     /// move to SYN-RECEIVED on that peer's SYN. The stack's listener creates one
     /// per arriving SYN, so a single listening port serves many connections.
-    pub fn listen(cfg: Config, local: SocketAddr, remote: SocketAddr, iss: SeqNum) -> Self {
-        Self::new(cfg, State::Listen, local, remote, iss)
+    /// `cfg` is a [`Config`] or an `Arc<Config>` shared with other connections.
+    pub fn listen(
+        cfg: impl Into<Arc<Config>>,
+        local: SocketAddr,
+        remote: SocketAddr,
+        iss: SeqNum,
+    ) -> Self {
+        Self::new(cfg.into(), State::Listen, local, remote, iss)
     }
 
     // ---- getters ----
@@ -271,7 +294,7 @@ impl Connection {
 
     /// The MSS we advertise: the path MTU minus headers, capped by the configuration.
     pub fn our_mss(&self) -> u16 {
-        self.cfg.effective_mss(self.remote.is_ipv6())
+        self.cfg.effective_mss(self.remote().is_ipv6())
     }
 
     /// The current state.
@@ -286,12 +309,12 @@ impl Connection {
 
     /// The local address and port.
     pub fn local(&self) -> SocketAddr {
-        self.local
+        self.addrs.local()
     }
 
     /// The remote address and port.
     pub fn remote(&self) -> SocketAddr {
-        self.remote
+        self.addrs.remote()
     }
 
     /// Why the connection failed, if it did (refused, reset, timed out).
@@ -301,7 +324,7 @@ impl Connection {
 
     /// Counters.
     pub fn stats(&self) -> ConnStats {
-        self.stats
+        self.stats.get()
     }
 
     /// Bytes ready for [`recv`](Self::recv).
@@ -363,7 +386,11 @@ impl Connection {
         core::mem::size_of::<Self>()
             + self.tx.allocated_bytes()
             + self.rx.allocated_bytes()
+            + self.stats.allocated_bytes()
             + self.loss.allocated_bytes()
+            + self.cc.allocated_bytes()
+            + self.addrs.allocated_bytes()
+            + self.recovery.allocated_bytes()
             + self.scratch.capacity()
     }
 
@@ -565,8 +592,11 @@ impl Connection {
     }
 
     /// Turns Nagle's algorithm off (`true`) or back on for data sent from now on.
+    /// The connection's settings become its own copy on the first change.
     pub fn set_nodelay(&mut self, nodelay: bool) {
-        self.cfg.nodelay = nodelay;
+        if self.cfg.nodelay != nodelay {
+            Arc::make_mut(&mut self.cfg).nodelay = nodelay;
+        }
     }
 
     /// Whether Nagle's algorithm is off.

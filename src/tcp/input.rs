@@ -571,7 +571,7 @@ impl Connection {
     /// Reads MSS and window scale from a SYN (RFC 9293 §3.7.1, RFC 7323 §2).
     fn take_syn_options(&mut self, seg: &TcpRepr<'_>) {
         // Without the option, the default send MSS is 536 (IPv4) or 1220 (IPv6) (§3.7.1).
-        let default_mss = if self.remote.is_ipv4() { 536 } else { 1220 };
+        let default_mss = if self.remote().is_ipv4() { 536 } else { 1220 };
         let peer_mss = seg.options.mss.map_or(default_mss, usize::from).max(1);
         self.tcb.send_mss = peer_mss.min(usize::from(self.our_mss())).max(1);
         if let Some(ts) = seg.options.timestamps.filter(|_| self.cfg.timestamps) {

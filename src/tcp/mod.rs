@@ -25,6 +25,7 @@
 pub mod cc;
 pub mod config;
 pub mod connection;
+pub mod endpoints;
 pub mod error;
 mod input;
 pub mod isn;
@@ -40,6 +41,7 @@ pub mod sack_report;
 pub mod send_buf;
 pub mod seq;
 pub mod state;
+pub mod stats;
 pub mod syn_cookie;
 #[cfg(test)]
 mod tests;

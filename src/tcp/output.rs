@@ -23,7 +23,7 @@ impl Connection {
                 seq: rst.seq,
                 ack: rst.ack,
             };
-            return Some(reset.to_repr(self.local.port(), self.remote.port()));
+            return Some(reset.to_repr(self.local().port(), self.remote().port()));
         }
         let syn_unacked = self.tcb.snd_una == self.tcb.iss;
         let kind = match self.state {
@@ -280,7 +280,7 @@ impl Connection {
         } else {
             self.advertise_window()
         };
-        let (src_port, dst_port) = (self.local.port(), self.remote.port());
+        let (src_port, dst_port) = (self.local().port(), self.remote().port());
         let ack = if flags.ack() {
             self.tcb.rcv_nxt
         } else {

@@ -15,16 +15,24 @@ use crate::time::{Duration, Instant};
 /// Duplicate ACKs that trigger fast retransmit (RFC 5681 §3.2).
 pub const DUPACK_THRESHOLD: u32 = 3;
 
-/// Fast recovery bookkeeping of one connection.
-#[derive(Clone, Copy, Debug)]
+/// Fast recovery bookkeeping of one connection: 16 bytes inline, the rest on the heap only
+/// during a recovery episode.
+#[derive(Clone, Debug)]
 pub struct Recovery {
     /// RFC 6582 `recover`: SND.MAX when recovery (or the last timeout) began; recovery ends
     /// when it is acknowledged, and a new one may not begin before.
     recover: SeqNum,
-    /// PRR state while in fast recovery.
-    prr: Option<Prr>,
     /// Consecutive duplicate ACKs.
     dupacks: u32,
+    /// The fast recovery in progress, if any: allocated when it begins, freed when it ends.
+    episode: Option<Box<Episode>>,
+}
+
+/// One fast recovery episode (only read while it lasts).
+#[derive(Clone, Copy, Debug)]
+struct Episode {
+    /// PRR state.
+    prr: Prr,
     /// Bytes the duplicate ACKs say the receiver holds above SND.UNA (one segment each).
     sacked: usize,
     /// Bytes retransmitted since SND.UNA last moved.
@@ -38,17 +46,19 @@ impl Recovery {
     pub fn new(iss: SeqNum) -> Self {
         Recovery {
             recover: iss,
-            prr: None,
             dupacks: 0,
-            sacked: 0,
-            retrans: 0,
-            timer_restarted: false,
+            episode: None,
         }
     }
 
     /// Whether fast recovery is in progress.
     pub fn in_recovery(&self) -> bool {
-        self.prr.is_some()
+        self.episode.is_some()
+    }
+
+    /// Heap bytes held: the episode while in recovery.
+    pub fn allocated_bytes(&self) -> usize {
+        self.episode.as_ref().map_or(0, |_| size_of::<Episode>())
     }
 
     /// Consecutive duplicate ACKs seen.
@@ -60,23 +70,25 @@ impl Recovery {
     /// in recovery less what duplicate ACKs reported delivered and the presumed-lost head,
     /// plus retransmissions.
     pub fn pipe(&self, flight: usize, mss: usize) -> usize {
-        if self.in_recovery() {
-            (flight + self.retrans).saturating_sub(self.sacked + mss)
-        } else {
-            flight
+        match self.episode.as_deref() {
+            Some(e) => (flight + e.retrans).saturating_sub(e.sacked + mss),
+            None => flight,
         }
     }
 
     /// New data of `len` bytes went out.
     pub fn on_sent(&mut self, len: usize) {
-        if let Some(prr) = self.prr.as_mut() {
-            prr.on_sent(len);
+        if let Some(e) = self.episode.as_deref_mut() {
+            e.prr.on_sent(len);
         }
     }
 
     /// The segment at SND.UNA was retransmitted (`len` bytes).
+    /// (Outside recovery the count is not needed: an episode starts from 0.)
     pub fn on_retransmit(&mut self, len: usize) {
-        self.retrans = self.retrans.saturating_add(len);
+        if let Some(e) = self.episode.as_deref_mut() {
+            e.retrans = e.retrans.saturating_add(len);
+        }
         self.on_sent(len);
     }
 }
@@ -103,26 +115,24 @@ impl Connection {
         let mss = self.max_payload();
         let r = &mut self.recovery;
         r.dupacks = 0;
-        r.retrans = 0;
-        if r.prr.is_some() {
+        if let Some(e) = r.episode.as_deref_mut() {
+            e.retrans = 0;
             if self.tcb.snd_una.after_eq(r.recover) {
                 // Full acknowledgment: recovery is over (RFC 6582 §3.2 step 3, RFC 6937 §3).
-                r.prr = None;
-                r.sacked = 0;
+                r.episode = None;
                 self.cc.on_recovery_end(now);
                 return true;
             }
             // Partial ACK: the retransmitted segment plus some the dupacks already counted.
-            let counted = r.sacked.min(acked.saturating_sub(mss));
-            r.sacked -= counted;
+            let counted = e.sacked.min(acked.saturating_sub(mss));
+            e.sacked -= counted;
+            let first_partial = !e.timer_restarted;
+            e.timer_restarted = true;
             self.prr_update(acked - counted);
             // RFC 6582 §3.2 step 5: retransmit the first unacknowledged segment at once.
             self.retransmit_head = true;
-            let first_partial = !self.recovery.timer_restarted;
-            self.recovery.timer_restarted = true;
             return first_partial;
         }
-        r.sacked = 0;
         let cwnd = self.cc.cwnd();
         // Not using the window: flight plus a segment fits under cwnd; in slow start the
         // window may be up to twice the flight (it doubles per round).
@@ -146,8 +156,8 @@ impl Connection {
         let mss = self.max_payload();
         let r = &mut self.recovery;
         r.dupacks = r.dupacks.saturating_add(1);
-        if r.prr.is_some() {
-            r.sacked = r.sacked.saturating_add(mss);
+        if let Some(e) = r.episode.as_deref_mut() {
+            e.sacked = e.sacked.saturating_add(mss);
             self.prr_update(mss);
             return;
         }
@@ -159,11 +169,13 @@ impl Connection {
         self.cc.on_congestion_event(now, flight);
         let r = &mut self.recovery;
         r.recover = self.tcb.snd_max;
-        // Each of the duplicate ACKs stands for a segment that left the network.
-        r.sacked = DUPACK_THRESHOLD as usize * mss;
-        r.retrans = 0;
-        r.timer_restarted = false;
-        r.prr = Some(Prr::start(self.cc.ssthresh(), flight));
+        r.episode = Some(Box::new(Episode {
+            prr: Prr::start(self.cc.ssthresh(), flight),
+            // Each of the duplicate ACKs stands for a segment that left the network.
+            sacked: DUPACK_THRESHOLD as usize * mss,
+            retrans: 0,
+            timer_restarted: false,
+        }));
         // This ACK is the first of recovery; it delivered one segment.
         self.prr_update(mss);
         self.retransmit_head = true;
@@ -175,10 +187,10 @@ impl Connection {
         let mss = self.max_payload();
         let pipe = self.pipe();
         let ssthresh = self.cc.ssthresh();
-        let Some(prr) = self.recovery.prr.as_mut() else {
+        let Some(e) = self.recovery.episode.as_deref_mut() else {
             return;
         };
-        let sndcnt = prr.on_ack(delivered, pipe, ssthresh, mss);
+        let sndcnt = e.prr.on_ack(delivered, pipe, ssthresh, mss);
         self.cc.set_cwnd(pipe.saturating_add(sndcnt));
     }
 
@@ -187,11 +199,9 @@ impl Connection {
     /// of a segment, and not again if fast recovery already reduced it).
     pub(super) fn cc_on_rto(&mut self, now: Instant, flight: usize, first_timeout: bool) {
         let r = &mut self.recovery;
-        let was_recovering = r.prr.take().is_some();
+        let was_recovering = r.episode.take().is_some();
         r.recover = self.tcb.snd_max;
         r.dupacks = 0;
-        r.sacked = 0;
-        r.retrans = 0;
         if first_timeout && !was_recovering {
             self.cc.on_rto(now, flight);
         } else {

@@ -3,25 +3,38 @@
 use crate::time::Duration;
 
 /// SRTT/RTTVAR estimator with the RFC 6298 rules (α = 1/8, β = 1/4, K = 4).
+///
+/// Kept as whole nanoseconds in `u64`s (40 bytes rather than 80 for five `Duration`s, one of
+/// them optional): the same arithmetic as on `Duration`, which is exact nanoseconds too, for
+/// any time under 584 years; longer ones saturate.
 #[derive(Clone, Copy, Debug)]
 pub struct RttEstimator {
-    srtt: Option<Duration>,
-    rttvar: Duration,
-    rto: Duration,
-    min_rto: Duration,
-    max_rto: Duration,
+    /// SRTT in ns, [`NO_SAMPLE`] before the first sample.
+    srtt: u64,
+    rttvar: u64,
+    rto: u64,
+    min_rto: u64,
+    max_rto: u64,
 }
 
-/// Clock granularity G of RFC 6298 §2 (our clock is in microseconds; use 1 ms).
-const GRANULARITY: Duration = Duration::from_millis(1);
+/// Clock granularity G of RFC 6298 §2 (our clock is in microseconds; use 1 ms), in ns.
+const GRANULARITY: u64 = 1_000_000;
+/// `srtt` before any sample.
+const NO_SAMPLE: u64 = u64::MAX;
+
+/// A duration in whole nanoseconds, saturating.
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
 
 impl RttEstimator {
     /// A fresh estimator whose RTO is `initial` until the first sample (§2.1).
     pub fn new(initial: Duration, min_rto: Duration, max_rto: Duration) -> Self {
+        let (min_rto, max_rto) = (nanos(min_rto), nanos(max_rto));
         RttEstimator {
-            srtt: None,
-            rttvar: Duration::ZERO,
-            rto: initial.clamp(min_rto, max_rto.max(min_rto)),
+            srtt: NO_SAMPLE,
+            rttvar: 0,
+            rto: nanos(initial).clamp(min_rto, max_rto.max(min_rto)),
             min_rto,
             max_rto: max_rto.max(min_rto),
         }
@@ -30,41 +43,41 @@ impl RttEstimator {
     /// Feeds one RTT measurement (§2.2, §2.3). Callers follow Karn's rule and
     /// never sample a retransmitted segment.
     pub fn sample(&mut self, rtt: Duration) {
-        match self.srtt {
-            None => {
-                self.srtt = Some(rtt);
-                self.rttvar = rtt / 2;
-            }
-            Some(srtt) => {
-                let delta = srtt.abs_diff(rtt);
-                self.rttvar = (self.rttvar * 3 + delta) / 4;
-                self.srtt = Some((srtt * 7 + rtt) / 8);
-            }
+        // One below the marker: a sample of 584 years is still a sample.
+        let rtt = nanos(rtt).min(NO_SAMPLE - 1);
+        if self.srtt == NO_SAMPLE {
+            self.srtt = rtt;
+            self.rttvar = rtt / 2;
+        } else {
+            let delta = self.srtt.abs_diff(rtt);
+            self.rttvar = self.rttvar.saturating_mul(3).saturating_add(delta) / 4;
+            self.srtt = (self.srtt.saturating_mul(7).saturating_add(rtt) / 8).min(NO_SAMPLE - 1);
         }
-        let srtt = self.srtt.unwrap_or(rtt);
-        let rto = srtt + (self.rttvar * 4).max(GRANULARITY);
+        let rto = self
+            .srtt
+            .saturating_add(self.rttvar.saturating_mul(4).max(GRANULARITY));
         self.rto = rto.clamp(self.min_rto, self.max_rto);
     }
 
     /// The current RTO, before backoff.
     pub fn rto(&self) -> Duration {
-        self.rto
+        Duration::from_nanos(self.rto)
     }
 
     /// The RTO after `backoff` doublings (§5.5), capped at the maximum.
     pub fn rto_with_backoff(&self, backoff: u32) -> Duration {
-        let factor = 1u32.checked_shl(backoff.min(16)).unwrap_or(u32::MAX);
-        self.rto.saturating_mul(factor).min(self.max_rto)
+        let factor = 1u64.checked_shl(backoff.min(16)).unwrap_or(u64::MAX);
+        Duration::from_nanos(self.rto.saturating_mul(factor).min(self.max_rto))
     }
 
     /// The smoothed RTT, once a sample has been taken.
     pub fn srtt(&self) -> Option<Duration> {
-        self.srtt
+        (self.srtt != NO_SAMPLE).then(|| Duration::from_nanos(self.srtt))
     }
 
     /// The RTT variation.
     pub fn rttvar(&self) -> Duration {
-        self.rttvar
+        Duration::from_nanos(self.rttvar)
     }
 }
 

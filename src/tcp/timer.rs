@@ -40,15 +40,26 @@ impl TimerKind {
     }
 }
 
-/// One optional deadline per [`TimerKind`].
-#[derive(Clone, Copy, Debug, Default)]
-pub struct TimerTable([Option<Instant>; TimerKind::COUNT]);
+/// One optional deadline per [`TimerKind`], 8 bytes each: an unarmed timer holds
+/// [`UNARMED`] (an `Option<Instant>` would take 16).
+#[derive(Clone, Copy, Debug)]
+pub struct TimerTable([Instant; TimerKind::COUNT]);
+
+/// The deadline slot of an unarmed timer: the end of time. A deadline there is stored one
+/// microsecond earlier, which no clock reaches either.
+const UNARMED: Instant = Instant::from_micros(u64::MAX);
+
+impl Default for TimerTable {
+    fn default() -> Self {
+        TimerTable([UNARMED; TimerKind::COUNT])
+    }
+}
 
 impl TimerTable {
     /// Arms (or re-arms) a timer.
     pub fn set(&mut self, kind: TimerKind, at: Instant) {
         if let Some(slot) = self.0.get_mut(kind.index()) {
-            *slot = Some(at);
+            *slot = at.min(Instant::from_micros(u64::MAX - 1));
         }
     }
 
@@ -62,23 +73,26 @@ impl TimerTable {
     /// Disarms a timer.
     pub fn clear(&mut self, kind: TimerKind) {
         if let Some(slot) = self.0.get_mut(kind.index()) {
-            *slot = None;
+            *slot = UNARMED;
         }
     }
 
     /// Disarms every timer.
     pub fn clear_all(&mut self) {
-        self.0 = [None; TimerKind::COUNT];
+        self.0 = [UNARMED; TimerKind::COUNT];
     }
 
     /// The deadline of a timer, if armed.
     pub fn get(&self, kind: TimerKind) -> Option<Instant> {
-        self.0.get(kind.index()).copied().flatten()
+        self.0
+            .get(kind.index())
+            .copied()
+            .filter(|&at| at != UNARMED)
     }
 
     /// The earliest armed deadline.
     pub fn next(&self) -> Option<Instant> {
-        self.0.iter().flatten().min().copied()
+        self.0.iter().copied().min().filter(|&at| at != UNARMED)
     }
 
     /// Disarms and returns the earliest timer due at `now`, if any.

@@ -47,22 +47,37 @@ struct Saved {
     cwnd_prior: usize,
 }
 
-/// CUBIC congestion control.
-#[derive(Clone, Debug)]
-pub struct Cubic {
-    w: Window,
+/// What CUBIC keeps from its first congestion avoidance stage or congestion event on. It
+/// lives on the heap, allocated then and kept: a connection that never leaves its initial
+/// slow start (most short or idle ones) pays one pointer for it.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct Avoidance {
     /// W_max: the window (segments) just before the last reduction; 0 before any.
     w_max: f64,
     /// cwnd (bytes) when ssthresh was last set (§4.3 `cwnd_prior`).
     cwnd_prior: usize,
     epoch: Option<Epoch>,
-    /// Smoothed RTT from the samples, for `W_cubic(t + RTT)`.
-    srtt: Option<Duration>,
-    /// Since when the sender has been application limited (that time does not count in t).
-    app_limited_since: Option<Instant>,
     /// Fractional bytes of growth not yet added to cwnd.
     frac: f64,
     saved: Option<Saved>,
+}
+
+/// `srtt` before any sample.
+const NO_SRTT: u64 = u64::MAX;
+/// `app_limited_since` while the sender is not application limited.
+const NOT_LIMITED: Instant = Instant::from_micros(u64::MAX);
+
+/// CUBIC congestion control.
+#[derive(Clone, Debug)]
+pub struct Cubic {
+    w: Window,
+    /// Smoothed RTT from the samples in ns ([`NO_SRTT`] before any), for `W_cubic(t + RTT)`.
+    srtt: u64,
+    /// Since when the sender has been application limited (that time does not count in t);
+    /// [`NOT_LIMITED`] when it is not.
+    app_limited_since: Instant,
+    /// Congestion avoidance state, allocated on first use.
+    ca: Option<Box<Avoidance>>,
 }
 
 impl Cubic {
@@ -70,24 +85,31 @@ impl Cubic {
     pub fn new(mss: usize) -> Self {
         Cubic {
             w: Window::new(mss),
-            w_max: 0.0,
-            cwnd_prior: 0,
-            epoch: None,
-            srtt: None,
-            app_limited_since: None,
-            frac: 0.0,
-            saved: None,
+            srtt: NO_SRTT,
+            app_limited_since: NOT_LIMITED,
+            ca: None,
         }
+    }
+
+    /// Heap bytes held: the avoidance state, once allocated.
+    pub fn allocated_bytes(&self) -> usize {
+        self.ca.as_ref().map_or(0, |_| size_of::<Avoidance>())
     }
 
     /// W_max in segments (0 before the first congestion event).
     pub fn w_max(&self) -> f64 {
-        self.w_max
+        self.ca.as_ref().map_or(0.0, |c| c.w_max)
     }
 
     /// K of the current epoch in seconds, once congestion avoidance has begun.
     pub fn k(&self) -> Option<f64> {
-        self.epoch.map(|e| e.k)
+        self.ca.as_ref().and_then(|c| c.epoch).map(|e| e.k)
+    }
+
+    /// The congestion avoidance state, allocated (all zero, as a fresh controller has it)
+    /// on first use.
+    fn ca(&mut self) -> &mut Avoidance {
+        self.ca.get_or_insert_with(Box::default)
     }
 
     fn segments(&self, bytes: usize) -> f64 {
@@ -99,52 +121,65 @@ impl Cubic {
     /// without a reduction — W_max is the current window and K = 0.
     fn start_epoch(&mut self, now: Instant) -> Epoch {
         let cwnd_epoch = self.segments(self.w.cwnd);
-        if self.w_max < cwnd_epoch {
-            self.w_max = cwnd_epoch;
+        let ca = self.ca();
+        if ca.w_max < cwnd_epoch {
+            ca.w_max = cwnd_epoch;
         }
         let epoch = Epoch {
             start: now,
-            k: k(self.w_max, cwnd_epoch),
+            k: k(ca.w_max, cwnd_epoch),
             w_est: cwnd_epoch,
         };
-        self.epoch = Some(epoch);
-        self.frac = 0.0;
+        ca.epoch = Some(epoch);
+        ca.frac = 0.0;
         epoch
     }
 
     fn update_srtt(&mut self, rtt: Option<Duration>) {
         if let Some(r) = rtt {
-            self.srtt = Some(
-                self.srtt
-                    .map_or(r, |s| s.saturating_mul(7).saturating_add(r) / 8),
-            );
+            let r = u64::try_from(r.as_nanos())
+                .unwrap_or(u64::MAX)
+                .min(NO_SRTT - 1);
+            self.srtt = if self.srtt == NO_SRTT {
+                r
+            } else {
+                self.srtt.saturating_mul(7).saturating_add(r) / 8
+            };
         }
     }
 
     /// Congestion avoidance for one ACK (§4.2–§4.5).
     fn avoid(&mut self, s: &AckSample) {
-        let mut epoch = match self.epoch {
+        let mut epoch = match self.ca.as_ref().and_then(|c| c.epoch) {
             Some(e) => e,
             None => self.start_epoch(s.now),
         };
         let cwnd = self.segments(self.w.cwnd);
         let acked = self.segments(s.acked);
         let t = s.now.saturating_duration_since(epoch.start).as_secs_f64();
-        let rtt = self.srtt.map_or(0.0, |d| d.as_secs_f64());
+        let rtt = if self.srtt == NO_SRTT {
+            0.0
+        } else {
+            Duration::from_nanos(self.srtt).as_secs_f64()
+        };
+        let (w_max, cwnd_prior) = {
+            let ca = self.ca();
+            (ca.w_max, ca.cwnd_prior)
+        };
         // §4.3: Reno-friendly estimate; α becomes 1 once W_est reaches cwnd_prior.
-        let alpha = if epoch.w_est >= self.segments(self.cwnd_prior) {
+        let alpha = if epoch.w_est >= self.segments(cwnd_prior) {
             1.0
         } else {
             ALPHA
         };
         epoch.w_est += alpha * acked / cwnd;
-        self.epoch = Some(epoch);
-        let next = if w_cubic(t, epoch.k, self.w_max) < epoch.w_est {
+        self.ca().epoch = Some(epoch);
+        let next = if w_cubic(t, epoch.k, w_max) < epoch.w_est {
             // §4.3: the Reno-friendly region.
             epoch.w_est
         } else {
             // §4.4/§4.5: concave or convex region; target clamped to [cwnd, 1.5·cwnd] (§4.2).
-            let target = w_cubic(t + rtt, epoch.k, self.w_max).clamp(cwnd, 1.5 * cwnd);
+            let target = w_cubic(t + rtt, epoch.k, w_max).clamp(cwnd, 1.5 * cwnd);
             cwnd + (target - cwnd) / cwnd * acked
         };
         self.grow_to(next);
@@ -152,39 +187,45 @@ impl Cubic {
 
     /// Raises cwnd to `segments` (never lowers it), carrying fractional bytes forward.
     fn grow_to(&mut self, segments: f64) {
-        let want = segments * self.w.mss as f64 - self.w.cwnd as f64 + self.frac;
+        let base = segments * self.w.mss as f64 - self.w.cwnd as f64;
+        let ca = self.ca();
+        let want = base + ca.frac;
         if want <= 0.0 {
             return;
         }
         let whole = want.floor();
-        self.frac = want - whole;
+        ca.frac = want - whole;
         // `whole` is finite and non-negative; `as` saturates.
         self.w.cwnd = self.w.cwnd.saturating_add(whole as usize);
     }
 
     fn save(&mut self) {
-        self.saved = Some(Saved {
-            cwnd: self.w.cwnd,
-            ssthresh: self.w.ssthresh,
-            w_max: self.w_max,
-            cwnd_prior: self.cwnd_prior,
+        let (cwnd, ssthresh) = (self.w.cwnd, self.w.ssthresh);
+        let ca = self.ca();
+        ca.saved = Some(Saved {
+            cwnd,
+            ssthresh,
+            w_max: ca.w_max,
+            cwnd_prior: ca.cwnd_prior,
         });
     }
 
     /// §4.6 and §4.7: ssthresh = max(flight·β, 2·SMSS), W_max with fast convergence.
     fn reduce(&mut self, flight: usize) {
         self.save();
-        let cwnd = self.segments(self.w.cwnd);
-        self.w_max = if cwnd < self.w_max {
+        let cwnd_bytes = self.w.cwnd;
+        let cwnd = self.segments(cwnd_bytes);
+        let ca = self.ca();
+        ca.w_max = if cwnd < ca.w_max {
             // Fast convergence: the path's capacity shrank; release bandwidth sooner.
             cwnd * (1.0 + BETA) / 2.0
         } else {
             cwnd
         };
-        self.cwnd_prior = self.w.cwnd;
+        ca.cwnd_prior = cwnd_bytes;
+        ca.epoch = None;
         self.w.ssthresh = self.w.decreased(flight, 7, 10);
-        self.epoch = None;
-        self.app_limited_since = None;
+        self.app_limited_since = NOT_LIMITED;
     }
 }
 
@@ -209,11 +250,14 @@ impl CongestionControl for Cubic {
         self.update_srtt(s.rtt);
         if s.app_limited {
             // §5.8: no growth while application limited, and that time does not count in t.
-            self.app_limited_since.get_or_insert(s.now);
+            if self.app_limited_since == NOT_LIMITED {
+                self.app_limited_since = s.now;
+            }
             return;
         }
-        if let Some(since) = self.app_limited_since.take()
-            && let Some(e) = self.epoch.as_mut()
+        let since = core::mem::replace(&mut self.app_limited_since, NOT_LIMITED);
+        if since != NOT_LIMITED
+            && let Some(e) = self.ca.as_mut().and_then(|c| c.epoch.as_mut())
         {
             e.start += s.now.saturating_duration_since(since);
         }
@@ -244,18 +288,20 @@ impl CongestionControl for Cubic {
         self.reduce(flight);
         // §4.8: the first congestion avoidance after a timeout uses K = 0 and W_max = the
         // window at its start, which `start_epoch` does when W_max is below that window.
-        self.w_max = 0.0;
+        self.ca().w_max = 0.0;
         self.w.cwnd = self.w.mss;
     }
 
     fn on_spurious_congestion(&mut self) {
         // §4.9: restore the state from before the reduction.
-        if let Some(saved) = self.saved.take() {
+        if let Some(ca) = self.ca.as_deref_mut()
+            && let Some(saved) = ca.saved.take()
+        {
             self.w.cwnd = self.w.cwnd.max(saved.cwnd);
             self.w.ssthresh = saved.ssthresh;
-            self.w_max = saved.w_max;
-            self.cwnd_prior = saved.cwnd_prior;
-            self.epoch = None;
+            ca.w_max = saved.w_max;
+            ca.cwnd_prior = saved.cwnd_prior;
+            ca.epoch = None;
         }
     }
 }

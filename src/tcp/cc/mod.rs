@@ -124,7 +124,9 @@ pub enum CcAlgorithm {
     Bbr,
 }
 
-/// One of the built-in algorithms, dispatched without allocation.
+/// One of the built-in algorithms, dispatched statically. BBR's model (136 bytes) is boxed
+/// once when the connection is made, so the enum stays the size of CUBIC/NewReno (80) for
+/// the default algorithm; no call allocates.
 #[derive(Clone, Debug)]
 pub enum AnyCc {
     /// NewReno.
@@ -132,7 +134,7 @@ pub enum AnyCc {
     /// CUBIC.
     Cubic(Cubic),
     /// BBR.
-    Bbr(Bbr),
+    Bbr(Box<Bbr>),
 }
 
 impl AnyCc {
@@ -141,7 +143,16 @@ impl AnyCc {
         match algorithm {
             CcAlgorithm::NewReno => AnyCc::NewReno(NewReno::new(mss)),
             CcAlgorithm::Cubic => AnyCc::Cubic(Cubic::new(mss)),
-            CcAlgorithm::Bbr => AnyCc::Bbr(Bbr::new(mss)),
+            CcAlgorithm::Bbr => AnyCc::Bbr(Box::new(Bbr::new(mss))),
+        }
+    }
+
+    /// Heap bytes held: BBR's boxed model, CUBIC's avoidance state once allocated.
+    pub fn allocated_bytes(&self) -> usize {
+        match self {
+            AnyCc::NewReno(_) => 0,
+            AnyCc::Cubic(c) => c.allocated_bytes(),
+            AnyCc::Bbr(_) => size_of::<Bbr>(),
         }
     }
 }
