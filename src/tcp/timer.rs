@@ -41,7 +41,7 @@ impl TimerKind {
 }
 
 /// One optional deadline per [`TimerKind`], 8 bytes each: an unarmed timer holds
-/// [`UNARMED`] (an `Option<Instant>` would take 16).
+/// `UNARMED` (an `Option<Instant>` would take 16).
 #[derive(Clone, Copy, Debug)]
 pub struct TimerTable([Instant; TimerKind::COUNT]);
 

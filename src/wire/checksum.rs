@@ -35,7 +35,7 @@ const fn add64(acc: u64, w: u64) -> u64 {
 /// an odd trailing byte is padded with a zero byte on the right (RFC 1071).
 ///
 /// Wide words: whole 64-byte blocks are summed exactly as native-endian 32-bit words without
-/// any carry to propagate (see [`sum_blocks`], the vectorized part), the rest as 64-bit words
+/// any carry to propagate (see `sum_blocks`, the vectorized part), the rest as 64-bit words
 /// with end-around carry. The folded native-endian sum is the big-endian sum byte-swapped
 /// (RFC 1071 §2(B), byte-order independence). Headers (under 64 bytes) skip the wide loop.
 pub fn sum(data: &[u8]) -> u16 {
