@@ -117,22 +117,6 @@ pub fn describe(e: tcp::Error, remote: impl std::fmt::Display) -> String {
     }
 }
 
-/// 16 random bytes for the ISN secret (RFC 6528 wants it secret on a real network).
-fn random_key() -> [u8; 16] {
-    use std::io::Read;
-    let mut key = [0u8; 16];
-    let ok = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut key));
-    if ok.is_err() {
-        // No urandom: fall back on the clock, which still varies between runs.
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos();
-        key = t.to_le_bytes();
-    }
-    key
-}
-
 /// Checks the addresses, opens the device and builds the driver. Must run inside a Tokio
 /// runtime.
 pub fn open(args: &LinkArgs, msl: Duration) -> Result<Driver<TunDevice>, Failure> {
@@ -182,7 +166,7 @@ pub fn open(args: &LinkArgs, msl: Duration) -> Result<Driver<TunDevice>, Failure
     };
     let cfg = StackConfig {
         tcp,
-        isn_key: random_key(),
+        isn_key: synack::net::random_isn_key(),
         ..StackConfig::default()
     };
     let stack = Stack::new(cfg, &[args.addr]);

@@ -28,3 +28,19 @@ pub use driver::{Clock, Driver, DriverError, DriverOptions, DriverStats};
 pub use impair::{ImpairConfig, ImpairError, Impairer};
 pub use pcap::PcapWriter;
 pub use tun::{TunConfig, TunDevice, TunError};
+
+/// 16 random bytes for the RFC 6528 ISN secret (`StackConfig::isn_key`), from the OS; if
+/// `/dev/urandom` cannot be read, the clock, which still differs between runs.
+pub fn random_isn_key() -> [u8; 16] {
+    use std::io::Read;
+    let mut key = [0u8; 16];
+    let ok = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut key));
+    if ok.is_err() {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        key = t.to_le_bytes();
+    }
+    key
+}

@@ -112,7 +112,7 @@ impl Builder {
         F: FnOnce() -> io::Result<D> + Send + 'static,
     {
         let mut cfg = self.cfg;
-        cfg.isn_key = self.isn_key.unwrap_or_else(random_key);
+        cfg.isn_key = self.isn_key.unwrap_or_else(crate::net::random_isn_key);
         let (addrs, options) = (self.addrs, self.options);
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -156,21 +156,6 @@ impl Builder {
             }
         }
     }
-}
-
-/// Random bytes for RFC 6528 ISNs, from the OS; the clock if it has none.
-fn random_key() -> [u8; 16] {
-    use std::io::Read;
-    let mut key = [0u8; 16];
-    let ok = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut key));
-    if ok.is_err() {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos();
-        key = t.to_le_bytes();
-    }
-    key
 }
 
 /// The runtime thread: flush, then sleep until the device is readable, the next deadline
