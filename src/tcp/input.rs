@@ -500,6 +500,11 @@ impl Connection {
             if t.fin && stored_all && self.remote_fin.is_none() {
                 self.remote_fin = Some(t.seq + t.payload.len());
             }
+            if t.fin && offset > 0 {
+                // A FIN beyond a hole is out of order too: a duplicate ACK at once tells the
+                // sender what is missing (it may be a loss probe for the lost tail).
+                self.ack.now = true;
+            }
         } else if !t.payload.is_empty() {
             // Text after the peer's FIN: ignore it, but say where we are.
             self.ack.now = true;

@@ -341,8 +341,11 @@ impl Connection {
             return Some(None);
         }
         let last = self.loss.rack.last_unsacked()?;
-        // The last segment's final MSS.
-        let start = last.start.max(last.end - mss.max(1));
+        // The last segment's final MSS, with the FIN if it ends there: when the data before
+        // the FIN filled a whole MSS the FIN has a record of its own, and a probe of the FIN
+        // alone would repair nothing if the data before it was lost.
+        let fin = usize::from(self.fin_seq.is_some_and(|f| f + 1 == last.end));
+        let start = self.tcb.snd_una.max(last.end - (mss.max(1) + fin));
         self.rexmit_from(start, last.end, mss).map(Some)
     }
 
@@ -365,9 +368,13 @@ impl Connection {
             .iter()
             .filter(|x| x.lost() && !x.sacked())
             .find_map(|x| self.rexmit_from(x.start, x.end, mss))?;
+        // The FIN takes sequence space but no room in the network: a lost last segment with
+        // the FIN on it must fit a one-MSS window after a timeout. With nothing in the pipe,
+        // one segment always goes (RFC 6675 NextSeg under any cwnd), so a retransmission can
+        // never be held back for good.
         let pipe = self.loss.rack.pipe();
         let room = self.cc.cwnd().saturating_sub(pipe);
-        (room >= (r.len + usize::from(r.fin)).max(1)).then_some(r)
+        (pipe == 0 || room >= r.len.max(1)).then_some(r)
     }
 
     /// Up to `mss` bytes of the first hole in `[start, end)` (SACKed data is skipped); the

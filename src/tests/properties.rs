@@ -59,3 +59,89 @@ proptest! {
         assert_clean(&x, &format!("seed {seed} {mbit} Mbit/s loss {loss:.3}"));
     }
 }
+
+// Regression inputs found by long random searches (issue 18). In each the receiver was
+// missing exactly the last full segment, which carried the FIN, while the sender's
+// retransmission timer fired until it gave up: after the timeout the window was one MSS and
+// the lost segment needed MSS + 1 (the FIN), so NextSeg never let it go.
+
+/// One case of `streams_hash_equal_and_close_cleanly_under_impairments`.
+#[allow(clippy::too_many_arguments)]
+fn impaired_exchange(
+    seed: u64,
+    loss: f64,
+    jitter_ms: u64,
+    duplicate: f64,
+    corrupt: f64,
+    a_len: usize,
+    b_len: usize,
+    ipv6: bool,
+) {
+    let link = LinkConfig::default()
+        .with_delay(Duration::from_millis(5))
+        .with_jitter(Duration::from_millis(jitter_ms))
+        .with_loss(loss)
+        .with_duplicate(duplicate)
+        .with_corrupt(corrupt);
+    let net = pair(seed, tcp_cfg(), link);
+    let server = SocketAddr::new(if ipv6 { IP6_B } else { IP_B }, 443);
+    let x = exchange(
+        net,
+        server,
+        stream(a_len, seed),
+        stream(b_len, !seed),
+        Duration::from_secs(3600),
+    );
+    assert_clean(&x, &format!("seed {seed}"));
+}
+
+/// One case of `bandwidth_limited_paths_deliver_intact`.
+fn bandwidth_exchange(seed: u64, loss: f64, mbit: u64, len: usize) {
+    let link = LinkConfig::default()
+        .with_delay(Duration::from_millis(10))
+        .with_bandwidth(mbit * 1_000_000)
+        .with_queue_limit(64 * 1024)
+        .with_loss(loss);
+    let net = pair(seed, tcp_cfg(), link);
+    let x = exchange(
+        net,
+        SocketAddr::new(IP_B, 80),
+        stream(len, seed),
+        Vec::new(),
+        Duration::from_secs(3600),
+    );
+    assert_clean(&x, &format!("seed {seed} {mbit} Mbit/s loss {loss:.3}"));
+}
+
+#[test]
+fn lost_tail_with_fin_is_resent_after_rto_seed_3093719489011094003() {
+    impaired_exchange(
+        3093719489011094003,
+        0.013790271023641089,
+        6,
+        0.09360251582594863,
+        0.008715893006389861,
+        28937,
+        131636,
+        false,
+    );
+}
+
+#[test]
+fn lost_tail_with_fin_is_resent_after_rto_seed_11964912093451024715() {
+    impaired_exchange(
+        11964912093451024715,
+        0.07452860660431948,
+        3,
+        0.0564357228674853,
+        0.04078208016075643,
+        121337,
+        149248,
+        false,
+    );
+}
+
+#[test]
+fn lost_tail_with_fin_is_resent_after_rto_bandwidth_seed_4313353662742592504() {
+    bandwidth_exchange(4313353662742592504, 0.04842653614453034, 1, 37648);
+}

@@ -291,3 +291,25 @@ fn rfc9293_3_7_1_missing_mss_option_means_536() {
     });
     assert_eq!(p.c.tcb().send_mss, 536);
 }
+
+#[test]
+fn rfc5681_4_2_a_fin_beyond_a_hole_is_acknowledged_at_once() {
+    let mut p = established_state();
+    // The peer's FIN arrives with 100 bytes missing before it: a duplicate ACK at once says
+    // where the hole starts (it may be the peer's loss probe for a lost tail).
+    p.send(TcpRepr {
+        seq: IRS + 101,
+        ack: ISS + 1,
+        flags: TcpFlags::ACK | TcpFlags::FIN,
+        ..peer()
+    });
+    p.expect(&[TcpRepr {
+        seq: ISS + 1,
+        ack: IRS + 1,
+        ..ours()
+    }]);
+    p.state(State::Established);
+    // The missing bytes fill the hole: the FIN is taken in order.
+    p.send(peer_data(IRS + 1, ISS + 1, &pattern(100)));
+    assert_eq!(p.c.state(), State::CloseWait);
+}

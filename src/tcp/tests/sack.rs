@@ -519,3 +519,60 @@ fn rfc6675_a_segmentation_offload_burst_is_logged_and_repaired_per_mss() {
     p.send(peer_sack(ISS + 1, &[(seg(1).0, seg(3).1)]));
     p.expect(&[data_seg(&data, 0)]);
 }
+
+/// Two full segments, the second with our FIN, sent at 100 ms; the first is acknowledged
+/// at 150 ms and the second lost.
+fn lost_tail_with_fin() -> (Peer, Vec<u8>) {
+    let mut p = established_sack();
+    let data = pattern(2 * SEG);
+    assert_eq!(p.c.send(&data), Ok(data.len()));
+    p.c.close();
+    let tail = TcpRepr {
+        flags: TcpFlags::ACK | TcpFlags::PSH | TcpFlags::FIN,
+        ..data_seg(&data, 1)
+    };
+    p.expect(&[data_seg(&data, 0), tail.clone()]);
+    p.advance(ms(50));
+    p.send(peer_sack(seg(1).0, &[]));
+    p.expect_nothing();
+    (p, data)
+}
+
+#[test]
+fn rfc8985_7_3_the_loss_probe_of_a_tail_with_a_fin_carries_its_data_too() {
+    let (mut p, data) = lost_tail_with_fin();
+    let tail = TcpRepr {
+        flags: TcpFlags::ACK | TcpFlags::PSH | TcpFlags::FIN,
+        ..data_seg(&data, 1)
+    };
+    // PTO = 2·SRTT after the ACK: the probe resends the whole last segment, not the FIN alone.
+    p.advance(ms(300));
+    p.expect(&[tail]);
+    assert_eq!(p.c.stats().tlp_probes, 1);
+}
+
+#[test]
+fn rfc6675_5_1_after_an_rto_a_one_mss_window_resends_a_lost_segment_that_carries_the_fin() {
+    let (mut p, data) = lost_tail_with_fin();
+    let tail = TcpRepr {
+        flags: TcpFlags::ACK | TcpFlags::PSH | TcpFlags::FIN,
+        ..data_seg(&data, 1)
+    };
+    // The probe is lost too; every RTO resends the segment (MSS bytes + FIN) in a window of
+    // one MSS. It used to need MSS + 1 of room and never went.
+    p.advance(ms(300));
+    p.expect(&[tail.clone()]);
+    for timeouts in 1..=3 {
+        let due = p.c.poll_timeout().expect("the RTO is armed");
+        p.at(due);
+        p.expect(&[tail.clone()]);
+        assert_eq!(p.c.cwnd(), SEG);
+        assert_eq!(p.c.stats().timeouts, timeouts);
+    }
+    p.send(TcpRepr {
+        seq: IRS + 1,
+        ack: seg(1).1 + 1,
+        ..peer()
+    });
+    p.state(State::FinWait2);
+}
