@@ -531,7 +531,7 @@ fn lost_tail_with_fin() -> (Peer, Vec<u8>) {
         flags: TcpFlags::ACK | TcpFlags::PSH | TcpFlags::FIN,
         ..data_seg(&data, 1)
     };
-    p.expect(&[data_seg(&data, 0), tail.clone()]);
+    p.expect(&[data_seg(&data, 0), tail]);
     p.advance(ms(50));
     p.send(peer_sack(seg(1).0, &[]));
     p.expect_nothing();
@@ -561,11 +561,11 @@ fn rfc6675_5_1_after_an_rto_a_one_mss_window_resends_a_lost_segment_that_carries
     // The probe is lost too; every RTO resends the segment (MSS bytes + FIN) in a window of
     // one MSS. It used to need MSS + 1 of room and never went.
     p.advance(ms(300));
-    p.expect(&[tail.clone()]);
+    p.expect(&[tail]);
     for timeouts in 1..=3 {
         let due = p.c.poll_timeout().expect("the RTO is armed");
         p.at(due);
-        p.expect(&[tail.clone()]);
+        p.expect(&[tail]);
         assert_eq!(p.c.cwnd(), SEG);
         assert_eq!(p.c.stats().timeouts, timeouts);
     }
