@@ -75,6 +75,9 @@ pub struct Counters {
     pub out_buffer_too_small: u64,
     /// Packets whose IP protocol is neither TCP nor ICMP: ignored (not an error).
     pub in_unknown_protos: u64,
+    /// SYNs that also carried FIN, dropped without an answer (as Linux and FreeBSD do: the
+    /// combination only ever comes from scanners and fingerprinting tools).
+    pub in_syn_fin: u64,
     /// `IcmpInMsgs`: ICMP and ICMPv6 messages received for our addresses.
     pub icmp_in_msgs: u64,
     /// `IcmpInErrors`: ICMP messages dropped as malformed.
@@ -111,7 +114,7 @@ impl Counters {
     }
 
     /// Every counter with its `nstat`-style name, in a fixed order (for printing).
-    pub fn named(&self) -> [(&'static str, u64); 41] {
+    pub fn named(&self) -> [(&'static str, u64); 42] {
         [
             ("TcpInSegs", self.in_segs),
             ("TcpOutSegs", self.out_segs),
@@ -148,6 +151,7 @@ impl Counters {
             ("SynackReplyQueueFull", self.rst_queue_full),
             ("SynackOutBufferTooSmall", self.out_buffer_too_small),
             ("SynackInUnknownProtos", self.in_unknown_protos),
+            ("SynackInSynFin", self.in_syn_fin),
             ("IcmpInMsgs", self.icmp_in_msgs),
             ("IcmpInErrors", self.icmp_in_errors),
             ("IcmpInCsumErrors", self.icmp_in_csum_errors),

@@ -590,6 +590,10 @@ impl Stack {
             }
         }
         match self.find_listener(local) {
+            // SYN+FIN opens nothing: dropped silently, as Linux and FreeBSD drop it.
+            Some(_) if seg.flags.syn() && seg.flags.fin() && !seg.flags.ack() => {
+                self.counters.in_syn_fin += 1;
+            }
             Some(lid) if seg.flags.syn() && !seg.flags.ack() && !seg.flags.rst() => {
                 self.on_listener_syn(now, lid, local, remote, &seg);
             }

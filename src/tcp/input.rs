@@ -47,7 +47,12 @@ impl Connection {
             });
             return;
         }
-        // "Third, check for a SYN."
+        // "Third, check for a SYN." A SYN that also carries FIN is not an opening anyone
+        // means (scanners and fingerprinting tools send it): dropped, as Linux and FreeBSD do.
+        if seg.flags.syn() && seg.flags.fin() {
+            self.stats.dropped_segments += 1;
+            return;
+        }
         if seg.flags.syn() {
             self.tcb.irs = seg.seq;
             self.tcb.rcv_nxt = seg.seq + 1;
@@ -81,8 +86,9 @@ impl Connection {
             }
             return;
         }
-        // "Fourth, check the SYN bit."
-        if !seg.flags.syn() {
+        // "Fourth, check the SYN bit." A SYN,FIN without an ACK (a simultaneous open that
+        // closes at once) is dropped like SYN,FIN in LISTEN.
+        if !seg.flags.syn() || (!ack_ok && seg.flags.fin()) {
             return;
         }
         self.tcb.irs = seg.seq;

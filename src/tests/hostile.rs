@@ -461,3 +461,26 @@ fn time_wait_table_is_bounded() {
     assert_eq!(peak, 5);
     assert_eq!(net.host(A).counters().tw_overflow, 15);
 }
+
+#[test]
+fn syn_fin_to_a_listener_is_dropped_and_counted_not_answered() {
+    let mut net = pair(3, tcp::Config::default(), LinkConfig::default());
+    let server = SocketAddr::new(IP_B, 80);
+    net.host_mut(B).listen(server, 8).unwrap();
+    let client = SocketAddr::new(IP_A, 40000);
+    let seg = TcpRepr {
+        seq: SeqNum::new(1234),
+        flags: TcpFlags::SYN | TcpFlags::FIN,
+        ..blank(client, server)
+    };
+    let now = net.now();
+    let b = net.host_mut(B);
+    b.handle_packet(now, &emit(client, server, &seg));
+    let mut buf = [0u8; 2048];
+    assert_eq!(b.poll_transmit(now, &mut buf), None, "no SYN,ACK, no RST");
+    assert_eq!(b.counters().in_syn_fin, 1);
+    assert!(
+        b.snapshot().connections.is_empty(),
+        "no connection was created"
+    );
+}

@@ -158,7 +158,7 @@ fn rfc9293_3_10_1_closed_open_active_enters_syn_sent() {
 #[test]
 fn rfc9293_3_10_7_2_listen_syn_enters_syn_received() {
     // Table: what LISTEN does with each kind of segment.
-    let cases: [(&str, TcpRepr<'static>, State, Vec<Seg>); 4] = [
+    let cases: [(&str, TcpRepr<'static>, State, Vec<Seg>); 5] = [
         (
             "syn",
             syn_from_peer(),
@@ -200,6 +200,17 @@ fn rfc9293_3_10_7_2_listen_syn_enters_syn_received() {
                 seq: IRS,
                 flags: TcpFlags::PSH,
                 payload: b"x",
+                ..peer()
+            },
+            State::Listen,
+            vec![],
+        ),
+        (
+            "syn,fin is dropped (Linux, FreeBSD)",
+            TcpRepr {
+                seq: IRS,
+                flags: TcpFlags::SYN | TcpFlags::FIN,
+                options: syn_options(),
                 ..peer()
             },
             State::Listen,
@@ -414,4 +425,17 @@ fn fuzz_regression_syn_ack_acking_syn_and_fin_in_syn_received_close_reaches_fin_
     p.state(State::FinWait2);
     assert_eq!(p.c.tcb().snd_una, ISS + 2);
     assert_eq!(p.c.send_queue(), 0);
+}
+
+#[test]
+fn syn_fin_in_syn_sent_is_dropped_not_taken_as_a_simultaneous_open() {
+    let mut p = syn_sent_state();
+    p.send(TcpRepr {
+        seq: IRS,
+        flags: TcpFlags::SYN | TcpFlags::FIN,
+        options: syn_options(),
+        ..peer()
+    });
+    p.expect_nothing();
+    p.state(State::SynSent);
 }
