@@ -140,3 +140,49 @@ async fn hyper_http1_server_on_synack_over_tun_serves_kernel_curl() {
     server.abort();
     drop(rt);
 }
+
+/// RFC 1122 §4.2.2.13 and RFC 2525 §2.17, as Linux: dropping a stream whose received data
+/// was not all read resets the connection, so the kernel peer's `recv` fails with
+/// ECONNRESET instead of seeing a clean end of stream.
+#[tokio::test]
+async fn dropping_a_stream_with_unread_data_resets_the_kernel_peer() {
+    use tokio::io::AsyncReadExt;
+    if !can_run("dropping_a_stream_with_unread_data_resets_the_kernel_peer") {
+        return;
+    }
+    let ns = Netns::new("synack-rst");
+    let rt = ns.runtime();
+    let listener = TcpListener::bind(&rt, SocketAddr::new(IpAddr::V4(SYNACK), 81))
+        .await
+        .unwrap();
+    let server = tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        // One byte of "hello" is read: the other four are in, and left unread.
+        let mut first = [0u8; 1];
+        stream.read_exact(&mut first).await.unwrap();
+        drop(stream);
+        first
+    });
+    let script = "import socket\n\
+        s = socket.create_connection(('198.18.0.2', 81), timeout=20)\n\
+        s.sendall(b'hello')\n\
+        try:\n    d = s.recv(100)\n    print('eof' if d == b'' else 'data')\n\
+        except ConnectionResetError:\n    print('reset')\n";
+    let name = ns.name.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("ip")
+            .args(["netns", "exec", &name, "python3", "-c", script])
+            .output()
+            .expect("spawn python3")
+    })
+    .await
+    .unwrap();
+    assert_eq!(server.await.unwrap(), *b"h");
+    assert!(
+        out.status.success(),
+        "python3: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "reset\n");
+    drop(rt);
+}

@@ -29,6 +29,12 @@ pub struct Counters {
     pub estab_resets: u64,
     /// `TcpExtTCPAbortOnTimeout`: connections that gave up after too many retransmissions.
     pub abort_on_timeout: u64,
+    /// `TcpExtTCPAbortOnClose`: connections closed with unread data, reset instead of
+    /// ended with a FIN (RFC 1122 §4.2.2.13, RFC 2525 §2.17).
+    pub abort_on_close: u64,
+    /// `TcpExtTCPAbortOnData`: connections reset because data arrived after the user
+    /// closed them.
+    pub abort_on_data: u64,
     /// `TcpExtSyncookiesSent`: SYN,ACKs sent with a cookie because a SYN queue was full.
     pub syncookies_sent: u64,
     /// `TcpExtSyncookiesRecv`: connections created from a valid cookie.
@@ -111,10 +117,11 @@ impl Counters {
         self.out_of_window += d(before.dropped_segments, after.dropped_segments);
         self.paws_estab += d(before.paws_drops, after.paws_drops);
         self.rsts_accepted += d(before.resets_received, after.resets_received);
+        self.abort_on_data += d(before.aborts_on_data, after.aborts_on_data);
     }
 
     /// Every counter with its `nstat`-style name, in a fixed order (for printing).
-    pub fn named(&self) -> [(&'static str, u64); 42] {
+    pub fn named(&self) -> [(&'static str, u64); 44] {
         [
             ("TcpInSegs", self.in_segs),
             ("TcpOutSegs", self.out_segs),
@@ -128,6 +135,8 @@ impl Counters {
             ("TcpAttemptFails", self.attempt_fails),
             ("TcpEstabResets", self.estab_resets),
             ("TcpExtTCPAbortOnTimeout", self.abort_on_timeout),
+            ("TcpExtTCPAbortOnClose", self.abort_on_close),
+            ("TcpExtTCPAbortOnData", self.abort_on_data),
             ("TcpExtSyncookiesSent", self.syncookies_sent),
             ("TcpExtSyncookiesRecv", self.syncookies_recv),
             ("TcpExtSyncookiesFailed", self.syncookies_failed),

@@ -464,13 +464,29 @@ impl Stack {
         Ok(())
     }
 
-    /// Close and let go of the handle: FIN after queued data; data arriving later is
-    /// acknowledged and discarded; the connection is freed when it reaches CLOSED.
+    /// Close and let go of the handle, as `close(2)` on a socket does: a FIN after queued
+    /// data, and the connection is freed when it reaches CLOSED. Since nothing will read
+    /// again, received data left unread, or new data arriving later, resets the connection
+    /// instead (RFC 1122 §4.2.2.13, RFC 2525 §2.17, as Linux): the peer learns that what it
+    /// sent was not consumed. Use [`shutdown`](Self::shutdown) to half-close and keep reading.
     pub fn close(&mut self, now: Instant, id: ConnId) -> Result<(), StackError> {
         let e = self.entry_mut(id).ok_or(StackError::InvalidHandle)?;
-        e.conn.close();
-        e.conn.set_orphaned();
         e.released = true;
+        let resettable = matches!(
+            e.conn.state(),
+            State::SynReceived
+                | State::Established
+                | State::FinWait1
+                | State::FinWait2
+                | State::CloseWait
+        );
+        if resettable && e.conn.unread() > 0 {
+            e.conn.abort();
+            self.counters.abort_on_close += 1;
+        } else {
+            e.conn.close();
+            e.conn.set_orphaned();
+        }
         self.touch(id, now);
         Ok(())
     }

@@ -118,6 +118,9 @@ pub struct ConnStats {
     pub sack_blocks_invalid: u64,
     /// Times the peer dropped data it had SACKed (RFC 2018 §8).
     pub sack_reneging: u64,
+    /// New data arrived after the user released the connection, and was answered with a
+    /// RST (RFC 1122 §4.2.2.13, RFC 2525 §2.17; Linux's `TCPAbortOnData`).
+    pub aborts_on_data: u64,
 }
 
 /// A pending RST to send: sequence number and, if ACK is set, the acknowledgment number.
@@ -610,9 +613,16 @@ impl Connection {
     }
 
     /// The user let go of the connection: an orphan in FIN-WAIT-2 waits only
-    /// [`Config::fin_wait_2_timeout`](super::Config::fin_wait_2_timeout) for the peer's FIN.
+    /// [`Config::fin_wait_2_timeout`](super::Config::fin_wait_2_timeout) for the peer's FIN,
+    /// and new data arriving at an orphan is answered with a RST, since nobody will read
+    /// it (RFC 1122 §4.2.2.13, RFC 2525 §2.17).
     pub fn set_orphaned(&mut self) {
         self.orphaned = true;
+    }
+
+    /// Bytes received in order and not yet read by the user.
+    pub fn unread(&self) -> usize {
+        self.rx.readable()
     }
 
     /// Ends a TIME-WAIT early (the stack's TIME-WAIT table is full).

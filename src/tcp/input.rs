@@ -478,6 +478,15 @@ impl Connection {
 
     /// Steps seven and eight: queue the text, then the FIN.
     fn process_text_and_fin(&mut self, now: Instant, t: &Trimmed<'_>) {
+        if self.orphaned && self.state.may_receive() && !t.payload.is_empty() {
+            // RFC 1122 §4.2.2.13 / RFC 2525 §2.17: the user closed and will never read again,
+            // so new data is answered with a RST (the peer learns it was not consumed), and
+            // the connection ends (Linux's TCPAbortOnData). `t` is trimmed to the window, so
+            // its text is new.
+            self.stats.aborts_on_data += 1;
+            self.abort();
+            return;
+        }
         if self.state.may_receive() && (!t.payload.is_empty() || t.fin) {
             let offset = t.seq.since(self.tcb.rcv_nxt);
             let mut stored_all = true;

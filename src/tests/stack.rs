@@ -135,6 +135,86 @@ fn rfc9293_3_10_5_abort_resets_the_peer() {
     );
 }
 
+/// A connected to B's listener on port 80; returns A's and B's handles.
+fn connected(net: &mut Network<Stack>) -> (ConnId, ConnId) {
+    let server = SocketAddr::new(IP_B, 80);
+    let l = net.host_mut(B).listen(server, 4).unwrap();
+    let now = net.now();
+    let c = net.host_mut(A).connect(now, server).unwrap();
+    let mut s = None;
+    assert!(run_until(net, 5, |n| {
+        s = s.or_else(|| n.host_mut(B).accept(l));
+        s.is_some() && n.host(A).state(c) == State::Established
+    }));
+    (c, s.unwrap())
+}
+
+#[test]
+fn rfc1122_4_2_2_13_close_with_unread_data_resets_the_peer() {
+    let mut net = pair(7, cfg(), quiet_link());
+    let (c, s) = connected(&mut net);
+    let now = net.now();
+    net.host_mut(A).send(now, c, b"never read").unwrap();
+    assert!(run_until(&mut net, 5, |n| n
+        .host(B)
+        .connection(s)
+        .is_some_and(|x| x.unread() == 10)));
+    let now = net.now();
+    net.host_mut(B).close(now, s).unwrap();
+    assert_eq!(net.host(B).counters().abort_on_close, 1);
+    assert!(run_until(&mut net, 5, |n| n.host(A).state(c) == State::Closed));
+    assert_eq!(
+        net.host(A).error(c),
+        Some(tcp::Error::Reset),
+        "the peer learns its data was not consumed"
+    );
+    assert_eq!(net.host(B).connection_count(), 0, "freed at once");
+}
+
+#[test]
+fn rfc2525_2_17_data_arriving_after_close_resets_the_peer() {
+    let mut net = pair(8, cfg(), quiet_link());
+    let (c, s) = connected(&mut net);
+    // B closes with nothing unread: a FIN, and A's side goes to CLOSE-WAIT.
+    let now = net.now();
+    net.host_mut(B).close(now, s).unwrap();
+    assert!(run_until(&mut net, 5, |n| n.host(A).state(c) == State::CloseWait));
+    // A still sends: nobody at B will read it, so B answers with a RST.
+    let now = net.now();
+    net.host_mut(A).send(now, c, b"too late").unwrap();
+    assert!(run_until(&mut net, 5, |n| n.host(A).state(c) == State::Closed));
+    assert_eq!(net.host(A).error(c), Some(tcp::Error::Reset));
+    assert_eq!(net.host(B).counters().abort_on_data, 1);
+    assert_eq!(net.host(B).connection_count(), 0);
+}
+
+#[test]
+fn shutdown_then_close_after_reading_everything_ends_with_fins() {
+    let mut net = pair(9, cfg(), quiet_link());
+    let (c, s) = connected(&mut net);
+    let now = net.now();
+    net.host_mut(A).send(now, c, b"read me").unwrap();
+    assert!(run_until(&mut net, 5, |n| n
+        .host(B)
+        .connection(s)
+        .is_some_and(|x| x.unread() == 7)));
+    let mut buf = [0u8; 16];
+    let now = net.now();
+    assert_eq!(net.host_mut(B).recv(now, s, &mut buf), Ok(7));
+    let now = net.now();
+    net.host_mut(B).close(now, s).unwrap();
+    net.host_mut(A).close(now, c).unwrap();
+    assert!(run_until(&mut net, 5, |n| n.host(A).connection_count()
+        == 0
+        && n.host(B).connection_count() == 0));
+    assert_eq!(net.host(A).error(c), None);
+    let (a, b) = (net.host(A).counters(), net.host(B).counters());
+    assert_eq!(
+        (a.abort_on_close, b.abort_on_close, a.out_rsts, b.out_rsts),
+        (0, 0, 0, 0)
+    );
+}
+
 #[test]
 fn rfc9293_simultaneous_open_passes_syn_received_on_both_sides() {
     let mut net = pair(6, cfg(), quiet_link());

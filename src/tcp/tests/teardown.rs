@@ -361,3 +361,28 @@ fn rfc9293_3_10_7_4_closing_and_last_ack_retransmit_fin_on_rto() {
         );
     }
 }
+
+#[test]
+fn rfc2525_2_17_new_data_at_a_released_fin_wait_2_connection_draws_a_rst() {
+    let mut p = fin_wait_2_state();
+    p.c.set_orphaned();
+    p.send(peer_data(IRS + 1, ISS + 2, b"nobody reads this"));
+    p.expect(&[TcpRepr {
+        seq: ISS + 2,
+        flags: TcpFlags::RST,
+        window: 0,
+        ..ours()
+    }]);
+    p.state(State::Closed);
+    assert_eq!(p.c.error(), Some(crate::tcp::Error::Aborted));
+    assert_eq!(p.c.stats().aborts_on_data, 1);
+}
+
+#[test]
+fn rfc9293_3_10_7_4_a_half_closed_fin_wait_2_connection_still_takes_data() {
+    let mut p = fin_wait_2_state();
+    p.send(peer_data(IRS + 1, ISS + 2, b"still read"));
+    p.state(State::FinWait2);
+    assert_eq!(read_all(&mut p.c), b"still read");
+    assert_eq!(p.c.stats().aborts_on_data, 0);
+}
