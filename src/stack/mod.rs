@@ -28,7 +28,7 @@ pub use snapshot::{ConnInfo, ListenerInfo, Snapshot};
 
 use snapshot::AppBytes;
 
-use crate::tcp::isn::IsnGenerator;
+use crate::tcp::isn::{IsnGenerator, PortPicker};
 use crate::tcp::reset::{self, Reset};
 use crate::tcp::syn_cookie::SynCookies;
 use crate::tcp::{self, Connection, State};
@@ -228,7 +228,7 @@ pub struct Stack {
     /// Connections now in TIME-WAIT.
     time_wait: usize,
     echo: icmp::EchoResponder,
-    next_port: u16,
+    ports: PortPicker,
     counters: Counters,
     /// Readiness events are queued (see [`events`]).
     events_on: bool,
@@ -243,7 +243,8 @@ impl Stack {
             isn: IsnGenerator::new(cfg.isn_key),
             // A key of its own, derived from the ISN secret so one secret configures both.
             cookies: SynCookies::new(cfg.isn_key.map(|b| b ^ 0xa5)),
-            next_port: cfg.ephemeral_ports.0,
+            // RFC 6056: its own key, derived from the ISN secret like the cookies'.
+            ports: PortPicker::new(cfg.isn_key.map(|b| b ^ 0x3c)),
             tcp: Arc::new(cfg.tcp),
             cfg,
             addrs: addrs.to_vec(),
@@ -388,20 +389,19 @@ impl Stack {
             .copied()
             .find(|a| a.is_ipv4() == remote.is_ipv4())
             .ok_or(StackError::NoLocalAddress)?;
-        let (lo, hi) = self.cfg.ephemeral_ports;
-        let span = u32::from(hi.saturating_sub(lo)) + 1;
-        for _ in 0..span {
-            let port = self.next_port;
-            self.next_port = if port >= hi { lo } else { port + 1 };
-            let local = SocketAddr::new(ip, port);
-            if !self.demux.contains(&FourTuple { local, remote })
-                && !self.listen_map.contains_key(&local)
-            {
-                // `ip` is ours and the tuple free: what `connect_from` checks.
-                return self.open(now, FourTuple { local, remote });
-            }
+        let free = self
+            .ports
+            .candidates(ip, remote, self.cfg.ephemeral_ports)
+            .map(|port| SocketAddr::new(ip, port))
+            .find(|&local| {
+                !self.demux.contains(&FourTuple { local, remote })
+                    && !self.listen_map.contains_key(&local)
+            });
+        match free {
+            // `ip` is ours and the tuple free: what `connect_from` checks.
+            Some(local) => self.open(now, FourTuple { local, remote }),
+            None => Err(StackError::PortsExhausted),
         }
-        Err(StackError::PortsExhausted)
     }
 
     /// Active OPEN from an explicit local address and port.

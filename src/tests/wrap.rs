@@ -54,7 +54,7 @@ fn rfc7323_more_than_4_gib_crosses_the_sequence_wrap_intact_from_an_isn_just_bel
     let ticks = u64::from((target - f) as u32);
     net.advance_to(Instant::from_micros(ticks * 4));
     let now = net.now();
-    let a = net.host_mut(A).connect(now, server).unwrap();
+    let a = net.host_mut(A).connect_from(now, local, server).unwrap();
     assert_eq!(net.host(A).connection(a).unwrap().tcb().iss, target);
 
     let mut chunk = vec![0u8; 256 * 1024];
