@@ -91,6 +91,11 @@ pub fn run(data: &[u8]) {
             assert!(seg.payload.len() <= max_payload, "segment over the MSS");
             assert!(seg.options.emitted_len() <= 40);
         }
+        // The output is drained: the liveness invariant holds (no wait without a timer, no
+        // timeout that resent nothing).
+        if let Err(stall) = c.check_liveness() {
+            panic!("liveness invariant broken at {now:?}: {stall}");
+        }
         let t = c.tcb();
         assert!(
             t.snd_una.before_eq(t.snd_nxt) && t.snd_nxt.before_eq(t.snd_max),

@@ -364,6 +364,10 @@ impl Harness {
                 cfg.recv_buffer
             );
             self.check_accounting(id, c);
+            // Every step ends with the output drained: the liveness invariant holds.
+            if let Err(stall) = c.check_liveness() {
+                panic!("{id:?}: liveness invariant broken at {:?}: {stall}", self.now);
+            }
             // The edge is fixed once the handshake is complete (our SYN acknowledged); before
             // that a SYN,ACK acknowledging our ISS may replace a forged IRS and its window.
             if c.state().is_synchronized() && t.snd_una != t.iss {

@@ -108,6 +108,15 @@ pub trait Endpoint {
     fn poll_timeout(&self) -> Option<Instant>;
     /// Time has reached (or passed) a deadline.
     fn handle_timeout(&mut self, now: Instant);
+    /// Turns the host's liveness check on or off (see [`Network::set_liveness_checks`]).
+    /// Hosts without one ignore it.
+    fn set_liveness_checks(&mut self, _on: bool) {}
+    /// The first stall the host's liveness check found since the last call: a connection
+    /// waiting with no timer armed, or a timeout that resent nothing (for a [`Stack`](crate::stack::Stack),
+    /// [`crate::tcp::Stall`]).
+    fn take_stall(&mut self) -> Option<String> {
+        None
+    }
 }
 
 /// Identifies a host within its [`Network`]: the index in the order hosts were added.
@@ -140,6 +149,8 @@ pub const MAX_TRANSMITS_PER_DRAIN: usize = 1 << 16;
 /// Several hosts on virtual time, joined by seeded, impaired links.
 pub struct Network<H: Endpoint> {
     hosts: Vec<H>,
+    /// Hosts check their connections for stalls; see [`Network::set_liveness_checks`].
+    liveness_checks: bool,
     /// Reused for every `poll_transmit`.
     scratch: Vec<u8>,
     fabric: Fabric,
@@ -164,6 +175,18 @@ struct Fabric {
     pcap_error: Option<SimError>,
 }
 
+/// A host broke the liveness invariant: fail now, where it happened.
+#[expect(
+    clippy::panic,
+    reason = "the simulator is a test harness: a stall is a stack bug"
+)]
+fn liveness_failed(seed: u64, host: HostId, stall: &str) -> ! {
+    panic!(
+        "liveness invariant broken on host {} (network seed {seed}): {stall}",
+        host.0
+    )
+}
+
 /// What [`Network::step`] would do next.
 enum Next {
     Deliver(Instant),
@@ -183,6 +206,7 @@ impl<H: Endpoint> Network<H> {
     pub fn new(seed: u64) -> Self {
         Network {
             hosts: Vec::new(),
+            liveness_checks: true,
             scratch: vec![0; SCRATCH_LEN],
             fabric: Fabric {
                 now: Instant::ZERO,
@@ -203,8 +227,9 @@ impl<H: Endpoint> Network<H> {
 
     /// Adds `host`, owning `addrs`. Packets to those addresses are routed to
     /// it; if an address is already owned, the newer host takes it over.
-    pub fn add_host(&mut self, addrs: &[IpAddr], host: H) -> HostId {
+    pub fn add_host(&mut self, addrs: &[IpAddr], mut host: H) -> HostId {
         let id = HostId(self.hosts.len());
+        host.set_liveness_checks(self.liveness_checks);
         self.hosts.push(host);
         for addr in addrs {
             self.fabric.routes.insert(*addr, id);
@@ -228,6 +253,19 @@ impl<H: Endpoint> Network<H> {
     #[expect(clippy::indexing_slicing, reason = "a foreign HostId is a caller bug")]
     pub fn host_mut(&mut self, id: HostId) -> &mut H {
         &mut self.hosts[id.0]
+    }
+
+    /// Turns the hosts' liveness checks on (the default) or off. While on, every host that
+    /// supports it checks each connection an event touched once its output is drained, and
+    /// the network panics at the first stall, naming the host, the time, the connection and
+    /// its state: a connection waiting with no timer armed, or a timeout that resent nothing,
+    /// is a bug in the stack that would otherwise surface much later as a transfer that
+    /// never ends. The check walks only the touched connections.
+    pub fn set_liveness_checks(&mut self, on: bool) {
+        self.liveness_checks = on;
+        for h in &mut self.hosts {
+            h.set_liveness_checks(on);
+        }
     }
 
     /// Sets the impairments of the direction `from` → `to`. Probabilities
@@ -417,6 +455,11 @@ impl<H: Endpoint> Network<H> {
                     break;
                 };
                 self.fabric.send(HostId(i), self.scratch.get(..len));
+            }
+            if self.liveness_checks
+                && let Some(stall) = host.take_stall()
+            {
+                liveness_failed(self.fabric.seed, HostId(i), &stall);
             }
         }
     }

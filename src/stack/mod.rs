@@ -84,6 +84,22 @@ impl Default for StackConfig {
     }
 }
 
+/// A connection found stalled by the liveness check ([`Stack::set_liveness_checks`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("connection {conn:?} {local} → {remote} stalled at {at:?}: {stall}")]
+pub struct StallReport {
+    /// When it was found.
+    pub at: Instant,
+    /// The connection.
+    pub conn: ConnId,
+    /// Its local address.
+    pub local: SocketAddr,
+    /// Its remote address.
+    pub remote: SocketAddr,
+    /// What is wrong.
+    pub stall: tcp::Stall,
+}
+
 /// Errors from the stack's application calls.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, thiserror::Error)]
 pub enum StackError {
@@ -232,6 +248,10 @@ pub struct Stack {
     counters: Counters,
     /// Readiness events are queued (see [`events`]).
     events_on: bool,
+    /// Every connection whose output was just drained is checked for a stall.
+    liveness_checks: bool,
+    /// The first stall found, for [`Stack::take_stall`].
+    stall: Option<StallReport>,
     /// Connections and listeners whose readiness changed, each at most once.
     events: VecDeque<EventKey>,
 }
@@ -258,6 +278,8 @@ impl Stack {
             timers: TimerWheel::new(),
             fired: Vec::new(),
             dirty: VecDeque::new(),
+            liveness_checks: false,
+            stall: None,
             replies: VecDeque::new(),
             challenge_budget: (Instant::ZERO, 0),
             time_wait: 0,
@@ -686,12 +708,44 @@ impl Stack {
                     if let Some(e) = self.entry_mut(id) {
                         e.dirty = false;
                     }
+                    if self.liveness_checks {
+                        self.check_liveness(now, id);
+                    }
                     self.schedule(id, now);
                     self.reap(id);
                 }
             }
         }
         None
+    }
+
+    /// Turns the liveness check on or off (off by default): once on, every connection an
+    /// event touched is checked with [`Connection::check_liveness`] as soon as its output
+    /// is drained, and the first stall is kept for [`take_stall`](Self::take_stall). The
+    /// simulator turns it on for its hosts.
+    pub fn set_liveness_checks(&mut self, on: bool) {
+        self.liveness_checks = on;
+    }
+
+    /// The first stall the liveness check found since the last call, if any.
+    pub fn take_stall(&mut self) -> Option<StallReport> {
+        self.stall.take()
+    }
+
+    fn check_liveness(&mut self, now: Instant, id: ConnId) {
+        if self.stall.is_some() {
+            return;
+        }
+        let Some(e) = self.entry(id) else { return };
+        if let Err(stall) = e.conn.check_liveness() {
+            self.stall = Some(StallReport {
+                at: now,
+                conn: id,
+                local: e.conn.local(),
+                remote: e.conn.remote(),
+                stall,
+            });
+        }
     }
 
     /// The earliest time `handle_timeout` should be called. When the next deadline is more
@@ -1037,5 +1091,11 @@ impl crate::sim::Endpoint for Stack {
     }
     fn handle_timeout(&mut self, now: Instant) {
         Stack::handle_timeout(self, now);
+    }
+    fn set_liveness_checks(&mut self, on: bool) {
+        Stack::set_liveness_checks(self, on);
+    }
+    fn take_stall(&mut self) -> Option<String> {
+        Stack::take_stall(self).map(|s| s.to_string())
     }
 }

@@ -15,6 +15,7 @@
 //! | RFC 6675 SACK scoreboard | [`sack`] |
 //! | RFC 8985 RACK-TLP, the transmission log | [`rack`] |
 //! | RFC 6675 SACK-based recovery driven by RACK-TLP | [`loss`] |
+//! | the liveness invariant (no connection waits with nothing armed) | [`liveness`] |
 #![deny(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -29,6 +30,7 @@ pub mod endpoints;
 pub mod error;
 mod input;
 pub mod isn;
+pub mod liveness;
 pub mod loss;
 mod output;
 pub mod rack;
@@ -50,5 +52,6 @@ pub mod timer;
 pub use config::{Config, Keepalive};
 pub use connection::{ConnStats, Connection, Tcb};
 pub use error::Error;
+pub use liveness::Stall;
 pub use seq::SeqNum;
 pub use state::State;

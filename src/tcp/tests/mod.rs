@@ -17,6 +17,7 @@
 
 mod data;
 mod handshake;
+mod liveness;
 mod lossy;
 mod recovery;
 mod reset;
@@ -185,6 +186,10 @@ pub(super) fn drain(c: &mut Connection, now: Instant) -> Vec<Seg> {
         crate::wire::oracle::check_with_etherparse(&packet[..n]);
         out.push(Seg::from(&r));
         assert!(out.len() < 1000, "poll_transmit never returned None");
+    }
+    // Every exact test also checks the liveness invariant whenever the output is drained.
+    if let Err(stall) = c.check_liveness() {
+        panic!("liveness invariant broken at {now:?}: {stall}");
     }
     out
 }

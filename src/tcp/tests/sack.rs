@@ -565,6 +565,15 @@ fn rfc6675_5_1_after_an_rto_a_one_mss_window_resends_a_lost_segment_that_carries
     for timeouts in 1..=3 {
         let due = p.c.poll_timeout().expect("the RTO is armed");
         p.at(due);
+        // Everything is marked lost and nothing is in flight until the drain resends it:
+        // a drain that sent nothing would leave exactly this, the stall of issue 18.
+        assert_eq!(
+            p.c.check_liveness(),
+            Err(crate::tcp::Stall::LostNotResent {
+                state: State::FinWait1,
+                lost: SEG + 1
+            })
+        );
         p.expect(&[tail]);
         assert_eq!(p.c.cwnd(), SEG);
         assert_eq!(p.c.stats().timeouts, timeouts);
