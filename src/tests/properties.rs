@@ -4,9 +4,16 @@
 use super::*;
 use proptest::prelude::*;
 
+/// Retry budgets large enough that, at the worst impairment the properties draw (20% loss
+/// plus 5% corruption each way, so a try and its answer both get through with probability
+/// about 0.57), giving up by bad luck has a chance below 10^-9 per episode (0.43^26): a
+/// timeout is then a bug to find, not noise. A run of 26 backed-off tries still ends
+/// within the hour of virtual time an exchange is given.
 fn tcp_cfg() -> tcp::Config {
     tcp::Config {
         msl: Duration::from_millis(500),
+        syn_retries: 25,
+        max_retries: 25,
         ..tcp::Config::default()
     }
 }
@@ -144,4 +151,20 @@ fn lost_tail_with_fin_is_resent_after_rto_seed_11964912093451024715() {
 #[test]
 fn lost_tail_with_fin_is_resent_after_rto_bandwidth_seed_4313353662742592504() {
     bandwidth_exchange(4313353662742592504, 0.04842653614453034, 1, 37648);
+}
+
+#[test]
+fn seven_syns_lost_in_a_row_are_retried_not_given_up_seed_4205913569036772016() {
+    // 19% loss and 5% corruption each way: the first seven SYNs were all lost or corrupted,
+    // which used to exhaust six SYN retries (a legitimate timeout, not a stall).
+    impaired_exchange(
+        4205913569036772016,
+        0.19192199448585118,
+        1,
+        0.02286126249379949,
+        0.049305676974298454,
+        0,
+        0,
+        false,
+    );
 }
