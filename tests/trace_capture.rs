@@ -8,6 +8,7 @@
 //! this test started are stopped, by pid. Without root, ip, tcpdump, nft, tc or python3 it
 //! prints why and skips, unless `SYNACK_REQUIRE_INTEROP=1`, when it fails.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -152,13 +153,26 @@ fn capture(dir: &Path, n: usize, mode: &str, setup: &[&[&str]]) -> PathBuf {
     }
     let pcap = dir.join(format!("{mode}.pcap"));
     let mut tcpdump = Started(
-        ns.cmd(&["tcpdump", "-i", "lo", "-U", "-Z", "root", "-s", "128", "-w"])
-            .arg(&pcap)
-            .arg("tcp")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("tcpdump starts"),
+        // --immediate-mode: without it libpcap's TPACKET_V3 ring hands packets over in
+        // blocks, up to a second late, and stopping tcpdump loses whatever is still waiting.
+        ns.cmd(&[
+            "tcpdump",
+            "-i",
+            "lo",
+            "--immediate-mode",
+            "-U",
+            "-Z",
+            "root",
+            "-s",
+            "128",
+            "-w",
+        ])
+        .arg(&pcap)
+        .arg("tcp")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tcpdump starts"),
     );
     // tcpdump writes the file header once it is listening.
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -178,10 +192,36 @@ fn capture(dir: &Path, n: usize, mode: &str, setup: &[&[&str]]) -> PathBuf {
         "{mode}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    std::thread::sleep(Duration::from_millis(800));
+    wait_until_ended(&pcap);
     tcpdump.stop();
+    let mut report = String::new();
+    if let Some(mut err) = tcpdump.0.stderr.take() {
+        let _ = err.read_to_string(&mut report);
+    }
+    println!(
+        "{mode}: tcpdump says: {}",
+        report.trim().replace('\n', "; ")
+    );
     drop(ns);
     pcap
+}
+
+/// Waits until the capture file shows every connection in it ended (or 15 s pass): a fixed
+/// pause lost the end of a lossy transfer whenever tcpdump fell behind on a busy machine.
+fn wait_until_ended(pcap: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        let ended = trace::trace_file(pcap).is_ok_and(|t| {
+            !t.ladders.is_empty() && t.ladders.iter().all(|l| l.ending != Ending::Open)
+        });
+        if ended {
+            // A moment for stragglers; what may follow the end (a FIN resent because its ACK
+            // was dropped) is not needed.
+            std::thread::sleep(Duration::from_millis(100));
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 fn ladder(pcap: &Path) -> Ladder {

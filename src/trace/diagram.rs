@@ -267,10 +267,8 @@ fn fold_text(rows: &[Row]) -> String {
             if let Some(s) = segs.get_mut(d) {
                 *s += 1;
             }
-            if !r.marks.contains(Marks::RETRANSMISSION)
-                && let Some(b) = bytes.get_mut(d)
-            {
-                *b += u64::from(r.len);
+            if let Some(b) = bytes.get_mut(d) {
+                *b += u64::from(r.new_bytes);
             }
         }
         rexmit += u64::from(r.marks.contains(Marks::RETRANSMISSION));

@@ -11,6 +11,7 @@
 
 use super::capture::Segment;
 use super::conn::Connection;
+use super::seen::Seen;
 use crate::tcp::{SeqNum, State};
 use crate::wire::TcpFlags;
 use core::fmt;
@@ -120,6 +121,9 @@ pub struct Row {
     pub ack: SeqNum,
     /// Payload length.
     pub len: u32,
+    /// Payload bytes no earlier row of this direction covered: what the row adds to
+    /// [`Stats::bytes`] (less than `len` for a retransmission, even one cut differently).
+    pub new_bytes: u32,
     /// Window in bytes (scaled when both SYNs negotiated window scaling, else the raw field).
     pub window: u32,
     /// Options on SYNs, e.g. `mss 1460, sack, ts, ws 7`.
@@ -172,7 +176,9 @@ pub struct Symbols {
 /// Counters for the summary.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
-    /// Payload bytes seen for the first time (what arrived, not what was resent), [A→B, B→A].
+    /// Payload bytes seen for the first time, [A→B, B→A]: the unique sequence space the
+    /// capture covered (what arrived, not what was resent, however the resend was cut; SYN
+    /// and FIN take sequence space but are not bytes; a RST's payload is not stream data).
     pub bytes: [u64; 2],
     /// Segments [A→B, B→A].
     pub segments: [u64; 2],
@@ -217,56 +223,6 @@ pub struct Ladder {
     pub starts_mid_connection: bool,
     /// Plain statements about what the capture does not show.
     pub notes: Vec<String>,
-}
-
-/// Sequence ranges of one direction seen so far: a contiguous prefix plus bounded holes.
-#[derive(Clone, Debug, Default)]
-struct Seen {
-    /// End of the contiguous prefix.
-    contig: Option<SeqNum>,
-    /// Ranges seen beyond a hole, sorted, disjoint.
-    islands: Vec<(SeqNum, SeqNum)>,
-}
-
-const MAX_ISLANDS: usize = 256;
-
-impl Seen {
-    /// Is all of `[lo, hi)` already seen?
-    fn covers(&self, lo: SeqNum, hi: SeqNum) -> bool {
-        if self.contig.is_some_and(|c| hi.before_eq(c)) {
-            return true;
-        }
-        self.islands
-            .iter()
-            .any(|&(s, e)| s.before_eq(lo) && hi.before_eq(e))
-    }
-
-    fn add(&mut self, lo: SeqNum, hi: SeqNum) {
-        let Some(c) = self.contig else {
-            self.contig = Some(hi);
-            return;
-        };
-        if lo.after(c) {
-            self.islands.push((lo, hi));
-            self.islands.sort_by_key(|x| x.0 - c);
-            if self.islands.len() > MAX_ISLANDS {
-                self.islands.pop();
-            }
-        } else if hi.after(c) {
-            self.contig = Some(hi);
-        }
-        // Absorb islands the prefix now reaches; merge overlapping islands.
-        let mut c = self.contig.unwrap_or(hi);
-        self.islands.retain(|&(s, e)| {
-            if s.before_eq(c) {
-                c = c.max(e);
-                false
-            } else {
-                true
-            }
-        });
-        self.contig = Some(c);
-    }
 }
 
 #[derive(Clone, Debug)]
@@ -434,7 +390,9 @@ pub fn infer(conn: &Connection) -> Ladder {
         if s.first_seq.is_none() && !flags.rst() {
             s.first_seq = Some(seg.seq);
         }
-        let already_seen = seg_len > 0 && s.seen.covers(seg.seq, end);
+        // Bytes this segment shows for the first time: its payload minus every part an earlier
+        // segment already covered, however differently that one was cut.
+        let mut new_bytes = 0;
         if seg_len > 0 && !flags.rst() {
             let peer_window_zero = r.window == Some(0);
             match s.snd_max {
@@ -443,12 +401,16 @@ pub fn infer(conn: &Connection) -> Ladder {
                     let small = seg.len <= 1 && !flags.intersects(TcpFlags::SYN | TcpFlags::FIN);
                     if peer_window_zero && small && seg.seq.after_eq(max - 1) {
                         marks.insert(Marks::WINDOW_PROBE);
-                    } else if small && seg.seq + 1 == max && s.seen.covers(seg.seq, end) {
+                    } else if small && seg.seq + 1 == max && s.seen.covers(seg.seq, seg_len) {
                         marks.insert(Marks::KEEP_ALIVE);
                     } else if seg.seq.after(max) {
                         marks.insert(Marks::PREVIOUS_NOT_CAPTURED);
                     } else if seg.seq.before(max) {
-                        if s.seen.covers(seg.seq, end) {
+                        if s.seen.overlaps(seg.seq, seg_len) {
+                            // Any part shown before makes it a resend, even when the rest is
+                            // new to the capture (a retransmission cut at other boundaries
+                            // than the original, some of which was lost before the capture
+                            // point): an original transmission never overlaps another.
                             marks.insert(Marks::RETRANSMISSION);
                         } else {
                             // Never seen: lost before the capture point and sent again, or
@@ -465,7 +427,15 @@ pub fn infer(conn: &Connection) -> Ladder {
                     }
                 }
             }
-            s.seen.add(seg.seq, end);
+            // SYN and FIN take sequence space but are not bytes (RFC 9293 §3.4).
+            let data = seg.seq + usize::from(flags.syn());
+            if flags.syn() {
+                s.seen.add(seg.seq, 1);
+            }
+            new_bytes = s.seen.add(data, seg.len);
+            if flags.fin() {
+                s.seen.add(data + seg.len as usize, 1);
+            }
             if s.snd_max.is_none_or(|m| end.after(m)) {
                 s.snd_max = Some(end);
                 s.advanced_at = t;
@@ -474,7 +444,7 @@ pub fn infer(conn: &Connection) -> Ladder {
             match s.snd_max {
                 None => {
                     s.snd_max = Some(seg.seq);
-                    s.seen.add(seg.seq, seg.seq);
+                    s.seen.anchor(seg.seq);
                 }
                 // One below SND.NXT with nothing in it: Linux's zero-window probe, or a
                 // keep-alive when the window is open.
@@ -622,7 +592,7 @@ pub fn infer(conn: &Connection) -> Ladder {
             }
             if flags.fin() {
                 let fin_at = seg.seq + seg.len as usize;
-                let in_order = s.seen.contig.is_some_and(|c| c.after(fin_at));
+                let in_order = s.seen.contig().is_some_and(|c| c.after(fin_at));
                 let fin_crossed = crossed(&|n: &Segment| !n.flags.ack() || n.ack.before_eq(fin_at));
                 if in_order && !fin_crossed {
                     if r.pending_fin.is_none() {
@@ -645,8 +615,8 @@ pub fn infer(conn: &Connection) -> Ladder {
         }
         // Bytes the capture shows for the first time (a resend of data lost before the
         // capture point counts: its first copy never showed).
-        if !already_seen && let Some(n) = stats.bytes.get_mut(d) {
-            *n += u64::from(seg.len);
+        if let Some(n) = stats.bytes.get_mut(d) {
+            *n += new_bytes;
         }
         if marks.contains(Marks::DUP_ACK) {
             stats.dup_acks += 1;
@@ -661,6 +631,7 @@ pub fn infer(conn: &Connection) -> Ladder {
             seq: seg.seq,
             ack: seg.ack,
             len: seg.len,
+            new_bytes: u32::try_from(new_bytes).unwrap_or(seg.len),
             window,
             syn_options: flags.syn().then(|| syn_options(seg)),
             marks,

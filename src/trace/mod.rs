@@ -19,6 +19,7 @@ pub mod conn;
 pub mod diagram;
 pub mod infer;
 pub mod ladder;
+mod seen;
 pub mod svg;
 
 pub use capture::{Capture, Segment, read_capture};
@@ -101,3 +102,6 @@ pub fn trace_file(path: &Path) -> Result<Trace, TraceError> {
         .map_err(|e| TraceError::Io(format!("{}: {e}", path.display())))?;
     trace_reader(std::io::BufReader::new(file))
 }
+
+#[cfg(test)]
+mod tests;
