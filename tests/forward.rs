@@ -221,8 +221,13 @@ fn forward_resets_an_intercepted_connection_whose_destination_refuses() {
         "30",
     ]);
     let r = client.report(40);
+    // The reset may come before the client's first call after connect (then peer.py reads it
+    // from SO_ERROR, or sees the socket already closed: ENOTCONN), or during its sending.
     assert!(
-        matches!(r.get("error"), "ECONNRESET" | "EPIPE" | "ECONNREFUSED"),
+        matches!(
+            r.get("error"),
+            "ECONNRESET" | "EPIPE" | "ECONNREFUSED" | "ENOTCONN"
+        ),
         "client: {r:?}"
     );
     let line = t.forward.expect_line(|l| l.starts_with("conn "), 20);

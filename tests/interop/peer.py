@@ -62,8 +62,16 @@ def main():
         out["error"] = errname(e)
         report(out)
         return 0
-    out["local"] = "%s:%d" % s.getsockname()[:2]
-    out["peer"] = "%s:%d" % s.getpeername()[:2]
+    try:
+        out["local"] = "%s:%d" % s.getsockname()[:2]
+        out["peer"] = "%s:%d" % s.getpeername()[:2]
+    except OSError as e:
+        # Reset between the handshake and here (a forwarder whose destination refused):
+        # the socket is already closed; SO_ERROR says why.
+        err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        out["error"] = errno.errorcode.get(err, errname(e)) if err else errname(e)
+        report(out)
+        return 0
 
     eof = threading.Event()
     lock = threading.Lock()
