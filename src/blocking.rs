@@ -65,8 +65,9 @@ impl TcpListener {
         Ok((TcpStream::from_socket(s), peer))
     }
 
-    /// An endless iterator of accepted connections ([`accept`](Self::accept) without the
-    /// addresses).
+    /// An iterator of accepted connections ([`accept`](Self::accept) without the addresses).
+    /// It ends once the runtime has stopped (dropped, or its device failed): nothing can
+    /// arrive any more, so it does not spin on errors.
     pub fn incoming(&self) -> Incoming<'_> {
         Incoming { listener: self }
     }
@@ -88,7 +89,7 @@ impl TcpListener {
     }
 }
 
-/// The iterator of [`TcpListener::incoming`]; it never returns `None`.
+/// The iterator of [`TcpListener::incoming`]; it ends when the runtime stops.
 #[derive(Debug)]
 pub struct Incoming<'a> {
     listener: &'a TcpListener,
@@ -97,7 +98,11 @@ pub struct Incoming<'a> {
 impl Iterator for Incoming<'_> {
     type Item = io::Result<TcpStream>;
     fn next(&mut self) -> Option<io::Result<TcpStream>> {
-        Some(self.listener.accept().map(|(s, _)| s))
+        match self.listener.accept() {
+            Ok((s, _)) => Some(Ok(s)),
+            Err(_) if self.listener.socket.handle.shared.lock().is_stopped() => None,
+            Err(e) => Some(Err(e)),
+        }
     }
 }
 

@@ -208,6 +208,30 @@ fn peer_reset_is_connection_reset_and_reset_after_peer_close_is_broken_pipe() {
 }
 
 #[test]
+fn binding_an_address_the_stack_does_not_own_is_addr_not_available() {
+    let (_a, b) = hosts();
+    let err = TcpListener::bind(&b, SocketAddr::new(A, 7)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AddrNotAvailable);
+    // The unspecified address listens on every address the stack has.
+    let any = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 7);
+    TcpListener::bind(&b, any).unwrap();
+}
+
+#[test]
+fn incoming_ends_once_the_runtime_is_dropped() {
+    let (_a, b) = hosts();
+    let listener = TcpListener::bind(&b, SocketAddr::new(B, 7)).unwrap();
+    let waiting = thread::spawn(move || listener.incoming().count());
+    thread::sleep(Duration::from_millis(20));
+    drop(b);
+    assert_eq!(
+        waiting.join().unwrap(),
+        0,
+        "ended, without spinning on errors"
+    );
+}
+
+#[test]
 fn calls_after_the_runtime_stopped_are_not_connected() {
     let (a, b) = hosts();
     let listener = TcpListener::bind(&b, SocketAddr::new(B, 7)).unwrap();

@@ -106,6 +106,9 @@ pub enum StackError {
     /// The stack has no address of the remote's family to connect from.
     #[error("no local address of the right family")]
     NoLocalAddress,
+    /// The address to listen on or connect from is not one of the stack's.
+    #[error("address not available: the stack does not own it")]
+    AddrNotAvailable,
     /// Every ephemeral port toward that destination is in use.
     #[error("no free ephemeral port")]
     PortsExhausted,
@@ -129,7 +132,9 @@ impl From<StackError> for std::io::Error {
         match e {
             StackError::Tcp(e) => e.into(),
             StackError::AddrInUse => std::io::Error::new(ErrorKind::AddrInUse, e),
-            StackError::NoLocalAddress => std::io::Error::new(ErrorKind::AddrNotAvailable, e),
+            StackError::NoLocalAddress | StackError::AddrNotAvailable => {
+                std::io::Error::new(ErrorKind::AddrNotAvailable, e)
+            }
             StackError::PortsExhausted => std::io::Error::new(ErrorKind::AddrNotAvailable, e),
             StackError::TooManyConnections => std::io::Error::new(ErrorKind::OutOfMemory, e),
             StackError::InvalidHandle => std::io::Error::new(ErrorKind::NotFound, e),
@@ -358,6 +363,10 @@ impl Stack {
 
     /// LISTEN on `local` (an unspecified IP listens on every address) with an accept backlog.
     pub fn listen(&mut self, local: SocketAddr, backlog: usize) -> Result<ListenerId, StackError> {
+        // As std: an address the stack does not own cannot be listened on (EADDRNOTAVAIL).
+        if !local.ip().is_unspecified() && !self.addrs.contains(&local.ip()) {
+            return Err(StackError::AddrNotAvailable);
+        }
         if self.listen_map.contains_key(&local) {
             return Err(StackError::AddrInUse);
         }
@@ -434,7 +443,7 @@ impl Stack {
         remote: SocketAddr,
     ) -> Result<ConnId, StackError> {
         if !self.addrs.contains(&local.ip()) {
-            return Err(StackError::NoLocalAddress);
+            return Err(StackError::AddrNotAvailable);
         }
         let tuple = FourTuple { local, remote };
         if self.demux.contains(&tuple) {
