@@ -362,9 +362,15 @@ impl Stack {
     // ---- application calls ----
 
     /// LISTEN on `local` (an unspecified IP listens on every address) with an accept backlog.
+    /// `local` must be one of the stack's addresses, or any address while the stack intercepts
+    /// ([`intercept`](Self::intercept)); otherwise [`StackError::AddrNotAvailable`].
     pub fn listen(&mut self, local: SocketAddr, backlog: usize) -> Result<ListenerId, StackError> {
-        // As std: an address the stack does not own cannot be listened on (EADDRNOTAVAIL).
-        if !local.ip().is_unspecified() && !self.addrs.contains(&local.ip()) {
+        // As std: an address the stack does not own cannot be listened on (EADDRNOTAVAIL),
+        // unless it intercepts every destination (then an exact listener may pick one out).
+        let owned = local.ip().is_unspecified()
+            || self.addrs.contains(&local.ip())
+            || self.intercept.is_some();
+        if !owned {
             return Err(StackError::AddrNotAvailable);
         }
         if self.listen_map.contains_key(&local) {
