@@ -126,8 +126,10 @@ struct Inner {
 
 /// A TCP connection on a synack stack, like `std::net::TcpStream`.
 ///
-/// Dropping the last clone closes the connection gracefully (a FIN after the data still
-/// queued).
+/// Dropping the last clone closes the connection as closing a kernel socket does: gracefully
+/// (a FIN after the data still queued), or with a RST if received data was left unread or
+/// the linger is zero ([`set_linger`](Self::set_linger)); [`abort`](Self::abort) resets at
+/// once.
 #[derive(Debug)]
 pub struct TcpStream {
     inner: Arc<Inner>,
@@ -250,6 +252,25 @@ impl TcpStream {
     /// The stack's id of this connection (for [`Handle::with_stack`]).
     pub fn id(&self) -> ConnId {
         self.inner.socket.id
+    }
+
+    /// Resets the connection now (RFC 9293 ABORT): a RST goes to the peer, and queued and
+    /// unread data is discarded. Reads and writes fail afterwards, on every clone.
+    pub fn abort(&self) -> io::Result<()> {
+        self.inner.socket.abort()
+    }
+
+    /// `SO_LINGER`: `Some(Duration::ZERO)` makes dropping the last clone reset the connection
+    /// instead of closing it with a FIN. Any other value closes gracefully, like `None`;
+    /// dropping never blocks (the stack goes on sending what is queued).
+    pub fn set_linger(&self, linger: Option<Duration>) -> io::Result<()> {
+        self.inner.socket.set_linger(linger);
+        Ok(())
+    }
+
+    /// The linger set by [`set_linger`](Self::set_linger).
+    pub fn linger(&self) -> io::Result<Option<Duration>> {
+        Ok(self.inner.socket.linger())
     }
 
     fn read_impl(&self, buf: &mut [u8]) -> io::Result<usize> {

@@ -271,3 +271,34 @@ fn an_idle_blocked_reader_costs_no_wakeups_until_data_arrives() {
     assert!(b.stats().wakeups > before.1, "B's runtime read the packet");
     assert!(b.stats().device.packets_in > 0);
 }
+
+#[test]
+fn abort_resets_the_peer_and_zero_linger_makes_drop_reset() {
+    let (a, b) = hosts();
+    let listener = TcpListener::bind(&b, SocketAddr::new(B, 7)).unwrap();
+    let mut buf = [0u8; 8];
+    // abort(): the peer's read fails with a reset.
+    let mut c = TcpStream::connect(&a, SocketAddr::new(B, 7)).unwrap();
+    let (s, _) = listener.accept().unwrap();
+    s.abort().unwrap();
+    assert_eq!(
+        c.read(&mut buf).unwrap_err().kind(),
+        ErrorKind::ConnectionReset
+    );
+    // A zero linger: dropping resets instead of closing with a FIN.
+    let mut c = TcpStream::connect(&a, SocketAddr::new(B, 7)).unwrap();
+    let (s, _) = listener.accept().unwrap();
+    s.set_linger(Some(Duration::ZERO)).unwrap();
+    assert_eq!(s.linger().unwrap(), Some(Duration::ZERO));
+    drop(s);
+    assert_eq!(
+        c.read(&mut buf).unwrap_err().kind(),
+        ErrorKind::ConnectionReset
+    );
+    // The default: a FIN, read as end of stream.
+    let mut c = TcpStream::connect(&a, SocketAddr::new(B, 7)).unwrap();
+    let (s, _) = listener.accept().unwrap();
+    assert_eq!(s.linger().unwrap(), None);
+    drop(s);
+    assert_eq!(c.read(&mut buf).unwrap(), 0);
+}

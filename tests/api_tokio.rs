@@ -149,9 +149,15 @@ async fn peer_reset_is_connection_reset_on_read() {
     let listener = TcpListener::bind(&b, SocketAddr::new(B, 7)).await.unwrap();
     let mut s = TcpStream::connect(&a, SocketAddr::new(B, 7)).await.unwrap();
     let (server, _) = listener.accept().await.unwrap();
-    let id = server.id();
-    b.with_stack(|stack, _| stack.abort(id)).unwrap();
+    server.abort().unwrap();
     let mut buf = [0u8; 16];
+    let err = s.read(&mut buf).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ConnectionReset);
+    // A zero linger: dropping resets instead of closing with a FIN.
+    let mut s = TcpStream::connect(&a, SocketAddr::new(B, 7)).await.unwrap();
+    let (server, _) = listener.accept().await.unwrap();
+    server.set_linger(Some(std::time::Duration::ZERO)).unwrap();
+    drop(server);
     let err = s.read(&mut buf).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ConnectionReset);
 }

@@ -127,13 +127,16 @@ fn send_op(stack: &mut Stack, now: Instant, id: ConnId, buf: &[u8]) -> OpResult<
     })
 }
 
-/// A connection on the stack; closed (FIN after queued data) when dropped.
+/// A connection on the stack; closed when dropped (FIN after queued data, or a RST with data
+/// left unread or with a zero linger).
 #[derive(Debug)]
 pub(crate) struct StreamSocket {
     pub(crate) handle: Handle,
     pub(crate) id: ConnId,
     pub(crate) local: SocketAddr,
     pub(crate) remote: SocketAddr,
+    /// `SO_LINGER` as set by the user: `Some(ZERO)` resets the connection on drop.
+    linger: std::sync::Mutex<Option<std::time::Duration>>,
 }
 
 impl StreamSocket {
@@ -151,6 +154,7 @@ impl StreamSocket {
             id,
             local,
             remote,
+            linger: std::sync::Mutex::new(None),
         })
     }
 
@@ -265,11 +269,38 @@ impl StreamSocket {
     }
 }
 
+impl StreamSocket {
+    /// ABORT: a RST now, and the connection is gone (queued and unread data discarded).
+    pub(crate) fn abort(&self) -> io::Result<()> {
+        let id = self.id;
+        self.handle.shared.call(|s, _| s.abort(id))?;
+        Ok(())
+    }
+
+    /// `SO_LINGER`: `Some(Duration::ZERO)` makes dropping the socket reset the connection.
+    /// Any other value, like `None`, closes gracefully; the close never blocks (the stack
+    /// goes on sending what is queued after the socket is gone).
+    pub(crate) fn set_linger(&self, linger: Option<std::time::Duration>) {
+        if let Ok(mut l) = self.linger.lock() {
+            *l = linger;
+        }
+    }
+
+    /// The linger set by [`set_linger`](Self::set_linger).
+    pub(crate) fn linger(&self) -> Option<std::time::Duration> {
+        self.linger.lock().map_or(None, |l| *l)
+    }
+}
+
 impl Drop for StreamSocket {
     fn drop(&mut self) {
         let id = self.id;
         let waiters = self.handle.shared.lock().remove_conn(id);
         drop(waiters);
-        let _ = self.handle.shared.call(|s, now| s.close(now, id));
+        if self.linger() == Some(std::time::Duration::ZERO) {
+            let _ = self.handle.shared.call(|s, _| s.abort(id));
+        } else {
+            let _ = self.handle.shared.call(|s, now| s.close(now, id));
+        }
     }
 }

@@ -14,8 +14,9 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// A TCP connection on a synack stack, like `tokio::net::TcpStream`.
 ///
-/// Dropping it closes the connection gracefully (a FIN after the data still queued), as
-/// dropping a kernel socket does when nothing is left unread.
+/// Dropping it closes the connection as dropping a kernel socket does: gracefully (a FIN
+/// after the data still queued), or with a RST if received data was left unread or the
+/// linger is zero ([`set_linger`](Self::set_linger)); [`abort`](Self::abort) resets at once.
 #[derive(Debug)]
 pub struct TcpStream {
     pub(super) socket: Arc<StreamSocket>,
@@ -59,6 +60,25 @@ impl TcpStream {
     /// The stack's id of this connection (for [`Handle::with_stack`]).
     pub fn id(&self) -> ConnId {
         self.socket.id
+    }
+
+    /// Resets the connection now (RFC 9293 ABORT): a RST goes to the peer, and queued and
+    /// unread data is discarded. Reads and writes fail afterwards.
+    pub fn abort(&self) -> io::Result<()> {
+        self.socket.abort()
+    }
+
+    /// `SO_LINGER`, as `tokio::net::TcpStream::set_linger`: `Some(Duration::ZERO)` makes
+    /// dropping the stream reset the connection instead of closing it with a FIN. Any other
+    /// value closes gracefully, like `None`; dropping never blocks.
+    pub fn set_linger(&self, linger: Option<std::time::Duration>) -> io::Result<()> {
+        self.socket.set_linger(linger);
+        Ok(())
+    }
+
+    /// The linger set by [`set_linger`](Self::set_linger).
+    pub fn linger(&self) -> io::Result<Option<std::time::Duration>> {
+        Ok(self.socket.linger())
     }
 
     /// Borrowed halves: read and write concurrently from one task (or `join!`ed futures).
