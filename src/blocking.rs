@@ -16,10 +16,10 @@
 //! | nothing ready in non-blocking mode | `WouldBlock` |
 
 use crate::runtime::Handle;
-use crate::runtime::socket::{ListenerSocket, StreamSocket};
+use crate::runtime::socket::{ListenerSocket, StreamSocket, each_addr};
 use crate::stack::{ConnId, ListenerId};
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr};
+use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -35,10 +35,14 @@ pub struct TcpListener {
 
 impl TcpListener {
     /// Listens on `addr` (an unspecified IP listens on every address of the stack; port 0
-    /// picks a free port). Fails with `AddrInUse` if something already listens there.
-    pub fn bind(handle: &Handle, addr: SocketAddr) -> io::Result<TcpListener> {
+    /// picks a free port): anything `std::net::ToSocketAddrs` takes (`"198.51.100.2:80"`,
+    /// `(ip, 80)`, a `SocketAddr`), trying each address it yields as std does. Fails with
+    /// `AddrInUse` if something already listens there, `AddrNotAvailable` if the stack does
+    /// not own the address.
+    pub fn bind(handle: &Handle, addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
+        let socket = each_addr(addr.to_socket_addrs()?, |a| ListenerSocket::bind(handle, a))?;
         Ok(TcpListener {
-            socket: ListenerSocket::bind(handle, addr)?,
+            socket,
             nonblocking: AtomicBool::new(false),
         })
     }
@@ -146,11 +150,14 @@ impl TcpStream {
     }
 
     /// Opens a connection to `addr` and waits for the handshake: `ConnectionRefused` if the
-    /// peer answers with a RST, `TimedOut` once the SYN retries are spent.
-    pub fn connect(handle: &Handle, addr: SocketAddr) -> io::Result<TcpStream> {
-        let socket = StreamSocket::open(handle, addr)?;
-        socket.connect_blocking(None)?;
-        Ok(TcpStream::from_socket(socket))
+    /// peer answers with a RST, `TimedOut` once the SYN retries are spent. `addr` is anything
+    /// `std::net::ToSocketAddrs` takes; each address it yields is tried in turn, as std does.
+    pub fn connect(handle: &Handle, addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
+        each_addr(addr.to_socket_addrs()?, |a| {
+            let socket = StreamSocket::open(handle, a)?;
+            socket.connect_blocking(None)?;
+            Ok(TcpStream::from_socket(socket))
+        })
     }
 
     /// [`connect`](Self::connect), giving up with `TimedOut` after `timeout` (the attempt is

@@ -28,7 +28,7 @@
 //! let a = Runtime::builder().address([192, 0, 2, 1].into()).build(link_a)?;
 //! let b = Runtime::builder().address([192, 0, 2, 2].into()).build(link_b)?;
 //!
-//! let listener = TcpListener::bind(&b, "192.0.2.2:7".parse().unwrap())?;
+//! let listener = TcpListener::bind(&b, "192.0.2.2:7")?;
 //! let server = std::thread::spawn(move || -> std::io::Result<()> {
 //!     let (mut stream, _peer) = listener.accept()?;
 //!     let mut request = String::new();
@@ -67,7 +67,7 @@
 //!
 //! let app = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
 //! app.block_on(async {
-//!     let listener = TcpListener::bind(&b, "192.0.2.2:7".parse().unwrap()).await?;
+//!     let listener = TcpListener::bind(&b, "192.0.2.2:7").await?;
 //!     tokio::spawn(async move {
 //!         let (mut stream, _peer) = listener.accept().await?;
 //!         let (mut rd, mut wr) = stream.split();
@@ -75,7 +75,7 @@
 //!         wr.shutdown().await // then send ours
 //!     });
 //!
-//!     let mut stream = TcpStream::connect(&a, "192.0.2.2:7".parse().unwrap()).await?;
+//!     let mut stream = TcpStream::connect(&a, "192.0.2.2:7").await?;
 //!     stream.write_all(b"ping").await?;
 //!     stream.shutdown().await?; // FIN
 //!     let mut echo = Vec::new();

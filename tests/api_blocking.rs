@@ -302,3 +302,20 @@ fn abort_resets_the_peer_and_zero_linger_makes_drop_reset() {
     drop(s);
     assert_eq!(c.read(&mut buf).unwrap(), 0);
 }
+
+#[test]
+fn addresses_are_taken_as_std_takes_them() {
+    let (a, b) = hosts();
+    // A string, a tuple, a slice: whatever std::net::ToSocketAddrs accepts.
+    let listener = TcpListener::bind(&b, "198.51.100.2:7").unwrap();
+    assert_eq!(listener.local_addr().unwrap(), SocketAddr::new(B, 7));
+    let c = TcpStream::connect(&a, (B, 7)).unwrap();
+    assert_eq!(c.peer_addr().unwrap(), SocketAddr::new(B, 7));
+    // Each address in turn: the first (not ours) fails, the second is used.
+    let two = [SocketAddr::new(A, 8), SocketAddr::new(B, 8)];
+    let l = TcpListener::bind(&b, &two[..]).unwrap();
+    assert_eq!(l.local_addr().unwrap(), SocketAddr::new(B, 8));
+    let none: &[SocketAddr] = &[];
+    let err = TcpStream::connect(&a, none).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+}

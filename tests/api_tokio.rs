@@ -220,3 +220,14 @@ async fn echo_survives_a_lossy_reordering_link_between_two_runtimes() {
     let lost = retrans(&a) + retrans(&b);
     assert!(lost > 0, "the impairer should have cost retransmissions");
 }
+
+#[tokio::test]
+async fn addresses_are_taken_as_tokio_takes_them() {
+    let (a, b) = hosts();
+    let listener = TcpListener::bind(&b, "198.18.0.2:7").await.unwrap();
+    let c = TcpStream::connect(&a, (B, 7)).await.unwrap();
+    let (_s, peer) = listener.accept().await.unwrap();
+    assert_eq!(peer, c.local_addr().unwrap());
+    let err = TcpListener::bind(&b, "198.18.0.1:7").await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AddrNotAvailable);
+}

@@ -127,6 +127,30 @@ fn send_op(stack: &mut Stack, now: Instant, id: ConnId, buf: &[u8]) -> OpResult<
     })
 }
 
+/// Tries `f` on each address in turn, as `std::net` does for `ToSocketAddrs` arguments: the
+/// first success, else the last error, else `InvalidInput` when there was no address at all.
+pub(crate) fn each_addr<T>(
+    addrs: impl IntoIterator<Item = SocketAddr>,
+    mut f: impl FnMut(SocketAddr) -> io::Result<T>,
+) -> io::Result<T> {
+    let mut last = None;
+    for addr in addrs {
+        match f(addr) {
+            Ok(t) => return Ok(t),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(no_addresses))
+}
+
+/// The error for an address argument that resolved to nothing (std's wording).
+pub(crate) fn no_addresses() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        "could not resolve to any addresses",
+    )
+}
+
 /// A connection on the stack; closed when dropped (FIN after queued data, or a RST with data
 /// left unread or with a zero linger).
 #[derive(Debug)]

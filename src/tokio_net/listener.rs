@@ -2,12 +2,13 @@
 
 use super::TcpStream;
 use crate::runtime::Handle;
-use crate::runtime::socket::ListenerSocket;
+use crate::runtime::socket::{ListenerSocket, each_addr};
 use crate::stack::ListenerId;
 use std::future::poll_fn;
 use std::io;
 use std::net::SocketAddr;
 use std::task::{Context, Poll};
+use tokio::net::ToSocketAddrs;
 
 /// A TCP listener on a synack stack, like `tokio::net::TcpListener`.
 ///
@@ -19,11 +20,13 @@ pub struct TcpListener {
 
 impl TcpListener {
     /// Listens on `addr` (an unspecified IP listens on every address of the stack; port 0
-    /// picks a free port). Fails with `AddrInUse` if something already listens there.
-    pub async fn bind(handle: &Handle, addr: SocketAddr) -> io::Result<TcpListener> {
-        Ok(TcpListener {
-            socket: ListenerSocket::bind(handle, addr)?,
-        })
+    /// picks a free port): anything `tokio::net::ToSocketAddrs` takes, each address it yields
+    /// tried in turn. Fails with `AddrInUse` if something already listens there,
+    /// `AddrNotAvailable` if the stack does not own the address.
+    pub async fn bind(handle: &Handle, addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
+        let addrs = tokio::net::lookup_host(addr).await?;
+        let socket = each_addr(addrs, |a| ListenerSocket::bind(handle, a))?;
+        Ok(TcpListener { socket })
     }
 
     /// Intercepts every TCP connection that arrives on the stack's device, whatever its

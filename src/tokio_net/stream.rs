@@ -2,7 +2,7 @@
 
 use super::split::{self, OwnedReadHalf, OwnedWriteHalf, ReadHalf, WriteHalf};
 use crate::runtime::Handle;
-use crate::runtime::socket::StreamSocket;
+use crate::runtime::socket::{StreamSocket, no_addresses};
 use crate::stack::ConnId;
 use std::future::poll_fn;
 use std::io;
@@ -11,6 +11,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::ToSocketAddrs;
 
 /// A TCP connection on a synack stack, like `tokio::net::TcpStream`.
 ///
@@ -31,10 +32,22 @@ impl TcpStream {
 
     /// Opens a connection to `addr` and waits for the handshake. Fails with
     /// `ConnectionRefused` if the peer answers with a RST, `TimedOut` if it never answers.
-    pub async fn connect(handle: &Handle, addr: SocketAddr) -> io::Result<TcpStream> {
-        let socket = StreamSocket::open(handle, addr)?;
-        poll_fn(|cx| socket.poll_connect(cx)).await?;
-        Ok(TcpStream::from_socket(socket))
+    /// `addr` is anything `tokio::net::ToSocketAddrs` takes; each address it yields is tried
+    /// in turn, as tokio does.
+    pub async fn connect(handle: &Handle, addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
+        let mut last = None;
+        for a in tokio::net::lookup_host(addr).await? {
+            let attempt = async {
+                let socket = StreamSocket::open(handle, a)?;
+                poll_fn(|cx| socket.poll_connect(cx)).await?;
+                Ok::<_, io::Error>(TcpStream::from_socket(socket))
+            };
+            match attempt.await {
+                Ok(s) => return Ok(s),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(no_addresses))
     }
 
     /// The peer's address.
