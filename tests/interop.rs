@@ -50,32 +50,41 @@ fn can_run(test: &str, extra_tools: &[(&str, &str)]) -> bool {
 impl Netns {
     /// `synack serve` on tun0 of this namespace, once it says it is listening.
     fn serve(&self, v6: bool, port: u16, mode: &str, extra: &[&str]) -> Proc {
-        let (addr, kernel) = if v6 {
-            (SYNACK6, format!("{KERNEL6}/64"))
-        } else {
-            (SYNACK4, format!("{KERNEL4}/24"))
-        };
-        let port = port.to_string();
-        let mut args = vec![
-            "serve",
-            "--tun",
-            "tun0",
-            "--addr",
-            addr,
-            "--kernel-addr",
-            &kernel,
-            "--port",
-            &port,
-            "--mode",
-            mode,
-            "--msl",
-            "500ms",
-        ];
-        args.extend_from_slice(extra);
+        let args = serve_args(v6, port, mode, extra);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let mut p = self.spawn(SYNACK, &args);
         p.expect_line(|l| l.starts_with("listening on"), 10);
         p
     }
+}
+
+/// The arguments of `synack serve` on tun0 (`--msl 500ms` unless `extra` sets it).
+fn serve_args(v6: bool, port: u16, mode: &str, extra: &[&str]) -> Vec<String> {
+    let (addr, kernel) = if v6 {
+        (SYNACK6, format!("{KERNEL6}/64"))
+    } else {
+        (SYNACK4, format!("{KERNEL4}/24"))
+    };
+    let mut args: Vec<String> = [
+        "serve",
+        "--tun",
+        "tun0",
+        "--addr",
+        addr,
+        "--kernel-addr",
+        &kernel,
+        "--port",
+        &port.to_string(),
+        "--mode",
+        mode,
+    ]
+    .map(String::from)
+    .to_vec();
+    if !extra.contains(&"--msl") {
+        args.extend(["--msl".into(), "500ms".into()]);
+    }
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
 }
 
 /// The per-connection line of `synack serve` after the connection ended.
@@ -140,14 +149,21 @@ fn stdin_from(f: &TempFile) -> Stdio {
 
 /// `synack nc HOST PORT` in the namespace with stdin from `input` and stdout to a new file.
 fn synack_nc(ns: &Netns, v6: bool, port: u16, input: Stdio, extra: &[&str]) -> (Proc, TempFile) {
+    let out = TempFile::new("out");
+    let args = nc_args(v6, port, extra);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let p = ns.spawn_with(SYNACK, &args, input, Some(&out.0));
+    (p, out)
+}
+
+/// The arguments of `synack nc [extra] HOST PORT` on tun0, HOST being the kernel's address.
+fn nc_args(v6: bool, port: u16, extra: &[&str]) -> Vec<String> {
     let (addr, kernel, host) = if v6 {
         (SYNACK6, format!("{KERNEL6}/64"), KERNEL6)
     } else {
         (SYNACK4, format!("{KERNEL4}/24"), KERNEL4)
     };
-    let out = TempFile::new("out");
-    let port = port.to_string();
-    let mut args = vec![
+    let mut args: Vec<String> = [
         "nc",
         "--tun",
         "tun0",
@@ -155,11 +171,12 @@ fn synack_nc(ns: &Netns, v6: bool, port: u16, input: Stdio, extra: &[&str]) -> (
         addr,
         "--kernel-addr",
         &kernel,
-    ];
-    args.extend_from_slice(extra);
-    args.extend_from_slice(&[host, &port]);
-    let p = ns.spawn_with(SYNACK, &args, input, Some(&out.0));
-    (p, out)
+    ]
+    .map(String::from)
+    .to_vec();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args.extend([host.to_string(), port.to_string()]);
+    args
 }
 
 /// The kernel listens on its address, which exists only once synack has created tun0; so the
@@ -721,4 +738,112 @@ fn synack_nc_delivers_hello_to_kernel_nc_and_exits_zero() {
     assert!(status.success(), "synack nc: {status}: {}", nc.stderr());
     assert!(knc.wait(10).success(), "kernel nc: {}", knc.stderr());
     assert_eq!(std::fs::read(&out.0).unwrap(), b"hello");
+}
+
+/// `tests/interop/many.py`: many concurrent kernel echo clients.
+fn many_script() -> PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/many.py")
+}
+
+/// Bytes waiting in the pipe whose read end is `fd`, and the pipe's capacity.
+fn pipe_fill(fd: &impl std::os::fd::AsRawFd) -> (usize, usize) {
+    let fd = fd.as_raw_fd();
+    let mut queued: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int through the pointer, which points at one.
+    let r = unsafe { libc::ioctl(fd, libc::FIONREAD, &mut queued) };
+    assert_eq!(r, 0, "FIONREAD");
+    // SAFETY: F_GETPIPE_SZ takes no argument and returns the capacity.
+    let capacity = unsafe { libc::fcntl(fd, libc::F_GETPIPE_SZ) };
+    assert!(capacity > 0, "F_GETPIPE_SZ");
+    (queued as usize, capacity as usize)
+}
+
+#[test]
+fn serve_with_its_stdout_pipe_unread_completes_every_connection_and_counts_dropped_lines() {
+    use std::io::{BufRead, BufReader, Read};
+    if !can_run("serve_stdout_unread", &[]) {
+        return;
+    }
+    const CONNS: usize = 3000;
+    let ns = Netns::new("synack");
+    let args = serve_args(false, 7, "echo", &["--backlog", "256"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut serve = ns.spawn_raw(SYNACK, &args, Stdio::null(), Stdio::piped());
+    let mut pipe = serve.child.stdout.take().unwrap();
+    // Read the "listening" line, byte by byte so nothing after it is taken; then nobody
+    // reads the pipe until every connection is done.
+    let mut first = Vec::new();
+    let mut byte = [0u8; 1];
+    while first.last() != Some(&b'\n') {
+        assert_eq!(
+            pipe.read(&mut byte).unwrap(),
+            1,
+            "serve exited: {}",
+            serve.stderr()
+        );
+        first.push(byte[0]);
+    }
+    assert!(first.starts_with(b"listening on"));
+    // ~95 bytes a line: 3000 lines fill a 64 KiB pipe more than four times over.
+    let many = many_script();
+    let out = ns.run_ok(
+        "python3",
+        &[
+            many.to_str().unwrap(),
+            SYNACK4,
+            "7",
+            "--conns",
+            &CONNS.to_string(),
+            "--concurrency",
+            "200",
+            "--bytes",
+            "1000",
+            "--timeout",
+            "10",
+            "--fail-fast",
+        ],
+    );
+    let r = Report::parse(&out);
+    assert_eq!(
+        (r.num("ok"), r.num("failed")),
+        (CONNS as u64, 0),
+        "{out}; serve: {}",
+        serve.stderr()
+    );
+    // All that while the pipe was full and unread. (Full means every page slot is used: a
+    // write that does not fit the last page starts a new one, so a full pipe may hold less
+    // than its capacity.)
+    let (queued, capacity) = pipe_fill(&pipe);
+    assert!(queued >= capacity / 2, "pipe holds {queued} of {capacity}");
+    // Now read it: every connection has its line, or was counted as dropped.
+    let reader = std::thread::spawn(move || {
+        BufReader::new(pipe)
+            .lines()
+            .map_while(Result::ok)
+            .collect::<Vec<String>>()
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    serve.signal("TERM");
+    assert!(serve.wait(10).success(), "{}", serve.stderr());
+    let lines = reader.join().unwrap();
+    let conn_lines: Vec<Report> = lines
+        .iter()
+        .filter(|l| l.starts_with("conn "))
+        .map(|l| Report::parse(l))
+        .collect();
+    assert!(
+        conn_lines
+            .iter()
+            .all(|l| l.get("end") == "clean" && l.num("in") == 1000 && l.num("out") == 1000),
+        "{conn_lines:?}"
+    );
+    let err = serve.stderr();
+    let dropped: usize = err
+        .lines()
+        .find(|l| l.contains("output line(s) dropped"))
+        .and_then(|l| l.split_whitespace().nth(2))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(dropped > 0, "the queue should have overflowed: {err}");
+    assert_eq!(conn_lines.len() + dropped, CONNS, "{err}");
 }

@@ -1,6 +1,7 @@
 //! What `nc` and `serve` share: the TUN link options, opening the device, building the stack
 //! and the driver, and turning failures into one-line messages with exit codes.
 
+use super::output::Lines;
 use clap::Args;
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -100,9 +101,9 @@ impl Failure {
         }
     }
 
-    /// Prints `synack CMD: message` and returns the exit code.
-    pub fn report(self, cmd: &str) -> ExitCode {
-        eprintln!("synack {cmd}: {}", self.message);
+    /// Queues `synack CMD: message` on `err` and returns the exit code.
+    pub fn report(self, cmd: &str, err: &Lines) -> ExitCode {
+        err.line(format!("synack {cmd}: {}", self.message));
         ExitCode::from(self.code)
     }
 }
