@@ -519,12 +519,18 @@ fn kernel_closes_first_and_the_kernel_holds_time_wait() {
 }
 
 #[test]
-fn synack_closes_first_and_synack_holds_time_wait() {
+fn synack_closes_first_reports_the_connection_at_time_wait_and_still_holds_it() {
     if !can_run("synack_closes_first", &[("ss", "-V")]) {
         return;
     }
     let ns = Netns::new("synack");
-    let mut serve = ns.serve(false, 19, "source", &["--bytes", "100000"]);
+    // TIME-WAIT lasts 2 × 5 s; the stats table every second shows what synack holds.
+    let mut serve = ns.serve(
+        false,
+        19,
+        "source",
+        &["--bytes", "100000", "--msl", "5s", "--stats", "1"],
+    );
     // synack sends 100000 bytes and closes first; the kernel reads to the end, then closes.
     let mut peer = ns.peer(&["connect", SYNACK4, "19", "--shut", "after-eof"]);
     let r = peer.report(30);
@@ -532,8 +538,8 @@ fn synack_closes_first_and_synack_holds_time_wait() {
     // The kernel went CLOSE-WAIT → LAST-ACK → CLOSED: no TIME-WAIT on its side.
     let local = r.get("local").to_owned();
     assert!(kernel_time_wait(&ns, &local).is_empty());
-    // synack passes through TIME-WAIT (2 × 500 ms) before the line is printed.
-    let line = serve_line(&mut serve, 10);
+    // The line comes once both FINs are done, as synack enters TIME-WAIT, not after it.
+    let line = serve_line(&mut serve, 5);
     assert_eq!(
         (
             line.get("end"),
@@ -544,10 +550,45 @@ fn synack_closes_first_and_synack_holds_time_wait() {
         "{line:?}"
     );
     assert!(
-        line.get("secs").parse::<f64>().unwrap() >= 1.0,
-        "TIME-WAIT lasts 2×MSL: {line:?}"
+        line.get("secs").parse::<f64>().unwrap() < 5.0,
+        "reported before TIME-WAIT ends: {line:?}"
     );
-    serve.terminate();
+    // synack still holds the connection in TIME-WAIT.
+    serve.expect_line(|l| l.contains("TIME-WAIT") && l.contains(&local), 5);
+    // Stopping does not report it again.
+    let rest = serve.terminate();
+    assert!(rest.iter().all(|l| !l.starts_with("conn ")), "{rest:?}");
+    let err = serve.stderr();
+    assert!(err.contains("0 connection(s) still open"), "{err}");
+}
+
+#[test]
+fn serve_stopped_reports_open_connections_as_open() {
+    if !can_run("serve_stopped_with_open_connections", &[]) {
+        return;
+    }
+    for sig in ["TERM", "INT"] {
+        let ns = Netns::new("synack");
+        let mut serve = ns.serve(false, 7, "echo", &["--stats", "1"]);
+        // The kernel sends 1000 bytes and keeps its side open, reading until EOF or an error.
+        let peer = ns.peer(&["connect", SYNACK4, "7", "--send", "1000", "--shut", "never"]);
+        serve.expect_line(|l| l.contains("ESTABLISHED"), 10);
+        serve.signal(sig);
+        assert!(serve.wait(10).success(), "{}", serve.stderr());
+        std::thread::sleep(Duration::from_millis(50));
+        let lines = serve.pending_lines();
+        let open: Vec<Report> = lines
+            .iter()
+            .filter(|l| l.starts_with("conn "))
+            .map(|l| Report::parse(l))
+            .collect();
+        assert_eq!(open.len(), 1, "SIG{sig}: {lines:?}");
+        assert_eq!(open[0].get("end"), "open", "{:?}", open[0]);
+        assert_eq!(open[0].num("in"), 1000, "{:?}", open[0]);
+        let err = serve.stderr();
+        assert!(err.contains("1 connection(s) still open"), "{err}");
+        drop(peer);
+    }
 }
 
 #[test]

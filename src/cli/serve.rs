@@ -125,7 +125,9 @@ impl Session {
         }
     }
 
-    /// Moves data; returns true once the connection is over.
+    /// Moves data; returns true once the connection is over for its user: both FINs are
+    /// done (TIME-WAIT, or CLOSED after LAST-ACK), or it was reset or timed out. TIME-WAIT
+    /// itself is left to the stack.
     fn step(
         &mut self,
         stack: &mut Stack,
@@ -187,7 +189,7 @@ impl Session {
             }
             self.shut = true;
         }
-        state == State::Closed
+        matches!(state, State::Closed | State::TimeWait)
     }
 
     fn send_source(&mut self, stack: &mut Stack, now: Instant, pattern: &[u8]) {
@@ -215,9 +217,10 @@ impl Session {
         }
     }
 
-    /// The per-connection line.
-    fn summary(&self, error: Option<tcp::Error>, now: Instant) -> String {
+    /// The per-connection line; `open` when the server stops with the connection still open.
+    fn summary(&self, error: Option<tcp::Error>, open: bool, now: Instant) -> String {
         let end = match error {
+            _ if open => "open",
             None => "clean",
             Some(tcp::Error::Reset) => "reset",
             Some(tcp::Error::TimedOut) => "timeout",
@@ -307,6 +310,11 @@ async fn serve(args: ServeArgs, out: &Lines, err: &Lines) -> Result<(), Failure>
             () = stats_tick(&mut stats) => print_stats(driver.stack(), driver.now(), out),
         }
     };
+    // Stopping: the connections still open are reported, as open.
+    let now = driver.now();
+    for s in &sessions {
+        out.line(s.summary(None, true, now));
+    }
     let open = sessions.len();
     let c = driver.stack().counters();
     err.line(format!(
@@ -372,7 +380,8 @@ fn step(
                 return true;
             }
             // Never a blocking write here: this loop runs every connection.
-            out.line(s.summary(stack.error(s.id), now));
+            out.line(s.summary(stack.error(s.id), false, now));
+            // Let go of it: the stack frees it, after TIME-WAIT if it is in it.
             let _ = stack.close(now, s.id);
             false
         });
