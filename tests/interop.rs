@@ -555,15 +555,15 @@ fn synack_closes_first_reports_the_connection_at_time_wait_and_still_holds_it() 
     );
     // synack still holds the connection in TIME-WAIT.
     serve.expect_line(|l| l.contains("TIME-WAIT") && l.contains(&local), 5);
-    // Stopping does not report it again.
+    // Stopping neither reports it again nor resets it.
     let rest = serve.terminate();
     assert!(rest.iter().all(|l| !l.starts_with("conn ")), "{rest:?}");
     let err = serve.stderr();
-    assert!(err.contains("0 connection(s) still open"), "{err}");
+    assert!(err.contains("0 connection(s) still open, 0 reset"), "{err}");
 }
 
 #[test]
-fn serve_stopped_reports_open_connections_as_open() {
+fn serve_stopped_reports_open_connections_as_open_and_resets_them() {
     if !can_run("serve_stopped_with_open_connections", &[]) {
         return;
     }
@@ -571,7 +571,7 @@ fn serve_stopped_reports_open_connections_as_open() {
         let ns = Netns::new("synack");
         let mut serve = ns.serve(false, 7, "echo", &["--stats", "1"]);
         // The kernel sends 1000 bytes and keeps its side open, reading until EOF or an error.
-        let peer = ns.peer(&["connect", SYNACK4, "7", "--send", "1000", "--shut", "never"]);
+        let mut peer = ns.peer(&["connect", SYNACK4, "7", "--send", "1000", "--shut", "never"]);
         serve.expect_line(|l| l.contains("ESTABLISHED"), 10);
         serve.signal(sig);
         assert!(serve.wait(10).success(), "{}", serve.stderr());
@@ -586,8 +586,10 @@ fn serve_stopped_reports_open_connections_as_open() {
         assert_eq!(open[0].get("end"), "open", "{:?}", open[0]);
         assert_eq!(open[0].num("in"), 1000, "{:?}", open[0]);
         let err = serve.stderr();
-        assert!(err.contains("1 connection(s) still open"), "{err}");
-        drop(peer);
+        assert!(err.contains("1 connection(s) still open, 1 reset"), "{err}");
+        // The RST reached the kernel: its socket failed instead of staying ESTABLISHED.
+        let r = peer.report(10);
+        assert_eq!(r.get("error"), "ECONNRESET", "SIG{sig}: {r:?}");
     }
 }
 
@@ -887,4 +889,73 @@ fn serve_with_its_stdout_pipe_unread_completes_every_connection_and_counts_dropp
         .unwrap_or(0);
     assert!(dropped > 0, "the queue should have overflowed: {err}");
     assert_eq!(conn_lines.len() + dropped, CONNS, "{err}");
+}
+
+/// Kernel sockets in the namespace that are ESTABLISHED on local port `port`.
+fn kernel_established(ns: &Netns, port: u16) -> Vec<String> {
+    let filter = format!("( sport = :{port} )");
+    ns.run_ok("ss", &["-tanH", "state", "established", &filter])
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Waits until the kernel has an ESTABLISHED socket on `port`; panics after 10 s.
+fn await_kernel_established(ns: &Netns, port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while kernel_established(ns, port).is_empty() {
+        assert!(Instant::now() < deadline, "no connection on port {port}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn nc_exiting_because_its_stdout_is_closed_resets_the_connection() {
+    if !can_run("nc_stdout_closed", &[("ss", "-V")]) {
+        return;
+    }
+    let ns = Netns::new("synack");
+    // The kernel sends 8 MiB and keeps its side open: without a RST it would wait for ever.
+    let mut server = kernel_listener(&ns, false, 5005, &["--send", "8388608", "--shut", "never"]);
+    let args = nc_args(false, 5005, &[]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    // Stdin stays open (no FIN from nc); stdout is a pipe whose reader is gone at once.
+    let mut nc = ns.spawn_raw(SYNACK, &args, Stdio::piped(), Stdio::piped());
+    drop(nc.child.stdout.take());
+    let status = nc.wait(20);
+    let err = nc.stderr();
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("writing stdout") && err.contains("Broken pipe"),
+        "{err}"
+    );
+    let r = server.report(10);
+    assert!(
+        ["ECONNRESET", "EPIPE"].contains(&r.get("error")),
+        "the kernel's socket did not see the reset: {r:?}"
+    );
+    assert!(kernel_established(&ns, 5005).is_empty());
+}
+
+#[test]
+fn nc_stopped_by_a_signal_resets_the_connection() {
+    if !can_run("nc_signalled", &[("ss", "-V")]) {
+        return;
+    }
+    for (sig, code) in [("TERM", 143), ("INT", 130), ("HUP", 129)] {
+        let ns = Netns::new("synack");
+        let mut server = kernel_listener(&ns, false, 5006, &["--shut", "never"]);
+        let args = nc_args(false, 5006, &[]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut nc = ns.spawn_raw(SYNACK, &args, Stdio::piped(), Stdio::null());
+        await_kernel_established(&ns, 5006);
+        nc.signal(sig);
+        let status = nc.wait(10);
+        let err = nc.stderr();
+        assert_eq!(status.code(), Some(code), "SIG{sig}: {err}");
+        assert!(err.contains(&format!("stopped by SIG{sig}")), "{err}");
+        let r = server.report(10);
+        assert_eq!(r.get("error"), "ECONNRESET", "SIG{sig}: {r:?}");
+        assert!(kernel_established(&ns, 5006).is_empty());
+    }
 }

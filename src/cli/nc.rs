@@ -1,6 +1,6 @@
 //! `synack nc`: netcat over synack on a TUN device.
 
-use super::link::{self, Failure, LinkArgs};
+use super::link::{self, Failure, LinkArgs, Signals};
 use super::output::{self, DataOut, Lines};
 use clap::Args;
 use std::io::Read;
@@ -30,7 +30,8 @@ pub struct NcArgs {
 }
 
 /// Runs `nc`: 0 on a clean close, 1 on refused/reset/timeout or a failed write to stdout, 2
-/// on a setup problem.
+/// on a setup problem, 128 + N when stopped by signal N (SIGINT, SIGTERM, SIGHUP). Whatever
+/// the way out, a connection still open is reset first.
 pub fn run(args: NcArgs) -> ExitCode {
     let err = Lines::stderr();
     let result = link::runtime().and_then(|rt| rt.block_on(nc(args)));
@@ -102,7 +103,26 @@ async fn nc(args: NcArgs) -> Result<(), Failure> {
         }
         (true, _) => return Err(Failure::setup("listen needs PORT")),
     };
+    let mut signals = Signals::catch()?;
     let mut driver = link::open(&args.link, args.msl.unwrap_or(Duration::from_secs(30)))?;
+    let result = connect_and_transfer(&mut driver, &args, remote, local_port, &mut signals).await;
+    // Every way out (an error, a signal, the end): what is still open is reset, as the
+    // kernel resets the connections of a process that exits, and the RST is on the device
+    // before the process is gone. A connection that closed cleanly needs none.
+    let reset = link::reset_all(&mut driver);
+    if reset.dropped > 0 && result.is_ok() {
+        return Err(Failure::connection("the device did not take the final RST"));
+    }
+    result
+}
+
+async fn connect_and_transfer(
+    driver: &mut Driver<TunDevice>,
+    args: &NcArgs,
+    remote: Option<SocketAddr>,
+    local_port: Option<u16>,
+    signals: &mut Signals,
+) -> Result<(), Failure> {
     let now = driver.now();
     let (conn, peer) = match (remote, local_port) {
         (Some(remote), _) => {
@@ -119,10 +139,13 @@ async fn nc(args: NcArgs) -> Result<(), Failure> {
                 .map_err(|e| Failure::setup(format!("cannot connect to {remote}: {e}")))?;
             (c, remote)
         }
-        (None, Some(port)) => accept_one(&mut driver, port).await?,
+        (None, Some(port)) => tokio::select! {
+            r = accept_one(driver, port) => r?,
+            sig = signals.recv() => return Err(Failure::signal(sig)),
+        },
         (None, None) => return Err(Failure::setup("nothing to connect to")),
     };
-    transfer(&mut driver, conn, peer, args.msl.is_some()).await
+    transfer(driver, conn, peer, args.msl.is_some(), signals).await
 }
 
 async fn accept_one(
@@ -160,6 +183,7 @@ async fn transfer(
     conn: ConnId,
     peer: SocketAddr,
     wait_time_wait: bool,
+    signals: &mut Signals,
 ) -> Result<(), Failure> {
     let mut input = stdin_reader();
     let mut stdout = DataOut::stdout();
@@ -223,8 +247,11 @@ async fn transfer(
         let both_fins = shut && peer_eof && matches!(state, State::TimeWait | State::Closed);
         if both_fins && (!wait_time_wait || state == State::Closed) {
             driver.poll().map_err(io_failure)?;
-            // Everything received is written out before exiting.
-            return stdout.outcome().await.map_err(write_failure);
+            // Everything received is written out before exiting (a signal still stops it).
+            return tokio::select! {
+                r = stdout.outcome() => r.map_err(write_failure),
+                sig = signals.recv() => Err(Failure::signal(sig)),
+            };
         }
         if state == State::Closed && !both_fins {
             return Err(Failure::connection(format!(
@@ -262,6 +289,7 @@ async fn transfer(
                 None => stdin_eof = true,
             },
             r = stdout.ready(want_room) => r.map_err(write_failure)?,
+            sig = signals.recv() => return Err(Failure::signal(sig)),
         }
     }
 }

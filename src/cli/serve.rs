@@ -9,7 +9,6 @@ use synack::net::{Driver, TunDevice};
 use synack::stack::{ConnId, Stack, StackError};
 use synack::tcp::{self, State};
 use synack::time::{Duration, Instant};
-use tokio::signal::unix::{SignalKind, signal};
 
 /// What the server does with each connection.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,7 +64,7 @@ fn source_pattern(len: usize) -> Vec<u8> {
     (0..(len + SOURCE_PERIOD) as u64).map(source_byte).collect()
 }
 
-/// Runs the server until SIGINT or SIGTERM (exit 0), or a setup failure (exit 2).
+/// Runs the server until SIGINT, SIGTERM or SIGHUP (exit 0), or a setup failure (exit 2).
 pub fn run(args: ServeArgs) -> ExitCode {
     let out = Lines::stdout();
     let err = Lines::stderr();
@@ -250,14 +249,7 @@ async fn serve(args: ServeArgs, out: &Lines, err: &Lines) -> Result<(), Failure>
     if args.bytes.is_some() && args.mode != Mode::Source {
         return Err(Failure::setup("--bytes only applies to --mode source"));
     }
-    let signals = || -> std::io::Result<_> {
-        Ok((
-            signal(SignalKind::interrupt())?,
-            signal(SignalKind::terminate())?,
-        ))
-    };
-    let (mut sigint, mut sigterm) =
-        signals().map_err(|e| Failure::setup(format!("cannot catch signals: {e}")))?;
+    let mut signals = link::Signals::catch()?;
     let mut driver = link::open(&args.link, args.msl)?;
     if let Some(bytes) = args.buffer {
         let tcp = tcp::Config {
@@ -305,22 +297,33 @@ async fn serve(args: ServeArgs, out: &Lines, err: &Lines) -> Result<(), Failure>
             r = driver.wait() => if let Err(e) = r {
                 break Err(Failure::setup(e.to_string()));
             },
-            _ = sigint.recv() => break Ok(()),
-            _ = sigterm.recv() => break Ok(()),
+            _ = signals.recv() => break Ok(()),
             () = stats_tick(&mut stats) => print_stats(driver.stack(), driver.now(), out),
         }
     };
-    // Stopping: the connections still open are reported, as open.
+    // Stopping: the connections still open are reported as open, then reset, as the kernel
+    // resets a process's connections when it exits; the RSTs are on the device before this
+    // returns.
     let now = driver.now();
     for s in &sessions {
         out.line(s.summary(None, true, now));
     }
-    let open = sessions.len();
+    let reset = link::reset_all(&mut driver);
     let c = driver.stack().counters();
     err.line(format!(
-        "synack serve: stopped; {open} connection(s) still open; {} segments in, {} out, {} echo replies",
-        c.in_segs, c.out_segs, c.icmp_out_echo_reps
+        "synack serve: stopped; {} connection(s) still open, {} reset; {} segments in, {} out, {} echo replies",
+        sessions.len(),
+        reset.sent,
+        c.in_segs,
+        c.out_segs,
+        c.icmp_out_echo_reps
     ));
+    if reset.dropped > 0 {
+        err.line(format!(
+            "synack serve: {} RST(s) not taken by the device",
+            reset.dropped
+        ));
+    }
     err.line(format!("synack serve: counters: {c}"));
     driver
         .flush_pcap()

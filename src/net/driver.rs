@@ -267,6 +267,22 @@ impl<D: Device> Driver<D> {
         }
     }
 
+    /// Writes every packet the stack has queued to the device without reading it, and every
+    /// outgoing packet the impairer still holds back at once, whatever its delay; incoming
+    /// ones it holds are dropped. For a driver about to stop: what the stack sent last (the
+    /// RSTs of aborted connections) must not go down with the process.
+    pub fn flush(&mut self) -> Result<(), DriverError> {
+        let now = self.clock.now();
+        self.transmit(now)?;
+        let end = Instant::from_micros(u64::MAX);
+        while let Some((dir, packet)) = self.impair.as_mut().and_then(|i| i.pop_due(end)) {
+            if dir == Direction::Out {
+                self.send(now, &packet, usize::MAX)?;
+            }
+        }
+        self.flush_pcap()
+    }
+
     /// Writes buffered capture data to the file.
     pub fn flush_pcap(&mut self) -> Result<(), DriverError> {
         if let Some(p) = self.pcap.as_mut() {

@@ -339,3 +339,39 @@ fn vnet_finish_checksum_refuses_offsets_outside_the_packet() {
     assert!(!hdr.finish_checksum(&mut packet));
     assert_eq!(packet, before);
 }
+
+#[test]
+fn flush_puts_an_aborted_connections_rst_on_the_device_at_once_even_past_a_delay() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (da, db) = MemoryDevice::pair(1500, 1024);
+        // A's packets wait 20 ms in its impairer, both ways.
+        let mut a = driver(A, da, Some("delay=20ms".parse().unwrap()));
+        let mut b = driver(B, db, None);
+        let lid = b.stack_mut().listen(SocketAddr::new(B, 7), 8).unwrap();
+        let now = a.now();
+        let ca = a.stack_mut().connect(now, SocketAddr::new(B, 7)).unwrap();
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut accepted = None;
+        let cb = loop {
+            a.poll().unwrap();
+            b.poll().unwrap();
+            accepted = accepted.or_else(|| b.stack_mut().accept(lid));
+            if let Some(c) = accepted
+                && a.stack().state(ca) == State::Established
+            {
+                break c;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "no handshake");
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        };
+        a.stack_mut().abort(ca);
+        a.flush().unwrap();
+        // No waiting: the RST is on B's side of the link already.
+        b.poll().unwrap();
+        assert_eq!(b.stack().error(cb), Some(tcp::Error::Reset));
+    });
+}
