@@ -50,32 +50,41 @@ fn can_run(test: &str, extra_tools: &[(&str, &str)]) -> bool {
 impl Netns {
     /// `synack serve` on tun0 of this namespace, once it says it is listening.
     fn serve(&self, v6: bool, port: u16, mode: &str, extra: &[&str]) -> Proc {
-        let (addr, kernel) = if v6 {
-            (SYNACK6, format!("{KERNEL6}/64"))
-        } else {
-            (SYNACK4, format!("{KERNEL4}/24"))
-        };
-        let port = port.to_string();
-        let mut args = vec![
-            "serve",
-            "--tun",
-            "tun0",
-            "--addr",
-            addr,
-            "--kernel-addr",
-            &kernel,
-            "--port",
-            &port,
-            "--mode",
-            mode,
-            "--msl",
-            "500ms",
-        ];
-        args.extend_from_slice(extra);
+        let args = serve_args(v6, port, mode, extra);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let mut p = self.spawn(SYNACK, &args);
         p.expect_line(|l| l.starts_with("listening on"), 10);
         p
     }
+}
+
+/// The arguments of `synack serve` on tun0 (`--msl 500ms` unless `extra` sets it).
+fn serve_args(v6: bool, port: u16, mode: &str, extra: &[&str]) -> Vec<String> {
+    let (addr, kernel) = if v6 {
+        (SYNACK6, format!("{KERNEL6}/64"))
+    } else {
+        (SYNACK4, format!("{KERNEL4}/24"))
+    };
+    let mut args: Vec<String> = [
+        "serve",
+        "--tun",
+        "tun0",
+        "--addr",
+        addr,
+        "--kernel-addr",
+        &kernel,
+        "--port",
+        &port.to_string(),
+        "--mode",
+        mode,
+    ]
+    .map(String::from)
+    .to_vec();
+    if !extra.contains(&"--msl") {
+        args.extend(["--msl".into(), "500ms".into()]);
+    }
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
 }
 
 /// The per-connection line of `synack serve` after the connection ended.
@@ -140,14 +149,21 @@ fn stdin_from(f: &TempFile) -> Stdio {
 
 /// `synack nc HOST PORT` in the namespace with stdin from `input` and stdout to a new file.
 fn synack_nc(ns: &Netns, v6: bool, port: u16, input: Stdio, extra: &[&str]) -> (Proc, TempFile) {
+    let out = TempFile::new("out");
+    let args = nc_args(v6, port, extra);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let p = ns.spawn_with(SYNACK, &args, input, Some(&out.0));
+    (p, out)
+}
+
+/// The arguments of `synack nc [extra] HOST PORT` on tun0, HOST being the kernel's address.
+fn nc_args(v6: bool, port: u16, extra: &[&str]) -> Vec<String> {
     let (addr, kernel, host) = if v6 {
         (SYNACK6, format!("{KERNEL6}/64"), KERNEL6)
     } else {
         (SYNACK4, format!("{KERNEL4}/24"), KERNEL4)
     };
-    let out = TempFile::new("out");
-    let port = port.to_string();
-    let mut args = vec![
+    let mut args: Vec<String> = [
         "nc",
         "--tun",
         "tun0",
@@ -155,11 +171,12 @@ fn synack_nc(ns: &Netns, v6: bool, port: u16, input: Stdio, extra: &[&str]) -> (
         addr,
         "--kernel-addr",
         &kernel,
-    ];
-    args.extend_from_slice(extra);
-    args.extend_from_slice(&[host, &port]);
-    let p = ns.spawn_with(SYNACK, &args, input, Some(&out.0));
-    (p, out)
+    ]
+    .map(String::from)
+    .to_vec();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args.extend([host.to_string(), port.to_string()]);
+    args
 }
 
 /// The kernel listens on its address, which exists only once synack has created tun0; so the
@@ -502,12 +519,18 @@ fn kernel_closes_first_and_the_kernel_holds_time_wait() {
 }
 
 #[test]
-fn synack_closes_first_and_synack_holds_time_wait() {
+fn synack_closes_first_reports_the_connection_at_time_wait_and_still_holds_it() {
     if !can_run("synack_closes_first", &[("ss", "-V")]) {
         return;
     }
     let ns = Netns::new("synack");
-    let mut serve = ns.serve(false, 19, "source", &["--bytes", "100000"]);
+    // TIME-WAIT lasts 2 × 5 s; the stats table every second shows what synack holds.
+    let mut serve = ns.serve(
+        false,
+        19,
+        "source",
+        &["--bytes", "100000", "--msl", "5s", "--stats", "1"],
+    );
     // synack sends 100000 bytes and closes first; the kernel reads to the end, then closes.
     let mut peer = ns.peer(&["connect", SYNACK4, "19", "--shut", "after-eof"]);
     let r = peer.report(30);
@@ -515,8 +538,8 @@ fn synack_closes_first_and_synack_holds_time_wait() {
     // The kernel went CLOSE-WAIT → LAST-ACK → CLOSED: no TIME-WAIT on its side.
     let local = r.get("local").to_owned();
     assert!(kernel_time_wait(&ns, &local).is_empty());
-    // synack passes through TIME-WAIT (2 × 500 ms) before the line is printed.
-    let line = serve_line(&mut serve, 10);
+    // The line comes once both FINs are done, as synack enters TIME-WAIT, not after it.
+    let line = serve_line(&mut serve, 5);
     assert_eq!(
         (
             line.get("end"),
@@ -527,10 +550,47 @@ fn synack_closes_first_and_synack_holds_time_wait() {
         "{line:?}"
     );
     assert!(
-        line.get("secs").parse::<f64>().unwrap() >= 1.0,
-        "TIME-WAIT lasts 2×MSL: {line:?}"
+        line.get("secs").parse::<f64>().unwrap() < 5.0,
+        "reported before TIME-WAIT ends: {line:?}"
     );
-    serve.terminate();
+    // synack still holds the connection in TIME-WAIT.
+    serve.expect_line(|l| l.contains("TIME-WAIT") && l.contains(&local), 5);
+    // Stopping neither reports it again nor resets it.
+    let rest = serve.terminate();
+    assert!(rest.iter().all(|l| !l.starts_with("conn ")), "{rest:?}");
+    let err = serve.stderr();
+    assert!(err.contains("0 connection(s) still open, 0 reset"), "{err}");
+}
+
+#[test]
+fn serve_stopped_reports_open_connections_as_open_and_resets_them() {
+    if !can_run("serve_stopped_with_open_connections", &[]) {
+        return;
+    }
+    for sig in ["TERM", "INT"] {
+        let ns = Netns::new("synack");
+        let mut serve = ns.serve(false, 7, "echo", &["--stats", "1"]);
+        // The kernel sends 1000 bytes and keeps its side open, reading until EOF or an error.
+        let mut peer = ns.peer(&["connect", SYNACK4, "7", "--send", "1000", "--shut", "never"]);
+        serve.expect_line(|l| l.contains("ESTABLISHED"), 10);
+        serve.signal(sig);
+        assert!(serve.wait(10).success(), "{}", serve.stderr());
+        std::thread::sleep(Duration::from_millis(50));
+        let lines = serve.pending_lines();
+        let open: Vec<Report> = lines
+            .iter()
+            .filter(|l| l.starts_with("conn "))
+            .map(|l| Report::parse(l))
+            .collect();
+        assert_eq!(open.len(), 1, "SIG{sig}: {lines:?}");
+        assert_eq!(open[0].get("end"), "open", "{:?}", open[0]);
+        assert_eq!(open[0].num("in"), 1000, "{:?}", open[0]);
+        let err = serve.stderr();
+        assert!(err.contains("1 connection(s) still open, 1 reset"), "{err}");
+        // The RST reached the kernel: its socket failed instead of staying ESTABLISHED.
+        let r = peer.report(10);
+        assert_eq!(r.get("error"), "ECONNRESET", "SIG{sig}: {r:?}");
+    }
 }
 
 #[test]
@@ -721,4 +781,181 @@ fn synack_nc_delivers_hello_to_kernel_nc_and_exits_zero() {
     assert!(status.success(), "synack nc: {status}: {}", nc.stderr());
     assert!(knc.wait(10).success(), "kernel nc: {}", knc.stderr());
     assert_eq!(std::fs::read(&out.0).unwrap(), b"hello");
+}
+
+/// `tests/interop/many.py`: many concurrent kernel echo clients.
+fn many_script() -> PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/many.py")
+}
+
+/// Bytes waiting in the pipe whose read end is `fd`, and the pipe's capacity.
+fn pipe_fill(fd: &impl std::os::fd::AsRawFd) -> (usize, usize) {
+    let fd = fd.as_raw_fd();
+    let mut queued: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int through the pointer, which points at one.
+    let r = unsafe { libc::ioctl(fd, libc::FIONREAD, &mut queued) };
+    assert_eq!(r, 0, "FIONREAD");
+    // SAFETY: F_GETPIPE_SZ takes no argument and returns the capacity.
+    let capacity = unsafe { libc::fcntl(fd, libc::F_GETPIPE_SZ) };
+    assert!(capacity > 0, "F_GETPIPE_SZ");
+    (queued as usize, capacity as usize)
+}
+
+#[test]
+fn serve_with_its_stdout_pipe_unread_completes_every_connection_and_counts_dropped_lines() {
+    use std::io::{BufRead, BufReader, Read};
+    if !can_run("serve_stdout_unread", &[]) {
+        return;
+    }
+    const CONNS: usize = 3000;
+    let ns = Netns::new("synack");
+    let args = serve_args(false, 7, "echo", &["--backlog", "256"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut serve = ns.spawn_raw(SYNACK, &args, Stdio::null(), Stdio::piped());
+    let mut pipe = serve.child.stdout.take().unwrap();
+    // Read the "listening" line, byte by byte so nothing after it is taken; then nobody
+    // reads the pipe until every connection is done.
+    let mut first = Vec::new();
+    let mut byte = [0u8; 1];
+    while first.last() != Some(&b'\n') {
+        assert_eq!(
+            pipe.read(&mut byte).unwrap(),
+            1,
+            "serve exited: {}",
+            serve.stderr()
+        );
+        first.push(byte[0]);
+    }
+    assert!(first.starts_with(b"listening on"));
+    // ~95 bytes a line: 3000 lines fill a 64 KiB pipe more than four times over.
+    let many = many_script();
+    let out = ns.run_ok(
+        "python3",
+        &[
+            many.to_str().unwrap(),
+            SYNACK4,
+            "7",
+            "--conns",
+            &CONNS.to_string(),
+            "--concurrency",
+            "200",
+            "--bytes",
+            "1000",
+            "--timeout",
+            "10",
+            "--fail-fast",
+        ],
+    );
+    let r = Report::parse(&out);
+    assert_eq!(
+        (r.num("ok"), r.num("failed")),
+        (CONNS as u64, 0),
+        "{out}; serve: {}",
+        serve.stderr()
+    );
+    // All that while the pipe was full and unread. (Full means every page slot is used: a
+    // write that does not fit the last page starts a new one, so a full pipe may hold less
+    // than its capacity.)
+    let (queued, capacity) = pipe_fill(&pipe);
+    assert!(queued >= capacity / 2, "pipe holds {queued} of {capacity}");
+    // Now read it: every connection has its line, or was counted as dropped.
+    let reader = std::thread::spawn(move || {
+        BufReader::new(pipe)
+            .lines()
+            .map_while(Result::ok)
+            .collect::<Vec<String>>()
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    serve.signal("TERM");
+    assert!(serve.wait(10).success(), "{}", serve.stderr());
+    let lines = reader.join().unwrap();
+    let conn_lines: Vec<Report> = lines
+        .iter()
+        .filter(|l| l.starts_with("conn "))
+        .map(|l| Report::parse(l))
+        .collect();
+    assert!(
+        conn_lines
+            .iter()
+            .all(|l| l.get("end") == "clean" && l.num("in") == 1000 && l.num("out") == 1000),
+        "{conn_lines:?}"
+    );
+    let err = serve.stderr();
+    let dropped: usize = err
+        .lines()
+        .find(|l| l.contains("output line(s) dropped"))
+        .and_then(|l| l.split_whitespace().nth(2))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(dropped > 0, "the queue should have overflowed: {err}");
+    assert_eq!(conn_lines.len() + dropped, CONNS, "{err}");
+}
+
+/// Kernel sockets in the namespace that are ESTABLISHED on local port `port`.
+fn kernel_established(ns: &Netns, port: u16) -> Vec<String> {
+    let filter = format!("( sport = :{port} )");
+    ns.run_ok("ss", &["-tanH", "state", "established", &filter])
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Waits until the kernel has an ESTABLISHED socket on `port`; panics after 10 s.
+fn await_kernel_established(ns: &Netns, port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while kernel_established(ns, port).is_empty() {
+        assert!(Instant::now() < deadline, "no connection on port {port}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn nc_exiting_because_its_stdout_is_closed_resets_the_connection() {
+    if !can_run("nc_stdout_closed", &[("ss", "-V")]) {
+        return;
+    }
+    let ns = Netns::new("synack");
+    // The kernel sends 8 MiB and keeps its side open: without a RST it would wait for ever.
+    let mut server = kernel_listener(&ns, false, 5005, &["--send", "8388608", "--shut", "never"]);
+    let args = nc_args(false, 5005, &[]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    // Stdin stays open (no FIN from nc); stdout is a pipe whose reader is gone at once.
+    let mut nc = ns.spawn_raw(SYNACK, &args, Stdio::piped(), Stdio::piped());
+    drop(nc.child.stdout.take());
+    let status = nc.wait(20);
+    let err = nc.stderr();
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("writing stdout") && err.contains("Broken pipe"),
+        "{err}"
+    );
+    let r = server.report(10);
+    assert!(
+        ["ECONNRESET", "EPIPE"].contains(&r.get("error")),
+        "the kernel's socket did not see the reset: {r:?}"
+    );
+    assert!(kernel_established(&ns, 5005).is_empty());
+}
+
+#[test]
+fn nc_stopped_by_a_signal_resets_the_connection() {
+    if !can_run("nc_signalled", &[("ss", "-V")]) {
+        return;
+    }
+    for (sig, code) in [("TERM", 143), ("INT", 130), ("HUP", 129)] {
+        let ns = Netns::new("synack");
+        let mut server = kernel_listener(&ns, false, 5006, &["--shut", "never"]);
+        let args = nc_args(false, 5006, &[]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut nc = ns.spawn_raw(SYNACK, &args, Stdio::piped(), Stdio::null());
+        await_kernel_established(&ns, 5006);
+        nc.signal(sig);
+        let status = nc.wait(10);
+        let err = nc.stderr();
+        assert_eq!(status.code(), Some(code), "SIG{sig}: {err}");
+        assert!(err.contains(&format!("stopped by SIG{sig}")), "{err}");
+        let r = server.report(10);
+        assert_eq!(r.get("error"), "ECONNRESET", "SIG{sig}: {r:?}");
+        assert!(kernel_established(&ns, 5006).is_empty());
+    }
 }

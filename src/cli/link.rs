@@ -1,12 +1,13 @@
 //! What `nc` and `serve` share: the TUN link options, opening the device, building the stack
 //! and the driver, and turning failures into one-line messages with exit codes.
 
+use super::output::Lines;
 use clap::Args;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use synack::net::{Driver, DriverOptions, ImpairConfig, PcapWriter, TunConfig, TunDevice};
-use synack::stack::{Stack, StackConfig};
+use synack::stack::{ConnId, Stack, StackConfig};
 use synack::tcp;
 use synack::time::Duration;
 
@@ -100,9 +101,17 @@ impl Failure {
         }
     }
 
-    /// Prints `synack CMD: message` and returns the exit code.
-    pub fn report(self, cmd: &str) -> ExitCode {
-        eprintln!("synack {cmd}: {}", self.message);
+    /// Stopped by a signal: exit 128 + its number, as a shell reports a process it killed.
+    pub fn signal(sig: Signal) -> Self {
+        Failure {
+            code: 128 + sig.number,
+            message: format!("stopped by {}", sig.name),
+        }
+    }
+
+    /// Queues `synack CMD: message` on `err` and returns the exit code.
+    pub fn report(self, cmd: &str, err: &Lines) -> ExitCode {
+        err.line(format!("synack {cmd}: {}", self.message));
         ExitCode::from(self.code)
     }
 }
@@ -178,6 +187,80 @@ pub fn open(args: &LinkArgs, msl: Duration) -> Result<Driver<TunDevice>, Failure
             pcap,
         },
     ))
+}
+
+/// A signal that stops `nc` or `serve`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Signal {
+    /// Its name, e.g. `SIGTERM`.
+    pub name: &'static str,
+    /// Its number.
+    pub number: u8,
+}
+
+/// SIGINT, SIGTERM and SIGHUP (`ssh` sends it to a ProxyCommand as it exits), caught so that
+/// the process resets its connections before it exits instead of dying with them open.
+#[derive(Debug)]
+pub struct Signals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Catches them from now on. Must run inside a Tokio runtime.
+    pub fn catch() -> Result<Signals, Failure> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let all = || -> std::io::Result<Signals> {
+            Ok(Signals {
+                int: signal(SignalKind::interrupt())?,
+                term: signal(SignalKind::terminate())?,
+                hup: signal(SignalKind::hangup())?,
+            })
+        };
+        all().map_err(|e| Failure::setup(format!("cannot catch signals: {e}")))
+    }
+
+    /// The next signal. Cancel-safe.
+    pub async fn recv(&mut self) -> Signal {
+        let (name, number) = tokio::select! {
+            _ = self.int.recv() => ("SIGINT", 2),
+            _ = self.term.recv() => ("SIGTERM", 15),
+            _ = self.hup.recv() => ("SIGHUP", 1),
+        };
+        Signal { name, number }
+    }
+}
+
+/// What [`reset_all`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ResetAll {
+    /// RSTs written to the device.
+    pub sent: u64,
+    /// RSTs the device would not take.
+    pub dropped: u64,
+}
+
+/// Aborts every connection the stack holds, as the kernel does for the sockets of a process
+/// that exits: a RST for each one that is synchronized and not yet closing (RFC 9293
+/// §3.10.5; TIME-WAIT, LAST-ACK and CLOSING are simply let go), written to the device before
+/// this returns. A TUN write hands the packet to the kernel within the call.
+pub fn reset_all<D: synack::net::Device>(driver: &mut Driver<D>) -> ResetAll {
+    let ids: Vec<ConnId> = driver.stack().connections().collect();
+    let before = driver.stats();
+    let rsts_before = driver.stack().counters().out_rsts;
+    for id in ids {
+        driver.stack_mut().abort(id);
+    }
+    // Errors here are device errors: nothing more can be sent either way.
+    let _ = driver.flush();
+    let after = driver.stats();
+    let rsts = driver.stack().counters().out_rsts - rsts_before;
+    let dropped = after.out_dropped - before.out_dropped;
+    ResetAll {
+        sent: rsts.saturating_sub(dropped),
+        dropped: dropped.min(rsts),
+    }
 }
 
 /// A single-threaded Tokio runtime for one command.

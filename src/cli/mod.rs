@@ -3,6 +3,7 @@
 pub mod demo;
 mod link;
 pub mod nc;
+pub mod output;
 pub mod serve;
 pub mod trace;
 

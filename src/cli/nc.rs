@@ -1,8 +1,9 @@
 //! `synack nc`: netcat over synack on a TUN device.
 
-use super::link::{self, Failure, LinkArgs};
+use super::link::{self, Failure, LinkArgs, Signals};
+use super::output::{self, DataOut, Lines};
 use clap::Args;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 use synack::net::{Driver, TunDevice};
@@ -28,13 +29,18 @@ pub struct NcArgs {
     target: Vec<String>,
 }
 
-/// Runs `nc`: 0 on a clean close, 1 on refused/reset/timeout, 2 on a setup problem.
+/// Runs `nc`: 0 on a clean close, 1 on refused/reset/timeout or a failed write to stdout, 2
+/// on a setup problem, 128 + N when stopped by signal N (SIGINT, SIGTERM, SIGHUP). Whatever
+/// the way out, a connection still open is reset first.
 pub fn run(args: NcArgs) -> ExitCode {
+    let err = Lines::stderr();
     let result = link::runtime().and_then(|rt| rt.block_on(nc(args)));
-    match result {
+    let status = match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(f) => f.report("nc"),
-    }
+        Err(f) => f.report("nc", &err),
+    };
+    err.finish(output::EXIT_FLUSH);
+    status
 }
 
 fn parse_port(s: &str) -> Result<u16, Failure> {
@@ -97,7 +103,26 @@ async fn nc(args: NcArgs) -> Result<(), Failure> {
         }
         (true, _) => return Err(Failure::setup("listen needs PORT")),
     };
+    let mut signals = Signals::catch()?;
     let mut driver = link::open(&args.link, args.msl.unwrap_or(Duration::from_secs(30)))?;
+    let result = connect_and_transfer(&mut driver, &args, remote, local_port, &mut signals).await;
+    // Every way out (an error, a signal, the end): what is still open is reset, as the
+    // kernel resets the connections of a process that exits, and the RST is on the device
+    // before the process is gone. A connection that closed cleanly needs none.
+    let reset = link::reset_all(&mut driver);
+    if reset.dropped > 0 && result.is_ok() {
+        return Err(Failure::connection("the device did not take the final RST"));
+    }
+    result
+}
+
+async fn connect_and_transfer(
+    driver: &mut Driver<TunDevice>,
+    args: &NcArgs,
+    remote: Option<SocketAddr>,
+    local_port: Option<u16>,
+    signals: &mut Signals,
+) -> Result<(), Failure> {
     let now = driver.now();
     let (conn, peer) = match (remote, local_port) {
         (Some(remote), _) => {
@@ -114,10 +139,13 @@ async fn nc(args: NcArgs) -> Result<(), Failure> {
                 .map_err(|e| Failure::setup(format!("cannot connect to {remote}: {e}")))?;
             (c, remote)
         }
-        (None, Some(port)) => accept_one(&mut driver, port).await?,
+        (None, Some(port)) => tokio::select! {
+            r = accept_one(driver, port) => r?,
+            sig = signals.recv() => return Err(Failure::signal(sig)),
+        },
         (None, None) => return Err(Failure::setup("nothing to connect to")),
     };
-    transfer(&mut driver, conn, peer, args.msl.is_some()).await
+    transfer(driver, conn, peer, args.msl.is_some(), signals).await
 }
 
 async fn accept_one(
@@ -143,16 +171,22 @@ async fn accept_one(
     Ok((conn, peer))
 }
 
+fn write_failure(e: std::io::Error) -> Failure {
+    Failure::connection(format!("writing stdout: {e}"))
+}
+
 /// Copies stdin to the connection and the connection to stdout until both directions are
-/// closed.
+/// closed. Stdout is written by a thread of its own: when it falls behind, the connection is
+/// left unread (its window closes) while the stack keeps running.
 async fn transfer(
     driver: &mut Driver<TunDevice>,
     conn: ConnId,
     peer: SocketAddr,
     wait_time_wait: bool,
+    signals: &mut Signals,
 ) -> Result<(), Failure> {
     let mut input = stdin_reader();
-    let mut stdout = std::io::stdout().lock();
+    let mut stdout = DataOut::stdout();
     let mut pending: Vec<u8> = Vec::new();
     let mut sent = 0usize;
     let mut stdin_eof = false;
@@ -163,13 +197,17 @@ async fn transfer(
         driver.poll().map_err(io_failure)?;
         let now = driver.now();
         let stack = driver.stack_mut();
-        // Connection → stdout.
-        while !peer_eof {
+        // Connection → stdout, while the stdout queue has room.
+        let mut stdout_stopped = false;
+        while !peer_eof && stdout.has_room() {
             match stack.recv(now, conn, &mut buf) {
                 Ok(0) => peer_eof = true,
-                Ok(n) => stdout
-                    .write_all(buf.get(..n).unwrap_or(&[]))
-                    .map_err(|e| Failure::connection(format!("writing stdout: {e}")))?,
+                Ok(n) => {
+                    if stdout.send(buf.get(..n).unwrap_or(&[]).to_vec()).is_err() {
+                        stdout_stopped = true;
+                        break;
+                    }
+                }
                 Err(StackError::Tcp(tcp::Error::WouldBlock)) => break,
                 Err(StackError::Tcp(e)) => {
                     return Err(Failure::connection(link::describe(e, peer)));
@@ -177,9 +215,11 @@ async fn transfer(
                 Err(e) => return Err(Failure::connection(e.to_string())),
             }
         }
-        stdout
-            .flush()
-            .map_err(|e| Failure::connection(format!("writing stdout: {e}")))?;
+        if stdout_stopped {
+            return Err(write_failure(stdout.outcome().await.err().unwrap_or_else(
+                || std::io::Error::new(std::io::ErrorKind::BrokenPipe, "stdout writer stopped"),
+            )));
+        }
         if let Some(e) = stack.error(conn) {
             return Err(Failure::connection(link::describe(e, peer)));
         }
@@ -207,7 +247,11 @@ async fn transfer(
         let both_fins = shut && peer_eof && matches!(state, State::TimeWait | State::Closed);
         if both_fins && (!wait_time_wait || state == State::Closed) {
             driver.poll().map_err(io_failure)?;
-            return Ok(());
+            // Everything received is written out before exiting (a signal still stops it).
+            return tokio::select! {
+                r = stdout.outcome() => r.map_err(write_failure),
+                sig = signals.recv() => Err(Failure::signal(sig)),
+            };
         }
         if state == State::Closed && !both_fins {
             return Err(Failure::connection(format!(
@@ -234,6 +278,7 @@ async fn transfer(
             // Data may have arrived in that poll: read it before sleeping.
             continue;
         }
+        let want_room = !peer_eof && !stdout.has_room();
         tokio::select! {
             r = driver.wait() => r.map_err(io_failure)?,
             chunk = input.recv(), if want_input => match chunk {
@@ -243,6 +288,8 @@ async fn transfer(
                 }
                 None => stdin_eof = true,
             },
+            r = stdout.ready(want_room) => r.map_err(write_failure)?,
+            sig = signals.recv() => return Err(Failure::signal(sig)),
         }
     }
 }

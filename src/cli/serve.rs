@@ -1,6 +1,7 @@
 //! `synack serve`: a long-running concurrent echo, discard or source server on a TUN device.
 
 use super::link::{self, Failure, LinkArgs};
+use super::output::{self, Lines};
 use clap::{Args, ValueEnum};
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -8,7 +9,6 @@ use synack::net::{Driver, TunDevice};
 use synack::stack::{ConnId, Stack, StackError};
 use synack::tcp::{self, State};
 use synack::time::{Duration, Instant};
-use tokio::signal::unix::{SignalKind, signal};
 
 /// What the server does with each connection.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,13 +64,25 @@ fn source_pattern(len: usize) -> Vec<u8> {
     (0..(len + SOURCE_PERIOD) as u64).map(source_byte).collect()
 }
 
-/// Runs the server until SIGINT or SIGTERM (exit 0), or a setup failure (exit 2).
+/// Runs the server until SIGINT, SIGTERM or SIGHUP (exit 0), or a setup failure (exit 2).
 pub fn run(args: ServeArgs) -> ExitCode {
-    let result = link::runtime().and_then(|rt| rt.block_on(serve(args)));
-    match result {
+    let out = Lines::stdout();
+    let err = Lines::stderr();
+    let result = link::runtime().and_then(|rt| rt.block_on(serve(args, &out, &err)));
+    let status = match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(f) => f.report("serve"),
+        Err(f) => f.report("serve", &err),
+    };
+    // The lines still queued get a moment to be written; a reader that does not read at all
+    // cannot keep the process from exiting.
+    let dropped = out.finish(output::EXIT_FLUSH);
+    if dropped > 0 {
+        err.line(format!(
+            "synack serve: {dropped} output line(s) dropped: stdout was not read fast enough"
+        ));
     }
+    err.finish(output::EXIT_FLUSH);
+    status
 }
 
 /// One connection's progress.
@@ -112,7 +124,9 @@ impl Session {
         }
     }
 
-    /// Moves data; returns true once the connection is over.
+    /// Moves data; returns true once the connection is over for its user: both FINs are
+    /// done (TIME-WAIT, or CLOSED after LAST-ACK), or it was reset or timed out. TIME-WAIT
+    /// itself is left to the stack.
     fn step(
         &mut self,
         stack: &mut Stack,
@@ -174,7 +188,7 @@ impl Session {
             }
             self.shut = true;
         }
-        state == State::Closed
+        matches!(state, State::Closed | State::TimeWait)
     }
 
     fn send_source(&mut self, stack: &mut Stack, now: Instant, pattern: &[u8]) {
@@ -202,9 +216,10 @@ impl Session {
         }
     }
 
-    /// The per-connection line.
-    fn summary(&self, error: Option<tcp::Error>, now: Instant) -> String {
+    /// The per-connection line; `open` when the server stops with the connection still open.
+    fn summary(&self, error: Option<tcp::Error>, open: bool, now: Instant) -> String {
         let end = match error {
+            _ if open => "open",
             None => "clean",
             Some(tcp::Error::Reset) => "reset",
             Some(tcp::Error::TimedOut) => "timeout",
@@ -227,21 +242,14 @@ impl Session {
     }
 }
 
-async fn serve(args: ServeArgs) -> Result<(), Failure> {
+async fn serve(args: ServeArgs, out: &Lines, err: &Lines) -> Result<(), Failure> {
     if args.port == 0 {
         return Err(Failure::setup("--port 0 is not a port to listen on"));
     }
     if args.bytes.is_some() && args.mode != Mode::Source {
         return Err(Failure::setup("--bytes only applies to --mode source"));
     }
-    let signals = || -> std::io::Result<_> {
-        Ok((
-            signal(SignalKind::interrupt())?,
-            signal(SignalKind::terminate())?,
-        ))
-    };
-    let (mut sigint, mut sigterm) =
-        signals().map_err(|e| Failure::setup(format!("cannot catch signals: {e}")))?;
+    let mut signals = link::Signals::catch()?;
     let mut driver = link::open(&args.link, args.msl)?;
     if let Some(bytes) = args.buffer {
         let tcp = tcp::Config {
@@ -259,7 +267,7 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
             StackError::AddrInUse => Failure::setup(format!("port {} is in use", args.port)),
             e => Failure::setup(format!("cannot listen on {local}: {e}")),
         })?;
-    println!(
+    out.line(format!(
         "listening on {local} ({:?}) via {}{}",
         args.mode,
         driver.device().name(),
@@ -268,32 +276,59 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
         } else {
             ""
         }
-    );
+    ));
     let mut sessions: Vec<Session> = Vec::new();
     let mut buf = vec![0u8; 64 * 1024];
     let mut stats = args.stats.map(stats_interval);
     let pattern = source_pattern(buf.len());
-    loop {
-        step(&mut driver, lid, &mut sessions, &args, &mut buf, &pattern)
-            .map_err(|e| Failure::setup(e.to_string()))?;
-        tokio::select! {
-            r = driver.wait() => r.map_err(|e| Failure::setup(e.to_string()))?,
-            _ = sigint.recv() => break,
-            _ = sigterm.recv() => break,
-            () = stats_tick(&mut stats) => print_stats(driver.stack(), driver.now()),
+    let result = loop {
+        if let Err(e) = step(
+            &mut driver,
+            lid,
+            &mut sessions,
+            &args,
+            &mut buf,
+            &pattern,
+            out,
+        ) {
+            break Err(Failure::setup(e.to_string()));
         }
+        tokio::select! {
+            r = driver.wait() => if let Err(e) = r {
+                break Err(Failure::setup(e.to_string()));
+            },
+            _ = signals.recv() => break Ok(()),
+            () = stats_tick(&mut stats) => print_stats(driver.stack(), driver.now(), out),
+        }
+    };
+    // Stopping: the connections still open are reported as open, then reset, as the kernel
+    // resets a process's connections when it exits; the RSTs are on the device before this
+    // returns.
+    let now = driver.now();
+    for s in &sessions {
+        out.line(s.summary(None, true, now));
     }
-    let open = sessions.len();
+    let reset = link::reset_all(&mut driver);
     let c = driver.stack().counters();
-    eprintln!(
-        "synack serve: stopped; {open} connection(s) still open; {} segments in, {} out, {} echo replies",
-        c.in_segs, c.out_segs, c.icmp_out_echo_reps
-    );
-    eprintln!("synack serve: counters: {c}");
+    err.line(format!(
+        "synack serve: stopped; {} connection(s) still open, {} reset; {} segments in, {} out, {} echo replies",
+        sessions.len(),
+        reset.sent,
+        c.in_segs,
+        c.out_segs,
+        c.icmp_out_echo_reps
+    ));
+    if reset.dropped > 0 {
+        err.line(format!(
+            "synack serve: {} RST(s) not taken by the device",
+            reset.dropped
+        ));
+    }
+    err.line(format!("synack serve: counters: {c}"));
     driver
         .flush_pcap()
         .map_err(|e| Failure::setup(e.to_string()))?;
-    Ok(())
+    result
 }
 
 /// Ticks every `secs` seconds, the first time `secs` from now.
@@ -314,13 +349,17 @@ async fn stats_tick(interval: &mut Option<tokio::time::Interval>) {
     }
 }
 
-/// One `--stats` table: a heading with the time and count, then `ss -tni`-like rows.
-fn print_stats(stack: &Stack, now: Instant) {
+/// One `--stats` table: a heading with the time, the counts of connections and of output
+/// lines dropped so far, then `ss -tni`-like rows.
+fn print_stats(stack: &Stack, now: Instant, out: &Lines) {
     let snapshot = stack.snapshot();
-    println!(
-        "stats at {now}: {} connection(s)\n{snapshot}",
-        snapshot.connections.len()
-    );
+    let table = snapshot.to_string();
+    out.line(format!(
+        "stats at {now}: {} connection(s), {} output line(s) dropped\n{}",
+        snapshot.connections.len(),
+        out.dropped(),
+        table.trim_end()
+    ));
 }
 
 fn step(
@@ -330,6 +369,7 @@ fn step(
     args: &ServeArgs,
     buf: &mut [u8],
     pattern: &[u8],
+    out: &Lines,
 ) -> Result<(), synack::net::DriverError> {
     driver.poll()?;
     loop {
@@ -342,7 +382,9 @@ fn step(
             if !s.step(stack, now, args.mode, buf, pattern) {
                 return true;
             }
-            println!("{}", s.summary(stack.error(s.id), now));
+            // Never a blocking write here: this loop runs every connection.
+            out.line(s.summary(stack.error(s.id), false, now));
+            // Let go of it: the stack frees it, after TIME-WAIT if it is in it.
             let _ = stack.close(now, s.id);
             false
         });

@@ -2,18 +2,25 @@
 //!
 //! # Loop
 //!
-//! [`Driver::poll`] does everything that can be done now, without waiting:
-//! 1. reads every packet the device has ready (up to a batch) and hands it to
-//!    [`Stack::handle_packet_with`] (through the impairer, if any), trusting its TCP checksum
-//!    when the device vouches for it (checksum offload);
+//! [`Driver::poll`] does what can be done now, without waiting:
+//! 1. reads the packets the device has ready and hands each to
+//!    [`Stack::handle_packet_with`] (through the impairer, if any) with the time it was read,
+//!    trusting its TCP checksum when the device vouches for it (checksum offload);
 //! 2. releases impaired packets whose delay has passed, in either direction;
-//! 3. runs [`Stack::handle_timeout`] if [`Stack::poll_timeout`] has passed;
+//! 3. runs [`Stack::handle_timeout`] if [`Stack::poll_timeout`] has passed and the device
+//!    has been seen empty since (the packets still queued may hold the ACK that cancels the
+//!    timer), or it passed 100 ms ago;
 //! 4. drains [`Stack::poll_transmit_segmented`] to the device (through the impairer, if
 //!    any), large TCP segments marked for the device to cut (segmentation offload);
 //!
-//! and repeats while any of that made progress. [`Driver::wait`] then sleeps until the device is
-//! readable or the next deadline (a stack timer or an impaired packet) passes; it is
-//! cancel-safe, so it can be raced against other events (stdin, a signal) in `tokio::select!`.
+//! and repeats while any of that made progress, but reads at most [`READ_BATCH`] packets per
+//! call: while packets keep arriving, the application must get its turn, or it never reads
+//! what arrived, windows fill and ACKs wait (a `poll` that drained a busy device ran for up to
+//! a second with a thousand connections). When it stops at that budget, [`Driver::next_deadline`]
+//! is now and [`Driver::wait`] returns at once. [`Driver::wait`] otherwise sleeps until the
+//! device is readable or the next deadline (a stack timer or an impaired packet) passes; it
+//! is cancel-safe, so it can be raced against other events (stdin, a signal) in
+//! `tokio::select!`.
 //!
 //! An application loop is: `poll`; the application's calls through [`Driver::stack_mut`]
 //! (read what arrived, queue what to send); `poll` again to send it; and `wait` only if that
@@ -32,8 +39,11 @@ use crate::time::{Duration, Instant};
 use crate::wire::Checksum;
 use std::io;
 
-/// Most packets read from the device per round before timers and transmits get a turn.
-const READ_BATCH: usize = 256;
+/// Most packets one [`Driver::poll`] reads from the device before it returns, so that timers,
+/// transmits and the application get their turn.
+pub const READ_BATCH: usize = 256;
+/// Longest a due timer waits for a device that keeps receiving to be drained.
+const TIMER_WAIT_MAX: Duration = Duration::from_millis(100);
 /// Largest packet handled (an IPv4 or IPv6 packet without jumbograms).
 const MAX_PACKET: usize = 65535;
 /// Room left for IP and TCP headers below a device's largest packet when sizing segments:
@@ -133,6 +143,10 @@ pub struct Driver<D: Device> {
     rx: Vec<u8>,
     tx: Vec<u8>,
     stats: DriverStats,
+    /// The last `poll` stopped at [`READ_BATCH`]: the device may hold more.
+    backlog: bool,
+    /// When the device was last seen empty.
+    drained_at: Instant,
 }
 
 impl<D: Device> Driver<D> {
@@ -160,6 +174,8 @@ impl<D: Device> Driver<D> {
             rx: vec![0; MAX_PACKET],
             tx: vec![0; MAX_PACKET],
             stats: DriverStats::default(),
+            backlog: false,
+            drained_at: Instant::ZERO,
         }
     }
 
@@ -198,24 +214,43 @@ impl<D: Device> Driver<D> {
         self.impair.as_ref().map(Impairer::stats)
     }
 
-    /// Does all the work that can be done now (see the module docs); returns whether anything
-    /// happened.
+    /// Does the work that can be done now, reading at most [`READ_BATCH`] packets (see the
+    /// module docs); returns whether anything happened.
     pub fn poll(&mut self) -> Result<bool, DriverError> {
         let mut any = false;
+        let mut budget = READ_BATCH;
+        self.backlog = false;
         loop {
+            let read = self.read_device(budget)?;
+            budget -= read;
+            // The time is read again at each step: handling a batch takes a while, and a
+            // deadline computed from a stale time fires early.
             let now = self.clock.now();
-            let mut progress = self.read_device(now)?;
+            let mut progress = read > 0;
             progress |= self.release_impaired(now)?;
-            if self.stack.poll_timeout().is_some_and(|t| t <= now) {
+            // A due timer fires once every packet that arrived before its deadline has been
+            // handled, that is once the device has been seen empty after the deadline: the
+            // ACK that cancels a loss probe or a retransmission may still be queued (the
+            // process may just have been scheduled out, or be behind on a burst). A device
+            // that never drains holds a timer back at most TIMER_WAIT_MAX.
+            if self
+                .stack
+                .poll_timeout()
+                .is_some_and(|t| t <= now && (t <= self.drained_at || now - t >= TIMER_WAIT_MAX))
+            {
                 self.stack.handle_timeout(now);
                 progress = true;
             }
-            progress |= self.transmit(now)?;
-            progress |= self.release_impaired(now)?;
+            progress |= self.transmit(self.clock.now())?;
+            progress |= self.release_impaired(self.clock.now())?;
             if !progress {
                 break;
             }
             any = true;
+            if budget == 0 {
+                self.backlog = true;
+                break;
+            }
         }
         let now = self.clock.now();
         if now - self.pcap_flushed >= PCAP_FLUSH_EVERY {
@@ -225,8 +260,12 @@ impl<D: Device> Driver<D> {
         Ok(any)
     }
 
-    /// The next time [`Driver::poll`] has work even if no packet arrives.
+    /// The next time [`Driver::poll`] has work even if no packet arrives: now, when the last
+    /// `poll` left packets on the device.
     pub fn next_deadline(&self) -> Option<Instant> {
+        if self.backlog {
+            return Some(self.clock.now());
+        }
         let impaired = self.impair.as_ref().and_then(Impairer::next_due);
         match (self.stack.poll_timeout(), impaired) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -267,6 +306,22 @@ impl<D: Device> Driver<D> {
         }
     }
 
+    /// Writes every packet the stack has queued to the device without reading it, and every
+    /// outgoing packet the impairer still holds back at once, whatever its delay; incoming
+    /// ones it holds are dropped. For a driver about to stop: what the stack sent last (the
+    /// RSTs of aborted connections) must not go down with the process.
+    pub fn flush(&mut self) -> Result<(), DriverError> {
+        let now = self.clock.now();
+        self.transmit(now)?;
+        let end = Instant::from_micros(u64::MAX);
+        while let Some((dir, packet)) = self.impair.as_mut().and_then(|i| i.pop_due(end)) {
+            if dir == Direction::Out {
+                self.send(now, &packet, usize::MAX)?;
+            }
+        }
+        self.flush_pcap()
+    }
+
     /// Writes buffered capture data to the file.
     pub fn flush_pcap(&mut self) -> Result<(), DriverError> {
         if let Some(p) = self.pcap.as_mut() {
@@ -276,13 +331,17 @@ impl<D: Device> Driver<D> {
         Ok(())
     }
 
-    fn read_device(&mut self, now: Instant) -> Result<bool, DriverError> {
-        let mut progress = false;
-        for _ in 0..READ_BATCH {
+    /// Reads and handles up to `budget` packets, each at the time it was read; returns how
+    /// many. Notes when it found the device empty.
+    fn read_device(&mut self, budget: usize) -> Result<usize, DriverError> {
+        let mut read = 0;
+        while read < budget {
             let Some((n, checksum)) = self.device.try_recv_offload(&mut self.rx)? else {
+                self.drained_at = self.clock.now();
                 break;
             };
-            progress = true;
+            read += 1;
+            let now = self.clock.now();
             if self.pcap.is_some() && checksum == Checksum::Ignore {
                 // The capture shows the checksum the segment would carry on a wire, not the
                 // partial one the kernel left (the stack does not look at it).
@@ -301,7 +360,7 @@ impl<D: Device> Driver<D> {
                 None => self.stack.handle_packet_with(now, packet, checksum),
             }
         }
-        Ok(progress)
+        Ok(read)
     }
 
     fn release_impaired(&mut self, now: Instant) -> Result<bool, DriverError> {

@@ -339,3 +339,113 @@ fn vnet_finish_checksum_refuses_offsets_outside_the_packet() {
     assert!(!hdr.finish_checksum(&mut packet));
     assert_eq!(packet, before);
 }
+
+#[test]
+fn flush_puts_an_aborted_connections_rst_on_the_device_at_once_even_past_a_delay() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (da, db) = MemoryDevice::pair(1500, 1024);
+        // A's packets wait 20 ms in its impairer, both ways.
+        let mut a = driver(A, da, Some("delay=20ms".parse().unwrap()));
+        let mut b = driver(B, db, None);
+        let lid = b.stack_mut().listen(SocketAddr::new(B, 7), 8).unwrap();
+        let now = a.now();
+        let ca = a.stack_mut().connect(now, SocketAddr::new(B, 7)).unwrap();
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut accepted = None;
+        let cb = loop {
+            a.poll().unwrap();
+            b.poll().unwrap();
+            accepted = accepted.or_else(|| b.stack_mut().accept(lid));
+            if let Some(c) = accepted
+                && a.stack().state(ca) == State::Established
+            {
+                break c;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "no handshake");
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        };
+        a.stack_mut().abort(ca);
+        a.flush().unwrap();
+        // No waiting: the RST is on B's side of the link already.
+        b.poll().unwrap();
+        assert_eq!(b.stack().error(cb), Some(tcp::Error::Reset));
+    });
+}
+
+#[test]
+fn poll_reads_at_most_a_batch_then_says_there_is_more_to_do_without_sleeping() {
+    let (da, db) = MemoryDevice::pair(1500, 4 * driver::READ_BATCH);
+    let mut b = driver(B, db, None);
+    let queued = 2 * driver::READ_BATCH + 10;
+    for _ in 0..queued {
+        // Not even IP: each is read, counted and dropped.
+        assert!(da.try_send(&[0u8; 20]).unwrap());
+    }
+    // A busy device would keep a draining poll going for ever; the application gets its
+    // turn after every batch instead.
+    assert!(b.poll().unwrap());
+    assert_eq!(b.stats().packets_in, driver::READ_BATCH as u64);
+    assert!(
+        b.next_deadline().is_some_and(|t| t <= b.now()),
+        "packets left on the device: the caller must not sleep"
+    );
+    assert!(b.poll().unwrap());
+    assert_eq!(b.stats().packets_in, 2 * driver::READ_BATCH as u64);
+    assert!(b.poll().unwrap());
+    assert_eq!(b.stats().packets_in, queued as u64);
+    assert_eq!(b.next_deadline(), None, "all read, nothing due");
+    assert!(!b.poll().unwrap());
+}
+
+#[test]
+fn a_due_loss_probe_waits_for_the_ack_queued_behind_a_batch_of_packets() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (da, db) = MemoryDevice::pair(1500, 4 * driver::READ_BATCH);
+        let mut a = driver(A, da, None);
+        let mut b = driver(B, db, None);
+        let lid = b.stack_mut().listen(SocketAddr::new(B, 7), 8).unwrap();
+        let now = a.now();
+        let ca = a.stack_mut().connect(now, SocketAddr::new(B, 7)).unwrap();
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut accepted = None;
+        while accepted.is_none() || a.stack().state(ca) != State::Established {
+            a.poll().unwrap();
+            b.poll().unwrap();
+            accepted = accepted.or_else(|| b.stack_mut().accept(lid));
+            assert!(tokio::time::Instant::now() < deadline, "no handshake");
+        }
+        // Three segments out: a loss probe is armed 2·SRTT + 2 ms ahead (SRTT is µs here).
+        let now = a.now();
+        let data = vec![7u8; 3 * 1448];
+        assert_eq!(a.stack_mut().send(now, ca, &data).unwrap(), data.len());
+        a.poll().unwrap();
+        // Before B's ACK, a batch and more of other packets lands on A's device (not even IP).
+        for _ in 0..driver::READ_BATCH + 10 {
+            assert!(b.device().try_send(&[0u8; 20]).unwrap());
+        }
+        b.poll().unwrap();
+        // A is scheduled out past the probe's deadline; the ACK waits on its device.
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        assert!(a.stack().poll_timeout().is_some_and(|t| t <= a.now()));
+        while a.poll().unwrap() {}
+        let stats = a.stack().connection(ca).unwrap().stats();
+        assert_eq!(
+            (stats.tlp_probes, stats.retransmits),
+            (0, 0),
+            "the probe fired before the ACK behind the batch was read"
+        );
+        assert_eq!(
+            a.stack().poll_timeout(),
+            None,
+            "all acknowledged: nothing armed"
+        );
+    });
+}

@@ -501,7 +501,12 @@ impl Connection {
                     // Out of order, a hole filled, or data dropped: acknowledge at once (RFC 5681 §4.2).
                     self.ack.now = true;
                 } else {
-                    self.ack.segments += 1;
+                    // RFC 9293 §3.8.6.3: an ACK for at least every second full-sized segment;
+                    // a segment the sender's offload coalesced (TSO/GRO, as over TUN) counts as
+                    // the segments it carries, or a 20-segment burst would wait 40 ms.
+                    let mss = usize::from(self.our_mss()).max(1);
+                    let carried = u32::try_from(t.payload.len().div_ceil(mss)).unwrap_or(u32::MAX);
+                    self.ack.segments = self.ack.segments.saturating_add(carried.max(1));
                     if self.ack.segments >= 2 {
                         self.ack.now = true;
                     } else {

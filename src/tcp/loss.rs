@@ -27,6 +27,11 @@ use core::ops::{Deref, DerefMut};
 
 /// RFC 8985 §7.2 WCDelAckT: the worst-case delayed-ACK time a lone segment's probe allows.
 const WC_DEL_ACK: Duration = Duration::from_millis(200);
+/// What a probe of more than one segment waits beyond 2·SRTT for the ACK: Linux's
+/// TCP_TIMEOUT_MIN (2 ms, `tcp_schedule_loss_probe`). Over a link with a round trip of
+/// microseconds (TUN, loopback, a LAN) 2·SRTT alone is shorter than the time either end
+/// takes to be scheduled, and the probe would go out before any ACK could come back.
+const PTO_MIN_EXTRA: Duration = Duration::from_millis(2);
 
 /// SACK recovery state of one connection: a [`Flight`] on the heap while data is
 /// outstanding, and only [`RackMemory`] (8 bytes) while idle.
@@ -299,13 +304,12 @@ impl Connection {
             self.timers.clear(TimerKind::Tlp);
             return;
         }
-        let mut pto = self
-            .rtt
-            .srtt()
-            .map_or(Duration::from_secs(1), |srtt| srtt * 2);
-        if self.tcb.snd_max.since(self.tcb.snd_una) <= self.max_payload() {
-            pto += WC_DEL_ACK;
-        }
+        let one_segment = self.tcb.snd_max.since(self.tcb.snd_una) <= self.max_payload();
+        let pto = match self.rtt.srtt() {
+            None => Duration::from_secs(1),
+            Some(srtt) if one_segment => srtt * 2 + WC_DEL_ACK,
+            Some(srtt) => srtt * 2 + PTO_MIN_EXTRA,
+        };
         let mut at = now + pto;
         if let Some(rto) = self.timers.get(TimerKind::Retransmit) {
             at = at.min(rto);

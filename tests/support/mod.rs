@@ -166,6 +166,29 @@ impl Netns {
         }
     }
 
+    /// Starts `prog` in the namespace with the given stdin and stdout, which are left to the
+    /// caller (`proc.child.stdin`, `proc.child.stdout` when piped): nothing reads stdout, so
+    /// [`Proc::expect_line`] sees no lines. Stderr is collected for failure messages.
+    pub fn spawn_raw(&self, prog: &str, args: &[&str], stdin: Stdio, stdout: Stdio) -> Proc {
+        let mut c = self.cmd(prog, args);
+        c.stdin(stdin).stdout(stdout).stderr(Stdio::piped());
+        let mut child = c.spawn().expect("spawn");
+        let (_, lines) = channel();
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let (err, sink) = (child.stderr.take().unwrap(), stderr.clone());
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = BufReader::new(err).read_to_string(&mut s);
+            sink.lock().unwrap().push_str(&s);
+        });
+        Proc {
+            what: format!("{prog} {}", args.join(" ")),
+            child,
+            lines,
+            stderr,
+        }
+    }
+
     /// The kernel's peer, `tests/interop/peer.py ARGS…`, in the namespace.
     pub fn peer(&self, args: &[&str]) -> Proc {
         let script = peer_script();
@@ -261,9 +284,16 @@ impl Proc {
         Report::parse(&self.expect_line(|l| l.contains("sent="), secs))
     }
 
+    /// Sends signal `sig` (`"TERM"`, `"INT"`…) to the process, by its pid.
+    pub fn signal(&self, sig: &str) {
+        let _ = Command::new("kill")
+            .args([&format!("-{sig}"), &self.pid()])
+            .status();
+    }
+
     /// SIGTERM (by pid), then wait for a clean exit; returns the remaining stdout lines.
     pub fn terminate(&mut self) -> Vec<String> {
-        let _ = Command::new("kill").args(["-TERM", &self.pid()]).status();
+        self.signal("TERM");
         let status = self.wait(10);
         assert!(
             status.success(),

@@ -184,6 +184,29 @@ fn rfc5681_4_2_two_segments_are_acked_at_once() {
 }
 
 #[test]
+fn rfc9293_3_8_6_3_a_coalesced_segment_of_two_full_segments_is_acked_at_once() {
+    let cfg = Config {
+        recv_buffer: 16 * 1024,
+        ..cfg()
+    };
+    let mut p = established_with(cfg);
+    // What a TUN device with offloads hands over: two full-sized segments in one.
+    let data = pattern(2 * MSS as usize);
+    p.send(peer_data(IRS + 1, ISS + 1, &data));
+    let out = p.out();
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].ack, IRS + 1 + data.len());
+    assert_eq!(p.c.poll_timeout(), None, "no delayed ACK pending");
+    // One full-sized segment alone still waits.
+    p.send(peer_data(
+        IRS + 1 + data.len(),
+        ISS + 1,
+        &data[..MSS as usize],
+    ));
+    p.expect_nothing();
+}
+
+#[test]
 fn rfc9293_3_8_6_3_outgoing_data_carries_the_pending_ack() {
     let mut p = established_state();
     p.send(peer_data(IRS + 1, ISS + 1, b"ping"));

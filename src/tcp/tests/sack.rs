@@ -24,6 +24,11 @@ pub(super) fn established_sack() -> Peer {
 }
 
 pub(super) fn established_sack_with(cfg: Config) -> Peer {
+    established_sack_after(cfg, HANDSHAKE_RTT)
+}
+
+/// ESTABLISHED with SACK negotiated, the SYN,ACK arriving `rtt` after our SYN (SRTT = `rtt`).
+fn established_sack_after(cfg: Config, rtt: Duration) -> Peer {
     let mut p = Peer::new(Connection::connect(cfg, LOCAL, REMOTE, ISS));
     p.expect(&[TcpRepr {
         seq: ISS,
@@ -31,7 +36,7 @@ pub(super) fn established_sack_with(cfg: Config) -> Peer {
         options: sack_syn_options(),
         ..ours()
     }]);
-    p.at(Instant::ZERO + HANDSHAKE_RTT);
+    p.at(Instant::ZERO + rtt);
     p.send(TcpRepr {
         seq: IRS,
         ack: ISS + 1,
@@ -419,10 +424,10 @@ fn rfc8985_6_2_the_rack_timer_marks_a_lone_hole_lost_after_rtt_plus_reo_wnd() {
 #[test]
 fn rfc8985_7_tail_loss_probe_resends_the_last_segment_then_rack_repairs_the_tail() {
     let (mut p, data) = in_flight(2);
-    // PTO = 2·SRTT = 200 ms after the last transmission, before the RTO (300 ms).
-    p.at(at(299));
+    // PTO = 2·SRTT + 2 ms = 202 ms after the last transmission, before the RTO (300 ms).
+    p.at(Instant::from_micros(301_999));
     p.expect_nothing();
-    p.at(at(300));
+    p.at(at(302));
     p.expect(&[data_seg(&data, 1)]);
     assert_eq!(p.c.stats().tlp_probes, 1);
     // The probe's SACK shows segment 0 missing: RACK marks it lost, recovery resends it.
@@ -434,6 +439,70 @@ fn rfc8985_7_tail_loss_probe_resends_the_last_segment_then_rack_repairs_the_tail
     assert!(!p.c.in_recovery());
     let s = p.c.stats();
     assert_eq!((s.timeouts, s.retransmits, s.sack_recoveries), (0, 2, 1));
+}
+
+/// The round trip over a TUN device or loopback: tens of microseconds.
+const FAST_RTT: Duration = Duration::from_micros(20);
+
+#[test]
+fn rfc8985_7_2_a_probe_over_a_microsecond_round_trip_still_waits_2_srtt_plus_2_ms() {
+    let mut p = established_sack_after(sack_cfg(), FAST_RTT);
+    let data = pattern(3 * SEG);
+    assert_eq!(p.c.send(&data), Ok(data.len()));
+    assert_eq!(p.out().len(), 3);
+    // 2·SRTT is 40 µs, less than either end takes to be scheduled: the ACK cannot be
+    // overdue that soon. Linux waits 2·SRTT + 2 ms (TCP_TIMEOUT_MIN).
+    let sent = p.now;
+    assert_eq!(p.c.poll_timeout(), Some(sent + FAST_RTT * 2 + ms(2)));
+    p.at(sent + ms(2));
+    p.expect_nothing();
+    p.at(sent + FAST_RTT * 2 + ms(2));
+    p.expect(&[data_seg(&data, 2)]);
+    assert_eq!(p.c.stats().tlp_probes, 1);
+}
+
+#[test]
+fn rfc8985_7_2_a_tail_with_a_fin_acked_a_millisecond_later_over_a_fast_link_is_sent_once() {
+    let mut p = established_sack_after(sack_cfg(), FAST_RTT);
+    let data = pattern(2 * SEG);
+    assert_eq!(p.c.send(&data), Ok(data.len()));
+    p.c.close();
+    let tail = TcpRepr {
+        flags: TcpFlags::ACK | TcpFlags::PSH | TcpFlags::FIN,
+        ..data_seg(&data, 1)
+    };
+    p.expect(&[data_seg(&data, 0), tail]);
+    // The peer takes a millisecond to answer: 50 × SRTT, yet no reason to probe (the probe
+    // used to resend the FIN 40 µs after it left, on every connection).
+    p.advance(ms(1));
+    p.expect_nothing();
+    p.send(TcpRepr {
+        seq: IRS + 1,
+        ack: seg(1).1 + 1,
+        ..peer()
+    });
+    p.state(State::FinWait2);
+    p.advance(ms(500));
+    p.expect_nothing();
+    let s = p.c.stats();
+    assert_eq!((s.tlp_probes, s.retransmits, s.timeouts), (0, 0, 0));
+}
+
+#[test]
+fn rfc8985_7_2_a_lone_small_segment_with_its_fin_waits_for_a_delayed_ack_before_a_probe() {
+    let mut p = established_sack_after(sack_cfg(), FAST_RTT);
+    let data = pattern(100);
+    assert_eq!(p.c.send(&data), Ok(data.len()));
+    p.c.close();
+    p.expect(&[TcpRepr {
+        flags: TcpFlags::ACK | TcpFlags::PSH | TcpFlags::FIN,
+        ..data_seg(&data, 0)
+    }]);
+    // One segment: the receiver may delay its ACK (Linux does, after a FIN, expecting its
+    // application to answer), so the probe waits WCDelAckT (200 ms), here capped by the RTO.
+    p.advance(ms(199));
+    p.expect_nothing();
+    assert_eq!(p.c.stats().tlp_probes, 0);
 }
 
 #[test]
