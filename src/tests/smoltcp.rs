@@ -15,6 +15,7 @@ use crate::tcp::seq::SeqNum;
 use ::smoltcp::socket::tcp as smol;
 use host::{Host, SmolHost};
 use std::cell::RefCell;
+use std::panic::AssertUnwindSafe;
 use std::rc::Rc;
 
 /// Socket buffers on both sides, so 8 MiB moves in a sane number of round trips.
@@ -164,6 +165,11 @@ fn run(
     net.add_host(&addrs_a, a);
     net.add_host(&addrs_b, b);
     net.set_links(A, B, link);
+    // SMOL_PCAP=FILE captures each run to FILE, replacing the last: a failing search stops
+    // at its first failure, so FILE then holds the failing run (`synack trace FILE --all`).
+    if let Ok(path) = std::env::var("SMOL_PCAP") {
+        net.pcap_to_file(path).unwrap();
+    }
 
     let tally = Rc::new(RefCell::new([Tally::default(); 2]));
     let t = tally.clone();
@@ -259,6 +265,7 @@ fn run(
             break;
         }
     }
+    net.flush_pcap().unwrap();
     let tally = *tally.borrow();
     Run {
         synack: synack_side,
@@ -455,14 +462,39 @@ fn interop_over_seeds_and_impairment_profiles() {
                 .with_queue_limit(32 * 1024),
         ),
     ];
-    // SMOL_SEEDS=N runs a longer search (as PROPTEST_CASES does for the property tests).
-    let seeds = std::env::var("SMOL_SEEDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(16u64);
-    for seed in (0..seeds).map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15)) {
+    // SMOL_SEEDS=N runs a longer search (as PROPTEST_CASES does for the property tests), and
+    // SMOL_SEEDS=FROM..TO a part of one; SMOL_KEEP_GOING=1 reports every failing case, not
+    // only the first. SMOL_SEED=S runs that one seed alone, and SMOL_PROFILE / SMOL_CLIENT
+    // (Synack or Smol) narrow it to one case.
+    let env = |k| std::env::var(k).ok();
+    let seeds: Vec<u64> = match env("SMOL_SEED").and_then(|v| v.parse().ok()) {
+        Some(seed) => vec![seed],
+        None => {
+            let range = env("SMOL_SEEDS").unwrap_or_else(|| "16".into());
+            let (from, to) = match range.split_once("..") {
+                Some((from, to)) => (from.parse().unwrap(), to.parse().unwrap()),
+                None => (0u64, range.parse().unwrap()),
+            };
+            (from..to)
+                .map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+                .collect()
+        }
+    };
+    let (only_profile, only_client) = (env("SMOL_PROFILE"), env("SMOL_CLIENT"));
+    let keep_going = env("SMOL_KEEP_GOING").is_some();
+    let mut failed = Vec::new();
+    for seed in seeds {
         for (name, link) in &profiles {
+            if only_profile.as_ref().is_some_and(|p| p != name) {
+                continue;
+            }
             for client in [Client::Synack, Client::Smol] {
+                if only_client
+                    .as_ref()
+                    .is_some_and(|c| *c != format!("{client:?}"))
+                {
+                    continue;
+                }
                 // Seed 0 sends nothing either way: handshake and teardown alone.
                 let ipv6 = seed % 2 == 1;
                 let a_len = (seed % 400_000) as usize;
@@ -480,10 +512,24 @@ fn interop_over_seeds_and_impairment_profiles() {
                     "seed {seed}, {name}, {client:?} client, {}, {a_len} B from A, {b_len} B from B",
                     if ipv6 { "IPv6" } else { "IPv4" }
                 );
-                assert_interop_clean(&x, &what);
+                if !keep_going {
+                    assert_interop_clean(&x, &what);
+                } else if std::panic::catch_unwind(AssertUnwindSafe(|| {
+                    assert_interop_clean(&x, &what)
+                }))
+                .is_err()
+                {
+                    failed.push(what);
+                }
             }
         }
     }
+    assert!(
+        failed.is_empty(),
+        "{} failing cases:\n{}",
+        failed.len(),
+        failed.join("\n")
+    );
 }
 
 /// Regression for an interop failure at 15% loss (6 of 18,000 runs of the loop above with
