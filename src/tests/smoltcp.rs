@@ -5,9 +5,12 @@
 //! checks are those of the synack-only end-to-end tests ([`super::assert_clean`]): both
 //! streams SHA-256-equal, FIN both ways with no RST and no timeout, synack's connection freed,
 //! the side that closed first passes TIME-WAIT, and every packet synack emits is re-parsed by
-//! the etherparse oracle.
+//! the etherparse oracle. One RST is tolerated, and only with the link's record proving it:
+//! synack's, after its TIME-WAIT ran out while the link lost everything between the ends, to
+//! a smoltcp still in CLOSING ([`wire_log`]).
 
 mod host;
+mod wire_log;
 
 use super::*;
 use crate::sim::{Fate, PacketEvent};
@@ -17,6 +20,7 @@ use host::{Host, SmolHost};
 use std::cell::RefCell;
 use std::panic::AssertUnwindSafe;
 use std::rc::Rc;
+use wire_log::{Outlasted, Wire, time_wait_outlasted};
 
 /// Socket buffers on both sides, so 8 MiB moves in a sane number of round trips.
 const BUFFER: usize = 256 * 1024;
@@ -121,11 +125,13 @@ struct Run {
     rsts_stale: u64,
     /// Deliveries that overtook a packet sent earlier in the same direction.
     reordered: u64,
+    /// Every packet, with what the link did to it.
+    log: Vec<Wire>,
 }
 
-/// RFC 9293's MSL (TIME-WAIT is 2 × 30 s): smoltcp's RTO starts at 1 s and backs off to
-/// 60 s, so under heavy loss its last retransmission can come many seconds after synack
-/// entered TIME-WAIT, and a short TIME-WAIT would answer it with a RST.
+/// synack's defaults, with buffers for bulk. The default MSL is 30 s, not RFC 9293's nominal
+/// 2 minutes, so TIME-WAIT lasts 60 s as in Linux; smoltcp's RTO backs off to 60 s, so under
+/// heavy loss its retransmissions can outlast TIME-WAIT and draw a RST (see `wire_log`).
 fn tcp_cfg() -> tcp::Config {
     tcp::Config {
         send_buffer: BUFFER,
@@ -207,12 +213,13 @@ fn run(
     let mut buf = vec![0u8; 64 * 1024];
     let deadline = Instant::ZERO + limit;
     let (mut finished, mut data_done) = (false, None);
-    let (mut reordered, mut newest_sent) = (0, [Instant::ZERO; 2]);
+    let (mut reordered, mut newest_sent, mut log) = (0, [Instant::ZERO; 2], Vec::new());
     let (mut rsts_seen, mut rsts_open, mut rsts_stale) = ([0u64; 2], 0, 0);
     loop {
         let now = net.now();
         for ev in net.take_events() {
             reordered += u64::from(overtook(&ev, &mut newest_sent));
+            log.push(Wire::new(&ev));
         }
         // A RST from a host whose end is already gone answers a stale segment, typically a
         // reordered ACK that arrives after the final ACK freed the passive closer: RFC 9293
@@ -265,6 +272,7 @@ fn run(
             break;
         }
     }
+    log.extend(net.take_events().iter().map(Wire::new));
     net.flush_pcap().unwrap();
     let tally = *tally.borrow();
     Run {
@@ -279,6 +287,7 @@ fn run(
         rsts_open,
         rsts_stale,
         reordered,
+        log,
     }
 }
 
@@ -293,8 +302,9 @@ fn overtook(ev: &PacketEvent, newest_sent: &mut [Instant; 2]) -> bool {
     overtook
 }
 
-/// The checks of [`assert_clean`], for a synack ⇄ smoltcp run.
-fn assert_interop_clean(x: &Run, what: &str) {
+/// The checks of [`assert_clean`], for a synack ⇄ smoltcp run. Returns the evidence if smoltcp
+/// was reset after synack's TIME-WAIT ran out (the one reset tolerated: see `wire_log`).
+fn assert_interop_clean(x: &Run, what: &str) -> Option<Outlasted> {
     let smol = x.net.host(x.smol_host).smol_ref();
     let stack = x.net.host(x.synack_host).stack_ref();
     assert!(
@@ -302,11 +312,18 @@ fn assert_interop_clean(x: &Run, what: &str) {
         "{what}: synack failed with {:?}",
         x.synack.error
     );
-    assert!(
-        smol.abnormal_close.is_none(),
-        "{what}: smoltcp's socket went from {:?} to CLOSED",
-        smol.abnormal_close
-    );
+    // smoltcp reset in CLOSING by synack's RST after TIME-WAIT ran out under loss is no fault
+    // of either (see `wire_log`); any other reset is.
+    let outlasted = smol.abnormal_close.map(|from| {
+        assert_eq!(
+            from,
+            smol::State::Closing,
+            "{what}: smoltcp's socket went from {from:?} to CLOSED"
+        );
+        time_wait_outlasted(&x.log, x.synack_host, tcp_cfg().msl * 2).unwrap_or_else(|why| {
+            panic!("{what}: smoltcp's socket went from CLOSING to CLOSED, not because synack's TIME-WAIT ran out: {why}")
+        })
+    });
     assert_eq!(x.rsts_open, 0, "{what}: RST during the connection");
     assert!(
         x.finished,
@@ -347,7 +364,9 @@ fn assert_interop_clean(x: &Run, what: &str) {
         "{what}: synack closed first but never reached TIME-WAIT"
     );
     assert!(
-        x.smol.shut_in != Some(smol::State::Established) || smol.saw_time_wait,
+        x.smol.shut_in != Some(smol::State::Established)
+            || smol.saw_time_wait
+            || outlasted.is_some(),
         "{what}: smoltcp closed first but never reached TIME-WAIT"
     );
     assert!(
@@ -355,9 +374,14 @@ fn assert_interop_clean(x: &Run, what: &str) {
         "{what}: someone must pass TIME-WAIT"
     );
     assert!(
+        outlasted.is_none() || x.synack.saw_time_wait,
+        "{what}: smoltcp reset by a synack that never reached TIME-WAIT"
+    );
+    assert!(
         x.tally[x.synack_host.0].packets > 0,
         "{what}: the oracle saw no synack packet"
     );
+    outlasted
 }
 
 const MIB: usize = 1 << 20;
@@ -384,7 +408,8 @@ fn bulk(seed: u64, link: LinkConfig, client: Client) -> Run {
         stream(8 * MIB, !seed),
         Duration::from_secs(600),
     );
-    assert_interop_clean(&x, &format!("seed {seed}, {client:?} client"));
+    let outlasted = assert_interop_clean(&x, &format!("seed {seed}, {client:?} client"));
+    assert!(outlasted.is_none(), "{outlasted:?}");
     let (s, m) = (x.tally[x.synack_host.0], x.tally[x.smol_host.0]);
     eprintln!(
         "{client:?} client, seed {seed}: streams done at {:?}, closed at {:?} (virtual); synack sent {} packets ({} of {} \
@@ -512,14 +537,19 @@ fn interop_over_seeds_and_impairment_profiles() {
                     "seed {seed}, {name}, {client:?} client, {}, {a_len} B from A, {b_len} B from B",
                     if ipv6 { "IPv6" } else { "IPv4" }
                 );
-                if !keep_going {
-                    assert_interop_clean(&x, &what);
-                } else if std::panic::catch_unwind(AssertUnwindSafe(|| {
-                    assert_interop_clean(&x, &what)
-                }))
-                .is_err()
-                {
-                    failed.push(what);
+                let checked = if keep_going {
+                    std::panic::catch_unwind(AssertUnwindSafe(|| assert_interop_clean(&x, &what)))
+                } else {
+                    Ok(assert_interop_clean(&x, &what))
+                };
+                match checked {
+                    Ok(Some(o)) => eprintln!(
+                        "{what}: smoltcp reset in CLOSING after synack's TIME-WAIT ran out \
+                         (synack heard nothing from {:?} to {:?}; tolerated)",
+                        o.heard.time, o.answered.time
+                    ),
+                    Ok(None) => {}
+                    Err(_) => failed.push(what),
                 }
             }
         }
@@ -553,5 +583,139 @@ fn time_wait_outlasts_a_peer_retransmitting_data_before_its_fin() {
         stream(86_334, !seed),
         Duration::from_secs(600),
     );
-    assert_interop_clean(&x, "TIME-WAIT against smoltcp's CLOSING retransmissions");
+    let outlasted = assert_interop_clean(&x, "TIME-WAIT against smoltcp's CLOSING retransmissions");
+    assert!(outlasted.is_none(), "{outlasted:?}");
+}
+
+/// The case of the loop above that made the `time_wait_outlasted` tolerance (1 of 36,000 runs
+/// with `SMOL_SEEDS=3000`): no fault of either stack, pinned segment by segment. smoltcp closes
+/// first (its FIN is queued behind its data), synack's FIN arrives, smoltcp is in CLOSING.
+/// Then the link loses five packets in a row: synack's ACK of smoltcp's FIN, and smoltcp's
+/// retransmissions at 8, 24 and 56 s after its last one (it retransmits its oldest data, not
+/// the FIN; its RTO doubles up to 60 s). synack, having heard nothing for 2 × MSL = 60 s
+/// (RFC 9293 §3.6 MUST-13, with the 30 s MSL of its defaults), frees the connection; the
+/// retransmission 116 s after the FIN finds none and is answered, as RFC 9293 §3.10.7.1 says,
+/// "<SEQ=SEG.ACK><CTL=RST>". That RST is lost too; the next one, 60 s later, arrives with
+/// SEQ = smoltcp's RCV.NXT, and smoltcp, in CLOSING, rightly closes (§3.10.7.4, RFC 5961 §3.2).
+/// A TIME-WAIT of RFC 9293's nominal 2 × 2 minutes would have been there to ACK it.
+#[test]
+fn time_wait_can_run_out_before_smoltcp_hears_the_ack_of_its_fin_under_loss() {
+    let x = run_time_wait_ran_out();
+    let o = assert_interop_clean(&x, "TIME-WAIT ran out").expect("smoltcp was reset");
+    let ms = |ms: u64, us: u64| Instant::from_micros(ms * 1000 + us);
+    let seg = |seq, ack: Option<u32>, len, fin, rst| {
+        Some(wire_log::Seg {
+            seq: SeqNum::new(seq),
+            ack: ack.map(SeqNum::new),
+            len,
+            fin,
+            rst,
+        })
+    };
+    let (syn_nxt, smol_fin_end) = (2_686_812_773, 4_287_795_648);
+    assert_eq!(o.fin_end, SeqNum::new(smol_fin_end));
+    let hdr = |w: &Wire| (w.sent_at, w.time, w.arrived, w.seg);
+    // synack's ACK of the FIN, lost at once.
+    assert_eq!(
+        o.lost_acks.iter().map(hdr).collect::<Vec<_>>(),
+        [(
+            ms(55_370, 324),
+            ms(55_370, 324),
+            false,
+            seg(syn_nxt, Some(smol_fin_end), 0, false, false)
+        )]
+    );
+    // smoltcp's last data with its FIN, which synack heard (and so entered TIME-WAIT)…
+    assert_eq!(
+        hdr(&o.heard),
+        (
+            ms(55_359, 965),
+            ms(55_370, 324),
+            true,
+            seg(4_287_794_367, Some(syn_nxt), 1280, true, false)
+        )
+    );
+    // …its retransmissions of the oldest unacknowledged data, all lost…
+    let rexmit = seg(4_287_792_907, Some(syn_nxt), 1460, false, false);
+    assert_eq!(
+        o.lost_meanwhile.iter().map(hdr).collect::<Vec<_>>(),
+        [63_359, 79_359, 111_359].map(|t| (ms(t, 965), ms(t, 965), false, rexmit))
+    );
+    // …the one after TIME-WAIT, and synack's RST for it: <SEQ=SEG.ACK><CTL=RST>, lost.
+    assert_eq!(
+        hdr(&o.answered),
+        (ms(171_359, 965), ms(171_372, 642), true, rexmit)
+    );
+    let rst = seg(syn_nxt, None, 0, false, true);
+    assert_eq!(
+        hdr(&o.rst),
+        (ms(171_372, 642), ms(171_372, 642), false, rst)
+    );
+    // The next RST is what reset smoltcp.
+    assert_eq!(
+        x.log.last().map(hdr),
+        Some((ms(231_370, 439), ms(231_382, 938), true, rst))
+    );
+}
+
+/// The tolerance is exact: the same run is not excused if synack's ACK of the FIN had got
+/// through, if anything had reached synack less than TIME-WAIT before the segment its RST
+/// answers, or if that RST were not <SEQ=SEG.ACK><CTL=RST>.
+#[test]
+fn time_wait_ran_out_is_excused_only_if_nothing_got_through_for_all_of_it() {
+    let x = run_time_wait_ran_out();
+    let synack = x.synack_host;
+    let time_wait = tcp_cfg().msl * 2;
+    let o = time_wait_outlasted(&x.log, synack, time_wait).unwrap();
+    let at = |w: &Wire| {
+        let same = |l: &&Wire| (l.sent_at, l.from, l.seg) == (w.sent_at, w.from, w.seg);
+        x.log.iter().position(|l| same(&l)).unwrap()
+    };
+    let mutated = |i: usize, change: &dyn Fn(&mut Wire)| {
+        let mut log = x.log.clone();
+        change(&mut log[i]);
+        time_wait_outlasted(&log, synack, time_wait)
+    };
+    let arrive_at = |t: Instant| {
+        move |w: &mut Wire| {
+            w.arrived = true;
+            w.time = t;
+        }
+    };
+    let ack = &o.lost_acks[0];
+    let why = mutated(at(ack), &arrive_at(ack.time)).unwrap_err();
+    assert!(why.contains("reached the peer"), "{why}");
+    // smoltcp's last lost retransmission, had it arrived just inside TIME-WAIT before the
+    // answered one, or just outside.
+    let last = o.lost_meanwhile.last().unwrap();
+    let inside = o.answered.time - time_wait + Duration::from_micros(1);
+    let why = mutated(at(last), &arrive_at(inside)).unwrap_err();
+    assert!(why.contains("cannot have run out"), "{why}");
+    let outside = o.answered.time - time_wait - Duration::from_micros(1);
+    assert!(mutated(at(last), &arrive_at(outside)).is_ok());
+    let why = mutated(at(&o.rst), &|w: &mut Wire| {
+        if let Some(s) = &mut w.seg {
+            s.seq += 1;
+        }
+    })
+    .unwrap_err();
+    assert!(why.contains("<SEQ=SEG.ACK><CTL=RST>"), "{why}");
+}
+
+/// seed 16889621062611656942, 15% loss, 10 ms jitter, Smol client, IPv4, 56942 B from A,
+/// 21343 B from B.
+fn run_time_wait_ran_out() -> Run {
+    let seed = 16_889_621_062_611_656_942;
+    let link = clean_link()
+        .with_loss(0.15)
+        .with_jitter(Duration::from_millis(10));
+    run(
+        seed,
+        link,
+        Client::Smol,
+        false,
+        stream(56_942, seed),
+        stream(21_343, !seed),
+        Duration::from_secs(600),
+    )
 }
