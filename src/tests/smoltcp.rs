@@ -5,9 +5,9 @@
 //! checks are those of the synack-only end-to-end tests ([`super::assert_clean`]): both
 //! streams SHA-256-equal, FIN both ways with no RST and no timeout, synack's connection freed,
 //! the side that closed first passes TIME-WAIT, and every packet synack emits is re-parsed by
-//! the etherparse oracle. One RST is tolerated, and only with the link's record proving it:
-//! synack's, after its TIME-WAIT ran out while the link lost everything between the ends, to
-//! a smoltcp still in CLOSING ([`wire_log`]).
+//! the etherparse oracle. One reset is tolerated, and only with the link's record proving it:
+//! of an end in CLOSING or LAST-ACK that never got the ACK of its FIN, by the other end after
+//! that one's TIME-WAIT ran out while the link lost everything between them ([`wire_log`]).
 
 mod host;
 mod wire_log;
@@ -20,7 +20,7 @@ use host::{Host, SmolHost};
 use std::cell::RefCell;
 use std::panic::AssertUnwindSafe;
 use std::rc::Rc;
-use wire_log::{Outlasted, Wire, time_wait_outlasted};
+use wire_log::{Outlasted, Wire, fin_acked, time_wait_outlasted};
 
 /// Socket buffers on both sides, so 8 MiB moves in a sane number of round trips.
 const BUFFER: usize = 256 * 1024;
@@ -302,9 +302,37 @@ fn overtook(ev: &PacketEvent, newest_sent: &mut [Instant; 2]) -> bool {
     overtook
 }
 
-/// The checks of [`assert_clean`], for a synack ⇄ smoltcp run. Returns the evidence if smoltcp
-/// was reset after synack's TIME-WAIT ran out (the one reset tolerated: see `wire_log`).
-fn assert_interop_clean(x: &Run, what: &str) -> Option<Outlasted> {
+/// smoltcp 0.14's TIME-WAIT: `CLOSE_DELAY` in `socket/tcp.rs`, restarted by each segment.
+const SMOLTCP_TIME_WAIT: Duration = Duration::from_secs(10);
+
+/// The resets [`assert_interop_clean`] tolerates, with the link's proof (see `wire_log`).
+#[derive(Debug)]
+enum Tolerated {
+    /// smoltcp, in CLOSING or LAST-ACK, reset by synack after synack's 2 × MSL TIME-WAIT ran
+    /// out while the link lost everything between them: no fault of either.
+    SynackTimeWaitRanOut(Outlasted),
+    /// synack, in CLOSING or LAST-ACK, reset by smoltcp after smoltcp's TIME-WAIT ran out:
+    /// smoltcp's fault when that TIME-WAIT is shorter than 2 × MSL.
+    SmoltcpTimeWaitRanOut(Outlasted),
+}
+
+impl Tolerated {
+    fn brief(&self) -> String {
+        let (who, o) = match self {
+            Tolerated::SynackTimeWaitRanOut(o) => ("synack", o),
+            Tolerated::SmoltcpTimeWaitRanOut(o) => ("smoltcp", o),
+        };
+        format!(
+            "{who}'s TIME-WAIT ran out: it heard nothing from {:?} to {:?}, then sent {:?}",
+            o.heard.time, o.answered.time, o.rst.seg
+        )
+    }
+}
+
+/// The checks of [`assert_clean`], for a synack ⇄ smoltcp run. One reset is tolerated, only
+/// with the link's proof: an end whose FIN was never acknowledged, reset by the other after
+/// that one's TIME-WAIT ran out ([`Tolerated`]).
+fn assert_interop_clean(x: &Run, what: &str) -> Option<Tolerated> {
     let smol = x.net.host(x.smol_host).smol_ref();
     let stack = x.net.host(x.synack_host).stack_ref();
     assert!(
@@ -312,18 +340,47 @@ fn assert_interop_clean(x: &Run, what: &str) -> Option<Outlasted> {
         "{what}: synack failed with {:?}",
         x.synack.error
     );
-    // smoltcp reset in CLOSING by synack's RST after TIME-WAIT ran out under loss is no fault
-    // of either (see `wire_log`); any other reset is.
-    let outlasted = smol.abnormal_close.map(|from| {
-        assert_eq!(
-            from,
-            smol::State::Closing,
-            "{what}: smoltcp's socket went from {from:?} to CLOSED"
+    // An end whose connection is gone though its FIN was never acknowledged was reset (RFC
+    // 9293 §3.10.7.4 takes CLOSING and LAST-ACK to CLOSED on a RST without telling the user).
+    let reset = |end: HostId, gone: bool| gone && fin_acked(&x.log, end) == Some(false);
+    let synack_gone = x
+        .synack
+        .conn
+        .is_some_and(|id| stack.connection(id).is_none());
+    let synack_reset = reset(x.synack_host, synack_gone);
+    let smol_reset = reset(x.smol_host, smol.state() == smol::State::Closed);
+    assert!(
+        smol.abnormal_close.is_none() || smol.abnormal_close == Some(smol::State::Closing),
+        "{what}: smoltcp's socket went from {:?} to CLOSED",
+        smol.abnormal_close
+    );
+    assert!(
+        smol.abnormal_close.is_none() || smol_reset,
+        "{what}: smoltcp went from CLOSING to CLOSED with its FIN acknowledged"
+    );
+    let outlasted = |holder: HostId, time_wait: Duration, holder_saw_time_wait: bool| {
+        assert!(
+            holder_saw_time_wait,
+            "{what}: reset by an end that never reached TIME-WAIT"
         );
-        time_wait_outlasted(&x.log, x.synack_host, tcp_cfg().msl * 2).unwrap_or_else(|why| {
-            panic!("{what}: smoltcp's socket went from CLOSING to CLOSED, not because synack's TIME-WAIT ran out: {why}")
+        time_wait_outlasted(&x.log, holder, time_wait).unwrap_or_else(|why| {
+            panic!("{what}: an end reset in CLOSING or LAST-ACK, not because the other's TIME-WAIT ran out: {why}")
         })
-    });
+    };
+    let tolerated = match (synack_reset, smol_reset) {
+        (false, false) => None,
+        (false, true) => Some(Tolerated::SynackTimeWaitRanOut(outlasted(
+            x.synack_host,
+            tcp_cfg().msl * 2,
+            x.synack.saw_time_wait,
+        ))),
+        (true, false) => Some(Tolerated::SmoltcpTimeWaitRanOut(outlasted(
+            x.smol_host,
+            SMOLTCP_TIME_WAIT,
+            smol.saw_time_wait,
+        ))),
+        (true, true) => panic!("{what}: both ends reset"),
+    };
     assert_eq!(x.rsts_open, 0, "{what}: RST during the connection");
     assert!(
         x.finished,
@@ -358,15 +415,14 @@ fn assert_interop_clean(x: &Run, what: &str) -> Option<Outlasted> {
         "{what}: synack {c:?}"
     );
     assert_eq!(stack.connection_count(), 0, "{what}: synack leaked state");
-    // RFC 9293 §3.6: the side that closes first (FIN from ESTABLISHED) passes TIME-WAIT.
+    // RFC 9293 §3.6: the side that closes first (FIN from ESTABLISHED) passes TIME-WAIT,
+    // unless it was reset while waiting for the ACK of its FIN.
     assert!(
-        x.synack.shut_in != Some(State::Established) || x.synack.saw_time_wait,
+        x.synack.shut_in != Some(State::Established) || x.synack.saw_time_wait || synack_reset,
         "{what}: synack closed first but never reached TIME-WAIT"
     );
     assert!(
-        x.smol.shut_in != Some(smol::State::Established)
-            || smol.saw_time_wait
-            || outlasted.is_some(),
+        x.smol.shut_in != Some(smol::State::Established) || smol.saw_time_wait || smol_reset,
         "{what}: smoltcp closed first but never reached TIME-WAIT"
     );
     assert!(
@@ -374,14 +430,10 @@ fn assert_interop_clean(x: &Run, what: &str) -> Option<Outlasted> {
         "{what}: someone must pass TIME-WAIT"
     );
     assert!(
-        outlasted.is_none() || x.synack.saw_time_wait,
-        "{what}: smoltcp reset by a synack that never reached TIME-WAIT"
-    );
-    assert!(
         x.tally[x.synack_host.0].packets > 0,
         "{what}: the oracle saw no synack packet"
     );
-    outlasted
+    tolerated
 }
 
 const MIB: usize = 1 << 20;
@@ -397,6 +449,15 @@ fn lossy_link() -> LinkConfig {
         .with_loss(0.02)
 }
 
+/// The sweep's heaviest loss profile, and its name.
+const HEAVY_LOSS: &str = "15% loss, 10 ms jitter";
+
+fn heavy_loss_link() -> LinkConfig {
+    clean_link()
+        .with_loss(0.15)
+        .with_jitter(Duration::from_millis(10))
+}
+
 /// 8 MiB each way, checked, with a one-line summary on stderr (`--nocapture` shows it).
 fn bulk(seed: u64, link: LinkConfig, client: Client) -> Run {
     let x = run(
@@ -408,8 +469,8 @@ fn bulk(seed: u64, link: LinkConfig, client: Client) -> Run {
         stream(8 * MIB, !seed),
         Duration::from_secs(600),
     );
-    let outlasted = assert_interop_clean(&x, &format!("seed {seed}, {client:?} client"));
-    assert!(outlasted.is_none(), "{outlasted:?}");
+    let tolerated = assert_interop_clean(&x, &format!("seed {seed}, {client:?} client"));
+    assert!(tolerated.is_none(), "{tolerated:?}");
     let (s, m) = (x.tally[x.synack_host.0], x.tally[x.smol_host.0]);
     eprintln!(
         "{client:?} client, seed {seed}: streams done at {:?}, closed at {:?} (virtual); synack sent {} packets ({} of {} \
@@ -455,18 +516,39 @@ fn smoltcp_client_synack_server_8mib_each_way_under_loss_and_reordering() {
     assert!(x.tally.iter().all(|t| t.retransmitted > 0));
 }
 
+/// One run of the sweep below: the seed picks the family and the stream lengths. Returns the
+/// run and its one-line description.
+fn sweep_run(seed: u64, name: &str, link: &LinkConfig, client: Client) -> (Run, String) {
+    // Seed 0 sends nothing either way: handshake and teardown alone.
+    let ipv6 = seed % 2 == 1;
+    let a_len = (seed % 400_000) as usize;
+    let b_len = ((seed >> 32) % 400_000) as usize;
+    let x = run(
+        seed,
+        link.clone(),
+        client,
+        ipv6,
+        stream(a_len, seed),
+        stream(b_len, !seed),
+        SWEEP_LIMIT,
+    );
+    let what = format!(
+        "seed {seed}, {name}, {client:?} client, {}, {a_len} B from A, {b_len} B from B",
+        if ipv6 { "IPv6" } else { "IPv4" }
+    );
+    (x, what)
+}
+
+/// Virtual time a run of the sweep below may take.
+const SWEEP_LIMIT: Duration = Duration::from_secs(600);
+
 /// Smaller exchanges over a handful of seeds, both roles, IPv4 and IPv6, and impairment
 /// profiles beyond loss and jitter: duplication, corruption, a bandwidth bottleneck.
 #[test]
 fn interop_over_seeds_and_impairment_profiles() {
     let profiles = [
         ("5% loss", clean_link().with_loss(0.05)),
-        (
-            "15% loss, 10 ms jitter",
-            clean_link()
-                .with_loss(0.15)
-                .with_jitter(Duration::from_millis(10)),
-        ),
+        (HEAVY_LOSS, heavy_loss_link()),
         (
             "20 ms jitter",
             clean_link().with_jitter(Duration::from_millis(20)),
@@ -520,34 +602,14 @@ fn interop_over_seeds_and_impairment_profiles() {
                 {
                     continue;
                 }
-                // Seed 0 sends nothing either way: handshake and teardown alone.
-                let ipv6 = seed % 2 == 1;
-                let a_len = (seed % 400_000) as usize;
-                let b_len = ((seed >> 32) % 400_000) as usize;
-                let x = run(
-                    seed,
-                    link.clone(),
-                    client,
-                    ipv6,
-                    stream(a_len, seed),
-                    stream(b_len, !seed),
-                    Duration::from_secs(600),
-                );
-                let what = format!(
-                    "seed {seed}, {name}, {client:?} client, {}, {a_len} B from A, {b_len} B from B",
-                    if ipv6 { "IPv6" } else { "IPv4" }
-                );
+                let (x, what) = sweep_run(seed, name, link, client);
                 let checked = if keep_going {
                     std::panic::catch_unwind(AssertUnwindSafe(|| assert_interop_clean(&x, &what)))
                 } else {
                     Ok(assert_interop_clean(&x, &what))
                 };
                 match checked {
-                    Ok(Some(o)) => eprintln!(
-                        "{what}: smoltcp reset in CLOSING after synack's TIME-WAIT ran out \
-                         (synack heard nothing from {:?} to {:?}; tolerated)",
-                        o.heard.time, o.answered.time
-                    ),
+                    Ok(Some(t)) => eprintln!("{what}: tolerated: {}", t.brief()),
                     Ok(None) => {}
                     Err(_) => failed.push(what),
                 }
@@ -583,8 +645,8 @@ fn time_wait_outlasts_a_peer_retransmitting_data_before_its_fin() {
         stream(86_334, !seed),
         Duration::from_secs(600),
     );
-    let outlasted = assert_interop_clean(&x, "TIME-WAIT against smoltcp's CLOSING retransmissions");
-    assert!(outlasted.is_none(), "{outlasted:?}");
+    let tolerated = assert_interop_clean(&x, "TIME-WAIT against smoltcp's CLOSING retransmissions");
+    assert!(tolerated.is_none(), "{tolerated:?}");
 }
 
 /// The case of the loop above that made the `time_wait_outlasted` tolerance (1 of 36,000 runs
@@ -601,7 +663,10 @@ fn time_wait_outlasts_a_peer_retransmitting_data_before_its_fin() {
 #[test]
 fn time_wait_can_run_out_before_smoltcp_hears_the_ack_of_its_fin_under_loss() {
     let x = run_time_wait_ran_out();
-    let o = assert_interop_clean(&x, "TIME-WAIT ran out").expect("smoltcp was reset");
+    let Some(Tolerated::SynackTimeWaitRanOut(o)) = assert_interop_clean(&x, "TIME-WAIT ran out")
+    else {
+        panic!("smoltcp was not reset after synack's TIME-WAIT ran out");
+    };
     let ms = |ms: u64, us: u64| Instant::from_micros(ms * 1000 + us);
     let seg = |seq, ack: Option<u32>, len, fin, rst| {
         Some(wire_log::Seg {
@@ -684,7 +749,7 @@ fn time_wait_ran_out_is_excused_only_if_nothing_got_through_for_all_of_it() {
     };
     let ack = &o.lost_acks[0];
     let why = mutated(at(ack), &arrive_at(ack.time)).unwrap_err();
-    assert!(why.contains("reached the peer"), "{why}");
+    assert!(why.contains("reached the other end"), "{why}");
     // smoltcp's last lost retransmission, had it arrived just inside TIME-WAIT before the
     // answered one, or just outside.
     let last = o.lost_meanwhile.last().unwrap();
@@ -705,17 +770,106 @@ fn time_wait_ran_out_is_excused_only_if_nothing_got_through_for_all_of_it() {
 /// seed 16889621062611656942, 15% loss, 10 ms jitter, Smol client, IPv4, 56942 B from A,
 /// 21343 B from B.
 fn run_time_wait_ran_out() -> Run {
-    let seed = 16_889_621_062_611_656_942;
-    let link = clean_link()
-        .with_loss(0.15)
-        .with_jitter(Duration::from_millis(10));
-    run(
-        seed,
-        link,
+    sweep_run(
+        16_889_621_062_611_656_942,
+        HEAVY_LOSS,
+        &heavy_loss_link(),
         Client::Smol,
-        false,
-        stream(56_942, seed),
-        stream(21_343, !seed),
-        Duration::from_secs(600),
     )
+    .0
+}
+
+/// smoltcp's fault, found by `SMOL_SEEDS=0..20000` (seed index 2461): its TIME-WAIT lasts
+/// 10 s (`CLOSE_DELAY`), restarted by each segment. RFC 9293 §3.6 (MUST-13): "When a
+/// connection is closed actively, it MUST linger in the TIME-WAIT state for a time 2xMSL
+/// (Maximum Segment Lifetime)", and §3.4.2 takes the MSL to be 2 minutes; 10 s is shorter than
+/// the RTO backoff of any peer after a few losses. Both ends close at once; smoltcp's ACK of
+/// synack's FIN is lost twice (8.9 s and 15.3 s); synack, in CLOSING, retransmits its FIN with
+/// its RTO doubled to 12.8 s; that FIN reaches smoltcp 12.8 s after the previous one, after its
+/// TIME-WAIT has ended, and smoltcp answers <SEQ=SEG.ACK><CTL=RST> (§3.10.7.1), which takes
+/// synack from CLOSING to CLOSED (§3.10.7.4) without ever reaching TIME-WAIT. Any TIME-WAIT of
+/// 2 × MSL for an MSL of 13 s or more would have ACKed it. The harness tolerates exactly this:
+/// synack's FIN never acknowledged, synack reset by smoltcp's first RST, smoltcp silent for
+/// longer than its 10 s before it.
+#[test]
+fn smoltcp_time_wait_of_10_s_resets_synack_still_retransmitting_its_fin() {
+    let (x, what) = sweep_run(
+        18_108_178_315_873_015_265,
+        HEAVY_LOSS,
+        &heavy_loss_link(),
+        Client::Synack,
+    );
+    let Some(Tolerated::SmoltcpTimeWaitRanOut(o)) = assert_interop_clean(&x, &what) else {
+        panic!("{what}: synack was not reset after smoltcp's TIME-WAIT ran out");
+    };
+    let us = |us: u64| Instant::from_micros(us);
+    let seg = |seq, ack: Option<u32>, fin, rst| {
+        Some(wire_log::Seg {
+            seq: SeqNum::new(seq),
+            ack: ack.map(SeqNum::new),
+            len: 0,
+            fin,
+            rst,
+        })
+    };
+    let (synack_fin, smol_nxt) = (1_376_024_137, 3_711_955_835);
+    assert_eq!(o.fin_end, SeqNum::new(synack_fin + 1));
+    let hdr = |w: &Wire| (w.sent_at, w.time, w.arrived, w.seg);
+    let ack_of_fin = seg(smol_nxt, Some(synack_fin + 1), false, false);
+    assert_eq!(
+        o.lost_acks.iter().map(hdr).collect::<Vec<_>>(),
+        [8_868_383, 15_267_779].map(|t| (us(t), us(t), false, ack_of_fin))
+    );
+    let fin = seg(synack_fin, Some(smol_nxt), true, false);
+    assert_eq!(hdr(&o.heard), (us(15_260_815), us(15_267_779), true, fin));
+    assert!(o.lost_meanwhile.is_empty());
+    assert_eq!(
+        hdr(&o.answered),
+        (us(28_060_815), us(28_071_952), true, fin)
+    );
+    let rst = seg(smol_nxt, None, false, true);
+    assert_eq!(hdr(&o.rst), (us(28_071_952), us(28_082_033), true, rst));
+    assert!(!x.synack.saw_time_wait && x.synack.shut_in == Some(State::Established));
+}
+
+/// Every other case the `SMOL_SEEDS=0..20000` search (240,000 runs) found failing, by finding:
+/// (seed, client), all in the heavy-loss profile.
+const SYNACK_TIME_WAIT_RAN_OUT: [(u64, Client); 12] = [
+    (8_891_568_278_343_297_766, Client::Smol),
+    (15_479_288_911_853_555_025, Client::Synack),
+    (3_906_708_359_701_820_588, Client::Smol),
+    (5_804_370_253_447_741_654, Client::Smol),
+    (5_310_655_344_441_831_481, Client::Synack),
+    (3_106_641_397_980_142_853, Client::Synack),
+    (6_484_228_560_546_238_967, Client::Synack),
+    (14_056_186_429_059_271_060, Client::Smol),
+    (591_109_690_982_151_110, Client::Synack),
+    (719_210_844_851_291_696, Client::Smol),
+    (754_617_132_981_105_997, Client::Synack),
+    (7_064_253_169_273_384_401, Client::Smol),
+];
+
+#[test]
+fn search_cases_where_synack_time_wait_ran_out_are_tolerated_with_proof() {
+    for (seed, client) in SYNACK_TIME_WAIT_RAN_OUT {
+        let (x, what) = sweep_run(seed, HEAVY_LOSS, &heavy_loss_link(), client);
+        let t = assert_interop_clean(&x, &what);
+        assert!(
+            matches!(t, Some(Tolerated::SynackTimeWaitRanOut(_))),
+            "{what}: {t:?}"
+        );
+    }
+}
+
+/// smoltcp's 10 s TIME-WAIT again; here the link was silent for 100 s, longer than synack's
+/// own TIME-WAIT too.
+#[test]
+fn search_cases_where_smoltcp_time_wait_ran_out_are_tolerated_with_proof() {
+    let (seed, client) = (7_098_905_790_789_264_132, Client::Synack);
+    let (x, what) = sweep_run(seed, HEAVY_LOSS, &heavy_loss_link(), client);
+    let t = assert_interop_clean(&x, &what);
+    assert!(
+        matches!(t, Some(Tolerated::SmoltcpTimeWaitRanOut(_))),
+        "{what}: {t:?}"
+    );
 }
