@@ -25,6 +25,7 @@
 use crate::sim::{Fate, HostId, PacketEvent};
 use crate::tcp::seq::SeqNum;
 use crate::time::{Duration, Instant};
+use crate::wire::Checksum;
 
 /// The TCP header fields of one packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,38 +45,37 @@ pub(super) struct Wire {
     /// When it arrived, or was dropped.
     pub time: Instant,
     pub from: HostId,
-    /// It reached the other host: intact, duplicated, or damaged (a damaged copy counts as
-    /// arrived, so the record never claims more loss than there was).
+    /// It reached the other host's TCP: delivered (intact, duplicated, or damaged where no
+    /// checksum covers, like an IPv6 flow label) and a TCP segment whose checksums verify.
     pub arrived: bool,
-    /// The header as it arrived (as sent, if lost); `None` if not TCP or damaged.
+    /// The link corrupted or truncated it.
+    pub damaged: bool,
+    /// The header as it arrived (as sent, if lost); `None` if not TCP or failing its checksums.
     pub seg: Option<Seg>,
 }
 
 impl Wire {
     pub(super) fn new(ev: &PacketEvent) -> Wire {
-        let arrived = ev.to.is_some()
+        let seg = crate::wire::parse_ip_tcp(&ev.bytes, Checksum::Verify)
+            .ok()
+            .map(|(_, t)| Seg {
+                seq: t.seq,
+                ack: t.flags.ack().then_some(t.ack),
+                len: t.payload.len(),
+                fin: t.flags.fin(),
+                rst: t.flags.rst(),
+            });
+        let delivered = ev.to.is_some()
             && matches!(
                 ev.fate,
                 Fate::Delivered | Fate::Duplicate | Fate::Corrupted | Fate::Truncated
             );
-        let damaged = matches!(ev.fate, Fate::Corrupted | Fate::Truncated);
-        let seg = etherparse::SlicedPacket::from_ip(&ev.bytes)
-            .ok()
-            .and_then(|p| match p.transport {
-                Some(etherparse::TransportSlice::Tcp(t)) if !damaged => Some(Seg {
-                    seq: SeqNum::new(t.sequence_number()),
-                    ack: t.ack().then(|| SeqNum::new(t.acknowledgment_number())),
-                    len: t.payload().len(),
-                    fin: t.fin(),
-                    rst: t.rst(),
-                }),
-                _ => None,
-            });
         Wire {
             sent_at: ev.sent_at,
             time: ev.time,
             from: ev.from,
-            arrived,
+            arrived: delivered && seg.is_some(),
+            damaged: matches!(ev.fate, Fate::Corrupted | Fate::Truncated),
             seg,
         }
     }
@@ -143,16 +143,15 @@ pub(super) fn time_wait_outlasted(
         .iter()
         .filter(|w| w.from == holder && fin.sent_at <= w.sent_at && w.sent_at < rst.sent_at)
     {
-        // A damaged packet might have carried the acknowledgment.
         if !w
             .seg
-            .is_none_or(|s| s.ack.is_some_and(|a| a.after_eq(fin_end)))
+            .is_some_and(|s| s.ack.is_some_and(|a| a.after_eq(fin_end)))
         {
             continue;
         }
         if w.arrived {
             return Err(format!(
-                "the packet sent at {:?} reached the other end and may acknowledge its FIN",
+                "the packet sent at {:?} reached the other end and acknowledges its FIN",
                 w.sent_at
             ));
         }
