@@ -5,9 +5,12 @@
 //! checks are those of the synack-only end-to-end tests ([`super::assert_clean`]): both
 //! streams SHA-256-equal, FIN both ways with no RST and no timeout, synack's connection freed,
 //! the side that closed first passes TIME-WAIT, and every packet synack emits is re-parsed by
-//! the etherparse oracle.
+//! the etherparse oracle. One reset is tolerated, and only with the link's record proving it:
+//! of an end in CLOSING or LAST-ACK that never got the ACK of its FIN, by the other end after
+//! that one's TIME-WAIT ran out while the link lost everything between them ([`wire_log`]).
 
 mod host;
+mod wire_log;
 
 use super::*;
 use crate::sim::{Fate, PacketEvent};
@@ -15,7 +18,9 @@ use crate::tcp::seq::SeqNum;
 use ::smoltcp::socket::tcp as smol;
 use host::{Host, SmolHost};
 use std::cell::RefCell;
+use std::panic::AssertUnwindSafe;
 use std::rc::Rc;
+use wire_log::{Outlasted, Wire, fin_acked, time_wait_outlasted};
 
 /// Socket buffers on both sides, so 8 MiB moves in a sane number of round trips.
 const BUFFER: usize = 256 * 1024;
@@ -120,11 +125,13 @@ struct Run {
     rsts_stale: u64,
     /// Deliveries that overtook a packet sent earlier in the same direction.
     reordered: u64,
+    /// Every packet, with what the link did to it.
+    log: Vec<Wire>,
 }
 
-/// RFC 9293's MSL (TIME-WAIT is 2 × 30 s): smoltcp's RTO starts at 1 s and backs off to
-/// 60 s, so under heavy loss its last retransmission can come many seconds after synack
-/// entered TIME-WAIT, and a short TIME-WAIT would answer it with a RST.
+/// synack's defaults, with buffers for bulk. The default MSL is 30 s, not RFC 9293's nominal
+/// 2 minutes, so TIME-WAIT lasts 60 s as in Linux; smoltcp's RTO backs off to 60 s, so under
+/// heavy loss its retransmissions can outlast TIME-WAIT and draw a RST (see `wire_log`).
 fn tcp_cfg() -> tcp::Config {
     tcp::Config {
         send_buffer: BUFFER,
@@ -164,6 +171,11 @@ fn run(
     net.add_host(&addrs_a, a);
     net.add_host(&addrs_b, b);
     net.set_links(A, B, link);
+    // SMOL_PCAP=FILE captures each run to FILE, replacing the last: a failing search stops
+    // at its first failure, so FILE then holds the failing run (`synack trace FILE --all`).
+    if let Ok(path) = std::env::var("SMOL_PCAP") {
+        net.pcap_to_file(path).unwrap();
+    }
 
     let tally = Rc::new(RefCell::new([Tally::default(); 2]));
     let t = tally.clone();
@@ -201,12 +213,13 @@ fn run(
     let mut buf = vec![0u8; 64 * 1024];
     let deadline = Instant::ZERO + limit;
     let (mut finished, mut data_done) = (false, None);
-    let (mut reordered, mut newest_sent) = (0, [Instant::ZERO; 2]);
+    let (mut reordered, mut newest_sent, mut log) = (0, [Instant::ZERO; 2], Vec::new());
     let (mut rsts_seen, mut rsts_open, mut rsts_stale) = ([0u64; 2], 0, 0);
     loop {
         let now = net.now();
         for ev in net.take_events() {
             reordered += u64::from(overtook(&ev, &mut newest_sent));
+            log.push(Wire::new(&ev));
         }
         // A RST from a host whose end is already gone answers a stale segment, typically a
         // reordered ACK that arrives after the final ACK freed the passive closer: RFC 9293
@@ -259,6 +272,8 @@ fn run(
             break;
         }
     }
+    log.extend(net.take_events().iter().map(Wire::new));
+    net.flush_pcap().unwrap();
     let tally = *tally.borrow();
     Run {
         synack: synack_side,
@@ -272,6 +287,7 @@ fn run(
         rsts_open,
         rsts_stale,
         reordered,
+        log,
     }
 }
 
@@ -286,8 +302,37 @@ fn overtook(ev: &PacketEvent, newest_sent: &mut [Instant; 2]) -> bool {
     overtook
 }
 
-/// The checks of [`assert_clean`], for a synack ⇄ smoltcp run.
-fn assert_interop_clean(x: &Run, what: &str) {
+/// smoltcp 0.14's TIME-WAIT: `CLOSE_DELAY` in `socket/tcp.rs`, restarted by each segment.
+const SMOLTCP_TIME_WAIT: Duration = Duration::from_secs(10);
+
+/// The resets [`assert_interop_clean`] tolerates, with the link's proof (see `wire_log`).
+#[derive(Debug)]
+enum Tolerated {
+    /// smoltcp, in CLOSING or LAST-ACK, reset by synack after synack's 2 × MSL TIME-WAIT ran
+    /// out while the link lost everything between them: no fault of either.
+    SynackTimeWaitRanOut(Outlasted),
+    /// synack, in CLOSING or LAST-ACK, reset by smoltcp after smoltcp's TIME-WAIT ran out:
+    /// smoltcp's fault when that TIME-WAIT is shorter than 2 × MSL.
+    SmoltcpTimeWaitRanOut(Outlasted),
+}
+
+impl Tolerated {
+    fn brief(&self) -> String {
+        let (who, o) = match self {
+            Tolerated::SynackTimeWaitRanOut(o) => ("synack", o),
+            Tolerated::SmoltcpTimeWaitRanOut(o) => ("smoltcp", o),
+        };
+        format!(
+            "{who}'s TIME-WAIT ran out: it heard nothing from {:?} to {:?}, then sent {:?}",
+            o.heard.time, o.answered.time, o.rst.seg
+        )
+    }
+}
+
+/// The checks of [`assert_clean`], for a synack ⇄ smoltcp run. One reset is tolerated, only
+/// with the link's proof: an end whose FIN was never acknowledged, reset by the other after
+/// that one's TIME-WAIT ran out ([`Tolerated`]).
+fn assert_interop_clean(x: &Run, what: &str) -> Option<Tolerated> {
     let smol = x.net.host(x.smol_host).smol_ref();
     let stack = x.net.host(x.synack_host).stack_ref();
     assert!(
@@ -295,11 +340,47 @@ fn assert_interop_clean(x: &Run, what: &str) {
         "{what}: synack failed with {:?}",
         x.synack.error
     );
+    // An end whose connection is gone though its FIN was never acknowledged was reset (RFC
+    // 9293 §3.10.7.4 takes CLOSING and LAST-ACK to CLOSED on a RST without telling the user).
+    let reset = |end: HostId, gone: bool| gone && fin_acked(&x.log, end) == Some(false);
+    let synack_gone = x
+        .synack
+        .conn
+        .is_some_and(|id| stack.connection(id).is_none());
+    let synack_reset = reset(x.synack_host, synack_gone);
+    let smol_reset = reset(x.smol_host, smol.state() == smol::State::Closed);
     assert!(
-        smol.abnormal_close.is_none(),
+        smol.abnormal_close.is_none() || smol.abnormal_close == Some(smol::State::Closing),
         "{what}: smoltcp's socket went from {:?} to CLOSED",
         smol.abnormal_close
     );
+    assert!(
+        smol.abnormal_close.is_none() || smol_reset,
+        "{what}: smoltcp went from CLOSING to CLOSED with its FIN acknowledged"
+    );
+    let outlasted = |holder: HostId, time_wait: Duration, holder_saw_time_wait: bool| {
+        assert!(
+            holder_saw_time_wait,
+            "{what}: reset by an end that never reached TIME-WAIT"
+        );
+        time_wait_outlasted(&x.log, holder, time_wait).unwrap_or_else(|why| {
+            panic!("{what}: an end reset in CLOSING or LAST-ACK, not because the other's TIME-WAIT ran out: {why}")
+        })
+    };
+    let tolerated = match (synack_reset, smol_reset) {
+        (false, false) => None,
+        (false, true) => Some(Tolerated::SynackTimeWaitRanOut(outlasted(
+            x.synack_host,
+            tcp_cfg().msl * 2,
+            x.synack.saw_time_wait,
+        ))),
+        (true, false) => Some(Tolerated::SmoltcpTimeWaitRanOut(outlasted(
+            x.smol_host,
+            SMOLTCP_TIME_WAIT,
+            smol.saw_time_wait,
+        ))),
+        (true, true) => panic!("{what}: both ends reset"),
+    };
     assert_eq!(x.rsts_open, 0, "{what}: RST during the connection");
     assert!(
         x.finished,
@@ -334,13 +415,14 @@ fn assert_interop_clean(x: &Run, what: &str) {
         "{what}: synack {c:?}"
     );
     assert_eq!(stack.connection_count(), 0, "{what}: synack leaked state");
-    // RFC 9293 §3.6: the side that closes first (FIN from ESTABLISHED) passes TIME-WAIT.
+    // RFC 9293 §3.6: the side that closes first (FIN from ESTABLISHED) passes TIME-WAIT,
+    // unless it was reset while waiting for the ACK of its FIN.
     assert!(
-        x.synack.shut_in != Some(State::Established) || x.synack.saw_time_wait,
+        x.synack.shut_in != Some(State::Established) || x.synack.saw_time_wait || synack_reset,
         "{what}: synack closed first but never reached TIME-WAIT"
     );
     assert!(
-        x.smol.shut_in != Some(smol::State::Established) || smol.saw_time_wait,
+        x.smol.shut_in != Some(smol::State::Established) || smol.saw_time_wait || smol_reset,
         "{what}: smoltcp closed first but never reached TIME-WAIT"
     );
     assert!(
@@ -351,6 +433,7 @@ fn assert_interop_clean(x: &Run, what: &str) {
         x.tally[x.synack_host.0].packets > 0,
         "{what}: the oracle saw no synack packet"
     );
+    tolerated
 }
 
 const MIB: usize = 1 << 20;
@@ -366,6 +449,15 @@ fn lossy_link() -> LinkConfig {
         .with_loss(0.02)
 }
 
+/// The sweep's heaviest loss profile, and its name.
+const HEAVY_LOSS: &str = "15% loss, 10 ms jitter";
+
+fn heavy_loss_link() -> LinkConfig {
+    clean_link()
+        .with_loss(0.15)
+        .with_jitter(Duration::from_millis(10))
+}
+
 /// 8 MiB each way, checked, with a one-line summary on stderr (`--nocapture` shows it).
 fn bulk(seed: u64, link: LinkConfig, client: Client) -> Run {
     let x = run(
@@ -377,7 +469,8 @@ fn bulk(seed: u64, link: LinkConfig, client: Client) -> Run {
         stream(8 * MIB, !seed),
         Duration::from_secs(600),
     );
-    assert_interop_clean(&x, &format!("seed {seed}, {client:?} client"));
+    let tolerated = assert_interop_clean(&x, &format!("seed {seed}, {client:?} client"));
+    assert!(tolerated.is_none(), "{tolerated:?}");
     let (s, m) = (x.tally[x.synack_host.0], x.tally[x.smol_host.0]);
     eprintln!(
         "{client:?} client, seed {seed}: streams done at {:?}, closed at {:?} (virtual); synack sent {} packets ({} of {} \
@@ -423,18 +516,43 @@ fn smoltcp_client_synack_server_8mib_each_way_under_loss_and_reordering() {
     assert!(x.tally.iter().all(|t| t.retransmitted > 0));
 }
 
+/// One run of the sweep below: the seed picks the family and the stream lengths. Returns the
+/// run and its one-line description.
+fn sweep_run(seed: u64, name: &str, link: &LinkConfig, client: Client) -> (Run, String) {
+    // Seed 0 sends nothing either way: handshake and teardown alone.
+    let ipv6 = seed % 2 == 1;
+    let a_len = (seed % 400_000) as usize;
+    let b_len = ((seed >> 32) % 400_000) as usize;
+    let x = run(
+        seed,
+        link.clone(),
+        client,
+        ipv6,
+        stream(a_len, seed),
+        stream(b_len, !seed),
+        SWEEP_LIMIT,
+    );
+    let what = format!(
+        "seed {seed}, {name}, {client:?} client, {}, {a_len} B from A, {b_len} B from B",
+        if ipv6 { "IPv6" } else { "IPv4" }
+    );
+    (x, what)
+}
+
+/// Virtual time a run of the sweep below may take. At 15% loss smoltcp spends most of a
+/// transfer waiting out retransmission timeouts at its 60 s maximum (it keeps the backed-off
+/// RTO until an RTT sample, which Karn's algorithm takes only from data beyond the highest it
+/// ever sent, as RFC 6298 §5 allows), recovering a segment or two each time; 400 KB then
+/// takes up to about 640 s, and TIME-WAIT adds 60.
+const SWEEP_LIMIT: Duration = Duration::from_secs(1800);
+
 /// Smaller exchanges over a handful of seeds, both roles, IPv4 and IPv6, and impairment
 /// profiles beyond loss and jitter: duplication, corruption, a bandwidth bottleneck.
 #[test]
 fn interop_over_seeds_and_impairment_profiles() {
     let profiles = [
         ("5% loss", clean_link().with_loss(0.05)),
-        (
-            "15% loss, 10 ms jitter",
-            clean_link()
-                .with_loss(0.15)
-                .with_jitter(Duration::from_millis(10)),
-        ),
+        (HEAVY_LOSS, heavy_loss_link()),
         (
             "20 ms jitter",
             clean_link().with_jitter(Duration::from_millis(20)),
@@ -455,35 +573,59 @@ fn interop_over_seeds_and_impairment_profiles() {
                 .with_queue_limit(32 * 1024),
         ),
     ];
-    // SMOL_SEEDS=N runs a longer search (as PROPTEST_CASES does for the property tests).
-    let seeds = std::env::var("SMOL_SEEDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(16u64);
-    for seed in (0..seeds).map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15)) {
+    // SMOL_SEEDS=N runs a longer search (as PROPTEST_CASES does for the property tests), and
+    // SMOL_SEEDS=FROM..TO a part of one; SMOL_KEEP_GOING=1 reports every failing case, not
+    // only the first. SMOL_SEED=S runs that one seed alone, and SMOL_PROFILE / SMOL_CLIENT
+    // (Synack or Smol) narrow it to one case.
+    let env = |k| std::env::var(k).ok();
+    let seeds: Vec<u64> = match env("SMOL_SEED").and_then(|v| v.parse().ok()) {
+        Some(seed) => vec![seed],
+        None => {
+            let range = env("SMOL_SEEDS").unwrap_or_else(|| "16".into());
+            let (from, to) = match range.split_once("..") {
+                Some((from, to)) => (from.parse().unwrap(), to.parse().unwrap()),
+                None => (0u64, range.parse().unwrap()),
+            };
+            (from..to)
+                .map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+                .collect()
+        }
+    };
+    let (only_profile, only_client) = (env("SMOL_PROFILE"), env("SMOL_CLIENT"));
+    let keep_going = env("SMOL_KEEP_GOING").is_some();
+    let mut failed = Vec::new();
+    for seed in seeds {
         for (name, link) in &profiles {
+            if only_profile.as_ref().is_some_and(|p| p != name) {
+                continue;
+            }
             for client in [Client::Synack, Client::Smol] {
-                // Seed 0 sends nothing either way: handshake and teardown alone.
-                let ipv6 = seed % 2 == 1;
-                let a_len = (seed % 400_000) as usize;
-                let b_len = ((seed >> 32) % 400_000) as usize;
-                let x = run(
-                    seed,
-                    link.clone(),
-                    client,
-                    ipv6,
-                    stream(a_len, seed),
-                    stream(b_len, !seed),
-                    Duration::from_secs(600),
-                );
-                let what = format!(
-                    "seed {seed}, {name}, {client:?} client, {}, {a_len} B from A, {b_len} B from B",
-                    if ipv6 { "IPv6" } else { "IPv4" }
-                );
-                assert_interop_clean(&x, &what);
+                if only_client
+                    .as_ref()
+                    .is_some_and(|c| *c != format!("{client:?}"))
+                {
+                    continue;
+                }
+                let (x, what) = sweep_run(seed, name, link, client);
+                let checked = if keep_going {
+                    std::panic::catch_unwind(AssertUnwindSafe(|| assert_interop_clean(&x, &what)))
+                } else {
+                    Ok(assert_interop_clean(&x, &what))
+                };
+                match checked {
+                    Ok(Some(t)) => eprintln!("{what}: tolerated: {}", t.brief()),
+                    Ok(None) => {}
+                    Err(_) => failed.push(what),
+                }
             }
         }
     }
+    assert!(
+        failed.is_empty(),
+        "{} failing cases:\n{}",
+        failed.len(),
+        failed.join("\n")
+    );
 }
 
 /// Regression for an interop failure at 15% loss (6 of 18,000 runs of the loop above with
@@ -507,5 +649,312 @@ fn time_wait_outlasts_a_peer_retransmitting_data_before_its_fin() {
         stream(86_334, !seed),
         Duration::from_secs(600),
     );
-    assert_interop_clean(&x, "TIME-WAIT against smoltcp's CLOSING retransmissions");
+    let tolerated = assert_interop_clean(&x, "TIME-WAIT against smoltcp's CLOSING retransmissions");
+    assert!(tolerated.is_none(), "{tolerated:?}");
+}
+
+/// The case of the loop above that made the `time_wait_outlasted` tolerance (1 of 36,000 runs
+/// with `SMOL_SEEDS=3000`): no fault of either stack, pinned segment by segment. smoltcp closes
+/// first (its FIN is queued behind its data), synack's FIN arrives, smoltcp is in CLOSING.
+/// Then the link loses five packets in a row: synack's ACK of smoltcp's FIN, and smoltcp's
+/// retransmissions at 8, 24 and 56 s after its last one (it retransmits its oldest data, not
+/// the FIN; its RTO doubles up to 60 s). synack, having heard nothing for 2 × MSL = 60 s
+/// (RFC 9293 §3.6 MUST-13, with the 30 s MSL of its defaults), frees the connection; the
+/// retransmission 116 s after the FIN finds none and is answered, as RFC 9293 §3.10.7.1 says,
+/// "<SEQ=SEG.ACK><CTL=RST>". That RST is lost too; the next one, 60 s later, arrives with
+/// SEQ = smoltcp's RCV.NXT, and smoltcp, in CLOSING, rightly closes (§3.10.7.4, RFC 5961 §3.2).
+/// A TIME-WAIT of RFC 9293's nominal 2 × 2 minutes would have been there to ACK it.
+#[test]
+fn time_wait_can_run_out_before_smoltcp_hears_the_ack_of_its_fin_under_loss() {
+    let x = run_time_wait_ran_out();
+    let Some(Tolerated::SynackTimeWaitRanOut(o)) = assert_interop_clean(&x, "TIME-WAIT ran out")
+    else {
+        panic!("smoltcp was not reset after synack's TIME-WAIT ran out");
+    };
+    let ms = |ms: u64, us: u64| Instant::from_micros(ms * 1000 + us);
+    let seg = |seq, ack: Option<u32>, len, fin, rst| {
+        Some(wire_log::Seg {
+            seq: SeqNum::new(seq),
+            ack: ack.map(SeqNum::new),
+            len,
+            fin,
+            rst,
+        })
+    };
+    let (syn_nxt, smol_fin_end) = (2_686_812_773, 4_287_795_648);
+    assert_eq!(o.fin_end, SeqNum::new(smol_fin_end));
+    let hdr = |w: &Wire| (w.sent_at, w.time, w.arrived, w.seg);
+    // synack's ACK of the FIN, lost at once.
+    assert_eq!(
+        o.lost_acks.iter().map(hdr).collect::<Vec<_>>(),
+        [(
+            ms(55_370, 324),
+            ms(55_370, 324),
+            false,
+            seg(syn_nxt, Some(smol_fin_end), 0, false, false)
+        )]
+    );
+    // smoltcp's last data with its FIN, which synack heard (and so entered TIME-WAIT)…
+    assert_eq!(
+        hdr(&o.heard),
+        (
+            ms(55_359, 965),
+            ms(55_370, 324),
+            true,
+            seg(4_287_794_367, Some(syn_nxt), 1280, true, false)
+        )
+    );
+    // …its retransmissions of the oldest unacknowledged data, all lost…
+    let rexmit = seg(4_287_792_907, Some(syn_nxt), 1460, false, false);
+    assert_eq!(
+        o.lost_meanwhile.iter().map(hdr).collect::<Vec<_>>(),
+        [63_359, 79_359, 111_359].map(|t| (ms(t, 965), ms(t, 965), false, rexmit))
+    );
+    // …the one after TIME-WAIT, and synack's RST for it: <SEQ=SEG.ACK><CTL=RST>, lost.
+    assert_eq!(
+        hdr(&o.answered),
+        (ms(171_359, 965), ms(171_372, 642), true, rexmit)
+    );
+    let rst = seg(syn_nxt, None, 0, false, true);
+    assert_eq!(
+        hdr(&o.rst),
+        (ms(171_372, 642), ms(171_372, 642), false, rst)
+    );
+    // The next RST is what reset smoltcp.
+    assert_eq!(
+        x.log.last().map(hdr),
+        Some((ms(231_370, 439), ms(231_382, 938), true, rst))
+    );
+}
+
+/// The tolerance is exact: the same run is not excused if synack's ACK of the FIN had got
+/// through, if anything had reached synack less than TIME-WAIT before the segment its RST
+/// answers, or if that RST were not <SEQ=SEG.ACK><CTL=RST>.
+#[test]
+fn time_wait_ran_out_is_excused_only_if_nothing_got_through_for_all_of_it() {
+    let x = run_time_wait_ran_out();
+    let synack = x.synack_host;
+    let time_wait = tcp_cfg().msl * 2;
+    let o = time_wait_outlasted(&x.log, synack, time_wait).unwrap();
+    let at = |w: &Wire| {
+        let same = |l: &&Wire| (l.sent_at, l.from, l.seg) == (w.sent_at, w.from, w.seg);
+        x.log.iter().position(|l| same(&l)).unwrap()
+    };
+    let mutated = |i: usize, change: &dyn Fn(&mut Wire)| {
+        let mut log = x.log.clone();
+        change(&mut log[i]);
+        time_wait_outlasted(&log, synack, time_wait)
+    };
+    let arrive_at = |t: Instant| {
+        move |w: &mut Wire| {
+            w.arrived = true;
+            w.time = t;
+        }
+    };
+    let ack = &o.lost_acks[0];
+    let why = mutated(at(ack), &arrive_at(ack.time)).unwrap_err();
+    assert!(why.contains("reached the other end"), "{why}");
+    // smoltcp's last lost retransmission, had it arrived just inside TIME-WAIT before the
+    // answered one, or just outside.
+    let last = o.lost_meanwhile.last().unwrap();
+    let inside = o.answered.time - time_wait + Duration::from_micros(1);
+    let why = mutated(at(last), &arrive_at(inside)).unwrap_err();
+    assert!(why.contains("cannot have run out"), "{why}");
+    let outside = o.answered.time - time_wait - Duration::from_micros(1);
+    assert!(mutated(at(last), &arrive_at(outside)).is_ok());
+    let why = mutated(at(&o.rst), &|w: &mut Wire| {
+        if let Some(s) = &mut w.seg {
+            s.seq += 1;
+        }
+    })
+    .unwrap_err();
+    assert!(why.contains("<SEQ=SEG.ACK><CTL=RST>"), "{why}");
+}
+
+/// seed 16889621062611656942, 15% loss, 10 ms jitter, Smol client, IPv4, 56942 B from A,
+/// 21343 B from B.
+fn run_time_wait_ran_out() -> Run {
+    sweep_run(
+        16_889_621_062_611_656_942,
+        HEAVY_LOSS,
+        &heavy_loss_link(),
+        Client::Smol,
+    )
+    .0
+}
+
+/// smoltcp's fault, found by `SMOL_SEEDS=0..20000` (seed index 2461): its TIME-WAIT lasts
+/// 10 s (`CLOSE_DELAY`), restarted by each segment. RFC 9293 §3.6 (MUST-13): "When a
+/// connection is closed actively, it MUST linger in the TIME-WAIT state for a time 2xMSL
+/// (Maximum Segment Lifetime)", and §3.4.2 takes the MSL to be 2 minutes; 10 s is shorter than
+/// the RTO backoff of any peer after a few losses. Both ends close at once; smoltcp's ACK of
+/// synack's FIN is lost twice (8.9 s and 15.3 s); synack, in CLOSING, retransmits its FIN with
+/// its RTO doubled to 12.8 s; that FIN reaches smoltcp 12.8 s after the previous one, after its
+/// TIME-WAIT has ended, and smoltcp answers <SEQ=SEG.ACK><CTL=RST> (§3.10.7.1), which takes
+/// synack from CLOSING to CLOSED (§3.10.7.4) without ever reaching TIME-WAIT. Any TIME-WAIT of
+/// 2 × MSL for an MSL of 13 s or more would have ACKed it. The harness tolerates exactly this:
+/// synack's FIN never acknowledged, synack reset by smoltcp's first RST, smoltcp silent for
+/// longer than its 10 s before it.
+#[test]
+fn smoltcp_time_wait_of_10_s_resets_synack_still_retransmitting_its_fin() {
+    let (x, what) = sweep_run(
+        18_108_178_315_873_015_265,
+        HEAVY_LOSS,
+        &heavy_loss_link(),
+        Client::Synack,
+    );
+    let Some(Tolerated::SmoltcpTimeWaitRanOut(o)) = assert_interop_clean(&x, &what) else {
+        panic!("{what}: synack was not reset after smoltcp's TIME-WAIT ran out");
+    };
+    let us = |us: u64| Instant::from_micros(us);
+    let seg = |seq, ack: Option<u32>, fin, rst| {
+        Some(wire_log::Seg {
+            seq: SeqNum::new(seq),
+            ack: ack.map(SeqNum::new),
+            len: 0,
+            fin,
+            rst,
+        })
+    };
+    let (synack_fin, smol_nxt) = (1_376_024_137, 3_711_955_835);
+    assert_eq!(o.fin_end, SeqNum::new(synack_fin + 1));
+    let hdr = |w: &Wire| (w.sent_at, w.time, w.arrived, w.seg);
+    let ack_of_fin = seg(smol_nxt, Some(synack_fin + 1), false, false);
+    assert_eq!(
+        o.lost_acks.iter().map(hdr).collect::<Vec<_>>(),
+        [8_868_383, 15_267_779].map(|t| (us(t), us(t), false, ack_of_fin))
+    );
+    let fin = seg(synack_fin, Some(smol_nxt), true, false);
+    assert_eq!(hdr(&o.heard), (us(15_260_815), us(15_267_779), true, fin));
+    assert!(o.lost_meanwhile.is_empty());
+    assert_eq!(
+        hdr(&o.answered),
+        (us(28_060_815), us(28_071_952), true, fin)
+    );
+    let rst = seg(smol_nxt, None, false, true);
+    assert_eq!(hdr(&o.rst), (us(28_071_952), us(28_082_033), true, rst));
+    assert!(!x.synack.saw_time_wait && x.synack.shut_in == Some(State::Established));
+}
+
+/// Every other case the `SMOL_SEEDS=0..20000` search (240,000 runs) found failing, by finding:
+/// (seed, client), all in the heavy-loss profile. Each is a tolerated reset, proved from the
+/// link's record, or a transfer that only needed more than the old 600 s of virtual time.
+const SYNACK_TIME_WAIT_RAN_OUT: [(u64, Client); 13] = [
+    (8_891_568_278_343_297_766, Client::Smol),
+    (15_479_288_911_853_555_025, Client::Synack),
+    (3_906_708_359_701_820_588, Client::Smol),
+    (5_804_370_253_447_741_654, Client::Smol),
+    (5_310_655_344_441_831_481, Client::Synack),
+    (3_106_641_397_980_142_853, Client::Synack),
+    (6_484_228_560_546_238_967, Client::Synack),
+    (14_056_186_429_059_271_060, Client::Smol),
+    // smoltcp in LAST-ACK, not CLOSING, reset at 639 s: past the old 600 s limit, and a
+    // reset the old check (smoltcp's state names alone) would have taken for a clean close.
+    (17_096_427_291_986_386_294, Client::Smol),
+    (591_109_690_982_151_110, Client::Synack),
+    (719_210_844_851_291_696, Client::Smol),
+    (754_617_132_981_105_997, Client::Synack),
+    (7_064_253_169_273_384_401, Client::Smol),
+];
+
+#[test]
+fn search_cases_where_synack_time_wait_ran_out_are_tolerated_with_proof() {
+    for (seed, client) in SYNACK_TIME_WAIT_RAN_OUT {
+        let (x, what) = sweep_run(seed, HEAVY_LOSS, &heavy_loss_link(), client);
+        let t = assert_interop_clean(&x, &what);
+        assert!(
+            matches!(t, Some(Tolerated::SynackTimeWaitRanOut(_))),
+            "{what}: {t:?}"
+        );
+    }
+}
+
+/// smoltcp's 10 s TIME-WAIT again; here the link was silent for 100 s, longer than synack's
+/// own TIME-WAIT too.
+#[test]
+fn search_cases_where_smoltcp_time_wait_ran_out_are_tolerated_with_proof() {
+    let (seed, client) = (7_098_905_790_789_264_132, Client::Synack);
+    let (x, what) = sweep_run(seed, HEAVY_LOSS, &heavy_loss_link(), client);
+    let t = assert_interop_clean(&x, &what);
+    assert!(
+        matches!(t, Some(Tolerated::SmoltcpTimeWaitRanOut(_))),
+        "{what}: {t:?}"
+    );
+}
+
+/// Runs that did not finish in 600 s of virtual time: smoltcp waiting out 60 s RTOs (see
+/// [`SWEEP_LIMIT`]): every gap of more than 2 s between packets ends with one from smoltcp
+/// (its RTO firing), none with one from synack. They finish clean within [`SWEEP_LIMIT`].
+#[test]
+fn search_cases_slower_than_600_s_finish_clean() {
+    let slow = [
+        (12_384_952_054_325_973_319, Client::Synack),
+        (9_532_074_047_689_000_696, Client::Smol),
+        (6_840_730_358_239_492_919, Client::Synack),
+        (17_169_678_784_641_125_838, Client::Smol),
+        (12_473_234_878_858_698_621, Client::Smol),
+        (5_776_102_797_949_952_947, Client::Smol),
+        (671_500_016_268_916_248, Client::Synack),
+        (3_155_571_684_760_073_772, Client::Synack),
+        (9_879_751_762_969_052_682, Client::Synack),
+        (12_178_433_699_981_557_636, Client::Smol),
+        (14_399_917_894_716_342_964, Client::Smol),
+        (2_355_504_723_038_396_037, Client::Smol),
+        (8_921_343_067_068_955_613, Client::Synack),
+    ];
+    for (seed, client) in slow {
+        let (x, what) = sweep_run(seed, HEAVY_LOSS, &heavy_loss_link(), client);
+        let t = assert_interop_clean(&x, &what);
+        assert!(t.is_none(), "{what}: {t:?}");
+        assert!(
+            x.net.now() > Instant::ZERO + Duration::from_secs(600),
+            "{what}: {:?}",
+            x.net.now()
+        );
+        let mut sent: Vec<&Wire> = x.log.iter().collect();
+        sent.sort_by_key(|w| w.sent_at);
+        for pair in sent.windows(2) {
+            let [before, after] = pair else { continue };
+            assert!(
+                after.sent_at - before.sent_at <= Duration::from_secs(2)
+                    || after.from == x.smol_host,
+                "{what}: synack silent from {:?} to {:?}",
+                before.sent_at,
+                after.sent_at
+            );
+        }
+    }
+}
+
+/// The link's record counts a packet as arrived by what the receiver's TCP accepts: a copy
+/// corrupted only where no checksum covers it (an IPv6 flow label or hop limit) still
+/// delivers its ACK. Counting such copies as lost made 30 clean IPv6 runs of the corrupting
+/// profile look like resets (this seed among them).
+#[test]
+fn an_ack_corrupted_where_no_checksum_covers_still_acknowledges_the_fin() {
+    let link = clean_link().with_loss(0.01).with_corrupt(0.02);
+    let (x, what) = sweep_run(
+        10_093_408_949_945_493_959,
+        "1% loss, 2% corrupt",
+        &link,
+        Client::Synack,
+    );
+    // Had the damaged copies that passed their checksums been lost, one end's FIN would have
+    // gone unacknowledged.
+    let mut strict = x.log.clone();
+    for w in strict.iter_mut().filter(|w| w.damaged) {
+        w.arrived = false;
+    }
+    assert!(
+        [x.synack_host, x.smol_host]
+            .iter()
+            .any(|&end| fin_acked(&strict, end) == Some(false))
+    );
+    assert!(
+        [x.synack_host, x.smol_host]
+            .iter()
+            .all(|&end| fin_acked(&x.log, end) == Some(true))
+    );
+    let t = assert_interop_clean(&x, &what);
+    assert!(t.is_none(), "{what}: {t:?}");
 }
