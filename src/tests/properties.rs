@@ -37,16 +37,7 @@ proptest! {
         b_len in 0usize..150_000,
         ipv6 in any::<bool>(),
     ) {
-        let link = LinkConfig::default()
-            .with_delay(Duration::from_millis(5))
-            .with_jitter(Duration::from_millis(jitter_ms))
-            .with_loss(loss)
-            .with_duplicate(duplicate)
-            .with_corrupt(corrupt);
-        let net = pair(seed, tcp_cfg(), link);
-        let server = SocketAddr::new(if ipv6 { IP6_B } else { IP_B }, 443);
-        let x = exchange(net, server, stream(a_len, seed), stream(b_len, !seed), Duration::from_secs(3600));
-        assert_clean(&x, &format!("seed {seed} loss {loss:.3} jitter {jitter_ms}ms dup {duplicate:.3} corrupt {corrupt:.3}"));
+        impaired_exchange(seed, loss, jitter_ms, duplicate, corrupt, a_len, b_len, ipv6);
     }
 
     #[test]
@@ -56,14 +47,7 @@ proptest! {
         mbit in 1u64..100,
         len in 1usize..400_000,
     ) {
-        let link = LinkConfig::default()
-            .with_delay(Duration::from_millis(10))
-            .with_bandwidth(mbit * 1_000_000)
-            .with_queue_limit(64 * 1024)
-            .with_loss(loss);
-        let net = pair(seed, tcp_cfg(), link);
-        let x = exchange(net, SocketAddr::new(IP_B, 80), stream(len, seed), Vec::new(), Duration::from_secs(3600));
-        assert_clean(&x, &format!("seed {seed} {mbit} Mbit/s loss {loss:.3}"));
+        bandwidth_exchange(seed, loss, mbit, len);
     }
 }
 
@@ -99,7 +83,12 @@ fn impaired_exchange(
         stream(b_len, !seed),
         Duration::from_secs(3600),
     );
-    assert_clean(&x, &format!("seed {seed}"));
+    assert_clean(
+        &x,
+        &format!(
+            "seed {seed} loss {loss:.3} jitter {jitter_ms}ms dup {duplicate:.3} corrupt {corrupt:.3}"
+        ),
+    );
 }
 
 /// One case of `bandwidth_limited_paths_deliver_intact`.
