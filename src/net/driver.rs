@@ -13,14 +13,9 @@
 //! 4. drains [`Stack::poll_transmit_segmented`] to the device (through the impairer, if
 //!    any), large TCP segments marked for the device to cut (segmentation offload);
 //!
-//! and repeats while any of that made progress, but reads at most [`READ_BATCH`] packets per
-//! call: while packets keep arriving, the application must get its turn, or it never reads
-//! what arrived, windows fill and ACKs wait (a `poll` that drained a busy device ran for up to
-//! a second with a thousand connections). When it stops at that budget, [`Driver::next_deadline`]
-//! is now and [`Driver::wait`] returns at once. [`Driver::wait`] otherwise sleeps until the
-//! device is readable or the next deadline (a stack timer or an impaired packet) passes; it
-//! is cancel-safe, so it can be raced against other events (stdin, a signal) in
-//! `tokio::select!`.
+//! and repeats while any of that made progress. [`Driver::wait`] then sleeps until the device is
+//! readable or the next deadline (a stack timer or an impaired packet) passes; it is
+//! cancel-safe, so it can be raced against other events (stdin, a signal) in `tokio::select!`.
 //!
 //! An application loop is: `poll`; the application's calls through [`Driver::stack_mut`]
 //! (read what arrived, queue what to send); `poll` again to send it; and `wait` only if that
@@ -39,9 +34,8 @@ use crate::time::{Duration, Instant};
 use crate::wire::Checksum;
 use std::io;
 
-/// Most packets one [`Driver::poll`] reads from the device before it returns, so that timers,
-/// transmits and the application get their turn.
-pub const READ_BATCH: usize = 256;
+/// Most packets read from the device per round before timers and transmits get a turn.
+pub(crate) const READ_BATCH: usize = 256;
 /// Longest a due timer waits for a device that keeps receiving to be drained.
 const TIMER_WAIT_MAX: Duration = Duration::from_millis(100);
 /// Largest packet handled (an IPv4 or IPv6 packet without jumbograms).
@@ -143,8 +137,6 @@ pub struct Driver<D: Device> {
     rx: Vec<u8>,
     tx: Vec<u8>,
     stats: DriverStats,
-    /// The last `poll` stopped at [`READ_BATCH`]: the device may hold more.
-    backlog: bool,
     /// When the device was last seen empty.
     drained_at: Instant,
 }
@@ -174,7 +166,6 @@ impl<D: Device> Driver<D> {
             rx: vec![0; MAX_PACKET],
             tx: vec![0; MAX_PACKET],
             stats: DriverStats::default(),
-            backlog: false,
             drained_at: Instant::ZERO,
         }
     }
@@ -214,43 +205,42 @@ impl<D: Device> Driver<D> {
         self.impair.as_ref().map(Impairer::stats)
     }
 
-    /// Does the work that can be done now, reading at most [`READ_BATCH`] packets (see the
-    /// module docs); returns whether anything happened.
+    /// Does all the work that can be done now (see the module docs); returns whether anything
+    /// happened.
     pub fn poll(&mut self) -> Result<bool, DriverError> {
         let mut any = false;
-        let mut budget = READ_BATCH;
-        self.backlog = false;
         loop {
-            let read = self.read_device(budget)?;
-            budget -= read;
-            // The time is read again at each step: handling a batch takes a while, and a
-            // deadline computed from a stale time fires early.
+            let read = self.read_device(READ_BATCH)?;
+            // The time is read again at each step (and for each packet read or sent): handling
+            // a batch takes a while, and a deadline computed from a stale time fires early.
             let now = self.clock.now();
             let mut progress = read > 0;
             progress |= self.release_impaired(now)?;
             // A due timer fires once every packet that arrived before its deadline has been
             // handled, that is once the device has been seen empty after the deadline: the
             // ACK that cancels a loss probe or a retransmission may still be queued (the
-            // process may just have been scheduled out, or be behind on a burst). A device
-            // that never drains holds a timer back at most TIMER_WAIT_MAX.
-            if self
-                .stack
-                .poll_timeout()
-                .is_some_and(|t| t <= now && (t <= self.drained_at || now - t >= TIMER_WAIT_MAX))
-            {
-                self.stack.handle_timeout(now);
-                progress = true;
+            // process may just have been scheduled out, or be behind on a burst). So the
+            // timers run with the time the device was last seen empty, a little behind the
+            // clock, and only those due by then fire. A device that never drains holds a
+            // timer back at most TIMER_WAIT_MAX.
+            match self.stack.poll_timeout() {
+                Some(t) if t <= now && now - t >= TIMER_WAIT_MAX => {
+                    self.stack.handle_timeout(now);
+                    progress = true;
+                }
+                // Only the timers due by then: a later one may be answered by what is queued.
+                Some(t) if t <= self.drained_at => {
+                    self.stack.handle_timeout(self.drained_at);
+                    progress = true;
+                }
+                _ => {}
             }
-            progress |= self.transmit(self.clock.now())?;
+            progress |= self.transmit()?;
             progress |= self.release_impaired(self.clock.now())?;
             if !progress {
                 break;
             }
             any = true;
-            if budget == 0 {
-                self.backlog = true;
-                break;
-            }
         }
         let now = self.clock.now();
         if now - self.pcap_flushed >= PCAP_FLUSH_EVERY {
@@ -260,12 +250,8 @@ impl<D: Device> Driver<D> {
         Ok(any)
     }
 
-    /// The next time [`Driver::poll`] has work even if no packet arrives: now, when the last
-    /// `poll` left packets on the device.
+    /// The next time [`Driver::poll`] has work even if no packet arrives.
     pub fn next_deadline(&self) -> Option<Instant> {
-        if self.backlog {
-            return Some(self.clock.now());
-        }
         let impaired = self.impair.as_ref().and_then(Impairer::next_due);
         match (self.stack.poll_timeout(), impaired) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -311,8 +297,8 @@ impl<D: Device> Driver<D> {
     /// ones it holds are dropped. For a driver about to stop: what the stack sent last (the
     /// RSTs of aborted connections) must not go down with the process.
     pub fn flush(&mut self) -> Result<(), DriverError> {
+        self.transmit()?;
         let now = self.clock.now();
-        self.transmit(now)?;
         let end = Instant::from_micros(u64::MAX);
         while let Some((dir, packet)) = self.impair.as_mut().and_then(|i| i.pop_due(end)) {
             if dir == Direction::Out {
@@ -375,11 +361,19 @@ impl<D: Device> Driver<D> {
         Ok(progress)
     }
 
-    fn transmit(&mut self, now: Instant) -> Result<bool, DriverError> {
+    /// Sends everything the stack has queued, each segment stamped with the time it leaves:
+    /// writing a thousand segments takes milliseconds, and a send time taken before the
+    /// batch would date the later ones early, and their loss probes and RACK deadlines with
+    /// them.
+    fn transmit(&mut self) -> Result<bool, DriverError> {
         let mut progress = false;
         let mut tx = std::mem::take(&mut self.tx);
         let result = (|| {
-            while let Some(t) = self.stack.poll_transmit_segmented(now, &mut tx) {
+            loop {
+                let now = self.clock.now();
+                let Some(t) = self.stack.poll_transmit_segmented(now, &mut tx) else {
+                    break;
+                };
                 progress = true;
                 let packet = tx.get(..t.len).unwrap_or(&[]);
                 match self.impair.as_mut() {

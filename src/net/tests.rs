@@ -377,31 +377,6 @@ fn flush_puts_an_aborted_connections_rst_on_the_device_at_once_even_past_a_delay
 }
 
 #[test]
-fn poll_reads_at_most_a_batch_then_says_there_is_more_to_do_without_sleeping() {
-    let (da, db) = MemoryDevice::pair(1500, 4 * driver::READ_BATCH);
-    let mut b = driver(B, db, None);
-    let queued = 2 * driver::READ_BATCH + 10;
-    for _ in 0..queued {
-        // Not even IP: each is read, counted and dropped.
-        assert!(da.try_send(&[0u8; 20]).unwrap());
-    }
-    // A busy device would keep a draining poll going for ever; the application gets its
-    // turn after every batch instead.
-    assert!(b.poll().unwrap());
-    assert_eq!(b.stats().packets_in, driver::READ_BATCH as u64);
-    assert!(
-        b.next_deadline().is_some_and(|t| t <= b.now()),
-        "packets left on the device: the caller must not sleep"
-    );
-    assert!(b.poll().unwrap());
-    assert_eq!(b.stats().packets_in, 2 * driver::READ_BATCH as u64);
-    assert!(b.poll().unwrap());
-    assert_eq!(b.stats().packets_in, queued as u64);
-    assert_eq!(b.next_deadline(), None, "all read, nothing due");
-    assert!(!b.poll().unwrap());
-}
-
-#[test]
 fn a_due_loss_probe_waits_for_the_ack_queued_behind_a_batch_of_packets() {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
