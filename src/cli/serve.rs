@@ -135,8 +135,16 @@ impl Session {
         buf: &mut [u8],
         pattern: &[u8],
     ) -> bool {
-        // Receive.
-        while !self.peer_eof && (mode != Mode::Echo || self.pending_sent == self.pending.len()) {
+        // Receive; in echo mode each chunk goes back before the next is read, and reading
+        // goes on while it all went (so the peer's FIN is seen, and ours sent, in this same
+        // turn rather than the next one).
+        loop {
+            if mode == Mode::Echo {
+                self.send_pending(stack, now);
+            }
+            if self.peer_eof || (mode == Mode::Echo && self.pending_sent < self.pending.len()) {
+                break;
+            }
             match stack.recv(now, self.id, buf) {
                 Ok(0) => {
                     self.peer_eof = true;
@@ -153,25 +161,8 @@ impl Session {
                 Err(_) => break,
             }
         }
-        // Send.
-        match mode {
-            Mode::Echo => {
-                while self.pending_sent < self.pending.len() {
-                    match stack.send(
-                        now,
-                        self.id,
-                        self.pending.get(self.pending_sent..).unwrap_or(&[]),
-                    ) {
-                        Ok(n) => {
-                            self.pending_sent += n;
-                            self.bytes_out += n as u64;
-                        }
-                        Err(_) => break,
-                    }
-                }
-            }
-            Mode::Source => self.send_source(stack, now, pattern),
-            Mode::Discard => {}
+        if mode == Mode::Source {
+            self.send_source(stack, now, pattern);
         }
         let state = stack.state(self.id);
         if state == State::TimeWait {
@@ -189,6 +180,23 @@ impl Session {
             self.shut = true;
         }
         matches!(state, State::Closed | State::TimeWait)
+    }
+
+    /// Echo: sends back as much of the pending chunk as the send buffer takes.
+    fn send_pending(&mut self, stack: &mut Stack, now: Instant) {
+        while self.pending_sent < self.pending.len() {
+            match stack.send(
+                now,
+                self.id,
+                self.pending.get(self.pending_sent..).unwrap_or(&[]),
+            ) {
+                Ok(n) => {
+                    self.pending_sent += n;
+                    self.bytes_out += n as u64;
+                }
+                Err(_) => break,
+            }
+        }
     }
 
     fn send_source(&mut self, stack: &mut Stack, now: Instant, pattern: &[u8]) {
