@@ -353,6 +353,14 @@ fn data_seg(data: &[u8], i: usize) -> TcpRepr<'_> {
     }
 }
 
+/// Our data segment `i` of `data`, the last one, carrying our FIN too.
+fn data_fin_seg(data: &[u8], i: usize) -> TcpRepr<'_> {
+    TcpRepr {
+        flags: TcpFlags::ACK | TcpFlags::PSH | TcpFlags::FIN,
+        ..data_seg(data, i)
+    }
+}
+
 /// SACK negotiated, SRTT 100 ms from the handshake, and `n` full segments sent at 100 ms.
 fn in_flight(n: usize) -> (Peer, Vec<u8>) {
     let mut p = established_sack();
@@ -467,10 +475,7 @@ fn rfc8985_7_2_a_tail_with_a_fin_acked_a_millisecond_later_over_a_fast_link_is_s
     let data = pattern(2 * SEG);
     assert_eq!(p.c.send(&data), Ok(data.len()));
     p.c.close();
-    let tail = TcpRepr {
-        flags: TcpFlags::ACK | TcpFlags::PSH | TcpFlags::FIN,
-        ..data_seg(&data, 1)
-    };
+    let tail = data_fin_seg(&data, 1);
     p.expect(&[data_seg(&data, 0), tail]);
     // The peer takes a millisecond to answer: 50 × SRTT, yet no reason to probe (the probe
     // used to resend the FIN 40 µs after it left, on every connection).
@@ -494,10 +499,7 @@ fn rfc8985_7_2_a_lone_small_segment_with_its_fin_waits_for_a_delayed_ack_before_
     let data = pattern(100);
     assert_eq!(p.c.send(&data), Ok(data.len()));
     p.c.close();
-    p.expect(&[TcpRepr {
-        flags: TcpFlags::ACK | TcpFlags::PSH | TcpFlags::FIN,
-        ..data_seg(&data, 0)
-    }]);
+    p.expect(&[data_fin_seg(&data, 0)]);
     // One segment: the receiver may delay its ACK (Linux does, after a FIN, expecting its
     // application to answer), so the probe waits WCDelAckT (200 ms), here capped by the RTO.
     p.advance(ms(199));
@@ -596,10 +598,7 @@ fn lost_tail_with_fin() -> (Peer, Vec<u8>) {
     let data = pattern(2 * SEG);
     assert_eq!(p.c.send(&data), Ok(data.len()));
     p.c.close();
-    let tail = TcpRepr {
-        flags: TcpFlags::ACK | TcpFlags::PSH | TcpFlags::FIN,
-        ..data_seg(&data, 1)
-    };
+    let tail = data_fin_seg(&data, 1);
     p.expect(&[data_seg(&data, 0), tail]);
     p.advance(ms(50));
     p.send(peer_sack(seg(1).0, &[]));
@@ -610,10 +609,7 @@ fn lost_tail_with_fin() -> (Peer, Vec<u8>) {
 #[test]
 fn rfc8985_7_3_the_loss_probe_of_a_tail_with_a_fin_carries_its_data_too() {
     let (mut p, data) = lost_tail_with_fin();
-    let tail = TcpRepr {
-        flags: TcpFlags::ACK | TcpFlags::PSH | TcpFlags::FIN,
-        ..data_seg(&data, 1)
-    };
+    let tail = data_fin_seg(&data, 1);
     // PTO = 2·SRTT after the ACK: the probe resends the whole last segment, not the FIN alone.
     p.advance(ms(300));
     p.expect(&[tail]);
@@ -623,10 +619,7 @@ fn rfc8985_7_3_the_loss_probe_of_a_tail_with_a_fin_carries_its_data_too() {
 #[test]
 fn rfc6675_5_1_after_an_rto_a_one_mss_window_resends_a_lost_segment_that_carries_the_fin() {
     let (mut p, data) = lost_tail_with_fin();
-    let tail = TcpRepr {
-        flags: TcpFlags::ACK | TcpFlags::PSH | TcpFlags::FIN,
-        ..data_seg(&data, 1)
-    };
+    let tail = data_fin_seg(&data, 1);
     // The probe is lost too; every RTO resends the segment (MSS bytes + FIN) in a window of
     // one MSS. It used to need MSS + 1 of room and never went.
     p.advance(ms(300));
