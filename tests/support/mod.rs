@@ -151,19 +151,7 @@ impl Netns {
                 }
             });
         }
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let (err, sink) = (child.stderr.take().unwrap(), stderr.clone());
-        std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = BufReader::new(err).read_to_string(&mut s);
-            sink.lock().unwrap().push_str(&s);
-        });
-        Proc {
-            what: format!("{prog} {}", args.join(" ")),
-            child,
-            lines,
-            stderr,
-        }
+        Proc::new(prog, args, child, lines)
     }
 
     /// Starts `prog` in the namespace with the given stdin and stdout, which are left to the
@@ -172,21 +160,9 @@ impl Netns {
     pub fn spawn_raw(&self, prog: &str, args: &[&str], stdin: Stdio, stdout: Stdio) -> Proc {
         let mut c = self.cmd(prog, args);
         c.stdin(stdin).stdout(stdout).stderr(Stdio::piped());
-        let mut child = c.spawn().expect("spawn");
+        let child = c.spawn().expect("spawn");
         let (_, lines) = channel();
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let (err, sink) = (child.stderr.take().unwrap(), stderr.clone());
-        std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = BufReader::new(err).read_to_string(&mut s);
-            sink.lock().unwrap().push_str(&s);
-        });
-        Proc {
-            what: format!("{prog} {}", args.join(" ")),
-            child,
-            lines,
-            stderr,
-        }
+        Proc::new(prog, args, child, lines)
     }
 
     /// The kernel's peer, `tests/interop/peer.py ARGS…`, in the namespace.
@@ -219,6 +195,24 @@ pub struct Proc {
 }
 
 impl Proc {
+    /// Wraps a started child: collects its stderr (for failure messages) on a thread of
+    /// its own; `lines` are its stdout lines, if something reads them.
+    fn new(prog: &str, args: &[&str], mut child: Child, lines: Receiver<String>) -> Proc {
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let (err, sink) = (child.stderr.take().unwrap(), stderr.clone());
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = BufReader::new(err).read_to_string(&mut s);
+            sink.lock().unwrap().push_str(&s);
+        });
+        Proc {
+            what: format!("{prog} {}", args.join(" ")),
+            child,
+            lines,
+            stderr,
+        }
+    }
+
     /// The process id, as `kill` takes it.
     pub fn pid(&self) -> String {
         self.child.id().to_string()
