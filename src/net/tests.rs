@@ -424,3 +424,37 @@ fn a_due_loss_probe_waits_for_the_ack_queued_behind_a_batch_of_packets() {
         );
     });
 }
+
+/// The runtime shares its device behind an `Arc`; the driver must still see the device's
+/// offloads through it (it once did not, and every socket-API transfer over TUN went out in
+/// 1,500-byte writes).
+#[test]
+fn runtime_sends_large_segments_on_an_offload_device() {
+    use crate::blocking::{TcpListener, TcpStream};
+    use crate::runtime::Runtime;
+    use std::io::{Read, Write};
+    let (da, db) = MemoryDevice::pair(1500, 1024);
+    let big = std::sync::Arc::default();
+    let wrap = |inner| OffloadMemory {
+        inner,
+        big: std::sync::Arc::clone(&big),
+    };
+    let a = Runtime::builder().address(A).build(wrap(da)).unwrap();
+    let b = Runtime::builder().address(B).build(wrap(db)).unwrap();
+    let listener = TcpListener::bind(&b, (B, 9)).unwrap();
+    let sent: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
+    let writer = {
+        let (a, sent) = (a.handle().clone(), sent.clone());
+        std::thread::spawn(move || {
+            let mut s = TcpStream::connect(&a, (B, 9)).unwrap();
+            s.write_all(&sent).unwrap();
+        })
+    };
+    let (mut s, _) = listener.accept().unwrap();
+    let mut got = Vec::new();
+    s.read_to_end(&mut got).unwrap();
+    writer.join().unwrap();
+    assert!(got == sent, "data differs");
+    let big = big.lock().unwrap();
+    assert!(big.iter().any(|&(len, _)| len > 16 * 1024), "{big:?}");
+}

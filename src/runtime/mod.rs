@@ -26,6 +26,7 @@ mod waiters;
 use crate::net::{Device, Driver, DriverOptions, DriverStats, ImpairConfig, PcapWriter};
 use crate::stack::{Stack, StackConfig};
 use crate::time::Instant;
+use crate::wire::Checksum;
 use core::Shared;
 use std::future::Future;
 use std::io;
@@ -47,6 +48,17 @@ impl<D: Device + Send + Sync> Device for Arc<D> {
     }
     fn mtu(&self) -> usize {
         (**self).mtu()
+    }
+    // The offload methods must be forwarded too: their defaults would hide a TUN device's
+    // segmentation and checksum offloads from the driver (1,500-byte writes instead of 64 KiB).
+    fn try_recv_offload(&self, buf: &mut [u8]) -> io::Result<Option<(usize, Checksum)>> {
+        (**self).try_recv_offload(buf)
+    }
+    fn try_send_segmented(&self, packet: &[u8], segment_size: usize) -> io::Result<bool> {
+        (**self).try_send_segmented(packet, segment_size)
+    }
+    fn max_packet(&self) -> usize {
+        (**self).max_packet()
     }
 }
 
