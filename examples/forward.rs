@@ -23,6 +23,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 use synack::net::{TunConfig, TunDevice};
 use synack::runtime::{Handle, Runtime};
+use synack::stack::StackConfig;
 use synack::tokio_net::{TcpListener, TcpStream};
 
 /// Splices every TCP connection arriving on a TUN device to its original destination.
@@ -34,6 +35,11 @@ struct Args {
     /// The stack's own address (intercepted connections do not need it).
     #[arg(long, value_name = "IP", default_value = "198.18.0.2")]
     addr: IpAddr,
+    /// Send and receive buffer of each intercepted connection, in bytes. Storage grows with
+    /// what is held (an idle connection holds none), so this caps memory, and bounds what
+    /// one connection carries per round trip.
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 20)]
+    buffer: usize,
     /// Every SECONDS, print every connection of the stack as a table, like `ss -tni`.
     #[arg(long, value_name = "SECONDS")]
     stats: Option<u64>,
@@ -54,7 +60,15 @@ const BACKLOG: usize = 1024;
 async fn main() -> io::Result<()> {
     let args = Args::parse();
     let device = TunDevice::open(&TunConfig::new(&args.tun)).map_err(io::Error::other)?;
-    let runtime = Runtime::builder().address(args.addr).build(device)?;
+    let mut cfg = StackConfig::default();
+    cfg.tcp.send_buffer = args.buffer;
+    cfg.tcp.recv_buffer = args.buffer;
+    // The stack runs as a task on this (single-threaded) runtime, beside the splices: waking
+    // a splice is then a run-queue push, not a wake-up of another thread.
+    let runtime = Runtime::builder()
+        .address(args.addr)
+        .stack_config(cfg)
+        .spawn(device)?;
     let listener = TcpListener::intercept(&runtime, BACKLOG).await?;
     println!("forwarding on {}", args.tun);
     if let Some(secs) = args.stats {

@@ -231,3 +231,44 @@ async fn addresses_are_taken_as_tokio_takes_them() {
     let err = TcpListener::bind(&b, "198.18.0.1:7").await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::AddrNotAvailable);
 }
+
+/// `Builder::spawn` runs each stack as a task on the test's own single-threaded runtime (no
+/// thread of its own): a 1 MB echo goes through, and dropping a runtime ends its task, after
+/// which its sockets fail with `NotConnected`.
+#[tokio::test(flavor = "current_thread")]
+async fn stacks_spawned_on_the_applications_runtime_echo_and_stop_when_dropped() {
+    let (da, db) = MemoryDevice::pair(1500, 4096);
+    let a = Runtime::builder().address(A).spawn(da).unwrap();
+    let b = Runtime::builder().address(B).spawn(db).unwrap();
+    let listener = TcpListener::bind(&b, (B, 7)).await.unwrap();
+    let server = tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let (mut r, mut w) = s.split();
+        tokio::io::copy(&mut r, &mut w).await.unwrap();
+        w.shutdown().await.unwrap();
+    });
+    let data = pattern(1_000_000);
+    let s = TcpStream::connect(&a, (B, 7)).await.unwrap();
+    let (mut r, mut w) = s.into_split();
+    let to_send = data.clone();
+    let writer = tokio::spawn(async move {
+        w.write_all(&to_send).await.unwrap();
+        w.shutdown().await.unwrap();
+    });
+    let mut got = Vec::new();
+    r.read_to_end(&mut got).await.unwrap();
+    writer.await.unwrap();
+    server.await.unwrap();
+    assert!(got == data, "echo differs");
+    let handle = a.handle().clone();
+    drop(a);
+    let e = TcpStream::connect(&handle, (B, 7)).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotConnected);
+}
+
+#[test]
+fn spawning_a_stack_outside_a_tokio_runtime_says_so() {
+    let (da, _db) = MemoryDevice::pair(1500, 16);
+    let e = Runtime::builder().address(A).spawn(da).unwrap_err();
+    assert!(e.to_string().contains("within a Tokio runtime"), "{e}");
+}

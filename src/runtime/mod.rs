@@ -3,7 +3,9 @@
 //!
 //! [`Builder::build`] moves a [`Driver`] into shared state and starts a thread running a
 //! current-thread Tokio runtime that waits for the device, the stack's next timer, or a wake-up
-//! from an application call. Sockets call the stack directly under one lock (so a `write` sends
+//! from an application call; [`Builder::spawn`] runs the same loop as a task on the
+//! application's own Tokio runtime instead (no second thread, no cross-thread wake-ups: the
+//! fast choice for a forwarder on a `current_thread` runtime). Sockets call the stack directly under one lock (so a `write` sends
 //! its segment at once, on the caller's thread), and the stack's readiness events
 //! ([`Stack::poll_event`]) wake exactly the tasks and threads waiting on what changed: Tokio
 //! wakers for async sockets, a condition variable for blocking ones. Nothing polls in a loop.
@@ -115,6 +117,47 @@ impl Builder {
         self.build_with(move || Ok(device))
     }
 
+    /// Starts the stack as a task on the current Tokio runtime instead of a thread of its own.
+    ///
+    /// The stack's task and the application's tasks then share the runtime's threads: waking
+    /// a socket's task is a push onto a run queue rather than a wake-up of another thread, and
+    /// the device's readiness comes from the same reactor as the application's own sockets.
+    /// On a `current_thread` runtime this is the fastest way to run synack (a forwarder
+    /// splicing intercepted connections to kernel sockets moves twice the data this way); with
+    /// a thread of its own ([`build`](Self::build)), the stack keeps running while the
+    /// application's tasks are busy. Blocking sockets still work from other threads, but must
+    /// not be used on the runtime's own threads (they would block the stack's task too).
+    ///
+    /// Must be called from within a Tokio runtime (`ErrorKind::Other` otherwise). A device
+    /// that registers with a reactor (such as [`TunDevice`](crate::net::TunDevice)) is opened
+    /// on this runtime beforehand. Dropping the [`Runtime`] stops the task.
+    pub fn spawn<D: Device + Send + Sync + 'static>(self, device: D) -> io::Result<Runtime> {
+        let rt = tokio::runtime::Handle::try_current().map_err(|_| {
+            io::Error::other(
+                "synack::runtime::Builder::spawn must be called within a Tokio runtime \
+                 (use Builder::build for a runtime thread of its own)",
+            )
+        })?;
+        let device = Arc::new(device);
+        let shared = self.shared(device.clone());
+        // Detached: the task ends by itself once the Runtime is dropped.
+        rt.spawn(run(shared.clone(), device));
+        Ok(Runtime {
+            handle: Handle { shared },
+            thread: None,
+        })
+    }
+
+    /// The stack and its driver on `device`, ready to run.
+    fn shared<D: Device + Send + Sync + 'static>(self, device: Arc<D>) -> Arc<Shared> {
+        let mut cfg = self.cfg;
+        cfg.isn_key = self.isn_key.unwrap_or_else(crate::net::random_isn_key);
+        let mut stack = Stack::new(cfg, &self.addrs);
+        stack.set_events(true);
+        let driver = Driver::new(stack, device, self.options);
+        Shared::new(Box::new(driver))
+    }
+
     /// Starts the stack in a background thread on the device `open` returns. `open` runs on
     /// that thread inside its Tokio runtime, as devices registered with a Tokio reactor (such
     /// as [`TunDevice`](crate::net::TunDevice)) must be; its error is returned here.
@@ -123,9 +166,6 @@ impl Builder {
         D: Device + Send + Sync + 'static,
         F: FnOnce() -> io::Result<D> + Send + 'static,
     {
-        let mut cfg = self.cfg;
-        cfg.isn_key = self.isn_key.unwrap_or_else(crate::net::random_isn_key);
-        let (addrs, options) = (self.addrs, self.options);
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
@@ -144,10 +184,7 @@ impl Builder {
                         return;
                     }
                 };
-                let mut stack = Stack::new(cfg, &addrs);
-                stack.set_events(true);
-                let driver = Driver::new(stack, device.clone(), options);
-                let shared = Shared::new(Box::new(driver));
+                let shared = self.shared(device.clone());
                 if tx.send(Ok(shared.clone())).is_ok() {
                     rt.block_on(run(shared, device));
                 }
@@ -255,6 +292,7 @@ pub struct RuntimeStats {
 #[derive(Debug)]
 pub struct Runtime {
     handle: Handle,
+    /// The stack's thread ([`Builder::build`]); `None` for a task ([`Builder::spawn`]).
     thread: Option<JoinHandle<()>>,
 }
 
@@ -283,6 +321,8 @@ impl Drop for Runtime {
         let mut core = shared.lock();
         core.stop("the Runtime was dropped".into());
         shared.release(core);
+        // A thread is joined; a task ends by itself at its next turn (it sees the stop), and
+        // cannot be waited for here, as this may run on the task's own runtime thread.
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
