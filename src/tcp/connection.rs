@@ -29,6 +29,12 @@ use crate::time::{Duration, Instant};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+/// How long a connection's send or receive buffer storage stays allocated while it holds
+/// nothing ([`TimerKind::Reclaim`]): long enough that a sender whose application keeps up
+/// never frees and regrows it, short enough that an idle connection soon costs no buffer
+/// memory.
+pub const RECLAIM_IDLE: Duration = Duration::from_secs(1);
+
 /// The send and receive sequence variables of RFC 9293 §3.3.1, plus what the
 /// extensions need. Names follow the RFC.
 #[derive(Clone, Copy, Debug, Default)]
@@ -429,7 +435,11 @@ impl Connection {
                 }
                 match self.tx.write(data) {
                     0 => Err(Error::WouldBlock),
-                    n => Ok(n),
+                    n => {
+                        // Busy again: the reclaim restarts from the next time it empties.
+                        self.timers.clear(TimerKind::Reclaim);
+                        Ok(n)
+                    }
                 }
             }
             _ => Err(Error::Closing),
@@ -531,6 +541,10 @@ impl Connection {
                     if self.state == State::FinWait2 && self.orphaned {
                         self.enter_closed();
                     }
+                }
+                TimerKind::Reclaim => {
+                    self.tx.shrink_if_empty();
+                    self.rx.shrink_if_empty();
                 }
             }
         }
@@ -687,6 +701,18 @@ impl Connection {
                 .set_if_idle(TimerKind::FinWait2, now + self.cfg.fin_wait_2_timeout);
         } else {
             self.timers.clear(TimerKind::FinWait2);
+        }
+        // Storage that holds nothing is released once it has stayed empty for RECLAIM_IDLE.
+        // Not at once: a bulk sender's buffer empties on every ACK that catches up with the
+        // application, and freeing and regrowing it each time cost a 4 MiB sender four
+        // fifths of its throughput.
+        let reclaimable = (self.tx.is_empty() && self.tx.allocated_bytes() > 0)
+            || (self.rx.is_empty() && self.rx.allocated_bytes() > 0);
+        if reclaimable {
+            self.timers
+                .set_if_idle(TimerKind::Reclaim, now + RECLAIM_IDLE);
+        } else {
+            self.timers.clear(TimerKind::Reclaim);
         }
     }
 

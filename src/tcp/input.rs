@@ -457,9 +457,6 @@ impl Connection {
             // RFC 6298 §5.3: restart the timer when new data is acknowledged.
             self.timers.clear(super::timer::TimerKind::Retransmit);
         }
-        if self.tx.is_empty() {
-            self.tx.shrink_if_empty();
-        }
         rtt
     }
 

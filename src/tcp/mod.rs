@@ -50,7 +50,7 @@ mod tests;
 pub mod timer;
 
 pub use config::{Config, Keepalive};
-pub use connection::{ConnStats, Connection, Tcb};
+pub use connection::{ConnStats, Connection, RECLAIM_IDLE, Tcb};
 pub use error::Error;
 pub use liveness::Stall;
 pub use seq::SeqNum;

@@ -21,10 +21,13 @@ pub enum TimerKind {
     Rack,
     /// Tail loss probe (RFC 8985 §7); the retransmission timer stays the backstop.
     Tlp,
+    /// Buffer storage left empty for [`RECLAIM_IDLE`](super::connection::RECLAIM_IDLE) is
+    /// released (so memory follows the load without reallocating on every emptying).
+    Reclaim,
 }
 
 impl TimerKind {
-    const COUNT: usize = 8;
+    const COUNT: usize = 9;
     const ALL: [TimerKind; Self::COUNT] = [
         TimerKind::Retransmit,
         TimerKind::DelayedAck,
@@ -34,6 +37,7 @@ impl TimerKind {
         TimerKind::FinWait2,
         TimerKind::Rack,
         TimerKind::Tlp,
+        TimerKind::Reclaim,
     ];
     const fn index(self) -> usize {
         self as usize

@@ -336,3 +336,61 @@ fn rfc5681_4_2_a_fin_beyond_a_hole_is_acknowledged_at_once() {
     p.send(peer_data(IRS + 1, ISS + 1, &pattern(100)));
     assert_eq!(p.c.state(), State::CloseWait);
 }
+
+/// Buffer storage follows the load: emptied by an ACK it stays allocated (a bulk sender's
+/// buffer empties on every ACK that catches up with it, and must not be freed and regrown
+/// each time), and is released once it has stayed empty for `RECLAIM_IDLE`; a write in
+/// between restarts the wait. Received data read by the application is reclaimed alike.
+#[test]
+fn empty_buffers_are_released_after_staying_empty_for_reclaim_idle() {
+    let mut p = established_state();
+    let data = [7u8; 1000];
+    assert_eq!(p.c.send(&data), Ok(1000));
+    assert_eq!(p.out().len(), 1);
+    p.advance(ms(10));
+    p.send(TcpRepr {
+        seq: IRS + 1,
+        ack: ISS + 1001,
+        ..peer()
+    });
+    let held = p.c.memory_usage();
+    assert!(
+        p.c.tx.allocated_bytes() >= 1000,
+        "kept while it may fill again"
+    );
+    assert_eq!(p.c.poll_timeout(), Some(p.now + RECLAIM_IDLE));
+    // Half a second later the application writes again: the wait restarts when that is ACKed.
+    p.advance(ms(500));
+    assert_eq!(p.c.send(&data[..100]), Ok(100));
+    assert_eq!(p.out().len(), 1);
+    p.advance(ms(10));
+    p.send(TcpRepr {
+        seq: IRS + 1,
+        ack: ISS + 1101,
+        ..peer()
+    });
+    let emptied = p.now;
+    p.at(emptied + RECLAIM_IDLE - ms(1));
+    assert!(p.c.tx.allocated_bytes() > 0, "not yet");
+    p.at(emptied + RECLAIM_IDLE);
+    assert_eq!(p.c.tx.allocated_bytes(), 0, "released");
+    assert!(p.c.memory_usage() < held);
+    assert_eq!(p.c.poll_timeout(), None, "idle: nothing armed");
+    // Received data, once read, is reclaimed the same way.
+    p.send(TcpRepr {
+        seq: IRS + 1,
+        ack: ISS + 1101,
+        flags: TcpFlags::PSH | TcpFlags::ACK,
+        payload: b"hello",
+        ..peer()
+    });
+    let mut buf = [0u8; 16];
+    assert_eq!(p.c.recv(&mut buf), Ok(5));
+    let _ = p.out();
+    assert!(p.c.rx.allocated_bytes() > 0);
+    let read_at = p.now;
+    p.at(read_at + RECLAIM_IDLE);
+    let _ = p.out();
+    assert_eq!(p.c.rx.allocated_bytes(), 0, "released");
+    assert_eq!(p.c.poll_timeout(), None, "idle: nothing armed");
+}

@@ -32,6 +32,7 @@ use super::config::Config;
 use super::connection::Connection;
 use super::seq::SeqNum;
 use super::state::State;
+use crate::tcp::RECLAIM_IDLE;
 use crate::time::{Duration, Instant};
 use crate::wire::tcp::{TcpFlags, TcpOptions, TcpRepr};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
