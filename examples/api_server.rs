@@ -1,0 +1,168 @@
+//! The server side of `bench/api.sh`: `synack serve`'s discard, source and echo modes written
+//! against the socket APIs, so that the API layer's cost over the same TUN device is a number.
+//!
+//! ```sh
+//! api_server --tun tun0 --addr 198.18.0.2 --kernel-addr 198.18.0.1/24 --port 5001 \
+//!     --api tokio|tokio-thread|blocking --mode discard|source|echo [--buffer BYTES]
+//! ```
+//!
+//! * `tokio`: the stack runs as a task on the application's single-threaded Tokio runtime
+//!   ([`Builder::spawn`](synack::runtime::Builder::spawn)), one task per connection;
+//! * `tokio-thread`: the same tasks, with the stack on a thread of its own
+//!   ([`Builder::build_with`](synack::runtime::Builder::build_with));
+//! * `blocking`: `synack::blocking` sockets, one OS thread per connection.
+//!
+//! `discard` reads and drops until EOF, `source` writes until the peer goes, `echo` echoes
+//! until EOF. Reads and writes move up to 1 MiB at a time, as `bench/tun_client.py` does.
+//! Prints `listening on ADDR` once ready, and serves until killed.
+
+use clap::{Parser, ValueEnum};
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, SocketAddr};
+use synack::net::{TunConfig, TunDevice};
+use synack::runtime::Runtime;
+use synack::stack::StackConfig;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Serves discard, source or echo over a TUN device through one of synack's socket APIs.
+#[derive(Parser, Debug)]
+struct Args {
+    /// TUN interface to open (created if absent).
+    #[arg(long, value_name = "IFNAME")]
+    tun: String,
+    /// The stack's address.
+    #[arg(long, value_name = "IP")]
+    addr: IpAddr,
+    /// Address and prefix to give the kernel's side of the device.
+    #[arg(long, value_name = "IP/PREFIX")]
+    kernel_addr: Option<String>,
+    /// Port to listen on.
+    #[arg(long, default_value_t = 5001)]
+    port: u16,
+    /// Which socket API serves.
+    #[arg(long, value_enum, default_value_t = Api::Tokio)]
+    api: Api,
+    /// What to do with each connection.
+    #[arg(long, value_enum, default_value_t = Mode::Discard)]
+    mode: Mode,
+    /// Send and receive buffer of each connection, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 20)]
+    buffer: usize,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Api {
+    Tokio,
+    TokioThread,
+    Blocking,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Mode {
+    Discard,
+    Source,
+    Echo,
+}
+
+/// Bytes moved per read or write call.
+const CHUNK: usize = 1 << 20;
+
+fn main() -> io::Result<()> {
+    let args = Args::parse();
+    let kernel_addr = match &args.kernel_addr {
+        None => None,
+        Some(s) => {
+            let bad = || io::Error::other(format!("--kernel-addr {s}: expected IP/PREFIX"));
+            let (ip, prefix) = s.split_once('/').ok_or_else(bad)?;
+            Some((
+                ip.parse().map_err(|_| bad())?,
+                prefix.parse().map_err(|_| bad())?,
+            ))
+        }
+    };
+    let tun = TunConfig {
+        kernel_addr,
+        ..TunConfig::new(&args.tun)
+    };
+    let mut cfg = StackConfig::default();
+    cfg.tcp.send_buffer = args.buffer;
+    cfg.tcp.recv_buffer = args.buffer;
+    let builder = Runtime::builder().address(args.addr).stack_config(cfg);
+    let local = SocketAddr::new(args.addr, args.port);
+    let app = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    match args.api {
+        Api::Blocking => {
+            let open = move || TunDevice::open(&tun).map_err(io::Error::other);
+            serve_blocking(builder.build_with(open)?, local, args.mode)
+        }
+        Api::TokioThread => {
+            let open = move || TunDevice::open(&tun).map_err(io::Error::other);
+            let stack = builder.build_with(open)?;
+            app.block_on(serve_tokio(stack, local, args.mode))
+        }
+        Api::Tokio => app.block_on(async {
+            let device = TunDevice::open(&tun).map_err(io::Error::other)?;
+            serve_tokio(builder.spawn(device)?, local, args.mode).await
+        }),
+    }
+}
+
+async fn serve_tokio(stack: Runtime, local: SocketAddr, mode: Mode) -> io::Result<()> {
+    let listener = synack::tokio_net::TcpListener::bind(&stack, local).await?;
+    println!("listening on {}", listener.local_addr()?);
+    loop {
+        let (mut s, _) = listener.accept().await?;
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; CHUNK];
+            let _ = match mode {
+                Mode::Discard => loop {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => break Ok(()),
+                        Ok(_) => {}
+                    }
+                },
+                Mode::Source => loop {
+                    if let Err(e) = s.write_all(&buf).await {
+                        break Err(e);
+                    }
+                },
+                Mode::Echo => {
+                    let (mut r, mut w) = s.split();
+                    tokio::io::copy_buf(
+                        &mut tokio::io::BufReader::with_capacity(CHUNK, &mut r),
+                        &mut w,
+                    )
+                    .await
+                    .map(drop)
+                }
+            };
+            let _ = s.shutdown().await;
+        });
+    }
+}
+
+fn serve_blocking(stack: Runtime, local: SocketAddr, mode: Mode) -> io::Result<()> {
+    let listener = synack::blocking::TcpListener::bind(&stack, local)?;
+    println!("listening on {}", listener.local_addr()?);
+    loop {
+        let (mut s, _) = listener.accept()?;
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; CHUNK];
+            match mode {
+                Mode::Source => while s.write_all(&buf).is_ok() {},
+                Mode::Discard | Mode::Echo => loop {
+                    let n = match s.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    if matches!(mode, Mode::Echo) && s.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                },
+            }
+            let _ = s.shutdown(std::net::Shutdown::Write);
+        });
+    }
+}
