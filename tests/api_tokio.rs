@@ -272,3 +272,69 @@ fn spawning_a_stack_outside_a_tokio_runtime_says_so() {
     let e = Runtime::builder().address(A).spawn(da).unwrap_err();
     assert!(e.to_string().contains("within a Tokio runtime"), "{e}");
 }
+
+/// `readable`/`try_read` and `writable`/`try_write`, as tokio's: readiness waits, the
+/// `try_` calls never do (`WouldBlock` when they would), and the end of the stream is
+/// readable with `try_read` returning 0. Also on owned halves.
+#[tokio::test]
+async fn readiness_and_try_calls_behave_like_tokios() {
+    let (a, b) = hosts();
+    let listener = TcpListener::bind(&b, (B, 9)).await.unwrap();
+    let client = TcpStream::connect(&a, (B, 9)).await.unwrap();
+    let (server, _) = listener.accept().await.unwrap();
+    let mut buf = [0u8; 64];
+    assert_eq!(
+        server.try_read(&mut buf).unwrap_err().kind(),
+        ErrorKind::WouldBlock
+    );
+    // Not readable until data arrives.
+    let early = tokio::time::timeout(std::time::Duration::from_millis(50), server.readable()).await;
+    assert!(early.is_err(), "readable before any data");
+    client.writable().await.unwrap();
+    assert_eq!(client.try_write(b"ping").unwrap(), 4);
+    server.readable().await.unwrap();
+    let mut got = Vec::new();
+    while got.len() < 4 {
+        match server.try_read(&mut buf) {
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => server.readable().await.unwrap(),
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(got, b"ping");
+    // A full send buffer: try_write says WouldBlock, and writable waits until the peer reads.
+    let (r, w) = client.into_split();
+    let chunk = vec![1u8; 64 * 1024];
+    let mut queued = 0;
+    loop {
+        match w.try_write(&chunk) {
+            Ok(n) => queued += n,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(queued > 0);
+    let (mut sr, mut sw) = server.into_split();
+    let drain = tokio::spawn(async move {
+        let mut sink = vec![0u8; 1 << 20];
+        let mut total = 0;
+        while total < queued {
+            total += sr.read(&mut sink).await.unwrap();
+        }
+        sr
+    });
+    w.writable().await.unwrap();
+    assert!(w.try_write(b"x").unwrap() == 1);
+    let _sr = drain.await.unwrap();
+    // The end of the stream is readable, and try_read returns 0 there.
+    sw.shutdown().await.unwrap();
+    r.readable().await.unwrap();
+    loop {
+        match r.try_read(&mut buf) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::WouldBlock => r.readable().await.unwrap(),
+            Err(e) => panic!("{e}"),
+        }
+    }
+}

@@ -266,6 +266,55 @@ impl StreamSocket {
             })
     }
 
+    /// Ready to read: bytes are readable, the peer's FIN is reached, or the connection failed
+    /// or is gone (a read then returns at once). `WouldBlock` otherwise.
+    fn read_ready_op(stack: &mut Stack, id: ConnId) -> OpResult<()> {
+        match stack.connection(id) {
+            Some(c)
+                if c.recv_queue() == 0
+                    && !c.is_recv_finished()
+                    && c.error().is_none()
+                    && c.state() != State::Closed =>
+            {
+                Err(tcp::Error::WouldBlock.into())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Ready to write: there is room in the send buffer of an open connection, or writing
+    /// fails at once (closed, failed, or after our FIN). `WouldBlock` while the handshake is
+    /// under way or the buffer is full.
+    fn write_ready_op(stack: &mut Stack, id: ConnId) -> OpResult<()> {
+        match stack.connection(id) {
+            Some(c)
+                if c.error().is_none()
+                    && c.state() != State::Closed
+                    && (matches!(c.state(), State::SynSent | State::SynReceived)
+                        || (c.state().may_send() && c.send_capacity() == 0)) =>
+            {
+                Err(tcp::Error::WouldBlock.into())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Waits until a read would not block (async).
+    pub(crate) fn poll_read_ready(&self, cx: &Context<'_>) -> Poll<io::Result<()>> {
+        let id = self.id;
+        self.handle
+            .shared
+            .poll_op(cx, Slot::Read(id), |s, _| Self::read_ready_op(s, id))
+    }
+
+    /// Waits until a write would not block (async).
+    pub(crate) fn poll_write_ready(&self, cx: &Context<'_>) -> Poll<io::Result<()>> {
+        let id = self.id;
+        self.handle
+            .shared
+            .poll_op(cx, Slot::Write(id), |s, _| Self::write_ready_op(s, id))
+    }
+
     /// Half-close: FIN after queued data.
     pub(crate) fn shutdown_write(&self) -> io::Result<()> {
         let id = self.id;

@@ -2,7 +2,7 @@
 //! wait on separate wakers, so one task can block reading while another writes.
 
 use super::TcpStream;
-use super::stream::poll_read_socket;
+use super::stream::{self, poll_read_socket};
 use crate::runtime::socket::StreamSocket;
 use std::io;
 use std::net::SocketAddr;
@@ -55,6 +55,14 @@ pub(super) fn into_split(stream: TcpStream) -> (OwnedReadHalf, OwnedWriteHalf) {
 }
 
 impl ReadHalf<'_> {
+    /// Waits until a read would not block ([`TcpStream::readable`]).
+    pub async fn readable(&self) -> io::Result<()> {
+        stream::readable(self.0).await
+    }
+    /// Reads without waiting ([`TcpStream::try_read`]).
+    pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        stream::try_read(self.0, buf)
+    }
     /// The peer's address.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         Ok(self.0.remote)
@@ -66,6 +74,14 @@ impl ReadHalf<'_> {
 }
 
 impl WriteHalf<'_> {
+    /// Waits until a write would not block ([`TcpStream::writable`]).
+    pub async fn writable(&self) -> io::Result<()> {
+        stream::writable(self.0).await
+    }
+    /// Writes without waiting ([`TcpStream::try_write`]).
+    pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        stream::try_write(self.0, buf)
+    }
     /// The peer's address.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         Ok(self.0.remote)
@@ -77,6 +93,14 @@ impl WriteHalf<'_> {
 }
 
 impl OwnedReadHalf {
+    /// Waits until a read would not block ([`TcpStream::readable`]).
+    pub async fn readable(&self) -> io::Result<()> {
+        stream::readable(&self.socket).await
+    }
+    /// Reads without waiting ([`TcpStream::try_read`]).
+    pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        stream::try_read(&self.socket, buf)
+    }
     /// The peer's address.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         Ok(self.socket.remote)
@@ -98,6 +122,14 @@ impl OwnedReadHalf {
 }
 
 impl OwnedWriteHalf {
+    /// Waits until a write would not block ([`TcpStream::writable`]).
+    pub async fn writable(&self) -> io::Result<()> {
+        stream::writable(&self.socket).await
+    }
+    /// Writes without waiting ([`TcpStream::try_write`]).
+    pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        stream::try_write(&self.socket, buf)
+    }
     /// The peer's address.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         Ok(self.socket.remote)

@@ -94,6 +94,32 @@ impl TcpStream {
         Ok(self.socket.linger())
     }
 
+    /// Waits until the stream may be read without blocking, as `tokio`'s `readable`: data
+    /// arrived, the peer's FIN is reached, or the connection failed. Usually followed by
+    /// [`try_read`](Self::try_read), which may still return `WouldBlock` if another reader
+    /// took the data first.
+    pub async fn readable(&self) -> io::Result<()> {
+        readable(&self.socket).await
+    }
+
+    /// Waits until the stream may be written without blocking: the handshake is done and the
+    /// send buffer has room (or writing would fail at once).
+    pub async fn writable(&self) -> io::Result<()> {
+        writable(&self.socket).await
+    }
+
+    /// Reads what is readable into `buf` without waiting: `Ok(0)` at the end of the stream,
+    /// `Err(WouldBlock)` if nothing is there yet.
+    pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        try_read(&self.socket, buf)
+    }
+
+    /// Queues as much of `buf` as the send buffer takes without waiting, and returns how much
+    /// it took; `Err(WouldBlock)` if it is full.
+    pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        try_write(&self.socket, buf)
+    }
+
     /// Borrowed halves: read and write concurrently from one task (or `join!`ed futures).
     pub fn split(&mut self) -> (ReadHalf<'_>, WriteHalf<'_>) {
         split::split(self)
@@ -104,6 +130,26 @@ impl TcpStream {
     pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
         split::into_split(self)
     }
+}
+
+/// `readable` of a stream or its read half.
+pub(super) async fn readable(socket: &StreamSocket) -> io::Result<()> {
+    poll_fn(|cx| socket.poll_read_ready(cx)).await
+}
+
+/// `writable` of a stream or its write half.
+pub(super) async fn writable(socket: &StreamSocket) -> io::Result<()> {
+    poll_fn(|cx| socket.poll_write_ready(cx)).await
+}
+
+/// `try_read` of a stream or its read half.
+pub(super) fn try_read(socket: &StreamSocket, buf: &mut [u8]) -> io::Result<usize> {
+    socket.recv_blocking(buf, None, true)
+}
+
+/// `try_write` of a stream or its write half.
+pub(super) fn try_write(socket: &StreamSocket, buf: &[u8]) -> io::Result<usize> {
+    socket.send_blocking(buf, None, true)
 }
 
 /// Reads into `buf` or registers the task for readability.
