@@ -95,6 +95,15 @@ server() {
     fi
 }
 
+# Every figure must be a number: a run that failed fails the script (CI runs it short).
+FAILED=0
+check() {
+    local v
+    for v in "$@"; do
+        [[ "$v" =~ ^[0-9.]+$ ]] || FAILED=1
+    done
+}
+
 ratio() {
     python3 -c "import sys
 try:
@@ -113,6 +122,7 @@ for mode in discard source; do
         R[$api-$mode]=$(ip netns exec "$NS" python3 "$CLIENT" "$client" 198.18.0.2 5001 \
             "$DURATION" 2>"$OUT/$api-$mode.client" || echo failed)
         stop_server
+        check "${R[$api-$mode]}"
     done
 done
 
@@ -134,11 +144,17 @@ for api in serve tokio; do
     read -r rps p50 p99 < <(ip netns exec "$NS" "$LOADGEN" pingpong 198.18.0.2:5001 \
         --seconds "$DURATION" 2>"$OUT/pingpong-$api.log" || echo failed - -)
     printf '%-34s %12s %10s %10s\n' "over TUN to synack ($api)" "$rps" "$p50" "$p99"
+    check "$rps" "$p50" "$p99"
     stop_server
 done
 start_server kernel-echo "$LOADGEN" serve 127.0.0.1:5002
 read -r rps p50 p99 < <(ip netns exec "$NS" "$LOADGEN" pingpong 127.0.0.1:5002 \
     --seconds "$DURATION" 2>"$OUT/pingpong-kernel.log" || echo failed - -)
 printf '%-34s %12s %10s %10s\n' "kernel loopback" "$rps" "$p50" "$p99"
+check "$rps" "$p50" "$p99"
 stop_server
 [ -z "$KEEP_OUT" ] || echo "logs in $OUT"
+if [ "$FAILED" = 1 ]; then
+    echo "bench/api.sh: a run failed (its logs: rerun with OUT=DIR)" >&2
+    exit 1
+fi

@@ -163,6 +163,15 @@ except Exception:
 EOF
 }
 
+# Every figure must be a number: a run that failed fails the script (CI runs it short).
+FAILED=0
+check() {
+    local v
+    for v in "$@"; do
+        [[ "$v" =~ ^[0-9.]+$ ]] || FAILED=1
+    done
+}
+
 ratio() {
     python3 -c "import sys
 try:
@@ -183,6 +192,7 @@ for n in $CONNS; do
         f=$(iperf forward "$n" "$dir")
         r=$(iperf routing "$n" "$dir")
         printf '%-24s %12s %12s %8s\n' "$n conn, $dir" "$f" "$r" "$(ratio "$f" "$r")"
+        check "$f" "$r"
     done
 done
 
@@ -196,6 +206,11 @@ if [ "$RATE_SECS" != 0 ]; then
         r=$(ip netns exec "$NS_C" "$LOADGEN" connect 198.51.100.2:5002 --concurrency "$c" \
             --seconds "$RATE_SECS" 2>"$OUT/rate-routing-$c.log" || echo failed)
         printf '%-24s %12s %12s %8s\n' "$c at a time" "$f" "$r" "$(ratio "$f" "$r")"
+        check "$f" "$r"
     done
 fi
 [ -z "$KEEP_OUT" ] || echo "logs in $OUT"
+if [ "$FAILED" = 1 ]; then
+    echo "bench/forward.sh: a run failed (its logs: rerun with OUT=DIR)" >&2
+    exit 1
+fi
