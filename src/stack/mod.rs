@@ -16,6 +16,7 @@ mod cookies;
 mod counters;
 mod demux;
 mod events;
+mod held;
 mod icmp;
 mod intercept;
 mod listener;
@@ -24,6 +25,7 @@ pub mod timer_wheel;
 
 pub use counters::Counters;
 pub use events::{Event, Readiness};
+pub use held::{HELD_SYN_TIMEOUT, HeldId, HeldSyn};
 pub use snapshot::{ConnInfo, ListenerInfo, Snapshot};
 
 use snapshot::AppBytes;
@@ -237,6 +239,8 @@ pub struct Stack {
     listen_map: HashMap<SocketAddr, ListenerId>,
     /// The listener that takes every SYN nothing else does ([`Stack::intercept`]).
     intercept: Option<ListenerId>,
+    /// SYNs the interceptor holds for the application ([`Stack::intercept_deferred`]).
+    held: held::HeldSyns,
     /// Each connection's next deadline, keyed by slot index.
     timers: TimerWheel,
     /// Slot indices whose deadline came, reused by `handle_timeout`.
@@ -280,6 +284,7 @@ impl Stack {
             listeners: Vec::new(),
             listen_map: HashMap::new(),
             intercept: None,
+            held: held::HeldSyns::default(),
             timers: TimerWheel::new(),
             fired: Vec::new(),
             dirty: VecDeque::new(),
@@ -348,6 +353,7 @@ impl Stack {
             + self.listen_map.capacity() * (size_of::<(SocketAddr, ListenerId)>() + 1)
             + listeners
             + self.timers.memory_usage()
+            + self.held.memory_usage()
             + self.fired.capacity() * size_of::<u32>()
             + self.dirty.capacity() * size_of::<ConnId>()
             + self.replies.capacity() * size_of::<Reply>()
@@ -388,6 +394,8 @@ impl Stack {
         };
         if self.intercept == Some(id) {
             self.intercept = None;
+            // Undecided SYNs go unanswered, as if never received (the clients retry).
+            self.held = held::HeldSyns::default();
         } else {
             self.listen_map.remove(&listener.local);
         }
@@ -648,7 +656,11 @@ impl Stack {
                 self.counters.in_syn_fin += 1;
             }
             Some(lid) if seg.flags.syn() && !seg.flags.ack() && !seg.flags.rst() => {
-                self.on_listener_syn(now, lid, local, remote, &seg);
+                if self.held.on && self.intercept == Some(lid) {
+                    self.hold_syn(now, lid, local, remote, &seg);
+                } else {
+                    self.on_listener_syn(now, lid, local, remote, &seg);
+                }
             }
             // A bare ACK may complete a SYN-cookie handshake; otherwise (§3.10.7.2) it draws
             // <SEQ=SEG.ACK><CTL=RST>.
@@ -664,6 +676,8 @@ impl Stack {
                     );
                 }
             }
+            // A client whose SYN is held gave up: its SYN is forgotten.
+            Some(_) if seg.flags.rst() && self.held.on && self.forget_held(local, remote) => {}
             // §3.10.7.2: in LISTEN a RST is ignored, anything else is dropped.
             Some(_) => {}
             _ => {

@@ -355,3 +355,112 @@ fn twenty_thousand_idle_intercepted_connections_stay_small() {
     );
     assert!(per_conn <= IDLE_CONNECTION_BOUND, "{per_conn} bytes each");
 }
+
+// ---- deferred handshakes (`Stack::intercept_deferred`) ----
+
+#[test]
+fn deferred_intercept_holds_the_syn_unanswered_and_offers_it_once() {
+    let mut s = stack();
+    let l = s.intercept_deferred(16).unwrap();
+    s.set_events(true);
+    s.handle_packet(T0, &syn(CLIENT, FOREIGN));
+    assert_eq!(
+        drain(&mut s),
+        [],
+        "no SYN,ACK before the application decides"
+    );
+    assert_eq!(s.poll_event(), Some(crate::stack::Event::Acceptable(l)));
+    // The client's retransmission is held once, not twice.
+    s.handle_packet(T0, &syn(CLIENT, FOREIGN));
+    assert_eq!(drain(&mut s), []);
+    assert_eq!(s.held_count(), 1);
+    let h = s.next_held(T0).expect("one held SYN");
+    assert_eq!((h.local, h.remote), (FOREIGN, CLIENT));
+    assert_eq!(s.next_held(T0), None, "offered once");
+    assert_eq!((s.connection_count(), s.accept(l)), (0, None));
+}
+
+#[test]
+fn deferred_handshake_completed_sends_the_syn_ack_then_and_the_connection_is_the_callers() {
+    let mut s = stack();
+    let l = s.intercept_deferred(16).unwrap();
+    s.handle_packet(T0, &syn(CLIENT, FOREIGN));
+    let h = s.next_held(T0).unwrap();
+    let id = s.complete_held(T0, h.id).unwrap();
+    let out = drain(&mut s);
+    assert_eq!(out.len(), 1, "{out:?}");
+    let iss = out[0].seq;
+    assert_eq!(out[0], syn_ack(FOREIGN, iss));
+    assert_eq!(s.state(id), State::SynReceived);
+    let ack = segment(CLIENT, FOREIGN, TcpFlags::ACK, IRS + 1, (iss + 1).get());
+    s.handle_packet(T0, &ack);
+    assert_eq!(drain(&mut s), []);
+    assert_eq!(s.state(id), State::Established);
+    assert_eq!(
+        s.accept(l),
+        None,
+        "not queued for accept: the caller holds it"
+    );
+    assert_eq!(s.connection(id).unwrap().local(), FOREIGN);
+    assert_eq!(s.counters().passive_opens, 1);
+    assert_eq!(s.held_count(), 0);
+    assert_eq!(
+        s.complete_held(T0, h.id),
+        Err(crate::stack::StackError::InvalidHandle),
+        "decided once"
+    );
+}
+
+#[test]
+fn rfc9293_3_10_7_1_deferred_handshake_refused_answers_rst_ack_of_syn_plus_one() {
+    let mut s = stack();
+    s.intercept_deferred(16).unwrap();
+    s.handle_packet(T0, &syn(CLIENT, FOREIGN));
+    let h = s.next_held(T0).unwrap();
+    s.refuse_held(h.id).unwrap();
+    assert_eq!(
+        drain(&mut s),
+        [Seen {
+            src: FOREIGN,
+            dst: CLIENT,
+            flags: TcpFlags::RST | TcpFlags::ACK,
+            seq: SeqNum::new(0),
+            ack: IRS + 1,
+            window: 0,
+            mss: None,
+        }]
+    );
+    assert_eq!((s.held_count(), s.connection_count()), (0, 0));
+}
+
+#[test]
+fn held_syns_are_bounded_forgotten_on_the_clients_rst_and_after_the_timeout() {
+    let mut s = Stack::new(
+        StackConfig {
+            syn_backlog: 2,
+            ..cfg()
+        },
+        &[OURS],
+    );
+    s.intercept_deferred(16).unwrap();
+    for port in [1, 2, 3] {
+        let client = SocketAddr::new(CLIENT.ip(), port);
+        s.handle_packet(T0, &syn(client, FOREIGN));
+    }
+    assert_eq!(s.held_count(), 2, "bounded by the SYN backlog");
+    assert_eq!(s.counters().listen_overflows, 1);
+    assert_eq!(
+        drain(&mut s),
+        [],
+        "the third is dropped unanswered: its client retries"
+    );
+    // The first client gives up with a RST.
+    let c1 = SocketAddr::new(CLIENT.ip(), 1);
+    s.handle_packet(T0, &segment(c1, FOREIGN, TcpFlags::RST, IRS + 1, 0));
+    assert_eq!(drain(&mut s), []);
+    assert_eq!(s.held_count(), 1);
+    // The second is never decided.
+    let later = T0 + crate::stack::HELD_SYN_TIMEOUT;
+    assert_eq!(s.next_held(later), None);
+    assert_eq!(s.held_count(), 0);
+}
