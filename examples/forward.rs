@@ -1,11 +1,13 @@
 //! Forward: the core of a tun2socks app.
 //!
-//! Opens a TUN device, intercepts every TCP connection that arrives on it whatever its
-//! destination ([`TcpListener::intercept`]), and splices each one, with
-//! `tokio::io::copy_bidirectional`, to a kernel socket toward the connection's original
-//! destination (its `local_addr()`). A half-close travels through: when one side sends its FIN,
-//! the other side's write half is shut down and the opposite direction keeps flowing. If the
-//! destination refuses or cannot be reached, the intercepted connection is reset.
+//! Opens a TUN device and intercepts every TCP connection that arrives on it whatever its
+//! destination, deferring each handshake ([`TcpListener::intercept_deferred`]): with the
+//! client's SYN still unanswered it dials the original destination (the SYN's
+//! `local_addr()`) from a kernel socket, and only then completes the client's handshake and
+//! splices the two with `tokio::io::copy_bidirectional_with_sizes`; if the destination refuses
+//! or cannot be reached, the client's SYN gets a RST, so the client sees "connection refused"
+//! as it would from the destination itself. A half-close travels through: when one side sends
+//! its FIN, the other side's write half is shut down and the opposite direction keeps flowing.
 //!
 //! ```sh
 //! forward --tun tun0 [--addr 198.18.0.2] [--stats SECONDS]
@@ -19,12 +21,12 @@
 
 use clap::Parser;
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::time::Duration;
 use synack::net::{TunConfig, TunDevice};
 use synack::runtime::{Handle, Runtime};
 use synack::stack::StackConfig;
-use synack::tokio_net::{TcpListener, TcpStream};
+use synack::tokio_net::{PendingConnection, TcpListener};
 
 /// Splices every TCP connection arriving on a TUN device to its original destination.
 #[derive(Parser, Debug)]
@@ -69,23 +71,23 @@ async fn main() -> io::Result<()> {
         .address(args.addr)
         .stack_config(cfg)
         .spawn(device)?;
-    let listener = TcpListener::intercept(&runtime, BACKLOG).await?;
+    // Each client's SYN waits unanswered until its destination has answered ours.
+    let listener = TcpListener::intercept_deferred(&runtime, BACKLOG).await?;
     println!("forwarding on {}", args.tun);
     if let Some(secs) = args.stats {
         tokio::spawn(print_stats(runtime.handle().clone(), secs));
     }
     loop {
-        let (stream, client) = listener.accept().await?;
-        tokio::spawn(forward(runtime.handle().clone(), stream, client));
+        let pending = listener.accept_syn().await?;
+        tokio::spawn(forward(pending));
     }
 }
 
-/// Splices one intercepted connection to a kernel connection toward its original destination,
-/// and prints how it went.
-async fn forward(handle: Handle, mut stream: TcpStream, client: SocketAddr) {
-    let Ok(destination) = stream.local_addr() else {
-        return;
-    };
+/// Dials the original destination of one intercepted connection, then completes the client's
+/// handshake and splices the two, or refuses the client as the destination refused us; prints
+/// how it went.
+async fn forward(pending: PendingConnection) {
+    let (client, destination) = (pending.peer_addr(), pending.local_addr());
     let outbound =
         tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(destination))
             .await
@@ -93,9 +95,15 @@ async fn forward(handle: Handle, mut stream: TcpStream, client: SocketAddr) {
     let mut outbound = match outbound {
         Ok(s) => s,
         Err(e) => {
-            // Tell the client the way a kernel would: a reset.
-            let id = stream.id();
-            let _ = handle.with_stack(|s, _| s.abort(id));
+            // The client learns what we learnt: a RST to its SYN ("connection refused").
+            let _ = pending.refuse();
+            println!("conn {client} -> {destination} failed: {e}");
+            return;
+        }
+    };
+    let mut stream = match pending.accept().await {
+        Ok(s) => s,
+        Err(e) => {
             println!("conn {client} -> {destination} failed: {e}");
             return;
         }
@@ -107,8 +115,7 @@ async fn forward(handle: Handle, mut stream: TcpStream, client: SocketAddr) {
     {
         Ok((up, down)) => println!("conn {client} -> {destination} up={up} down={down}"),
         Err(e) => {
-            let id = stream.id();
-            let _ = handle.with_stack(|s, _| s.abort(id));
+            let _ = stream.abort();
             println!("conn {client} -> {destination} failed: {e}");
         }
     }

@@ -100,3 +100,78 @@ async fn an_exact_listener_keeps_its_connections_and_a_second_interceptor_is_add
     drop(interceptor);
     assert!(TcpListener::intercept(&b, 16).await.is_ok());
 }
+
+/// A deferring interceptor answers nothing until the application decides: a refused SYN
+/// makes the client's connect fail with `ConnectionRefused` (a RST to its SYN, not a reset
+/// after connecting), an accepted one connects and carries data, a pending connection dropped
+/// undecided is refused, and `accept()` on a deferring listener completes handshakes at once.
+#[tokio::test]
+async fn deferred_interception_refuses_or_completes_each_handshake_as_the_application_decides() {
+    let (a, b) = hosts();
+    let listener = TcpListener::intercept_deferred(&b, 16).await.unwrap();
+    let [refused, accepted, dropped, auto] =
+        [1u8, 2, 3, 4].map(|i| SocketAddr::new(IpAddr::V4(Ipv4Addr::new(198, 51, 100, i)), 80));
+    // Refused.
+    let client = tokio::spawn({
+        let a = a.handle().clone();
+        async move { TcpStream::connect(&a, refused).await.map(drop) }
+    });
+    let pending = listener.accept_syn().await.unwrap();
+    assert_eq!(
+        (pending.local_addr(), pending.peer_addr().ip()),
+        (refused, A)
+    );
+    assert_eq!(
+        b.with_stack(|s, _| s.connection_count()).unwrap(),
+        0,
+        "nothing answered yet"
+    );
+    pending.refuse().unwrap();
+    let err = client.await.unwrap().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ConnectionRefused);
+    // Accepted: data flows both ways.
+    let client = tokio::spawn({
+        let a = a.handle().clone();
+        async move {
+            let mut s = TcpStream::connect(&a, accepted).await.unwrap();
+            s.write_all(b"hello").await.unwrap();
+            s.shutdown().await.unwrap();
+            let mut answer = Vec::new();
+            s.read_to_end(&mut answer).await.unwrap();
+            answer
+        }
+    });
+    let pending = listener.accept_syn().await.unwrap();
+    let mut s = pending.accept().await.unwrap();
+    assert_eq!(s.local_addr().unwrap(), accepted);
+    let mut got = Vec::new();
+    s.read_to_end(&mut got).await.unwrap();
+    assert_eq!(got, b"hello");
+    s.write_all(b"world").await.unwrap();
+    s.shutdown().await.unwrap();
+    assert_eq!(client.await.unwrap(), b"world");
+    // Dropped undecided: refused.
+    let client = tokio::spawn({
+        let a = a.handle().clone();
+        async move { TcpStream::connect(&a, dropped).await.map(drop) }
+    });
+    drop(listener.accept_syn().await.unwrap());
+    let err = client.await.unwrap().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ConnectionRefused);
+    // accept() completes the handshake without asking.
+    let client = tokio::spawn({
+        let a = a.handle().clone();
+        async move { TcpStream::connect(&a, auto).await.map(drop) }
+    });
+    let (s, peer) = listener.accept().await.unwrap();
+    assert_eq!((s.local_addr().unwrap(), peer.ip()), (auto, A));
+    client.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn accept_syn_on_an_ordinary_listener_is_invalid_input() {
+    let (_a, b) = hosts();
+    let listener = TcpListener::intercept(&b, 16).await.unwrap();
+    let err = listener.accept_syn().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+}

@@ -10,6 +10,11 @@ use std::io;
 use std::net::SocketAddr;
 use std::task::{Context, Poll};
 
+/// What a task waiting on listener `id` waits for (a connection or a held SYN).
+pub(crate) fn accept_slot(id: ListenerId) -> Slot {
+    Slot::Accept(id)
+}
+
 /// Backlog of listeners bound through the socket APIs (Linux's default `somaxconn`).
 pub(crate) const BACKLOG: usize = 4096;
 

@@ -2,8 +2,9 @@
 
 use super::TcpStream;
 use crate::runtime::Handle;
-use crate::runtime::socket::{ListenerSocket, each_addr};
-use crate::stack::ListenerId;
+use crate::runtime::socket::{ListenerSocket, StreamSocket, each_addr};
+use crate::stack::{HeldId, ListenerId, StackError};
+use crate::tcp;
 use std::future::poll_fn;
 use std::io;
 use std::net::SocketAddr;
@@ -16,6 +17,9 @@ use tokio::net::ToSocketAddrs;
 #[derive(Debug)]
 pub struct TcpListener {
     socket: ListenerSocket,
+    /// Made by [`intercept_deferred`](Self::intercept_deferred): handshakes wait for
+    /// [`accept_syn`](Self::accept_syn).
+    deferred: bool,
 }
 
 impl TcpListener {
@@ -26,7 +30,10 @@ impl TcpListener {
     pub async fn bind(handle: &Handle, addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
         let addrs = tokio::net::lookup_host(addr).await?;
         let socket = each_addr(addrs, |a| ListenerSocket::bind(handle, a))?;
-        Ok(TcpListener { socket })
+        Ok(TcpListener {
+            socket,
+            deferred: false,
+        })
     }
 
     /// Intercepts every TCP connection that arrives on the stack's device, whatever its
@@ -41,6 +48,52 @@ impl TcpListener {
         Self::from_stack_listener(handle, id, any)
     }
 
+    /// Intercepts like [`intercept`](Self::intercept), but each handshake waits for the
+    /// application (see [`Stack::intercept_deferred`](crate::stack::Stack::intercept_deferred)):
+    /// [`accept_syn`](Self::accept_syn) hands over each client's SYN unanswered, so a
+    /// forwarder can dial the original destination first and then
+    /// [`accept`](PendingConnection::accept) the client (the SYN,ACK goes out then) or
+    /// [`refuse`](PendingConnection::refuse) it (a RST to the SYN: the client sees
+    /// "connection refused", as it would from the destination itself).
+    /// [`accept`](Self::accept) still works and completes each handshake at once.
+    pub async fn intercept_deferred(handle: &Handle, backlog: usize) -> io::Result<TcpListener> {
+        let id = handle.with_stack(|s, _| s.intercept_deferred(backlog))??;
+        let any = SocketAddr::from(([0, 0, 0, 0], 0));
+        let mut listener = Self::from_stack_listener(handle, id, any)?;
+        listener.deferred = true;
+        Ok(listener)
+    }
+
+    /// Waits for the next client's SYN on a deferring interceptor
+    /// ([`intercept_deferred`](Self::intercept_deferred)); nothing has been answered yet.
+    /// `InvalidInput` on any other listener.
+    pub async fn accept_syn(&self) -> io::Result<PendingConnection> {
+        if !self.deferred {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "accept_syn needs a listener from TcpListener::intercept_deferred",
+            ));
+        }
+        let handle = &self.socket.handle;
+        let id = self.socket.id;
+        let held = poll_fn(|cx| {
+            handle
+                .shared
+                .poll_op(cx, crate::runtime::socket::accept_slot(id), |s, now| {
+                    s.next_held(now)
+                        .ok_or(StackError::Tcp(tcp::Error::WouldBlock))
+                })
+        })
+        .await?;
+        Ok(PendingConnection {
+            handle: handle.clone(),
+            id: held.id,
+            local: held.local,
+            remote: held.remote,
+            decided: false,
+        })
+    }
+
     /// Serves a listener already created on the stack (through [`Handle::with_stack`]), such
     /// as one with a custom backlog or an interception listener.
     pub fn from_stack_listener(
@@ -50,6 +103,7 @@ impl TcpListener {
     ) -> io::Result<TcpListener> {
         Ok(TcpListener {
             socket: ListenerSocket::adopt(handle, id, local)?,
+            deferred: false,
         })
     }
 
@@ -59,7 +113,27 @@ impl TcpListener {
     }
 
     /// Polls for the next established connection; registers the task to be woken otherwise.
+    /// On a deferring interceptor, takes the next held SYN and completes its handshake at
+    /// once (the stream may still be finishing it: reads and writes wait for it).
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
+        if self.deferred {
+            let handle = &self.socket.handle;
+            let id = self.socket.id;
+            let held = std::task::ready!(handle.shared.poll_op(
+                cx,
+                crate::runtime::socket::accept_slot(id),
+                |s, now| {
+                    let h = s
+                        .next_held(now)
+                        .ok_or(StackError::Tcp(tcp::Error::WouldBlock))?;
+                    s.complete_held(now, h.id).map(|c| (c, h.remote))
+                },
+            ))?;
+            let (conn, peer) = held;
+            return Poll::Ready(
+                StreamSocket::adopt(handle, conn).map(|s| (TcpStream::from_socket(s), peer)),
+            );
+        }
         self.socket.poll_accept(cx).map(|r| {
             r.map(|s| {
                 let peer = s.remote;
@@ -76,5 +150,75 @@ impl TcpListener {
     /// The stack's id of this listener.
     pub fn id(&self) -> ListenerId {
         self.socket.id
+    }
+}
+
+/// A client's SYN held by a deferring interceptor ([`TcpListener::accept_syn`]), not yet
+/// answered. [`accept`](Self::accept) completes the handshake, [`refuse`](Self::refuse)
+/// answers with a RST; dropping it undecided refuses it.
+#[derive(Debug)]
+pub struct PendingConnection {
+    handle: Handle,
+    id: HeldId,
+    local: SocketAddr,
+    remote: SocketAddr,
+    decided: bool,
+}
+
+impl PendingConnection {
+    /// Where the client meant to go (its SYN's destination).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// The client.
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.remote
+    }
+
+    /// Completes the handshake (the SYN,ACK goes out now) and waits for the client's ACK.
+    /// Fails with `NotFound` if the SYN is no longer held (the client gave up and reset it,
+    /// or it waited longer than [`HELD_SYN_TIMEOUT`](crate::stack::HELD_SYN_TIMEOUT)), and
+    /// with the connection's error if the handshake fails.
+    pub async fn accept(mut self) -> io::Result<TcpStream> {
+        self.decided = true;
+        let id = self.id;
+        let conn = self
+            .handle
+            .with_stack(|s, now| s.complete_held(now, id))?
+            .map_err(held_gone)?;
+        let socket = StreamSocket::adopt(&self.handle, conn)?;
+        poll_fn(|cx| socket.poll_connect(cx)).await?;
+        Ok(TcpStream::from_socket(socket))
+    }
+
+    /// Refuses the connection: `<SEQ=0><ACK=SYN+1><CTL=RST,ACK>` to the client, which reports
+    /// "connection refused". `NotFound` if the SYN is no longer held.
+    pub fn refuse(mut self) -> io::Result<()> {
+        self.decided = true;
+        let id = self.id;
+        self.handle
+            .with_stack(|s, _| s.refuse_held(id))?
+            .map_err(held_gone)
+    }
+}
+
+/// The error for a held SYN that is gone.
+fn held_gone(e: StackError) -> io::Error {
+    match e {
+        StackError::InvalidHandle => io::Error::new(
+            io::ErrorKind::NotFound,
+            "the client's SYN is no longer held (it reset or the wait timed out)",
+        ),
+        e => e.into(),
+    }
+}
+
+impl Drop for PendingConnection {
+    fn drop(&mut self) {
+        if !self.decided {
+            let id = self.id;
+            let _ = self.handle.with_stack(|s, _| s.refuse_held(id));
+        }
     }
 }
