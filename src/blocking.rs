@@ -280,6 +280,21 @@ impl TcpStream {
         Ok(self.inner.socket.linger())
     }
 
+    /// Copies what is readable into `buf` without consuming it, as `std`'s `peek`
+    /// (`MSG_PEEK`): waits for data (subject to the read timeout and non-blocking mode) and
+    /// returns `Ok(0)` at the end of the stream.
+    pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let (timeout, nonblocking, shut) = {
+            let o = self.options();
+            (o.read_timeout, o.nonblocking, o.read_shut)
+        };
+        if shut {
+            return Ok(0);
+        }
+        let deadline = timeout.map(|t| std::time::Instant::now() + t);
+        self.inner.socket.peek_blocking(buf, deadline, nonblocking)
+    }
+
     fn read_impl(&self, buf: &mut [u8]) -> io::Result<usize> {
         let (timeout, nonblocking, shut) = {
             let o = self.options();

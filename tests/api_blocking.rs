@@ -319,3 +319,29 @@ fn addresses_are_taken_as_std_takes_them() {
     let err = TcpStream::connect(&a, none).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
 }
+
+/// `peek` as std's: blocks until data, leaves it for `read`, honours non-blocking mode.
+#[test]
+fn peek_blocks_for_data_leaves_it_for_read_and_honours_nonblocking() {
+    let (a, b) = hosts();
+    let listener = TcpListener::bind(&b, SocketAddr::new(B, 11)).unwrap();
+    let mut client = TcpStream::connect(&a, SocketAddr::new(B, 11)).unwrap();
+    let (mut server, _) = listener.accept().unwrap();
+    server.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 8];
+    assert_eq!(
+        server.peek(&mut buf).unwrap_err().kind(),
+        ErrorKind::WouldBlock
+    );
+    server.set_nonblocking(false).unwrap();
+    let writer = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(20));
+        client.write_all(b"abc").unwrap();
+        client
+    });
+    assert_eq!(server.peek(&mut buf).unwrap(), 3);
+    assert_eq!(&buf[..3], b"abc");
+    assert_eq!(server.read(&mut buf).unwrap(), 3);
+    assert_eq!(&buf[..3], b"abc");
+    drop(writer.join().unwrap());
+}

@@ -338,3 +338,26 @@ async fn readiness_and_try_calls_behave_like_tokios() {
         }
     }
 }
+
+/// `peek` waits for data and leaves it for the next read, as tokio's does.
+#[tokio::test]
+async fn peek_waits_for_data_and_leaves_it_for_the_next_read() {
+    let (a, b) = hosts();
+    let listener = TcpListener::bind(&b, (B, 10)).await.unwrap();
+    let mut client = TcpStream::connect(&a, (B, 10)).await.unwrap();
+    let (mut server, _) = listener.accept().await.unwrap();
+    let writer = tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        client.write_all(b"peekaboo").await.unwrap();
+        client.shutdown().await.unwrap();
+        client
+    });
+    let mut buf = [0u8; 4];
+    assert_eq!(server.peek(&mut buf).await.unwrap(), 4);
+    assert_eq!(&buf, b"peek");
+    let mut all = Vec::new();
+    server.read_to_end(&mut all).await.unwrap();
+    assert_eq!(all, b"peekaboo");
+    assert_eq!(server.peek(&mut buf).await.unwrap(), 0, "end of stream");
+    drop(writer.await.unwrap());
+}

@@ -233,6 +233,30 @@ impl StreamSocket {
             .poll_op(cx, Slot::Read(id), |s, now| s.recv(now, id, buf))
     }
 
+    /// Copies what is readable into `buf` without consuming it (async); `Ok(0)` is end of
+    /// stream.
+    pub(crate) fn poll_peek(&self, cx: &Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        let id = self.id;
+        self.handle
+            .shared
+            .poll_op(cx, Slot::Read(id), |s, _| s.peek(id, buf))
+    }
+
+    /// Like [`recv_blocking`](Self::recv_blocking), without consuming the bytes.
+    pub(crate) fn peek_blocking(
+        &self,
+        buf: &mut [u8],
+        deadline: Option<std::time::Instant>,
+        nonblocking: bool,
+    ) -> io::Result<usize> {
+        let id = self.id;
+        self.handle
+            .shared
+            .block_op(Slot::Read(id), deadline, nonblocking, |s, _| {
+                s.peek(id, buf)
+            })
+    }
+
     /// SEND from `buf` (async): at least one byte, as much as fits.
     pub(crate) fn poll_send(&self, cx: &Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let id = self.id;

@@ -502,6 +502,12 @@ impl Stack {
         Ok(r?)
     }
 
+    /// Like [`Stack::recv`], but the bytes stay queued (`MSG_PEEK`).
+    pub fn peek(&self, id: ConnId, buf: &mut [u8]) -> Result<usize, StackError> {
+        let e = self.entry(id).ok_or(StackError::InvalidHandle)?;
+        Ok(e.conn.peek(buf)?)
+    }
+
     /// Half-close (RFC CLOSE): send FIN after queued data, keep receiving.
     pub fn shutdown(&mut self, now: Instant, id: ConnId) -> Result<(), StackError> {
         self.conn_mut(id)?.close();

@@ -469,6 +469,36 @@ impl Connection {
         }
     }
 
+    /// Like [`recv`](Self::recv), but leaves the bytes in the buffer (`MSG_PEEK`): the next
+    /// `recv` or `peek` returns them again, and no window update is due.
+    pub fn peek(&self, buf: &mut [u8]) -> Result<usize, Error> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let (a, b) = self.rx.peek_slices();
+        let n = (a.len() + b.len()).min(buf.len());
+        if n > 0 {
+            let first = a.len().min(n);
+            if let (Some(dst), Some(src)) = (buf.get_mut(..first), a.get(..first)) {
+                dst.copy_from_slice(src);
+            }
+            if let (Some(dst), Some(src)) = (buf.get_mut(first..n), b.get(..n - first)) {
+                dst.copy_from_slice(src);
+            }
+            return Ok(n);
+        }
+        if self.peer_fin_consumed() {
+            return Ok(0);
+        }
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        match self.state {
+            State::Closed | State::Listen => Err(Error::NotConnected),
+            _ => Err(Error::WouldBlock),
+        }
+    }
+
     /// CLOSE (§3.10.4): "I have no more to send." A FIN follows any queued data;
     /// receiving continues (a half-close) until the peer's FIN.
     pub fn close(&mut self) {

@@ -120,6 +120,12 @@ impl TcpStream {
         try_write(&self.socket, buf)
     }
 
+    /// Waits for data and copies it into `buf` without consuming it, as `tokio`'s `peek`
+    /// (`MSG_PEEK`): the next read returns the same bytes. `Ok(0)` at the end of the stream.
+    pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        poll_fn(|cx| self.socket.poll_peek(cx, buf)).await
+    }
+
     /// Borrowed halves: read and write concurrently from one task (or `join!`ed futures).
     pub fn split(&mut self) -> (ReadHalf<'_>, WriteHalf<'_>) {
         split::split(self)

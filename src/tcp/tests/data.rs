@@ -394,3 +394,36 @@ fn empty_buffers_are_released_after_staying_empty_for_reclaim_idle() {
     assert_eq!(p.c.rx.allocated_bytes(), 0, "released");
     assert_eq!(p.c.poll_timeout(), None, "idle: nothing armed");
 }
+
+/// `peek` copies readable data without consuming it: the window stays shrunk, nothing is
+/// sent, and `recv` then returns the same bytes; at the end of the stream it returns 0.
+#[test]
+fn peek_leaves_the_data_for_the_next_recv_and_sends_no_window_update() {
+    let mut p = established_state();
+    p.send(TcpRepr {
+        seq: IRS + 1,
+        ack: ISS + 1,
+        flags: TcpFlags::PSH | TcpFlags::ACK,
+        payload: b"hello",
+        ..peer()
+    });
+    let _ = p.out();
+    let mut buf = [0u8; 3];
+    assert_eq!(p.c.peek(&mut buf), Ok(3));
+    assert_eq!(&buf, b"hel");
+    let mut all = [0u8; 16];
+    assert_eq!(p.c.peek(&mut all), Ok(5));
+    p.expect_nothing();
+    assert_eq!(p.c.recv_queue(), 5);
+    assert_eq!(p.c.recv(&mut all), Ok(5));
+    assert_eq!(&all[..5], b"hello");
+    assert_eq!(p.c.peek(&mut all), Err(crate::tcp::Error::WouldBlock));
+    p.send(TcpRepr {
+        seq: IRS + 6,
+        ack: ISS + 1,
+        flags: TcpFlags::FIN | TcpFlags::ACK,
+        ..peer()
+    });
+    assert_eq!(p.c.recv(&mut all), Ok(0));
+    assert_eq!(p.c.peek(&mut all), Ok(0), "end of stream");
+}
