@@ -361,3 +361,54 @@ async fn peek_waits_for_data_and_leaves_it_for_the_next_read() {
     assert_eq!(server.peek(&mut buf).await.unwrap(), 0, "end of stream");
     drop(writer.await.unwrap());
 }
+
+/// `TcpSocket` sets buffers per connection: the client's and the listener's connections get
+/// theirs, other connections keep the stack's 64 KiB; binding a foreign address is
+/// `AddrNotAvailable`, listening unbound is `InvalidInput`.
+#[tokio::test]
+async fn tcp_socket_sets_buffers_per_connection_and_checks_its_address() {
+    use synack::tokio_net::TcpSocket;
+    let (a, b) = hosts();
+    let ls = TcpSocket::new_v4(&b).unwrap();
+    ls.set_send_buffer_size(256 * 1024).unwrap();
+    ls.bind(SocketAddr::new(B, 12)).unwrap();
+    let listener = ls.listen(16).unwrap();
+    let cs = TcpSocket::new_v4(&a).unwrap();
+    assert_eq!(
+        cs.send_buffer_size().unwrap(),
+        64 * 1024,
+        "the stack's default"
+    );
+    cs.set_send_buffer_size(1 << 20).unwrap();
+    cs.set_recv_buffer_size(1 << 20).unwrap();
+    cs.set_nodelay(true).unwrap();
+    assert_eq!(cs.send_buffer_size().unwrap(), 1 << 20);
+    cs.bind(SocketAddr::new(A, 0)).unwrap();
+    let mut client = cs.connect(SocketAddr::new(B, 12)).await.unwrap();
+    assert!(client.nodelay().unwrap());
+    let (mut server, _) = listener.accept().await.unwrap();
+    let plain = TcpStream::connect(&a, (B, 12)).await.unwrap();
+    let capacity = |rt: &Runtime, id| {
+        rt.with_stack(|s, _| s.connection(id).unwrap().send_capacity())
+            .unwrap()
+    };
+    assert_eq!(capacity(&a, client.id()), 1 << 20);
+    assert_eq!(capacity(&b, server.id()), 256 * 1024);
+    assert_eq!(capacity(&a, plain.id()), 64 * 1024);
+    let data = pattern(3 << 20);
+    let to_send = data.clone();
+    let writer = tokio::spawn(async move {
+        client.write_all(&to_send).await.unwrap();
+        client.shutdown().await.unwrap();
+        client
+    });
+    let mut got = Vec::new();
+    server.read_to_end(&mut got).await.unwrap();
+    assert!(got == data, "stream differs");
+    drop(writer.await.unwrap());
+    let foreign = TcpSocket::new_v4(&a).unwrap();
+    let e = foreign.bind(SocketAddr::new(B, 0)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::AddrNotAvailable);
+    let e = TcpSocket::new_v4(&a).unwrap().listen(4).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+}

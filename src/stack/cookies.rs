@@ -14,11 +14,12 @@ impl Stack {
     pub(super) fn send_cookie(
         &mut self,
         now: Instant,
+        lid: ListenerId,
         local: SocketAddr,
         remote: SocketAddr,
         syn: &TcpRepr<'_>,
     ) {
-        let tcp = self.cfg.tcp;
+        let tcp = *self.listener_tcp(lid);
         let our_mss = tcp.effective_mss(remote.is_ipv6());
         let default_mss = if remote.is_ipv4() { 536 } else { 1220 };
         let peer_mss = syn.options.mss.unwrap_or(default_mss).min(our_mss);
@@ -107,7 +108,7 @@ impl Stack {
             ..*ack
         };
         let iss = ack.ack - 1;
-        let mut conn = Connection::listen(std::sync::Arc::clone(&self.tcp), local, remote, iss);
+        let mut conn = Connection::listen(self.listener_tcp(lid), local, remote, iss);
         conn.handle_segment(now, &syn);
         conn.mark_syn_ack_sent();
         conn.handle_segment(now, ack);

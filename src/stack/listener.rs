@@ -2,8 +2,10 @@
 //! accept queue of established ones (a real backlog, unlike one-socket-per-connection designs).
 
 use super::ConnId;
+use crate::tcp;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 /// A listener and its two queues.
 #[derive(Debug)]
@@ -17,6 +19,9 @@ pub(super) struct Listener {
     pub accept_queue: VecDeque<ConnId>,
     /// Queued in the stack's readiness events.
     pub evented: bool,
+    /// The settings of this listener's connections, when not the stack's
+    /// ([`Stack::listen_with`](super::Stack::listen_with)).
+    pub tcp: Option<Arc<tcp::Config>>,
 }
 
 impl Listener {
@@ -27,6 +32,7 @@ impl Listener {
             syn_queue: 0,
             accept_queue: VecDeque::new(),
             evented: false,
+            tcp: None,
         }
     }
 }

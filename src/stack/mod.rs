@@ -387,6 +387,31 @@ impl Stack {
         Ok(id)
     }
 
+    /// [`listen`](Self::listen) with connection settings of its own for this listener's
+    /// connections (buffer sizes, say) instead of the stack's
+    /// [`StackConfig::tcp`](StackConfig::tcp).
+    pub fn listen_with(
+        &mut self,
+        local: SocketAddr,
+        backlog: usize,
+        tcp: tcp::Config,
+    ) -> Result<ListenerId, StackError> {
+        let id = self.listen(local, backlog)?;
+        if let Some(l) = self.listeners.get_mut(id.0).and_then(Option::as_mut) {
+            l.tcp = Some(Arc::new(tcp));
+        }
+        Ok(id)
+    }
+
+    /// The connection settings of listener `lid`'s connections.
+    pub(super) fn listener_tcp(&self, lid: ListenerId) -> Arc<tcp::Config> {
+        self.listeners
+            .get(lid.0)
+            .and_then(Option::as_ref)
+            .and_then(|l| l.tcp.clone())
+            .unwrap_or_else(|| Arc::clone(&self.tcp))
+    }
+
     /// Stops listening. Connections not yet accepted are reset.
     pub fn unlisten(&mut self, id: ListenerId) {
         let Some(listener) = self.listeners.get_mut(id.0).and_then(Option::take) else {
@@ -428,12 +453,35 @@ impl Stack {
 
     /// Active OPEN toward `remote` from an ephemeral port of a local address of its family.
     pub fn connect(&mut self, now: Instant, remote: SocketAddr) -> Result<ConnId, StackError> {
-        let ip = self
-            .addrs
-            .iter()
-            .copied()
-            .find(|a| a.is_ipv4() == remote.is_ipv4())
-            .ok_or(StackError::NoLocalAddress)?;
+        self.connect_with(now, None, remote, None)
+    }
+
+    /// Active OPEN with the choices [`connect`](Self::connect) makes by itself given:
+    /// `local`, an address of the stack's with port 0 for an ephemeral port, or a whole
+    /// address as [`connect_from`](Self::connect_from) takes it (`None`: the stack's first
+    /// address of the remote's family); `tcp`, this connection's settings instead of the
+    /// stack's [`StackConfig::tcp`](StackConfig::tcp) (buffer sizes, say).
+    pub fn connect_with(
+        &mut self,
+        now: Instant,
+        local: Option<SocketAddr>,
+        remote: SocketAddr,
+        tcp: Option<tcp::Config>,
+    ) -> Result<ConnId, StackError> {
+        let tcp = tcp.map(Arc::new);
+        if let Some(local) = local.filter(|l| l.port() != 0) {
+            return self.connect_tuple(now, local, remote, tcp);
+        }
+        let ip = match local {
+            Some(l) if !self.addrs.contains(&l.ip()) => return Err(StackError::AddrNotAvailable),
+            Some(l) => l.ip(),
+            None => self
+                .addrs
+                .iter()
+                .copied()
+                .find(|a| a.is_ipv4() == remote.is_ipv4())
+                .ok_or(StackError::NoLocalAddress)?,
+        };
         let free = self
             .ports
             .candidates(ip, remote, self.cfg.ephemeral_ports)
@@ -444,7 +492,7 @@ impl Stack {
             });
         match free {
             // `ip` is ours and the tuple free: what `connect_from` checks.
-            Some(local) => self.open(now, FourTuple { local, remote }),
+            Some(local) => self.open(now, FourTuple { local, remote }, tcp),
             None => Err(StackError::PortsExhausted),
         }
     }
@@ -456,6 +504,16 @@ impl Stack {
         local: SocketAddr,
         remote: SocketAddr,
     ) -> Result<ConnId, StackError> {
+        self.connect_tuple(now, local, remote, None)
+    }
+
+    fn connect_tuple(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        tcp: Option<Arc<tcp::Config>>,
+    ) -> Result<ConnId, StackError> {
         if !self.addrs.contains(&local.ip()) {
             return Err(StackError::AddrNotAvailable);
         }
@@ -463,14 +521,20 @@ impl Stack {
         if self.demux.contains(&tuple) {
             return Err(StackError::AddrInUse);
         }
-        self.open(now, tuple)
+        self.open(now, tuple, tcp)
     }
 
     /// Active OPEN on a free tuple from one of our addresses.
-    fn open(&mut self, now: Instant, tuple: FourTuple) -> Result<ConnId, StackError> {
+    fn open(
+        &mut self,
+        now: Instant,
+        tuple: FourTuple,
+        tcp: Option<Arc<tcp::Config>>,
+    ) -> Result<ConnId, StackError> {
         let FourTuple { local, remote } = tuple;
         let iss = self.isn.isn(now, local, remote);
-        let conn = Connection::connect(Arc::clone(&self.tcp), local, remote, iss);
+        let tcp = tcp.unwrap_or_else(|| Arc::clone(&self.tcp));
+        let conn = Connection::connect(tcp, local, remote, iss);
         let id = self.insert(conn, None)?;
         self.demux.insert(tuple, id);
         self.counters.active_opens += 1;
@@ -836,14 +900,14 @@ impl Stack {
         }
         if l.syn_queue >= syn_backlog {
             if self.cfg.syn_cookies {
-                self.send_cookie(now, local, remote, seg);
+                self.send_cookie(now, lid, local, remote, seg);
             } else {
                 self.counters.listen_overflows += 1;
             }
             return;
         }
         let iss = self.isn.isn(now, local, remote);
-        let mut conn = Connection::listen(Arc::clone(&self.tcp), local, remote, iss);
+        let mut conn = Connection::listen(self.listener_tcp(lid), local, remote, iss);
         conn.handle_segment(now, seg);
         let Ok(id) = self.insert(conn, Some(lid)) else {
             self.counters.listen_overflows += 1;

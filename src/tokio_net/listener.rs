@@ -94,6 +94,14 @@ impl TcpListener {
         })
     }
 
+    /// Wraps a listener socket (from [`TcpSocket::listen`](super::TcpSocket::listen)).
+    pub(super) fn from_socket(socket: ListenerSocket) -> TcpListener {
+        TcpListener {
+            socket,
+            deferred: false,
+        }
+    }
+
     /// Serves a listener already created on the stack (through [`Handle::with_stack`]), such
     /// as one with a custom backlog or an interception listener.
     pub fn from_stack_listener(

@@ -12,9 +12,11 @@
 //! instead of an ambient runtime, because one process may run several stacks.
 
 mod listener;
+mod socket;
 mod split;
 mod stream;
 
 pub use listener::{PendingConnection, TcpListener};
+pub use socket::TcpSocket;
 pub use split::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, ReuniteError, WriteHalf};
 pub use stream::TcpStream;

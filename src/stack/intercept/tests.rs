@@ -464,3 +464,46 @@ fn held_syns_are_bounded_forgotten_on_the_clients_rst_and_after_the_timeout() {
     assert_eq!(s.next_held(later), None);
     assert_eq!(s.held_count(), 0);
 }
+
+// ---- per-socket settings (`listen_with`, `connect_with`) ----
+
+#[test]
+fn listen_with_and_connect_with_give_their_connections_their_own_buffers() {
+    let mut s = stack();
+    let small = tcp::Config {
+        recv_buffer: 4096,
+        send_buffer: 2048,
+        ..cfg().tcp
+    };
+    let here = SocketAddr::new(OURS, 80);
+    s.listen_with(here, 4, small).unwrap();
+    s.handle_packet(T0, &syn(CLIENT, here));
+    let out = drain(&mut s);
+    assert_eq!(out.len(), 1);
+    assert_eq!(
+        out[0].window, 4096,
+        "the listener's receive buffer bounds its window"
+    );
+    // connect_with: its own buffer, and an ephemeral port on the given address.
+    let id = s
+        .connect_with(T0, Some(SocketAddr::new(OURS, 0)), FOREIGN, Some(small))
+        .unwrap();
+    let out = drain(&mut s);
+    assert_eq!(
+        (out.len(), out[0].flags, out[0].window),
+        (1, TcpFlags::SYN, 4096)
+    );
+    assert_eq!(
+        s.connection(id).unwrap().send_capacity(),
+        2048,
+        "its own send buffer"
+    );
+    assert_ne!(s.connection(id).unwrap().local().port(), 0);
+    // The stack's default for everything else.
+    s.connect(T0, SocketAddr::new(FOREIGN.ip(), 444)).unwrap();
+    assert_eq!(drain(&mut s)[0].window, 65535);
+    assert_eq!(
+        s.connect_with(T0, Some(SocketAddr::new(FOREIGN.ip(), 0)), FOREIGN, None),
+        Err(crate::stack::StackError::AddrNotAvailable)
+    );
+}
