@@ -284,18 +284,19 @@ impl TcpStream {
     /// (`MSG_PEEK`): waits for data (subject to the read timeout and non-blocking mode) and
     /// returns `Ok(0)` at the end of the stream.
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
-        let (timeout, nonblocking, shut) = {
-            let o = self.options();
-            (o.read_timeout, o.nonblocking, o.read_shut)
-        };
-        if shut {
-            return Ok(0);
-        }
-        let deadline = timeout.map(|t| std::time::Instant::now() + t);
-        self.inner.socket.peek_blocking(buf, deadline, nonblocking)
+        self.read_with(buf, StreamSocket::peek_blocking)
     }
 
     fn read_impl(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read_with(buf, StreamSocket::recv_blocking)
+    }
+
+    /// A read or peek with this stream's read timeout, non-blocking mode and read shutdown.
+    fn read_with(
+        &self,
+        buf: &mut [u8],
+        op: fn(&StreamSocket, &mut [u8], Option<std::time::Instant>, bool) -> io::Result<usize>,
+    ) -> io::Result<usize> {
         let (timeout, nonblocking, shut) = {
             let o = self.options();
             (o.read_timeout, o.nonblocking, o.read_shut)
@@ -304,7 +305,7 @@ impl TcpStream {
             return Ok(0);
         }
         let deadline = timeout.map(|t| std::time::Instant::now() + t);
-        self.inner.socket.recv_blocking(buf, deadline, nonblocking)
+        op(&self.inner.socket, buf, deadline, nonblocking)
     }
 
     fn write_impl(&self, buf: &[u8]) -> io::Result<usize> {

@@ -457,16 +457,7 @@ impl Connection {
             self.on_window_opened();
             return Ok(n);
         }
-        if self.peer_fin_consumed() {
-            return Ok(0);
-        }
-        if let Some(e) = self.error {
-            return Err(e);
-        }
-        match self.state {
-            State::Closed | State::Listen => Err(Error::NotConnected),
-            _ => Err(Error::WouldBlock),
-        }
+        self.nothing_read()
     }
 
     /// Like [`recv`](Self::recv), but leaves the bytes in the buffer (`MSG_PEEK`): the next
@@ -487,6 +478,12 @@ impl Connection {
             }
             return Ok(n);
         }
+        self.nothing_read()
+    }
+
+    /// What a read that found no bytes returns: end of stream, the connection's error, or
+    /// "not yet".
+    fn nothing_read(&self) -> Result<usize, Error> {
         if self.peer_fin_consumed() {
             return Ok(0);
         }
