@@ -23,46 +23,15 @@ DURATION=${DURATION:-5}
 BUFFER=${BUFFER:-4194304}
 CLIENT=$PWD/bench/tun_client.py
 
-if [ "$(id -u)" != 0 ]; then
-    echo "bench/api.sh: needs root (a network namespace and a TUN device)" >&2
-    exit 2
-fi
+BENCH=bench/api.sh
+. bench/lib.sh
 cargo build --release --quiet --bin synack --example api_server --example loadgen
+NS=synack-bench-api-$$
 SYNACK=$PWD/target/release/synack
 API_SERVER=$PWD/target/release/examples/api_server
 LOADGEN=$PWD/target/release/examples/loadgen
 
-NS=synack-bench-api-$$
-KEEP_OUT=${OUT:+1}
-OUT=${OUT:-$(mktemp -d)}
-mkdir -p "$OUT"
-PIDS=()
 
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
-    ip netns del "$NS" 2>/dev/null || true
-    [ -n "$KEEP_OUT" ] || rm -rf "$OUT"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# Waits until file $1 contains $2 (a server's ready line), at most 10 s.
-wait_for() {
-    local i
-    for i in $(seq 100); do
-        grep -q "$2" "$1" 2>/dev/null && return 0
-        sleep 0.1
-    done
-    echo "bench/api.sh: timed out waiting for '$2' in $1:" >&2
-    cat "$1" >&2
-    return 1
-}
 
 # Starts a server ($1 = tag, then its command) in the namespace and waits until it listens;
 # its pid goes to $SERVER.
@@ -82,8 +51,7 @@ stop_server() {
     sleep 0.2
 }
 
-ip netns add "$NS"
-ip -n "$NS" link set lo up
+add_namespace "$NS"
 TUN=(--tun tun0 --addr 198.18.0.2 --kernel-addr 198.18.0.1/24)
 
 # The server command for $1 = serve|tokio|tokio-thread|blocking in mode $2.
@@ -95,22 +63,7 @@ server() {
     fi
 }
 
-# Every figure must be a number: a run that failed fails the script (CI runs it short).
-FAILED=0
-check() {
-    local v
-    for v in "$@"; do
-        [[ "$v" =~ ^[0-9.]+$ ]] || FAILED=1
-    done
-}
 
-ratio() {
-    python3 -c "import sys
-try:
-    a, b = map(float, sys.argv[1:]); print(f'{100 * a / b:.0f}%')
-except Exception:
-    print('-')" "$1" "$2"
-}
 
 echo "bench/api.sh: $DURATION s per run, MTU 1500, one connection, synack buffers $BUFFER B"
 declare -A R
@@ -153,8 +106,4 @@ read -r rps p50 p99 < <(ip netns exec "$NS" "$LOADGEN" pingpong 127.0.0.1:5002 \
 printf '%-34s %12s %10s %10s\n' "kernel loopback" "$rps" "$p50" "$p99"
 check "$rps" "$p50" "$p99"
 stop_server
-[ -z "$KEEP_OUT" ] || echo "logs in $OUT"
-if [ "$FAILED" = 1 ]; then
-    echo "bench/api.sh: a run failed (its logs: rerun with OUT=DIR)" >&2
-    exit 1
-fi
+finish

@@ -27,10 +27,8 @@ DURATION=${DURATION:-5}
 CONNS=${CONNS:-1 8 100}
 RATE_SECS=${RATE_SECS:-3}
 
-if [ "$(id -u)" != 0 ]; then
-    echo "bench/forward.sh: needs root (network namespaces and a TUN device)" >&2
-    exit 2
-fi
+BENCH=bench/forward.sh
+. bench/lib.sh
 for tool in iperf3 ip; do
     if ! command -v "$tool" >/dev/null; then
         echo "bench/forward.sh: needs $tool (apt-get install iperf3 iproute2)" >&2
@@ -45,38 +43,6 @@ NS_C=synack-fwd-c-$$
 NS_F=synack-fwd-f-$$
 NS_S=synack-fwd-s-$$
 NS_R=synack-fwd-r-$$
-KEEP_OUT=${OUT:+1}
-OUT=${OUT:-$(mktemp -d)}
-mkdir -p "$OUT"
-PIDS=()
-
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
-    for ns in "$NS_C" "$NS_F" "$NS_S" "$NS_R"; do
-        ip netns del "$ns" 2>/dev/null || true
-    done
-    [ -n "$KEEP_OUT" ] || rm -rf "$OUT"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# Waits until file $1 contains $2 (a server's ready line), at most 10 s.
-wait_for() {
-    local i
-    for i in $(seq 100); do
-        grep -q "$2" "$1" 2>/dev/null && return 0
-        sleep 0.1
-    done
-    echo "bench/forward.sh: timed out waiting for '$2' in $1:" >&2
-    cat "$1" >&2
-    return 1
-}
 
 # Starts "$@" in the background, logging to $OUT/$1.log... (name given as first argument).
 start() {
@@ -90,8 +56,7 @@ start() {
 # 198.51.100.0/24 through the TUN device (forward) or through the router (routing), chosen by
 # which of its two links carries the route.
 for ns in "$NS_C" "$NS_F" "$NS_S" "$NS_R"; do
-    ip netns add "$ns"
-    ip -n "$ns" link set lo up
+    add_namespace "$ns"
 done
 # The server has one link to the forwarder and one to the router, same address on both
 # sides of each; the active path decides which one is up.
@@ -163,22 +128,7 @@ except Exception:
 EOF
 }
 
-# Every figure must be a number: a run that failed fails the script (CI runs it short).
-FAILED=0
-check() {
-    local v
-    for v in "$@"; do
-        [[ "$v" =~ ^[0-9.]+$ ]] || FAILED=1
-    done
-}
 
-ratio() {
-    python3 -c "import sys
-try:
-    a, b = map(float, sys.argv[1:]); print(f'{100 * a / b:.0f}%')
-except Exception:
-    print('-')" "$1" "$2"
-}
 
 echo "bench/forward.sh: $DURATION s per transfer, MTU 1500, iperf3 $(iperf3 --version | head -1 | cut -d' ' -f2)"
 printf '\n%-24s %12s %12s %8s\n' "Gbit/s" "forward" "routing" "ratio"
@@ -209,8 +159,4 @@ if [ "$RATE_SECS" != 0 ]; then
         check "$f" "$r"
     done
 fi
-[ -z "$KEEP_OUT" ] || echo "logs in $OUT"
-if [ "$FAILED" = 1 ]; then
-    echo "bench/forward.sh: a run failed (its logs: rerun with OUT=DIR)" >&2
-    exit 1
-fi
+finish

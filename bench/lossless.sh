@@ -40,47 +40,18 @@ SOURCE_BYTES=${SOURCE_BYTES:-100000}
 EXTRA=${EXTRA:-}
 MANY=$PWD/tests/interop/many.py
 
-if [ "$(id -u)" != 0 ]; then
-    echo "bench/lossless.sh: needs root (a network namespace and a TUN device)" >&2
-    exit 2
-fi
+BENCH=bench/lossless.sh
+. bench/lib.sh
 if [ ! -x "$SYNACK" ]; then
     cargo build --release --quiet
 fi
 SYNACK=$(realpath "$SYNACK")
 
 NS=synack-bench-lossless-$$
-OUT=$(mktemp -d)
-PIDS=()
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
-    ip netns del "$NS" 2>/dev/null || true
-    rm -rf "$OUT"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
-ip netns add "$NS"
-ip -n "$NS" link set lo up
+add_namespace "$NS"
 # nstat keeps its last reading in a file per user, not per namespace: give it one of ours.
 export NSTAT_HISTORY=$OUT/nstat.history
-
-wait_for() {
-    local i
-    for i in $(seq 100); do
-        grep -q "$2" "$1" 2>/dev/null && return 0
-        sleep 0.1
-    done
-    echo "bench/lossless.sh: timed out waiting for '$2' in $1" >&2
-    cat "$1" >&2
-    return 1
-}
 
 # The named counters of a `synack serve: counters: NAME N NAME N …` line, or of nstat output.
 pick() {

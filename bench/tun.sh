@@ -25,10 +25,8 @@ BUFFER=${BUFFER:-4194304}
 SYNACK=${SYNACK:-target/release/synack}
 CLIENT=$PWD/bench/tun_client.py
 
-if [ "$(id -u)" != 0 ]; then
-    echo "bench/tun.sh: needs root (network namespaces and a TUN device)" >&2
-    exit 2
-fi
+BENCH=bench/tun.sh
+. bench/lib.sh
 if [ ! -x "$SYNACK" ]; then
     cargo build --release --quiet
 fi
@@ -37,38 +35,6 @@ SYNACK=$(realpath "$SYNACK")
 NS_TUN=synack-bench-tun-$$
 NS_A=synack-bench-va-$$
 NS_B=synack-bench-vb-$$
-KEEP_OUT=${OUT:+1}
-OUT=${OUT:-$(mktemp -d)}
-mkdir -p "$OUT"
-PIDS=()
-
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
-    for ns in "$NS_TUN" "$NS_A" "$NS_B"; do
-        ip netns del "$ns" 2>/dev/null || true
-    done
-    [ -n "$KEEP_OUT" ] || rm -rf "$OUT"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# Waits until file $1 contains $2 (a server's "listening" line), at most 10 s.
-wait_for() {
-    local i
-    for i in $(seq 100); do
-        grep -q "$2" "$1" 2>/dev/null && return 0
-        sleep 0.1
-    done
-    echo "bench/tun.sh: timed out waiting for '$2' in $1:" >&2
-    cat "$1" >&2
-    return 1
-}
 
 # Stops a server started in the background (by its pid) and waits for it: SIGTERM (background
 # jobs of a script ignore SIGINT) to the server itself, or, under perf stat, to its child.
@@ -80,12 +46,9 @@ stop() {
 }
 
 # ---- namespaces
-ip netns add "$NS_TUN"
-ip -n "$NS_TUN" link set lo up
-ip netns add "$NS_A"
-ip netns add "$NS_B"
-ip -n "$NS_A" link set lo up
-ip -n "$NS_B" link set lo up
+add_namespace "$NS_TUN"
+add_namespace "$NS_A"
+add_namespace "$NS_B"
 ip link add veth-a netns "$NS_A" type veth peer name veth-b netns "$NS_B"
 ip -n "$NS_A" addr add 198.18.1.1/24 dev veth-a
 ip -n "$NS_B" addr add 198.18.1.2/24 dev veth-b
@@ -127,10 +90,6 @@ veth_run() {
     stop "$pid"
 }
 
-ratio() {
-    python3 -c "import sys; a, b = map(float, sys.argv[1:]); print(f'{100 * a / b:.0f}%' if b else '-')" "$1" "$2"
-}
-
 echo "bench/tun.sh: $DURATION s per transfer, MTU 1500, one connection, synack buffers $BUFFER B"
 declare -A R
 for mode in discard source; do
@@ -153,4 +112,4 @@ printf '\nratio TUN/veth, with offloads: (a) %s  (b) %s;  without: (a) %s  (b) %
     "$(ratio "${R[tun-discard]}" "${R[veth-discard]}")" \
     "$(ratio "${R[tun-source]}" "${R[veth-source]}")"
 grep -h "^conn " "$OUT"/tun-*.log | sed 's/^/synack: /'
-[ -z "$KEEP_OUT" ] || echo "logs in $OUT"
+finish
