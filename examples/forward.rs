@@ -9,12 +9,19 @@
 //! as it would from the destination itself. A half-close travels through: when one side sends
 //! its FIN, the other side's write half is shut down and the opposite direction keeps flowing.
 //!
+//! With more than one thread (`--threads`, by default one per core) the device is opened with
+//! that many queues ([`TunDevice::open_queues`]) and each thread runs a stack of its own on its
+//! own queue, with a `current_thread` Tokio runtime holding the stack's task and the splices of
+//! its connections: the kernel keeps each connection on one queue, so nothing is shared between
+//! the threads and nothing crosses from one to another.
+//!
 //! ```sh
-//! forward --tun tun0 [--addr 198.18.0.2] [--stats SECONDS]
+//! forward --tun tun0 [--addr 198.18.0.2] [--threads N] [--stats SECONDS]
 //! ```
 //!
 //! Prints `forwarding on IFNAME` once the device is open, then one line per connection:
-//! `conn CLIENT -> DESTINATION up=BYTES down=BYTES` (up: client to destination) or
+//! `conn CLIENT -> DESTINATION up=BYTES down=BYTES thread=N` (up: client to destination; N:
+//! the thread that carried it) or
 //! `conn CLIENT -> DESTINATION failed: REASON`. Route the traffic to intercept into the device;
 //! the kernel sockets must not route back into it (see the README's "Interception" section,
 //! which runs the device in one network namespace and the forwarder's sockets in another).
@@ -23,13 +30,13 @@ use clap::Parser;
 use std::io;
 use std::net::IpAddr;
 use std::time::Duration;
-use synack::net::{TunConfig, TunDevice};
+use synack::net::{TunConfig, TunDevice, TunQueue};
 use synack::runtime::{Handle, Runtime};
 use synack::stack::StackConfig;
 use synack::tokio_net::{PendingConnection, TcpListener};
 
 /// Splices every TCP connection arriving on a TUN device to its original destination.
-#[derive(Parser, Debug)]
+#[derive(Parser, Debug, Clone)]
 struct Args {
     /// TUN interface to open (created if absent).
     #[arg(long, value_name = "IFNAME")]
@@ -42,6 +49,9 @@ struct Args {
     /// one connection carries per round trip.
     #[arg(long, value_name = "BYTES", default_value_t = 1 << 20)]
     buffer: usize,
+    /// Threads, each with a queue of the device and a stack of its own (default: one per core).
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
     /// Every SECONDS, print every connection of the stack as a table, like `ss -tni`.
     #[arg(long, value_name = "SECONDS")]
     stats: Option<u64>,
@@ -58,35 +68,95 @@ const COPY_BUF: usize = 256 * 1024;
 /// Most connections waiting to be accepted.
 const BACKLOG: usize = 1024;
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> io::Result<()> {
+fn main() -> io::Result<()> {
     let args = Args::parse();
-    let device = TunDevice::open(&TunConfig::new(&args.tun)).map_err(io::Error::other)?;
-    let mut cfg = StackConfig::default();
-    cfg.tcp.send_buffer = args.buffer;
-    cfg.tcp.recv_buffer = args.buffer;
-    // The stack runs as a task on this (single-threaded) runtime, beside the splices: waking
-    // a splice is then a run-queue push, not a wake-up of another thread.
-    let runtime = Runtime::builder()
-        .address(args.addr)
-        .stack_config(cfg)
-        .spawn(device)?;
-    // Each client's SYN waits unanswered until its destination has answered ours.
-    let listener = TcpListener::intercept_deferred(&runtime, BACKLOG).await?;
-    println!("forwarding on {}", args.tun);
-    if let Some(secs) = args.stats {
-        tokio::spawn(print_stats(runtime.handle().clone(), secs));
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    let queues =
+        TunDevice::open_queues(&TunConfig::new(&args.tun), threads).map_err(io::Error::other)?;
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let shards = queues
+        .into_iter()
+        .enumerate()
+        .map(|(i, queue)| {
+            let (args, ready) = (args.clone(), ready_tx.clone());
+            std::thread::Builder::new()
+                .name(format!("forward-{i}"))
+                .spawn(move || shard(i, queue, &args, ready))
+        })
+        .collect::<io::Result<Vec<_>>>()?;
+    drop(ready_tx);
+    // Every shard reports once that its listener is up (or why it failed).
+    for _ in 0..threads {
+        match ready_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e),
+            Err(_) => return Err(io::Error::other("a forwarding thread died while starting")),
+        }
     }
-    loop {
-        let pending = listener.accept_syn().await?;
-        tokio::spawn(forward(pending));
+    println!("forwarding on {} ({threads} threads)", args.tun);
+    for s in shards {
+        match s.join() {
+            Ok(r) => r?,
+            Err(_) => return Err(io::Error::other("a forwarding thread panicked")),
+        }
     }
+    Ok(())
+}
+
+/// Thread number `thread`: a `current_thread` runtime with a stack on one queue of the device, and the
+/// splices of the connections that arrive on that queue.
+fn shard(
+    thread: usize,
+    queue: TunQueue,
+    args: &Args,
+    ready: std::sync::mpsc::Sender<io::Result<()>>,
+) -> io::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let started = async {
+            let device = queue.register().map_err(io::Error::other)?;
+            let mut cfg = StackConfig::default();
+            cfg.tcp.send_buffer = args.buffer;
+            cfg.tcp.recv_buffer = args.buffer;
+            // The stack runs as a task on this (single-threaded) runtime, beside the splices:
+            // waking a splice is then a run-queue push, not a wake-up of another thread.
+            let runtime = Runtime::builder()
+                .address(args.addr)
+                .stack_config(cfg)
+                .spawn(device)?;
+            // Each client's SYN waits unanswered until its destination has answered ours.
+            let listener = TcpListener::intercept_deferred(&runtime, BACKLOG).await?;
+            Ok::<_, io::Error>((runtime, listener))
+        };
+        let (runtime, listener) = match started.await {
+            Ok(s) => {
+                let _ = ready.send(Ok(()));
+                s
+            }
+            Err(e) => {
+                let _ = ready.send(Err(io::Error::new(e.kind(), e.to_string())));
+                return Err(e);
+            }
+        };
+        if let Some(secs) = args.stats {
+            tokio::spawn(print_stats(runtime.handle().clone(), secs));
+        }
+        loop {
+            let pending = listener.accept_syn().await?;
+            tokio::spawn(forward(pending, thread));
+        }
+    })
 }
 
 /// Dials the original destination of one intercepted connection, then completes the client's
 /// handshake and splices the two, or refuses the client as the destination refused us; prints
 /// how it went.
-async fn forward(pending: PendingConnection) {
+async fn forward(pending: PendingConnection, thread: usize) {
     let (client, destination) = (pending.peer_addr(), pending.local_addr());
     let outbound =
         tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(destination))
@@ -113,7 +183,9 @@ async fn forward(pending: PendingConnection) {
     match tokio::io::copy_bidirectional_with_sizes(&mut stream, &mut outbound, COPY_BUF, COPY_BUF)
         .await
     {
-        Ok((up, down)) => println!("conn {client} -> {destination} up={up} down={down}"),
+        Ok((up, down)) => {
+            println!("conn {client} -> {destination} up={up} down={down} thread={thread}");
+        }
         Err(e) => {
             let _ = stream.abort();
             println!("conn {client} -> {destination} failed: {e}");

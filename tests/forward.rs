@@ -29,25 +29,25 @@ fn can_run(test: &str) -> bool {
     support::can_run(test, &[("python3", "--version")])
 }
 
-/// The `forward` example, next to this test's binary (`cargo test` builds examples); built
+/// The example `name`, next to this test's binary (`cargo test` builds examples); built
 /// with cargo if this run did not build it.
-fn forward_binary() -> PathBuf {
+fn example_binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let profile_dir = exe.parent().and_then(Path::parent).unwrap();
-    let path = profile_dir.join("examples").join("forward");
+    let path = profile_dir.join("examples").join(name);
     if !path.exists() {
         let mut c = Command::new(env!("CARGO"));
-        c.args(["build", "--example", "forward"])
+        c.args(["build", "--example", name])
             .current_dir(env!("CARGO_MANIFEST_DIR"));
         if !cfg!(debug_assertions) {
             c.arg("--release");
         }
         assert!(
             c.status().unwrap().success(),
-            "cargo build --example forward"
+            "cargo build --example {name}"
         );
     }
-    assert!(path.exists(), "no forward example at {}", path.display());
+    assert!(path.exists(), "no {name} example at {}", path.display());
     path
 }
 
@@ -62,8 +62,10 @@ struct Topology {
     c: Netns,
 }
 
-fn topology() -> Topology {
-    let binary = forward_binary();
+/// The namespaces, with the forwarder running on `threads` threads (one queue of the device
+/// and one stack each).
+fn topology(threads: usize) -> Topology {
+    let binary = example_binary("forward");
     let (a, b, c) = (
         Netns::new("synack-fwd-a"),
         Netns::new("synack-fwd-b"),
@@ -78,7 +80,11 @@ fn topology() -> Topology {
     c.ip(&["addr", "add", &format!("{SERVER}/24"), "dev", "vc"]);
     c.ip(&["link", "set", "vc", "up"]);
     // The forwarder opens tun0 in B; the device then moves to A, where the clients are.
-    let mut forward = b.spawn(binary.to_str().unwrap(), &["--tun", "tun0"]);
+    let threads = threads.to_string();
+    let mut forward = b.spawn(
+        binary.to_str().unwrap(),
+        &["--tun", "tun0", "--threads", &threads],
+    );
     forward.expect_line(|l| l.starts_with("forwarding on"), 20);
     b.ip(&["link", "set", "tun0", "netns", &a.name]);
     a.ip(&["addr", "add", CLIENT_NET, "dev", "tun0"]);
@@ -114,7 +120,7 @@ fn forward_splices_concurrent_intercepted_connections_to_their_destinations_with
     if !can_run("forward") {
         return;
     }
-    let mut t = topology();
+    let mut t = topology(1);
     let mib = "1048576";
     let cases = [
         // Both directions at once, then both FINs.
@@ -213,7 +219,7 @@ fn forward_refuses_the_clients_syn_when_the_destination_refuses() {
     if !can_run("forward") {
         return;
     }
-    let mut t = topology();
+    let mut t = topology(1);
     // Nothing listens on port 5099 in C: the kernel there answers the forwarder with a RST.
     let mut client = t.a.peer(&[
         "connect",
@@ -229,4 +235,49 @@ fn forward_refuses_the_clients_syn_when_the_destination_refuses() {
     assert_eq!(r.get("local"), "", "connect() itself failed: {r:?}");
     let line = t.forward.expect_line(|l| l.starts_with("conn "), 20);
     assert!(line.contains("failed"), "{line}");
+}
+
+/// With two threads the forwarder opens two queues of the device, with a stack on each, and
+/// the kernel hashes every connection to one of them; each stack must see all the packets of
+/// its own connections, both ways. Many short connections (connect, 1,000 bytes, half-close,
+/// the echo read back and checked, close) all succeed, and both threads carry some: all of
+/// them landing on one queue would take a coin falling the same way `CONNECTIONS - 1` times.
+#[test]
+fn forward_on_two_threads_spreads_connections_over_both_queues() {
+    if !can_run("forward") {
+        return;
+    }
+    const CONNECTIONS: usize = 40;
+    let mut t = topology(2);
+    let loadgen = example_binary("loadgen");
+    let loadgen = loadgen.to_str().unwrap();
+    let mut server = t.c.spawn(loadgen, &["serve", &format!("{SERVER}:5010")]);
+    server.expect_line(|l| l.starts_with("listening"), 10);
+    let mut client = t.a.spawn(
+        loadgen,
+        &[
+            "connect",
+            &format!("{SERVER}:5010"),
+            "--concurrency",
+            "4",
+            "--seconds",
+            "1",
+            "--size",
+            "1000",
+        ],
+    );
+    let status = client.wait(60);
+    assert!(status.success(), "loadgen: {status}: {}", client.stderr());
+    assert_eq!(client.stderr(), "", "no connection may fail");
+    let mut threads = HashMap::new();
+    for _ in 0..CONNECTIONS {
+        let line = t.forward.expect_line(|l| l.starts_with("conn "), 30);
+        assert!(!line.contains("failed"), "{line}");
+        let thread = line
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("thread="));
+        let thread = thread.unwrap_or_else(|| panic!("no thread= in {line:?}"));
+        *threads.entry(thread.to_owned()).or_insert(0) += 1;
+    }
+    assert_eq!(threads.len(), 2, "connections per thread: {threads:?}");
 }

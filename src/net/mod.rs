@@ -27,7 +27,7 @@ pub use device::{Device, MemoryDevice};
 pub use driver::{Clock, Driver, DriverError, DriverOptions, DriverStats};
 pub use impair::{ImpairConfig, ImpairError, Impairer};
 pub use pcap::PcapWriter;
-pub use tun::{TunConfig, TunDevice, TunError};
+pub use tun::{TunConfig, TunDevice, TunError, TunQueue};
 
 /// 16 random bytes for the RFC 6528 ISN secret (`StackConfig::isn_key`), from the OS; if
 /// `/dev/urandom` cannot be read, the clock, which still differs between runs.

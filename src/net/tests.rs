@@ -459,3 +459,31 @@ fn runtime_sends_large_segments_on_an_offload_device() {
     let big = big.lock().unwrap();
     assert!(big.iter().any(|&(len, _)| len > 16 * 1024), "{big:?}");
 }
+
+/// Bad arguments are refused before anything is opened, with an error that says what to
+/// change (no root or TUN driver needed to see it).
+#[test]
+fn tun_open_queues_refuses_bad_counts_names_and_prefixes_before_opening() {
+    let cfg = TunConfig::new("tun0");
+    for queues in [0, 257] {
+        let e = TunDevice::open_queues(&cfg, queues).unwrap_err();
+        assert!(matches!(e, TunError::BadQueues { queues: q } if q == queues), "{e}");
+        assert_eq!(
+            e.to_string(),
+            format!("bad queue count {queues}: open 1 to 256 queues")
+        );
+    }
+    let long = TunConfig::new("a-name-of-16-chr");
+    assert!(matches!(
+        TunDevice::open_queues(&long, 2),
+        Err(TunError::BadName { .. })
+    ));
+    let wide = TunConfig {
+        kernel_addr: Some((IpAddr::V4(Ipv4Addr::new(198, 18, 0, 1)), 33)),
+        ..TunConfig::new("tun0")
+    };
+    assert!(matches!(
+        TunDevice::open_queues(&wide, 2),
+        Err(TunError::BadPrefix { prefix: 33, .. })
+    ));
+}

@@ -26,6 +26,9 @@ use tokio::io::unix::AsyncFd;
 /// recovery. (With offloads the packets are 64 KiB each and 500 are plenty.)
 const TX_QUEUE_LEN: u32 = 4096;
 
+/// Most queues [`TunDevice::open_queues`] opens (Linux's `MAX_TAP_QUEUES`).
+const MAX_QUEUES: usize = 256;
+
 /// How to open a TUN device.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TunConfig {
@@ -93,6 +96,12 @@ pub enum TunError {
         /// The rejected prefix length.
         prefix: u8,
     },
+    /// A queue count of 0 or above 256 ([`TunDevice::open_queues`]).
+    #[error("bad queue count {queues}: open 1 to 256 queues")]
+    BadQueues {
+        /// The rejected count.
+        queues: usize,
+    },
     /// Any other failure, with the step that failed.
     #[error("{step} {name}: {source}")]
     Io {
@@ -129,11 +138,84 @@ impl std::fmt::Debug for TunDevice {
     }
 }
 
+/// One queue of an open TUN device, not yet registered with a Tokio reactor: it can move to
+/// the thread whose runtime will drive it ([`TunDevice::open_queues`]).
+pub struct TunQueue {
+    dev: tun_rs::SyncDevice,
+    name: String,
+    mtu: usize,
+    offload: bool,
+}
+
+impl std::fmt::Debug for TunQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TunQueue")
+            .field("name", &self.name)
+            .field("mtu", &self.mtu)
+            .field("offload", &self.offload)
+            .finish()
+    }
+}
+
+impl TunQueue {
+    /// Registers the queue with the current Tokio runtime's reactor, making it a device.
+    /// Must be called inside a Tokio runtime with I/O enabled.
+    pub fn register(self) -> Result<TunDevice, TunError> {
+        let TunQueue {
+            dev,
+            name,
+            mtu,
+            offload,
+        } = self;
+        // SAFETY: `SyncDevice` owns its descriptor, opened in `open_queues`, and closes it
+        // only when dropped; it never replaces it, so the descriptor stays valid and the same
+        // for as long as the `AsyncFd` owns the device.
+        let dev =
+            unsafe { AsyncFd::register_with_interest(dev, Interest::READABLE) }.map_err(|e| {
+                TunError::Io {
+                    step: "registering with the event loop",
+                    name: name.clone(),
+                    source: e.into(),
+                }
+            })?;
+        Ok(TunDevice {
+            dev,
+            name,
+            mtu,
+            offload,
+        })
+    }
+}
+
 impl TunDevice {
     /// Opens (creating if absent) the interface and, with `kernel_addr`, configures it.
     /// Must be called inside a Tokio runtime with I/O enabled.
     pub fn open(cfg: &TunConfig) -> Result<TunDevice, TunError> {
+        let mut queues = TunDevice::open_queues(cfg, 1)?;
+        match queues.pop() {
+            Some(q) => q.register(),
+            None => Err(TunError::BadQueues { queues: 0 }),
+        }
+    }
+
+    /// Opens the interface with `queues` queues (`IFF_MULTI_QUEUE`), for one stack per core.
+    ///
+    /// The kernel hands each flow's packets to one queue, chosen by a hash of its addresses
+    /// and ports, and from then on to the queue that last wrote a packet of that flow. So a
+    /// [`Stack`](crate::stack::Stack) per queue, each on its own thread, sees every packet of
+    /// the connections it holds, with nothing shared between them: give each queue to its own
+    /// runtime ([`TunQueue::register`] on that runtime, then
+    /// [`Builder::spawn`](crate::runtime::Builder::spawn)). With `queues` = 1 this is
+    /// [`open`](Self::open) without the registration. No runtime is needed here.
+    ///
+    /// Every queue of one device must be opened this way, all at once: a device created
+    /// without `IFF_MULTI_QUEUE` cannot take a second queue. At most 256 queues (the kernel's
+    /// limit is lower on some versions).
+    pub fn open_queues(cfg: &TunConfig, queues: usize) -> Result<Vec<TunQueue>, TunError> {
         let name = cfg.name.clone();
+        if !(1..=MAX_QUEUES).contains(&queues) {
+            return Err(TunError::BadQueues { queues });
+        }
         if name.is_empty()
             || name.len() > 15
             || name.contains(['/', ' ', '\0'])
@@ -148,12 +230,12 @@ impl TunDevice {
                 return Err(TunError::BadPrefix { addr, prefix });
             }
         }
-        let (dev, offload) = open_device(&name, cfg.offload)?;
+        let (dev, offload) = open_device(&name, cfg.offload, queues > 1)?;
+        let io = |step: &'static str| {
+            let name = name.clone();
+            move |source| TunError::Io { step, name, source }
+        };
         if let Some((addr, prefix)) = cfg.kernel_addr {
-            let io = |step: &'static str| {
-                let name = name.clone();
-                move |source| TunError::Io { step, name, source }
-            };
             dev.set_mtu(cfg.mtu).map_err(io("setting the MTU of"))?;
             dev.set_tx_queue_len(TX_QUEUE_LEN)
                 .map_err(io("setting the queue length of"))?;
@@ -172,23 +254,23 @@ impl TunDevice {
             dev.enabled(true).map_err(io("bringing up"))?;
         }
         let mtu = dev.mtu().map_or(usize::from(cfg.mtu), usize::from);
-        let io = |step| {
-            let name = name.clone();
-            move |source| TunError::Io { step, name, source }
-        };
-        dev.set_nonblocking(true)
-            .map_err(io("making non-blocking"))?;
-        // SAFETY: `SyncDevice` owns its descriptor, opened above, and closes it only when
-        // dropped; it never replaces it, so the descriptor stays valid and the same for as
-        // long as the `AsyncFd` owns the device.
-        let dev = unsafe { AsyncFd::register_with_interest(dev, Interest::READABLE) }
-            .map_err(|e| io("registering with the event loop")(e.into()))?;
-        Ok(TunDevice {
-            dev,
-            name,
-            mtu,
-            offload,
-        })
+        let mut devs = Vec::with_capacity(queues);
+        for _ in 1..queues {
+            devs.push(dev.try_clone().map_err(io("opening another queue of"))?);
+        }
+        devs.insert(0, dev);
+        devs.into_iter()
+            .map(|dev| {
+                dev.set_nonblocking(true)
+                    .map_err(io("making non-blocking"))?;
+                Ok(TunQueue {
+                    dev,
+                    name: name.clone(),
+                    mtu,
+                    offload,
+                })
+            })
+            .collect()
     }
 
     /// The interface name.
@@ -230,13 +312,18 @@ impl TunDevice {
 
 /// Opens the device, with offloads if asked and the kernel allows them; returns whether they
 /// are on.
-fn open_device(name: &str, offload: bool) -> Result<(tun_rs::SyncDevice, bool), TunError> {
+fn open_device(
+    name: &str,
+    offload: bool,
+    multi_queue: bool,
+) -> Result<(tun_rs::SyncDevice, bool), TunError> {
     let build = |offload: bool| {
         tun_rs::DeviceBuilder::new()
             .name(name)
             .layer(tun_rs::Layer::L3)
             .inherit_enable_state()
             .offload(offload)
+            .multi_queue(multi_queue)
             .build_sync()
     };
     if offload {
