@@ -122,13 +122,9 @@ pub mod blocking;
 pub mod demo;
 pub mod net;
 pub mod runtime;
-pub mod sim;
-pub mod stack;
-pub mod tcp;
-pub mod time;
 pub mod tokio_net;
 pub mod trace;
-pub mod wire;
 
-#[cfg(test)]
-mod tests;
+// The sans-IO core lives in its own crate (`synack-proto`), which cannot reach I/O; its
+// modules keep their paths here (`synack::tcp`, `synack::stack`, ...).
+pub use synack_proto::{sim, stack, tcp, time, wire};

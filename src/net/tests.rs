@@ -467,7 +467,10 @@ fn tun_open_queues_refuses_bad_counts_names_and_prefixes_before_opening() {
     let cfg = TunConfig::new("tun0");
     for queues in [0, 257] {
         let e = TunDevice::open_queues(&cfg, queues).unwrap_err();
-        assert!(matches!(e, TunError::BadQueues { queues: q } if q == queues), "{e}");
+        assert!(
+            matches!(e, TunError::BadQueues { queues: q } if q == queues),
+            "{e}"
+        );
         assert_eq!(
             e.to_string(),
             format!("bad queue count {queues}: open 1 to 256 queues")

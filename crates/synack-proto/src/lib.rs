@@ -1,0 +1,30 @@
+//! synack's sans-IO core: wire formats ([`wire`]), the TCP state machine ([`tcp`]), the
+//! stack that demultiplexes packets to connections and listeners ([`stack`]), virtual time
+//! ([`time`]) and the seeded network simulator ([`sim`]).
+//!
+//! Nothing here reads a clock or touches a socket or a device: packets and the current
+//! [`time::Instant`] go in; packets, timer deadlines and events come out. The `synack` crate
+//! drives this core from TUN devices and offers socket APIs on top; this crate is for
+//! programs that bring their own I/O.
+//!
+//! # Features
+//!
+//! `std` (on by default): the simulator ([`sim`]) with its pcap writer, and conversions of
+//! the error types into `std::io::Error`. Without it the crate is `no_std` + `alloc`, for
+//! embedded programs with an allocator; CI builds it that way so nothing in the core can
+//! reach the standard library unnoticed.
+#![cfg_attr(not(feature = "std"), no_std)]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+pub mod stack;
+pub mod tcp;
+pub mod time;
+pub mod wire;
+
+#[cfg(feature = "std")]
+pub mod sim;
+
+#[cfg(test)]
+mod tests;

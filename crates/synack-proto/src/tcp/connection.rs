@@ -1,0 +1,852 @@
+//! [`Connection`]: one TCB and its buffers and timers, driven sans-IO.
+//!
+//! # Call order
+//!
+//! A driver (normally the [`Stack`](crate::stack::Stack)) owns connections and, for each:
+//! 1. feeds arriving segments with [`Connection::handle_segment`];
+//! 2. feeds the time with [`Connection::handle_timeout`] when [`Connection::poll_timeout`] passes;
+//! 3. after either, and after every user call, drains [`Connection::poll_transmit`] until `None`
+//!    and re-reads `poll_timeout`.
+//!
+//! User calls ([`Connection::send`], [`Connection::recv`], [`Connection::close`],
+//! [`Connection::abort`]) follow RFC 9293 §3.10.1–§3.10.6.
+
+use super::cc::{AnyCc, CongestionControl};
+use super::config::Config;
+use super::endpoints::Endpoints;
+use super::error::Error;
+use super::loss::Loss;
+use super::recovery::Recovery;
+use super::recv_buf::ReceiveBuffer;
+use super::rtt::RttEstimator;
+use super::sack_report::SackReport;
+use super::send_buf::SendBuffer;
+use super::seq::SeqNum;
+use super::state::State;
+use super::stats::LazyStats;
+use super::timer::{TimerKind, TimerTable};
+use crate::time::{Duration, Instant};
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::net::SocketAddr;
+
+/// How long a connection's send or receive buffer storage stays allocated while it holds
+/// nothing ([`TimerKind::Reclaim`]): long enough that a sender whose application keeps up
+/// never frees and regrows it, short enough that an idle connection soon costs no buffer
+/// memory.
+pub const RECLAIM_IDLE: Duration = Duration::from_secs(1);
+
+/// The send and receive sequence variables of RFC 9293 §3.3.1, plus what the
+/// extensions need. Names follow the RFC.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Tcb {
+    /// Initial send sequence number.
+    pub iss: SeqNum,
+    /// Oldest unacknowledged sequence number.
+    pub snd_una: SeqNum,
+    /// Next sequence number to send.
+    pub snd_nxt: SeqNum,
+    /// Highest sequence number sent so far plus one (snd_nxt rewinds on a timeout; this does not).
+    pub snd_max: SeqNum,
+    /// Send window, in bytes (already scaled).
+    pub snd_wnd: usize,
+    /// Segment sequence number used for the last window update.
+    pub snd_wl1: SeqNum,
+    /// Segment acknowledgment number used for the last window update.
+    pub snd_wl2: SeqNum,
+    /// Largest window the peer has offered (for sender silly window avoidance).
+    pub max_snd_wnd: usize,
+    /// Shift applied to the peer's window field (RFC 7323), 0 when not negotiated.
+    pub snd_wscale: u8,
+    /// Shift we apply to our window field, 0 when not negotiated.
+    pub rcv_wscale: u8,
+    /// Initial receive sequence number.
+    pub irs: SeqNum,
+    /// Next sequence number expected.
+    pub rcv_nxt: SeqNum,
+    /// Right edge of the window we last advertised (RCV.NXT + RCV.WND); never moves left.
+    pub rcv_adv: SeqNum,
+    /// Effective send MSS: min(peer's MSS option, our own).
+    pub send_mss: usize,
+    /// Both sides offered window scaling on their SYNs.
+    pub wscale_ok: bool,
+    /// Both sides offered timestamps on their SYNs (RFC 7323 §3.2).
+    pub ts_ok: bool,
+    /// Both sides offered SACK-permitted on their SYNs (RFC 2018 §2).
+    pub sack_ok: bool,
+    /// TS.Recent: the timestamp to echo (RFC 7323 §4.3).
+    pub ts_recent: u32,
+    /// Last.ACK.sent: the acknowledgment number of our latest segment (RFC 7323 §4.3).
+    pub last_ack_sent: SeqNum,
+    /// Per-connection offset added to our timestamp clock (RFC 7323 §7.1).
+    pub ts_offset: u32,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct AckState {
+    /// An ACK must go out at the next `poll_transmit`.
+    pub now: bool,
+    /// Full-sized (or any) data segments received since our last ACK.
+    pub segments: u32,
+}
+
+/// Counters of one connection, for tests and introspection.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ConnStats {
+    /// Segments retransmitted (timeouts, fast retransmit).
+    pub retransmits: u64,
+    /// Retransmission timeouts.
+    pub timeouts: u64,
+    /// Fast retransmissions on three duplicate ACKs.
+    pub fast_retransmits: u64,
+    /// Challenge ACKs sent (RFC 5961).
+    pub challenge_acks: u64,
+    /// Zero-window probes sent.
+    pub window_probes: u64,
+    /// Segments dropped as unacceptable.
+    pub dropped_segments: u64,
+    /// Segments dropped by PAWS (an old timestamp, RFC 7323 §5).
+    pub paws_drops: u64,
+    /// RSTs accepted (the connection was reset or refused).
+    pub resets_received: u64,
+    /// Keep-alive probes sent.
+    pub keepalive_probes: u64,
+    /// SACK-based fast recoveries entered (RFC 6675).
+    pub sack_recoveries: u64,
+    /// Tail loss probes sent (RFC 8985 §7).
+    pub tlp_probes: u64,
+    /// Loss probes that repaired a tail loss (RFC 8985 §7.4).
+    pub tlp_recoveries: u64,
+    /// Bytes RACK marked lost by time (RFC 8985 §6.2).
+    pub rack_lost_bytes: u64,
+    /// D-SACK blocks received (RFC 2883).
+    pub dsacks_received: u64,
+    /// SACK blocks ignored for lying outside [SND.UNA, SND.MAX].
+    pub sack_blocks_invalid: u64,
+    /// Times the peer dropped data it had SACKed (RFC 2018 §8).
+    pub sack_reneging: u64,
+    /// New data arrived after the user released the connection, and was answered with a
+    /// RST (RFC 1122 §4.2.2.13, RFC 2525 §2.17; Linux's `TCPAbortOnData`).
+    pub aborts_on_data: u64,
+}
+
+impl ConnStats {
+    /// Every counter zero.
+    pub const ZERO: ConnStats = ConnStats {
+        retransmits: 0,
+        timeouts: 0,
+        fast_retransmits: 0,
+        challenge_acks: 0,
+        window_probes: 0,
+        dropped_segments: 0,
+        paws_drops: 0,
+        resets_received: 0,
+        keepalive_probes: 0,
+        sack_recoveries: 0,
+        tlp_probes: 0,
+        tlp_recoveries: 0,
+        rack_lost_bytes: 0,
+        dsacks_received: 0,
+        sack_blocks_invalid: 0,
+        sack_reneging: 0,
+        aborts_on_data: 0,
+    };
+}
+
+/// A pending RST to send: sequence number and, if ACK is set, the acknowledgment number.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct PendingRst {
+    pub seq: SeqNum,
+    pub ack: Option<SeqNum>,
+}
+
+/// One TCP connection: a TCB, its buffers and timers.
+#[derive(Debug)]
+pub struct Connection {
+    pub(super) state: State,
+    /// The settings, shared with every connection the stack made from the same [`Config`]
+    /// (a private copy only after [`Connection::set_nodelay`] changes one).
+    pub(super) cfg: Arc<Config>,
+    /// The local and remote addresses (see [`local`](Self::local), [`remote`](Self::remote)).
+    pub(super) addrs: Endpoints,
+    /// Created by a passive OPEN (LISTEN) rather than an active one.
+    pub(super) passive: bool,
+    pub(super) tcb: Tcb,
+    pub(super) tx: SendBuffer,
+    pub(super) rx: ReceiveBuffer,
+    /// Which SACK blocks our ACKs report (RFC 2018 §4, RFC 2883).
+    pub(super) sack_rx: SackReport,
+    pub(super) timers: TimerTable,
+    pub(super) rtt: RttEstimator,
+    /// The congestion controller (window growth and ssthresh).
+    pub(super) cc: AnyCc,
+    /// Fast retransmit / fast recovery state (RFC 5681 §3.2, RFC 6582, RFC 6937).
+    pub(super) recovery: Recovery,
+    /// SACK scoreboard, RACK-TLP and SACK-based recovery (RFC 6675, RFC 8985).
+    pub(super) loss: Loss,
+    /// Our user called CLOSE: a FIN follows the queued data.
+    pub(super) fin_queued: bool,
+    /// The sequence number our FIN occupies, once it has been sent.
+    pub(super) fin_seq: Option<SeqNum>,
+    /// The sequence number of the peer's FIN, once seen (perhaps ahead of RCV.NXT).
+    pub(super) remote_fin: Option<SeqNum>,
+    pub(super) ack: AckState,
+    pub(super) rst: Option<PendingRst>,
+    /// Retransmit the segment at SND.UNA at the next `poll_transmit` (fast retransmit).
+    pub(super) retransmit_head: bool,
+    /// Send a zero-window probe at the next `poll_transmit`.
+    pub(super) probe_now: bool,
+    /// Consecutive retransmission timeouts (or unanswered probes) without progress.
+    pub(super) retries: u32,
+    /// RTO backoff exponent.
+    pub(super) backoff: u32,
+    /// The segment being timed for an RTT sample: (end sequence number, send time).
+    pub(super) rtt_probe: Option<(SeqNum, Instant)>,
+    /// Start of the current one-second challenge-ACK budget and how much of it is spent.
+    pub(super) challenge_window: (Instant, u32),
+    pub(super) error: Option<Error>,
+    /// Counters, on the heap only once one moves.
+    pub(super) stats: LazyStats,
+    /// Challenge ACKs this connection may still send now, beyond its own limit: the stack sets
+    /// it from its global budget (RFC 5961 §7) before handing over a segment.
+    pub(crate) challenge_allowance: u32,
+    /// When a segment last arrived (keep-alive).
+    pub(super) last_rx: Instant,
+    /// When the last keep-alive probe went out.
+    pub(super) last_keepalive: Instant,
+    /// Keep-alive probes sent since the peer was last heard.
+    pub(super) keepalive_sent: u32,
+    /// Send a keep-alive probe at the next `poll_transmit`.
+    pub(super) keepalive_now: bool,
+    /// The user has let go of this connection (FIN-WAIT-2 then times out).
+    pub(super) orphaned: bool,
+    /// Reused buffer for the payload of a segment that wraps around the send ring (others
+    /// are borrowed from the ring directly).
+    pub(super) scratch: Vec<u8>,
+}
+
+impl Connection {
+    fn new(
+        cfg: Arc<Config>,
+        state: State,
+        local: SocketAddr,
+        remote: SocketAddr,
+        iss: SeqNum,
+    ) -> Self {
+        let tcb = Tcb {
+            iss,
+            snd_una: iss,
+            snd_nxt: iss,
+            snd_max: iss,
+            send_mss: usize::from(cfg.effective_mss(remote.is_ipv6())),
+            // A per-connection timestamp offset; the ISS is already a keyed hash of the 4-tuple.
+            ts_offset: iss.get(),
+            rcv_wscale: if cfg.window_scaling {
+                window_shift_for(cfg.recv_buffer)
+            } else {
+                0
+            },
+            ..Tcb::default()
+        };
+        Connection {
+            state,
+            addrs: Endpoints::new(local, remote),
+            passive: state == State::Listen,
+            tcb,
+            tx: SendBuffer::new(cfg.send_buffer),
+            rx: ReceiveBuffer::new(cfg.recv_buffer, cfg.max_ooo_ranges),
+            sack_rx: SackReport::default(),
+            timers: TimerTable::default(),
+            rtt: RttEstimator::new(cfg.initial_rto, cfg.min_rto, cfg.max_rto),
+            cc: AnyCc::new(
+                cfg.congestion_control,
+                usize::from(cfg.effective_mss(remote.is_ipv6())),
+            ),
+            recovery: Recovery::new(iss),
+            loss: Loss::default(),
+            fin_queued: false,
+            fin_seq: None,
+            remote_fin: None,
+            ack: AckState::default(),
+            rst: None,
+            retransmit_head: false,
+            probe_now: false,
+            retries: 0,
+            backoff: 0,
+            rtt_probe: None,
+            challenge_window: (Instant::ZERO, 0),
+            error: None,
+            stats: LazyStats::default(),
+            challenge_allowance: u32::MAX,
+            last_rx: Instant::ZERO,
+            last_keepalive: Instant::ZERO,
+            keepalive_sent: 0,
+            keepalive_now: false,
+            orphaned: false,
+            scratch: Vec::new(),
+            cfg,
+        }
+    }
+
+    /// Active OPEN (§3.10.1): CLOSED → SYN-SENT. The SYN goes out at the next `poll_transmit`.
+    /// `cfg` is a [`Config`] or an `Arc<Config>` shared with other connections.
+    pub fn connect(
+        cfg: impl Into<Arc<Config>>,
+        local: SocketAddr,
+        remote: SocketAddr,
+        iss: SeqNum,
+    ) -> Self {
+        Self::new(cfg.into(), State::SynSent, local, remote, iss)
+    }
+
+    /// Passive OPEN (§3.10.1) for one prospective peer: a TCB in LISTEN that will
+    /// move to SYN-RECEIVED on that peer's SYN. The stack's listener creates one
+    /// per arriving SYN, so a single listening port serves many connections.
+    /// `cfg` is a [`Config`] or an `Arc<Config>` shared with other connections.
+    pub fn listen(
+        cfg: impl Into<Arc<Config>>,
+        local: SocketAddr,
+        remote: SocketAddr,
+        iss: SeqNum,
+    ) -> Self {
+        Self::new(cfg.into(), State::Listen, local, remote, iss)
+    }
+
+    // ---- getters ----
+
+    /// Our timestamp clock (milliseconds plus the connection's offset), for TSval.
+    pub(super) fn ts_now(&self, now: Instant) -> u32 {
+        (now.total_millis() as u32).wrapping_add(self.tcb.ts_offset)
+    }
+
+    /// The most payload one segment carries: the send MSS less the timestamp option.
+    pub fn max_payload(&self) -> usize {
+        let options = if self.tcb.ts_ok { 12 } else { 0 };
+        self.tcb.send_mss.saturating_sub(options).max(1)
+    }
+
+    /// The MSS we advertise: the path MTU minus headers, capped by the configuration.
+    pub fn our_mss(&self) -> u16 {
+        self.cfg.effective_mss(self.remote().is_ipv6())
+    }
+
+    /// The current state.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// The sequence variables.
+    pub fn tcb(&self) -> &Tcb {
+        &self.tcb
+    }
+
+    /// The local address and port.
+    pub fn local(&self) -> SocketAddr {
+        self.addrs.local()
+    }
+
+    /// The remote address and port.
+    pub fn remote(&self) -> SocketAddr {
+        self.addrs.remote()
+    }
+
+    /// Why the connection failed, if it did (refused, reset, timed out).
+    pub fn error(&self) -> Option<Error> {
+        self.error
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> ConnStats {
+        self.stats.get()
+    }
+
+    /// Bytes ready for [`recv`](Self::recv).
+    pub fn recv_queue(&self) -> usize {
+        self.rx.readable()
+    }
+
+    /// Bytes queued to send and not yet acknowledged.
+    pub fn send_queue(&self) -> usize {
+        self.tx.len()
+    }
+
+    /// Room left in the send buffer.
+    pub fn send_capacity(&self) -> usize {
+        if self.state.may_send() && !self.fin_queued {
+            self.tx.free()
+        } else {
+            0
+        }
+    }
+
+    /// The peer's FIN has been received and every byte before it read: `recv` returns 0.
+    pub fn is_recv_finished(&self) -> bool {
+        self.rx.readable() == 0 && self.peer_fin_consumed()
+    }
+
+    /// The smoothed RTT, once measured.
+    pub fn srtt(&self) -> Option<Duration> {
+        self.rtt.srtt()
+    }
+
+    /// The current retransmission timeout (with backoff).
+    pub fn rto(&self) -> Duration {
+        self.rtt.rto_with_backoff(self.backoff)
+    }
+
+    /// The congestion window in bytes.
+    pub fn cwnd(&self) -> usize {
+        self.cc.cwnd()
+    }
+
+    /// The slow-start threshold in bytes (`usize::MAX` until the first congestion event).
+    pub fn ssthresh(&self) -> usize {
+        self.cc.ssthresh()
+    }
+
+    /// The congestion control algorithm's name ("cubic", "newreno").
+    pub fn cc_name(&self) -> &'static str {
+        self.cc.name()
+    }
+
+    /// Whether fast recovery is in progress.
+    pub fn in_recovery(&self) -> bool {
+        self.recovery.in_recovery() || self.loss.in_recovery()
+    }
+
+    /// Bytes this connection occupies: the struct itself plus its heap buffers.
+    pub fn memory_usage(&self) -> usize {
+        core::mem::size_of::<Self>()
+            + self.tx.allocated_bytes()
+            + self.rx.allocated_bytes()
+            + self.stats.allocated_bytes()
+            + self.loss.allocated_bytes()
+            + self.cc.allocated_bytes()
+            + self.addrs.allocated_bytes()
+            + self.recovery.allocated_bytes()
+            + self.scratch.capacity()
+    }
+
+    /// The earliest time [`handle_timeout`](Self::handle_timeout) should be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.next()
+    }
+
+    /// True when the connection holds no state worth keeping (CLOSED with nothing to send).
+    pub fn is_closed(&self) -> bool {
+        self.state == State::Closed && self.rst.is_none()
+    }
+
+    pub(super) fn peer_fin_consumed(&self) -> bool {
+        self.remote_fin.is_some_and(|f| self.tcb.rcv_nxt.after(f))
+    }
+
+    // ---- user calls (§3.10.2–§3.10.6) ----
+
+    /// SEND (§3.10.2): queues as much of `data` as fits and returns how much.
+    ///
+    /// Data queued in SYN-SENT or SYN-RECEIVED goes out once the connection is established.
+    pub fn send(&mut self, data: &[u8]) -> Result<usize, Error> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        match self.state {
+            State::Closed | State::Listen => Err(Error::NotConnected),
+            _ if self.fin_queued => Err(Error::Closing),
+            State::SynSent | State::SynReceived | State::Established | State::CloseWait => {
+                if data.is_empty() {
+                    return Ok(0);
+                }
+                match self.tx.write(data) {
+                    0 => Err(Error::WouldBlock),
+                    n => {
+                        // Busy again: the reclaim restarts from the next time it empties.
+                        self.timers.clear(TimerKind::Reclaim);
+                        Ok(n)
+                    }
+                }
+            }
+            _ => Err(Error::Closing),
+        }
+    }
+
+    /// RECEIVE (§3.10.3): copies readable bytes into `buf`. `Ok(0)` means the peer
+    /// closed (end of stream); `Err(WouldBlock)` means no data yet.
+    pub fn recv(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let n = self.rx.read(buf);
+        if n > 0 {
+            self.on_window_opened();
+            return Ok(n);
+        }
+        self.nothing_read()
+    }
+
+    /// Like [`recv`](Self::recv), but leaves the bytes in the buffer (`MSG_PEEK`): the next
+    /// `recv` or `peek` returns them again, and no window update is due.
+    pub fn peek(&self, buf: &mut [u8]) -> Result<usize, Error> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let (a, b) = self.rx.peek_slices();
+        let n = (a.len() + b.len()).min(buf.len());
+        if n > 0 {
+            let first = a.len().min(n);
+            if let (Some(dst), Some(src)) = (buf.get_mut(..first), a.get(..first)) {
+                dst.copy_from_slice(src);
+            }
+            if let (Some(dst), Some(src)) = (buf.get_mut(first..n), b.get(..n - first)) {
+                dst.copy_from_slice(src);
+            }
+            return Ok(n);
+        }
+        self.nothing_read()
+    }
+
+    /// What a read that found no bytes returns: end of stream, the connection's error, or
+    /// "not yet".
+    fn nothing_read(&self) -> Result<usize, Error> {
+        if self.peer_fin_consumed() {
+            return Ok(0);
+        }
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        match self.state {
+            State::Closed | State::Listen => Err(Error::NotConnected),
+            _ => Err(Error::WouldBlock),
+        }
+    }
+
+    /// CLOSE (§3.10.4): "I have no more to send." A FIN follows any queued data;
+    /// receiving continues (a half-close) until the peer's FIN.
+    pub fn close(&mut self) {
+        match self.state {
+            State::Listen | State::SynSent => self.enter_closed(),
+            State::SynReceived | State::Established => {
+                self.fin_queued = true;
+                self.state = State::FinWait1;
+            }
+            State::CloseWait => {
+                self.fin_queued = true;
+                self.state = State::LastAck;
+            }
+            // Already closing or closed: nothing more to do.
+            _ => {}
+        }
+    }
+
+    /// ABORT (§3.10.5): sends a RST in the synchronized states (and SYN-RECEIVED) and
+    /// drops everything.
+    pub fn abort(&mut self) {
+        match self.state {
+            State::SynReceived
+            | State::Established
+            | State::FinWait1
+            | State::FinWait2
+            | State::CloseWait => {
+                // SND.MAX, not a rewound SND.NXT, so the peer finds the RST in its window.
+                self.rst = Some(PendingRst {
+                    seq: self.tcb.snd_max,
+                    ack: None,
+                });
+            }
+            _ => {}
+        }
+        if self.error.is_none() && self.state != State::Closed {
+            self.error = Some(Error::Aborted);
+        }
+        self.enter_closed();
+    }
+
+    /// For a connection rebuilt from a SYN cookie: our SYN,ACK (ISS) already went out
+    /// statelessly, so SND.NXT is ISS+1 without sending it again.
+    pub(crate) fn mark_syn_ack_sent(&mut self) {
+        if self.state == State::SynReceived && self.tcb.snd_nxt == self.tcb.iss {
+            self.tcb.snd_nxt = self.tcb.iss + 1;
+            self.tcb.snd_max = self.tcb.snd_nxt;
+            self.tcb.last_ack_sent = self.tcb.rcv_nxt;
+        }
+    }
+
+    // ---- timers ----
+
+    /// Runs every timer due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(kind) = self.timers.pop_expired(now) {
+            match kind {
+                TimerKind::Retransmit => self.on_retransmit_timeout(now),
+                TimerKind::DelayedAck => self.ack.now = true,
+                TimerKind::Persist => self.on_persist_timeout(now),
+                TimerKind::TimeWait => {
+                    if self.state == State::TimeWait {
+                        self.enter_closed();
+                    }
+                }
+                TimerKind::KeepAlive => self.on_keepalive_timeout(now),
+                TimerKind::Rack => self.on_rack_timeout(now),
+                TimerKind::Tlp => self.on_tlp_timeout(now),
+                TimerKind::FinWait2 => {
+                    if self.state == State::FinWait2 && self.orphaned {
+                        self.enter_closed();
+                    }
+                }
+                TimerKind::Reclaim => {
+                    self.tx.shrink_if_empty();
+                    self.rx.shrink_if_empty();
+                }
+            }
+        }
+        self.rearm_timers(now);
+    }
+
+    fn on_retransmit_timeout(&mut self, now: Instant) {
+        if self.tcb.snd_max == self.tcb.snd_una || self.state == State::Closed {
+            return;
+        }
+        self.retries += 1;
+        // While our SYN is unacknowledged (SYN-SENT, SYN-RECEIVED, or FIN-WAIT-1 after a CLOSE
+        // there), the SYN retry limit applies.
+        let limit = if self.tcb.snd_una == self.tcb.iss {
+            self.cfg.syn_retries
+        } else {
+            self.cfg.max_retries
+        };
+        if self.retries > limit {
+            self.fail(Error::TimedOut);
+            return;
+        }
+        self.stats.timeouts += 1;
+        // A SACK recovery in progress already reduced ssthresh for this loss.
+        let first_timeout = self.backoff == 0 && !self.loss.in_recovery();
+        self.backoff = self.backoff.saturating_add(1);
+        let flight = self.tcb.snd_max.since(self.tcb.snd_una);
+        self.cc_on_rto(now, flight, first_timeout);
+        // Go back N (RFC 5681 §3.1 / RFC 6298 §5.4): resend from the oldest unacknowledged byte.
+        // With SACK, the transmission log marks everything unSACKed lost instead, and NextSeg
+        // resends it, skipping what the peer holds.
+        if !self.loss_on_rto() {
+            self.tcb.snd_nxt = self.tcb.snd_una;
+        }
+        self.rtt_probe = None;
+        self.retransmit_head = false;
+    }
+
+    /// The persist timer: probe a zero window (§3.8.6.1), or send what a small window allows
+    /// when silly window avoidance has held data back too long (§3.8.6.2.1).
+    fn on_persist_timeout(&mut self, _now: Instant) {
+        if self.tcb.snd_wnd == 0 {
+            self.retries += 1;
+            if self.retries > self.cfg.max_retries {
+                self.fail(Error::TimedOut);
+                return;
+            }
+            self.backoff = self.backoff.saturating_add(1);
+        }
+        self.probe_now = true;
+    }
+
+    fn on_keepalive_timeout(&mut self, now: Instant) {
+        let Some(ka) = self.cfg.keepalive else { return };
+        if self.keepalive_sent >= ka.probes {
+            self.fail(Error::TimedOut);
+            return;
+        }
+        self.keepalive_sent += 1;
+        self.last_keepalive = now;
+        self.keepalive_now = true;
+    }
+
+    /// Turns Nagle's algorithm off (`true`) or back on for data sent from now on.
+    /// The connection's settings become its own copy on the first change.
+    pub fn set_nodelay(&mut self, nodelay: bool) {
+        if self.cfg.nodelay != nodelay {
+            Arc::make_mut(&mut self.cfg).nodelay = nodelay;
+        }
+    }
+
+    /// Whether Nagle's algorithm is off.
+    pub fn nodelay(&self) -> bool {
+        self.cfg.nodelay
+    }
+
+    /// The peer's FIN has arrived (whether or not the data before it was read).
+    pub fn is_peer_fin_received(&self) -> bool {
+        self.remote_fin.is_some()
+    }
+
+    /// The user let go of the connection: an orphan in FIN-WAIT-2 waits only
+    /// [`Config::fin_wait_2_timeout`](super::Config::fin_wait_2_timeout) for the peer's FIN,
+    /// and new data arriving at an orphan is answered with a RST, since nobody will read
+    /// it (RFC 1122 §4.2.2.13, RFC 2525 §2.17).
+    pub fn set_orphaned(&mut self) {
+        self.orphaned = true;
+    }
+
+    /// Bytes received in order and not yet read by the user.
+    pub fn unread(&self) -> usize {
+        self.rx.readable()
+    }
+
+    /// Ends a TIME-WAIT early (the stack's TIME-WAIT table is full).
+    pub(crate) fn drop_time_wait(&mut self) {
+        if self.state == State::TimeWait {
+            self.enter_closed();
+        }
+    }
+
+    /// Re-derives which timers should be armed from the connection's state.
+    pub(super) fn rearm_timers(&mut self, now: Instant) {
+        if self.state == State::Closed {
+            self.timers.clear_all();
+            return;
+        }
+        if self.state == State::TimeWait {
+            self.timers.clear(TimerKind::Retransmit);
+            self.timers.clear(TimerKind::Persist);
+            self.timers.clear(TimerKind::DelayedAck);
+            return;
+        }
+        let outstanding = self.tcb.snd_max != self.tcb.snd_una;
+        if outstanding {
+            let rto = self.rtt.rto_with_backoff(self.backoff);
+            self.timers.set_if_idle(TimerKind::Retransmit, now + rto);
+        } else {
+            self.timers.clear(TimerKind::Retransmit);
+            self.timers.clear(TimerKind::Tlp);
+            self.timers.clear(TimerKind::Rack);
+        }
+        // Nothing in flight, yet data waits because the window is closed or too small to
+        // send it all: without this timer nothing would ever send it if the peer's window
+        // update were lost.
+        let unsent = self.unsent();
+        let window_blocked = self.state.is_synchronized()
+            && !outstanding
+            && unsent > 0
+            && self.tcb.snd_wnd.min(self.cc.cwnd()) < unsent.min(self.tcb.send_mss);
+        if window_blocked {
+            let rto = self.rtt.rto_with_backoff(self.backoff);
+            self.timers.set_if_idle(TimerKind::Persist, now + rto);
+        } else {
+            self.timers.clear(TimerKind::Persist);
+        }
+        // Keep-alive: only an idle synchronized connection, nothing in flight or waiting.
+        let idle = matches!(self.state, State::Established | State::CloseWait)
+            && !outstanding
+            && unsent == 0;
+        match self.cfg.keepalive {
+            Some(ka) if idle => {
+                let at = if self.keepalive_sent == 0 {
+                    self.last_rx + ka.idle
+                } else {
+                    self.last_keepalive + ka.interval
+                };
+                self.timers.set(TimerKind::KeepAlive, at.max(now));
+            }
+            _ => self.timers.clear(TimerKind::KeepAlive),
+        }
+        if self.state == State::FinWait2 && self.orphaned {
+            self.timers
+                .set_if_idle(TimerKind::FinWait2, now + self.cfg.fin_wait_2_timeout);
+        } else {
+            self.timers.clear(TimerKind::FinWait2);
+        }
+        // Storage that holds nothing is released once it has stayed empty for RECLAIM_IDLE.
+        // Not at once: a bulk sender's buffer empties on every ACK that catches up with the
+        // application, and freeing and regrowing it each time cost a 4 MiB sender four
+        // fifths of its throughput.
+        let reclaimable = (self.tx.is_empty() && self.tx.allocated_bytes() > 0)
+            || (self.rx.is_empty() && self.rx.allocated_bytes() > 0);
+        if reclaimable {
+            self.timers
+                .set_if_idle(TimerKind::Reclaim, now + RECLAIM_IDLE);
+        } else {
+            self.timers.clear(TimerKind::Reclaim);
+        }
+    }
+
+    // ---- shared helpers ----
+
+    /// The sequence number of the first byte in the send buffer.
+    pub(super) fn tx_base(&self) -> SeqNum {
+        if self.tcb.snd_una == self.tcb.iss {
+            self.tcb.iss + 1
+        } else {
+            self.tcb.snd_una
+        }
+    }
+
+    /// Bytes in the send buffer not yet sent (from SND.NXT on).
+    pub(super) fn unsent(&self) -> usize {
+        let sent = self.tcb.snd_nxt.since(self.tx_base());
+        self.tx.len().saturating_sub(sent)
+    }
+
+    /// Our FIN has been acknowledged.
+    pub(super) fn fin_acked(&self) -> bool {
+        self.fin_seq.is_some_and(|f| self.tcb.snd_una.after(f))
+    }
+
+    pub(super) fn enter_closed(&mut self) {
+        self.state = State::Closed;
+        self.timers.clear_all();
+        self.ack = AckState::default();
+        self.retransmit_head = false;
+        self.probe_now = false;
+        self.loss.clear();
+    }
+
+    pub(super) fn enter_time_wait(&mut self, now: Instant) {
+        self.state = State::TimeWait;
+        self.timers.clear_all();
+        self.timers.set(TimerKind::TimeWait, now + self.cfg.msl * 2);
+    }
+
+    /// Ends the connection with an error reported to the user.
+    pub(super) fn fail(&mut self, e: Error) {
+        self.error = Some(e);
+        self.enter_closed();
+    }
+
+    /// After the user read: send a window update if the window opened enough
+    /// (RFC 9293 §3.8.6.2.2, receiver-side silly window avoidance).
+    fn on_window_opened(&mut self) {
+        if !self.state.may_receive() {
+            return;
+        }
+        let potential = self.tcb.rcv_nxt + self.rx.window();
+        let threshold = (self.rx.capacity() / 2).min(self.tcb.send_mss).max(1);
+        if potential.after(self.tcb.rcv_adv) && potential.since(self.tcb.rcv_adv) >= threshold {
+            self.ack.now = true;
+        }
+    }
+
+    /// A challenge ACK (RFC 5961 §3.2, §4.2, §5.2), rate limited per connection (§7).
+    pub(super) fn challenge_ack(&mut self, now: Instant) {
+        let (start, count) = self.challenge_window;
+        let (start, count) = if now.saturating_duration_since(start) >= Duration::from_secs(1) {
+            (now, 0)
+        } else {
+            (start, count)
+        };
+        if count < self.cfg.challenge_ack_limit && self.challenge_allowance > 0 {
+            self.ack.now = true;
+            self.stats.challenge_acks += 1;
+            self.challenge_allowance -= 1;
+            self.challenge_window = (start, count + 1);
+        } else {
+            self.challenge_window = (start, count);
+        }
+    }
+}
+
+/// The smallest window-scale shift that lets `buffer` bytes be advertised (RFC 7323 §2.3: at most 14).
+pub(crate) fn window_shift_for(buffer: usize) -> u8 {
+    let mut shift = 0u8;
+    while shift < 14 && (buffer >> shift) > usize::from(u16::MAX) {
+        shift += 1;
+    }
+    shift
+}

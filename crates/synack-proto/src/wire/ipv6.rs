@@ -1,0 +1,287 @@
+//! The IPv6 header (RFC 8200): a zero-copy [`Ipv6Packet`] view and an owned [`Ipv6Repr`].
+//!
+//! On parse, hop-by-hop (0), routing (43) and destination-options (60)
+//! extension headers are walked (at most [`MAX_EXTENSION_HEADERS`]); a fragment
+//! header (44) is [`WireError::Fragmented`]; AH (51) and ESP (50) are
+//! [`WireError::UnsupportedExtensionHeader`]; any other value is taken as the
+//! upper-layer protocol.
+//! Jumbograms (RFC 2675) are not supported. synack emits no extension headers.
+
+use super::WireError;
+use super::field::{array_at, set_bytes, set_u8, set_u16, u8_at, u16_at, u32_at};
+use core::net::Ipv6Addr;
+
+mod off {
+    pub(super) const VER_TC_FLOW: usize = 0;
+    pub(super) const PAYLOAD_LEN: usize = 4;
+    pub(super) const NEXT_HEADER: usize = 6;
+    pub(super) const HOP_LIMIT: usize = 7;
+    pub(super) const SRC: usize = 8;
+    pub(super) const DST: usize = 24;
+}
+
+/// The length of the fixed IPv6 header.
+pub const HEADER_LEN: usize = 40;
+/// The most extension headers [`Ipv6Packet::upper_layer`] walks before giving up.
+pub const MAX_EXTENSION_HEADERS: usize = 8;
+/// The largest payload the 16-bit payload length field can describe.
+pub const MAX_PAYLOAD_LEN: usize = 65535;
+
+/// Hop-by-hop options header.
+const NH_HOP_BY_HOP: u8 = 0;
+/// Routing header.
+const NH_ROUTING: u8 = 43;
+/// Fragment header.
+const NH_FRAGMENT: u8 = 44;
+/// Encapsulating security payload.
+const NH_ESP: u8 = 50;
+/// Authentication header.
+const NH_AH: u8 = 51;
+/// Destination options header.
+const NH_DEST_OPTS: u8 = 60;
+
+/// A zero-copy view of an IPv6 packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ipv6Packet<T: AsRef<[u8]>> {
+    buffer: T,
+}
+
+impl<T: AsRef<[u8]>> Ipv6Packet<T> {
+    /// Wraps a buffer without checking; accessors still never panic.
+    pub const fn new_unchecked(buffer: T) -> Self {
+        Ipv6Packet { buffer }
+    }
+
+    /// Wraps a buffer after [`Ipv6Packet::check_len`].
+    pub fn new_checked(buffer: T) -> Result<Self, WireError> {
+        let packet = Self::new_unchecked(buffer);
+        packet.check_len()?;
+        Ok(packet)
+    }
+
+    /// At least 40 bytes, and 40 + payload length within the buffer.
+    pub fn check_len(&self) -> Result<(), WireError> {
+        let len = self.buf().len();
+        if len < HEADER_LEN {
+            return Err(WireError::Truncated);
+        }
+        if HEADER_LEN + usize::from(self.payload_len()) > len {
+            return Err(WireError::BadTotalLength);
+        }
+        Ok(())
+    }
+
+    /// The underlying buffer.
+    pub fn into_inner(self) -> T {
+        self.buffer
+    }
+
+    fn buf(&self) -> &[u8] {
+        self.buffer.as_ref()
+    }
+
+    /// The version nibble (6).
+    pub fn version(&self) -> u8 {
+        u8_at(self.buf(), off::VER_TC_FLOW) >> 4
+    }
+
+    /// The traffic class byte.
+    pub fn traffic_class(&self) -> u8 {
+        ((u32_at(self.buf(), off::VER_TC_FLOW) >> 20) & 0xff) as u8
+    }
+
+    /// The 20-bit flow label.
+    pub fn flow_label(&self) -> u32 {
+        u32_at(self.buf(), off::VER_TC_FLOW) & 0x000f_ffff
+    }
+
+    /// The payload length field (everything after the fixed header).
+    pub fn payload_len(&self) -> u16 {
+        u16_at(self.buf(), off::PAYLOAD_LEN)
+    }
+
+    /// The next header field of the fixed header.
+    pub fn next_header(&self) -> u8 {
+        u8_at(self.buf(), off::NEXT_HEADER)
+    }
+
+    /// The hop limit.
+    pub fn hop_limit(&self) -> u8 {
+        u8_at(self.buf(), off::HOP_LIMIT)
+    }
+
+    /// Source address.
+    pub fn src_addr(&self) -> Ipv6Addr {
+        Ipv6Addr::from(array_at::<16>(self.buf(), off::SRC))
+    }
+
+    /// Destination address.
+    pub fn dst_addr(&self) -> Ipv6Addr {
+        Ipv6Addr::from(array_at::<16>(self.buf(), off::DST))
+    }
+
+    /// The payload (after the fixed header, up to the payload length; padding
+    /// excluded), extension headers included. Empty if inconsistent.
+    pub fn payload(&self) -> &[u8] {
+        payload_of(self.buf(), self.payload_len())
+    }
+
+    /// Walks the extension headers: returns the upper-layer protocol and the
+    /// offset of its header within [`Ipv6Packet::payload`].
+    pub fn upper_layer(&self) -> Result<(u8, usize), WireError> {
+        walk_extension_headers(self.next_header(), self.payload())
+    }
+}
+
+fn payload_of(buf: &[u8], payload_len: u16) -> &[u8] {
+    buf.get(HEADER_LEN..HEADER_LEN + usize::from(payload_len))
+        .unwrap_or(&[])
+}
+
+/// Skips hop-by-hop, routing and destination-options headers in `payload`.
+fn walk_extension_headers(mut next_header: u8, payload: &[u8]) -> Result<(u8, usize), WireError> {
+    let mut offset = 0usize;
+    for _ in 0..=MAX_EXTENSION_HEADERS {
+        match next_header {
+            NH_HOP_BY_HOP | NH_ROUTING | NH_DEST_OPTS => {
+                // RFC 8200 §4.3–4.6: Next Header, Hdr Ext Len in 8-octet units not
+                // counting the first 8 octets.
+                let ext = payload
+                    .get(offset..offset + 2)
+                    .ok_or(WireError::Truncated)?;
+                let (nh, units) = match ext {
+                    [nh, units] => (*nh, *units),
+                    _ => return Err(WireError::Truncated),
+                };
+                let len = (usize::from(units) + 1) * 8;
+                if offset + len > payload.len() {
+                    return Err(WireError::Truncated);
+                }
+                next_header = nh;
+                offset += len;
+            }
+            NH_FRAGMENT => return Err(WireError::Fragmented),
+            NH_AH | NH_ESP => return Err(WireError::UnsupportedExtensionHeader(next_header)),
+            upper => return Ok((upper, offset)),
+        }
+    }
+    Err(WireError::TooManyExtensionHeaders)
+}
+
+impl<'a> Ipv6Packet<&'a [u8]> {
+    /// Like [`Ipv6Packet::payload`], but borrowing from the underlying buffer.
+    pub fn payload_slice(&self) -> &'a [u8] {
+        payload_of(self.buffer, self.payload_len())
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv6Packet<T> {
+    fn buf_mut(&mut self) -> &mut [u8] {
+        self.buffer.as_mut()
+    }
+
+    /// Sets version, traffic class and flow label (20 bits).
+    pub fn set_version_tc_flow(&mut self, version: u8, traffic_class: u8, flow_label: u32) {
+        let v = (u32::from(version) << 28)
+            | (u32::from(traffic_class) << 20)
+            | (flow_label & 0x000f_ffff);
+        set_bytes(self.buf_mut(), off::VER_TC_FLOW, &v.to_be_bytes());
+    }
+
+    /// Sets the payload length.
+    pub fn set_payload_len(&mut self, len: u16) {
+        set_u16(self.buf_mut(), off::PAYLOAD_LEN, len);
+    }
+
+    /// Sets the next header.
+    pub fn set_next_header(&mut self, next_header: u8) {
+        set_u8(self.buf_mut(), off::NEXT_HEADER, next_header);
+    }
+
+    /// Sets the hop limit.
+    pub fn set_hop_limit(&mut self, hop_limit: u8) {
+        set_u8(self.buf_mut(), off::HOP_LIMIT, hop_limit);
+    }
+
+    /// Sets the source address.
+    pub fn set_src_addr(&mut self, addr: Ipv6Addr) {
+        set_bytes(self.buf_mut(), off::SRC, &addr.octets());
+    }
+
+    /// Sets the destination address.
+    pub fn set_dst_addr(&mut self, addr: Ipv6Addr) {
+        set_bytes(self.buf_mut(), off::DST, &addr.octets());
+    }
+
+    /// The mutable payload (empty if inconsistent).
+    pub fn payload_mut(&mut self) -> &mut [u8] {
+        let end = HEADER_LEN + usize::from(self.payload_len());
+        self.buf_mut().get_mut(HEADER_LEN..end).unwrap_or(&mut [])
+    }
+}
+
+/// The meaning of an IPv6 header, as synack uses it.
+///
+/// After [`Ipv6Repr::parse`], `next_header` is the upper-layer protocol and
+/// `payload_len` the upper-layer length: walked extension headers are consumed
+/// (this is also the length that goes into the pseudo-header, RFC 8200 §8.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Ipv6Repr {
+    /// Source address.
+    pub src: Ipv6Addr,
+    /// Destination address.
+    pub dst: Ipv6Addr,
+    /// The upper-layer protocol (6 = TCP).
+    pub next_header: u8,
+    /// The upper-layer payload length.
+    pub payload_len: usize,
+    /// Hop limit.
+    pub hop_limit: u8,
+}
+
+impl Ipv6Repr {
+    /// Parses a packet: version 6, lengths consistent, extension headers walked.
+    pub fn parse<T: AsRef<[u8]>>(packet: &Ipv6Packet<T>) -> Result<Self, WireError> {
+        packet.check_len()?;
+        if packet.version() != 6 {
+            return Err(WireError::BadVersion);
+        }
+        let (next_header, offset) = packet.upper_layer()?;
+        Ok(Ipv6Repr {
+            src: packet.src_addr(),
+            dst: packet.dst_addr(),
+            next_header,
+            payload_len: usize::from(packet.payload_len()).saturating_sub(offset),
+            hop_limit: packet.hop_limit(),
+        })
+    }
+
+    /// The emitted header length: always 40 (no extension headers).
+    pub const fn header_len(&self) -> usize {
+        HEADER_LEN
+    }
+
+    /// Header plus payload.
+    pub const fn buffer_len(&self) -> usize {
+        HEADER_LEN + self.payload_len
+    }
+
+    /// Writes the 40-byte header (traffic class and flow label 0).
+    /// Fails if the buffer is shorter than 40 bytes or the payload exceeds 65535.
+    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(
+        &self,
+        packet: &mut Ipv6Packet<T>,
+    ) -> Result<(), WireError> {
+        if packet.buf().len() < HEADER_LEN {
+            return Err(WireError::BufferTooSmall);
+        }
+        let len = u16::try_from(self.payload_len).map_err(|_| WireError::PacketTooLong)?;
+        packet.set_version_tc_flow(6, 0, 0);
+        packet.set_payload_len(len);
+        packet.set_next_header(self.next_header);
+        packet.set_hop_limit(self.hop_limit);
+        packet.set_src_addr(self.src);
+        packet.set_dst_addr(self.dst);
+        Ok(())
+    }
+}

@@ -1,0 +1,121 @@
+//! Test-only oracle: cross-checks a packet against `etherparse`, an independent
+//! parser. Other modules' tests call [`check_with_etherparse`] on every packet
+//! they emit.
+#![allow(
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
+
+use super::{Checksum, IpRepr, TcpOptions, parse_ip_tcp, tcp_options::MAX_WINDOW_SCALE};
+use crate::tcp::seq::SeqNum;
+use etherparse::{NetSlice, SlicedPacket, TcpOptionElement, TransportSlice};
+
+/// Parses `packet` (an IPv4 or IPv6 packet carrying TCP) with both etherparse
+/// and synack's [`parse_ip_tcp`] and panics with a descriptive message unless
+/// they agree on addresses, TTL/hop limit, ports, seq, ack, flags, window,
+/// urgent pointer, options and payload, and both checksums are valid according
+/// to etherparse's own computation.
+#[track_caller]
+pub(crate) fn check_with_etherparse(packet: &[u8]) {
+    let sliced = SlicedPacket::from_ip(packet)
+        .unwrap_or_else(|e| panic!("etherparse rejects the packet: {e}\npacket: {packet:02x?}"));
+    let (ours_ip, ours) = parse_ip_tcp(packet, Checksum::Verify)
+        .unwrap_or_else(|e| panic!("synack rejects the packet: {e}\npacket: {packet:02x?}"));
+    let Some(TransportSlice::Tcp(tcp)) = sliced.transport else {
+        panic!("etherparse found no TCP segment in {packet:02x?}");
+    };
+
+    match (sliced.net, ours_ip) {
+        (Some(NetSlice::Ipv4(v4)), IpRepr::V4(r)) => {
+            let h = v4.header().to_header();
+            assert_eq!(h.source, r.src.octets(), "IPv4 source");
+            assert_eq!(h.destination, r.dst.octets(), "IPv4 destination");
+            assert_eq!(h.time_to_live, r.ttl, "IPv4 TTL");
+            assert_eq!(h.protocol.0, 6, "IPv4 protocol");
+            assert_eq!(
+                h.header_checksum,
+                h.calc_header_checksum(),
+                "IPv4 header checksum per etherparse"
+            );
+            let want = tcp
+                .calc_checksum_ipv4(h.source, h.destination)
+                .expect("segment length fits");
+            assert_eq!(tcp.checksum(), want, "TCP checksum per etherparse (IPv4)");
+            assert_eq!(usize::from(h.total_len), packet.len(), "IPv4 total length");
+            assert!(!h.more_fragments, "IPv4 MF must be clear");
+        }
+        (Some(NetSlice::Ipv6(v6)), IpRepr::V6(r)) => {
+            let h = v6.header();
+            assert_eq!(h.source_addr(), r.src, "IPv6 source");
+            assert_eq!(h.destination_addr(), r.dst, "IPv6 destination");
+            assert_eq!(h.hop_limit(), r.hop_limit, "IPv6 hop limit");
+            assert_eq!(
+                usize::from(h.payload_length()) + 40,
+                packet.len(),
+                "IPv6 payload length"
+            );
+            let want = tcp
+                .calc_checksum_ipv6(h.source(), h.destination())
+                .expect("segment length fits");
+            assert_eq!(tcp.checksum(), want, "TCP checksum per etherparse (IPv6)");
+        }
+        (net, ours) => panic!("IP version disagreement: etherparse {net:?}, synack {ours:?}"),
+    }
+
+    assert_eq!(tcp.source_port(), ours.src_port, "source port");
+    assert_eq!(tcp.destination_port(), ours.dst_port, "destination port");
+    assert_eq!(tcp.sequence_number(), ours.seq.get(), "sequence number");
+    assert_eq!(tcp.acknowledgment_number(), ours.ack.get(), "ack number");
+    let f = ours.flags;
+    let flag_pairs = [
+        ("FIN", tcp.fin(), f.fin()),
+        ("SYN", tcp.syn(), f.syn()),
+        ("RST", tcp.rst(), f.rst()),
+        ("PSH", tcp.psh(), f.psh()),
+        ("ACK", tcp.ack(), f.ack()),
+        ("URG", tcp.urg(), f.contains(super::TcpFlags::URG)),
+        ("ECE", tcp.ece(), f.contains(super::TcpFlags::ECE)),
+        ("CWR", tcp.cwr(), f.contains(super::TcpFlags::CWR)),
+    ];
+    for (name, theirs, ours) in flag_pairs {
+        assert_eq!(theirs, ours, "flag {name}");
+    }
+    assert_eq!(tcp.window_size(), ours.window, "window");
+    assert_eq!(tcp.urgent_pointer(), ours.urgent, "urgent pointer");
+    assert_eq!(tcp.payload(), ours.payload, "payload");
+
+    let theirs = options_from_etherparse(&tcp);
+    assert_eq!(
+        theirs,
+        ours.options,
+        "options (raw bytes {:02x?})",
+        tcp.options()
+    );
+}
+
+/// Folds etherparse's option elements into a [`TcpOptions`] with synack's
+/// semantics (later duplicates win, window scale clamped to 14).
+fn options_from_etherparse(tcp: &etherparse::TcpSlice<'_>) -> TcpOptions {
+    let mut out = TcpOptions::default();
+    for element in tcp.options_iterator() {
+        match element.unwrap_or_else(|e| panic!("etherparse option error: {e}")) {
+            TcpOptionElement::Noop => {}
+            TcpOptionElement::MaximumSegmentSize(mss) => out.mss = Some(mss),
+            TcpOptionElement::WindowScale(s) => out.window_scale = Some(s.min(MAX_WINDOW_SCALE)),
+            TcpOptionElement::SelectiveAcknowledgementPermitted => out.sack_permitted = true,
+            TcpOptionElement::SelectiveAcknowledgement(first, rest) => {
+                let mut blocks = super::SackBlocks::default();
+                for (l, r) in core::iter::once(first).chain(rest.into_iter().flatten()) {
+                    blocks.push(SeqNum::new(l), SeqNum::new(r));
+                }
+                out.sack_blocks = blocks;
+            }
+            TcpOptionElement::Timestamp(tsval, tsecr) => {
+                out.timestamps = Some(super::Timestamps { tsval, tsecr });
+            }
+        }
+    }
+    out
+}
