@@ -6,7 +6,7 @@
 //! receives in FIN-WAIT-2; then B closes. A passes through TIME-WAIT before CLOSED.
 
 use crate::sim::{Fate, HostId, LinkConfig, LinkStats, Network, PacketEvent, SimError};
-use crate::stack::{ConnId, ListenerId, Stack, StackConfig};
+use crate::stack::{ConnId, ListenerId, Secret, Stack, StackConfig};
 use crate::tcp::{self, State};
 use crate::time::{Duration, Instant};
 use crate::trace::Dir as TraceDir;
@@ -222,19 +222,22 @@ pub fn run(options: &DemoOptions) -> Result<DemoReport, DemoError> {
     let script = Script::new(options.bytes, options.seed);
     let mut net: Network<Stack> = Network::new(options.seed);
     let stack_cfg = |host: u8| {
+        // A fixed secret from the seed: the same seed replays the same run.
         let mut key = [host; 16];
         key[..8].copy_from_slice(&options.seed.to_le_bytes());
-        StackConfig {
+        let cfg = StackConfig {
             tcp: tcp::Config {
                 msl: options.msl,
                 ..tcp::Config::default()
             },
-            isn_key: key,
             ..StackConfig::default()
-        }
+        };
+        (cfg, Secret::from_bytes(key))
     };
-    net.add_host(&[ADDR_A], Stack::new(stack_cfg(0xa), &[ADDR_A]));
-    net.add_host(&[ADDR_B], Stack::new(stack_cfg(0xb), &[ADDR_B]));
+    let (cfg_a, secret_a) = stack_cfg(0xa);
+    let (cfg_b, secret_b) = stack_cfg(0xb);
+    net.add_host(&[ADDR_A], Stack::new(cfg_a, secret_a, &[ADDR_A]));
+    net.add_host(&[ADDR_B], Stack::new(cfg_b, secret_b, &[ADDR_B]));
     let link = LinkConfig::default()
         .with_delay(options.delay)
         .with_loss(options.loss_percent / 100.0)

@@ -95,13 +95,16 @@
 //!
 //! ```
 //! use synack::sim::{HostId, LinkConfig, Network};
-//! use synack::stack::{Stack, StackConfig};
+//! use synack::stack::{Secret, Stack, StackConfig};
 //! use synack::time::Duration;
 //!
 //! let (ip_a, ip_b) = ([192, 0, 2, 1].into(), [192, 0, 2, 2].into());
 //! let mut net = Network::new(7);
-//! let a = net.add_host(&[ip_a], Stack::new(StackConfig::default(), &[ip_a]));
-//! let b = net.add_host(&[ip_b], Stack::new(StackConfig::default(), &[ip_b]));
+//! // Fixed secrets make the simulation replay exactly; on a real network they must be
+//! // random (`synack::net::random_secret()`).
+//! let (secret_a, secret_b) = (Secret::from_bytes([1; 16]), Secret::from_bytes([2; 16]));
+//! let a = net.add_host(&[ip_a], Stack::new(StackConfig::default(), secret_a, &[ip_a]));
+//! let b = net.add_host(&[ip_b], Stack::new(StackConfig::default(), secret_b, &[ip_b]));
 //! net.set_links(a, b, LinkConfig::default().with_delay(Duration::from_millis(10)));
 //!
 //! let listener = net.host_mut(b).listen((ip_b, 80).into(), 8).unwrap();

@@ -345,3 +345,22 @@ fn peek_blocks_for_data_leaves_it_for_read_and_honours_nonblocking() {
     assert_eq!(&buf[..3], b"abc");
     drop(writer.join().unwrap());
 }
+
+/// RFC 6528 requires a secret key for ISNs, and SYN cookies are forgeable with a known one:
+/// the core has no default key, and a runtime built without `Builder::secret` draws its
+/// own from the OS, so two default-built runtimes never share one.
+#[test]
+fn two_default_built_runtimes_key_their_stacks_with_different_secrets() {
+    let (a, b) = hosts();
+    let fingerprint = |rt: &Runtime| rt.with_stack(|s, _| s.secret_fingerprint()).unwrap();
+    assert_ne!(fingerprint(&a), fingerprint(&b));
+    // A secret set on purpose (for a reproducible capture) is the one used.
+    let secret = synack::stack::Secret::from_bytes([9; 16]);
+    let (link, _peer) = MemoryDevice::pair(1500, 64);
+    let c = Runtime::builder()
+        .address(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 3)))
+        .secret(secret.clone())
+        .build(link)
+        .unwrap();
+    assert_eq!(fingerprint(&c), secret.fingerprint());
+}

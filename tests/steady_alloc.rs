@@ -9,7 +9,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use synack::stack::{ConnId, Stack, StackConfig};
+use synack::stack::{ConnId, Secret, Stack, StackConfig};
 use synack::tcp::{self, State};
 use synack::time::{Duration, Instant};
 
@@ -112,10 +112,9 @@ impl Rig {
                     recv_buffer: buffer,
                     ..tcp::Config::default()
                 },
-                isn_key: [key; 16],
                 ..StackConfig::default()
             };
-            Stack::new(cfg, &[ip])
+            Stack::new(cfg, Secret::from_bytes([key; 16]), &[ip])
         };
         let mut r = Rig {
             a: host(IP_A, 1),

@@ -3,7 +3,7 @@
 use crate::harness::{Clock, Flow, Host, Link, Pkt, Rig, pool_get, pool_put, pool_reset};
 use crate::{IP_A, IP_B, Lifecycles, Setup, WALL_LIMIT};
 use std::net::SocketAddr;
-use synack::stack::{ConnId, ListenerId, Stack, StackConfig};
+use synack::stack::{ConnId, ListenerId, Secret, Stack, StackConfig};
 use synack::tcp::cc::CcAlgorithm;
 use synack::tcp::{self, State};
 use synack::time::Instant;
@@ -69,11 +69,10 @@ fn rig(s: &Setup, links: (Link, Link), clock: Clock) -> Rig<SynHost> {
             syn_backlog: 1024,
             // TIME-WAIT ends at once (the smoltcp client is aborted in TIME-WAIT likewise).
             max_time_wait: 0,
-            isn_key: [key; 16],
             ..StackConfig::default()
         };
         SynHost {
-            stack: Stack::new(cfg, &[ip]),
+            stack: Stack::new(cfg, Secret::from_bytes([key; 16]), &[ip]),
             spare: None,
         }
     };

@@ -12,11 +12,11 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use synack::sim::{Endpoint, HostId, LinkConfig, Network};
-use synack::stack::{ConnId, ListenerId, Stack, StackConfig};
+use synack::stack::{ConnId, ListenerId, Secret, Stack, StackConfig};
 use synack::tcp::State;
 use synack::time::{Duration, Instant};
 use synack_fuzz::ops::{Encoder, Op, Seg, SeqSel, Setup, Target, TsSel, next_op};
-use synack_fuzz::stack::{Harness, LOCAL_V4, LOCAL_V6, REMOTES_V4, REMOTES_V6};
+use synack_fuzz::stack::{Harness, ISN_KEY, LOCAL_V4, LOCAL_V6, REMOTES_V4, REMOTES_V6};
 
 /// Host B: the harness's stack, with everything it sees recorded as operations.
 struct Recorder {
@@ -107,17 +107,23 @@ fn record(s: &Scenario) -> (Vec<u8>, Vec<Vec<u8>>) {
     let b_cfg = s.setup.stack_config();
     let a_cfg = StackConfig {
         tcp: b_cfg.tcp,
-        isn_key: [1; 16],
         ..StackConfig::default()
     };
     let a_addrs = [REMOTES_V4[0], REMOTES_V6[0]];
     let b_addrs = [LOCAL_V4, LOCAL_V6];
     let mut net: Network<Box<dyn AnyHost>> = Network::new(s.seed);
-    net.add_host(&a_addrs, Box::new(Plain(Stack::new(a_cfg, &a_addrs))));
+    net.add_host(
+        &a_addrs,
+        Box::new(Plain(Stack::new(
+            a_cfg,
+            Secret::from_bytes([1; 16]),
+            &a_addrs,
+        ))),
+    );
     net.add_host(
         &b_addrs,
         Box::new(Recorder {
-            stack: Stack::new(b_cfg, &b_addrs),
+            stack: Stack::new(b_cfg, Secret::from_bytes(ISN_KEY), &b_addrs),
             last: Instant::ZERO,
             ops: Vec::new(),
             emitted: Vec::new(),

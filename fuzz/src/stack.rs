@@ -5,7 +5,7 @@ use crate::ops::{Anchor, Op, Seg, Setup, Target, next_op};
 use arbitrary::{Arbitrary, Unstructured};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use synack::stack::{ConnId, ListenerId, Stack, StackConfig};
+use synack::stack::{ConnId, ListenerId, Secret, Stack, StackConfig};
 use synack::tcp::{self, SeqNum};
 use synack::time::{Duration, Instant};
 use synack::wire::{self, Checksum, IpRepr};
@@ -53,7 +53,6 @@ impl Setup {
             tcp,
             syn_backlog: 4,
             max_connections: 16,
-            isn_key: ISN_KEY,
             max_pending_rsts: 8,
             syn_cookies: !self.no_syn_cookies,
             ..StackConfig::default()
@@ -100,7 +99,7 @@ impl Harness {
             + 64 * 1024;
         let memory_bound = cfg.max_connections * per_conn + (1 << 20);
         Harness {
-            stack: Stack::new(cfg, &[LOCAL_V4, LOCAL_V6]),
+            stack: Stack::new(cfg, Secret::from_bytes(ISN_KEY), &[LOCAL_V4, LOCAL_V6]),
             now: Instant::ZERO,
             conns: Vec::new(),
             listeners: Vec::new(),
@@ -366,7 +365,10 @@ impl Harness {
             self.check_accounting(id, c);
             // Every step ends with the output drained: the liveness invariant holds.
             if let Err(stall) = c.check_liveness() {
-                panic!("{id:?}: liveness invariant broken at {:?}: {stall}", self.now);
+                panic!(
+                    "{id:?}: liveness invariant broken at {:?}: {stall}",
+                    self.now
+                );
             }
             // The edge is fixed once the handshake is complete (our SYN acknowledged); before
             // that a SYN,ACK acknowledging our ISS may replace a forged IRS and its window.

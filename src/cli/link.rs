@@ -175,10 +175,10 @@ pub fn open(args: &LinkArgs, msl: Duration) -> Result<Driver<TunDevice>, Failure
     };
     let cfg = StackConfig {
         tcp,
-        isn_key: synack::net::random_isn_key(),
         ..StackConfig::default()
     };
-    let stack = Stack::new(cfg, &[args.addr]);
+    let secret = synack::net::random_secret().map_err(|e| Failure::setup(e.to_string()))?;
+    let stack = Stack::new(cfg, secret, &[args.addr]);
     Ok(Driver::new(
         stack,
         device,

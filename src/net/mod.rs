@@ -29,18 +29,15 @@ pub use impair::{ImpairConfig, ImpairError, Impairer};
 pub use pcap::PcapWriter;
 pub use tun::{TunConfig, TunDevice, TunError, TunQueue};
 
-/// 16 random bytes for the RFC 6528 ISN secret (`StackConfig::isn_key`), from the OS; if
-/// `/dev/urandom` cannot be read, the clock, which still differs between runs.
-pub fn random_isn_key() -> [u8; 16] {
-    use std::io::Read;
+/// A stack [`Secret`](crate::stack::Secret) of 16 bytes from the operating system's random
+/// source (`getrandom(2)`), for RFC 6528 ISNs, SYN cookies and port offsets. Fails, rather
+/// than falling back to something guessable, if the OS has no randomness to give.
+pub fn random_secret() -> std::io::Result<crate::stack::Secret> {
     let mut key = [0u8; 16];
-    let ok = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut key));
-    if ok.is_err() {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos();
-        key = t.to_le_bytes();
-    }
-    key
+    getrandom::fill(&mut key).map_err(|e| {
+        std::io::Error::other(format!(
+            "no random bytes from the operating system for the stack's secret: {e}"
+        ))
+    })?;
+    Ok(crate::stack::Secret::from_bytes(key))
 }

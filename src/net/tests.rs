@@ -2,7 +2,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use super::*;
-use crate::stack::{Stack, StackConfig};
+use crate::stack::{Secret, Stack, StackConfig};
+
+/// The secret of these tests' stacks: fixed, so runs replay.
+const TEST_SECRET: [u8; 16] = [0x5a; 16];
 use crate::tcp::{self, State};
 use crate::time::Duration;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -19,7 +22,7 @@ fn driver<D: Device>(addr: IpAddr, dev: D, impair: Option<ImpairConfig>) -> Driv
         ..StackConfig::default()
     };
     Driver::new(
-        Stack::new(cfg, &[addr]),
+        Stack::new(cfg, Secret::from_bytes(TEST_SECRET), &[addr]),
         dev,
         DriverOptions { impair, pcap: None },
     )
@@ -129,7 +132,11 @@ fn pcap_records_both_directions_as_raw_ip() {
     rt.block_on(async {
         let (da, db) = MemoryDevice::pair(1500, 64);
         let mut a = Driver::new(
-            Stack::new(StackConfig::default(), &[A]),
+            Stack::new(
+                StackConfig::default(),
+                Secret::from_bytes(TEST_SECRET),
+                &[A],
+            ),
             da,
             DriverOptions {
                 impair: None,

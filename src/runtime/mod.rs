@@ -26,7 +26,7 @@ pub(crate) mod socket;
 mod waiters;
 
 use crate::net::{Device, Driver, DriverOptions, DriverStats, ImpairConfig, PcapWriter};
-use crate::stack::{Stack, StackConfig};
+use crate::stack::{Secret, Stack, StackConfig};
 use crate::time::Instant;
 use crate::wire::Checksum;
 use core::Shared;
@@ -70,7 +70,7 @@ pub struct Builder {
     cfg: StackConfig,
     addrs: Vec<IpAddr>,
     options: DriverOptions,
-    isn_key: Option<[u8; 16]>,
+    secret: Option<Secret>,
 }
 
 impl Builder {
@@ -85,17 +85,17 @@ impl Builder {
         self
     }
 
-    /// Replaces the stack configuration. Its `isn_key` is replaced by random bytes unless
-    /// [`isn_key`](Self::isn_key) sets one.
+    /// Replaces the stack configuration.
     pub fn stack_config(mut self, cfg: StackConfig) -> Builder {
         self.cfg = cfg;
         self
     }
 
-    /// Uses this secret for initial sequence numbers instead of a random one (for
-    /// reproducible captures).
-    pub fn isn_key(mut self, key: [u8; 16]) -> Builder {
-        self.isn_key = Some(key);
+    /// Keys the stack with this secret instead of random bytes from the OS (for
+    /// reproducible captures only: a known secret makes ISNs predictable and SYN cookies
+    /// forgeable; see [`Secret`]).
+    pub fn secret(mut self, secret: Secret) -> Builder {
+        self.secret = Some(secret);
         self
     }
 
@@ -139,7 +139,7 @@ impl Builder {
             )
         })?;
         let device = Arc::new(device);
-        let shared = self.shared(device.clone());
+        let shared = self.shared(device.clone())?;
         // Detached: the task ends by itself once the Runtime is dropped.
         rt.spawn(run(shared.clone(), device));
         Ok(Runtime {
@@ -148,14 +148,17 @@ impl Builder {
         })
     }
 
-    /// The stack and its driver on `device`, ready to run.
-    fn shared<D: Device + Send + Sync + 'static>(self, device: Arc<D>) -> Arc<Shared> {
-        let mut cfg = self.cfg;
-        cfg.isn_key = self.isn_key.unwrap_or_else(crate::net::random_isn_key);
-        let mut stack = Stack::new(cfg, &self.addrs);
+    /// The stack and its driver on `device`, ready to run. The stack's secret is the one
+    /// [`secret`](Self::secret) set, else random bytes from the OS.
+    fn shared<D: Device + Send + Sync + 'static>(self, device: Arc<D>) -> io::Result<Arc<Shared>> {
+        let secret = match self.secret {
+            Some(s) => s,
+            None => crate::net::random_secret()?,
+        };
+        let mut stack = Stack::new(self.cfg, secret, &self.addrs);
         stack.set_events(true);
         let driver = Driver::new(stack, device, self.options);
-        Shared::new(Box::new(driver))
+        Ok(Shared::new(Box::new(driver)))
     }
 
     /// Starts the stack in a background thread on the device `open` returns. `open` runs on
@@ -184,7 +187,13 @@ impl Builder {
                         return;
                     }
                 };
-                let shared = self.shared(device.clone());
+                let shared = match self.shared(device.clone()) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                };
                 if tx.send(Ok(shared.clone())).is_ok() {
                     rt.block_on(run(shared, device));
                 }

@@ -26,7 +26,7 @@ pub(super) struct KeyedState {
 }
 
 impl KeyedState {
-    /// A hash key derived from the stack's secret (`StackConfig::isn_key`), so the table's
+    /// A hash key derived from the stack's [`Secret`](super::Secret), so the table's
     /// key is as secret as the ISN key and unrelated to it.
     pub(super) fn from_secret(secret: &[u8; 16]) -> KeyedState {
         let derive = |label: &[u8]| {

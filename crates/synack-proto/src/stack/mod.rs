@@ -40,6 +40,7 @@ use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
+use core::fmt;
 use core::net::{IpAddr, SocketAddr};
 use demux::Demux;
 use events::EventKey;
@@ -59,8 +60,6 @@ pub struct StackConfig {
     pub ephemeral_ports: (u16, u16),
     /// TTL / hop limit of outgoing packets.
     pub hop_limit: u8,
-    /// Secret for RFC 6528 ISNs. Drivers on real networks must use random bytes.
-    pub isn_key: [u8; 16],
     /// Most connectionless replies (RSTs, SYN-cookie SYN,ACKs) waiting to be sent.
     pub max_pending_rsts: usize,
     /// Answer SYNs with SYN cookies when a listener's SYN queue is full (RFC 4987 §3.6).
@@ -79,7 +78,6 @@ impl Default for StackConfig {
             max_connections: 1 << 20,
             ephemeral_ports: (49152, 65535),
             hop_limit: 64,
-            isn_key: [0x5a; 16],
             max_pending_rsts: 256,
             syn_cookies: true,
             challenge_ack_limit: 1000,
@@ -266,19 +264,60 @@ pub struct Stack {
     stall: Option<StallReport>,
     /// Connections and listeners whose readiness changed, each at most once.
     events: VecDeque<EventKey>,
+    /// [`Secret::fingerprint`] of the secret the stack was built with.
+    secret_fingerprint: u64,
+}
+
+/// The stack's secret: it keys RFC 6528 initial sequence numbers, SYN cookies (RFC 4987),
+/// the ephemeral-port offsets (RFC 6056) and the demux table's hash.
+///
+/// There is no default: a stack built with a key everyone knows has predictable ISNs and
+/// forgeable cookies, so the caller hands one in. On a real network it must be random bytes
+/// from the operating system (the `synack` runtime does this); a simulation may use a fixed
+/// one to be reproducible. Its `Debug` output does not show the bytes.
+#[derive(Clone)]
+pub struct Secret([u8; 16]);
+
+impl Secret {
+    /// A secret from 16 bytes: random ones on a real network, fixed ones only where
+    /// reproducibility matters more than secrecy (simulations, tests, captures).
+    pub const fn from_bytes(bytes: [u8; 16]) -> Secret {
+        Secret(bytes)
+    }
+
+    /// A digest of the secret that reveals nothing of it: tells whether two stacks share
+    /// their secret (a log line, a test) without printing it.
+    pub fn fingerprint(&self) -> u64 {
+        use core::hash::Hasher;
+        let mut h = siphasher::sip::SipHasher24::new_with_key(&self.0);
+        h.write(b"synack secret fingerprint");
+        h.finish()
+    }
+
+    /// A key for one use, derived from the secret so that one secret configures them all.
+    fn derive(&self, mask: u8) -> [u8; 16] {
+        self.0.map(|b| b ^ mask)
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Secret({:016x})", self.fingerprint())
+    }
 }
 
 impl Stack {
-    /// A stack owning `addrs`.
-    pub fn new(cfg: StackConfig, addrs: &[IpAddr]) -> Self {
+    /// A stack owning `addrs`, keyed by `secret`.
+    pub fn new(cfg: StackConfig, secret: Secret, addrs: &[IpAddr]) -> Self {
         Stack {
-            isn: IsnGenerator::new(cfg.isn_key),
-            // A key of its own, derived from the ISN secret so one secret configures both.
-            cookies: SynCookies::new(cfg.isn_key.map(|b| b ^ 0xa5)),
-            // RFC 6056: its own key, derived from the ISN secret like the cookies'.
-            ports: PortPicker::new(cfg.isn_key.map(|b| b ^ 0x3c)),
+            isn: IsnGenerator::new(secret.derive(0)),
+            // A key of its own, derived from the secret so one secret configures all.
+            cookies: SynCookies::new(secret.derive(0xa5)),
+            // RFC 6056: its own key, derived from the secret like the cookies'.
+            ports: PortPicker::new(secret.derive(0x3c)),
             // The demux table's hash key, derived from the same secret.
-            demux: Demux::new(&cfg.isn_key),
+            demux: Demux::new(&secret.derive(0)),
+            secret_fingerprint: secret.fingerprint(),
             tcp: Arc::new(cfg.tcp),
             cfg,
             addrs: addrs.to_vec(),
@@ -307,6 +346,12 @@ impl Stack {
     /// The addresses this stack owns.
     pub fn addresses(&self) -> &[IpAddr] {
         &self.addrs
+    }
+
+    /// The [`Secret::fingerprint`] of the stack's secret (the secret itself is not kept
+    /// where it could be read back).
+    pub fn secret_fingerprint(&self) -> u64 {
+        self.secret_fingerprint
     }
 
     /// The stack's configuration.

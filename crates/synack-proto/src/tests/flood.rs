@@ -2,7 +2,7 @@
 //! clients still connect while the stack's memory stays bounded and the flood leaves no state.
 
 use super::*;
-use crate::stack::StackConfig;
+use crate::stack::{Secret, StackConfig};
 use crate::wire::{self, TcpFlags, TcpOptions, TcpRepr, Timestamps};
 
 fn net_with(seed: u64, b_cfg: StackConfig, link: LinkConfig) -> Network<Stack> {
@@ -16,13 +16,20 @@ fn net_with(seed: u64, b_cfg: StackConfig, link: LinkConfig) -> Network<Stack> {
         Stack::new(
             StackConfig {
                 tcp,
-                isn_key: [1; 16],
                 ..StackConfig::default()
             },
+            Secret::from_bytes([1; 16]),
             &[IP_A],
         ),
     );
-    net.add_host(&[IP_B], Stack::new(StackConfig { tcp, ..b_cfg }, &[IP_B]));
+    net.add_host(
+        &[IP_B],
+        Stack::new(
+            StackConfig { tcp, ..b_cfg },
+            Secret::from_bytes(TEST_SECRET),
+            &[IP_B],
+        ),
+    );
     net.set_links(A, B, link);
     net.set_observer(Box::new(|_, bytes| {
         crate::wire::oracle::check_with_etherparse(bytes)

@@ -2,7 +2,7 @@
 //! every queue driven to its bound from the network side, and dead or idle peers timing out.
 
 use super::*;
-use crate::stack::StackConfig;
+use crate::stack::{Secret, StackConfig};
 use crate::tcp::SeqNum;
 use crate::wire::{self, Checksum, TcpFlags, TcpOptions, TcpRepr};
 
@@ -136,7 +136,7 @@ struct RawPeer {
 
 impl RawPeer {
     fn new(cfg: StackConfig, port: u16) -> Self {
-        let mut stack = Stack::new(cfg, &[IP_B]);
+        let mut stack = Stack::new(cfg, Secret::from_bytes(TEST_SECRET), &[IP_B]);
         let them = SocketAddr::new(IP_B, port);
         let listener = stack.listen(them, 16).unwrap();
         RawPeer {
@@ -428,10 +428,9 @@ fn time_wait_table_is_bounded() {
     let mut net = pair(14, tcp::Config::default(), LinkConfig::default());
     let cfg = StackConfig {
         max_time_wait: 5,
-        isn_key: [7; 16],
         ..StackConfig::default()
     };
-    *net.host_mut(A) = Stack::new(cfg, &[IP_A, IP6_A]);
+    *net.host_mut(A) = Stack::new(cfg, Secret::from_bytes([7; 16]), &[IP_A, IP6_A]);
     let server = SocketAddr::new(IP_B, 80);
     let l = net.host_mut(B).listen(server, 64).unwrap();
     let mut peak = 0;

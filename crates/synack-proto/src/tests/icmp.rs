@@ -2,7 +2,7 @@
 //! protocols it does not speak.
 
 use super::*;
-use crate::stack::StackConfig;
+use crate::stack::{Secret, StackConfig};
 use crate::wire::icmp::{Echo, IcmpRepr, emit_ip_icmp, parse_ip_icmp};
 use crate::wire::{Checksum, IpRepr, Ipv4Packet};
 
@@ -10,7 +10,11 @@ const PEER: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 9));
 const PEER6: IpAddr = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 9));
 
 fn stack() -> Stack {
-    Stack::new(StackConfig::default(), &[IP_A, IP6_A])
+    Stack::new(
+        StackConfig::default(),
+        Secret::from_bytes(TEST_SECRET),
+        &[IP_A, IP6_A],
+    )
 }
 
 fn request(src: IpAddr, dst: IpAddr, seq_no: u16, data: &[u8]) -> Vec<u8> {

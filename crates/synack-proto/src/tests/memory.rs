@@ -4,7 +4,7 @@
 //! and fail if someone regrows a connection. Lower them as the struct shrinks.
 
 use super::{IP_A, IP_B};
-use crate::stack::{Stack, StackConfig};
+use crate::stack::{Secret, Stack, StackConfig};
 use crate::tcp::{Connection, State};
 use crate::time::Instant;
 use std::net::SocketAddr;
@@ -37,11 +37,7 @@ fn shuttle(a: &mut Stack, b: &mut Stack) {
 }
 
 fn host(ip: std::net::IpAddr, key: u8) -> Stack {
-    let cfg = StackConfig {
-        isn_key: [key; 16],
-        ..StackConfig::default()
-    };
-    Stack::new(cfg, &[ip])
+    Stack::new(StackConfig::default(), Secret::from_bytes([key; 16]), &[ip])
 }
 
 #[test]

@@ -21,7 +21,7 @@ mod stack;
 mod wrap;
 
 use crate::sim::{HostId, LinkConfig, Network};
-use crate::stack::{ConnId, ListenerId, Stack, StackConfig};
+use crate::stack::{ConnId, ListenerId, Secret, Stack, StackConfig};
 use crate::tcp::{self, State};
 use crate::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
@@ -34,16 +34,25 @@ pub(crate) const IP_B: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 2));
 pub(crate) const IP6_A: IpAddr = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1));
 pub(crate) const IP6_B: IpAddr = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2));
 
+/// The secret [`pair`] gives host 1 (A) or 2 (B) of the network with `seed`: fixed, so a
+/// seed replays exactly.
+pub(crate) fn pair_secret(seed: u64, host: u8) -> [u8; 16] {
+    [host ^ (seed as u8); 16]
+}
+
+/// The secret of stacks whose test does not care which it is: fixed, so runs replay.
+pub(crate) const TEST_SECRET: [u8; 16] = [0x5a; 16];
+
 /// Two stacks joined by a link, with the etherparse oracle watching every packet.
 pub(crate) fn pair(seed: u64, tcp: tcp::Config, link: LinkConfig) -> Network<Stack> {
     let mut net = Network::new(seed);
     for (host, addrs) in [(1u8, [IP_A, IP6_A]), (2u8, [IP_B, IP6_B])] {
         let cfg = StackConfig {
             tcp,
-            isn_key: [host ^ (seed as u8); 16],
             ..StackConfig::default()
         };
-        net.add_host(&addrs, Stack::new(cfg, &addrs));
+        let secret = Secret::from_bytes(pair_secret(seed, host));
+        net.add_host(&addrs, Stack::new(cfg, secret, &addrs));
     }
     net.set_links(A, B, link);
     net.set_observer(Box::new(|_, bytes| {

@@ -157,10 +157,10 @@ fn run(
     let synack = |addrs: &[IpAddr]| {
         let cfg = StackConfig {
             tcp: tcp_cfg(),
-            isn_key: [seed as u8; 16],
             ..StackConfig::default()
         };
-        Host::Synack(Box::new(Stack::new(cfg, addrs)))
+        let secret = Secret::from_bytes([seed as u8; 16]);
+        Host::Synack(Box::new(Stack::new(cfg, secret, addrs)))
     };
     let smol = |addrs: &[IpAddr]| Host::Smol(Box::new(SmolHost::new(seed, addrs)));
     let ((a, b), synack_host, smol_host) = match client {

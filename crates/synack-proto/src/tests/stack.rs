@@ -348,3 +348,39 @@ fn corrupted_packets_are_counted_and_never_delivered_as_data() {
         + x.net.host(B).counters().in_errs;
     assert!(bad > 0, "the checksum caught corrupted packets");
 }
+
+/// The syn a fresh stack keyed by `secret` sends first to B:80: its source port and ISN.
+fn first_syn(secret: [u8; 16]) -> (u16, crate::tcp::SeqNum) {
+    let mut s = Stack::new(StackConfig::default(), Secret::from_bytes(secret), &[IP_A]);
+    s.connect(Instant::ZERO, SocketAddr::new(IP_B, 80)).unwrap();
+    let mut buf = [0u8; 1500];
+    let n = s.poll_transmit(Instant::ZERO, &mut buf).unwrap();
+    let (_, segment) = crate::wire::ip::parse_ip(&buf[..n], crate::wire::Checksum::Verify).unwrap();
+    let tcp = crate::wire::TcpPacket::new_checked(segment).unwrap();
+    (tcp.src_port(), tcp.seq_number())
+}
+
+/// RFC 6528 §3 and RFC 6056 §3.3.3: ISNs and ephemeral ports come from a keyed hash, so
+/// they are only as unpredictable as the key. The stack has no default key (it must be
+/// handed a `Secret`); with the same key and clock it picks the same port and ISN, with
+/// another key different ones; and the secret's `Debug` does not print its bytes.
+#[test]
+fn rfc6528_3_isn_and_port_depend_on_the_secret_which_debug_does_not_reveal() {
+    let (port_a, isn_a) = first_syn([1; 16]);
+    assert_eq!(
+        first_syn([1; 16]),
+        (port_a, isn_a),
+        "same secret, same choices"
+    );
+    let (port_b, isn_b) = first_syn([2; 16]);
+    assert!(
+        port_b != port_a && isn_b != isn_a,
+        "another secret, other choices"
+    );
+    let secret = Secret::from_bytes([0xab; 16]);
+    let shown = format!("{secret:?}");
+    assert!(!shown.to_lowercase().contains("abab"), "{shown}");
+    assert_eq!(shown, format!("Secret({:016x})", secret.fingerprint()));
+    let stack = Stack::new(StackConfig::default(), secret.clone(), &[IP_A]);
+    assert_eq!(stack.secret_fingerprint(), secret.fingerprint());
+}

@@ -47,7 +47,7 @@ fn rfc7323_more_than_4_gib_crosses_the_sequence_wrap_intact_from_an_isn_just_bel
 
     // Choose the moment of connect so that A's RFC 6528 ISN (keyed hash + 4 µs clock) lands
     // 1000 below 2^32: the stream crosses the wrap after 1000 bytes and again 4 GiB later.
-    let key = net.host(A).config().isn_key;
+    let key = crate::tests::pair_secret(21, 1);
     let local = SocketAddr::new(IP_A, net.host(A).config().ephemeral_ports.0);
     let f = IsnGenerator::new(key).isn(Instant::ZERO, local, server);
     let target = SeqNum::new(u32::MAX - 999);

@@ -1,7 +1,8 @@
 //! Exact tests of interception: SYNs to any destination, precedence, cookies, RSTs, memory.
 
-use crate::stack::{Stack, StackConfig};
+use crate::stack::{Secret, Stack, StackConfig};
 use crate::tcp::{self, SeqNum, State};
+use crate::tests::TEST_SECRET;
 use crate::time::Instant;
 use crate::wire::icmp::{Echo, IcmpRepr, emit_ip_icmp};
 use crate::wire::{self, Checksum, IpRepr, TcpFlags, TcpOptions, TcpRepr};
@@ -29,7 +30,7 @@ fn cfg() -> StackConfig {
 }
 
 fn stack() -> Stack {
-    Stack::new(cfg(), &[OURS])
+    Stack::new(cfg(), Secret::from_bytes(TEST_SECRET), &[OURS])
 }
 
 /// One segment the stack sent, with owned fields.
@@ -222,6 +223,7 @@ fn rfc4987_3_6_a_full_intercept_syn_queue_answers_with_a_cookie_that_completes()
             syn_backlog: 0,
             ..cfg()
         },
+        Secret::from_bytes(TEST_SECRET),
         &[OURS],
     );
     let l = s.intercept(16).unwrap();
@@ -241,6 +243,7 @@ fn intercept_syn_queue_is_bounded_by_syn_backlog_without_cookies() {
             syn_cookies: false,
             ..cfg()
         },
+        Secret::from_bytes(TEST_SECRET),
         &[OURS],
     );
     s.intercept(16).unwrap();
@@ -440,6 +443,7 @@ fn held_syns_are_bounded_forgotten_on_the_clients_rst_and_after_the_timeout() {
             syn_backlog: 2,
             ..cfg()
         },
+        Secret::from_bytes(TEST_SECRET),
         &[OURS],
     );
     s.intercept_deferred(16).unwrap();
