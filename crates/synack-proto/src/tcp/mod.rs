@@ -41,7 +41,9 @@ pub mod rtt;
 pub mod sack;
 pub mod sack_report;
 pub mod send_buf;
-pub mod seq;
+/// Sequence numbers live beside the wire formats that carry them; re-exported here, where
+/// the state machine names them.
+pub use crate::wire::seq;
 pub mod state;
 pub mod stats;
 pub mod syn_cookie;

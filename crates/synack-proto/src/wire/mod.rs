@@ -26,6 +26,7 @@ pub mod icmp;
 pub mod ip;
 pub mod ipv4;
 pub mod ipv6;
+pub mod seq;
 pub mod tcp;
 pub mod tcp_options;
 
@@ -38,6 +39,7 @@ pub use icmp::{IcmpPacket, IcmpRepr};
 pub use ip::{IpRepr, PROTOCOL_TCP};
 pub use ipv4::{Ipv4Packet, Ipv4Repr};
 pub use ipv6::{Ipv6Packet, Ipv6Repr};
+pub use seq::SeqNum;
 pub use tcp::{SackBlocks, TcpFlags, TcpOptions, TcpPacket, TcpRepr, Timestamps};
 
 /// Why a packet could not be parsed or emitted.

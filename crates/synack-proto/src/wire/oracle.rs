@@ -9,7 +9,7 @@
 )]
 
 use super::{Checksum, IpRepr, TcpOptions, parse_ip_tcp, tcp_options::MAX_WINDOW_SCALE};
-use crate::tcp::seq::SeqNum;
+use crate::wire::seq::SeqNum;
 use etherparse::{NetSlice, SlicedPacket, TcpOptionElement, TransportSlice};
 
 /// Parses `packet` (an IPv4 or IPv6 packet carrying TCP) with both etherparse

@@ -6,7 +6,7 @@
 
 use super::field::{set_bytes, set_u8, set_u16, set_u32, u8_at, u16_at, u32_at};
 use super::{Checksum, WireError, checksum, ip::PROTOCOL_TCP};
-use crate::tcp::seq::SeqNum;
+use crate::wire::seq::SeqNum;
 use core::fmt;
 use core::net::IpAddr;
 

@@ -27,7 +27,7 @@
 use super::WireError;
 use super::field::{array_at, set_bytes};
 use super::tcp::{SackBlocks, TcpOptions, Timestamps};
-use crate::tcp::seq::SeqNum;
+use crate::wire::seq::SeqNum;
 
 /// The most option bytes a TCP header can carry (60 − 20).
 pub const MAX_OPTIONS_LEN: usize = 40;

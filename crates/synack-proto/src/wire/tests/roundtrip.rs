@@ -1,9 +1,9 @@
 //! Repr → emit → parse round trips, checked against etherparse.
 
 use super::support::*;
-use crate::tcp::seq::SeqNum;
 use crate::wire::checksum;
 use crate::wire::oracle::check_with_etherparse;
+use crate::wire::seq::SeqNum;
 use crate::wire::{
     Checksum, IpRepr, Ipv4Packet, TcpFlags, TcpPacket, TcpRepr, WireError, emit_ip_tcp, ip_tcp_len,
     parse_ip_tcp,

@@ -1,6 +1,6 @@
 //! Shared builders and proptest strategies.
 
-use crate::tcp::seq::SeqNum;
+use crate::wire::seq::SeqNum;
 use crate::wire::{
     IpRepr, SackBlocks, TcpFlags, TcpOptions, TcpRepr, Timestamps, emit_ip_tcp, ip_tcp_len,
 };
