@@ -28,11 +28,11 @@
 
 use super::device::Device;
 use super::impair::{Direction, ImpairConfig, ImpairStats, Impairer};
-use super::pcap::{PcapError, PcapWriter};
 use crate::stack::Stack;
 use crate::time::{Duration, Instant};
 use crate::wire::Checksum;
 use std::io;
+use synack_proto::pcap::{PcapError, PcapWriter};
 
 /// Most packets read from the device per round before timers and transmits get a turn.
 pub(crate) const READ_BATCH: usize = 256;

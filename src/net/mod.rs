@@ -16,7 +16,6 @@
 pub mod device;
 pub mod driver;
 pub mod impair;
-pub mod pcap;
 pub mod tun;
 pub mod vnet;
 
@@ -26,7 +25,7 @@ mod tests;
 pub use device::{Device, MemoryDevice};
 pub use driver::{Clock, Driver, DriverError, DriverOptions, DriverStats};
 pub use impair::{ImpairConfig, ImpairError, Impairer};
-pub use pcap::PcapWriter;
+pub use synack_proto::pcap::{PcapError, PcapWriter};
 pub use tun::{TunConfig, TunDevice, TunError, TunQueue};
 
 /// A stack [`Secret`](crate::stack::Secret) of 16 bytes from the operating system's random

@@ -24,6 +24,8 @@ pub mod time;
 pub mod wire;
 
 #[cfg(feature = "std")]
+pub mod pcap;
+#[cfg(feature = "std")]
 pub mod sim;
 
 #[cfg(test)]

@@ -62,7 +62,6 @@
 //! - `link.rs`: one link direction, its impairments and counters;
 //! - `route.rs`: reading the destination address;
 //! - `event.rs`: the packet log;
-//! - `pcap.rs`: the capture writer.
 
 #![deny(
     clippy::unwrap_used,
@@ -73,7 +72,6 @@
 
 mod event;
 mod link;
-mod pcap;
 mod route;
 #[cfg(test)]
 mod tests;
@@ -84,12 +82,12 @@ use std::io::Write;
 use std::net::IpAddr;
 use std::path::Path;
 
+use crate::pcap::PcapWriter;
+pub use crate::pcap::SNAPLEN;
 use event::Scheduled;
 pub use event::{Fate, PacketEvent};
 pub use link::{DEFAULT_QUEUE_LIMIT_BYTES, InvalidProbability, LinkConfig, LinkStats};
 use link::{InFlight, Link, Refused, Transit};
-use pcap::PcapSink;
-pub use pcap::SNAPLEN;
 pub use route::destination;
 
 use crate::time::Instant;
@@ -131,8 +129,8 @@ pub type Observer = Box<dyn FnMut(HostId, &[u8])>;
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
     /// The pcap encoder rejected a header or packet, or its writer failed.
-    #[error("pcap: {0}")]
-    Pcap(#[from] pcap_file::PcapError),
+    #[error(transparent)]
+    Pcap(#[from] crate::pcap::PcapError),
     /// Creating or flushing the capture file failed.
     #[error("pcap I/O: {0}")]
     Io(#[from] std::io::Error),
@@ -171,7 +169,7 @@ struct Fabric {
     recording: bool,
     events: Vec<PacketEvent>,
     observer: Option<Observer>,
-    pcap: Option<PcapSink>,
+    pcap: Option<PcapWriter>,
     pcap_error: Option<SimError>,
 }
 
@@ -323,8 +321,8 @@ impl<H: Endpoint> Network<H> {
     /// unroutable) never reach a wire and are not written. If a write fails,
     /// capturing stops and [`take_pcap_error`](Self::take_pcap_error) returns
     /// the error.
-    pub fn set_pcap(&mut self, w: impl Write + 'static) -> Result<(), SimError> {
-        self.fabric.pcap = Some(PcapSink::new(Box::new(w))?);
+    pub fn set_pcap(&mut self, w: impl Write + Send + 'static) -> Result<(), SimError> {
+        self.fabric.pcap = Some(PcapWriter::new(Box::new(w))?);
         Ok(())
     }
 
@@ -337,7 +335,7 @@ impl<H: Endpoint> Network<H> {
     /// Flushes the capture writer, if any.
     pub fn flush_pcap(&mut self) -> Result<(), SimError> {
         match &mut self.fabric.pcap {
-            Some(sink) => sink.flush(),
+            Some(sink) => Ok(sink.flush()?),
             None => Ok(()),
         }
     }
@@ -575,11 +573,13 @@ impl Fabric {
 
     /// Writes a packet going onto the wire to the capture, if any.
     fn capture(&mut self, packet: &[u8]) {
+        // Virtual time since the epoch, so a seed gives the same file byte for byte.
+        let ts = std::time::Duration::from_micros(self.now.total_micros());
         if let Some(sink) = &mut self.pcap
-            && let Err(e) = sink.write(self.now, packet)
+            && let Err(e) = sink.write(ts, packet)
         {
             self.pcap = None;
-            self.pcap_error = Some(e);
+            self.pcap_error = Some(e.into());
         }
     }
 }

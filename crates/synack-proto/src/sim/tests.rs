@@ -149,11 +149,11 @@ impl Endpoint for TestHost {
 
 /// A writer the test can read back after the network has taken it.
 #[derive(Clone, Default)]
-struct SharedBuf(Rc<RefCell<Vec<u8>>>);
+struct SharedBuf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
 
 impl Write for SharedBuf {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.borrow_mut().extend_from_slice(buf);
+        self.0.lock().unwrap().extend_from_slice(buf);
         Ok(buf.len())
     }
     fn flush(&mut self) -> io::Result<()> {
@@ -189,7 +189,7 @@ fn impaired_run(seed: u64, n: u32) -> (Vec<PacketEvent>, Vec<u8>, LinkStats) {
     net.set_pcap(pcap.clone()).unwrap();
     net.set_recording(true);
     while net.step() {}
-    let bytes = pcap.0.borrow().clone();
+    let bytes = pcap.0.lock().unwrap().clone();
     (net.take_events(), bytes, net.stats())
 }
 
@@ -520,7 +520,7 @@ fn packets_over_mtu_are_dropped_as_too_big() {
     assert_eq!(net.link_stats(a, b).too_big, 1);
     let fates: Vec<Fate> = net.take_events().iter().map(|e| e.fate).collect();
     assert_eq!(fates, vec![Fate::TooBig, Fate::Delivered]);
-    let bytes = pcap.0.borrow().clone();
+    let bytes = pcap.0.lock().unwrap().clone();
     let mut reader = PcapReader::new(&bytes[..]).unwrap();
     assert_eq!(reader.next_packet().unwrap().unwrap().data.len(), 576);
     assert!(
@@ -636,7 +636,7 @@ fn pcap_parses_back_with_raw_link_type_and_virtual_timestamps() {
     let on_wire = (s.delivered + s.lost) as usize;
     assert_eq!(events.len(), on_wire);
 
-    let bytes = pcap.0.borrow().clone();
+    let bytes = pcap.0.lock().unwrap().clone();
     let mut reader = PcapReader::new(&bytes[..]).unwrap();
     assert_eq!(reader.header().datalink, DataLink::RAW);
     assert_eq!(u32::from(reader.header().datalink), 101);

@@ -1,5 +1,10 @@
-//! A pcap file of every packet crossing a device, as raw IP (link type `RAW`, DLT 101), the
-//! same format as the simulator's captures, stamped with wall-clock time.
+//! The one pcap writer: every packet as raw IP, for Wireshark and `synack trace`.
+//!
+//! Link type `RAW` (DLT 101; Wireshark tells IPv4 from IPv6 by the version nibble),
+//! microsecond timestamps, a 65535-byte snap length, and little-endian headers whatever the
+//! host, so the simulator's captures (stamped with virtual time) are the same bytes for the
+//! same seed. The `synack` crate's device driver uses the same writer, stamped with the wall
+//! clock. Needs the `std` feature.
 
 use pcap_file::pcap::{PcapHeader, PcapPacket};
 use pcap_file::{DataLink, Endianness, TsResolution};
@@ -88,7 +93,7 @@ impl PcapWriter {
         Ok(())
     }
 
-    /// Flushes buffered packets to the file.
+    /// Flushes buffered packets to the writer.
     pub fn flush(&mut self) -> io::Result<()> {
         self.target.flush()
     }
