@@ -371,6 +371,40 @@ impl StreamSocket {
     }
 }
 
+/// The async operations a stream and each of its halves share.
+impl StreamSocket {
+    /// Waits until a read would not block (`readable`).
+    pub(crate) async fn readable(&self) -> io::Result<()> {
+        std::future::poll_fn(|cx| self.poll_read_ready(cx)).await
+    }
+
+    /// Waits until a write would not block (`writable`).
+    pub(crate) async fn writable(&self) -> io::Result<()> {
+        std::future::poll_fn(|cx| self.poll_write_ready(cx)).await
+    }
+
+    /// Reads without waiting (`try_read`): `Err(WouldBlock)` if nothing is there.
+    pub(crate) fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.recv_blocking(buf, None, true)
+    }
+
+    /// Writes without waiting (`try_write`): `Err(WouldBlock)` if the buffer is full.
+    pub(crate) fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        self.send_blocking(buf, None, true)
+    }
+
+    /// `AsyncRead::poll_read`: reads into `buf` or registers the task for readability.
+    pub(crate) fn poll_read_buf(
+        &self,
+        cx: &Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let n = std::task::ready!(self.poll_recv(cx, buf.initialize_unfilled()))?;
+        buf.advance(n);
+        Poll::Ready(Ok(()))
+    }
+}
+
 impl StreamSocket {
     /// ABORT: a RST now, and the connection is gone (queued and unread data discarded).
     pub(crate) fn abort(&self) -> io::Result<()> {

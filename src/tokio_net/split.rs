@@ -2,7 +2,6 @@
 //! wait on separate wakers, so one task can block reading while another writes.
 
 use super::TcpStream;
-use super::stream::{self, poll_read_socket};
 use crate::runtime::socket::StreamSocket;
 use std::io;
 use std::net::SocketAddr;
@@ -37,31 +36,36 @@ pub struct OwnedWriteHalf {
 #[error("the halves are not from the same stream")]
 pub struct ReuniteError(pub OwnedReadHalf, pub OwnedWriteHalf);
 
-pub(super) fn split(stream: &mut TcpStream) -> (ReadHalf<'_>, WriteHalf<'_>) {
-    (ReadHalf(&stream.socket), WriteHalf(&stream.socket))
-}
+impl TcpStream {
+    /// Borrowed halves: read and write concurrently from one task (or `join!`ed futures).
+    pub fn split(&mut self) -> (ReadHalf<'_>, WriteHalf<'_>) {
+        (ReadHalf(&self.socket), WriteHalf(&self.socket))
+    }
 
-pub(super) fn into_split(stream: TcpStream) -> (OwnedReadHalf, OwnedWriteHalf) {
-    let socket = stream.socket;
-    (
-        OwnedReadHalf {
-            socket: socket.clone(),
-        },
-        OwnedWriteHalf {
-            socket,
-            shutdown_on_drop: true,
-        },
-    )
+    /// Owned halves: read and write from different tasks. Dropping the write half sends a
+    /// FIN, like `tokio`'s.
+    pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
+        let socket = self.socket;
+        (
+            OwnedReadHalf {
+                socket: socket.clone(),
+            },
+            OwnedWriteHalf {
+                socket,
+                shutdown_on_drop: true,
+            },
+        )
+    }
 }
 
 impl ReadHalf<'_> {
     /// Waits until a read would not block ([`TcpStream::readable`]).
     pub async fn readable(&self) -> io::Result<()> {
-        stream::readable(self.0).await
+        self.0.readable().await
     }
     /// Reads without waiting ([`TcpStream::try_read`]).
     pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        stream::try_read(self.0, buf)
+        self.0.try_read(buf)
     }
     /// The peer's address.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
@@ -76,11 +80,11 @@ impl ReadHalf<'_> {
 impl WriteHalf<'_> {
     /// Waits until a write would not block ([`TcpStream::writable`]).
     pub async fn writable(&self) -> io::Result<()> {
-        stream::writable(self.0).await
+        self.0.writable().await
     }
     /// Writes without waiting ([`TcpStream::try_write`]).
     pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
-        stream::try_write(self.0, buf)
+        self.0.try_write(buf)
     }
     /// The peer's address.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
@@ -95,11 +99,11 @@ impl WriteHalf<'_> {
 impl OwnedReadHalf {
     /// Waits until a read would not block ([`TcpStream::readable`]).
     pub async fn readable(&self) -> io::Result<()> {
-        stream::readable(&self.socket).await
+        self.socket.readable().await
     }
     /// Reads without waiting ([`TcpStream::try_read`]).
     pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        stream::try_read(&self.socket, buf)
+        self.socket.try_read(buf)
     }
     /// The peer's address.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
@@ -124,11 +128,11 @@ impl OwnedReadHalf {
 impl OwnedWriteHalf {
     /// Waits until a write would not block ([`TcpStream::writable`]).
     pub async fn writable(&self) -> io::Result<()> {
-        stream::writable(&self.socket).await
+        self.socket.writable().await
     }
     /// Writes without waiting ([`TcpStream::try_write`]).
     pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
-        stream::try_write(&self.socket, buf)
+        self.socket.try_write(buf)
     }
     /// The peer's address.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
@@ -158,7 +162,7 @@ impl AsyncRead for ReadHalf<'_> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        poll_read_socket(self.0, cx, buf)
+        self.0.poll_read_buf(cx, buf)
     }
 }
 
@@ -168,7 +172,7 @@ impl AsyncRead for OwnedReadHalf {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        poll_read_socket(&self.socket, cx, buf)
+        self.socket.poll_read_buf(cx, buf)
     }
 }
 

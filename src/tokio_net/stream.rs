@@ -1,6 +1,5 @@
 //! [`TcpStream`]: an async TCP connection.
 
-use super::split::{self, OwnedReadHalf, OwnedWriteHalf, ReadHalf, WriteHalf};
 use crate::runtime::Handle;
 use crate::runtime::socket::{StreamSocket, no_addresses};
 use crate::stack::ConnId;
@@ -99,25 +98,25 @@ impl TcpStream {
     /// [`try_read`](Self::try_read), which may still return `WouldBlock` if another reader
     /// took the data first.
     pub async fn readable(&self) -> io::Result<()> {
-        readable(&self.socket).await
+        self.socket.readable().await
     }
 
     /// Waits until the stream may be written without blocking: the handshake is done and the
     /// send buffer has room (or writing would fail at once).
     pub async fn writable(&self) -> io::Result<()> {
-        writable(&self.socket).await
+        self.socket.writable().await
     }
 
     /// Reads what is readable into `buf` without waiting: `Ok(0)` at the end of the stream,
     /// `Err(WouldBlock)` if nothing is there yet.
     pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        try_read(&self.socket, buf)
+        self.socket.try_read(buf)
     }
 
     /// Queues as much of `buf` as the send buffer takes without waiting, and returns how much
     /// it took; `Err(WouldBlock)` if it is full.
     pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
-        try_write(&self.socket, buf)
+        self.socket.try_write(buf)
     }
 
     /// Waits for data and copies it into `buf` without consuming it, as `tokio`'s `peek`
@@ -125,48 +124,6 @@ impl TcpStream {
     pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         poll_fn(|cx| self.socket.poll_peek(cx, buf)).await
     }
-
-    /// Borrowed halves: read and write concurrently from one task (or `join!`ed futures).
-    pub fn split(&mut self) -> (ReadHalf<'_>, WriteHalf<'_>) {
-        split::split(self)
-    }
-
-    /// Owned halves: read and write from different tasks. Dropping the write half sends a
-    /// FIN, like `tokio`'s.
-    pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
-        split::into_split(self)
-    }
-}
-
-/// `readable` of a stream or its read half.
-pub(super) async fn readable(socket: &StreamSocket) -> io::Result<()> {
-    poll_fn(|cx| socket.poll_read_ready(cx)).await
-}
-
-/// `writable` of a stream or its write half.
-pub(super) async fn writable(socket: &StreamSocket) -> io::Result<()> {
-    poll_fn(|cx| socket.poll_write_ready(cx)).await
-}
-
-/// `try_read` of a stream or its read half.
-pub(super) fn try_read(socket: &StreamSocket, buf: &mut [u8]) -> io::Result<usize> {
-    socket.recv_blocking(buf, None, true)
-}
-
-/// `try_write` of a stream or its write half.
-pub(super) fn try_write(socket: &StreamSocket, buf: &[u8]) -> io::Result<usize> {
-    socket.send_blocking(buf, None, true)
-}
-
-/// Reads into `buf` or registers the task for readability.
-pub(super) fn poll_read_socket(
-    socket: &StreamSocket,
-    cx: &Context<'_>,
-    buf: &mut ReadBuf<'_>,
-) -> Poll<io::Result<()>> {
-    let n = std::task::ready!(socket.poll_recv(cx, buf.initialize_unfilled()))?;
-    buf.advance(n);
-    Poll::Ready(Ok(()))
 }
 
 impl AsyncRead for TcpStream {
@@ -175,7 +132,7 @@ impl AsyncRead for TcpStream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        poll_read_socket(&self.socket, cx, buf)
+        self.socket.poll_read_buf(cx, buf)
     }
 }
 
