@@ -42,7 +42,7 @@ pub struct TunConfig {
     /// Ask for checksum and TCP segmentation offload (`IFF_VNET_HDR`, `TUNSETOFFLOAD` with
     /// `TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6`): the kernel then hands over and takes TCP
     /// segments of up to 64 KiB. If the kernel refuses, the device opens without them and says
-    /// so on stderr; [`TunDevice::offload`] tells which happened.
+    /// so as a `tracing` warning; [`TunDevice::offload`] tells which happened.
     pub offload: bool,
 }
 
@@ -333,9 +333,11 @@ fn open_device(
                 e
                 @ (TunError::PermissionDenied { .. } | TunError::Busy { .. } | TunError::NoDriver),
             ) => return Err(e),
-            Err(e) => eprintln!(
-                "synack: {name}: the kernel refused TUN offloads ({e}); continuing without \
-                 them (one packet per MTU, checksums in software)"
+            Err(e) => tracing::warn!(
+                interface = name,
+                error = %e,
+                "the kernel refused TUN offloads; continuing without them \
+                 (one packet per MTU, checksums in software)"
             ),
         }
     }

@@ -128,6 +128,7 @@ impl Core {
         if self.stopped.is_none()
             && let Err(e) = self.driver.poll()
         {
+            tracing::error!(error = %e, "the device failed; the synack runtime stops");
             self.stop(e.to_string());
         }
         while let Some(ev) = self.driver.stack_mut().poll_event() {
@@ -164,7 +165,10 @@ impl Core {
     /// Stops the runtime: every waiter is woken and every later call fails.
     pub(crate) fn stop(&mut self, why: String) {
         if self.stopped.is_none() {
-            let _ = self.driver.flush_pcap();
+            tracing::debug!(reason = %why, "synack runtime stopped");
+            if let Err(e) = self.driver.flush_pcap() {
+                tracing::warn!(error = %e, "flushing the pcap capture failed");
+            }
             self.stopped = Some(why);
         }
         for w in self.conns.values_mut() {

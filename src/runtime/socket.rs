@@ -166,6 +166,9 @@ pub(crate) struct StreamSocket {
     pub(crate) remote: SocketAddr,
     /// `SO_LINGER` as set by the user: `Some(ZERO)` resets the connection on drop.
     linger: std::sync::Mutex<Option<std::time::Duration>>,
+    /// This connection's `tracing` span (`tcp{conn local remote}`, debug level: disabled, and
+    /// free, unless a subscriber asks for it).
+    span: tracing::Span,
 }
 
 impl StreamSocket {
@@ -177,13 +180,18 @@ impl StreamSocket {
             .connection(id)
             .ok_or_else(|| io::Error::from(StackError::InvalidHandle))?;
         let (local, remote) = (conn.local(), conn.remote());
+        let state = conn.state();
         core.add_conn(id);
+        drop(core);
+        let span = tracing::debug_span!("tcp", conn = ?id, %local, %remote);
+        span.in_scope(|| tracing::debug!(%state, "socket opened"));
         Ok(StreamSocket {
             handle: handle.clone(),
             id,
             local,
             remote,
             linger: std::sync::Mutex::new(None),
+            span,
         })
     }
 
@@ -210,19 +218,36 @@ impl StreamSocket {
     /// Waits for the handshake (async).
     pub(crate) fn poll_connect(&self, cx: &Context<'_>) -> Poll<io::Result<()>> {
         let id = self.id;
-        self.handle
+        let done = self
+            .handle
             .shared
-            .poll_op(cx, Slot::Write(id), |s, _| Self::connect_op(s, id))
+            .poll_op(cx, Slot::Write(id), |s, _| Self::connect_op(s, id));
+        if let Poll::Ready(r) = &done {
+            self.log_connect(r);
+        }
+        done
+    }
+
+    /// A debug line for the end of a handshake.
+    fn log_connect(&self, r: &io::Result<()>) {
+        let _span = self.span.enter();
+        match r {
+            Ok(()) => tracing::debug!("connected"),
+            Err(e) => tracing::debug!(error = %e, "connect failed"),
+        }
     }
 
     /// Waits for the handshake (blocking), until `deadline` if given.
     pub(crate) fn connect_blocking(&self, deadline: Option<std::time::Instant>) -> io::Result<()> {
         let id = self.id;
-        self.handle
+        let done = self
+            .handle
             .shared
             .block_op(Slot::Write(id), deadline, false, |s, _| {
                 Self::connect_op(s, id)
-            })
+            });
+        self.log_connect(&done);
+        done
     }
 
     /// RECEIVE into `buf` (async); `Ok(0)` is end of stream.
@@ -346,6 +371,8 @@ impl StreamSocket {
 
     /// Half-close: FIN after queued data.
     pub(crate) fn shutdown_write(&self) -> io::Result<()> {
+        self.span
+            .in_scope(|| tracing::debug!("shutdown: FIN after the queued data"));
         let id = self.id;
         self.handle.shared.call(|s, now| s.shutdown(now, id))??;
         Ok(())
@@ -408,6 +435,7 @@ impl StreamSocket {
 impl StreamSocket {
     /// ABORT: a RST now, and the connection is gone (queued and unread data discarded).
     pub(crate) fn abort(&self) -> io::Result<()> {
+        self.span.in_scope(|| tracing::debug!("abort: RST"));
         let id = self.id;
         self.handle.shared.call(|s, _| s.abort(id))?;
         Ok(())
@@ -433,7 +461,10 @@ impl Drop for StreamSocket {
         let id = self.id;
         let waiters = self.handle.shared.lock().remove_conn(id);
         drop(waiters);
-        if self.linger() == Some(std::time::Duration::ZERO) {
+        let reset = self.linger() == Some(std::time::Duration::ZERO);
+        self.span
+            .in_scope(|| tracing::debug!(reset, "socket dropped: the stack closes it"));
+        if reset {
             let _ = self.handle.shared.call(|s, _| s.abort(id));
         } else {
             let _ = self.handle.shared.call(|s, now| s.close(now, id));
