@@ -1,4 +1,5 @@
-//! Writing to stdout and stderr without ever holding up the packet path (STYLE.md R13).
+//! Writing to stdout and stderr without ever holding up the packet path: nothing on it may
+//! wait on a terminal, a pipe or a log writer.
 //!
 //! A terminal that is not scrolling, or a pipe nobody reads, blocks `write` once its buffer is
 //! full; if the loop that runs the stack made that call, every connection would stall with it.

@@ -23,8 +23,9 @@
 //! without waiting: data that arrived during the last `poll` would otherwise sit unread in a
 //! full receive window until a timer fires (the delayed ACK, 40 ms later).
 //!
-//! The [`Clock`] here is the only place synack reads the time: `Instant` is microseconds since
-//! the driver started.
+//! The [`Clock`] here is where the stack's time comes from on a real device: `Instant` is
+//! microseconds since the driver started. (The core never reads a clock; the socket APIs read
+//! the wall clock only for their callers' timeouts.)
 
 use super::device::Device;
 use super::impair::{Direction, ImpairConfig, ImpairStats, Impairer};
