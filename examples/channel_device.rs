@@ -104,11 +104,14 @@ fn main() -> io::Result<()> {
     let (dev_a, dev_b) = ChannelDevice::pair(1024);
     let mut builder_a = Runtime::builder().address(A);
     if lossy {
+        // The simulator's link model, in real time: 2% loss, 10–15 ms delay, 1% duplicates.
         builder_a = builder_a.impair(ImpairConfig {
-            loss: 0.02,
-            delay: Duration::from_millis(10),
-            jitter: Duration::from_millis(5),
-            dup: 0.01,
+            link: ImpairConfig::default()
+                .link
+                .with_loss(0.02)
+                .with_delay(Duration::from_millis(10))
+                .with_jitter(Duration::from_millis(5))
+                .with_duplicate(0.01),
             seed: 1,
         });
     }

@@ -141,7 +141,7 @@ fn write_timeout_is_timed_out_when_the_peer_never_reads() {
 fn connect_timeout_to_a_black_hole_is_timed_out() {
     let (da, _db) = MemoryDevice::pair(1500, 64);
     let impair = ImpairConfig {
-        loss: 1.0,
+        link: ImpairConfig::default().link.with_loss(1.0),
         ..ImpairConfig::default()
     };
     let a = Runtime::builder()

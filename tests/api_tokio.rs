@@ -184,10 +184,12 @@ async fn echo_survives_a_lossy_reordering_link_between_two_runtimes() {
     // (both directions): loss, delay, jitter (reordering) and duplication.
     let (da, db) = MemoryDevice::pair(1500, 4096);
     let impair = ImpairConfig {
-        loss: 0.03,
-        delay: std::time::Duration::from_millis(2),
-        jitter: std::time::Duration::from_millis(1),
-        dup: 0.01,
+        link: ImpairConfig::default()
+            .link
+            .with_loss(0.03)
+            .with_delay(std::time::Duration::from_millis(2))
+            .with_jitter(std::time::Duration::from_millis(1))
+            .with_duplicate(0.01),
         seed: 7,
     };
     let a = Runtime::builder()

@@ -26,7 +26,7 @@ const SYNACK4: &str = "198.18.0.2";
 const KERNEL6: &str = "2001:db8::1";
 const SYNACK6: &str = "2001:db8::2";
 const MIB32: u64 = 32 << 20;
-const IMPAIR: &str = "loss=2%,delay=10ms,jitter=5ms,dup=1%,seed=";
+const IMPAIR: &str = "loss=2%,delay=10ms,jitter=5ms,duplicate=1%,seed=";
 
 /// Bytes each way of the impaired transfers: 32 MiB, as the issue asks. They are the slowest
 /// tests (the whole file took ~180 s on 2 cores before SACK and RACK-TLP, which tell the ±5 ms

@@ -32,7 +32,8 @@ pub struct LinkArgs {
     /// Write every packet crossing the device to this pcap file (raw IP; Wireshark reads it).
     #[arg(long, value_name = "FILE")]
     pub pcap: Option<PathBuf>,
-    /// Impair packets both ways, seeded: e.g. loss=2%,delay=10ms,jitter=5ms,dup=1%,seed=7.
+    /// Impair packets both ways with the simulator's link model, seeded: e.g.
+    /// loss=2%,delay=10ms,jitter=5ms,duplicate=1%,corrupt=0.1%,truncate=0.1%,rate=100mbit,seed=7.
     #[arg(long, value_name = "SPEC")]
     pub impair: Option<ImpairConfig>,
     /// Don't use the TUN device's checksum and TCP segmentation offloads (IFF_VNET_HDR,
@@ -183,7 +184,7 @@ pub fn open(args: &LinkArgs, msl: Duration) -> Result<Driver<TunDevice>, Failure
         stack,
         device,
         DriverOptions {
-            impair: args.impair,
+            impair: args.impair.clone(),
             pcap,
         },
     ))

@@ -1,15 +1,16 @@
-//! Seeded impairment between a device and the stack: loss, delay, jitter (and so reordering)
-//! and duplication, in both directions. It stands in for `netem` where the kernel has none.
+//! Seeded impairment between a device and the stack, in both directions: the simulator's link
+//! model ([`LinkConfig`]: loss, delay, jitter and so reordering, duplication, corruption,
+//! truncation, a bottleneck rate and its buffer), applied to real packets in real time. It
+//! stands in for `netem` where the kernel has none.
 //!
-//! Every packet submitted is dropped with probability `loss`, otherwise delivered once (and a
-//! second time with probability `dup`), each copy after `delay ± jitter` drawn uniformly, so
-//! packets overtake each other when the jitter exceeds their spacing. All randomness comes from
-//! the seed; the queue of delayed packets is bounded ([`MAX_QUEUED`]), and packets beyond it are
+//! One model serves both: each direction is a [`Link`] from the simulator, seeded from
+//! [`ImpairConfig::seed`], so the same settings mean the same thing on the simulated network and
+//! on a TUN device, and carry the same names. The queue of delayed packets is bounded
+//! ([`MAX_QUEUED`]); packets beyond it, or refused by the link (too big, its buffer full), are
 //! dropped and counted.
 
+use crate::sim::{Link, LinkConfig, Transit};
 use crate::time::{Duration, Instant};
-use rand_chacha::ChaCha8Rng;
-use rand_core::{Rng, SeedableRng};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::str::FromStr;
@@ -17,26 +18,37 @@ use std::str::FromStr;
 /// Most packets held back at once, both directions together.
 pub const MAX_QUEUED: usize = 16384;
 
-/// What to do to packets, in each direction.
-#[derive(Clone, Copy, Debug, PartialEq, Default)]
+/// What to do to packets, the same in each direction.
+#[derive(Clone, Debug, PartialEq)]
 pub struct ImpairConfig {
-    /// Probability of dropping a packet, 0.0–1.0.
-    pub loss: f64,
-    /// Fixed one-way delay.
-    pub delay: Duration,
-    /// Each copy's delay varies uniformly within `delay ± jitter` (never below zero).
-    pub jitter: Duration,
-    /// Probability of delivering a second copy, 0.0–1.0.
-    pub dup: f64,
-    /// Seed of the random choices.
+    /// The simulator's link model. [`ImpairConfig::default`] makes it transparent: no delay,
+    /// no loss, and no MTU of its own (the device has one).
+    pub link: LinkConfig,
+    /// Seed of the random choices (each direction draws from its own stream).
     pub seed: u64,
+}
+
+impl Default for ImpairConfig {
+    fn default() -> Self {
+        ImpairConfig {
+            link: LinkConfig {
+                delay: Duration::ZERO,
+                mtu: usize::MAX,
+                ..LinkConfig::default()
+            },
+            seed: 0,
+        }
+    }
 }
 
 /// Why an impairment specification was rejected.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ImpairError {
     /// A `key=value` item has an unknown key.
-    #[error("unknown impairment {0:?} (use loss, delay, jitter, dup, seed)")]
+    #[error(
+        "unknown impairment {0:?} (use loss, delay, jitter, duplicate, corrupt, truncate, rate, \
+         seed)"
+    )]
     UnknownKey(String),
     /// An item is not `key=value`.
     #[error("expected key=value, got {0:?}")]
@@ -56,9 +68,12 @@ pub enum ImpairError {
 impl FromStr for ImpairConfig {
     type Err = ImpairError;
 
-    /// Parses `loss=2%,delay=10ms,jitter=5ms,dup=1%,seed=7` (any subset, any order).
+    /// Parses `loss=2%,delay=10ms,jitter=5ms,duplicate=1%,corrupt=0.1%,truncate=0.1%,
+    /// rate=100mbit,seed=7` (any subset, any order; `dup` is accepted for `duplicate`).
+    /// Jitter adds a uniform `[0, jitter]` to the delay, as on the simulator.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let mut cfg = ImpairConfig::default();
+        let link = &mut cfg.link;
         for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
             let (key, value) = item
                 .split_once('=')
@@ -68,14 +83,18 @@ impl FromStr for ImpairConfig {
                 value: value.to_owned(),
                 why,
             };
+            let percent = || parse_percent(value).ok_or_else(|| bad("a percentage"));
+            let duration = || humantime::parse_duration(value).map_err(|_| bad("a duration"));
             match key {
-                "loss" => cfg.loss = parse_percent(value).ok_or_else(|| bad("a percentage"))?,
-                "dup" => cfg.dup = parse_percent(value).ok_or_else(|| bad("a percentage"))?,
-                "delay" => {
-                    cfg.delay = humantime::parse_duration(value).map_err(|_| bad("a duration"))?;
-                }
-                "jitter" => {
-                    cfg.jitter = humantime::parse_duration(value).map_err(|_| bad("a duration"))?;
+                "loss" => link.loss = percent()?,
+                "duplicate" | "dup" => link.duplicate = percent()?,
+                "corrupt" => link.corrupt = percent()?,
+                "truncate" => link.truncate = percent()?,
+                "delay" => link.delay = duration()?,
+                "jitter" => link.jitter = duration()?,
+                "rate" => {
+                    link.bandwidth_bps =
+                        Some(parse_rate(value).ok_or_else(|| bad("a rate such as 10mbit"))?);
                 }
                 "seed" => cfg.seed = value.parse().map_err(|_| bad("an integer"))?,
                 _ => return Err(ImpairError::UnknownKey(key.to_owned())),
@@ -91,6 +110,24 @@ fn parse_percent(v: &str) -> Option<f64> {
     (0.0..=100.0).contains(&n).then_some(n / 100.0)
 }
 
+/// `100mbit`, `1gbit`, `500kbit` or plain bits per second → bits per second (at least 1).
+fn parse_rate(v: &str) -> Option<u64> {
+    let v = v.trim().to_ascii_lowercase();
+    let (digits, unit) = match v.find(|c: char| !c.is_ascii_digit() && c != '.') {
+        Some(i) => v.split_at(i),
+        None => (v.as_str(), ""),
+    };
+    let scale = match unit {
+        "" | "bit" => 1.0,
+        "kbit" => 1e3,
+        "mbit" => 1e6,
+        "gbit" => 1e9,
+        _ => return None,
+    };
+    let bps = digits.parse::<f64>().ok()? * scale;
+    (bps >= 1.0 && bps.is_finite()).then_some(bps as u64)
+}
+
 /// Which way a packet travels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Direction {
@@ -103,19 +140,26 @@ pub enum Direction {
 /// What happened to packets so far.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ImpairStats {
-    /// Packets submitted.
+    /// Packets handed to the impairer.
     pub submitted: u64,
-    /// Packets dropped on purpose.
+    /// Packets lost on purpose.
     pub lost: u64,
-    /// Extra copies made.
+    /// Packets delivered a second time.
     pub duplicated: u64,
-    /// Packets dropped because the delay queue was full.
+    /// Copies with one bit flipped.
+    pub corrupted: u64,
+    /// Copies cut short.
+    pub truncated: u64,
+    /// Packets dropped because the queue was full ([`MAX_QUEUED`]), the link's buffer was
+    /// full, or the packet exceeded the link's MTU.
     pub overflowed: u64,
 }
 
+/// A packet waiting for its delivery time.
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct Held {
     due: Instant,
+    /// Tie-break: packets due at the same time leave in submission order.
     order: u64,
     dir: Direction,
     packet: Vec<u8>,
@@ -125,7 +169,8 @@ struct Held {
 #[derive(Debug)]
 pub struct Impairer {
     cfg: ImpairConfig,
-    rng: ChaCha8Rng,
+    /// Device to stack, and stack to device.
+    links: [Link; 2],
     held: BinaryHeap<Reverse<Held>>,
     order: u64,
     stats: ImpairStats,
@@ -134,8 +179,13 @@ pub struct Impairer {
 impl Impairer {
     /// An impairer seeded from `cfg.seed`.
     pub fn new(cfg: ImpairConfig) -> Self {
+        let link = |from, to| {
+            let mut l = Link::new(cfg.seed, from, to);
+            l.cfg = cfg.link.clone().clamped();
+            l
+        };
         Impairer {
-            rng: ChaCha8Rng::seed_from_u64(cfg.seed),
+            links: [link(0, 1), link(1, 0)],
             cfg,
             held: BinaryHeap::new(),
             order: 0,
@@ -159,31 +209,36 @@ impl Impairer {
     }
 
     /// Takes a packet travelling `dir` at `now`; it comes out of [`Impairer::pop_due`] later
-    /// (possibly twice, possibly never).
+    /// (possibly twice, possibly damaged, possibly never).
     pub fn submit(&mut self, now: Instant, dir: Direction, packet: &[u8]) {
         self.stats.submitted += 1;
-        if self.chance(self.cfg.loss) {
-            self.stats.lost += 1;
-            return;
-        }
-        let copies = if self.chance(self.cfg.dup) {
-            self.stats.duplicated += 1;
-            2
-        } else {
-            1
+        let link = &mut self.links[dir as usize];
+        let copies = match link.transmit(now, packet) {
+            Err(_) => {
+                self.stats.overflowed += 1;
+                return;
+            }
+            Ok(Transit::Lost) => {
+                self.stats.lost += 1;
+                return;
+            }
+            Ok(Transit::Delivered(first, second)) => [Some(first), second],
         };
-        for _ in 0..copies {
+        for copy in copies.into_iter().flatten() {
+            self.stats.duplicated += u64::from(copy.duplicate);
+            self.stats.corrupted += u64::from(copy.corrupted);
+            self.stats.truncated += u64::from(copy.truncated);
             if self.held.len() >= MAX_QUEUED {
                 self.stats.overflowed += 1;
+                self.links[dir as usize].delivered(copy.bytes.len());
                 continue;
             }
-            let due = now + self.draw_delay();
             self.order += 1;
             self.held.push(Reverse(Held {
-                due,
+                due: copy.at,
                 order: self.order,
                 dir,
-                packet: packet.to_vec(),
+                packet: copy.bytes,
             }));
         }
     }
@@ -198,28 +253,9 @@ impl Impairer {
         if self.next_due()? > now {
             return None;
         }
-        self.held.pop().map(|Reverse(h)| (h.dir, h.packet))
-    }
-
-    fn chance(&mut self, p: f64) -> bool {
-        if p <= 0.0 {
-            return false;
-        }
-        // 53 random bits give a uniform f64 in [0, 1).
-        let u = (self.rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
-        u < p
-    }
-
-    fn draw_delay(&mut self) -> Duration {
-        let base = self.cfg.delay.as_micros() as i128;
-        let j = self.cfg.jitter.as_micros() as i128;
-        let offset = if j == 0 {
-            0
-        } else {
-            let span = (2 * j + 1) as u128;
-            ((u128::from(self.rng.next_u64()) * span) >> 64) as i128 - j
-        };
-        Duration::from_micros(u64::try_from((base + offset).max(0)).unwrap_or(u64::MAX))
+        let Reverse(h) = self.held.pop()?;
+        self.links[h.dir as usize].delivered(h.packet.len());
+        Some((h.dir, h.packet))
     }
 }
 
@@ -230,18 +266,28 @@ mod tests {
 
     #[test]
     fn parses_the_documented_form() {
-        let c: ImpairConfig = "loss=2%,delay=10ms,jitter=5ms,dup=1%,seed=9"
-            .parse()
-            .unwrap();
-        assert_eq!(
-            c,
-            ImpairConfig {
+        let c: ImpairConfig =
+            "loss=2%,delay=10ms,jitter=5ms,duplicate=1%,corrupt=0.5%,truncate=0.1%,rate=10mbit,seed=9"
+                .parse()
+                .unwrap();
+        let want = ImpairConfig {
+            link: LinkConfig {
                 loss: 0.02,
                 delay: Duration::from_millis(10),
                 jitter: Duration::from_millis(5),
-                dup: 0.01,
-                seed: 9,
-            }
+                duplicate: 0.01,
+                corrupt: 0.005,
+                truncate: 0.001,
+                bandwidth_bps: Some(10_000_000),
+                ..ImpairConfig::default().link
+            },
+            seed: 9,
+        };
+        assert_eq!(c, want);
+        // The runtime's old name for duplication still parses.
+        assert_eq!(
+            "dup=1%".parse::<ImpairConfig>().unwrap().link.duplicate,
+            0.01
         );
         assert_eq!("".parse::<ImpairConfig>().unwrap(), ImpairConfig::default());
     }
@@ -262,6 +308,10 @@ mod tests {
         ));
         assert!(matches!(
             "delay=fast".parse::<ImpairConfig>(),
+            Err(ImpairError::BadValue { .. })
+        ));
+        assert!(matches!(
+            "rate=fast".parse::<ImpairConfig>(),
             Err(ImpairError::BadValue { .. })
         ));
     }
@@ -289,35 +339,43 @@ mod tests {
         let want: Vec<_> = (0..100u16).map(|i| (u64::from(i) * 1000, i)).collect();
         assert_eq!(out, want);
         assert_eq!(stats.lost + stats.duplicated + stats.overflowed, 0);
+        assert_eq!(stats.corrupted + stats.truncated, 0);
     }
 
     #[test]
     fn same_seed_same_fate_and_rates_are_roughly_right() {
         let cfg = ImpairConfig {
-            loss: 0.1,
-            dup: 0.05,
-            delay: Duration::from_millis(10),
-            jitter: Duration::from_millis(5),
+            link: LinkConfig {
+                loss: 0.1,
+                duplicate: 0.05,
+                delay: Duration::from_millis(10),
+                jitter: Duration::from_millis(5),
+                ..ImpairConfig::default().link
+            },
             seed: 42,
         };
-        let (a, stats) = run(cfg, 10_000);
+        let (a, stats) = run(cfg.clone(), 10_000);
         let (b, _) = run(cfg, 10_000);
         assert_eq!(a, b);
         assert!((800..1200).contains(&stats.lost), "{stats:?}");
-        assert!((350..650).contains(&stats.duplicated), "{stats:?}");
-        // Jitter of ±5 ms on packets 1 ms apart reorders some of them.
+        // 5% of the ~9,000 survivors.
+        assert!((300..600).contains(&stats.duplicated), "{stats:?}");
+        // Jitter of up to 5 ms on packets 1 ms apart reorders some of them.
         assert!(a.windows(2).any(|w| w[1].1 < w[0].1));
-        // Every delivery is 5–15 ms after submission.
+        // Every delivery is 10–15 ms after submission (delay + [0, jitter]).
         for &(t, i) in &a {
             let d = t - u64::from(i) * 1000;
-            assert!((5000..=15000).contains(&d), "delay {d}");
+            assert!((10_000..=15_000).contains(&d), "delay {d}");
         }
     }
 
     #[test]
     fn the_queue_is_bounded() {
         let mut imp = Impairer::new(ImpairConfig {
-            delay: Duration::from_secs(10),
+            link: LinkConfig {
+                delay: Duration::from_secs(10),
+                ..ImpairConfig::default().link
+            },
             ..ImpairConfig::default()
         });
         for _ in 0..MAX_QUEUED + 10 {

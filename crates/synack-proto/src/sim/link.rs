@@ -212,32 +212,43 @@ impl LinkStats {
 
 /// Why a link refused a packet at the sender.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Refused {
+pub enum Refused {
+    /// Larger than the link's MTU.
     TooBig,
+    /// The link's buffer is full.
     QueueFull,
 }
 
 /// One copy of a packet the link will deliver.
 #[derive(Debug)]
-pub(super) struct InFlight {
+pub struct InFlight {
+    /// When it arrives.
     pub at: Instant,
+    /// What arrives (damaged if `corrupted` or `truncated`).
     pub bytes: Vec<u8>,
+    /// One bit was flipped.
     pub corrupted: bool,
+    /// It was cut short.
     pub truncated: bool,
+    /// The second copy of a duplicated packet.
     pub duplicate: bool,
 }
 
 /// What the link did with a packet that it accepted onto the wire.
 #[derive(Debug)]
-pub(super) enum Transit {
+pub enum Transit {
     /// Lost in transit.
     Lost,
     /// Delivered as these copies (one, or two when duplicated).
     Delivered(InFlight, Option<InFlight>),
 }
 
-/// The state of one direction of a link.
-pub(super) struct Link {
+/// One direction of a link: the impairment model that [`Network`](super::Network) applies
+/// between hosts, and that the `synack` runtime applies between a device and its stack. Pure
+/// and seeded: it decides each packet's fate and arrival time; the caller holds the copies
+/// until then and reports each arrival with [`delivered`](Self::delivered).
+pub struct Link {
+    /// What the link does to packets.
     pub cfg: LinkConfig,
     rng: ChaCha8Rng,
     /// When the bottleneck finishes serialising its backlog, in nanoseconds.
@@ -246,10 +257,23 @@ pub(super) struct Link {
     busy_rem: u64,
     /// Bytes scheduled for delivery and not yet delivered.
     pub in_flight_bytes: usize,
+    /// What the link did so far.
     pub stats: LinkStats,
 }
 
+impl core::fmt::Debug for Link {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Link")
+            .field("cfg", &self.cfg)
+            .field("in_flight_bytes", &self.in_flight_bytes)
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Link {
+    /// An ideal link ([`LinkConfig::default`]) from host index `from` to `to`; its random
+    /// choices come from `seed`, on a stream of their own for each (from, to) pair.
     pub fn new(seed: u64, from: usize, to: usize) -> Self {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         // Truncating host indices above 2^32 only merges streams; still deterministic.
@@ -262,6 +286,11 @@ impl Link {
             in_flight_bytes: 0,
             stats: LinkStats::default(),
         }
+    }
+
+    /// A copy of `len` bytes arrived: it no longer counts against the link's buffer.
+    pub fn delivered(&mut self, len: usize) {
+        self.in_flight_bytes = self.in_flight_bytes.saturating_sub(len);
     }
 
     /// Puts `packet`, sent at `now`, onto this link. MTU and buffer checks

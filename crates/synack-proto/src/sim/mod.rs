@@ -86,8 +86,10 @@ use crate::pcap::PcapWriter;
 pub use crate::pcap::SNAPLEN;
 use event::Scheduled;
 pub use event::{Fate, PacketEvent};
-pub use link::{DEFAULT_QUEUE_LIMIT_BYTES, InvalidProbability, LinkConfig, LinkStats};
-use link::{InFlight, Link, Refused, Transit};
+pub use link::{
+    DEFAULT_QUEUE_LIMIT_BYTES, InFlight, InvalidProbability, Link, LinkConfig, LinkStats, Refused,
+    Transit,
+};
 pub use route::destination;
 
 use crate::time::Instant;
