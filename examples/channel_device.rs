@@ -7,7 +7,7 @@
 //!
 //! Two stacks are joined by a channel "wire" that, like a real one, drops packets when full.
 //! Host B serves a blocking echo; host A is a tokio client. With `--lossy` the link between
-//! them is the simulated network instead: 2% loss, 10 ms ± 5 ms delay (so reordering) and 1%
+//! them is the simulated network instead: 2% loss, 10–15 ms delay (so reordering) and 1%
 //! duplication, from the runtime's seeded impairer.
 //!
 //! ```sh

@@ -19,7 +19,7 @@
 //! forward --tun tun0 [--addr 198.18.0.2] [--threads N] [--stats SECONDS]
 //! ```
 //!
-//! Prints `forwarding on IFNAME` once the device is open, then one line per connection:
+//! Prints `forwarding on IFNAME (N threads)` once the device is open, then one line per connection:
 //! `conn CLIENT -> DESTINATION up=BYTES down=BYTES thread=N` (up: client to destination; N:
 //! the thread that carried it) or
 //! `conn CLIENT -> DESTINATION failed: REASON`. Route the traffic to intercept into the device;

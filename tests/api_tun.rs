@@ -186,3 +186,38 @@ async fn dropping_a_stream_with_unread_data_resets_the_kernel_peer() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "reset\n");
     drop(rt);
 }
+
+/// A device created with one queue cannot take a multi-queue opener (nor the other way
+/// round): the kernel's EINVAL becomes `TunError::Mismatch`, which says what to do, and no
+/// retry without offloads hides it. A second multi-queue opener is let in, as the kernel
+/// allows.
+#[test]
+fn tun_queue_mode_mismatch_is_a_clear_error() {
+    if !can_run("tun_queue_mode_mismatch_is_a_clear_error") {
+        return;
+    }
+    let ns = Netns::new("synack-mq");
+    let path = format!("/run/netns/{}", ns.name);
+    std::thread::spawn(move || {
+        let f = std::fs::File::open(&path).expect("open the namespace");
+        // SAFETY: setns only changes this thread's network namespace; the descriptor is
+        // valid for the call (owned by `f`).
+        let r = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(r, 0, "setns: {}", std::io::Error::last_os_error());
+        let cfg = TunConfig::new("tun0");
+        let single = TunDevice::open_queues(&cfg, 1).expect("one queue");
+        let e = TunDevice::open_queues(&cfg, 2).unwrap_err();
+        assert!(matches!(e, synack::net::TunError::Mismatch { .. }), "{e}");
+        assert!(e.to_string().contains("ip link del tun0"), "{e}");
+        drop(single);
+        let cfg = TunConfig::new("tun1");
+        let multi = TunDevice::open_queues(&cfg, 2).expect("two queues");
+        assert_eq!(multi.len(), 2);
+        let e = TunDevice::open_queues(&cfg, 1).unwrap_err();
+        assert!(matches!(e, synack::net::TunError::Mismatch { .. }), "{e}");
+        let more = TunDevice::open_queues(&cfg, 2).expect("a second multi-queue opener");
+        assert_eq!(more.len(), 2);
+    })
+    .join()
+    .expect("namespace thread");
+}

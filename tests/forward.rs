@@ -269,6 +269,16 @@ fn forward_on_two_threads_spreads_connections_over_both_queues() {
     let status = client.wait(60);
     assert!(status.success(), "loadgen: {status}: {}", client.stderr());
     assert_eq!(client.stderr(), "", "no connection may fail");
+    // loadgen prints connections per second over its one second: at least CONNECTIONS ran.
+    let lines = client.pending_lines();
+    let rate: f64 = lines
+        .last()
+        .and_then(|l| l.trim().parse().ok())
+        .unwrap_or(0.0);
+    assert!(
+        rate >= CONNECTIONS as f64,
+        "loadgen made too few connections: {lines:?}"
+    );
     let mut threads = HashMap::new();
     for _ in 0..CONNECTIONS {
         let line = t.forward.expect_line(|l| l.starts_with("conn "), 30);

@@ -29,7 +29,7 @@ const MIB32: u64 = 32 << 20;
 const IMPAIR: &str = "loss=2%,delay=10ms,jitter=5ms,duplicate=1%,seed=";
 
 /// Bytes each way of the impaired transfers: 32 MiB, as the issue asks. They are the slowest
-/// tests (the whole file took ~180 s on 2 cores before SACK and RACK-TLP, which tell the ±5 ms
+/// tests (the whole file took ~180 s on 2 cores before SACK and RACK-TLP, which tell the 5 ms
 /// jitter from loss, and ~50 s since); `SYNACK_INTEROP_IMPAIRED_MIB=N` picks another size.
 fn impaired_bytes() -> u64 {
     let mib = std::env::var("SYNACK_INTEROP_IMPAIRED_MIB")

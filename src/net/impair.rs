@@ -21,8 +21,10 @@ pub const MAX_QUEUED: usize = 16384;
 /// What to do to packets, the same in each direction.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ImpairConfig {
-    /// The simulator's link model. [`ImpairConfig::default`] makes it transparent: no delay,
-    /// no loss, and no MTU of its own (the device has one).
+    /// The simulator's link model. [`ImpairConfig::default`] makes it transparent but for
+    /// its buffer: no delay, no loss, no MTU of its own (the device has one), and the
+    /// simulator's 16 MiB of packets in flight per direction (`limit=`). Building it from
+    /// `LinkConfig::default()` instead brings the simulator's 1 ms delay and 1500-byte MTU.
     pub link: LinkConfig,
     /// Seed of the random choices (each direction draws from its own stream).
     pub seed: u64,
@@ -47,7 +49,7 @@ pub enum ImpairError {
     /// A `key=value` item has an unknown key.
     #[error(
         "unknown impairment {0:?} (use loss, delay, jitter, duplicate, corrupt, truncate, rate, \
-         seed)"
+         limit, seed)"
     )]
     UnknownKey(String),
     /// An item is not `key=value`.
@@ -69,7 +71,8 @@ impl FromStr for ImpairConfig {
     type Err = ImpairError;
 
     /// Parses `loss=2%,delay=10ms,jitter=5ms,duplicate=1%,corrupt=0.1%,truncate=0.1%,
-    /// rate=100mbit,seed=7` (any subset, any order; `dup` is accepted for `duplicate`).
+    /// rate=100mbit,limit=1048576,seed=7` (any subset, any order; `dup` is accepted for
+    /// `duplicate`; `limit` is the link's buffer in bytes).
     /// Jitter adds a uniform `[0, jitter]` to the delay, as on the simulator.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let mut cfg = ImpairConfig::default();
@@ -95,6 +98,9 @@ impl FromStr for ImpairConfig {
                 "rate" => {
                     link.bandwidth_bps =
                         Some(parse_rate(value).ok_or_else(|| bad("a rate such as 10mbit"))?);
+                }
+                "limit" => {
+                    link.queue_limit_bytes = value.parse().map_err(|_| bad("bytes"))?;
                 }
                 "seed" => cfg.seed = value.parse().map_err(|_| bad("an integer"))?,
                 _ => return Err(ImpairError::UnknownKey(key.to_owned())),
@@ -225,14 +231,15 @@ impl Impairer {
             Ok(Transit::Delivered(first, second)) => [Some(first), second],
         };
         for copy in copies.into_iter().flatten() {
-            self.stats.duplicated += u64::from(copy.duplicate);
-            self.stats.corrupted += u64::from(copy.corrupted);
-            self.stats.truncated += u64::from(copy.truncated);
             if self.held.len() >= MAX_QUEUED {
+                // Never delivered: it no longer occupies the link's buffer either.
                 self.stats.overflowed += 1;
                 self.links[dir as usize].delivered(copy.bytes.len());
                 continue;
             }
+            self.stats.duplicated += u64::from(copy.duplicate);
+            self.stats.corrupted += u64::from(copy.corrupted);
+            self.stats.truncated += u64::from(copy.truncated);
             self.order += 1;
             self.held.push(Reverse(Held {
                 due: copy.at,
@@ -383,5 +390,58 @@ mod tests {
         }
         assert_eq!(imp.queued(), MAX_QUEUED);
         assert_eq!(imp.stats().overflowed, 10);
+    }
+
+    /// Corruption and truncation damage copies as on the simulator (the counters match what
+    /// arrives), and a rate spaces packets by their serialisation time.
+    #[test]
+    fn corrupt_truncate_and_rate_come_from_the_simulators_model() {
+        let cfg: ImpairConfig = "corrupt=20%,truncate=20%,seed=3".parse().unwrap();
+        let mut imp = Impairer::new(cfg);
+        let packet = [0xa5u8; 100];
+        for i in 0..2000 {
+            imp.submit(Instant::from_micros(i), Direction::In, &packet);
+        }
+        let (mut damaged, mut short) = (0, 0);
+        while let Some(t) = imp.next_due() {
+            let (_, p) = imp.pop_due(t).unwrap();
+            short += u64::from(p.len() < packet.len());
+            damaged += u64::from(p.len() == packet.len() && p[..] != packet[..]);
+        }
+        let s = imp.stats();
+        assert_eq!((s.corrupted, s.truncated), (damaged, short), "{s:?}");
+        assert!((300..500).contains(&s.truncated) && (200..450).contains(&s.corrupted));
+
+        // 1 Mbit/s: a 1,250-byte packet takes 10 ms on the wire.
+        let mut imp = Impairer::new("rate=1mbit".parse().unwrap());
+        for _ in 0..3 {
+            imp.submit(Instant::ZERO, Direction::Out, &[0u8; 1250]);
+        }
+        let mut due = Vec::new();
+        while let Some(t) = imp.next_due() {
+            imp.pop_due(t).unwrap();
+            due.push(t.total_micros());
+        }
+        assert_eq!(due, [10_000, 20_000, 30_000]);
+    }
+
+    /// A copy dropped because the queue is full gives its bytes back to the link's buffer,
+    /// so the link keeps accepting packets once the queue drains.
+    #[test]
+    fn copies_dropped_for_a_full_queue_free_the_links_buffer() {
+        let cfg: ImpairConfig = "delay=1s,limit=4000000".parse().unwrap();
+        let mut imp = Impairer::new(cfg);
+        for _ in 0..MAX_QUEUED + 100 {
+            imp.submit(Instant::ZERO, Direction::In, &[0u8; 200]);
+        }
+        assert_eq!(imp.stats().overflowed, 100);
+        while imp.pop_due(Instant::from_millis(1000)).is_some() {}
+        // 16,384 held copies of 200 bytes used 3.3 MB of the 4 MB buffer; with the dropped
+        // ones counted as well it would have refused these.
+        for _ in 0..1000 {
+            imp.submit(Instant::from_millis(1000), Direction::In, &[0u8; 200]);
+        }
+        assert_eq!(imp.stats().overflowed, 100);
+        assert_eq!(imp.queued(), 1000);
     }
 }

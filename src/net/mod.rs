@@ -4,7 +4,7 @@
 //! [`Device`] and a monotonic [`Clock`], and runs the sans-IO loop: packets read from the device
 //! go to `handle_packet`, `handle_timeout` runs once `poll_timeout` has passed, and
 //! `poll_transmit` is drained to the device. Between device and stack sit an optional seeded
-//! [`Impairer`] (loss, delay, jitter, duplication, both directions) and an optional
+//! [`Impairer`] (the simulator's link model, both directions) and an optional
 //! [`PcapWriter`] recording every packet that crosses the device.
 //!
 //! [`TunDevice`] (Linux `/dev/net/tun`, `IFF_TUN | IFF_NO_PI`, optionally with

@@ -96,6 +96,16 @@ pub enum TunError {
         /// The rejected prefix length.
         prefix: u8,
     },
+    /// The interface exists with other flags than asked for: a TAP device, or a different
+    /// multi-queue setting (one queue asked of a multi-queue device or the other way round).
+    #[error(
+        "device {name} exists with other flags (a TAP device, or another queue mode than asked): \
+         delete it (ip link del {name}) or open it with as many queues as it was created with"
+    )]
+    Mismatch {
+        /// The interface name.
+        name: String,
+    },
     /// A queue count of 0 or above 256 ([`TunDevice::open_queues`]).
     #[error("bad queue count {queues}: open 1 to 256 queues")]
     BadQueues {
@@ -201,9 +211,15 @@ impl TunDevice {
     /// Opens the interface with `queues` queues (`IFF_MULTI_QUEUE`), for one stack per core.
     ///
     /// The kernel hands each flow's packets to one queue, chosen by a hash of its addresses
-    /// and ports, and from then on to the queue that last wrote a packet of that flow. So a
+    /// and ports (for a while after a queue wrote a packet of the flow, to that queue). So a
     /// [`Stack`](crate::stack::Stack) per queue, each on its own thread, sees every packet of
-    /// the connections it holds, with nothing shared between them: give each queue to its own
+    /// the connections it accepts, with nothing shared between them: those arrive on the
+    /// queue their hash picks and stay there. A connection a stack *opens* is hashed to its
+    /// own queue only while the kernel's record of the last writer lasts (about 3 s idle,
+    /// 4,096 flows); after that its packets may reach another queue, whose stack answers with
+    /// a RST. Until flows can be steered (an eBPF program, `TUNSETSTEERINGEBPF`), run a stack
+    /// that connects out on a single queue. Unlike a single-queue device, a multi-queue one
+    /// can be opened again by another process, which then takes a share of the flows. give each queue to its own
     /// runtime ([`TunQueue::register`] on that runtime, then
     /// [`Builder::spawn`](crate::runtime::Builder::spawn)). With `queues` = 1 this is
     /// [`open`](Self::open) without the registration. No runtime is needed here.
@@ -330,8 +346,10 @@ fn open_device(
         match build(true).map_err(|e| open_error(name, e)) {
             Ok(dev) => return Ok((dev, true)),
             Err(
-                e
-                @ (TunError::PermissionDenied { .. } | TunError::Busy { .. } | TunError::NoDriver),
+                e @ (TunError::PermissionDenied { .. }
+                | TunError::Busy { .. }
+                | TunError::NoDriver
+                | TunError::Mismatch { .. }),
             ) => return Err(e),
             Err(e) => tracing::warn!(
                 interface = name,
@@ -351,7 +369,8 @@ fn open_error(name: &str, e: io::Error) -> TunError {
         Some(libc::EPERM | libc::EACCES) => TunError::PermissionDenied { name },
         Some(libc::EBUSY) => TunError::Busy { name },
         Some(libc::ENOENT | libc::ENODEV) => TunError::NoDriver,
-        Some(libc::EINVAL) => TunError::BadName { name },
+        // The name was checked before opening; the kernel's EINVAL is then about the flags.
+        Some(libc::EINVAL) => TunError::Mismatch { name },
         _ => TunError::Io {
             step: "opening",
             name,

@@ -92,15 +92,17 @@ impl Builder {
     }
 
     /// Keys the stack with this secret instead of random bytes from the OS (for
-    /// reproducible captures only: a known secret makes ISNs predictable and SYN cookies
-    /// forgeable; see [`Secret`]).
+    /// reproducible captures only: a known secret makes ISNs, ephemeral ports and the demux
+    /// table's hash predictable and SYN cookies forgeable; see [`Secret`]).
     pub fn secret(mut self, secret: Secret) -> Builder {
         self.secret = Some(secret);
         self
     }
 
-    /// Impairs packets between the device and the stack, both ways (loss, delay, jitter,
-    /// duplication), seeded.
+    /// Impairs packets between the device and the stack, both ways, seeded, with the
+    /// simulator's link model: loss, delay, jitter, duplication, corruption, truncation, a
+    /// bottleneck rate and its buffer (see [`ImpairConfig`]). The stack then sends wire-sized
+    /// segments, not 64 KiB ones, even on a device with segmentation offload.
     pub fn impair(mut self, cfg: ImpairConfig) -> Builder {
         self.options.impair = Some(cfg);
         self
