@@ -92,6 +92,10 @@ impl Marks {
     pub const RESET: Marks = Marks(1 << 7);
     /// A RST answering a SYN: connection refused.
     pub const REFUSED: Marks = Marks(1 << 8);
+    /// Lost on the way. A capture cannot know this; `synack demo`'s simulator does.
+    pub const LOST: Marks = Marks(1 << 9);
+    /// Arrived damaged, and the receiver's checksum dropped it. Only a simulator knows.
+    pub const CORRUPTED: Marks = Marks(1 << 10);
 
     /// True if every mark in `other` is set.
     pub const fn contains(self, other: Marks) -> bool {
@@ -101,8 +105,13 @@ impl Marks {
     pub const fn is_empty(self) -> bool {
         self.0 == 0
     }
-    fn insert(&mut self, other: Marks) {
+    /// Sets every mark in `other`.
+    pub fn insert(&mut self, other: Marks) {
         self.0 |= other.0;
+    }
+    /// Clears every mark in `other`.
+    pub fn remove(&mut self, other: Marks) {
+        self.0 &= !other.0;
     }
 }
 
