@@ -4,15 +4,18 @@
 //! Host A (client, 192.0.2.1) connects to host B (server, 192.0.2.2:80, in LISTEN) and sends
 //! a message; B answers; A closes its sending side; B, in CLOSE-WAIT, still sends data that A
 //! receives in FIN-WAIT-2; then B closes. A passes through TIME-WAIT before CLOSED.
+//!
+//! The ladder is the one `synack trace` draws from the demo's own capture (same symbols,
+//! marks, folds and renderers, from [`crate::trace`]), with what the simulator knows and a
+//! capture cannot laid over it: both ends' exact states, which segments were lost or
+//! corrupted, and the timers that change a state without a segment.
 
 use crate::sim::{Fate, HostId, LinkConfig, LinkStats, Network, PacketEvent, SimError};
 use crate::stack::{ConnId, ListenerId, Secret, Stack, StackConfig};
 use crate::tcp::{self, State};
 use crate::time::{Duration, Instant};
-use crate::trace::Dir as TraceDir;
-use crate::trace::diagram::{self, Diagram, Item, Mark, Tone};
-use crate::wire::{self, Checksum, TcpFlags};
-use std::fmt::Write as _;
+use crate::trace::diagram::{self, Diagram, Item};
+use crate::trace::{self, Connection, Dir, Inferred, Ladder, Marks, Segment, Symbols};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
@@ -71,21 +74,12 @@ pub enum DemoError {
     Stack(#[from] crate::stack::StackError),
 }
 
-/// Direction of a segment.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Dir {
-    /// From A (client) to B (server).
-    AtoB,
-    /// From B to A.
-    BtoA,
-}
-
-/// One row of the ladder.
+/// One row of the demo's record: a segment on the wire, or a state change no segment made.
 #[derive(Clone, Debug)]
 pub struct Row {
-    /// When the segment arrived (or was lost).
+    /// When the segment arrived (or was lost), or the state changed.
     pub time: Instant,
-    /// What happened; `None` for a state change with no segment (a timer).
+    /// The segment; `None` for a state change with no segment (a timer).
     pub segment: Option<SegmentRow>,
     /// A's state after the row.
     pub a_state: State,
@@ -95,27 +89,16 @@ pub struct Row {
     pub note: Option<&'static str>,
 }
 
-/// The segment of a ladder row.
+/// A segment on the wire and what the link did with it.
 #[derive(Clone, Debug)]
 pub struct SegmentRow {
     /// Direction.
     pub dir: Dir,
-    /// Control bits.
-    pub flags: TcpFlags,
-    /// Absolute sequence number.
-    pub seq: u32,
-    /// Absolute acknowledgment number (meaningful with ACK).
-    pub ack: u32,
-    /// Payload length.
-    pub len: usize,
-    /// Window field.
-    pub window: u16,
     /// What the link did with it.
     pub fate: Fate,
-    /// It repeats sequence space already sent.
-    pub retransmission: bool,
-    /// MSS and window-scale options on SYNs, for display.
-    pub syn_options: Option<String>,
+    /// The segment as `synack trace` decodes it from the demo's capture; for a corrupted
+    /// packet, what its damaged bytes claim.
+    pub segment: Segment,
 }
 
 /// The outcome of a demo run.
@@ -143,8 +126,6 @@ pub struct DemoReport {
     pub link: LinkStats,
     /// The stacks' own counters (what each dropped and why), A then B.
     pub counters: (crate::stack::Counters, crate::stack::Counters),
-    /// Retransmitted segments seen on the wire.
-    pub retransmissions: usize,
     /// Virtual time at the end.
     pub finished_at: Instant,
     /// Bytes A sent, bytes B sent.
@@ -258,7 +239,7 @@ pub fn run(options: &DemoOptions) -> Result<DemoReport, DemoError> {
         .and_then(|a| net.host(A).connection(a).map(|c| c.local()))
         .unwrap_or(SocketAddr::new(ADDR_A, 0));
 
-    let mut ladder = Ladder::default();
+    let mut record = Record::default();
     let mut a_time_wait = false;
     let limit = Instant::ZERO + Duration::from_secs(3600);
     loop {
@@ -268,7 +249,7 @@ pub fn run(options: &DemoOptions) -> Result<DemoReport, DemoError> {
         let (a_state, b_state) = states(&net, &apps);
         a_time_wait |= a_state == State::TimeWait;
         let events = net.take_events();
-        ladder.record(net.now(), &events, a_state, b_state);
+        record.add(net.now(), &events, a_state, b_state);
         let done =
             apps.a_closed && apps.b_closed && a_state == State::Closed && b_state == State::Closed;
         if done || !progressed || net.now() > limit {
@@ -277,11 +258,7 @@ pub fn run(options: &DemoOptions) -> Result<DemoReport, DemoError> {
     }
     net.flush_pcap()?;
     let (a_state, b_state) = states(&net, &apps);
-    let rows = ladder.rows;
-    let retransmissions = rows
-        .iter()
-        .filter(|r| r.segment.as_ref().is_some_and(|s| s.retransmission))
-        .count();
+    let rows = record.rows;
     let mut b_to_a = script.answer.clone();
     b_to_a.extend_from_slice(&script.more);
     Ok(DemoReport {
@@ -296,7 +273,6 @@ pub fn run(options: &DemoOptions) -> Result<DemoReport, DemoError> {
         both_closed: a_state == State::Closed && b_state == State::Closed,
         link: net.stats(),
         counters: (net.host(A).counters(), net.host(B).counters()),
-        retransmissions,
         finished_at: net.now(),
         bytes: (script.request.len(), b_to_a.len()),
     })
@@ -390,31 +366,38 @@ fn drive_apps(net: &mut Network<Stack>, listener: ListenerId, apps: &mut Apps, s
     }
 }
 
-/// Builds ladder rows from the simulator's packet log.
+/// pcap's link type for bare IP packets, which is what the simulator carries.
+const RAW_IP: u32 = 101;
+
+/// The rows, built from the simulator's packet log after every step.
 #[derive(Default)]
-struct Ladder {
+struct Record {
     rows: Vec<Row>,
-    /// Highest sequence-space end seen per direction (A→B, B→A).
-    high: [Option<u32>; 2],
     last_states: Option<(State, State)>,
 }
 
-impl Ladder {
-    fn record(&mut self, now: Instant, events: &[PacketEvent], a: State, b: State) {
-        let mut any = false;
+impl Record {
+    fn add(&mut self, now: Instant, events: &[PacketEvent], a: State, b: State) {
+        let before = self.rows.len();
         for ev in events {
-            if let Some(seg) = self.segment_row(ev) {
-                any = true;
-                self.rows.push(Row {
-                    time: ev.time,
-                    segment: Some(seg),
-                    a_state: a,
-                    b_state: b,
-                    note: None,
-                });
-            }
+            let len = u32::try_from(ev.bytes.len()).unwrap_or(u32::MAX);
+            let Some(mut segment) = trace::capture::decode(RAW_IP, &ev.bytes, len) else {
+                continue;
+            };
+            segment.time_us = ev.time.total_micros();
+            self.rows.push(Row {
+                time: ev.time,
+                segment: Some(SegmentRow {
+                    dir: if ev.from == A { Dir::AtoB } else { Dir::BtoA },
+                    fate: ev.fate,
+                    segment,
+                }),
+                a_state: a,
+                b_state: b,
+                note: None,
+            });
         }
-        if !any && self.last_states.is_some_and(|s| s != (a, b)) {
+        if self.rows.len() == before && self.last_states.is_some_and(|s| s != (a, b)) {
             self.rows.push(Row {
                 time: now,
                 segment: None,
@@ -429,489 +412,184 @@ impl Ladder {
         }
         self.last_states = Some((a, b));
     }
+}
 
-    fn segment_row(&mut self, ev: &PacketEvent) -> Option<SegmentRow> {
-        let dir = if ev.from == A { Dir::AtoB } else { Dir::BtoA };
-        // Corrupted packets may no longer parse with checksums on; show what they claimed.
-        let (_, seg) = wire::parse_ip_tcp(&ev.bytes, Checksum::Ignore).ok()?;
-        let end = seg.seq + seg.seg_len();
-        let slot = match dir {
-            Dir::AtoB => &mut self.high[0],
-            Dir::BtoA => &mut self.high[1],
-        };
-        let retransmission = seg.seg_len() > 0
-            && ev.fate != Fate::Duplicate
-            && slot.is_some_and(|h| end.before_eq(crate::tcp::SeqNum::new(h)));
-        if ev.fate != Fate::Duplicate {
-            *slot = Some(match *slot {
-                Some(h) => end.max(crate::tcp::SeqNum::new(h)).get(),
-                None => end.get(),
-            });
-        }
-        let syn_options = seg.flags.syn().then(|| {
-            let mut o = String::new();
-            if let Some(mss) = seg.options.mss {
-                let _ = write!(o, "mss {mss}");
-            }
-            if let Some(ws) = seg.options.window_scale {
-                let _ = write!(o, "{}ws {ws}", if o.is_empty() { "" } else { ", " });
-            }
-            o
-        });
-        Some(SegmentRow {
-            dir,
-            flags: seg.flags,
-            seq: seg.seq.get(),
-            ack: seg.ack.get(),
-            len: seg.payload.len(),
-            window: seg.window,
-            fate: ev.fate,
-            retransmission,
-            syn_options,
-        })
+/// The mark for a segment that did not arrive intact, from what the link did with it.
+fn undelivered(fate: Fate) -> Option<Marks> {
+    match fate {
+        Fate::Delivered | Fate::Duplicate => None,
+        Fate::Corrupted | Fate::Truncated => Some(Marks::CORRUPTED),
+        Fate::Lost | Fate::TooBig | Fate::QueueFull | Fate::Unroutable => Some(Marks::LOST),
     }
 }
 
-/// The seed document's symbols, found from the rows. u, v and w are used only from the
-/// row that defines them on (before that the same numbers read x+k and y+k).
-struct Symbols {
-    x: Option<u32>,
-    y: Option<u32>,
-    /// (value, index of the defining row)
-    u: Option<(u32, usize)>,
-    v: Option<(u32, usize)>,
-    w: Option<(u32, usize)>,
-}
-
-impl Symbols {
-    fn find(rows: &[Row]) -> Self {
-        let segs = || {
-            rows.iter()
-                .enumerate()
-                .filter_map(|(i, r)| r.segment.as_ref().map(|s| (i, s)))
-        };
-        let x = segs()
-            .find(|(_, s)| s.dir == Dir::AtoB && s.flags.syn())
-            .map(|(_, s)| s.seq);
-        let y = segs()
-            .find(|(_, s)| s.dir == Dir::BtoA && s.flags.syn())
-            .map(|(_, s)| s.seq);
-        // FIN seq=u: the FIN itself sits after any data in its segment.
-        let fin_of = |dir: Dir| {
-            segs()
-                .find(|(_, s)| s.dir == dir && s.flags.fin())
-                .map(|(i, s)| (s.seq.wrapping_add(s.len as u32), i))
-        };
-        let u = fin_of(Dir::AtoB);
-        let v = u.and_then(|(u, _)| {
-            segs()
-                .find(|(_, s)| s.dir == Dir::BtoA && s.flags.ack() && s.ack == u.wrapping_add(1))
-                .map(|(i, s)| (s.seq, i))
-        });
-        let w = fin_of(Dir::BtoA);
-        Symbols { x, y, u, v, w }
-    }
-
-    /// A sequence number in A's space (A's seq, or B's ack), as of row `row`.
-    fn a_space(&self, n: u32, row: usize) -> String {
-        if let Some((u, _)) = self.u.filter(|&(_, at)| row >= at) {
-            if n == u {
-                return "u".into();
-            }
-            if n == u.wrapping_add(1) {
-                return "u+1".into();
-            }
-        }
-        relative("x", self.x, n)
-    }
-
-    /// A sequence number in B's space (B's seq, or A's ack), as of row `row`.
-    fn b_space(&self, n: u32, row: usize) -> String {
-        if let Some((w, _)) = self.w.filter(|&(_, at)| row >= at) {
-            if n == w {
-                return "w".into();
-            }
-            if n == w.wrapping_add(1) {
-                return "w+1".into();
-            }
-        }
-        if let Some((v, _)) = self.v.filter(|&(_, at)| row >= at) {
-            let k = n.wrapping_sub(v) as i32;
-            if k >= 0 {
-                return if k == 0 { "v".into() } else { format!("v+{k}") };
-            }
-        }
-        relative("y", self.y, n)
-    }
-}
-
-fn relative(name: &str, base: Option<u32>, n: u32) -> String {
-    match base {
-        Some(b) => match n.wrapping_sub(b) as i32 {
-            0 => name.to_string(),
-            k if k > 0 => format!("{name}+{k}"),
-            k => format!("{name}{k}"),
+/// The row of a segment the receiver dropped as damaged: what its bytes claim, never
+/// inferred from (a flipped bit could claim any sequence number or flag).
+fn damaged_row(s: &Segment, dir: Dir) -> trace::Row {
+    trace::Row {
+        time_us: s.time_us,
+        dir,
+        flags: s.flags,
+        seq: s.seq,
+        ack: s.ack,
+        len: s.len,
+        new_bytes: 0,
+        window: u32::from(s.window),
+        syn_options: None,
+        marks: Marks::CORRUPTED,
+        dup_ack: 0,
+        a: Inferred {
+            state: None,
+            sure: false,
         },
-        None => n.to_string(),
+        b: Inferred {
+            state: None,
+            sure: false,
+        },
     }
 }
 
-/// Consecutive plain data rows in one direction beyond this many are folded into one.
-const FOLD_AFTER: usize = 8;
+/// The ladder drawn for a demo run and the timer rows between its segments.
+struct Drawing {
+    /// What the capture shows (symbols, retransmissions, windows, options), with the
+    /// simulator's exact states and fates in every row.
+    ladder: Ladder,
+    /// Timer rows, each after the given number of segment rows.
+    events: Vec<(usize, Item)>,
+}
 
-impl DemoReport {
-    /// The ladder and summary as text for a terminal.
-    pub fn render(&self) -> String {
-        let sym = Symbols::find(&self.rows);
-        let mut out = String::new();
-        let o = &self.options;
-        let _ = writeln!(
-            out,
-            "synack demo: A {} (client) ⇄ B {} (server), seed {}, loss {}%, corruption {}%, one-way delay {} ms, MSL {} s\n",
-            self.client,
-            self.server,
-            o.seed,
-            o.loss_percent,
-            o.corrupt_percent,
-            o.delay.as_millis(),
-            o.msl.as_secs_f64()
-        );
-        let _ = writeln!(
-            out,
-            "{:>10}  {:<13} {:<50} {:<13} absolute numbers",
-            "time (ms)", "A", "", "B"
-        );
-        let _ = writeln!(
-            out,
-            "{:>10}  {:<13} {:<50} {:<13}",
-            "", "CLOSED", "", "LISTEN"
-        );
-        let mut i = 0;
-        while i < self.rows.len() {
-            let run = self.foldable_run(i);
-            if run > FOLD_AFTER {
-                self.render_folded(&mut out, &sym, i, run);
-                i += run;
+impl Drawing {
+    fn new(report: &DemoReport) -> Self {
+        let intact = report
+            .rows
+            .iter()
+            .filter_map(|r| r.segment.as_ref())
+            .filter(|s| undelivered(s.fate) != Some(Marks::CORRUPTED))
+            .map(|s| s.segment.clone())
+            .collect();
+        let mut ladder = trace::infer(&Connection {
+            number: 1,
+            a: report.client,
+            b: report.server,
+            segments: intact,
+        });
+        let mut inferred = std::mem::take(&mut ladder.rows).into_iter();
+        // Where each inferred row lands once the damaged rows are back in between.
+        let mut drawn_at = Vec::new();
+        let mut events = Vec::new();
+        for row in &report.rows {
+            let (a, b) = (Inferred::sure(row.a_state), Inferred::sure(row.b_state));
+            let Some(s) = &row.segment else {
+                events.push((
+                    ladder.rows.len(),
+                    Item::Event {
+                        time_ms: ms(row.time),
+                        note: row.note.unwrap_or("timer").into(),
+                        a: a.to_string(),
+                        b: b.to_string(),
+                    },
+                ));
                 continue;
+            };
+            let mark = undelivered(s.fate);
+            let drawn = if mark == Some(Marks::CORRUPTED) {
+                Some(damaged_row(&s.segment, s.dir))
+            } else {
+                drawn_at.push(ladder.rows.len());
+                inferred.next()
+            };
+            if let Some(mut drawn) = drawn {
+                drawn.time_us = row.time.total_micros();
+                drawn.a = a;
+                drawn.b = b;
+                drawn.marks.insert(mark.unwrap_or_default());
+                // The simulator records every packet: a gap the inference sees is only a
+                // later segment lost (and so logged) before an earlier one arrived.
+                drawn.marks.remove(Marks::PREVIOUS_NOT_CAPTURED);
+                ladder.rows.push(drawn);
             }
-            if let Some(row) = self.rows.get(i) {
-                render_row(&mut out, &sym, i, row);
-            }
-            i += 1;
         }
-        self.render_summary(&mut out, &sym);
-        out
+        let moved = |s: Option<(tcp::SeqNum, usize)>| {
+            s.map(|(n, i)| (n, drawn_at.get(i).copied().unwrap_or(i)))
+        };
+        let sym = &mut ladder.symbols;
+        (sym.u, sym.v, sym.w) = (moved(sym.u), moved(sym.v), moved(sym.w));
+        ladder.initial = (Inferred::sure(State::Closed), Inferred::sure(State::Listen));
+        Drawing { ladder, events }
     }
 
-    fn foldable_run(&self, start: usize) -> usize {
-        let plain = |r: &Row| {
-            r.segment.as_ref().is_some_and(|s| {
-                s.len > 0
-                    && !s
-                        .flags
-                        .intersects(TcpFlags::SYN | TcpFlags::FIN | TcpFlags::RST)
-            })
-        };
-        let Some(first) = self.rows.get(start) else {
-            return 0;
-        };
-        if !plain(first) {
-            return 0;
-        }
-        self.rows
-            .get(start..)
-            .unwrap_or(&[])
+    fn retransmissions(&self) -> usize {
+        self.ladder
+            .rows
             .iter()
-            .take_while(|r| {
-                plain(r)
-                    || r.segment
-                        .as_ref()
-                        .is_some_and(|s| s.len == 0 && s.flags == TcpFlags::ACK)
-            })
+            .filter(|r| r.marks.contains(Marks::RETRANSMISSION))
             .count()
     }
+}
 
-    fn render_folded(&self, out: &mut String, sym: &Symbols, start: usize, run: usize) {
-        let rows = self.rows.get(start..start + run).unwrap_or(&[]);
-        for (k, row) in rows.iter().enumerate().take(3) {
-            render_row(out, sym, start + k, row);
-        }
-        let middle = rows.get(3..run.saturating_sub(2)).unwrap_or(&[]);
-        let data: Vec<&SegmentRow> = middle
-            .iter()
-            .filter_map(|r| r.segment.as_ref())
-            .filter(|s| s.len > 0)
-            .collect();
-        let acks = middle.len() - data.len();
-        let bytes: usize = data.iter().map(|s| s.len).sum();
-        let lost = middle
-            .iter()
-            .filter_map(|r| r.segment.as_ref())
-            .filter(|s| s.fate != Fate::Delivered)
-            .count();
-        let rexmit = data.iter().filter(|s| s.retransmission).count();
-        let (t0, t1) = (
-            middle.first().map_or(Instant::ZERO, |r| r.time),
-            middle.last().map_or(Instant::ZERO, |r| r.time),
-        );
-        let _ = writeln!(
-            out,
-            "{:>10}  {:<13} ⋮ {} data segments ({} bytes), {} ACKs, {} retransmitted, {} not delivered, over {:.3} ms",
-            "",
-            "",
-            data.len(),
-            bytes,
-            acks,
-            rexmit,
-            lost,
-            (t1 - t0).as_secs_f64() * 1000.0
-        );
-        let tail = run.saturating_sub(2).max(3);
-        for (k, row) in rows.iter().enumerate().skip(tail) {
-            render_row(out, sym, start + k, row);
-        }
-    }
-
-    fn render_summary(&self, out: &mut String, sym: &Symbols) {
-        let ok = |b: bool| if b { "yes" } else { "NO" };
-        let _ = writeln!(out);
-        let _ = writeln!(
-            out,
-            "symbols: x={} y={} u={} v={} w={}",
-            opt(sym.x),
-            opt(sym.y),
-            opt(sym.u.map(|(v, _)| v)),
-            opt(sym.v.map(|(v, _)| v)),
-            opt(sym.w.map(|(v, _)| v))
-        );
-        let _ = writeln!(
-            out,
-            "A→B {} bytes intact: {}; B→A {} bytes intact: {}; half-close data received in FIN-WAIT-2: {}",
-            self.bytes.0,
-            ok(self.a_to_b_intact),
-            self.bytes.1,
-            ok(self.b_to_a_intact),
-            ok(self.half_close_seen)
-        );
-        let _ = writeln!(
-            out,
-            "A passed TIME-WAIT: {}; both ends CLOSED: {}; finished at {:.3} s virtual time",
-            ok(self.a_time_wait),
-            ok(self.both_closed),
-            self.finished_at.total_micros() as f64 / 1e6
-        );
-        let l = &self.link;
-        let _ = writeln!(
-            out,
-            "link: {} packets sent, {} delivered, {} lost, {} corrupted; {} retransmissions",
-            l.sent, l.delivered, l.lost, l.corrupted, self.retransmissions
-        );
-        let _ = writeln!(out, "counters A: {}", self.counters.0);
-        let _ = writeln!(out, "counters B: {}", self.counters.1);
-        let _ = writeln!(
-            out,
-            "result: {}",
-            if self.success() { "OK" } else { "FAILED" }
-        );
-    }
+fn ms(t: Instant) -> f64 {
+    t.total_micros() as f64 / 1000.0
 }
 
 impl DemoReport {
-    /// The demo's ladder in the shared drawing model (for `synack demo --svg`), with the
-    /// demo's own exact states rather than inferred ones.
+    /// The ladder and summary as text for a terminal; `color` adds ANSI colours.
+    pub fn render(&self, color: bool) -> String {
+        trace::ladder::render(&self.diagram(), color)
+    }
+
+    /// Segments that repeat sequence space already on the wire, as the ladder marks them.
+    pub fn retransmissions(&self) -> usize {
+        Drawing::new(self).retransmissions()
+    }
+
+    /// The demo's ladder in the drawing model `synack trace` uses, for the terminal
+    /// ([`DemoReport::render`]) and `synack demo --svg`.
     pub fn diagram(&self) -> Diagram {
-        let sym = Symbols::find(&self.rows);
-        let mut items = Vec::new();
-        let mut i = 0;
-        while i < self.rows.len() {
-            let run = self.foldable_run(i);
-            if run > FOLD_AFTER {
-                for k in (i..i + 3).chain(i + run - 2..i + run) {
-                    if k == i + run - 2 {
-                        let middle = self.rows.get(i + 3..i + run - 2).unwrap_or(&[]);
-                        let segs = middle.iter().filter_map(|r| r.segment.as_ref());
-                        let (n, bytes) = segs
-                            .filter(|s| s.len > 0)
-                            .fold((0, 0), |(n, b), s| (n + 1, b + s.len));
-                        let first = middle.first();
-                        items.push(Item::Fold {
-                            text: format!(
-                                "{n} data segments ({bytes} bytes) and their ACKs over {:.3} ms",
-                                middle.last().zip(first).map_or(0.0, |(l, f)| {
-                                    (l.time - f.time).as_secs_f64() * 1000.0
-                                })
-                            ),
-                            a: first.map_or("", |r| r.a_state.name()).into(),
-                            b: first.map_or("", |r| r.b_state.name()).into(),
-                        });
-                    }
-                    if let Some(row) = self.rows.get(k) {
-                        items.push(diagram_item(&sym, k, row));
-                    }
-                }
-                i += run;
-            } else {
-                if let Some(row) = self.rows.get(i) {
-                    items.push(diagram_item(&sym, i, row));
-                }
-                i += 1;
-            }
-        }
-        let mut summary = Vec::new();
-        let rendered = self.render();
-        let tail: Vec<&str> = rendered.lines().rev().take(5).collect();
-        summary.extend(tail.into_iter().rev().map(str::to_string));
+        let drawing = Drawing::new(self);
+        let o = &self.options;
         Diagram {
             title: format!(
-                "synack demo: seed {}, loss {}%, one-way delay {} ms",
-                self.options.seed,
-                self.options.loss_percent,
-                self.options.delay.as_millis()
+                "synack demo: seed {}, loss {}%, corruption {}%, one-way delay {} ms, MSL {} s",
+                o.seed,
+                o.loss_percent,
+                o.corrupt_percent,
+                o.delay.as_millis(),
+                o.msl.as_secs_f64()
             ),
             a_name: format!("A {} (client)", self.client),
             b_name: format!("B {} (server)", self.server),
-            initial: ("CLOSED".into(), "LISTEN".into()),
-            items,
-            summary,
+            initial: (State::Closed.name().into(), State::Listen.name().into()),
+            items: diagram::items(&drawing.ladder, true, &drawing.events),
+            summary: self.summary(&drawing.ladder.symbols, drawing.retransmissions()),
         }
     }
-}
 
-fn diagram_item(sym: &Symbols, index: usize, row: &Row) -> Item {
-    let time_ms = row.time.total_micros() as f64 / 1000.0;
-    let (a, b) = (
-        row.a_state.name().to_string(),
-        row.b_state.name().to_string(),
-    );
-    let Some(s) = &row.segment else {
-        return Item::Event {
-            time_ms,
-            note: row.note.unwrap_or("timer").into(),
-            a,
-            b,
-        };
-    };
-    let (seq_sym, ack_sym) = match s.dir {
-        Dir::AtoB => (sym.a_space(s.seq, index), sym.b_space(s.ack, index)),
-        Dir::BtoA => (sym.b_space(s.seq, index), sym.a_space(s.ack, index)),
-    };
-    let ack = s.flags.ack().then_some(ack_sym);
-    let mut marks = Vec::new();
-    let mut mark = |text: &str, tone: Tone| {
-        marks.push(Mark {
-            text: text.into(),
-            tone,
-        })
-    };
-    if s.retransmission {
-        mark("retransmission", Tone::Bad);
+    fn summary(&self, symbols: &Symbols, retransmissions: usize) -> Vec<String> {
+        let ok = |b: bool| if b { "yes" } else { "NO" };
+        let l = &self.link;
+        vec![
+            diagram::symbols_line(symbols),
+            format!(
+                "A→B {} bytes intact: {}; B→A {} bytes intact: {}; half-close data received in FIN-WAIT-2: {}",
+                self.bytes.0,
+                ok(self.a_to_b_intact),
+                self.bytes.1,
+                ok(self.b_to_a_intact),
+                ok(self.half_close_seen)
+            ),
+            format!(
+                "A passed TIME-WAIT: {}; both ends CLOSED: {}; finished at {:.3} s virtual time",
+                ok(self.a_time_wait),
+                ok(self.both_closed),
+                self.finished_at.total_micros() as f64 / 1e6
+            ),
+            format!(
+                "link: {} packets sent, {} delivered, {} lost, {} corrupted; {retransmissions} retransmissions",
+                l.sent, l.delivered, l.lost, l.corrupted
+            ),
+            format!("counters A: {}", self.counters.0),
+            format!("counters B: {}", self.counters.1),
+            format!("result: {}", if self.success() { "OK" } else { "FAILED" }),
+        ]
     }
-    match s.fate {
-        Fate::Delivered => {}
-        Fate::Lost => mark("lost", Tone::Bad),
-        Fate::Corrupted => mark("corrupted: dropped by checksum", Tone::Bad),
-        Fate::Duplicate => mark("duplicate", Tone::Warn),
-        other => mark(&format!("{other:?}"), Tone::Warn),
-    }
-    if let Some(o) = s.syn_options.as_ref().filter(|o| !o.is_empty()) {
-        mark(o, Tone::Info);
-    }
-    let mut absolute = format!("seq={}", s.seq);
-    if s.flags.ack() {
-        let _ = write!(absolute, " ack={}", s.ack);
-    }
-    Item::Segment {
-        time_ms,
-        dir: match s.dir {
-            Dir::AtoB => TraceDir::AtoB,
-            Dir::BtoA => TraceDir::BtoA,
-        },
-        label: diagram::label(
-            s.flags,
-            &seq_sym,
-            ack.as_deref(),
-            u32::try_from(s.len).unwrap_or(u32::MAX),
-            u32::from(s.window),
-        ),
-        lost: !matches!(s.fate, Fate::Delivered | Fate::Duplicate),
-        marks,
-        absolute,
-        a,
-        b,
-    }
-}
-
-fn opt(v: Option<u32>) -> String {
-    v.map_or_else(|| "-".into(), |v| v.to_string())
-}
-
-fn render_row(out: &mut String, sym: &Symbols, index: usize, row: &Row) {
-    let time = row.time.total_micros() as f64 / 1000.0;
-    let Some(s) = &row.segment else {
-        let _ = writeln!(
-            out,
-            "{:>10.3}  {:<13} {:<50} {:<13}",
-            time,
-            row.a_state.name(),
-            format!("   ({})", row.note.unwrap_or("timer")),
-            row.b_state.name()
-        );
-        return;
-    };
-    let (seq_sym, ack_sym) = match s.dir {
-        Dir::AtoB => (sym.a_space(s.seq, index), sym.b_space(s.ack, index)),
-        Dir::BtoA => (sym.b_space(s.seq, index), sym.a_space(s.ack, index)),
-    };
-    let mut label = format!("{} seq={seq_sym}", s.flags);
-    if s.flags.ack() {
-        let _ = write!(label, " ack={ack_sym}");
-    }
-    if s.len > 0 {
-        let _ = write!(label, " len={}", s.len);
-    }
-    let _ = write!(label, " win={}", s.window);
-    let lost = !matches!(s.fate, Fate::Delivered | Fate::Duplicate);
-    let arrow = match (s.dir, lost) {
-        (Dir::AtoB, false) => format!("── {label} ──▶"),
-        (Dir::AtoB, true) => format!("── {label} ──✗"),
-        (Dir::BtoA, false) => format!("◀── {label} ──"),
-        (Dir::BtoA, true) => format!("✗── {label} ──"),
-    };
-    let mut marks = Vec::new();
-    if s.retransmission {
-        marks.push("retransmission".to_string());
-    }
-    match s.fate {
-        Fate::Delivered => {}
-        Fate::Lost => marks.push("lost".into()),
-        Fate::Corrupted => marks.push("corrupted: dropped by checksum".into()),
-        Fate::Duplicate => marks.push("duplicate".into()),
-        other => marks.push(format!("{other:?}")),
-    }
-    if let Some(opts) = &s.syn_options
-        && !opts.is_empty()
-    {
-        marks.push(opts.clone());
-    }
-    let mut abs = format!("seq={}", s.seq);
-    if s.flags.ack() {
-        let _ = write!(abs, " ack={}", s.ack);
-    }
-    let marks = if marks.is_empty() {
-        String::new()
-    } else {
-        format!("  [{}]", marks.join("; "))
-    };
-    let pad = 50usize.saturating_sub(arrow.chars().count());
-    let _ = writeln!(
-        out,
-        "{:>10.3}  {:<13} {}{} {:<13} {}{}",
-        time,
-        row.a_state.name(),
-        arrow,
-        " ".repeat(pad),
-        row.b_state.name(),
-        abs,
-        marks
-    );
 }

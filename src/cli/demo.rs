@@ -33,6 +33,9 @@ pub struct DemoArgs {
     /// Also draw the ladder as an SVG picture (two timelines, slanted labelled arrows).
     #[arg(long, value_name = "OUT.svg")]
     svg: Option<PathBuf>,
+    /// No ANSI colours (also when NO_COLOR is set, or stdout is not a terminal).
+    #[arg(long)]
+    no_color: bool,
 }
 
 /// Runs the demo, prints the ladder, and exits 0 only on a clean, intact run.
@@ -48,7 +51,7 @@ pub fn run(args: DemoArgs) -> ExitCode {
     };
     match demo::run(&options) {
         Ok(report) => {
-            print!("{}", report.render());
+            print!("{}", report.render(super::color_wanted(args.no_color)));
             if let Some(path) = &args.svg {
                 let svg = synack::trace::svg::render(&report.diagram());
                 if let Err(e) = std::fs::write(path, svg) {
