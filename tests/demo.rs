@@ -1,8 +1,13 @@
 //! `synack demo` end to end: the seed document's seven steps with exact values, lossy runs,
 //! and the command line.
 
+// The demo lives beside the command line it serves, not in the library; the tests compile
+// the same file to check its exact values.
+#[path = "../src/cli/demo/run.rs"]
+mod demo;
+
+use demo::{DemoOptions, DemoReport, Row};
 use std::process::Command;
-use synack::demo::{self, DemoOptions, DemoReport, Row};
 use synack::sim::Fate;
 use synack::tcp::{SeqNum, State};
 use synack::trace::diagram::{Diagram, Item};
@@ -171,7 +176,11 @@ fn demo_loss_20_seed_7_completes_intact_with_retransmissions_marked() {
     });
     assert!(report.success(), "{}", report.render(false));
     assert!(report.link.lost > 0);
-    assert!(report.retransmissions() > 0);
+    let drawn_marks = report.diagram().items.into_iter().flat_map(|i| match i {
+        Item::Segment { marks, .. } => marks,
+        _ => Vec::new(),
+    });
+    assert!(drawn_marks.into_iter().any(|m| m.text == "retransmission"));
     let text = report.render(false);
     assert!(text.contains("[retransmission"), "{text}");
     assert!(text.contains("lost"), "{text}");

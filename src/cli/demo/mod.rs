@@ -1,9 +1,11 @@
-//! `synack demo`.
+//! `synack demo`: the command line; [`run`](mod@run) runs the connection and draws it.
+
+mod run;
 
 use clap::Args;
+use run::DemoOptions;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use synack::demo::{self, DemoOptions};
 use synack::time::Duration;
 
 /// Options of `synack demo`.
@@ -49,7 +51,7 @@ pub fn run(args: DemoArgs) -> ExitCode {
         msl: args.msl,
         delay: args.delay,
     };
-    match demo::run(&options) {
+    match run::run(&options) {
         Ok(report) => {
             print!("{}", report.render(super::color_wanted(args.no_color)));
             if let Some(path) = &args.svg {

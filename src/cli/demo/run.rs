@@ -1,23 +1,27 @@
-//! `synack demo`: the whole life of one connection on the simulated network, drawn as
-//! the seed document's ladder (x, y, u, v, w) with both ends' states after every segment.
+//! The run behind `synack demo`: the whole life of one connection on the simulated network,
+//! drawn as the seed document's ladder (x, y, u, v, w) with both ends' states after every
+//! segment.
 //!
 //! Host A (client, 192.0.2.1) connects to host B (server, 192.0.2.2:80, in LISTEN) and sends
 //! a message; B answers; A closes its sending side; B, in CLOSE-WAIT, still sends data that A
 //! receives in FIN-WAIT-2; then B closes. A passes through TIME-WAIT before CLOSED.
 //!
 //! The ladder is the one `synack trace` draws from the demo's own capture (same symbols,
-//! marks, folds and renderers, from [`crate::trace`]), with what the simulator knows and a
+//! marks, folds and renderers, from [`synack::trace`]), with what the simulator knows and a
 //! capture cannot laid over it: both ends' exact states, which segments were lost or
 //! corrupted, and the timers that change a state without a segment.
+//!
+//! This file uses only the `synack` library, never the rest of the command line, because
+//! `tests/demo.rs` compiles it too (with `#[path]`) to check the run's exact values.
 
-use crate::sim::{Fate, HostId, LinkConfig, LinkStats, Network, PacketEvent, SimError};
-use crate::stack::{ConnId, ListenerId, Secret, Stack, StackConfig};
-use crate::tcp::{self, State};
-use crate::time::{Duration, Instant};
-use crate::trace::diagram::{self, Diagram, Item};
-use crate::trace::{self, Connection, Dir, Inferred, Ladder, Marks, Segment, Symbols};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use synack::sim::{Fate, HostId, LinkConfig, LinkStats, Network, PacketEvent, SimError};
+use synack::stack::{ConnId, ListenerId, Secret, Stack, StackConfig};
+use synack::tcp::{self, State};
+use synack::time::{Duration, Instant};
+use synack::trace::diagram::{self, Diagram, Item};
+use synack::trace::{self, Connection, Dir, Inferred, Ladder, Marks, Segment, Symbols};
 
 /// Address of host A, the client.
 pub const ADDR_A: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
@@ -71,7 +75,7 @@ pub enum DemoError {
     Pcap(#[from] SimError),
     /// The stack refused an application call (a bug in the demo).
     #[error("stack error: {0}")]
-    Stack(#[from] crate::stack::StackError),
+    Stack(#[from] synack::stack::StackError),
 }
 
 /// One row of the demo's record: a segment on the wire, or a state change no segment made.
@@ -125,7 +129,7 @@ pub struct DemoReport {
     /// Link counters.
     pub link: LinkStats,
     /// The stacks' own counters (what each dropped and why), A then B.
-    pub counters: (crate::stack::Counters, crate::stack::Counters),
+    pub counters: (synack::stack::Counters, synack::stack::Counters),
     /// Virtual time at the end.
     pub finished_at: Instant,
     /// Bytes A sent, bytes B sent.
@@ -535,11 +539,6 @@ impl DemoReport {
     /// The ladder and summary as text for a terminal; `color` adds ANSI colours.
     pub fn render(&self, color: bool) -> String {
         trace::ladder::render(&self.diagram(), color)
-    }
-
-    /// Segments that repeat sequence space already on the wire, as the ladder marks them.
-    pub fn retransmissions(&self) -> usize {
-        Drawing::new(self).retransmissions()
     }
 
     /// The demo's ladder in the drawing model `synack trace` uses, for the terminal
