@@ -122,7 +122,6 @@
 //! ```
 
 pub mod blocking;
-pub mod demo;
 pub mod net;
 pub mod runtime;
 pub mod tokio_net;

@@ -1,39 +1,54 @@
 //! `synack demo` end to end: the seed document's seven steps with exact values, lossy runs,
 //! and the command line.
 
+// The demo lives beside the command line it serves, not in the library; the tests compile
+// the same file to check its exact values.
+#[path = "../src/cli/demo/run.rs"]
+mod demo;
+
+use demo::{DemoOptions, DemoReport, Row};
 use std::process::Command;
-use synack::demo::{self, DemoOptions, DemoReport, Dir, Row, SegmentRow};
 use synack::sim::Fate;
-use synack::tcp::State;
+use synack::tcp::{SeqNum, State};
+use synack::trace::diagram::{Diagram, Item};
+use synack::trace::{Dir, Segment};
 
 fn run(options: DemoOptions) -> DemoReport {
     demo::run(&options).expect("demo runs")
 }
 
-fn seg(row: &Row) -> &SegmentRow {
-    row.segment.as_ref().expect("a segment row")
+fn seg(row: &Row) -> &Segment {
+    &row.segment.as_ref().expect("a segment row").segment
+}
+
+fn dir(row: &Row) -> Dir {
+    row.segment.as_ref().expect("a segment row").dir
 }
 
 /// The default run's rows, checked against the seed's steps one by one.
 struct Seed {
     rows: Vec<Row>,
-    x: u32,
-    y: u32,
+    x: SeqNum,
+    y: SeqNum,
 }
 
 fn seed_run() -> Seed {
     let report = run(DemoOptions::default());
-    assert!(report.success(), "{}", report.render());
+    assert!(report.success(), "{}", report.render(false));
     let rows = report.rows.clone();
     let x = seg(&rows[0]).seq;
     let y = seg(&rows[1]).seq;
     Seed { rows, x, y }
 }
 
-fn find(rows: &[Row], dir: Dir, pred: impl Fn(&SegmentRow) -> bool) -> (usize, &Row) {
+fn find(rows: &[Row], dir: Dir, pred: impl Fn(&Segment) -> bool) -> (usize, &Row) {
     rows.iter()
         .enumerate()
-        .find(|(_, r)| r.segment.as_ref().is_some_and(|s| s.dir == dir && pred(s)))
+        .find(|(_, r)| {
+            r.segment
+                .as_ref()
+                .is_some_and(|s| s.dir == dir && pred(&s.segment))
+        })
         .expect("such a segment")
 }
 
@@ -43,7 +58,7 @@ fn seed_step_1_syn_seq_x_from_syn_sent_to_syn_received() {
     let r = &s.rows[0];
     let g = seg(r);
     assert_eq!(
-        (g.dir, g.flags.to_string(), g.seq, g.len),
+        (dir(r), g.flags.to_string(), g.seq, g.len),
         (Dir::AtoB, "SYN".into(), s.x, 0)
     );
     assert_eq!((r.a_state, r.b_state), (State::SynSent, State::SynReceived));
@@ -54,8 +69,8 @@ fn seed_step_2_syn_ack_seq_y_ack_x_plus_1() {
     let s = seed_run();
     let r = &s.rows[1];
     let g = seg(r);
-    assert_eq!((g.dir, g.flags.to_string()), (Dir::BtoA, "SYN,ACK".into()));
-    assert_eq!((g.seq, g.ack), (s.y, s.x.wrapping_add(1)));
+    assert_eq!((dir(r), g.flags.to_string()), (Dir::BtoA, "SYN,ACK".into()));
+    assert_eq!((g.seq, g.ack), (s.y, s.x + 1));
     assert_eq!(
         (r.a_state, r.b_state),
         (State::Established, State::SynReceived)
@@ -67,11 +82,11 @@ fn seed_step_3_ack_seq_x_plus_1_ack_y_plus_1_may_carry_data() {
     let s = seed_run();
     let r = &s.rows[2];
     let g = seg(r);
-    assert_eq!(g.dir, Dir::AtoB);
+    assert_eq!(dir(r), Dir::AtoB);
     assert!(g.flags.ack() && !g.flags.syn());
-    assert_eq!((g.seq, g.ack), (s.x.wrapping_add(1), s.y.wrapping_add(1)));
+    assert_eq!((g.seq, g.ack), (s.x + 1, s.y + 1));
     assert_eq!(
-        g.len,
+        g.len as usize,
         "hello from A".len(),
         "the handshake's ACK carries A's message"
     );
@@ -86,7 +101,7 @@ fn seed_step_4_fin_seq_u_from_fin_wait_1_to_close_wait() {
     let s = seed_run();
     let (_, r) = find(&s.rows, Dir::AtoB, |g| g.flags.fin());
     let g = seg(r);
-    assert_eq!(g.seq, s.x.wrapping_add(1 + 12), "u = x + 1 + A's 12 bytes");
+    assert_eq!(g.seq, s.x + (1 + 12), "u = x + 1 + A's 12 bytes");
     assert_eq!(g.len, 0);
     assert_eq!((r.a_state, r.b_state), (State::FinWait1, State::CloseWait));
 }
@@ -96,14 +111,10 @@ fn seed_step_5_ack_seq_v_ack_u_plus_1_moves_a_to_fin_wait_2() {
     let s = seed_run();
     let (_, fin) = find(&s.rows, Dir::AtoB, |g| g.flags.fin());
     let u = seg(fin).seq;
-    let (_, r) = find(&s.rows, Dir::BtoA, |g| g.ack == u.wrapping_add(1));
+    let (_, r) = find(&s.rows, Dir::BtoA, |g| g.ack == u + 1);
     let g = seg(r);
     assert_eq!((g.flags.to_string(), g.len), ("ACK".into(), 0));
-    assert_eq!(
-        g.seq,
-        s.y.wrapping_add(1 + 12),
-        "v = y + 1 + B's 12-byte answer"
-    );
+    assert_eq!(g.seq, s.y + (1 + 12), "v = y + 1 + B's 12-byte answer");
     assert_eq!((r.a_state, r.b_state), (State::FinWait2, State::CloseWait));
 }
 
@@ -112,21 +123,15 @@ fn seed_step_6_close_wait_side_keeps_sending_and_fin_wait_2_side_acknowledges() 
     let s = seed_run();
     let (_, fin) = find(&s.rows, Dir::AtoB, |g| g.flags.fin());
     let u = seg(fin).seq;
-    let (i, r) = find(&s.rows, Dir::BtoA, |g| {
-        g.len > 0 && g.ack == u.wrapping_add(1)
-    });
+    let (i, r) = find(&s.rows, Dir::BtoA, |g| g.len > 0 && g.ack == u + 1);
     let g = seg(r);
-    assert_eq!(
-        g.seq,
-        s.y.wrapping_add(13),
-        "B's half-close data starts at v"
-    );
+    assert_eq!(g.seq, s.y + 13, "B's half-close data starts at v");
     assert_eq!((r.a_state, r.b_state), (State::FinWait2, State::CloseWait));
-    let end = g.seq.wrapping_add(g.len as u32);
+    let end = g.seq + g.len as usize;
     let (_, ack) = find(&s.rows[i..], Dir::AtoB, |a| a.ack == end);
     assert_eq!(
         seg(ack).seq,
-        u.wrapping_add(1),
+        u + 1,
         "A acknowledges from FIN-WAIT-2 with seq=u+1"
     );
     assert_eq!(ack.a_state, State::FinWait2);
@@ -140,12 +145,12 @@ fn seed_step_7_fin_seq_w_ack_u_plus_1_then_ack_seq_u_plus_1_ack_w_plus_1() {
     let (i, r) = find(&s.rows, Dir::BtoA, |g| g.flags.fin());
     let g = seg(r);
     let w = g.seq;
-    assert_eq!(g.ack, u.wrapping_add(1), "FIN seq=w repeats ack=u+1");
+    assert_eq!(g.ack, u + 1, "FIN seq=w repeats ack=u+1");
     assert_eq!((r.a_state, r.b_state), (State::TimeWait, State::LastAck));
     let last = &s.rows[i + 1];
     let l = seg(last);
-    assert_eq!((l.dir, l.flags.to_string()), (Dir::AtoB, "ACK".into()));
-    assert_eq!((l.seq, l.ack), (u.wrapping_add(1), w.wrapping_add(1)));
+    assert_eq!((dir(last), l.flags.to_string()), (Dir::AtoB, "ACK".into()));
+    assert_eq!((l.seq, l.ack), (u + 1, w + 1));
     assert_eq!(
         (last.a_state, last.b_state),
         (State::TimeWait, State::Closed)
@@ -169,10 +174,14 @@ fn demo_loss_20_seed_7_completes_intact_with_retransmissions_marked() {
         seed: 7,
         ..DemoOptions::default()
     });
-    assert!(report.success(), "{}", report.render());
+    assert!(report.success(), "{}", report.render(false));
     assert!(report.link.lost > 0);
-    assert!(report.retransmissions > 0);
-    let text = report.render();
+    let drawn_marks = report.diagram().items.into_iter().flat_map(|i| match i {
+        Item::Segment { marks, .. } => marks,
+        _ => Vec::new(),
+    });
+    assert!(drawn_marks.into_iter().any(|m| m.text == "retransmission"));
+    let text = report.render(false);
     assert!(text.contains("[retransmission"), "{text}");
     assert!(text.contains("lost"), "{text}");
     assert!(
@@ -193,14 +202,14 @@ fn demo_succeeds_over_many_seeds_with_loss_corruption_and_larger_messages() {
             bytes: Some(20_000),
             ..DemoOptions::default()
         });
-        assert!(report.success(), "seed {seed}:\n{}", report.render());
+        assert!(report.success(), "seed {seed}:\n{}", report.render(false));
         assert!(report.half_close_seen, "seed {seed}");
     }
 }
 
 #[test]
 fn demo_ladder_shows_the_seed_labels() {
-    let text = run(DemoOptions::default()).render();
+    let text = run(DemoOptions::default()).render(false);
     for label in [
         "SYN seq=x ",
         "SYN,ACK seq=y ack=x+1 ",
@@ -222,11 +231,49 @@ fn demo_folds_long_data_phases_into_a_summary_row() {
         ..DemoOptions::default()
     });
     assert!(report.success());
-    let text = report.render();
+    let text = report.render(false);
     assert!(text.contains("data segments ("), "{text}");
     assert!(
         text.lines().count() < 80,
         "folded ladder stays short:\n{text}"
+    );
+}
+
+/// Every segment's label, absolute numbers and marks, as the diagram draws them.
+fn drawn(d: &Diagram) -> Vec<String> {
+    d.items
+        .iter()
+        .filter_map(|i| match i {
+            Item::Segment {
+                label,
+                absolute,
+                marks,
+                ..
+            } => Some(format!("{label} | {absolute} | {marks:?}")),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn demo_ladder_is_what_synack_trace_draws_from_the_demos_own_capture() {
+    let dir = std::env::temp_dir().join(format!("synack-demo-trace-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let pcap = dir.join("d.pcap");
+    let report = run(DemoOptions {
+        pcap: Some(pcap.clone()),
+        ..DemoOptions::default()
+    });
+    let traced = synack::trace::trace_file(&pcap).expect("the demo's pcap traces");
+    std::fs::remove_dir_all(&dir).ok();
+    let [ladder] = traced.ladders.as_slice() else {
+        panic!("one connection in the demo's capture")
+    };
+    // The states differ on purpose: the demo's are the simulator's, which include what the
+    // application did at the same instant (A's shutdown as B's answer arrives).
+    assert_eq!(
+        drawn(&report.diagram()),
+        drawn(&Diagram::from_ladder(ladder, true))
     );
 }
 

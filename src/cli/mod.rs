@@ -86,6 +86,15 @@ fn init_logging(
     Ok(guard)
 }
 
+/// Whether to colour a ladder: not with `--no-color`, nor when `NO_COLOR` is set (to
+/// anything but the empty string), nor when stdout is not a terminal.
+pub fn color_wanted(no_color: bool) -> bool {
+    use std::io::IsTerminal as _;
+    !no_color
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        && std::io::stdout().is_terminal()
+}
+
 /// Parses durations such as `30s`, `250ms` or `2m` for clap.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("{e} (write e.g. 30s or 250ms)"))

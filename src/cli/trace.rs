@@ -1,7 +1,6 @@
 //! `synack trace`.
 
 use clap::Args;
-use std::io::IsTerminal as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use synack::trace::{self, TraceError, diagram::Diagram};
@@ -38,9 +37,7 @@ pub fn run(args: TraceArgs) -> ExitCode {
 
 fn trace_main(args: &TraceArgs) -> Result<(), String> {
     let t = trace::trace_file(&args.file).map_err(|e| e.to_string())?;
-    let color = !args.no_color
-        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-        && std::io::stdout().is_terminal();
+    let color = super::color_wanted(args.no_color);
     let have = t.ladders.len();
     let chosen: Vec<&trace::Ladder> = match args.conn {
         Some(n) => vec![

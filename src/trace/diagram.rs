@@ -1,7 +1,8 @@
 //! The drawing model shared by the terminal ladder, the SVG picture and `synack demo`:
 //! two endpoints, rows of labelled arrows, both states after each row, folds and notes.
 
-use super::infer::{Dir, Ladder, Marks, Row};
+use super::infer::{Dir, Ladder, Marks, Row, Symbols};
+use crate::tcp::SeqNum;
 use crate::wire::TcpFlags;
 
 /// How loud a mark is.
@@ -115,6 +116,12 @@ fn marks_of(row: &Row) -> Vec<Mark> {
         "retransmission".into(),
         Tone::Bad,
     );
+    push(m.contains(Marks::LOST), "lost".into(), Tone::Bad);
+    push(
+        m.contains(Marks::CORRUPTED),
+        "corrupted: dropped by checksum".into(),
+        Tone::Bad,
+    );
     push(
         m.contains(Marks::OUT_OF_ORDER),
         "out of order".into(),
@@ -198,32 +205,6 @@ impl Diagram {
         } else {
             (None, None)
         };
-        let mut items = Vec::new();
-        let rows = &l.rows;
-        let mut i = 0;
-        while i < rows.len() {
-            let run = if fold { plain_run(rows, i) } else { 0 };
-            if run > FOLD_AFTER {
-                for k in i..i + 3 {
-                    items.extend(rows.get(k).map(|r| segment_item(l, k, r)));
-                }
-                let middle = rows.get(i + 3..i + run - 2).unwrap_or(&[]);
-                if let Some(first) = middle.first() {
-                    items.push(Item::Fold {
-                        text: fold_text(middle),
-                        a: first.a.to_string(),
-                        b: first.b.to_string(),
-                    });
-                }
-                for k in i + run - 2..i + run {
-                    items.extend(rows.get(k).map(|r| segment_item(l, k, r)));
-                }
-                i += run;
-            } else {
-                items.extend(rows.get(i).map(|r| segment_item(l, i, r)));
-                i += 1;
-            }
-        }
         Diagram {
             title: format!(
                 "connection {}: {} ⇄ {}, {} segments",
@@ -235,10 +216,51 @@ impl Diagram {
             a_name: endpoint_name("A", l.a, ra),
             b_name: endpoint_name("B", l.b, rb),
             initial: (l.initial.0.to_string(), l.initial.1.to_string()),
-            items,
+            items: items(l, fold, &[]),
             summary: summary(l),
         }
     }
+}
+
+/// The rows of a ladder as diagram items; with `fold`, long data phases become one row.
+///
+/// `events` are rows no segment makes, such as a timer that changes a state, which a
+/// simulator knows of and a capture never shows: each is `(n, item)`, drawn after the
+/// ladder's first `n` rows, in the order given. No fold hides one.
+pub fn items(l: &Ladder, fold: bool, events: &[(usize, Item)]) -> Vec<Item> {
+    let mut items = Vec::new();
+    let rows = &l.rows;
+    let mut events = events.iter().peekable();
+    let mut i = 0;
+    while i < rows.len() {
+        while let Some((_, event)) = events.next_if(|(at, _)| *at <= i) {
+            items.push(event.clone());
+        }
+        let next_event = events.peek().map_or(usize::MAX, |(at, _)| at - i);
+        let run = if fold { plain_run(rows, i) } else { 0 }.min(next_event);
+        if run > FOLD_AFTER {
+            for k in i..i + 3 {
+                items.extend(rows.get(k).map(|r| segment_item(l, k, r)));
+            }
+            let middle = rows.get(i + 3..i + run - 2).unwrap_or(&[]);
+            if let Some(first) = middle.first() {
+                items.push(Item::Fold {
+                    text: fold_text(middle),
+                    a: first.a.to_string(),
+                    b: first.b.to_string(),
+                });
+            }
+            for k in i + run - 2..i + run {
+                items.extend(rows.get(k).map(|r| segment_item(l, k, r)));
+            }
+            i += run;
+        } else {
+            items.extend(rows.get(i).map(|r| segment_item(l, i, r)));
+            i += 1;
+        }
+    }
+    items.extend(events.map(|(_, event)| event.clone()));
+    items
 }
 
 /// Length of the run of foldable rows starting at `start` (0 if that row is not foldable).
@@ -257,7 +279,7 @@ fn plain_run(rows: &[Row], start: usize) -> usize {
 fn fold_text(rows: &[Row]) -> String {
     let mut segs = [0u64; 2];
     let mut bytes = [0u64; 2];
-    let (mut rexmit, mut dup, mut zero, mut ooo) = (0u64, 0u64, 0u64, 0u64);
+    let (mut rexmit, mut dup, mut zero, mut ooo, mut undelivered) = (0u64, 0, 0, 0, 0);
     for r in rows {
         let d = match r.dir {
             Dir::AtoB => 0,
@@ -275,6 +297,8 @@ fn fold_text(rows: &[Row]) -> String {
         dup += u64::from(r.marks.contains(Marks::DUP_ACK));
         zero += u64::from(r.marks.contains(Marks::ZERO_WINDOW));
         ooo += u64::from(r.marks.contains(Marks::OUT_OF_ORDER));
+        undelivered +=
+            u64::from(r.marks.contains(Marks::LOST) || r.marks.contains(Marks::CORRUPTED));
     }
     let data: u64 = segs.iter().sum();
     let acks = rows.len() as u64 - data;
@@ -290,6 +314,7 @@ fn fold_text(rows: &[Row]) -> String {
         (dup, "duplicate ACKs"),
         (ooo, "out of order"),
         (zero, "zero windows"),
+        (undelivered, "not delivered"),
     ] {
         if n > 0 {
             parts.push(format!("{n} {what}"));
@@ -320,7 +345,7 @@ fn segment_item(l: &Ladder, index: usize, r: &Row) -> Item {
         time_ms: ms(r.time_us),
         dir: r.dir,
         label: label(r.flags, &seq, ack.as_deref(), r.len, r.window),
-        lost: false,
+        lost: r.marks.contains(Marks::LOST) || r.marks.contains(Marks::CORRUPTED),
         marks: marks_of(r),
         absolute,
         a: r.a.to_string(),
@@ -328,24 +353,29 @@ fn segment_item(l: &Ladder, index: usize, r: &Row) -> Item {
     }
 }
 
-fn summary(l: &Ladder) -> Vec<String> {
-    let s = &l.symbols;
-    let mut out = Vec::new();
-    let sym = |v: Option<(crate::tcp::SeqNum, usize)>| v.map_or("-".into(), |(n, _)| n.to_string());
-    let xy = |v: Option<crate::tcp::SeqNum>| v.map_or("-".into(), |n| n.to_string());
+/// The summary line naming the seed document's symbols: `symbols: x=… y=… u=… v=… w=…`,
+/// with `x′` and `y′` when they are first-seen numbers rather than ISNs.
+pub fn symbols_line(s: &Symbols) -> String {
+    let sym = |v: Option<(SeqNum, usize)>| v.map_or("-".into(), |(n, _)| n.to_string());
+    let xy = |v: Option<SeqNum>| v.map_or("-".into(), |n| n.to_string());
     let (x, y) = if s.primed {
         ("x′", "y′")
     } else {
         ("x", "y")
     };
-    out.push(format!(
+    format!(
         "symbols: {x}={} {y}={} u={} v={} w={}",
         xy(s.x),
         xy(s.y),
         sym(s.u),
         sym(s.v),
         sym(s.w)
-    ));
+    )
+}
+
+fn summary(l: &Ladder) -> Vec<String> {
+    let s = &l.symbols;
+    let mut out = vec![symbols_line(s)];
     let rtt = l
         .handshake_rtt_us
         .map_or("not captured".into(), |u| format!("{:.3} ms", ms(u)));

@@ -1,5 +1,6 @@
-//! Unit tests of the trace inference: sequence-space coverage ([`super::seen`]) and the
-//! ladder built from hand-written segments ([`super::infer`]), one file per topic.
+//! Unit tests of the trace inference: sequence-space coverage ([`super::seen`]), the
+//! ladder built from hand-written segments ([`super::infer`]) and the rows drawn from it
+//! ([`super::diagram`]), one file per topic.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -7,5 +8,6 @@
     clippy::panic
 )]
 
+mod diagram;
 mod infer;
 mod seen;

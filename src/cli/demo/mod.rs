@@ -1,9 +1,11 @@
-//! `synack demo`.
+//! `synack demo`: the command line; [`run`](mod@run) runs the connection and draws it.
+
+mod run;
 
 use clap::Args;
+use run::DemoOptions;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use synack::demo::{self, DemoOptions};
 use synack::time::Duration;
 
 /// Options of `synack demo`.
@@ -33,6 +35,9 @@ pub struct DemoArgs {
     /// Also draw the ladder as an SVG picture (two timelines, slanted labelled arrows).
     #[arg(long, value_name = "OUT.svg")]
     svg: Option<PathBuf>,
+    /// No ANSI colours (also when NO_COLOR is set, or stdout is not a terminal).
+    #[arg(long)]
+    no_color: bool,
 }
 
 /// Runs the demo, prints the ladder, and exits 0 only on a clean, intact run.
@@ -46,9 +51,9 @@ pub fn run(args: DemoArgs) -> ExitCode {
         msl: args.msl,
         delay: args.delay,
     };
-    match demo::run(&options) {
+    match run::run(&options) {
         Ok(report) => {
-            print!("{}", report.render());
+            print!("{}", report.render(super::color_wanted(args.no_color)));
             if let Some(path) = &args.svg {
                 let svg = synack::trace::svg::render(&report.diagram());
                 if let Err(e) = std::fs::write(path, svg) {

@@ -1,0 +1,143 @@
+//! Marks a segment earns from what its direction and the other have shown before: resent or
+//! reordered sequence space, probes and keep-alives, duplicate ACKs, and the window.
+
+use super::Marks;
+use super::side::Side;
+use crate::trace::capture::Segment;
+use crate::wire::TcpFlags;
+
+/// Classifies the segment's sequence space against what its sender `s` has shown before,
+/// records it, and returns how many payload bytes it shows for the first time: its payload
+/// minus every part an earlier segment already covered, however differently that one was cut.
+///
+/// `t` is the segment's time and `irtt_us` the handshake's round trip, if known.
+pub(super) fn sequence(
+    s: &mut Side,
+    r: &Side,
+    seg: &Segment,
+    t: u64,
+    irtt_us: Option<u64>,
+    marks: &mut Marks,
+) -> u64 {
+    let flags = seg.flags;
+    let seg_len = seg.seg_len();
+    let end = seg.seq + seg_len as usize;
+    if s.first_seq.is_none() && !flags.rst() {
+        s.first_seq = Some(seg.seq);
+    }
+    let mut new_bytes = 0;
+    if seg_len > 0 && !flags.rst() {
+        let peer_window_zero = r.window == Some(0);
+        match s.snd_max {
+            None => {}
+            Some(max) => {
+                let small = seg.len <= 1 && !flags.intersects(TcpFlags::SYN | TcpFlags::FIN);
+                if peer_window_zero && small && seg.seq.after_eq(max - 1) {
+                    marks.insert(Marks::WINDOW_PROBE);
+                } else if small && seg.seq + 1 == max && s.seen.covers(seg.seq, seg_len) {
+                    marks.insert(Marks::KEEP_ALIVE);
+                } else if seg.seq.after(max) {
+                    marks.insert(Marks::PREVIOUS_NOT_CAPTURED);
+                } else if seg.seq.before(max) {
+                    if s.seen.overlaps(seg.seq, seg_len) {
+                        // Any part shown before makes it a resend, even when the rest is
+                        // new to the capture (a retransmission cut at other boundaries
+                        // than the original, some of which was lost before the capture
+                        // point): an original transmission never overlaps another.
+                        marks.insert(Marks::RETRANSMISSION);
+                    } else {
+                        // Never seen: lost before the capture point and sent again, or
+                        // reordered. The receiver asking for exactly this byte, or a long
+                        // pause, says retransmission.
+                        let asked = r.last_ack.is_some_and(|(a, _)| a == seg.seq);
+                        let threshold = irtt_us.unwrap_or(3_000).min(3_000);
+                        if !asked && t.saturating_sub(s.advanced_at) < threshold {
+                            marks.insert(Marks::OUT_OF_ORDER);
+                        } else {
+                            marks.insert(Marks::RETRANSMISSION);
+                        }
+                    }
+                }
+            }
+        }
+        // SYN and FIN take sequence space but are not bytes (RFC 9293 §3.4).
+        let data = seg.seq + usize::from(flags.syn());
+        if flags.syn() {
+            s.seen.add(seg.seq, 1);
+        }
+        new_bytes = s.seen.add(data, seg.len);
+        if flags.fin() {
+            s.seen.add(data + seg.len as usize, 1);
+        }
+        if s.snd_max.is_none_or(|m| end.after(m)) {
+            s.snd_max = Some(end);
+            s.advanced_at = t;
+        }
+    } else if seg_len == 0 && !flags.rst() {
+        match s.snd_max {
+            None => {
+                s.snd_max = Some(seg.seq);
+                s.seen.anchor(seg.seq);
+            }
+            // One below SND.NXT with nothing in it: Linux's zero-window probe, or a
+            // keep-alive when the window is open.
+            Some(m) if seg.seq + 1 == m => {
+                if r.window == Some(0) {
+                    marks.insert(Marks::WINDOW_PROBE);
+                } else {
+                    marks.insert(Marks::KEEP_ALIVE);
+                }
+            }
+            Some(_) => {}
+        }
+    }
+    new_bytes
+}
+
+/// Duplicate ACKs: a bare ACK repeating the sender's last one while the peer has data
+/// outstanding. Returns which one in the series it is (0 when it is none).
+pub(super) fn dup_ack(s: &mut Side, r: &Side, seg: &Segment, marks: &mut Marks) -> u32 {
+    let flags = seg.flags;
+    let mut dup_ack = 0;
+    let bare_ack = flags.ack() && seg.seg_len() == 0 && !flags.rst();
+    let probe = marks.contains(Marks::WINDOW_PROBE) || marks.contains(Marks::KEEP_ALIVE);
+    if bare_ack && !probe {
+        let outstanding = r.snd_max.is_some_and(|m| m.after(seg.ack));
+        if s.last_ack == Some((seg.ack, seg.window)) && outstanding {
+            s.dup_acks += 1;
+            dup_ack = s.dup_acks;
+            marks.insert(Marks::DUP_ACK);
+        } else {
+            s.dup_acks = 0;
+        }
+    } else if flags.ack() && s.last_ack.is_none_or(|(a, _)| seg.ack != a) {
+        s.dup_acks = 0;
+    }
+    if flags.ack() && !flags.rst() {
+        s.last_ack = Some((seg.ack, seg.window));
+    }
+    dup_ack
+}
+
+/// The window in bytes: scaled only when both SYNs carried the option (RFC 7323 §2.2).
+pub(super) fn window(s: &mut Side, r: &Side, seg: &Segment, marks: &mut Marks) -> u32 {
+    let flags = seg.flags;
+    if flags.syn() {
+        s.ws = seg.window_scale;
+    }
+    let both_scale = s.ws.is_some() && r.ws.is_some();
+    let window = if flags.syn() || !both_scale {
+        u32::from(seg.window)
+    } else {
+        u32::from(seg.window)
+            .checked_shl(u32::from(s.ws.unwrap_or(0).min(14)))
+            .unwrap_or(u32::MAX)
+    };
+    if !flags.rst() {
+        s.window = Some(window);
+        if window == 0 {
+            marks.insert(Marks::ZERO_WINDOW);
+        }
+    }
+    window
+}
