@@ -15,6 +15,7 @@
 //! | RFC 6675 SACK scoreboard | [`sack`] |
 //! | RFC 8985 RACK-TLP, the transmission log | [`rack`] |
 //! | RFC 6675 SACK-based recovery driven by RACK-TLP | [`loss`] |
+//! | the connection's calls into [`cc`], [`recovery`] and [`loss`] | `congestion` |
 //! | the liveness invariant (no connection waits with nothing armed) | [`liveness`] |
 #![deny(
     clippy::unwrap_used,
@@ -25,6 +26,7 @@
 
 pub mod cc;
 pub mod config;
+mod congestion;
 pub mod connection;
 pub mod endpoints;
 pub mod error;
@@ -52,8 +54,9 @@ mod tests;
 pub mod timer;
 
 pub use config::{Config, Keepalive};
-pub use connection::{ConnStats, Connection, RECLAIM_IDLE, Tcb};
+pub use connection::{Connection, RECLAIM_IDLE, Tcb};
 pub use error::Error;
 pub use liveness::Stall;
 pub use seq::SeqNum;
 pub use state::State;
+pub use stats::ConnStats;
