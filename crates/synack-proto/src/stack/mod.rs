@@ -33,7 +33,7 @@ use snapshot::AppBytes;
 use crate::tcp::isn::{IsnGenerator, PortPicker};
 use crate::tcp::reset::{self, Reset};
 use crate::tcp::syn_cookie::SynCookies;
-use crate::tcp::{self, Connection, State};
+use crate::tcp::{self, Connection, Outcome, State};
 use crate::time::Instant;
 use crate::wire::{self, Checksum, IpRepr, WireError};
 use alloc::boxed::Box;
@@ -636,7 +636,6 @@ impl Stack {
     /// sent was not consumed. Use [`shutdown`](Self::shutdown) to half-close and keep reading.
     pub fn close(&mut self, now: Instant, id: ConnId) -> Result<(), StackError> {
         let e = self.entry_mut(id).ok_or(StackError::InvalidHandle)?;
-        e.released = true;
         let resettable = matches!(
             e.conn.state(),
             State::SynReceived
@@ -650,8 +649,8 @@ impl Stack {
             self.counters.abort_on_close += 1;
         } else {
             e.conn.close();
-            e.conn.set_orphaned();
         }
+        self.release(id);
         self.touch(id, now);
         Ok(())
     }
@@ -672,7 +671,7 @@ impl Stack {
     pub fn abort(&mut self, id: ConnId) {
         if let Some(e) = self.entry_mut(id) {
             e.conn.abort();
-            e.released = true;
+            self.release(id);
             self.mark_dirty(id);
         }
     }
@@ -757,15 +756,11 @@ impl Stack {
         let found = self.demux.get(&FourTuple { local, remote });
         if let Some(id) = found {
             // RFC 5961 §7: the connection's own challenge-ACK limit, and the stack's.
-            let allowance = self.challenge_allowance(now);
+            let budget = self.challenge_budget_left(now);
             if let Some(e) = self.entry_mut(id) {
-                e.conn.challenge_allowance = allowance;
-                let before = e.conn.state();
-                e.conn.handle_segment(now, &seg);
-                let used = allowance - e.conn.challenge_allowance;
-                let after = e.conn.state();
-                self.challenge_budget.1 += used;
-                self.after_segment(id, before, after);
+                let out = e.conn.handle_segment(now, &seg, budget);
+                self.challenge_budget.1 += out.challenge_acks;
+                self.on_outcome(id, out);
                 self.touch(id, now);
                 return;
             }
@@ -920,10 +915,8 @@ impl Stack {
                 let Some(e) = self.entry_mut(id) else {
                     continue;
                 };
-                let before = e.conn.state();
-                e.conn.handle_timeout(now);
-                let after = e.conn.state();
-                self.after_segment(id, before, after);
+                let out = e.conn.handle_timeout(now);
+                self.on_outcome(id, out);
                 self.touch(id, now);
             }
         }
@@ -958,7 +951,8 @@ impl Stack {
         }
         let iss = self.isn.isn(now, local, remote);
         let mut conn = Connection::listen(self.listener_tcp(lid), local, remote, iss);
-        conn.handle_segment(now, seg);
+        // LISTEN → SYN-RECEIVED: nothing to account for, and a SYN draws no challenge ACK.
+        let _ = conn.handle_segment(now, seg, u32::MAX);
         let Ok(id) = self.insert(conn, Some(lid)) else {
             self.counters.listen_overflows += 1;
             return;
@@ -971,12 +965,11 @@ impl Stack {
         self.touch(id, now);
     }
 
-    /// Bookkeeping after a connection changed state.
-    fn after_segment(&mut self, id: ConnId, before: State, after: State) {
-        if before == after {
-            return;
-        }
-        if after == State::TimeWait {
+    /// Acts on what a call into connection `id` reported: the TIME-WAIT table, the
+    /// counters, and, for a listener's embryonic connection whose handshake ended, the
+    /// listener's queues.
+    fn on_outcome(&mut self, id: ConnId, out: Outcome) {
+        if out.entered_time_wait {
             self.time_wait += 1;
             if self.time_wait > self.cfg.max_time_wait {
                 // The TIME-WAIT table is full: this one ends now (Linux's tw_bucket overflow).
@@ -986,33 +979,24 @@ impl Stack {
                 }
                 self.time_wait -= 1;
             }
-        } else if before == State::TimeWait {
+        } else if out.left_time_wait {
             self.time_wait = self.time_wait.saturating_sub(1);
         }
         let Some(e) = self.entry(id) else { return };
         let lid = e.listener;
-        let err = e.conn.error();
-        if err == Some(tcp::Error::TimedOut) && after == State::Closed {
-            self.counters.abort_on_timeout += 1;
-        }
-        if before == State::SynReceived || before == State::SynSent {
-            if after == State::Closed {
-                self.counters.attempt_fails += 1;
-            }
-        } else if matches!(before, State::Established | State::CloseWait)
-            && err == Some(tcp::Error::Reset)
-        {
-            self.counters.estab_resets += 1;
-        }
-        // An embryonic connection completed its handshake: move it to the accept queue.
+        self.counters.abort_on_timeout += u64::from(out.timed_out);
+        self.counters.attempt_fails += u64::from(out.attempt_failed);
+        self.counters.estab_resets += u64::from(out.reset_established);
+        // An embryonic connection's handshake ended: it leaves the SYN queue, for the accept
+        // queue if it completed.
         if let Some(lid) = lid
-            && before == State::SynReceived
+            && (out.established || out.attempt_failed)
         {
             let Some(l) = self.listeners.get_mut(lid.0).and_then(Option::as_mut) else {
                 return;
             };
             l.syn_queue = l.syn_queue.saturating_sub(1);
-            if after.is_synchronized() {
+            if out.established {
                 if l.accept_queue.len() < l.backlog {
                     l.accept_queue.push_back(id);
                     self.note_acceptable(lid);
@@ -1020,11 +1004,22 @@ impl Stack {
                     self.counters.listen_overflows += 1;
                     self.abort(id);
                 }
-            } else if let Some(e) = self.entry_mut(id) {
+            } else {
                 // Never accepted: nobody holds the handle.
-                e.released = true;
-                e.listener = None;
+                self.release(id);
+                if let Some(e) = self.entry_mut(id) {
+                    e.listener = None;
+                }
             }
+        }
+    }
+
+    /// The user (or, for a connection never accepted, the stack) lets go of the handle: the
+    /// slot is freed once the connection is CLOSED, and what it received is never read.
+    fn release(&mut self, id: ConnId) {
+        if let Some(e) = self.entry_mut(id) {
+            e.released = true;
+            e.conn.set_orphaned();
         }
     }
 
@@ -1098,14 +1093,6 @@ impl Stack {
 
     /// After any event on a connection: it may have output, and its deadline may have moved.
     fn touch(&mut self, id: ConnId, now: Instant) {
-        if let Some(e) = self.entry_mut(id)
-            && e.released
-            && e.conn.recv_queue() > 0
-        {
-            // Nobody will read this: discard it so the window stays open.
-            let mut sink = [0u8; 2048];
-            while matches!(e.conn.recv(&mut sink), Ok(n) if n > 0) {}
-        }
         self.mark_dirty(id);
         self.schedule(id, now);
         self.note_readiness(id);
@@ -1152,7 +1139,7 @@ impl Stack {
     }
 
     /// What is left of this second's global challenge-ACK budget (RFC 5961 §7).
-    fn challenge_allowance(&mut self, now: Instant) -> u32 {
+    fn challenge_budget_left(&mut self, now: Instant) -> u32 {
         let (start, used) = self.challenge_budget;
         if now.saturating_duration_since(start) >= crate::time::Duration::from_secs(1) {
             self.challenge_budget = (now, 0);
