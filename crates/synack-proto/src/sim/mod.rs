@@ -75,6 +75,7 @@ mod event;
 mod link;
 mod pcap;
 mod route;
+mod stack;
 #[cfg(test)]
 mod tests;
 
