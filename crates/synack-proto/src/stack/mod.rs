@@ -28,6 +28,12 @@
 //! | SYN cookies (RFC 4987) | `cookies` |
 //! | interception of every destination, and SYNs held for the application | `intercept`, `held` |
 //! | ICMP echo, readiness events, introspection, counters | `icmp`, `events`, `snapshot`, `counters` |
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 mod config;
 mod cookies;
