@@ -52,7 +52,13 @@ pub fn run(data: &[u8]) {
                     (remote.port(), local.port()),
                     &payload,
                 );
-                c.handle_segment(now, &repr);
+                let sent_before = c.stats().challenge_acks;
+                let out = c.handle_segment(now, &repr, u32::MAX);
+                assert_eq!(
+                    u64::from(out.challenge_acks),
+                    c.stats().challenge_acks - sent_before,
+                    "the outcome counts the challenge ACKs the segment drew"
+                );
             }
             Op::Send { len, .. } => {
                 let data: Vec<u8> = (0..len).map(|i| i as u8).collect();
@@ -72,15 +78,17 @@ pub fn run(data: &[u8]) {
             Op::Advance { micros, timers } => {
                 now += Duration::from_micros(u64::from(micros));
                 if timers {
-                    c.handle_timeout(now);
+                    let _ = c.handle_timeout(now);
                 }
             }
-            Op::RunTimers => c.handle_timeout(now),
+            Op::RunTimers => {
+                let _ = c.handle_timeout(now);
+            }
             Op::NextTimer => {
                 if let Some(t) = c.poll_timeout() {
                     now = now.max(t);
                 }
-                c.handle_timeout(now);
+                let _ = c.handle_timeout(now);
             }
         }
         let mut sent = 0usize;

@@ -73,6 +73,7 @@
 mod event;
 mod link;
 mod route;
+mod stack;
 #[cfg(test)]
 mod tests;
 

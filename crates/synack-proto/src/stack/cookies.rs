@@ -109,9 +109,11 @@ impl Stack {
         };
         let iss = ack.ack - 1;
         let mut conn = Connection::listen(self.listener_tcp(lid), local, remote, iss);
-        conn.handle_segment(now, &syn);
+        // A new connection: only its own challenge-ACK limit applies, and the accept queue
+        // is filled below, not from the outcome.
+        let _ = conn.handle_segment(now, &syn, u32::MAX);
         conn.mark_syn_ack_sent();
-        conn.handle_segment(now, ack);
+        let _ = conn.handle_segment(now, ack, u32::MAX);
         if !conn.state().is_synchronized() || conn.state() == State::TimeWait {
             self.counters.syncookies_failed += 1;
             return false;

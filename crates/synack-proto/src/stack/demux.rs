@@ -10,9 +10,9 @@
 //! table entry takes 20 bytes instead of the 72 of a pair of `SocketAddr`s plus the id;
 //! other tuples go in a second table keyed by the full [`FourTuple`].
 
-use super::{ConnId, FourTuple};
+use super::ConnId;
 use core::hash::{BuildHasher, Hasher};
-use core::net::SocketAddr;
+use core::net::{IpAddr, SocketAddr};
 use hashbrown::HashMap;
 use hashbrown::hash_map::Entry;
 use siphasher::sip::SipHasher13;
@@ -158,5 +158,38 @@ fn remove_if<K>(entry: Entry<'_, K, ConnId, KeyedState>, id: ConnId) -> bool {
             true
         }
         _ => false,
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) struct FourTuple {
+    pub(super) local: SocketAddr,
+    pub(super) remote: SocketAddr,
+}
+
+/// Hashes the addresses and ports as three words (IPv4) instead of the derived field by
+/// field walk, which fed SipHash a dozen small writes per lookup: demux hashing was ~18%
+/// of a connection lifecycle's instructions. The hasher is still the keyed SipHash.
+impl core::hash::Hash for FourTuple {
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        let ports = (u32::from(self.local.port()) << 16) | u32::from(self.remote.port());
+        match (self.local.ip(), self.remote.ip()) {
+            (IpAddr::V4(l), IpAddr::V4(r)) => {
+                state.write_u64((u64::from(l.to_bits()) << 32) | u64::from(r.to_bits()));
+            }
+            (l, r) => {
+                state.write_u128(ip_bits(l));
+                state.write_u128(ip_bits(r));
+            }
+        }
+        state.write_u32(ports);
+    }
+}
+
+/// An address as 128 bits (IPv4 in the low 32).
+fn ip_bits(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(a) => u128::from(a.to_bits()),
+        IpAddr::V6(a) => a.to_bits(),
     }
 }

@@ -131,7 +131,8 @@ impl Stack {
         let h = self.held.take(id).ok_or(StackError::InvalidHandle)?;
         let iss = self.isn.isn(now, h.local, h.remote);
         let mut conn = Connection::listen(Arc::clone(&self.tcp), h.local, h.remote, iss);
-        conn.handle_segment(now, &h.syn);
+        // LISTEN → SYN-RECEIVED: nothing to account for, and a SYN draws no challenge ACK.
+        let _ = conn.handle_segment(now, &h.syn, u32::MAX);
         let cid = self.insert(conn, None)?;
         self.demux.insert(
             super::FourTuple {

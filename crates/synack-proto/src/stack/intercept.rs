@@ -48,38 +48,6 @@ impl Stack {
         self.addrs.contains(&dst)
             || (self.intercept.is_some() && protocol == wire::PROTOCOL_TCP && is_unicast(dst))
     }
-
-    /// The listener for a segment to `local` that matches no connection (see the module doc).
-    pub(super) fn find_listener(&self, local: SocketAddr) -> Option<ListenerId> {
-        if let Some(&id) = self.listen_map.get(&local) {
-            return Some(id);
-        }
-        if self.addrs.contains(&local.ip()) {
-            let any = match local {
-                SocketAddr::V4(_) => IpAddr::from([0u8; 4]),
-                SocketAddr::V6(_) => IpAddr::from([0u16; 8]),
-            };
-            if let Some(&id) = self.listen_map.get(&SocketAddr::new(any, local.port())) {
-                return Some(id);
-            }
-        }
-        self.intercept
-    }
-
-    /// Puts `listener` in a free listener slot.
-    pub(super) fn add_listener(&mut self, listener: Listener) -> ListenerId {
-        let id = match self.listeners.iter().position(Option::is_none) {
-            Some(i) => i,
-            None => {
-                self.listeners.push(None);
-                self.listeners.len() - 1
-            }
-        };
-        if let Some(slot) = self.listeners.get_mut(id) {
-            *slot = Some(listener);
-        }
-        ListenerId(id)
-    }
 }
 
 /// Not unspecified, multicast or the IPv4 limited broadcast. RFC 1122 §4.2.3.10 (RFC 9293

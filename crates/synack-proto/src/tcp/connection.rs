@@ -3,8 +3,12 @@
 //! # Call order
 //!
 //! A driver (normally the [`Stack`](crate::stack::Stack)) owns connections and, for each:
-//! 1. feeds arriving segments with [`Connection::handle_segment`];
+//! 1. feeds arriving segments with [`Connection::handle_segment`], giving it its share of a
+//!    challenge-ACK budget;
 //! 2. feeds the time with [`Connection::handle_timeout`] when [`Connection::poll_timeout`] passes;
+//!    both return an [`Outcome`]: what the owner must act on (the budget spent, a completed
+//!    handshake, a failure, TIME-WAIT entered or left), so the owner never compares the
+//!    connection's state before and after;
 //! 3. after either, and after every user call, drains [`Connection::poll_transmit`] until `None`
 //!    and re-reads `poll_timeout`.
 //!
@@ -16,6 +20,7 @@ use super::config::Config;
 use super::endpoints::Endpoints;
 use super::error::Error;
 use super::loss::Loss;
+use super::outcome::Outcome;
 use super::recovery::Recovery;
 use super::recv_buf::ReceiveBuffer;
 use super::rtt::RttEstimator;
@@ -23,6 +28,8 @@ use super::sack_report::SackReport;
 use super::send_buf::SendBuffer;
 use super::seq::SeqNum;
 use super::state::State;
+/// Kept at its old path; the counters now live beside [`LazyStats`].
+pub use super::stats::ConnStats;
 use super::stats::LazyStats;
 use super::timer::{TimerKind, TimerTable};
 use crate::time::{Duration, Instant};
@@ -90,69 +97,6 @@ pub(super) struct AckState {
     pub segments: u32,
 }
 
-/// Counters of one connection, for tests and introspection.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ConnStats {
-    /// Segments retransmitted (timeouts, fast retransmit).
-    pub retransmits: u64,
-    /// Retransmission timeouts.
-    pub timeouts: u64,
-    /// Fast retransmissions on three duplicate ACKs.
-    pub fast_retransmits: u64,
-    /// Challenge ACKs sent (RFC 5961).
-    pub challenge_acks: u64,
-    /// Zero-window probes sent.
-    pub window_probes: u64,
-    /// Segments dropped as unacceptable.
-    pub dropped_segments: u64,
-    /// Segments dropped by PAWS (an old timestamp, RFC 7323 §5).
-    pub paws_drops: u64,
-    /// RSTs accepted (the connection was reset or refused).
-    pub resets_received: u64,
-    /// Keep-alive probes sent.
-    pub keepalive_probes: u64,
-    /// SACK-based fast recoveries entered (RFC 6675).
-    pub sack_recoveries: u64,
-    /// Tail loss probes sent (RFC 8985 §7).
-    pub tlp_probes: u64,
-    /// Loss probes that repaired a tail loss (RFC 8985 §7.4).
-    pub tlp_recoveries: u64,
-    /// Bytes RACK marked lost by time (RFC 8985 §6.2).
-    pub rack_lost_bytes: u64,
-    /// D-SACK blocks received (RFC 2883).
-    pub dsacks_received: u64,
-    /// SACK blocks ignored for lying outside [SND.UNA, SND.MAX].
-    pub sack_blocks_invalid: u64,
-    /// Times the peer dropped data it had SACKed (RFC 2018 §8).
-    pub sack_reneging: u64,
-    /// New data arrived after the user released the connection, and was answered with a
-    /// RST (RFC 1122 §4.2.2.13, RFC 2525 §2.17; Linux's `TCPAbortOnData`).
-    pub aborts_on_data: u64,
-}
-
-impl ConnStats {
-    /// Every counter zero.
-    pub const ZERO: ConnStats = ConnStats {
-        retransmits: 0,
-        timeouts: 0,
-        fast_retransmits: 0,
-        challenge_acks: 0,
-        window_probes: 0,
-        dropped_segments: 0,
-        paws_drops: 0,
-        resets_received: 0,
-        keepalive_probes: 0,
-        sack_recoveries: 0,
-        tlp_probes: 0,
-        tlp_recoveries: 0,
-        rack_lost_bytes: 0,
-        dsacks_received: 0,
-        sack_blocks_invalid: 0,
-        sack_reneging: 0,
-        aborts_on_data: 0,
-    };
-}
-
 /// A pending RST to send: sequence number and, if ACK is set, the acknowledgment number.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct PendingRst {
@@ -207,9 +151,6 @@ pub struct Connection {
     pub(super) error: Option<Error>,
     /// Counters, on the heap only once one moves.
     pub(super) stats: LazyStats,
-    /// Challenge ACKs this connection may still send now, beyond its own limit: the stack sets
-    /// it from its global budget (RFC 5961 §7) before handing over a segment.
-    pub(crate) challenge_allowance: u32,
     /// When a segment last arrived (keep-alive).
     pub(super) last_rx: Instant,
     /// When the last keep-alive probe went out.
@@ -277,7 +218,6 @@ impl Connection {
             challenge_window: (Instant::ZERO, 0),
             error: None,
             stats: LazyStats::default(),
-            challenge_allowance: u32::MAX,
             last_rx: Instant::ZERO,
             last_keepalive: Instant::ZERO,
             keepalive_sent: 0,
@@ -573,8 +513,10 @@ impl Connection {
 
     // ---- timers ----
 
-    /// Runs every timer due at `now`.
-    pub fn handle_timeout(&mut self, now: Instant) {
+    /// Runs every timer due at `now`, and says what came of it (a connection that gave up,
+    /// or whose TIME-WAIT ended).
+    pub fn handle_timeout(&mut self, now: Instant) -> Outcome {
+        let before = self.state;
         while let Some(kind) = self.timers.pop_expired(now) {
             match kind {
                 TimerKind::Retransmit => self.on_retransmit_timeout(now),
@@ -600,6 +542,7 @@ impl Connection {
             }
         }
         self.rearm_timers(now);
+        Outcome::of(before, self.state, self.error, 0)
     }
 
     fn on_retransmit_timeout(&mut self, now: Instant) {
@@ -677,12 +620,16 @@ impl Connection {
         self.remote_fin.is_some()
     }
 
-    /// The user let go of the connection: an orphan in FIN-WAIT-2 waits only
+    /// The user let go of the connection: what was received and not read is discarded, an
+    /// orphan in FIN-WAIT-2 waits only
     /// [`Config::fin_wait_2_timeout`](super::Config::fin_wait_2_timeout) for the peer's FIN,
     /// and new data arriving at an orphan is answered with a RST, since nobody will read
-    /// it (RFC 1122 §4.2.2.13, RFC 2525 §2.17).
+    /// it (RFC 1122 §4.2.2.13, RFC 2525 §2.17). No byte becomes readable afterwards, so the
+    /// receive window never stays closed for want of a reader.
     pub fn set_orphaned(&mut self) {
         self.orphaned = true;
+        let mut sink = [0u8; 2048];
+        while matches!(self.recv(&mut sink), Ok(n) if n > 0) {}
     }
 
     /// Bytes received in order and not yet read by the user.
@@ -823,18 +770,19 @@ impl Connection {
         }
     }
 
-    /// A challenge ACK (RFC 5961 §3.2, §4.2, §5.2), rate limited per connection (§7).
-    pub(super) fn challenge_ack(&mut self, now: Instant) {
+    /// A challenge ACK (RFC 5961 §3.2, §4.2, §5.2), rate limited per connection and by what
+    /// is `left` of the stack-wide budget (§7); one sent is taken from `left`.
+    pub(super) fn challenge_ack(&mut self, now: Instant, left: &mut u32) {
         let (start, count) = self.challenge_window;
         let (start, count) = if now.saturating_duration_since(start) >= Duration::from_secs(1) {
             (now, 0)
         } else {
             (start, count)
         };
-        if count < self.cfg.challenge_ack_limit && self.challenge_allowance > 0 {
+        if count < self.cfg.challenge_ack_limit && *left > 0 {
             self.ack.now = true;
             self.stats.challenge_acks += 1;
-            self.challenge_allowance -= 1;
+            *left -= 1;
             self.challenge_window = (start, count + 1);
         } else {
             self.challenge_window = (start, count);

@@ -3,6 +3,7 @@
 use super::cc::CongestionControl;
 use super::connection::{Connection, PendingRst};
 use super::error::Error;
+use super::outcome::Outcome;
 use super::reset;
 use super::seq::SeqNum;
 use super::state::State;
@@ -18,8 +19,19 @@ struct Trimmed<'a> {
 }
 
 impl Connection {
-    /// Processes one arriving segment addressed to this connection.
-    pub fn handle_segment(&mut self, now: Instant, seg: &TcpRepr<'_>) {
+    /// Processes one arriving segment addressed to this connection, and says what came of it.
+    ///
+    /// `challenge_budget` is how many challenge ACKs (RFC 5961 §7) this segment may draw
+    /// beyond the connection's own rate limit: what is left of a stack-wide budget, or
+    /// `u32::MAX` for none. The outcome says how many it spent.
+    pub fn handle_segment(
+        &mut self,
+        now: Instant,
+        seg: &TcpRepr<'_>,
+        challenge_budget: u32,
+    ) -> Outcome {
+        let before = self.state;
+        let mut left = challenge_budget;
         // Anything from the peer proves it alive (keep-alive, RFC 9293 §3.8.4).
         self.last_rx = now;
         self.keepalive_sent = 0;
@@ -27,9 +39,10 @@ impl Connection {
             State::Closed => self.rst = reset::reply_to(seg).map(PendingRst::from_reply),
             State::Listen => self.segment_in_listen(seg),
             State::SynSent => self.segment_in_syn_sent(now, seg),
-            _ => self.segment_synchronized(now, seg),
+            _ => self.segment_synchronized(now, seg, &mut left),
         }
         self.rearm_timers(now);
+        Outcome::of(before, self.state, self.error, challenge_budget - left)
     }
 
     /// §3.10.7.2: LISTEN.
@@ -126,8 +139,9 @@ impl Connection {
         }
     }
 
-    /// §3.10.7.4: SYN-RECEIVED and the synchronized states.
-    fn segment_synchronized(&mut self, now: Instant, seg: &TcpRepr<'_>) {
+    /// §3.10.7.4: SYN-RECEIVED and the synchronized states; challenge ACKs are taken from
+    /// what is `left` of the budget.
+    fn segment_synchronized(&mut self, now: Instant, seg: &TcpRepr<'_>, left: &mut u32) {
         // TIME-WAIT: a retransmitted FIN is acknowledged again and restarts the 2×MSL timer
         // (§3.10.7.4). Like Linux, so is anything else from a peer that evidently missed our last
         // ACK (old data it still retransmits), so TIME-WAIT does not end while the peer is still
@@ -206,7 +220,7 @@ impl Connection {
             if seg.flags.syn() && !seg.flags.rst() {
                 // RFC 5961 §4.2: a SYN gets a (rate-limited) challenge ACK "irrespective of
                 // the sequence number".
-                self.challenge_ack(now);
+                self.challenge_ack(now, left);
             } else if !seg.flags.rst() {
                 // "...an acknowledgment should be sent in reply (unless the RST bit is set)".
                 self.ack.now = true;
@@ -229,20 +243,20 @@ impl Connection {
             if t.seq == self.tcb.rcv_nxt {
                 self.accept_rst();
             } else {
-                self.challenge_ack(now);
+                self.challenge_ack(now, left);
             }
             return;
         }
         // "Fourth, check the SYN bit" (RFC 5961 §4.2): a challenge ACK, whatever the sequence number.
         if t.syn || seg.flags.syn() {
-            self.challenge_ack(now);
+            self.challenge_ack(now, left);
             return;
         }
         // "Fifth, check the ACK field": "if the ACK bit is off, drop the segment".
         if !seg.flags.ack() {
             return;
         }
-        if !self.process_ack(now, seg) {
+        if !self.process_ack(now, seg, left) {
             return;
         }
         if t.payload.len() < seg.payload.len() && t.seq == self.tcb.rcv_nxt {
@@ -327,8 +341,9 @@ impl Connection {
         }
     }
 
-    /// Step five, the ACK field. Returns false when the segment must be dropped.
-    fn process_ack(&mut self, now: Instant, seg: &TcpRepr<'_>) -> bool {
+    /// Step five, the ACK field; challenge ACKs are taken from what is `left` of the budget.
+    /// Returns false when the segment must be dropped.
+    fn process_ack(&mut self, now: Instant, seg: &TcpRepr<'_>, left: &mut u32) -> bool {
         let ack = seg.ack;
         // Our SYN is still unacknowledged: SYN-RECEIVED, or FIN-WAIT-1 after a CLOSE issued in
         // SYN-RECEIVED. The SYN-RECEIVED rules apply to this ACK.
@@ -353,12 +368,12 @@ impl Connection {
         // RFC 5961 §5.2: acceptable ACKs lie in [SND.UNA - MAX.SND.WND, SND.NXT].
         if ack.after(self.tcb.snd_max) {
             // "If the ACK acks something not yet sent ... send an ACK, drop the segment."
-            self.challenge_ack(now);
+            self.challenge_ack(now, left);
             return false;
         }
         let oldest_ok = self.tcb.snd_una - self.tcb.max_snd_wnd.max(1);
         if ack.before(oldest_ok) {
-            self.challenge_ack(now);
+            self.challenge_ack(now, left);
             return false;
         }
         let window = usize::from(seg.window) << self.tcb.snd_wscale;

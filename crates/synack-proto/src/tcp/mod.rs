@@ -15,6 +15,7 @@
 //! | RFC 6675 SACK scoreboard | [`sack`] |
 //! | RFC 8985 RACK-TLP, the transmission log | [`rack`] |
 //! | RFC 6675 SACK-based recovery driven by RACK-TLP | [`loss`] |
+//! | the connection's calls into [`cc`], [`recovery`] and [`loss`] | `congestion` |
 //! | the liveness invariant (no connection waits with nothing armed) | [`liveness`] |
 #![deny(
     clippy::unwrap_used,
@@ -25,6 +26,7 @@
 
 pub mod cc;
 pub mod config;
+mod congestion;
 pub mod connection;
 pub mod endpoints;
 pub mod error;
@@ -32,6 +34,7 @@ mod input;
 pub mod isn;
 pub mod liveness;
 pub mod loss;
+pub mod outcome;
 mod output;
 pub mod rack;
 pub mod recovery;
@@ -52,8 +55,10 @@ mod tests;
 pub mod timer;
 
 pub use config::{Config, Keepalive};
-pub use connection::{ConnStats, Connection, RECLAIM_IDLE, Tcb};
+pub use connection::{Connection, RECLAIM_IDLE, Tcb};
 pub use error::Error;
 pub use liveness::Stall;
+pub use outcome::Outcome;
 pub use seq::SeqNum;
 pub use state::State;
+pub use stats::ConnStats;

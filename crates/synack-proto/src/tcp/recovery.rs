@@ -7,10 +7,9 @@
 //! Without SACK the receiver's holdings are estimated: each duplicate ACK stands for one
 //! segment that left the network, and the segment at SND.UNA is presumed lost.
 
-use super::cc::{AckSample, CongestionControl, Prr, RateSample};
-use super::connection::Connection;
+use super::cc::{AnyCc, CongestionControl, Prr};
 use super::seq::SeqNum;
-use crate::time::{Duration, Instant};
+use crate::time::Instant;
 use alloc::boxed::Box;
 
 /// Duplicate ACKs that trigger fast retransmit (RFC 5681 §3.2).
@@ -94,158 +93,125 @@ impl Recovery {
     }
 }
 
-impl Connection {
-    /// Bytes in flight as the window sees them (PRR's `pipe` during recovery).
-    pub(super) fn pipe(&self) -> usize {
-        let flight = self.tcb.snd_nxt.since(self.tcb.snd_una);
-        self.recovery.pipe(flight, self.max_payload())
-    }
+/// What a new cumulative ACK meant to fast recovery ([`Recovery::on_new_ack`]).
+#[must_use]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NewAck {
+    /// No recovery is in progress: the congestion controller grows the window as usual.
+    Open,
+    /// The ACK covered `recover`: recovery is over (RFC 6582 §3.2 step 3, RFC 6937 §3).
+    Ended,
+    /// A partial ACK (RFC 6582 §3.2 step 5): the first unacknowledged segment must be
+    /// retransmitted at once.
+    Partial {
+        /// Whether the retransmission timer restarts: only on the first partial ACK of a
+        /// recovery (RFC 6582 §4, the "Impatient" variant), so a window with many holes
+        /// falls back to a timeout instead of repairing one hole per round trip.
+        restart_timer: bool,
+    },
+}
 
-    /// SND.UNA advanced by `acked` bytes; `flight_before` were outstanding (SND.NXT − old
-    /// SND.UNA) and `rtt` is this ACK's RTT sample, if any. Returns whether the retransmission
-    /// timer should restart: always, except on partial ACKs after the first of a recovery
-    /// (RFC 6582 §3.2 step 5 and §4, the "Impatient" variant), so a window with many holes falls back
-    /// to a timeout instead of repairing one hole per round trip.
-    pub(super) fn cc_on_new_ack(
+impl Recovery {
+    /// SND.UNA advanced to `snd_una` by `acked` data bytes; `in_flight` bytes now lie between
+    /// SND.UNA and SND.NXT, and a segment carries `mss`. In recovery, PRR sets `cc`'s window.
+    pub fn on_new_ack(
         &mut self,
         now: Instant,
+        cc: &mut AnyCc,
+        snd_una: SeqNum,
+        in_flight: usize,
         acked: usize,
-        flight_before: usize,
-        rtt: Option<Duration>,
-    ) -> bool {
-        let mss = self.max_payload();
-        let r = &mut self.recovery;
-        r.dupacks = 0;
-        if let Some(e) = r.episode.as_deref_mut() {
-            e.retrans = 0;
-            if self.tcb.snd_una.after_eq(r.recover) {
-                // Full acknowledgment: recovery is over (RFC 6582 §3.2 step 3, RFC 6937 §3).
-                r.episode = None;
-                self.cc.on_recovery_end(now);
-                return true;
-            }
-            // Partial ACK: the retransmitted segment plus some the dupacks already counted.
-            let counted = e.sacked.min(acked.saturating_sub(mss));
-            e.sacked -= counted;
-            let first_partial = !e.timer_restarted;
-            e.timer_restarted = true;
-            self.prr_update(acked - counted);
-            // RFC 6582 §3.2 step 5: retransmit the first unacknowledged segment at once.
-            self.retransmit_head = true;
-            return first_partial;
-        }
-        let cwnd = self.cc.cwnd();
-        // Not using the window: flight plus a segment fits under cwnd; in slow start the
-        // window may be up to twice the flight (it doubles per round).
-        let cwnd_limited =
-            flight_before + mss >= cwnd || (cwnd < self.cc.ssthresh() && 2 * flight_before > cwnd);
-        let sample = AckSample {
-            now,
-            acked,
-            flight_before,
-            rtt,
-            snd_una: self.tcb.snd_una,
-            snd_nxt: self.tcb.snd_nxt,
-            app_limited: !cwnd_limited,
+        mss: usize,
+    ) -> NewAck {
+        self.dupacks = 0;
+        let Some(e) = self.episode.as_deref_mut() else {
+            return NewAck::Open;
         };
-        self.cc.on_ack(&sample);
-        true
+        e.retrans = 0;
+        if snd_una.after_eq(self.recover) {
+            // Full acknowledgment: recovery is over (RFC 6582 §3.2 step 3, RFC 6937 §3).
+            self.episode = None;
+            cc.on_recovery_end(now);
+            return NewAck::Ended;
+        }
+        // Partial ACK: the retransmitted segment plus some the dupacks already counted.
+        let counted = e.sacked.min(acked.saturating_sub(mss));
+        e.sacked -= counted;
+        let first_partial = !e.timer_restarted;
+        e.timer_restarted = true;
+        self.prr_update(cc, acked - counted, in_flight, mss);
+        NewAck::Partial {
+            restart_timer: first_partial,
+        }
     }
 
-    /// A duplicate ACK (RFC 5681 §2 definition) arrived.
-    pub(super) fn cc_on_duplicate_ack(&mut self, now: Instant) {
-        let mss = self.max_payload();
-        let r = &mut self.recovery;
-        r.dupacks = r.dupacks.saturating_add(1);
-        if let Some(e) = r.episode.as_deref_mut() {
+    /// A duplicate ACK (RFC 5681 §2 definition) arrived with SND.UNA at `snd_una`, SND.MAX at
+    /// `snd_max` and `in_flight` bytes between SND.UNA and SND.NXT. Returns true when it
+    /// starts fast retransmit: the segment at SND.UNA must go out again at once.
+    pub fn on_duplicate_ack(
+        &mut self,
+        now: Instant,
+        cc: &mut AnyCc,
+        snd_una: SeqNum,
+        snd_max: SeqNum,
+        in_flight: usize,
+        mss: usize,
+    ) -> bool {
+        self.dupacks = self.dupacks.saturating_add(1);
+        if let Some(e) = self.episode.as_deref_mut() {
             e.sacked = e.sacked.saturating_add(mss);
-            self.prr_update(mss);
-            return;
+            self.prr_update(cc, mss, in_flight, mss);
+            return false;
         }
         // RFC 6582 §3.2 step 2: only when the ACK covers more than `recover`.
-        if r.dupacks != DUPACK_THRESHOLD || self.tcb.snd_una.before(r.recover) {
-            return;
+        if self.dupacks != DUPACK_THRESHOLD || snd_una.before(self.recover) {
+            return false;
         }
-        let flight = self.tcb.snd_max.since(self.tcb.snd_una);
-        self.cc.on_congestion_event(now, flight);
-        let r = &mut self.recovery;
-        r.recover = self.tcb.snd_max;
-        r.episode = Some(Box::new(Episode {
-            prr: Prr::start(self.cc.ssthresh(), flight),
+        let flight = snd_max.since(snd_una);
+        cc.on_congestion_event(now, flight);
+        self.recover = snd_max;
+        self.episode = Some(Box::new(Episode {
+            prr: Prr::start(cc.ssthresh(), flight),
             // Each of the duplicate ACKs stands for a segment that left the network.
             sacked: DUPACK_THRESHOLD as usize * mss,
             retrans: 0,
             timer_restarted: false,
         }));
         // This ACK is the first of recovery; it delivered one segment.
-        self.prr_update(mss);
-        self.retransmit_head = true;
-        self.stats.fast_retransmits += 1;
+        self.prr_update(cc, mss, in_flight, mss);
+        true
     }
 
     /// Runs PRR for an ACK in recovery that delivered `delivered` bytes: cwnd = pipe + sndcnt.
-    fn prr_update(&mut self, delivered: usize) {
-        let mss = self.max_payload();
-        let pipe = self.pipe();
-        let ssthresh = self.cc.ssthresh();
-        let Some(e) = self.recovery.episode.as_deref_mut() else {
+    fn prr_update(&mut self, cc: &mut AnyCc, delivered: usize, in_flight: usize, mss: usize) {
+        let pipe = self.pipe(in_flight, mss);
+        let ssthresh = cc.ssthresh();
+        let Some(e) = self.episode.as_deref_mut() else {
             return;
         };
         let sndcnt = e.prr.on_ack(delivered, pipe, ssthresh, mss);
-        self.cc.set_cwnd(pipe.saturating_add(sndcnt));
+        cc.set_cwnd(pipe.saturating_add(sndcnt));
     }
 
-    /// The retransmission timer expired with `flight` bytes outstanding: leave fast recovery
-    /// and collapse the window (RFC 5681 §3.1; ssthresh is only reduced on the first timeout
-    /// of a segment, and not again if fast recovery already reduced it).
-    pub(super) fn cc_on_rto(&mut self, now: Instant, flight: usize, first_timeout: bool) {
-        let r = &mut self.recovery;
-        let was_recovering = r.episode.take().is_some();
-        r.recover = self.tcb.snd_max;
-        r.dupacks = 0;
-        if first_timeout && !was_recovering {
-            self.cc.on_rto(now, flight);
-        } else {
-            self.cc.set_cwnd(self.max_payload());
-        }
-    }
-
-    /// What the peer is known to hold and what was marked lost, before an ACK is
-    /// processed: (SND.UNA, SACKed bytes above it, lost bytes so far).
-    /// `None` when the congestion controller takes no rate samples (loss-based ones).
-    pub(super) fn delivery_snapshot(&self) -> Option<(SeqNum, usize, u64)> {
-        self.cc.wants_rate_samples().then(|| {
-            (
-                self.tcb.snd_una,
-                self.loss.sb.sacked_bytes(),
-                self.stats.rack_lost_bytes,
-            )
-        })
-    }
-
-    /// After an acceptable ACK: tells the congestion controller what it delivered
-    /// (cumulatively and by SACK, net of bytes SACKed before), marked lost and left in
-    /// flight, in or out of recovery. Loss-based controllers ignore it; BBR runs on it.
-    pub(super) fn cc_on_rate_sample(
+    /// The retransmission timer expired with `flight` bytes outstanding up to `snd_max`:
+    /// leave fast recovery and collapse the window (RFC 5681 §3.1; ssthresh is only reduced
+    /// on the `first_timeout` of a segment, and not again if fast recovery already reduced it).
+    pub fn on_rto(
         &mut self,
         now: Instant,
-        before: Option<(SeqNum, usize, u64)>,
-        rtt: Option<Duration>,
+        cc: &mut AnyCc,
+        snd_max: SeqNum,
+        flight: usize,
+        first_timeout: bool,
+        mss: usize,
     ) {
-        let Some((una, sacked, lost)) = before else {
-            return;
-        };
-        let cum = self.tcb.snd_una.since(una);
-        let delivered = (cum + self.loss.sb.sacked_bytes()).saturating_sub(sacked);
-        let lost = self.stats.rack_lost_bytes.saturating_sub(lost);
-        let sample = RateSample {
-            now,
-            delivered,
-            lost: usize::try_from(lost).unwrap_or(usize::MAX),
-            inflight: self.send_pipe(),
-            rtt,
-            app_limited: self.unsent() == 0,
-        };
-        self.cc.on_rate_sample(&sample);
+        let was_recovering = self.episode.take().is_some();
+        self.recover = snd_max;
+        self.dupacks = 0;
+        if first_timeout && !was_recovering {
+            cc.on_rto(now, flight);
+        } else {
+            cc.set_cwnd(mss);
+        }
     }
 }

@@ -1,4 +1,11 @@
 //! Exact snapshot contents for a known exchange on the simulated network.
+// Tests may panic: the stack's no-panic lints are for code that meets network input.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use crate::sim::{LinkConfig, Network};
 use crate::stack::{ConnInfo, ListenerInfo, Snapshot, Stack};

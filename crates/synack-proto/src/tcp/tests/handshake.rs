@@ -279,10 +279,10 @@ fn rfc9293_3_5_simultaneous_open_between_two_connections() {
     let syn_b = drain(&mut b, now);
     // The SYNs cross.
     for s in &syn_b {
-        a.handle_segment(now, &s.repr());
+        let _ = a.handle_segment(now, &s.repr(), u32::MAX);
     }
     for s in &syn_a {
-        b.handle_segment(now, &s.repr());
+        let _ = b.handle_segment(now, &s.repr(), u32::MAX);
     }
     assert_eq!(
         (a.state(), b.state()),
@@ -292,10 +292,10 @@ fn rfc9293_3_5_simultaneous_open_between_two_connections() {
         let from_a = drain(&mut a, now);
         let from_b = drain(&mut b, now);
         for s in &from_b {
-            a.handle_segment(now, &s.repr());
+            let _ = a.handle_segment(now, &s.repr(), u32::MAX);
         }
         for s in &from_a {
-            b.handle_segment(now, &s.repr());
+            let _ = b.handle_segment(now, &s.repr(), u32::MAX);
         }
     }
     assert_eq!(

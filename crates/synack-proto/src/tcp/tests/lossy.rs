@@ -151,13 +151,17 @@ fn run(data_a: Vec<u8>, data_b: Vec<u8>, fates: Vec<u8>, iss_a: u32, iss_b: u32)
         now = now.max(next);
         for (to, s) in ch.due(now) {
             match to {
-                Side::A => a.handle_segment(now, &s.repr()),
-                Side::B => b.handle_segment(now, &s.repr()),
+                Side::A => {
+                    let _ = a.handle_segment(now, &s.repr(), u32::MAX);
+                }
+                Side::B => {
+                    let _ = b.handle_segment(now, &s.repr(), u32::MAX);
+                }
             }
             a_saw_time_wait |= a.state() == State::TimeWait;
         }
-        a.handle_timeout(now);
-        b.handle_timeout(now);
+        let _ = a.handle_timeout(now);
+        let _ = b.handle_timeout(now);
     }
     app_a.pump(&mut a);
     app_b.pump(&mut b);

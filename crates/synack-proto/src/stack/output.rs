@@ -1,0 +1,177 @@
+//! Leaving packets: connectionless replies (RSTs, SYN-cookie SYN,ACKs) and echo replies
+//! first, then every connection with output queued, and the liveness check made when a
+//! connection's output is drained.
+
+use super::{ConnId, Stack, StallReport};
+use crate::time::Instant;
+use crate::wire::{self, IpRepr};
+use core::net::{IpAddr, SocketAddr};
+
+/// A segment sent without a connection: a RST for no connection, or a SYN-cookie SYN,ACK.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Reply {
+    pub(super) src: SocketAddr,
+    pub(super) dst: SocketAddr,
+    pub(super) seg: crate::wire::TcpRepr<'static>,
+}
+
+impl Stack {
+    /// Writes the next outgoing IP packet into `buf` and returns its length.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        self.poll_transmit_segmented(now, buf).map(|t| t.len)
+    }
+
+    /// Like [`Stack::poll_transmit`], and also says how a device doing segmentation offload
+    /// cuts the packet: a TCP segment larger than the MTU (see
+    /// [`tcp::Config::tso_max`](crate::tcp::Config::tso_max)) leaves as segments of
+    /// [`Transmit::segment_size`] payload bytes each.
+    pub fn poll_transmit_segmented(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        let hop = self.cfg.hop_limit;
+        if !self.echo.is_empty()
+            && let Some(n) = self.echo.poll_transmit(hop, buf, &mut self.counters)
+        {
+            return Some(Transmit::whole(n));
+        }
+        while let Some(r) = self.replies.pop_front() {
+            if let Some(n) = self.emit(r.src.ip(), r.dst.ip(), &r.seg, buf) {
+                self.counters.out_rsts += u64::from(r.seg.flags.rst());
+                return Some(Transmit::whole(n));
+            }
+        }
+        while let Some(&id) = self.dirty.front() {
+            let hop = self.cfg.hop_limit;
+            let Some(e) = self.entry_mut(id) else {
+                self.dirty.pop_front();
+                continue;
+            };
+            let (local, remote) = (e.conn.local(), e.conn.remote());
+            let segment_size = e.conn.max_payload();
+            let written = e.conn.poll_transmit(now).map(|seg| {
+                let rst = seg.flags.rst();
+                (emit_packet(local.ip(), remote.ip(), hop, &seg, buf), rst)
+            });
+            match written {
+                Some((Some(n), rst)) => {
+                    self.counters.out_segs += 1;
+                    self.counters.out_rsts += u64::from(rst);
+                    return Some(Transmit {
+                        len: n,
+                        segment_size,
+                    });
+                }
+                Some((None, _)) => self.counters.out_buffer_too_small += 1,
+                None => {
+                    self.dirty.pop_front();
+                    if let Some(e) = self.entry_mut(id) {
+                        e.dirty = false;
+                    }
+                    if self.liveness_checks {
+                        self.check_liveness(now, id);
+                    }
+                    self.schedule(id, now);
+                    self.reap(id);
+                }
+            }
+        }
+        None
+    }
+
+    /// Turns the liveness check on or off (off by default): once on, every connection an
+    /// event touched is checked with [`Connection::check_liveness`](crate::tcp::Connection::check_liveness) as soon as its output
+    /// is drained, and the first stall is kept for [`take_stall`](Self::take_stall). The
+    /// simulator turns it on for its hosts.
+    pub fn set_liveness_checks(&mut self, on: bool) {
+        self.liveness_checks = on;
+    }
+
+    /// The first stall the liveness check found since the last call, if any.
+    pub fn take_stall(&mut self) -> Option<StallReport> {
+        self.stall.take()
+    }
+
+    pub(super) fn check_liveness(&mut self, now: Instant, id: ConnId) {
+        if self.stall.is_some() {
+            return;
+        }
+        let Some(e) = self.entry(id) else { return };
+        if let Err(stall) = e.conn.check_liveness() {
+            self.stall = Some(StallReport {
+                at: now,
+                conn: id,
+                local: e.conn.local(),
+                remote: e.conn.remote(),
+                stall,
+            });
+        }
+    }
+
+    pub(super) fn mark_dirty(&mut self, id: ConnId) {
+        if let Some(e) = self.entry_mut(id)
+            && !e.dirty
+        {
+            e.dirty = true;
+            self.dirty.push_back(id);
+        }
+    }
+
+    /// Queues a connectionless segment; the queue is bounded, overflow is counted.
+    pub(super) fn queue_reply(
+        &mut self,
+        src: SocketAddr,
+        dst: SocketAddr,
+        seg: crate::wire::TcpRepr<'static>,
+    ) {
+        if self.replies.len() >= self.cfg.max_pending_rsts {
+            self.counters.rst_queue_full += 1;
+            return;
+        }
+        self.replies.push_back(Reply { src, dst, seg });
+    }
+
+    pub(super) fn emit(
+        &mut self,
+        src: IpAddr,
+        dst: IpAddr,
+        seg: &crate::wire::TcpRepr<'_>,
+        buf: &mut [u8],
+    ) -> Option<usize> {
+        let n = emit_packet(src, dst, self.cfg.hop_limit, seg, buf);
+        match n {
+            Some(_) => self.counters.out_segs += 1,
+            None => self.counters.out_buffer_too_small += 1,
+        }
+        n
+    }
+}
+
+/// One packet written by [`Stack::poll_transmit_segmented`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Transmit {
+    /// The IP packet's length in `buf`.
+    pub len: usize,
+    /// The TCP payload per wire segment when a device segments the packet (the connection's
+    /// MSS less options); `usize::MAX` for a packet that is never cut (ICMP, RST replies).
+    pub segment_size: usize,
+}
+
+impl Transmit {
+    pub(super) fn whole(len: usize) -> Self {
+        Transmit {
+            len,
+            segment_size: usize::MAX,
+        }
+    }
+}
+
+/// Writes IP + TCP into `buf`.
+fn emit_packet(
+    src: IpAddr,
+    dst: IpAddr,
+    hop_limit: u8,
+    seg: &crate::wire::TcpRepr<'_>,
+    buf: &mut [u8],
+) -> Option<usize> {
+    let tcp_len = seg.buffer_len();
+    let ip = IpRepr::new(src, dst, 6, tcp_len, hop_limit).ok()?;
+    wire::emit_ip_tcp(&ip, seg, buf).ok()
+}

@@ -1,0 +1,141 @@
+//! The connection table: a slot per connection, named by a generation-checked [`ConnId`],
+//! and the slot's bookkeeping beside the connection ([`Entry`]).
+
+use super::events::Readiness;
+use super::snapshot::AppBytes;
+use super::{ConnId, FourTuple, ListenerId, Stack, StackError};
+use crate::tcp::Connection;
+use alloc::boxed::Box;
+
+#[derive(Debug)]
+pub(super) struct Entry {
+    pub(super) conn: Connection,
+    /// The listener that owns this connection until it is accepted.
+    pub(super) listener: Option<ListenerId>,
+    /// The user let go of the handle (close/abort): free the slot once CLOSED.
+    pub(super) released: bool,
+    /// Still in the demux table.
+    pub(super) demuxed: bool,
+    /// Queued in `dirty`.
+    pub(super) dirty: bool,
+    /// The readiness last noted for the event queue.
+    pub(super) readiness: Readiness,
+    /// Queued in `events`.
+    pub(super) evented: bool,
+    /// Bytes the application handed to `send` and read with `recv` (for [`ConnInfo`]).
+    pub(super) app_bytes: AppBytes,
+}
+
+#[derive(Debug, Default)]
+pub(super) struct Slot {
+    pub(super) generation: u32,
+    /// Boxed, so a free slot and the slot table's spare capacity cost 16 bytes each rather
+    /// than a whole connection: the table grows by doubling.
+    pub(super) entry: Option<Box<Entry>>,
+}
+
+impl Stack {
+    /// Every live connection handle.
+    pub fn connections(&self) -> impl Iterator<Item = ConnId> + '_ {
+        self.slots.iter().enumerate().filter_map(|(i, s)| {
+            s.entry.as_ref().map(|_| ConnId {
+                index: i as u32,
+                generation: s.generation,
+            })
+        })
+    }
+
+    pub(super) fn insert(
+        &mut self,
+        conn: Connection,
+        listener: Option<ListenerId>,
+    ) -> Result<ConnId, StackError> {
+        if self.live >= self.cfg.max_connections {
+            return Err(StackError::TooManyConnections);
+        }
+        let entry = Entry {
+            conn,
+            listener,
+            released: false,
+            demuxed: true,
+            dirty: false,
+            readiness: Readiness::NONE,
+            evented: false,
+            app_bytes: AppBytes::default(),
+        };
+        let index = match self.free_slots.pop() {
+            Some(i) => i,
+            None => {
+                self.slots.push(Slot::default());
+                (self.slots.len() - 1) as u32
+            }
+        };
+        let slot = self
+            .slots
+            .get_mut(index as usize)
+            .ok_or(StackError::TooManyConnections)?;
+        slot.entry = Some(Box::new(entry));
+        self.live += 1;
+        Ok(ConnId {
+            index,
+            generation: slot.generation,
+        })
+    }
+
+    pub(super) fn entry(&self, id: ConnId) -> Option<&Entry> {
+        let slot = self.slots.get(id.index as usize)?;
+        if slot.generation != id.generation {
+            return None;
+        }
+        slot.entry.as_deref()
+    }
+
+    pub(super) fn entry_mut(&mut self, id: ConnId) -> Option<&mut Entry> {
+        let slot = self.slots.get_mut(id.index as usize)?;
+        if slot.generation != id.generation {
+            return None;
+        }
+        slot.entry.as_deref_mut()
+    }
+
+    pub(super) fn conn_mut(&mut self, id: ConnId) -> Result<&mut Connection, StackError> {
+        self.entry_mut(id)
+            .map(|e| &mut e.conn)
+            .ok_or(StackError::InvalidHandle)
+    }
+
+    /// The user (or, for a connection never accepted, the stack) lets go of the handle: the
+    /// slot is freed once the connection is CLOSED, and what it received is never read.
+    pub(super) fn release(&mut self, id: ConnId) {
+        if let Some(e) = self.entry_mut(id) {
+            e.released = true;
+            e.conn.set_orphaned();
+        }
+    }
+
+    /// Frees a CLOSED connection: out of the demux table at once, its slot once released.
+    pub(super) fn reap(&mut self, id: ConnId) {
+        let Some(e) = self.entry_mut(id) else { return };
+        if !e.conn.is_closed() || e.dirty {
+            return;
+        }
+        let tuple = FourTuple {
+            local: e.conn.local(),
+            remote: e.conn.remote(),
+        };
+        let demuxed = core::mem::replace(&mut e.demuxed, false);
+        let released = e.released;
+        if demuxed {
+            self.demux.remove_if(tuple, id);
+        }
+        if released && let Some(slot) = self.slots.get_mut(id.index as usize) {
+            if let Some(e) = slot.entry.take() {
+                self.counters.absorb(Default::default(), e.conn.stats());
+            }
+            slot.generation = slot.generation.wrapping_add(1);
+            self.free_slots.push(id.index);
+            self.live -= 1;
+            self.timers.remove(id.index);
+        }
+    }
+}

@@ -1,0 +1,51 @@
+//! Connection timers across the stack: each connection's next deadline in the timer wheel.
+
+use super::{ConnId, Stack};
+use crate::time::Instant;
+
+impl Stack {
+    /// The earliest time `handle_timeout` should be called. When the next deadline is more
+    /// than ~64 ms away this may be earlier than it (the timer wheel's slot start); calling
+    /// `handle_timeout` then does nothing but make the answer more precise.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.next_deadline()
+    }
+
+    /// Runs every connection timer due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let mut fired = core::mem::take(&mut self.fired);
+        loop {
+            self.timers.expire(now, &mut fired);
+            if fired.is_empty() {
+                break;
+            }
+            for index in fired.drain(..) {
+                let Some(generation) = self.slots.get(index as usize).map(|s| s.generation) else {
+                    continue;
+                };
+                let id = ConnId { index, generation };
+                let Some(e) = self.entry_mut(id) else {
+                    continue;
+                };
+                let out = e.conn.handle_timeout(now);
+                self.on_outcome(id, out);
+                self.touch(id, now);
+            }
+        }
+        self.fired = fired;
+    }
+
+    /// Puts the connection's next deadline in the timer wheel (or takes it out).
+    pub(super) fn schedule(&mut self, id: ConnId, _now: Instant) {
+        let Some(e) = self.entry(id) else { return };
+        match e.conn.poll_timeout() {
+            Some(at) if self.timers.deadline(id.index) != Some(at) => {
+                self.timers.insert(id.index, at);
+            }
+            Some(_) => {}
+            None => {
+                self.timers.remove(id.index);
+            }
+        }
+    }
+}
