@@ -177,7 +177,13 @@ impl Stack {
     /// ABORT: send RST (when synchronized) and free the connection.
     pub fn abort(&mut self, id: ConnId) {
         if let Some(e) = self.entry_mut(id) {
+            let was_time_wait = e.conn.state() == State::TimeWait;
             e.conn.abort();
+            // Leaving TIME-WAIT this way reports no outcome: count it out here, or the
+            // table would fill with connections that are gone.
+            if was_time_wait {
+                self.time_wait = self.time_wait.saturating_sub(1);
+            }
             self.release(id);
             self.mark_dirty(id);
         }

@@ -461,6 +461,50 @@ fn time_wait_table_is_bounded() {
     assert_eq!(net.host(A).counters().tw_overflow, 15);
 }
 
+/// Opens a connection from A to B:80, closes it from A first (A ends in TIME-WAIT) and
+/// returns A's handle.
+fn a_in_time_wait(net: &mut Network<Stack>, l: ListenerId) -> ConnId {
+    let server = SocketAddr::new(IP_B, 80);
+    let now = net.now();
+    let a = net.host_mut(A).connect(now, server).unwrap();
+    let mut b = None;
+    net.run_until(now + Duration::from_secs(5), |n| {
+        b = b.or_else(|| n.host_mut(B).accept(l));
+        b.is_some() && n.host(A).state(a) == State::Established
+    });
+    let now = net.now();
+    net.host_mut(A).close(now, a).unwrap();
+    net.run_until(now + Duration::from_millis(50), |_| false);
+    let now = net.now();
+    net.host_mut(B).close(now, b.unwrap()).unwrap();
+    net.run_until(now + Duration::from_millis(50), |_| false);
+    assert_eq!(net.host(A).state(a), State::TimeWait);
+    a
+}
+
+/// Aborting a connection in TIME-WAIT takes it out of the TIME-WAIT count: with room for one,
+/// the next connection to reach TIME-WAIT still gets its full 2×MSL (before, the aborted one
+/// stayed counted, so the table filled with connections that were gone and every later
+/// TIME-WAIT was cut short).
+#[test]
+fn aborting_a_time_wait_connection_frees_its_place_in_the_time_wait_table() {
+    let mut net = pair(15, tcp::Config::default(), LinkConfig::default());
+    let cfg = StackConfig {
+        max_time_wait: 1,
+        ..StackConfig::default()
+    };
+    *net.host_mut(A) = Stack::new(cfg, Secret::from_bytes([8; 16]), &[IP_A, IP6_A]);
+    let l = net
+        .host_mut(B)
+        .listen(SocketAddr::new(IP_B, 80), 8)
+        .unwrap();
+    for _ in 0..3 {
+        let a = a_in_time_wait(&mut net, l);
+        net.host_mut(A).abort(a);
+        assert_eq!(net.host(A).counters().tw_overflow, 0);
+    }
+}
+
 #[test]
 fn syn_fin_to_a_listener_is_dropped_and_counted_not_answered() {
     let mut net = pair(3, tcp::Config::default(), LinkConfig::default());
