@@ -38,7 +38,7 @@ use alloc::vec::Vec;
 use core::net::SocketAddr;
 
 /// How long a connection's send or receive buffer storage stays allocated while it holds
-/// nothing ([`TimerKind::Reclaim`]): long enough that a sender whose application keeps up
+/// nothing (the `Reclaim` timer): long enough that a sender whose application keeps up
 /// never frees and regrows it, short enough that an idle connection soon costs no buffer
 /// memory.
 pub const RECLAIM_IDLE: Duration = Duration::from_secs(1);

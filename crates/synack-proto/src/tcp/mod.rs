@@ -1,21 +1,22 @@
-//! The TCP connection state machine (RFC 9293) and its parts.
+//! The TCP connection state machine (RFC 9293) and its parts. The parts that only the
+//! connection and the stack use (`.rs` files in the table) are private to this crate.
 //!
 //! | RFC 9293 section | file |
 //! |---|---|
 //! | §3.3.1 sequence variables, §3.3.2 states | [`connection`] (`Tcb`), [`state`] |
-//! | §3.4 sequence numbers, §3.4.1 ISN (RFC 6528) | [`seq`], [`isn`] |
-//! | §3.8.1 retransmission timeout (RFC 6298) | [`rtt`], [`timer`] |
+//! | §3.4 sequence numbers, §3.4.1 ISN (RFC 6528) | [`seq`], `isn.rs` |
+//! | §3.8.1 retransmission timeout (RFC 6298) | `rtt.rs`, `timer.rs` |
 //! | §3.8.6 window management, Nagle | [`output`](connection::Connection::poll_transmit) |
 //! | §3.10.1–6 user calls | [`connection`] |
 //! | §3.10.7 SEGMENT ARRIVES | `input` ([`Connection::handle_segment`]) |
-//! | §3.10.7.1 resets for no connection | [`reset`] |
+//! | §3.10.7.1 resets for no connection | `reset.rs` |
 //! | RFC 5681 / RFC 9438 congestion control, RFC 9406 HyStart++, RFC 6937 PRR | [`cc`] |
-//! | RFC 5681 §3.2 / RFC 6582 fast retransmit and recovery | [`recovery`] |
-//! | RFC 2018 §4 / RFC 2883 SACK blocks we send | [`sack_report`] |
-//! | RFC 6675 SACK scoreboard | [`sack`] |
-//! | RFC 8985 RACK-TLP, the transmission log | [`rack`] |
-//! | RFC 6675 SACK-based recovery driven by RACK-TLP | [`loss`] |
-//! | the connection's calls into [`cc`], [`recovery`] and [`loss`] | `congestion` |
+//! | RFC 5681 §3.2 / RFC 6582 fast retransmit and recovery | `recovery.rs` |
+//! | RFC 2018 §4 / RFC 2883 SACK blocks we send | `sack_report.rs` |
+//! | RFC 6675 SACK scoreboard | `sack.rs` |
+//! | RFC 8985 RACK-TLP, the transmission log | `rack.rs` |
+//! | RFC 6675 SACK-based recovery driven by RACK-TLP | `loss.rs` |
+//! | the connection's calls into [`cc`], `recovery.rs` and `loss.rs` | `congestion` |
 //! | the liveness invariant (no connection waits with nothing armed) | [`liveness`] |
 #![deny(
     clippy::unwrap_used,
@@ -28,31 +29,31 @@ pub mod cc;
 pub mod config;
 mod congestion;
 pub mod connection;
-pub mod endpoints;
+pub(crate) mod endpoints;
 pub mod error;
 mod input;
-pub mod isn;
+pub(crate) mod isn;
 pub mod liveness;
-pub mod loss;
+pub(crate) mod loss;
 pub mod outcome;
 mod output;
-pub mod rack;
-pub mod recovery;
-pub mod recv_buf;
-pub mod reset;
-pub mod rtt;
-pub mod sack;
-pub mod sack_report;
-pub mod send_buf;
+pub(crate) mod rack;
+pub(crate) mod recovery;
+pub(crate) mod recv_buf;
+pub(crate) mod reset;
+pub(crate) mod rtt;
+pub(crate) mod sack;
+pub(crate) mod sack_report;
+pub(crate) mod send_buf;
 /// Sequence numbers live beside the wire formats that carry them; re-exported here, where
 /// the state machine names them.
 pub use crate::wire::seq;
 pub mod state;
 pub mod stats;
-pub mod syn_cookie;
+pub(crate) mod syn_cookie;
 #[cfg(test)]
 mod tests;
-pub mod timer;
+pub(crate) mod timer;
 
 pub use config::{Config, Keepalive};
 pub use connection::{Connection, RECLAIM_IDLE, Tcb};

@@ -135,6 +135,7 @@ impl Rack {
     }
 
     /// RACK.min_RTT, once measured.
+    #[cfg(test)]
     pub fn min_rtt(&self) -> Option<Duration> {
         (self.min_rtt_us > 0).then(|| Duration::from_micros(u64::from(self.min_rtt_us)))
     }
@@ -364,6 +365,7 @@ impl Rack {
     }
 
     /// RFC 6675 `NextSeg` rule 1: the first record marked lost and not yet retransmitted.
+    #[cfg(test)]
     pub fn next_lost(&self) -> Option<Sent> {
         if self.flagged == 0 {
             return None;
@@ -379,12 +381,6 @@ impl Rack {
     /// The highest record not SACKed (what a tail loss probe retransmits).
     pub fn last_unsacked(&self) -> Option<Sent> {
         self.log.iter().rev().find(|r| !r.sacked()).copied()
-    }
-
-    /// Forgets the log (the connection ended).
-    pub fn clear(&mut self) {
-        self.log = VecDeque::new();
-        self.flagged = 0;
     }
 }
 

@@ -61,11 +61,6 @@ impl Recovery {
         self.episode.as_ref().map_or(0, |_| size_of::<Episode>())
     }
 
-    /// Consecutive duplicate ACKs seen.
-    pub fn dupacks(&self) -> u32 {
-        self.dupacks
-    }
-
     /// RFC 6675 `pipe`, estimated: outside recovery the bytes between SND.UNA and SND.NXT;
     /// in recovery less what duplicate ACKs reported delivered and the presumed-lost head,
     /// plus retransmissions.

@@ -103,6 +103,7 @@ impl ReceiveBuffer {
     }
 
     /// Total bytes held out of order, beyond the first hole.
+    #[cfg(test)]
     pub fn ooo_bytes(&self) -> usize {
         self.ranges.iter().map(|&(s, e)| e.saturating_sub(s)).sum()
     }

@@ -60,6 +60,7 @@ impl RttEstimator {
     }
 
     /// The current RTO, before backoff.
+    #[cfg(test)]
     pub fn rto(&self) -> Duration {
         Duration::from_nanos(self.rto)
     }
@@ -76,6 +77,7 @@ impl RttEstimator {
     }
 
     /// The RTT variation.
+    #[cfg(test)]
     pub fn rttvar(&self) -> Duration {
         Duration::from_nanos(self.rttvar)
     }

@@ -51,6 +51,7 @@ impl Scoreboard {
     }
 
     /// The SACKed ranges, ascending.
+    #[cfg(test)]
     pub fn ranges(&self) -> &[(SeqNum, SeqNum)] {
         &self.ranges
     }
@@ -111,11 +112,6 @@ impl Scoreboard {
         self.ranges
             .iter()
             .any(|&(l, r)| l.before_eq(left) && right.before_eq(r))
-    }
-
-    /// The highest SACKed sequence number plus one (RFC 6675's HighACK side of the holes).
-    pub fn highest(&self) -> Option<SeqNum> {
-        self.ranges.last().map(|&(_, r)| r)
     }
 
     /// The first SACKed byte at or above `seq`: where a hole starting at `seq` ends.

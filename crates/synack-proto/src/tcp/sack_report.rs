@@ -55,11 +55,6 @@ impl SackReport {
         self.dsack.is_some()
     }
 
-    /// Forgets everything (the peer's data is all in order, or the connection ended).
-    pub fn clear(&mut self) {
-        *self = SackReport::default();
-    }
-
     /// The blocks for our next ACK, at most `max` of them (3 with timestamps, 4 without):
     /// a pending D-SACK first (followed by the block containing it, if any), then the most
     /// recently changed blocks, then any others from `rest` (highest first). `containing`

@@ -56,6 +56,7 @@ impl SendBuffer {
     }
 
     /// The most bytes the buffer will hold.
+    #[cfg(test)]
     pub fn capacity(&self) -> usize {
         self.capacity
     }
