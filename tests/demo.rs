@@ -1,4 +1,4 @@
-//! `synack demo` end to end: the seed document's seven steps with exact values, lossy runs,
+//! `synack demo` end to end: the seven steps of a connection's life with exact values, lossy runs,
 //! and the command line.
 
 // The demo lives beside the command line it serves, not in the library; the tests compile
@@ -25,7 +25,7 @@ fn dir(row: &Row) -> Dir {
     row.segment.as_ref().expect("a segment row").dir
 }
 
-/// The default run's rows, checked against the seed's steps one by one.
+/// The default run's rows, checked against the seven steps one by one.
 struct Seed {
     rows: Vec<Row>,
     x: SeqNum,

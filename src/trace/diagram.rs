@@ -353,7 +353,7 @@ fn segment_item(l: &Ladder, index: usize, r: &Row) -> Item {
     }
 }
 
-/// The summary line naming the seed document's symbols: `symbols: x=… y=… u=… v=… w=…`,
+/// The summary line naming the ladder's symbols: `symbols: x=… y=… u=… v=… w=…`,
 /// with `x′` and `y′` when they are first-seen numbers rather than ISNs.
 pub fn symbols_line(s: &Symbols) -> String {
     let sym = |v: Option<(SeqNum, usize)>| v.map_or("-".into(), |(n, _)| n.to_string());

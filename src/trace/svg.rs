@@ -1,5 +1,5 @@
 //! The ladder as an SVG picture: two vertical timelines, slanted arrows labelled like the
-//! seed document (`SYN seq=x`, `ACK ack=x+1` …), and each side's state written beside its
+//! handshake ladder (`SYN seq=x`, `ACK ack=x+1` …), and each side's state written beside its
 //! timeline where it changes.
 
 use super::diagram::{Diagram, Item, Tone};

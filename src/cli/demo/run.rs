@@ -1,5 +1,5 @@
 //! The run behind `synack demo`: the whole life of one connection on the simulated network,
-//! drawn as the seed document's ladder (x, y, u, v, w) with both ends' states after every
+//! drawn as the ladder (x, y, u, v, w) with both ends' states after every
 //! segment.
 //!
 //! Host A (client, 192.0.2.1) connects to host B (server, 192.0.2.2:80, in LISTEN) and sends

@@ -1,11 +1,11 @@
-//! The seed document's symbols for a connection (x, y, u, v, w) and the labels written with
+//! The ladder's symbols for a connection (x, y, u, v, w) and the labels written with
 //! them (`x+1`, `u`, `v+33`, `w+1`…).
 
 use super::side::Side;
 use super::{Dir, Row};
 use crate::tcp::SeqNum;
 
-/// The seed document's symbols for one connection (absolute values, with the index of the row
+/// The ladder's symbols for one connection (absolute values, with the index of the row
 /// from which each applies; u, v and w read as x+k or y+k before that row).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Symbols {

@@ -1,5 +1,6 @@
-//! Opening: the seed's steps 1–3, and the §3.3.2 transitions out of CLOSED, LISTEN,
-//! SYN-SENT and SYN-RECEIVED (RFC 9293 §3.5, §3.10.1, §3.10.7.2, §3.10.7.3).
+//! Opening: the handshake's three steps (SYN seq=x; SYN,ACK seq=y ack=x+1; ACK), and the
+//! §3.3.2 transitions out of CLOSED, LISTEN, SYN-SENT and SYN-RECEIVED (RFC 9293 §3.5,
+//! §3.10.1, §3.10.7.2, §3.10.7.3).
 
 use super::*;
 

@@ -1,4 +1,4 @@
-//! Exact state-machine tests for [`Connection`], one file per RFC topic (STYLE.md R8).
+//! Exact state-machine tests for [`Connection`], one file per RFC topic.
 //!
 //! The harness follows smoltcp's shape: segments are written as struct updates of a
 //! template (`TcpRepr { seq: IRS + 1, ..peer() }`), fed with [`Peer::send`], and what the
