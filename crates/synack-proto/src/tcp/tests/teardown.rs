@@ -1,5 +1,6 @@
 //! Closing: the teardown's steps (FIN, ACK, FIN, ACK; half-close and TIME-WAIT) and the
-//! §3.3.2 transitions through FIN-WAIT-1/2, CLOSING, CLOSE-WAIT, LAST-ACK and TIME-WAIT (RFC 9293 §3.6, §3.10.4, §3.10.7.4 step eight, RFC 1337).
+//! §3.3.2 transitions through FIN-WAIT-1/2, CLOSING, CLOSE-WAIT, LAST-ACK and TIME-WAIT
+//! (RFC 9293 §3.6, §3.10.4, §3.10.7.4 step eight, RFC 1337).
 
 use super::*;
 
