@@ -50,7 +50,7 @@ impl Connection {
             NewAck::Ended => return true,
             NewAck::Partial { restart_timer } => {
                 // RFC 6582 §3.2 step 5: retransmit the first unacknowledged segment at once.
-                self.retransmit_head = true;
+                self.rexmit.head = true;
                 return restart_timer;
             }
             NewAck::Open => {}
@@ -82,7 +82,7 @@ impl Connection {
             self.recovery
                 .on_duplicate_ack(now, &mut self.cc, snd_una, snd_max, in_flight, mss);
         if fast_retransmit {
-            self.retransmit_head = true;
+            self.rexmit.head = true;
             self.stats.fast_retransmits += 1;
         }
     }
@@ -143,7 +143,9 @@ impl Connection {
             snd_max: self.tcb.snd_max,
             mss: self.max_payload(),
             srtt: self.rtt.srtt(),
-            tlp_allowed: self.tcb.sack_ok && self.state.is_synchronized() && self.backoff == 0,
+            tlp_allowed: self.tcb.sack_ok
+                && self.state.is_synchronized()
+                && self.rexmit.backoff == 0,
             cc: &mut self.cc,
             timers: &mut self.timers,
             stats: &mut self.stats,
@@ -187,7 +189,7 @@ impl Connection {
         if !self.tcb.sack_ok {
             return;
         }
-        let rto = self.rtt.rto_with_backoff(self.backoff);
+        let rto = self.rtt.rto_with_backoff(self.rexmit.backoff);
         let (loss, mut cx) = self.loss_parts(now);
         loss.on_tlp_timeout(&mut cx, rto);
     }
@@ -197,7 +199,7 @@ impl Connection {
     pub(super) fn take_tlp(&mut self, mss: usize) -> Option<Option<Rexmit>> {
         let in_flight = self.tcb.snd_nxt.since(self.tcb.snd_una);
         let unsent = self.unsent();
-        let (snd_una, snd_wnd, fin_seq) = (self.tcb.snd_una, self.tcb.snd_wnd, self.fin_seq);
+        let (snd_una, snd_wnd, fin_seq) = (self.tcb.snd_una, self.tcb.snd_wnd, self.fin.seq);
         self.loss
             .take_tlp(mss, snd_una, unsent, in_flight, snd_wnd, fin_seq)
     }
@@ -210,7 +212,7 @@ impl Connection {
     /// RFC 6675 NextSeg rule 1: the first lost segment, if cwnd leaves room for it.
     pub(super) fn next_rexmit(&self, mss: usize) -> Option<Rexmit> {
         self.loss
-            .next_rexmit(mss, self.tcb.snd_una, self.fin_seq, self.cc.cwnd())
+            .next_rexmit(mss, self.tcb.snd_una, self.fin.seq, self.cc.cwnd())
     }
 
     /// A data segment `[seq, seq + len)` (FIN included) went out at `now`, new or again.

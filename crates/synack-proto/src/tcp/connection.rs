@@ -104,6 +104,45 @@ pub(super) struct PendingRst {
     pub ack: Option<SeqNum>,
 }
 
+/// Our FIN and the peer's.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Fins {
+    /// Our user called CLOSE: a FIN follows the queued data.
+    pub queued: bool,
+    /// The sequence number our FIN occupies, once it has been sent.
+    pub seq: Option<SeqNum>,
+    /// The sequence number of the peer's FIN, once seen (perhaps ahead of RCV.NXT).
+    pub remote: Option<SeqNum>,
+}
+
+/// Retransmission and probing state beside the timers.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Retransmit {
+    /// Retransmit the segment at SND.UNA at the next `poll_transmit` (fast retransmit).
+    pub head: bool,
+    /// Send a zero-window probe at the next `poll_transmit`.
+    pub probe_now: bool,
+    /// Consecutive retransmission timeouts (or unanswered probes) without progress.
+    pub retries: u32,
+    /// RTO backoff exponent.
+    pub backoff: u32,
+    /// The segment being timed for an RTT sample: (end sequence number, send time).
+    pub rtt_probe: Option<(SeqNum, Instant)>,
+}
+
+/// Keep-alive bookkeeping (RFC 1122 §4.2.3.6).
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct KeepaliveTrack {
+    /// When a segment last arrived.
+    pub last_rx: Instant,
+    /// When the last keep-alive probe went out.
+    pub last_sent: Instant,
+    /// Probes sent since the peer was last heard.
+    pub sent: u32,
+    /// Send a probe at the next `poll_transmit`.
+    pub now: bool,
+}
+
 /// One TCP connection: a TCB, its buffers and timers.
 #[derive(Debug)]
 pub struct Connection {
@@ -128,37 +167,19 @@ pub struct Connection {
     pub(super) recovery: Recovery,
     /// SACK scoreboard, RACK-TLP and SACK-based recovery (RFC 6675, RFC 8985).
     pub(super) loss: Loss,
-    /// Our user called CLOSE: a FIN follows the queued data.
-    pub(super) fin_queued: bool,
-    /// The sequence number our FIN occupies, once it has been sent.
-    pub(super) fin_seq: Option<SeqNum>,
-    /// The sequence number of the peer's FIN, once seen (perhaps ahead of RCV.NXT).
-    pub(super) remote_fin: Option<SeqNum>,
+    /// Our FIN and the peer's.
+    pub(super) fin: Fins,
     pub(super) ack: AckState,
     pub(super) rst: Option<PendingRst>,
-    /// Retransmit the segment at SND.UNA at the next `poll_transmit` (fast retransmit).
-    pub(super) retransmit_head: bool,
-    /// Send a zero-window probe at the next `poll_transmit`.
-    pub(super) probe_now: bool,
-    /// Consecutive retransmission timeouts (or unanswered probes) without progress.
-    pub(super) retries: u32,
-    /// RTO backoff exponent.
-    pub(super) backoff: u32,
-    /// The segment being timed for an RTT sample: (end sequence number, send time).
-    pub(super) rtt_probe: Option<(SeqNum, Instant)>,
+    /// Retransmission and probing beyond the timers themselves.
+    pub(super) rexmit: Retransmit,
     /// Start of the current one-second challenge-ACK budget and how much of it is spent.
     pub(super) challenge_window: (Instant, u32),
     pub(super) error: Option<Error>,
     /// Counters, on the heap only once one moves.
     pub(super) stats: LazyStats,
-    /// When a segment last arrived (keep-alive).
-    pub(super) last_rx: Instant,
-    /// When the last keep-alive probe went out.
-    pub(super) last_keepalive: Instant,
-    /// Keep-alive probes sent since the peer was last heard.
-    pub(super) keepalive_sent: u32,
-    /// Send a keep-alive probe at the next `poll_transmit`.
-    pub(super) keepalive_now: bool,
+    /// Keep-alive bookkeeping (RFC 1122 §4.2.3.6).
+    pub(super) keepalive: KeepaliveTrack,
     /// The user has let go of this connection (FIN-WAIT-2 then times out).
     pub(super) orphaned: bool,
     /// Reused buffer for the payload of a segment that wraps around the send ring (others
@@ -205,23 +226,14 @@ impl Connection {
             ),
             recovery: Recovery::new(iss),
             loss: Loss::default(),
-            fin_queued: false,
-            fin_seq: None,
-            remote_fin: None,
+            fin: Fins::default(),
             ack: AckState::default(),
             rst: None,
-            retransmit_head: false,
-            probe_now: false,
-            retries: 0,
-            backoff: 0,
-            rtt_probe: None,
+            rexmit: Retransmit::default(),
             challenge_window: (Instant::ZERO, 0),
             error: None,
             stats: LazyStats::default(),
-            last_rx: Instant::ZERO,
-            last_keepalive: Instant::ZERO,
-            keepalive_sent: 0,
-            keepalive_now: false,
+            keepalive: KeepaliveTrack::default(),
             orphaned: false,
             scratch: Vec::new(),
             cfg,
@@ -312,7 +324,7 @@ impl Connection {
 
     /// Room left in the send buffer.
     pub fn send_capacity(&self) -> usize {
-        if self.state.may_send() && !self.fin_queued {
+        if self.state.may_send() && !self.fin.queued {
             self.tx.free()
         } else {
             0
@@ -331,7 +343,7 @@ impl Connection {
 
     /// The current retransmission timeout (with backoff).
     pub fn rto(&self) -> Duration {
-        self.rtt.rto_with_backoff(self.backoff)
+        self.rtt.rto_with_backoff(self.rexmit.backoff)
     }
 
     /// The congestion window in bytes.
@@ -378,7 +390,7 @@ impl Connection {
     }
 
     pub(super) fn peer_fin_consumed(&self) -> bool {
-        self.remote_fin.is_some_and(|f| self.tcb.rcv_nxt.after(f))
+        self.fin.remote.is_some_and(|f| self.tcb.rcv_nxt.after(f))
     }
 
     // ---- user calls (§3.10.2–§3.10.6) ----
@@ -392,7 +404,7 @@ impl Connection {
         }
         match self.state {
             State::Closed | State::Listen => Err(Error::NotConnected),
-            _ if self.fin_queued => Err(Error::Closing),
+            _ if self.fin.queued => Err(Error::Closing),
             State::SynSent | State::SynReceived | State::Established | State::CloseWait => {
                 if data.is_empty() {
                     return Ok(0);
@@ -466,11 +478,11 @@ impl Connection {
         match self.state {
             State::Listen | State::SynSent => self.enter_closed(),
             State::SynReceived | State::Established => {
-                self.fin_queued = true;
+                self.fin.queued = true;
                 self.state = State::FinWait1;
             }
             State::CloseWait => {
-                self.fin_queued = true;
+                self.fin.queued = true;
                 self.state = State::LastAck;
             }
             // Already closing or closed: nothing more to do.
@@ -549,7 +561,7 @@ impl Connection {
         if self.tcb.snd_max == self.tcb.snd_una || self.state == State::Closed {
             return;
         }
-        self.retries += 1;
+        self.rexmit.retries += 1;
         // While our SYN is unacknowledged (SYN-SENT, SYN-RECEIVED, or FIN-WAIT-1 after a CLOSE
         // there), the SYN retry limit applies.
         let limit = if self.tcb.snd_una == self.tcb.iss {
@@ -557,14 +569,14 @@ impl Connection {
         } else {
             self.cfg.max_retries
         };
-        if self.retries > limit {
+        if self.rexmit.retries > limit {
             self.fail(Error::TimedOut);
             return;
         }
         self.stats.timeouts += 1;
         // A SACK recovery in progress already reduced ssthresh for this loss.
-        let first_timeout = self.backoff == 0 && !self.loss.in_recovery();
-        self.backoff = self.backoff.saturating_add(1);
+        let first_timeout = self.rexmit.backoff == 0 && !self.loss.in_recovery();
+        self.rexmit.backoff = self.rexmit.backoff.saturating_add(1);
         let flight = self.tcb.snd_max.since(self.tcb.snd_una);
         self.cc_on_rto(now, flight, first_timeout);
         // Go back N (RFC 5681 §3.1 / RFC 6298 §5.4): resend from the oldest unacknowledged byte.
@@ -573,33 +585,33 @@ impl Connection {
         if !self.loss_on_rto() {
             self.tcb.snd_nxt = self.tcb.snd_una;
         }
-        self.rtt_probe = None;
-        self.retransmit_head = false;
+        self.rexmit.rtt_probe = None;
+        self.rexmit.head = false;
     }
 
     /// The persist timer: probe a zero window (§3.8.6.1), or send what a small window allows
     /// when silly window avoidance has held data back too long (§3.8.6.2.1).
     fn on_persist_timeout(&mut self, _now: Instant) {
         if self.tcb.snd_wnd == 0 {
-            self.retries += 1;
-            if self.retries > self.cfg.max_retries {
+            self.rexmit.retries += 1;
+            if self.rexmit.retries > self.cfg.max_retries {
                 self.fail(Error::TimedOut);
                 return;
             }
-            self.backoff = self.backoff.saturating_add(1);
+            self.rexmit.backoff = self.rexmit.backoff.saturating_add(1);
         }
-        self.probe_now = true;
+        self.rexmit.probe_now = true;
     }
 
     fn on_keepalive_timeout(&mut self, now: Instant) {
         let Some(ka) = self.cfg.keepalive else { return };
-        if self.keepalive_sent >= ka.probes {
+        if self.keepalive.sent >= ka.probes {
             self.fail(Error::TimedOut);
             return;
         }
-        self.keepalive_sent += 1;
-        self.last_keepalive = now;
-        self.keepalive_now = true;
+        self.keepalive.sent += 1;
+        self.keepalive.last_sent = now;
+        self.keepalive.now = true;
     }
 
     /// Turns Nagle's algorithm off (`true`) or back on for data sent from now on.
@@ -617,7 +629,7 @@ impl Connection {
 
     /// The peer's FIN has arrived (whether or not the data before it was read).
     pub fn is_peer_fin_received(&self) -> bool {
-        self.remote_fin.is_some()
+        self.fin.remote.is_some()
     }
 
     /// The user let go of the connection: what was received and not read is discarded, an
@@ -658,7 +670,7 @@ impl Connection {
         }
         let outstanding = self.tcb.snd_max != self.tcb.snd_una;
         if outstanding {
-            let rto = self.rtt.rto_with_backoff(self.backoff);
+            let rto = self.rtt.rto_with_backoff(self.rexmit.backoff);
             self.timers.set_if_idle(TimerKind::Retransmit, now + rto);
         } else {
             self.timers.clear(TimerKind::Retransmit);
@@ -674,7 +686,7 @@ impl Connection {
             && unsent > 0
             && self.tcb.snd_wnd.min(self.cc.cwnd()) < unsent.min(self.tcb.send_mss);
         if window_blocked {
-            let rto = self.rtt.rto_with_backoff(self.backoff);
+            let rto = self.rtt.rto_with_backoff(self.rexmit.backoff);
             self.timers.set_if_idle(TimerKind::Persist, now + rto);
         } else {
             self.timers.clear(TimerKind::Persist);
@@ -685,10 +697,10 @@ impl Connection {
             && unsent == 0;
         match self.cfg.keepalive {
             Some(ka) if idle => {
-                let at = if self.keepalive_sent == 0 {
-                    self.last_rx + ka.idle
+                let at = if self.keepalive.sent == 0 {
+                    self.keepalive.last_rx + ka.idle
                 } else {
-                    self.last_keepalive + ka.interval
+                    self.keepalive.last_sent + ka.interval
                 };
                 self.timers.set(TimerKind::KeepAlive, at.max(now));
             }
@@ -733,15 +745,15 @@ impl Connection {
 
     /// Our FIN has been acknowledged.
     pub(super) fn fin_acked(&self) -> bool {
-        self.fin_seq.is_some_and(|f| self.tcb.snd_una.after(f))
+        self.fin.seq.is_some_and(|f| self.tcb.snd_una.after(f))
     }
 
     pub(super) fn enter_closed(&mut self) {
         self.state = State::Closed;
         self.timers.clear_all();
         self.ack = AckState::default();
-        self.retransmit_head = false;
-        self.probe_now = false;
+        self.rexmit.head = false;
+        self.rexmit.probe_now = false;
         self.loss.clear();
     }
 

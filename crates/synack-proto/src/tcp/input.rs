@@ -33,8 +33,8 @@ impl Connection {
         let before = self.state;
         let mut left = challenge_budget;
         // Anything from the peer proves it alive (keep-alive, RFC 9293 §3.8.4).
-        self.last_rx = now;
-        self.keepalive_sent = 0;
+        self.keepalive.last_rx = now;
+        self.keepalive.sent = 0;
         match self.state {
             State::Closed => self.rst = reset::reply_to(seg).map(PendingRst::from_reply),
             State::Listen => self.segment_in_listen(seg),
@@ -111,8 +111,8 @@ impl Connection {
         if ack_ok {
             self.tcb.snd_una = seg.ack;
             self.take_rtt_sample(now, seg.ack);
-            self.retries = 0;
-            self.backoff = 0;
+            self.rexmit.retries = 0;
+            self.rexmit.backoff = 0;
         }
         if self.tcb.snd_una.after(self.tcb.iss) {
             // Our SYN is acknowledged: ESTABLISHED, and "form an ACK segment <SEQ=SND.NXT><ACK=RCV.NXT>".
@@ -392,7 +392,7 @@ impl Connection {
             let ts_rtt = ts_rtt.map(|ms| Duration::from_millis(u64::from(ms)));
             if let Some(rtt) = ts_rtt {
                 self.rtt.sample(rtt);
-                self.rtt_probe = None;
+                self.rexmit.rtt_probe = None;
             }
             rtt = self.on_new_ack(now, ack, ts_rtt);
         }
@@ -417,8 +417,8 @@ impl Connection {
         {
             if self.tcb.snd_wnd == 0 && window > 0 {
                 // The window reopened: the persist phase is over.
-                self.retries = 0;
-                self.backoff = 0;
+                self.rexmit.retries = 0;
+                self.rexmit.backoff = 0;
             }
             self.tcb.snd_wnd = window;
             self.tcb.max_snd_wnd = self.tcb.max_snd_wnd.max(window);
@@ -427,7 +427,7 @@ impl Connection {
         }
         if self.tcb.snd_wnd == 0 {
             // A live peer answered (e.g. a window probe): don't count toward giving up.
-            self.retries = 0;
+            self.rexmit.retries = 0;
         }
         match self.state {
             State::FinWait1 if self.fin_acked() => self.state = State::FinWait2,
@@ -454,7 +454,8 @@ impl Connection {
         let syn_acked = usize::from(self.tcb.snd_una == self.tcb.iss);
         // Our FIN is covered when SND.UNA <= FIN < SEG.ACK.
         let fin_acked = self
-            .fin_seq
+            .fin
+            .seq
             .is_some_and(|f| f.in_window(self.tcb.snd_una, ack));
         let data_acked = acked.saturating_sub(syn_acked + usize::from(fin_acked));
         self.tx.consume(data_acked);
@@ -463,8 +464,8 @@ impl Connection {
             self.tcb.snd_nxt = ack;
         }
         let rtt = self.take_rtt_sample(now, ack).or(ts_rtt);
-        self.retries = 0;
-        self.backoff = 0;
+        self.rexmit.retries = 0;
+        self.rexmit.backoff = 0;
         // During SACK-based recovery PRR drives the window instead (see `loss`).
         let restart =
             self.loss.in_recovery() || self.cc_on_new_ack(now, data_acked, flight_before, rtt);
@@ -478,13 +479,13 @@ impl Connection {
     /// RFC 6298 with Karn's rule: only a segment never retransmitted is timed. Returns the
     /// sample taken, if any.
     pub(super) fn take_rtt_sample(&mut self, now: Instant, ack: SeqNum) -> Option<Duration> {
-        let (end, sent) = self.rtt_probe?;
+        let (end, sent) = self.rexmit.rtt_probe?;
         if !ack.after_eq(end) {
             return None;
         }
         let rtt = now.saturating_duration_since(sent);
         self.rtt.sample(rtt);
-        self.rtt_probe = None;
+        self.rexmit.rtt_probe = None;
         Some(rtt)
     }
 
@@ -529,8 +530,8 @@ impl Connection {
                     }
                 }
             }
-            if t.fin && stored_all && self.remote_fin.is_none() {
-                self.remote_fin = Some(t.seq + t.payload.len());
+            if t.fin && stored_all && self.fin.remote.is_none() {
+                self.fin.remote = Some(t.seq + t.payload.len());
             }
             if t.fin && offset > 0 {
                 // A FIN beyond a hole is out of order too: a duplicate ACK at once tells the
@@ -590,7 +591,7 @@ impl Connection {
 
     /// Step eight: the peer's FIN, once every byte before it has arrived.
     fn process_fin(&mut self, now: Instant) {
-        let Some(fin) = self.remote_fin else { return };
+        let Some(fin) = self.fin.remote else { return };
         if fin != self.tcb.rcv_nxt || !self.state.may_receive() {
             return;
         }

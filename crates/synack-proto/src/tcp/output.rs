@@ -37,7 +37,7 @@ impl Connection {
             // ESTABLISHED state").
             State::FinWait1 if syn_unacked && self.tx.is_empty() => self.next_data_segment(),
             _ if syn_unacked => None,
-            _ if core::mem::take(&mut self.keepalive_now) => {
+            _ if core::mem::take(&mut self.keepalive.now) => {
                 self.stats.keepalive_probes += 1;
                 Some(Segment::Probe)
             }
@@ -65,10 +65,10 @@ impl Connection {
         // device could not cut a burst whose header is longer than usual: no bursts then).
         let sack_space = self.sack_space();
         let mss = self.max_payload().saturating_sub(sack_space).max(1);
-        if self.retransmit_head {
-            self.retransmit_head = false;
+        if self.rexmit.head {
+            self.rexmit.head = false;
             let len = self.tx.len().min(mss);
-            let fin = self.fin_seq.is_some() && !self.fin_acked() && len == self.tx.len();
+            let fin = self.fin.seq.is_some() && !self.fin_acked() && len == self.tx.len();
             if len > 0 || fin {
                 self.recovery.on_retransmit(len);
                 return Some(Segment::Data {
@@ -112,7 +112,7 @@ impl Connection {
         let usable = self.tcb.snd_wnd.saturating_sub(in_flight).min(cwnd_room);
         let mut len = unsent.min(usable).min(burst);
         let fin_unsent =
-            self.fin_queued && self.fin_seq.is_none_or(|f| self.tcb.snd_nxt.before_eq(f));
+            self.fin.queued && self.fin.seq.is_none_or(|f| self.tcb.snd_nxt.before_eq(f));
         // Segmentation offload: the partial last piece of a large segment would leave as a small
         // segment, so it goes only where a small segment may (below: the end of the data with
         // Nagle off, or with the FIN); otherwise it waits like any small segment.
@@ -126,7 +126,7 @@ impl Connection {
         let fin = fin_unsent && len == unsent;
         // The persist timer fired: probe a zero window, or override the holds below
         // (the "override timeout" of RFC 9293 §3.8.6.2.1).
-        let forced = core::mem::take(&mut self.probe_now) || tlp_new_data;
+        let forced = core::mem::take(&mut self.rexmit.probe_now) || tlp_new_data;
         if forced && len == 0 && !fin && unsent > 0 {
             self.stats.window_probes += 1;
             return Some(Segment::Probe);
@@ -228,8 +228,8 @@ impl Connection {
                 }
                 if fin {
                     flags |= TcpFlags::FIN;
-                    if self.fin_seq.is_none() {
-                        self.fin_seq = Some(at + len);
+                    if self.fin.seq.is_none() {
+                        self.fin.seq = Some(at + len);
                     }
                 }
                 let seg_len = len + usize::from(fin);
@@ -238,9 +238,9 @@ impl Connection {
                     self.note_sent(now, at, seg_len);
                 } else {
                     self.stats.retransmits += 1;
-                    self.rtt_probe = None;
+                    self.rexmit.rtt_probe = None;
                     if self.timers.get(TimerKind::Retransmit).is_none() {
-                        let rto = self.rtt.rto_with_backoff(self.backoff);
+                        let rto = self.rtt.rto_with_backoff(self.rexmit.backoff);
                         self.timers.set(TimerKind::Retransmit, now + rto);
                     }
                 }
@@ -306,17 +306,17 @@ impl Connection {
         let retransmission = end.before_eq(self.tcb.snd_max);
         if retransmission {
             self.stats.retransmits += 1;
-        } else if self.rtt_probe.is_none() && self.backoff == 0 {
-            self.rtt_probe = Some((end, now));
+        } else if self.rexmit.rtt_probe.is_none() && self.rexmit.backoff == 0 {
+            self.rexmit.rtt_probe = Some((end, now));
         }
-        if retransmission || self.backoff > 0 {
+        if retransmission || self.rexmit.backoff > 0 {
             // Karn: no sample from anything sent around a retransmission.
-            self.rtt_probe = None;
+            self.rexmit.rtt_probe = None;
         }
         self.tcb.snd_nxt = end;
         self.tcb.snd_max = self.tcb.snd_max.max(end);
         if self.timers.get(TimerKind::Retransmit).is_none() {
-            let rto = self.rtt.rto_with_backoff(self.backoff);
+            let rto = self.rtt.rto_with_backoff(self.rexmit.backoff);
             self.timers.set(TimerKind::Retransmit, now + rto);
         }
         if !retransmission {
