@@ -14,6 +14,15 @@ impl Stack {
         self.handle_packet_with(now, packet, Checksum::Verify);
     }
 
+    /// Counts a packet dropped as malformed: a bad checksum (`InCsumErrors`) or any other
+    /// parse error (`InErrs`), as Linux counts them.
+    fn count_malformed(&mut self, e: &WireError) {
+        match e {
+            WireError::BadChecksum => self.counters.in_csum_errors += 1,
+            _ => self.counters.in_errs += 1,
+        }
+    }
+
     /// Processes one arriving IP packet whose TCP checksum the device may already have dealt
     /// with: [`Checksum::Ignore`] for a packet the device validated or whose checksum is still
     /// partial (a TUN device with checksum offload hands the kernel's segments over that way).
@@ -21,14 +30,7 @@ impl Stack {
     pub fn handle_packet_with(&mut self, now: Instant, packet: &[u8], tcp_checksum: Checksum) {
         let (ip, payload) = match wire::ip::parse_ip(packet, Checksum::Verify) {
             Ok(p) => p,
-            Err(WireError::BadChecksum) => {
-                self.counters.in_csum_errors += 1;
-                return;
-            }
-            Err(_) => {
-                self.counters.in_errs += 1;
-                return;
-            }
+            Err(e) => return self.count_malformed(&e),
         };
         if !self.accepts_destination(ip.dst_addr(), ip.protocol()) {
             self.counters.in_wrong_addr += 1;
@@ -46,14 +48,7 @@ impl Stack {
         }
         let seg = match wire::parse_tcp(&ip, payload, tcp_checksum) {
             Ok(s) => s,
-            Err(WireError::BadChecksum) => {
-                self.counters.in_csum_errors += 1;
-                return;
-            }
-            Err(_) => {
-                self.counters.in_errs += 1;
-                return;
-            }
+            Err(e) => return self.count_malformed(&e),
         };
         self.counters.in_segs += 1;
         self.counters.in_rsts += u64::from(seg.flags.rst());
