@@ -19,6 +19,8 @@
 # default "1 8 100"), RATE_SECS (seconds of the connections-per-second run, default 3; 0
 # skips it), OUT (directory for logs, kept; default a temporary one that is removed),
 # THREADS (the forwarder's threads, one TUN queue and one stack each; default one per core),
+# SPLICE (zero-copy, the default: synack::tokio_net::copy_bidirectional; or buffered:
+# tokio::io::copy_bidirectional_with_sizes with 256 KiB buffers),
 # PERF=1 (record `perf record -g` of the forwarder during the 1-connection upload into
 # $OUT/forward.perf.data; PERF_DIR=down for the download instead).
 set -euo pipefail
@@ -28,6 +30,7 @@ DURATION=${DURATION:-5}
 CONNS=${CONNS:-1 8 100}
 RATE_SECS=${RATE_SECS:-3}
 THREADS=${THREADS:-$(nproc)}
+SPLICE=${SPLICE:-zero-copy}
 
 BENCH=bench/forward.sh
 . bench/lib.sh
@@ -86,7 +89,7 @@ for ns in "$NS_C" "$NS_F"; do
 done
 
 # The forwarder opens tun0 in its namespace; the device then moves to the client's.
-start forward ip netns exec "$NS_F" "$FORWARD" --tun tun0 --threads "$THREADS"
+start forward ip netns exec "$NS_F" "$FORWARD" --tun tun0 --threads "$THREADS" --splice "$SPLICE"
 FORWARD_PID=${PIDS[-1]}
 wait_for "$OUT/forward.log" "forwarding on"
 ip -n "$NS_F" link set tun0 netns "$NS_C"
@@ -132,7 +135,7 @@ EOF
 
 
 
-echo "bench/forward.sh: $DURATION s per transfer, MTU 1500, forward on $THREADS threads, iperf3 $(iperf3 --version | head -1 | cut -d' ' -f2)"
+echo "bench/forward.sh: $DURATION s per transfer, MTU 1500, forward on $THREADS threads ($SPLICE splice), iperf3 $(iperf3 --version | head -1 | cut -d' ' -f2)"
 printf '\n%-24s %12s %12s %8s\n' "Gbit/s" "forward" "routing" "ratio"
 for n in $CONNS; do
     for dir in up down; do

@@ -4,7 +4,9 @@
 //! destination, deferring each handshake ([`TcpListener::intercept_deferred`]): with the
 //! client's SYN still unanswered it dials the original destination (the SYN's
 //! `local_addr()`) from a kernel socket, and only then completes the client's handshake and
-//! splices the two with `tokio::io::copy_bidirectional_with_sizes`; if the destination refuses
+//! splices the two with [`synack::tokio_net::copy_bidirectional`], which moves the bytes
+//! between the stack's rings and the kernel socket without a buffer between (`--splice
+//! buffered` uses `tokio::io::copy_bidirectional_with_sizes` instead); if the destination refuses
 //! or cannot be reached, the client's SYN gets a RST, so the client sees "connection refused"
 //! as it would from the destination itself. A half-close travels through: when one side sends
 //! its FIN, the other side's write half is shut down and the opposite direction keeps flowing.
@@ -55,12 +57,25 @@ struct Args {
     /// Every SECONDS, print every connection of the stack as a table, like `ss -tni`.
     #[arg(long, value_name = "SECONDS")]
     stats: Option<u64>,
+    /// How each connection's bytes move between the stack and the kernel socket.
+    #[arg(long, value_enum, default_value_t = Splice::ZeroCopy)]
+    splice: Splice,
+}
+
+/// The two ways to splice a connection.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+enum Splice {
+    /// `synack::tokio_net::copy_bidirectional`: the kernel socket reads from the stack's
+    /// receive ring and writes into its send ring.
+    ZeroCopy,
+    /// `tokio::io::copy_bidirectional_with_sizes` with a 256 KiB buffer each way.
+    Buffered,
 }
 
 /// How long a kernel connection to the original destination may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Bytes each direction of a splice moves per read (tokio's default is 8 KiB: every read and
+/// With `--splice buffered`: bytes each direction of a splice moves per read (tokio's default is 8 KiB: every read and
 /// write is a call into the stack and a system call on the kernel socket, so fewer, larger ones
 /// are cheaper).
 const COPY_BUF: usize = 256 * 1024;
@@ -148,7 +163,7 @@ fn shard(
         }
         loop {
             let pending = listener.accept_syn().await?;
-            tokio::spawn(forward(pending, thread));
+            tokio::spawn(forward(pending, thread, args.splice));
         }
     })
 }
@@ -156,7 +171,7 @@ fn shard(
 /// Dials the original destination of one intercepted connection, then completes the client's
 /// handshake and splices the two, or refuses the client as the destination refused us; prints
 /// how it went.
-async fn forward(pending: PendingConnection, thread: usize) {
+async fn forward(pending: PendingConnection, thread: usize, splice: Splice) {
     let (client, destination) = (pending.peer_addr(), pending.local_addr());
     let outbound =
         tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(destination))
@@ -180,9 +195,14 @@ async fn forward(pending: PendingConnection, thread: usize) {
     };
     let _ = outbound.set_nodelay(true);
     let _ = stream.set_nodelay(true);
-    match tokio::io::copy_bidirectional_with_sizes(&mut stream, &mut outbound, COPY_BUF, COPY_BUF)
-        .await
-    {
+    let copied = match splice {
+        Splice::ZeroCopy => synack::tokio_net::copy_bidirectional(&mut stream, &mut outbound).await,
+        Splice::Buffered => {
+            tokio::io::copy_bidirectional_with_sizes(&mut stream, &mut outbound, COPY_BUF, COPY_BUF)
+                .await
+        }
+    };
+    match copied {
         Ok((up, down)) => {
             println!("conn {client} -> {destination} up={up} down={down} thread={thread}");
         }

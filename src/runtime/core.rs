@@ -63,6 +63,9 @@ pub(crate) enum Slot {
     Write(ConnId),
     /// A connection in the listener's accept queue.
     Accept(ListenerId),
+    /// The connection is CLOSED (reset, failed, or closed normally), and nothing else: what an
+    /// in-place call waits on while its callback waits on something else.
+    Closed(ConnId),
 }
 
 /// Waiters of one connection, by direction (a split stream reads and writes from two tasks).
@@ -70,6 +73,7 @@ pub(crate) enum Slot {
 struct ConnWaiters {
     read: Waiters,
     write: Waiters,
+    closed: Waiters,
 }
 
 /// The driver and the waiters, behind the [`Shared`] lock.
@@ -193,6 +197,9 @@ impl Core {
                 if r.is_writable() || r.is_connected() || r.is_closed() {
                     w.write.take_all(&mut self.wakes);
                 }
+                if r.is_closed() {
+                    w.closed.take_all(&mut self.wakes);
+                }
             }
             Event::Acceptable(id) => {
                 if let Some(w) = self.listeners.get_mut(&id) {
@@ -229,6 +236,7 @@ impl Core {
         match slot {
             Slot::Read(id) => self.conns.get_mut(&id).map(|w| &mut w.read),
             Slot::Write(id) => self.conns.get_mut(&id).map(|w| &mut w.write),
+            Slot::Closed(id) => self.conns.get_mut(&id).map(|w| &mut w.closed),
             Slot::Accept(id) => self.listeners.get_mut(&id),
         }
     }
@@ -335,6 +343,42 @@ impl Shared {
             return Poll::Pending;
         }
         Poll::Ready(r.map_err(io::Error::from))
+    }
+
+    /// [`poll_op`](Self::poll_op) for an in-place call on connection `id`, whose callback may
+    /// itself be pending on something else (`Ok(Pending)`): the task then waits for that, and
+    /// also for the connection to close, so a reset is noticed even while the other side is
+    /// stuck. `Err(WouldBlock)` waits on `slot` as `poll_op` does.
+    pub(crate) fn poll_op_in_place<T>(
+        &self,
+        cx: &Context<'_>,
+        slot: Slot,
+        id: ConnId,
+        op: impl FnOnce(&mut Stack, Instant) -> OpResult<Poll<io::Result<T>>>,
+    ) -> Poll<io::Result<T>> {
+        let mut core = self.lock();
+        if let Err(e) = core.check_running() {
+            self.release(core);
+            return Poll::Ready(Err(e));
+        }
+        let now = core.now();
+        let r = op(core.stack_mut(), now);
+        let wait = match &r {
+            _ if would_block(&r) => Some(slot),
+            Ok(Poll::Pending) => Some(Slot::Closed(id)),
+            _ => None,
+        };
+        if let Some(slot) = wait {
+            // Before flushing: the flush may itself make the slot ready.
+            core.register(slot, cx.waker());
+        }
+        core.flush();
+        self.release(core);
+        match r {
+            _ if wait.is_some() => Poll::Pending,
+            Ok(r) => r,
+            Err(e) => Poll::Ready(Err(e.into())),
+        }
     }
 
     /// `op` for a blocking caller: retried each time `slot` becomes ready, until it does not

@@ -119,7 +119,13 @@ fn listen(stack: &mut Stack, addr: SocketAddr) -> io::Result<(ListenerId, Socket
 /// SEND, with the errors a kernel socket gives: writing once the connection closed, or after
 /// the peer closed and then reset it (Linux's EPIPE for a RST in CLOSE-WAIT), is a broken pipe.
 fn send_op(stack: &mut Stack, now: Instant, id: ConnId, buf: &[u8]) -> OpResult<usize> {
-    stack.send(now, id, buf).map_err(|e| match e {
+    let r = stack.send(now, id, buf);
+    map_send_error(stack, id, r)
+}
+
+/// The errors a kernel socket gives for a write (see [`send_op`]).
+fn map_send_error<T>(stack: &Stack, id: ConnId, r: Result<T, StackError>) -> OpResult<T> {
+    r.map_err(|e| match e {
         StackError::Tcp(tcp::Error::NotConnected) => tcp::Error::Closing.into(),
         StackError::Tcp(tcp::Error::Reset)
             if stack
@@ -130,6 +136,14 @@ fn send_op(stack: &mut Stack, now: Instant, id: ConnId, buf: &[u8]) -> OpResult<
         }
         e => e,
     })
+}
+
+/// The bytes an in-place callback says it moved: 0 unless it is `Ready(Ok(n))`.
+fn ready_count(r: &Poll<io::Result<usize>>) -> usize {
+    match r {
+        Poll::Ready(Ok(n)) => *n,
+        _ => 0,
+    }
 }
 
 /// Tries `f` on each address in turn, as `std::net` does for `ToSocketAddrs` arguments: the
@@ -288,6 +302,50 @@ impl StreamSocket {
         self.handle
             .shared
             .poll_op(cx, Slot::Write(id), |s, now| send_op(s, now, id, buf))
+    }
+
+    /// RECEIVE in place (async): `f` gets the readable bytes (up to two slices, in order)
+    /// under the stack's lock and answers how many it consumed, or `Pending` (it registered
+    /// `cx` elsewhere: nothing consumed), or an error of its own. `Ok(0)` is end of stream.
+    pub(crate) fn poll_recv_with(
+        &self,
+        cx: &Context<'_>,
+        f: impl FnOnce(&mut Context<'_>, &[u8], &[u8]) -> Poll<io::Result<usize>>,
+    ) -> Poll<io::Result<usize>> {
+        let id = self.id;
+        // `f` gets a context of its own for the same task (`poll_op` holds `cx`).
+        let mut inner = Context::from_waker(cx.waker());
+        self.handle
+            .shared
+            .poll_op_in_place(cx, Slot::Read(id), id, |s, now| {
+                let r = s.recv_with(now, id, |a, b| {
+                    let r = f(&mut inner, a, b);
+                    (ready_count(&r), r)
+                })?;
+                // The end of the stream.
+                Ok(r.unwrap_or(Poll::Ready(Ok(0))))
+            })
+    }
+
+    /// SEND in place (async): `f` fills free room of the send buffer under the stack's lock
+    /// and answers how many bytes it wrote (`Ok(0)`: it had nothing more, e.g. its source
+    /// ended), or `Pending` (it registered `cx` elsewhere), or an error of its own.
+    pub(crate) fn poll_send_with(
+        &self,
+        cx: &Context<'_>,
+        f: impl FnOnce(&mut Context<'_>, &mut [u8]) -> Poll<io::Result<usize>>,
+    ) -> Poll<io::Result<usize>> {
+        let id = self.id;
+        let mut inner = Context::from_waker(cx.waker());
+        self.handle
+            .shared
+            .poll_op_in_place(cx, Slot::Write(id), id, |s, now| {
+                let r = s.send_with(now, id, |buf| {
+                    let r = f(&mut inner, buf);
+                    (ready_count(&r), r)
+                });
+                map_send_error(s, id, r)
+            })
     }
 
     /// RECEIVE into `buf` (blocking).

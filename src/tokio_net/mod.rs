@@ -13,10 +13,12 @@
 
 mod listener;
 mod socket;
+mod splice;
 mod split;
 mod stream;
 
 pub use listener::{PendingConnection, TcpListener};
 pub use socket::TcpSocket;
+pub use splice::copy_bidirectional;
 pub use split::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, ReuniteError, WriteHalf};
 pub use stream::TcpStream;

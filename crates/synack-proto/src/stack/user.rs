@@ -123,6 +123,53 @@ impl Stack {
         Ok(r?)
     }
 
+    /// SEND in place (zero copy), as [`Connection::send_with`]: `f` writes into free room
+    /// of the send buffer and returns how many bytes it wrote and a value.
+    pub fn send_with<R>(
+        &mut self,
+        now: Instant,
+        id: ConnId,
+        f: impl FnOnce(&mut [u8]) -> (usize, R),
+    ) -> Result<R, StackError> {
+        let mut wrote = 0;
+        let r = self.conn_mut(id)?.send_with(|buf| {
+            let (n, r) = f(buf);
+            wrote = n.min(buf.len());
+            (n, r)
+        });
+        if let Some(e) = self.entry_mut(id) {
+            e.app_bytes.sent += wrote as u64;
+        }
+        if wrote > 0 {
+            self.touch(id, now);
+        }
+        Ok(r?)
+    }
+
+    /// RECEIVE in place (zero copy), as [`Connection::recv_with`]: `f` reads the readable
+    /// bytes where they lie and returns how many it consumed and a value; `Ok(None)` is
+    /// end of stream, `Err(Tcp(WouldBlock))` means nothing yet.
+    pub fn recv_with<R>(
+        &mut self,
+        now: Instant,
+        id: ConnId,
+        f: impl FnOnce(&[u8], &[u8]) -> (usize, R),
+    ) -> Result<Option<R>, StackError> {
+        let mut read = 0;
+        let r = self.conn_mut(id)?.recv_with(|a, b| {
+            let (n, r) = f(a, b);
+            read = n.min(a.len() + b.len());
+            (n, r)
+        });
+        if let Some(e) = self.entry_mut(id) {
+            e.app_bytes.read += read as u64;
+        }
+        if read > 0 {
+            self.touch(id, now);
+        }
+        Ok(r?)
+    }
+
     /// Like [`Stack::recv`], but the bytes stay queued (`MSG_PEEK`).
     pub fn peek(&self, id: ConnId, buf: &mut [u8]) -> Result<usize, StackError> {
         let e = self.entry(id).ok_or(StackError::InvalidHandle)?;

@@ -422,6 +422,52 @@ impl Connection {
         }
     }
 
+    /// SEND in place (zero copy): `f` writes into free room at the end of the send buffer
+    /// and returns how many bytes it wrote and a value, which comes back as `Ok(r)`. The
+    /// room is one contiguous slice of at most [`send_capacity`](Self::send_capacity)
+    /// bytes, possibly less (call again for more). The same rules as [`send`](Self::send):
+    /// `Err(WouldBlock)` without calling `f` when the buffer is full, `Closing` after
+    /// CLOSE, the connection's error once it failed.
+    pub fn send_with<R>(&mut self, f: impl FnOnce(&mut [u8]) -> (usize, R)) -> Result<R, Error> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        match self.state {
+            State::Closed | State::Listen => Err(Error::NotConnected),
+            _ if self.fin.queued => Err(Error::Closing),
+            State::SynSent | State::SynReceived | State::Established | State::CloseWait => {
+                let (n, r) = self.tx.write_with(f).ok_or(Error::WouldBlock)?;
+                if n > 0 {
+                    // Busy again: the reclaim restarts from the next time it empties.
+                    self.timers.clear(TimerKind::Reclaim);
+                }
+                Ok(r)
+            }
+            _ => Err(Error::Closing),
+        }
+    }
+
+    /// RECEIVE in place (zero copy): `f` gets the readable bytes as up to two slices, in
+    /// order (the second is non-empty only when they wrap around the ring), and returns
+    /// how many of them it consumed and a value. `Ok(Some(r))` after `f` ran; `Ok(None)`
+    /// at the end of the stream, and `Err(WouldBlock)` while nothing is readable, both
+    /// without calling `f`. Consumed bytes open the window as [`recv`](Self::recv) does.
+    pub fn recv_with<R>(
+        &mut self,
+        f: impl FnOnce(&[u8], &[u8]) -> (usize, R),
+    ) -> Result<Option<R>, Error> {
+        let (a, b) = self.rx.peek_slices();
+        if a.is_empty() && b.is_empty() {
+            // End of stream (`Ok(0)`) or an error: nothing for `f`.
+            return self.nothing_read().map(|_| None);
+        }
+        let (n, r) = f(a, b);
+        if self.rx.discard(n) > 0 {
+            self.on_window_opened();
+        }
+        Ok(Some(r))
+    }
+
     /// RECEIVE (§3.10.3): copies readable bytes into `buf`. `Ok(0)` means the peer
     /// closed (end of stream); `Err(WouldBlock)` means no data yet.
     pub fn recv(&mut self, buf: &mut [u8]) -> Result<usize, Error> {

@@ -97,6 +97,41 @@ impl SendBuffer {
         n
     }
 
+    /// Appends in place: `f` gets free room at the end of the ring as one contiguous slice
+    /// (zero copy: read from a socket or file straight into it), returns how many bytes it
+    /// wrote there (clamped to the slice) and a value passed back. Returns `None`, without
+    /// calling `f`, when the buffer is full or the storage could not be allocated.
+    ///
+    /// The slice is at most [`SendBuffer::free`] bytes; it is shorter when the free room
+    /// wraps around the end of the ring (call again for the rest) or while the storage is
+    /// still growing: it grows as [`SendBuffer::write`] does, by doubling, but offers at
+    /// least [`WRITE_WITH_MIN`] bytes (or what is free), since a caller that writes in place
+    /// is moving bulk data.
+    pub fn write_with<R>(&mut self, f: impl FnOnce(&mut [u8]) -> (usize, R)) -> Option<(usize, R)> {
+        let free = self.free();
+        if free == 0 {
+            return None;
+        }
+        let want = free.min(self.storage.len().max(WRITE_WITH_MIN));
+        if !self.ensure_room(self.len + want) {
+            return None;
+        }
+        let cap = self.storage.len();
+        let tail = wrap(self.head + self.len, cap);
+        // The free room from the tail: to the end of the ring, or to the head if it wrapped.
+        let end = if tail >= self.head && self.len < cap {
+            cap
+        } else {
+            self.head
+        };
+        let room = end.saturating_sub(tail).min(free);
+        let slot = self.storage.get_mut(tail..tail + room).unwrap_or_default();
+        let (n, r) = f(slot);
+        let n = n.min(room);
+        self.len += n;
+        Some((n, r))
+    }
+
     /// Copies the held bytes starting `offset` bytes after the oldest one into `out`,
     /// as many as fit in `out` and are held, and returns the count.
     ///
@@ -168,6 +203,10 @@ impl SendBuffer {
 
 /// The smallest ring a buffer allocates: one MTU-1500 segment fits without regrowing.
 pub const MIN_STORAGE: usize = 2048;
+
+/// The least room [`SendBuffer::write_with`] offers when the capacity allows: reading
+/// from a socket 2 KiB at a time would cost a system call per segment.
+pub const WRITE_WITH_MIN: usize = 64 * 1024;
 
 /// The outcome of [`grown`].
 pub(super) enum Growth {
@@ -251,6 +290,65 @@ mod tests {
         let mut out = vec![0; b.len()];
         assert_eq!(b.read_at(0, &mut out), b.len());
         out
+    }
+
+    #[test]
+    fn write_with_offers_contiguous_room_and_keeps_only_what_was_written() {
+        let mut b = SendBuffer::new(1 << 20);
+        // A fresh buffer offers WRITE_WITH_MIN at once, not MIN_STORAGE.
+        let offered = b.write_with(|buf| {
+            buf[..3].copy_from_slice(b"abc");
+            (3, buf.len())
+        });
+        assert_eq!(offered, Some((3, WRITE_WITH_MIN)));
+        assert_eq!(held(&b), b"abc");
+        // Claiming more than offered is clamped to the slice.
+        let (n, len) = b.write_with(|buf| (usize::MAX, buf.len())).unwrap();
+        assert_eq!(n, len);
+        assert_eq!(b.len(), 3 + len);
+    }
+
+    #[test]
+    fn write_with_wraps_around_the_ring_in_two_calls() {
+        let mut b = SendBuffer::new(WRITE_WITH_MIN);
+        assert_eq!(b.write(&vec![1; WRITE_WITH_MIN - 10]), WRITE_WITH_MIN - 10);
+        assert_eq!(b.consume(100), 100);
+        // 10 bytes to the end of the ring, then the 100 freed at the front.
+        assert_eq!(
+            b.write_with(|buf| {
+                buf.fill(2);
+                (buf.len(), buf.len())
+            }),
+            Some((10, 10))
+        );
+        assert_eq!(
+            b.write_with(|buf| {
+                buf.fill(3);
+                (buf.len(), buf.len())
+            }),
+            Some((100, 100))
+        );
+        assert_eq!(b.free(), 0);
+        assert_eq!(
+            b.write_with(|_| -> (usize, ()) { unreachable!("full") }),
+            None
+        );
+        let h = held(&b);
+        assert_eq!(h.len(), WRITE_WITH_MIN);
+        assert!(h[..WRITE_WITH_MIN - 110].iter().all(|&x| x == 1));
+        assert!(
+            h[WRITE_WITH_MIN - 110..WRITE_WITH_MIN - 100]
+                .iter()
+                .all(|&x| x == 2)
+        );
+        assert!(h[WRITE_WITH_MIN - 100..].iter().all(|&x| x == 3));
+    }
+
+    #[test]
+    fn write_with_on_a_small_capacity_offers_all_of_it() {
+        let mut b = SendBuffer::new(100);
+        assert_eq!(b.write_with(|buf| (0, buf.len())), Some((0, 100)));
+        assert!(b.is_empty());
     }
 
     #[test]
@@ -393,6 +491,8 @@ mod tests {
         Consume(usize),
         ReadAt(usize, usize),
         Shrink,
+        /// `write_with`, writing up to this many bytes (of a running pattern) in place.
+        WriteWith(usize, u8),
     }
 
     fn op() -> impl Strategy<Value = Op> {
@@ -401,6 +501,7 @@ mod tests {
             2 => (0usize..50).prop_map(Op::Consume),
             3 => (0usize..60, 0usize..60).prop_map(|(o, l)| Op::ReadAt(o, l)),
             1 => Just(Op::Shrink),
+            2 => (0usize..40, any::<u8>()).prop_map(|(n, x)| Op::WriteWith(n, x)),
         ]
     }
 
@@ -433,6 +534,21 @@ mod tests {
                         prop_assert_eq!([x, y].concat(), want);
                     }
                     Op::Shrink => b.shrink_if_empty(),
+                    Op::WriteWith(n, x) => {
+                        let free = cap - model.len();
+                        let r = b.write_with(|buf| {
+                            let k = n.min(buf.len());
+                            buf[..k].fill(x);
+                            (k, buf.len())
+                        });
+                        match r {
+                            None => prop_assert_eq!(free, 0),
+                            Some((k, offered)) => {
+                                prop_assert!(offered > 0 && offered <= free);
+                                model.extend(core::iter::repeat_n(x, k));
+                            }
+                        }
+                    }
                 }
                 prop_assert_eq!(b.len(), model.len());
                 prop_assert_eq!(b.free(), cap - model.len());

@@ -427,3 +427,113 @@ fn peek_leaves_the_data_for_the_next_recv_and_sends_no_window_update() {
     assert_eq!(p.c.recv(&mut all), Ok(0));
     assert_eq!(p.c.peek(&mut all), Ok(0), "end of stream");
 }
+
+/// `recv_with` hands the readable bytes over where they lie, frees only what the callback
+/// says it consumed, and opens the window exactly as `recv` does: reading a full buffer in
+/// place sends the same window update as `rfc9293_3_8_6_2_2_window_update_after_reading_a_full_buffer`.
+#[test]
+fn recv_with_reads_in_place_and_opens_the_window_as_recv_does() {
+    let mut p = established_state();
+    let fill = pattern(RCV_BUF);
+    for (i, chunk) in fill.chunks(1024).enumerate() {
+        p.send(peer_data(IRS + 1 + i * 1024, ISS + 1, chunk));
+    }
+    let acks = p.out();
+    assert_eq!(acks.last().map(|s| s.window), Some(0));
+    // A callback that takes nothing changes nothing.
+    assert_eq!(
+        p.c.recv_with(|a, b| (0, a.len() + b.len())),
+        Ok(Some(RCV_BUF))
+    );
+    p.expect_nothing();
+    assert_eq!(p.c.recv_queue(), RCV_BUF);
+    // Taking everything, in as many calls as the ring's slices need.
+    let mut got = Vec::new();
+    while let Ok(Some(n)) = p.c.recv_with(|a, b| {
+        got.extend_from_slice(a);
+        got.extend_from_slice(b);
+        (a.len() + b.len(), a.len() + b.len())
+    }) {
+        assert!(n > 0);
+    }
+    assert_eq!(got, fill);
+    p.expect(&[TcpRepr {
+        seq: ISS + 1,
+        ack: IRS + 1 + RCV_BUF,
+        window: RCV_BUF as u16,
+        ..ours()
+    }]);
+    assert_eq!(
+        p.c.recv_with(|_, _| -> (usize, ()) { unreachable!("nothing readable") }),
+        Err(crate::tcp::Error::WouldBlock)
+    );
+}
+
+/// A callback claiming more than it was given is clamped: only the readable bytes go.
+#[test]
+fn recv_with_clamps_an_overclaiming_callback_and_then_reports_end_of_stream() {
+    let mut p = established_state();
+    p.send(TcpRepr {
+        seq: IRS + 1,
+        ack: ISS + 1,
+        flags: TcpFlags::FIN | TcpFlags::PSH | TcpFlags::ACK,
+        payload: b"hello",
+        ..peer()
+    });
+    let _ = p.out();
+    assert_eq!(
+        p.c.recv_with(|a, b| (usize::MAX, (a.to_vec(), b.len()))),
+        Ok(Some((b"hello".to_vec(), 0)))
+    );
+    assert_eq!(p.c.recv_queue(), 0);
+    assert_eq!(
+        p.c.recv_with(|_, _| -> (usize, ()) { unreachable!("end of stream") }),
+        Ok(None),
+        "the peer's FIN is the end of the stream"
+    );
+}
+
+/// `send_with` queues what the callback wrote into the ring, and it goes out as `send`'s
+/// bytes would: one segment carrying them.
+#[test]
+fn send_with_queues_bytes_written_in_place_and_they_go_out() {
+    let mut p = established_state();
+    let room = p.c.send_with(|buf| {
+        buf[..5].copy_from_slice(b"hello");
+        (5, buf.len())
+    });
+    assert!(matches!(room, Ok(n) if n >= 5 && n <= p.c.send_capacity() + 5));
+    p.expect(&[TcpRepr {
+        seq: ISS + 1,
+        ack: IRS + 1,
+        flags: TcpFlags::PSH | TcpFlags::ACK,
+        payload: b"hello",
+        ..ours()
+    }]);
+}
+
+/// The same refusals as `send`: a full buffer is `WouldBlock` without calling back, and after
+/// CLOSE writing is `Closing`.
+#[test]
+fn send_with_refuses_as_send_does_when_full_and_after_close() {
+    let mut p = established_state();
+    let mut queued = 0;
+    while let Ok(n) = p.c.send_with(|buf| {
+        buf.fill(7);
+        (buf.len(), buf.len())
+    }) {
+        assert!(n > 0);
+        queued += n;
+    }
+    assert_eq!(p.c.send_capacity(), 0);
+    assert_eq!(queued, p.c.send_queue());
+    assert_eq!(
+        p.c.send_with(|_| -> (usize, ()) { unreachable!("full") }),
+        Err(crate::tcp::Error::WouldBlock)
+    );
+    p.c.close();
+    assert_eq!(
+        p.c.send_with(|_| -> (usize, ()) { unreachable!("closed") }),
+        Err(crate::tcp::Error::Closing)
+    );
+}
