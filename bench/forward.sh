@@ -21,6 +21,9 @@
 # THREADS (the forwarder's threads, one TUN queue and one stack each; default one per core),
 # SPLICE (zero-copy, the default: synack::tokio_net::copy_bidirectional; or buffered:
 # tokio::io::copy_bidirectional_with_sizes with 256 KiB buffers),
+# ROUNDS (default 1: each transfer row runs forward then routing ROUNDS times, alternating,
+# and prints the medians and the median of the rounds' ratios, with each round's ratio: the
+# router's own figure swings by 2x between runs on a shared machine),
 # PERF=1 (record `perf record -g` of the forwarder during the 1-connection upload into
 # $OUT/forward.perf.data; PERF_DIR=down for the download instead).
 set -euo pipefail
@@ -31,6 +34,7 @@ CONNS=${CONNS:-1 8 100}
 RATE_SECS=${RATE_SECS:-3}
 THREADS=${THREADS:-$(nproc)}
 SPLICE=${SPLICE:-zero-copy}
+ROUNDS=${ROUNDS:-1}
 
 BENCH=bench/forward.sh
 . bench/lib.sh
@@ -136,7 +140,11 @@ EOF
 
 
 echo "bench/forward.sh: $DURATION s per transfer, MTU 1500, forward on $THREADS threads ($SPLICE splice), iperf3 $(iperf3 --version | head -1 | cut -d' ' -f2)"
-printf '\n%-24s %12s %12s %8s\n' "Gbit/s" "forward" "routing" "ratio"
+if [ "$ROUNDS" = 1 ]; then
+    printf '\n%-24s %12s %12s %8s\n' "Gbit/s" "forward" "routing" "ratio"
+else
+    printf '\n%-24s %12s %12s %8s\n' "Gbit/s (median of $ROUNDS)" "forward" "routing" "ratio"
+fi
 for n in $CONNS; do
     for dir in up down; do
         if [ "${PERF:-0}" = 1 ] && [ "$n" = 1 ] && [ "$dir" = "${PERF_DIR:-up}" ]; then
@@ -144,10 +152,17 @@ for n in $CONNS; do
                 >/dev/null 2>&1 &
             PIDS+=("$!")
         fi
-        f=$(iperf forward "$n" "$dir")
-        r=$(iperf routing "$n" "$dir")
-        printf '%-24s %12s %12s %8s\n' "$n conn, $dir" "$f" "$r" "$(ratio "$f" "$r")"
-        check "$f" "$r"
+        fs=() rs=() ratios=()
+        for _ in $(seq "$ROUNDS"); do
+            f=$(iperf forward "$n" "$dir")
+            r=$(iperf routing "$n" "$dir")
+            check "$f" "$r"
+            fs+=("$f") rs+=("$r") ratios+=("$(ratio "$f" "$r")")
+        done
+        printf '%-24s %12s %12s %8s' "$n conn, $dir" "$(median "${fs[@]}")" \
+            "$(median "${rs[@]}")" "$(median "${ratios[@]}")"
+        [ "$ROUNDS" = 1 ] || printf '   rounds: %s' "${ratios[*]}"
+        printf '\n'
     done
 done
 

@@ -60,6 +60,19 @@ except Exception:
     print('-')" "$1" "$2"
 }
 
+# The median of the arguments (numbers, or percentages like 61%; others are skipped), in
+# the form they came in; "-" if there is none.
+median() {
+    python3 -c "import sys, statistics
+vals = [a for a in sys.argv[1:] if a.rstrip('%').replace('.', '', 1).isdigit()]
+if not vals:
+    print('-')
+else:
+    pct = vals[0].endswith('%')
+    m = statistics.median(float(a.rstrip('%')) for a in vals)
+    print(f'{m:.0f}%' if pct else f'{m:.2f}')" "$@"
+}
+
 # Marks the run failed unless every argument is a number.
 check() {
     local v
