@@ -7,7 +7,7 @@
 //! upper-layer protocol.
 //! Jumbograms (RFC 2675) are not supported. synack emits no extension headers.
 //!
-//! Reassembly and fragmentation find the Fragment header with
+//! Reassembly and fragmentation ([`crate::frag`]) find the Fragment header with
 //! [`Ipv6Packet::fragment_header`], split a packet for sending with
 //! [`Ipv6Packet::per_fragment_headers`], and check a first fragment's header chain with
 //! [`skip_extension_headers`]; the Fragment header itself is

@@ -68,7 +68,7 @@ pub enum WireError {
     #[error("checksum mismatch")]
     BadChecksum,
     /// An IPv4 fragment (MF set or offset non-zero) or an IPv6 fragment header: the
-    /// whole-packet parsers refuse it; a reassembler puts the fragments back
+    /// whole-packet parsers refuse it; [`crate::frag::Reassembler`] puts the fragments back
     /// together.
     #[error("fragmented packet (reassemble it first)")]
     Fragmented,
