@@ -134,7 +134,7 @@ fn read_v6(packet: &[u8]) -> Result<Arrival<'_>, FragError> {
         return Err(WireError::BadVersion.into());
     }
     let at = p.fragment_header()?.ok_or(FragError::NotFragmented)?;
-    let frag_header_at = IPV6_HEADER_LEN + at.offset;
+    let frag_header_at = at.unfragmentable_len();
     let data_at = frag_header_at + ipv6_fragment::HEADER_LEN;
     let end = IPV6_HEADER_LEN + usize::from(p.payload_len());
     let frag_header = packet

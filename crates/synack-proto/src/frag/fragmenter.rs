@@ -149,7 +149,7 @@ pub fn fragment_ipv6(packet: &[u8], mtu: usize, ident: u32) -> Result<Fragments<
     if total <= mtu {
         return Ok(Fragments::whole(packet));
     }
-    let per_fragment = IPV6_HEADER_LEN + split.offset;
+    let per_fragment = split.unfragmentable_len();
     // RFC 7112 §5: "When a host fragments an IPv6 datagram, it MUST include the entire
     // IPv6 Header Chain in the First Fragment" (the reassembler drops it otherwise).
     let rest = packet.get(per_fragment..).unwrap_or(&[]);

@@ -69,6 +69,15 @@ pub struct ChainSplit {
     /// The value of that field: what the header at the split is.
     pub next_header: u8,
 }
+
+impl ChainSplit {
+    /// The bytes before the split, the fixed header included: for the Fragment header,
+    /// the length of the unfragmentable part; for a sender's cut, of the per-fragment
+    /// headers.
+    pub const fn unfragmentable_len(&self) -> usize {
+        HEADER_LEN + self.offset
+    }
+}
 /// Destination options header.
 const NH_DEST_OPTS: u8 = 60;
 

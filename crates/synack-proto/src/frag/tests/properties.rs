@@ -55,8 +55,6 @@ fn reassembles_to(frags: &[Vec<u8>], want: &[u8]) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
-
     #[test]
     fn ipv4_fragment_shuffle_reassemble_is_the_identity(
         len in 1usize..9000,

@@ -69,6 +69,7 @@ fn rfc8200_4_5_fragment_header_is_found_behind_hop_by_hop_and_routing() {
     // The unfragmentable part: 40 + 8 (hop-by-hop) + 16 (routing); the routing header's
     // first byte names the Fragment header.
     assert_eq!(at.offset, 24);
+    assert_eq!(at.unfragmentable_len(), HEADER_LEN + 24);
     assert_eq!(at.next_header_field, HEADER_LEN + 8);
     assert_eq!(bytes[at.next_header_field], NEXT_HEADER_FRAGMENT);
     let frag = &bytes[HEADER_LEN + at.offset..];
