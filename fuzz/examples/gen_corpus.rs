@@ -5,7 +5,8 @@
 //! sees (packets, time, application calls) as an operation sequence, and checks that
 //! replaying the sequence through the harness emits exactly the packets B emitted: so a
 //! seed drives the fuzzed stack through a whole real connection. Every packet on the wire
-//! also becomes a `wire_parse` seed. `connection_segments` gets hand-written sequences.
+//! also becomes a `wire_parse` seed. `connection_segments` gets hand-written sequences, and
+//! `frag_reassembly` the hand-written `synack_fuzz::frag::SEEDS`.
 //!
 //! Run from `fuzz/`: `cargo run --release --example gen_corpus` (it replaces old seeds).
 
@@ -816,10 +817,16 @@ fn main() {
     write_dir(&root.join("stack_packets"), &stack_files);
     write_dir(&root.join("wire_parse"), &wire_files);
     write_dir(&root.join("connection_segments"), &conn_files);
+    let frag_files: Vec<(String, Vec<u8>)> = synack_fuzz::frag::SEEDS
+        .iter()
+        .map(|(n, b)| (n.trim_start_matches("seed-").to_string(), b.to_vec()))
+        .collect();
+    write_dir(&root.join("frag_reassembly"), &frag_files);
     println!(
-        "wrote {} stack_packets, {} wire_parse, {} connection_segments seeds",
+        "wrote {} stack_packets, {} wire_parse, {} connection_segments, {} frag_reassembly seeds",
         stack_files.len(),
         wire_files.len(),
-        conn_files.len()
+        conn_files.len(),
+        frag_files.len()
     );
 }

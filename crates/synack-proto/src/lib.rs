@@ -1,6 +1,7 @@
-//! synack's sans-IO core: wire formats ([`wire`]), the TCP state machine ([`tcp`]), the
-//! stack that demultiplexes packets to connections and listeners ([`stack`]), virtual time
-//! ([`time`]) and the seeded network simulator ([`sim`]).
+//! synack's sans-IO core: wire formats ([`wire`]), IP fragmentation and reassembly
+//! ([`frag`]), the TCP state machine ([`tcp`]), the stack that demultiplexes packets to
+//! connections and listeners ([`stack`]), virtual time ([`time`]) and the seeded network
+//! simulator ([`sim`]).
 //!
 //! Nothing here reads a clock or touches a socket or a device: packets and the current
 //! [`time::Instant`] go in; packets, timer deadlines and events come out. The `synack` crate
@@ -18,6 +19,7 @@
 
 extern crate alloc;
 
+pub mod frag;
 pub mod stack;
 pub mod tcp;
 pub mod time;

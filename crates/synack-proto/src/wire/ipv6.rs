@@ -6,6 +6,12 @@
 //! [`WireError::UnsupportedExtensionHeader`]; any other value is taken as the
 //! upper-layer protocol.
 //! Jumbograms (RFC 2675) are not supported. synack emits no extension headers.
+//!
+//! Reassembly and fragmentation ([`crate::frag`]) find the Fragment header with
+//! [`Ipv6Packet::fragment_header`], split a packet for sending with
+//! [`Ipv6Packet::per_fragment_headers`], and check a first fragment's header chain with
+//! [`skip_extension_headers`]; the Fragment header itself is
+//! [`ipv6_fragment`](super::ipv6_fragment).
 
 use super::WireError;
 use super::field::{array_at, set_bytes, set_u8, set_u16, u8_at, u16_at, u32_at};
@@ -32,11 +38,46 @@ const NH_HOP_BY_HOP: u8 = 0;
 /// Routing header.
 const NH_ROUTING: u8 = 43;
 /// Fragment header.
-const NH_FRAGMENT: u8 = 44;
+const NH_FRAGMENT: u8 = NEXT_HEADER_FRAGMENT;
 /// Encapsulating security payload.
 const NH_ESP: u8 = 50;
 /// Authentication header.
 const NH_AH: u8 = 51;
+
+/// The Next Header value of the Fragment header (RFC 8200 §4.5).
+pub const NEXT_HEADER_FRAGMENT: u8 = 44;
+/// The Next Header value that says nothing follows (RFC 8200 §4.7).
+pub const NEXT_HEADER_NONE: u8 = 59;
+
+/// A point in an IPv6 packet's header chain: where one header starts, and the Next Header
+/// field that names it.
+///
+/// [`Ipv6Packet::fragment_header`] returns the point where the Fragment header starts (its
+/// `offset` is then the length of the unfragmentable part's extension headers);
+/// [`Ipv6Packet::per_fragment_headers`] the point where a sender cuts a packet into
+/// fragments. Rewriting the byte at `next_header_field` is how a Fragment header is
+/// inserted (set it to 44) or removed (set it to the Fragment header's Next Header).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChainSplit {
+    /// Where the header at the split starts, counted from the start of the payload (just
+    /// after the 40-byte fixed header): the bytes of extension headers before it.
+    pub offset: usize,
+    /// Where the Next Header field that names the header at the split is, counted from the
+    /// start of the packet: 6 for the fixed header's, or the first byte of the extension
+    /// header just before the split.
+    pub next_header_field: usize,
+    /// The value of that field: what the header at the split is.
+    pub next_header: u8,
+}
+
+impl ChainSplit {
+    /// The bytes before the split, the fixed header included: for the Fragment header,
+    /// the length of the unfragmentable part; for a sender's cut, of the per-fragment
+    /// headers.
+    pub const fn unfragmentable_len(&self) -> usize {
+        HEADER_LEN + self.offset
+    }
+}
 /// Destination options header.
 const NH_DEST_OPTS: u8 = 60;
 
@@ -131,6 +172,123 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
     pub fn upper_layer(&self) -> Result<(u8, usize), WireError> {
         walk_extension_headers(self.next_header(), self.payload())
     }
+
+    /// Finds the Fragment header (RFC 8200 §4.5) behind the hop-by-hop, routing and
+    /// destination-options headers that may precede it: `Some` with where it starts, so
+    /// the unfragmentable part is the first `HEADER_LEN + offset` bytes; `None` when the
+    /// chain reaches an upper-layer header without one. AH and ESP before a Fragment header
+    /// are [`WireError::UnsupportedExtensionHeader`], as in [`Ipv6Packet::upper_layer`]; a
+    /// Fragment header cut short by the payload length is [`WireError::Truncated`].
+    pub fn fragment_header(&self) -> Result<Option<ChainSplit>, WireError> {
+        let payload = self.payload();
+        let mut at = ChainSplit {
+            offset: 0,
+            next_header_field: off::NEXT_HEADER,
+            next_header: self.next_header(),
+        };
+        for _ in 0..=MAX_EXTENSION_HEADERS {
+            match at.next_header {
+                NH_FRAGMENT => {
+                    if at.offset + super::ipv6_fragment::HEADER_LEN > payload.len() {
+                        return Err(WireError::Truncated);
+                    }
+                    return Ok(Some(at));
+                }
+                NH_HOP_BY_HOP | NH_ROUTING | NH_DEST_OPTS => at = next_split(at, payload)?,
+                NH_AH | NH_ESP => {
+                    return Err(WireError::UnsupportedExtensionHeader(at.next_header));
+                }
+                _ => return Ok(None),
+            }
+        }
+        Err(WireError::TooManyExtensionHeaders)
+    }
+
+    /// Where a source cuts this unfragmented packet into fragments (RFC 8200 §4.5): the
+    /// per-fragment headers are "the IPv6 header plus any extension headers that must be
+    /// processed by nodes en route to the destination, that is, all headers up to and
+    /// including the Routing header if present, else the Hop-by-Hop Options header if
+    /// present, else no extension headers". A packet that already has a Fragment header is
+    /// [`WireError::Fragmented`].
+    pub fn per_fragment_headers(&self) -> Result<ChainSplit, WireError> {
+        let payload = self.payload();
+        let mut at = ChainSplit {
+            offset: 0,
+            next_header_field: off::NEXT_HEADER,
+            next_header: self.next_header(),
+        };
+        let mut cut = at;
+        for _ in 0..=MAX_EXTENSION_HEADERS {
+            match at.next_header {
+                NH_HOP_BY_HOP | NH_ROUTING | NH_DEST_OPTS => {
+                    let kind = at.next_header;
+                    at = next_split(at, payload)?;
+                    if kind != NH_DEST_OPTS {
+                        cut = at;
+                    }
+                }
+                NH_FRAGMENT => return Err(WireError::Fragmented),
+                _ => return Ok(cut),
+            }
+        }
+        Err(WireError::TooManyExtensionHeaders)
+    }
+}
+
+/// The split just after the extension header that starts at `at`.
+fn next_split(at: ChainSplit, payload: &[u8]) -> Result<ChainSplit, WireError> {
+    let (next_header, len) = extension_header_at(at.next_header, payload, at.offset)?;
+    Ok(ChainSplit {
+        offset: at.offset + len,
+        next_header_field: HEADER_LEN + at.offset,
+        next_header,
+    })
+}
+
+/// The Next Header and length of the extension header of type `kind` at `offset` in
+/// `payload`. RFC 8200 §4.3–4.6: Hdr Ext Len counts 8-octet units beyond the first 8; §4.5:
+/// the Fragment header is 8 bytes; RFC 4302 §2.2: AH's Payload Len counts 4-octet units,
+/// minus 2. A header running past `payload` is [`WireError::Truncated`].
+fn extension_header_at(kind: u8, payload: &[u8], offset: usize) -> Result<(u8, usize), WireError> {
+    let (next_header, units) = match payload.get(offset..offset + 2) {
+        Some(&[nh, units]) => (nh, usize::from(units)),
+        _ => return Err(WireError::Truncated),
+    };
+    let len = match kind {
+        NH_FRAGMENT => super::ipv6_fragment::HEADER_LEN,
+        NH_AH => (units + 2) * 4,
+        _ => (units + 1) * 8,
+    };
+    if offset + len > payload.len() {
+        return Err(WireError::Truncated);
+    }
+    Ok((next_header, len))
+}
+
+/// Walks every extension header at the start of `headers`, the first of type
+/// `next_header`: hop-by-hop, routing, destination options, Fragment and AH (what a
+/// fragment's data may start with). Returns the first other header's type (an upper-layer
+/// protocol, ESP, or No Next Header) and where it starts in `headers`.
+///
+/// Reassembly uses it to check that a first fragment holds the whole header chain
+/// (RFC 8200 §4.5, RFC 7112): a header cut short is [`WireError::Truncated`], more than
+/// [`MAX_EXTENSION_HEADERS`] is [`WireError::TooManyExtensionHeaders`].
+pub fn skip_extension_headers(
+    mut next_header: u8,
+    headers: &[u8],
+) -> Result<(u8, usize), WireError> {
+    let mut offset = 0usize;
+    for _ in 0..=MAX_EXTENSION_HEADERS {
+        match next_header {
+            NH_HOP_BY_HOP | NH_ROUTING | NH_DEST_OPTS | NH_FRAGMENT | NH_AH => {
+                let (nh, len) = extension_header_at(next_header, headers, offset)?;
+                next_header = nh;
+                offset += len;
+            }
+            other => return Ok((other, offset)),
+        }
+    }
+    Err(WireError::TooManyExtensionHeaders)
 }
 
 fn payload_of(buf: &[u8], payload_len: u16) -> &[u8] {
@@ -144,19 +302,7 @@ fn walk_extension_headers(mut next_header: u8, payload: &[u8]) -> Result<(u8, us
     for _ in 0..=MAX_EXTENSION_HEADERS {
         match next_header {
             NH_HOP_BY_HOP | NH_ROUTING | NH_DEST_OPTS => {
-                // RFC 8200 §4.3–4.6: Next Header, Hdr Ext Len in 8-octet units not
-                // counting the first 8 octets.
-                let ext = payload
-                    .get(offset..offset + 2)
-                    .ok_or(WireError::Truncated)?;
-                let (nh, units) = match ext {
-                    [nh, units] => (*nh, *units),
-                    _ => return Err(WireError::Truncated),
-                };
-                let len = (usize::from(units) + 1) * 8;
-                if offset + len > payload.len() {
-                    return Err(WireError::Truncated);
-                }
+                let (nh, len) = extension_header_at(next_header, payload, offset)?;
                 next_header = nh;
                 offset += len;
             }

@@ -1,4 +1,5 @@
-//! Wire formats: IPv4, IPv6, TCP and its options, Internet checksums.
+//! Wire formats: IPv4, IPv6 (with its Fragment header), TCP and its options, ICMP echo,
+//! Internet checksums.
 //!
 //! # The Packet/Repr contract (STYLE R2, R9)
 //!
@@ -26,6 +27,7 @@ pub mod icmp;
 pub mod ip;
 pub mod ipv4;
 pub mod ipv6;
+pub mod ipv6_fragment;
 pub mod seq;
 pub mod tcp;
 pub mod tcp_options;
@@ -39,6 +41,7 @@ pub use icmp::{IcmpPacket, IcmpRepr};
 pub use ip::{IpRepr, PROTOCOL_TCP};
 pub use ipv4::{Ipv4Packet, Ipv4Repr};
 pub use ipv6::{Ipv6Packet, Ipv6Repr};
+pub use ipv6_fragment::{Ipv6FragmentHeader, Ipv6FragmentRepr};
 pub use seq::SeqNum;
 pub use tcp::{SackBlocks, TcpFlags, TcpOptions, TcpPacket, TcpRepr, Timestamps};
 
@@ -64,9 +67,10 @@ pub enum WireError {
     /// A checksum (IPv4 header or TCP with pseudo-header) does not verify.
     #[error("checksum mismatch")]
     BadChecksum,
-    /// An IPv4 fragment (MF set or offset non-zero) or an IPv6 fragment header:
-    /// synack does not reassemble.
-    #[error("fragmented packet (reassembly is not supported)")]
+    /// An IPv4 fragment (MF set or offset non-zero) or an IPv6 fragment header: the
+    /// whole-packet parsers refuse it; [`crate::frag::Reassembler`] puts the fragments back
+    /// together.
+    #[error("fragmented packet (reassemble it first)")]
     Fragmented,
     /// A TCP option has length 0 or 1, runs past the end of the header, or has
     /// a length that is wrong for its (known) kind.

@@ -7,6 +7,7 @@
     clippy::panic
 )]
 
+mod fragment;
 mod fuzz;
 mod icmp;
 mod malformed;
