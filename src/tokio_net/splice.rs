@@ -71,8 +71,10 @@ impl TcpStream {
 /// `tokio::io::copy_bidirectional` does — when one side's stream ends, the other side is
 /// shut down for writing (a FIN), and reading the other way goes on — but without an
 /// intermediate buffer: bytes go from the stack's receive ring straight into `other`'s
-/// `poll_write`, and from `other`'s `poll_read` straight into the send ring (see the
-/// [module docs](self) for the price). Returns the bytes moved `stream` → `other` and
+/// `poll_write`, and from `other`'s `poll_read` straight into the send ring. The price:
+/// `other`'s calls run under the stack's lock, so they must not block (no `AsyncRead +
+/// AsyncWrite` does), and the stack's task waits for at most one of them, a single
+/// non-blocking system call for a kernel socket. Returns the bytes moved `stream` → `other` and
 /// `other` → `stream`; the first error of either direction ends both.
 pub async fn copy_bidirectional<T>(stream: &mut TcpStream, other: &mut T) -> io::Result<(u64, u64)>
 where
