@@ -11,6 +11,10 @@
 //! as it would from the destination itself. A half-close travels through: when one side sends
 //! its FIN, the other side's write half is shut down and the opposite direction keeps flowing.
 //!
+//! UDP flows are intercepted too ([`UdpInterceptor`]): each new flow (a client and an original
+//! destination) gets a kernel UDP socket connected to that destination, and datagrams go
+//! both ways until the flow is idle for a minute, so DNS and QUIC pass through as well.
+//!
 //! With more than one thread (`--threads`, by default one per core) the device is opened with
 //! that many queues ([`TunDevice::open_queues`]) and each thread runs a stack of its own on its
 //! own queue, with a `current_thread` Tokio runtime holding the stack's task and the splices of
@@ -21,7 +25,8 @@
 //! forward --tun tun0 [--addr 198.18.0.2] [--threads N] [--stats SECONDS]
 //! ```
 //!
-//! Prints `forwarding on IFNAME (N threads)` once the device is open, then one line per connection:
+//! Prints `forwarding on IFNAME (N threads)` once the device is open, then one line per connection
+//! (and `udp CLIENT -> DESTINATION up=DATAGRAMS down=DATAGRAMS` per UDP flow when it ends):
 //! `conn CLIENT -> DESTINATION up=BYTES down=BYTES thread=N` (up: client to destination; N:
 //! the thread that carried it) or
 //! `conn CLIENT -> DESTINATION failed: REASON`. Route the traffic to intercept into the device;
@@ -35,7 +40,8 @@ use std::time::Duration;
 use synack::net::{TunConfig, TunDevice, TunQueue};
 use synack::runtime::{Handle, Runtime};
 use synack::stack::StackConfig;
-use synack::tokio_net::{PendingConnection, TcpListener};
+use synack::stack::UdpInterceptConfig;
+use synack::tokio_net::{PendingConnection, TcpListener, UdpInterceptor, UdpSocket};
 
 /// Splices every TCP connection arriving on a TUN device to its original destination.
 #[derive(Parser, Debug, Clone)]
@@ -146,9 +152,10 @@ fn shard(
                 .spawn(device)?;
             // Each client's SYN waits unanswered until its destination has answered ours.
             let listener = TcpListener::intercept_deferred(&runtime, BACKLOG).await?;
-            Ok::<_, io::Error>((runtime, listener))
+            let udp = UdpInterceptor::new(&runtime, UdpInterceptConfig::default()).await?;
+            Ok::<_, io::Error>((runtime, listener, udp))
         };
-        let (runtime, listener) = match started.await {
+        let (runtime, listener, udp) = match started.await {
             Ok(s) => {
                 let _ = ready.send(Ok(()));
                 s
@@ -161,6 +168,11 @@ fn shard(
         if let Some(secs) = args.stats {
             tokio::spawn(print_stats(runtime.handle().clone(), secs));
         }
+        tokio::spawn(async move {
+            while let Ok((session, client, destination)) = udp.accept().await {
+                tokio::spawn(relay(session, client, destination));
+            }
+        });
         loop {
             let pending = listener.accept_syn().await?;
             tokio::spawn(forward(pending, thread, args.splice));
@@ -211,6 +223,58 @@ async fn forward(pending: PendingConnection, thread: usize, splice: Splice) {
             println!("conn {client} -> {destination} failed: {e}");
         }
     }
+}
+
+/// Relays one intercepted UDP flow through a kernel socket connected to its original
+/// destination, until the flow's session ends (idle) or a socket fails; prints how it went.
+async fn relay(
+    session: UdpSocket,
+    client: std::net::SocketAddr,
+    destination: std::net::SocketAddr,
+) {
+    let bind: std::net::SocketAddr = if destination.is_ipv4() {
+        ([0, 0, 0, 0], 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    let outbound = match tokio::net::UdpSocket::bind(bind).await {
+        Ok(s) => s,
+        Err(e) => {
+            println!("udp {client} -> {destination} failed: {e}");
+            return;
+        }
+    };
+    if let Err(e) = outbound.connect(destination).await {
+        println!("udp {client} -> {destination} failed: {e}");
+        return;
+    }
+    let (mut up, mut down) = (0u64, 0u64);
+    let mut from_client = vec![0u8; 65_536];
+    let mut from_destination = vec![0u8; 65_536];
+    let why = loop {
+        tokio::select! {
+            r = session.recv(&mut from_client) => match r {
+                Ok(n) => {
+                    // A destination that refuses (ICMP) is the client's business, not ours.
+                    let _ = outbound.send(&from_client[..n]).await;
+                    up += 1;
+                }
+                Err(e) => break e,
+            },
+            r = outbound.recv(&mut from_destination) => match r {
+                Ok(n) => {
+                    if let Err(e) = session.send(&from_destination[..n]).await {
+                        break e;
+                    }
+                    down += 1;
+                }
+                // ICMP port unreachable from the destination: keep relaying.
+                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {}
+                Err(e) => break e,
+            },
+        }
+    };
+    println!("udp {client} -> {destination} up={up} down={down} ended: {why}");
 }
 
 /// Prints the stack's snapshot table every `secs` seconds.

@@ -1,4 +1,4 @@
-//! Blocking sockets mirroring `std::net`: [`TcpListener`] and [`TcpStream`] over a synack
+//! Blocking sockets mirroring `std::net`: [`TcpListener`], [`TcpStream`] and [`UdpSocket`] over a synack
 //! [`Runtime`](crate::runtime::Runtime).
 //!
 //! The stack runs on the runtime's background thread; a blocked call sleeps on a condition
@@ -353,5 +353,162 @@ impl Write for &TcpStream {
     }
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
+    }
+}
+
+/// A UDP socket on a synack stack, like `std::net::UdpSocket`: `bind`, then `send_to` and
+/// `recv_from`, or `connect` and `send`/`recv`. Clones (`try_clone`) share the socket and its
+/// options; dropping the last one closes it.
+#[derive(Debug, Clone)]
+pub struct UdpSocket {
+    inner: Arc<UdpInner>,
+}
+
+#[derive(Debug)]
+struct UdpInner {
+    socket: crate::runtime::udp::UdpSocketInner,
+    options: Mutex<Options>,
+}
+
+impl UdpSocket {
+    /// Binds a socket to `addr` on the stack (port 0: an ephemeral port; the unspecified
+    /// address: all of the stack's addresses of its family). Each address `addr` yields is
+    /// tried in turn, as std does.
+    pub fn bind(handle: &Handle, addr: impl ToSocketAddrs) -> io::Result<UdpSocket> {
+        each_addr(addr.to_socket_addrs()?, |a| {
+            Ok(UdpSocket {
+                inner: Arc::new(UdpInner {
+                    socket: crate::runtime::udp::UdpSocketInner::bind(handle, a)?,
+                    options: Mutex::new(Options::default()),
+                }),
+            })
+        })
+    }
+
+    fn options(&self) -> MutexGuard<'_, Options> {
+        self.inner.options.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The stack's id of this socket (for [`Handle::with_stack`]).
+    pub fn id(&self) -> crate::stack::UdpId {
+        self.inner.socket.id
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.socket.local_addr()
+    }
+
+    /// The peer set by [`connect`](Self::connect); `NotConnected` before.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.socket.peer_addr()
+    }
+
+    /// Sets the default peer: `send` goes to it and only its datagrams are received; an ICMP
+    /// port unreachable for it makes the next receive fail with `ConnectionRefused`.
+    pub fn connect(&self, addr: impl ToSocketAddrs) -> io::Result<()> {
+        let a = addr
+            .to_socket_addrs()?
+            .next()
+            .ok_or_else(crate::runtime::socket::no_addresses)?;
+        self.inner.socket.connect(a)
+    }
+
+    /// Sends `buf` as one datagram to the peer.
+    pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
+        self.send_impl(buf, None)
+    }
+
+    /// Sends `buf` as one datagram to `addr` (the first address it yields).
+    pub fn send_to(&self, buf: &[u8], addr: impl ToSocketAddrs) -> io::Result<usize> {
+        let a = addr
+            .to_socket_addrs()?
+            .next()
+            .ok_or_else(crate::runtime::socket::no_addresses)?;
+        self.send_impl(buf, Some(a))
+    }
+
+    /// Receives one datagram from the peer (truncated to `buf`, the rest discarded).
+    pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.recv_impl(buf, false).map(|(n, _)| n)
+    }
+
+    /// Receives one datagram, with its sender.
+    pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        self.recv_impl(buf, false)
+    }
+
+    /// Like [`recv_from`](Self::recv_from), but the datagram stays queued.
+    pub fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        self.recv_impl(buf, true)
+    }
+
+    /// Receives give up with `TimedOut` after waiting this long; `None` waits forever. Zero
+    /// is `InvalidInput`.
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        if timeout.is_some_and(|t| t.is_zero()) {
+            return Err(zero_timeout());
+        }
+        self.options().read_timeout = timeout;
+        Ok(())
+    }
+
+    /// The read timeout.
+    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(self.options().read_timeout)
+    }
+
+    /// Sends give up with `TimedOut` after waiting this long for room in the stack's send
+    /// queue; `None` waits forever. Zero is `InvalidInput`.
+    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        if timeout.is_some_and(|t| t.is_zero()) {
+            return Err(zero_timeout());
+        }
+        self.options().write_timeout = timeout;
+        Ok(())
+    }
+
+    /// The write timeout.
+    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(self.options().write_timeout)
+    }
+
+    /// In non-blocking mode sends and receives return `WouldBlock` instead of waiting.
+    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        self.options().nonblocking = nonblocking;
+        Ok(())
+    }
+
+    /// Another handle to the same socket.
+    pub fn try_clone(&self) -> io::Result<UdpSocket> {
+        Ok(self.clone())
+    }
+
+    /// Takes the error an ICMP message left on the socket (`SO_ERROR`).
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.inner.socket.take_error()
+    }
+
+    fn send_impl(&self, buf: &[u8], to: Option<SocketAddr>) -> io::Result<usize> {
+        let (timeout, nonblocking) = {
+            let o = self.options();
+            (o.write_timeout, o.nonblocking)
+        };
+        let deadline = timeout.map(|t| std::time::Instant::now() + t);
+        self.inner
+            .socket
+            .send_blocking(buf, to, deadline, nonblocking)
+    }
+
+    fn recv_impl(&self, buf: &mut [u8], peek: bool) -> io::Result<(usize, SocketAddr)> {
+        let (timeout, nonblocking) = {
+            let o = self.options();
+            (o.read_timeout, o.nonblocking)
+        };
+        let deadline = timeout.map(|t| std::time::Instant::now() + t);
+        self.inner
+            .socket
+            .recv_blocking(buf, peek, deadline, nonblocking)
+            .map(|(n, from, _)| (n, from))
     }
 }

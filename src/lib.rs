@@ -129,4 +129,4 @@ pub mod trace;
 
 // The sans-IO core lives in its own crate (`synack-proto`), which cannot reach I/O; its
 // modules keep their paths here (`synack::tcp`, `synack::stack`, ...).
-pub use synack_proto::{frag, pcap, sim, stack, tcp, time, wire};
+pub use synack_proto::{frag, pcap, sim, stack, tcp, time, udp, wire};

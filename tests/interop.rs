@@ -959,3 +959,94 @@ fn nc_stopped_by_a_signal_resets_the_connection() {
         assert!(kernel_established(&ns, 5006).is_empty());
     }
 }
+
+/// A kernel UDP client (python3) against `synack serve --udp --mode echo`, both families:
+/// datagrams of 1 byte up to 20,000 bytes (larger than the MTU: the kernel fragments them,
+/// synack reassembles, and fragments its echo, which the kernel reassembles) come back
+/// whole, from the server's address and port. `ping -s 3000` (a fragmented echo request)
+/// gets its fragmented reply too.
+#[test]
+fn kernel_udp_client_and_ping_with_fragments_reach_synack_serve_udp() {
+    if !can_run("serve --udp", &[("ping", "-V")]) {
+        return;
+    }
+    const CLIENT: &str = "import socket,sys,hashlib\n\
+        host=sys.argv[1]\n\
+        fam=socket.AF_INET6 if ':' in host else socket.AF_INET\n\
+        s=socket.socket(fam,socket.SOCK_DGRAM)\n\
+        s.settimeout(5)\n\
+        ok=0\n\
+        for n in (1,0,100,1400,1500,4000,20000):\n\
+        \x20   d=bytes((i*13)%251 for i in range(n))\n\
+        \x20   s.sendto(d,(host,5300))\n\
+        \x20   r,a=s.recvfrom(65535)\n\
+        \x20   assert a[0]==host and a[1]==5300,a\n\
+        \x20   assert hashlib.sha256(r).digest()==hashlib.sha256(d).digest(),(n,len(r))\n\
+        \x20   ok+=1\n\
+        print('ok',ok,flush=True)\n";
+    for v6 in [false, true] {
+        let ns = Netns::new("synack");
+        let mut serve = ns.serve(v6, 5300, "echo", &["--udp"]);
+        let host = if v6 { SYNACK6 } else { SYNACK4 };
+        let out = ns.run_ok("python3", &["-c", CLIENT, host]);
+        assert_eq!(out.trim(), "ok 7", "v6={v6}");
+        let out = ns.run_ok(
+            "ping",
+            &["-c", "2", "-i", "0.2", "-W", "2", "-s", "3000", host],
+        );
+        assert!(out.contains("2 received"), "{out}");
+        let rest = serve.terminate();
+        assert!(rest.is_empty(), "{rest:?}");
+        let stderr = serve.stderr();
+        assert!(stderr.contains("7 datagram(s)"), "{stderr}");
+        assert!(stderr.contains("2 echo replies"), "{stderr}");
+    }
+}
+
+/// `synack nc -u` against a kernel UDP echo server: each line of stdin goes as a datagram and
+/// the echoes are printed.
+#[test]
+fn synack_nc_u_sends_lines_as_datagrams_to_a_kernel_echo_server() {
+    if !can_run("nc -u", &[]) {
+        return;
+    }
+    const ECHO: &str = "import socket,sys\n\
+        fam=socket.AF_INET6 if ':' in sys.argv[1] else socket.AF_INET\n\
+        s=socket.socket(fam,socket.SOCK_DGRAM)\n\
+        s.bind((sys.argv[1],5400))\n\
+        print('ready',flush=True)\n\
+        while True:\n\
+        \x20   d,a=s.recvfrom(65535)\n\
+        \x20   s.sendto(d.upper(),a)\n";
+    for v6 in [false, true] {
+        let ns = Netns::new("synack");
+        // The server binds the wildcard address: the kernel's own exists once nc made tun0.
+        let any = if v6 { "::" } else { "0.0.0.0" };
+        let mut server = ns.spawn("python3", &["-c", ECHO, any]);
+        server.expect_line(|l| l == "ready", 10);
+        let (mut nc, out) = synack_nc(&ns, v6, 5400, Stdio::piped(), &["-u"]);
+        // The lines go once the kernel can answer: its route to synack's address is in
+        // (an IPv6 prefix route appears a moment after the address), or the first replies
+        // would be lost, as UDP loses them.
+        let family = if v6 { "-6" } else { "-4" };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let routed = || {
+            let out = ns
+                .cmd("ip", &[family, "route", "show", "dev", "tun0"])
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout).contains('/')
+        };
+        while !routed() {
+            assert!(Instant::now() < deadline, "no route on tun0");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let mut stdin = nc.child.stdin.take().unwrap();
+        stdin.write_all(b"hello\nudp world\n").unwrap();
+        drop(stdin);
+        assert!(nc.wait(20).success(), "{}", nc.stderr());
+        let printed = std::fs::read_to_string(&out.0).unwrap();
+        assert_eq!(printed, "HELLO\nUDP WORLD\n", "v6={v6}");
+        drop(server);
+    }
+}

@@ -18,6 +18,13 @@ pub struct NcArgs {
     /// Listen on PORT and serve one connection instead of connecting.
     #[arg(short = 'l', long = "listen")]
     listen: bool,
+    /// UDP: each line of stdin goes as one datagram, and what comes back is printed; with
+    /// -l, prints the datagrams that arrive and sends stdin's lines to the last sender.
+    #[arg(short = 'u', long = "udp")]
+    udp: bool,
+    /// With -u: after stdin ends, wait this long for more datagrams before exiting.
+    #[arg(short = 'w', long = "wait", default_value = "1s", value_parser = super::parse_duration)]
+    wait: Duration,
     #[command(flatten)]
     link: LinkArgs,
     /// Maximum segment lifetime. When given, nc waits out TIME-WAIT (2×MSL) before exiting;
@@ -105,6 +112,9 @@ async fn nc(args: NcArgs) -> Result<(), Failure> {
     };
     let mut signals = Signals::catch()?;
     let mut driver = link::open(&args.link, args.msl.unwrap_or(Duration::from_secs(30)))?;
+    if args.udp {
+        return udp(&mut driver, &args, remote, local_port, &mut signals).await;
+    }
     let result = connect_and_transfer(&mut driver, &args, remote, local_port, &mut signals).await;
     // Every way out (an error, a signal, the end): what is still open is reset, as the
     // kernel resets the connections of a process that exits, and the RST is on the device
@@ -289,6 +299,121 @@ async fn transfer(
                 None => stdin_eof = true,
             },
             r = stdout.ready(want_room) => r.map_err(write_failure)?,
+            sig = signals.recv() => return Err(Failure::signal(sig)),
+        }
+    }
+}
+
+/// `nc -u`: datagrams. Connecting, each line of stdin (its newline kept, as netcat sends
+/// it) goes as one datagram to the peer, and every datagram that comes back is written to
+/// stdout; an ICMP port unreachable for the peer ends it with "connection refused".
+/// Listening, arriving datagrams are written out and stdin's lines go to the last sender.
+/// After stdin ends, nc waits `--wait` for more, then exits.
+async fn udp(
+    driver: &mut Driver<TunDevice>,
+    args: &NcArgs,
+    remote: Option<SocketAddr>,
+    local_port: Option<u16>,
+    signals: &mut Signals,
+) -> Result<(), Failure> {
+    let any = if args.link.addr.is_ipv4() {
+        IpAddr::from([0u8; 4])
+    } else {
+        IpAddr::from([0u16; 8])
+    };
+    let local = SocketAddr::new(any, local_port.unwrap_or(0));
+    let id = driver.stack_mut().udp_bind(local).map_err(|e| match e {
+        StackError::AddrInUse => Failure::setup(format!("UDP port {} is in use", local.port())),
+        e => Failure::setup(format!("cannot bind UDP {local}: {e}")),
+    })?;
+    let mut peer = remote;
+    if let Some(r) = remote {
+        driver
+            .stack_mut()
+            .udp_connect(id, r)
+            .map_err(|e| Failure::setup(format!("cannot send to {r}: {e}")))?;
+    }
+    let mut input = stdin_reader();
+    let mut stdout = DataOut::stdout();
+    let mut lines: std::collections::VecDeque<Vec<u8>> = std::collections::VecDeque::new();
+    let mut partial: Vec<u8> = Vec::new();
+    let mut stdin_eof = false;
+    let mut quiet_since: Option<tokio::time::Instant> = None;
+    let mut buf = vec![0u8; 65_536];
+    loop {
+        driver.poll().map_err(io_failure)?;
+        let now = driver.now();
+        let stack = driver.stack_mut();
+        loop {
+            match stack.udp_recv_from(id, &mut buf) {
+                Ok((n, from)) => {
+                    quiet_since = None;
+                    if remote.is_none() {
+                        peer = Some(from);
+                    }
+                    if stdout.send(buf.get(..n).unwrap_or(&[]).to_vec()).is_err() {
+                        return Err(write_failure(std::io::Error::new(
+                            std::io::ErrorKind::BrokenPipe,
+                            "stdout writer stopped",
+                        )));
+                    }
+                }
+                Err(StackError::Udp(synack::udp::Error::WouldBlock)) => break,
+                Err(StackError::Udp(synack::udp::Error::ConnectionRefused)) => {
+                    let to = peer.map_or_else(String::new, |p| format!(" by {p}"));
+                    return Err(Failure::connection(format!("connection refused{to}")));
+                }
+                Err(e) => return Err(Failure::connection(e.to_string())),
+            }
+        }
+        while let Some(line) = lines.front() {
+            let Some(to) = peer else { break };
+            match stack.udp_send_to(now, id, line, to) {
+                Ok(_) => {
+                    lines.pop_front();
+                }
+                Err(StackError::Udp(synack::udp::Error::WouldBlock)) => break,
+                Err(e) => return Err(Failure::connection(e.to_string())),
+            }
+        }
+        if driver.poll().map_err(io_failure)? {
+            continue;
+        }
+        let all_sent = lines.is_empty() || peer.is_none();
+        if stdin_eof && all_sent {
+            let since = *quiet_since.get_or_insert_with(tokio::time::Instant::now);
+            let wait = args.wait;
+            if since.elapsed() >= wait {
+                return tokio::select! {
+                    r = stdout.outcome() => r.map_err(write_failure),
+                    sig = signals.recv() => Err(Failure::signal(sig)),
+                };
+            }
+        }
+        let deadline = quiet_since.map(|s| s + args.wait);
+        tokio::select! {
+            r = driver.wait() => r.map_err(io_failure)?,
+            chunk = input.recv(), if !stdin_eof => match chunk {
+                Some(c) => {
+                    partial.extend_from_slice(&c);
+                    while let Some(i) = partial.iter().position(|&b| b == b'\n') {
+                        let rest = partial.split_off(i + 1);
+                        lines.push_back(std::mem::replace(&mut partial, rest));
+                    }
+                }
+                None => {
+                    stdin_eof = true;
+                    if !partial.is_empty() {
+                        lines.push_back(std::mem::take(&mut partial));
+                    }
+                }
+            },
+            () = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d).await,
+                    None => std::future::pending().await,
+                }
+            } => {}
             sig = signals.recv() => return Err(Failure::signal(sig)),
         }
     }

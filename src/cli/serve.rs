@@ -26,9 +26,13 @@ pub enum Mode {
 pub struct ServeArgs {
     #[command(flatten)]
     link: LinkArgs,
-    /// TCP port to listen on.
+    /// Port to listen on (TCP; UDP with --udp).
     #[arg(long)]
     port: u16,
+    /// Serve UDP on the port instead of TCP: echo returns each datagram to its sender,
+    /// discard drops it.
+    #[arg(long)]
+    udp: bool,
     /// What to do with each connection.
     #[arg(long, value_enum)]
     mode: Mode,
@@ -257,6 +261,14 @@ async fn serve(args: ServeArgs, out: &Lines, err: &Lines) -> Result<(), Failure>
     if args.bytes.is_some() && args.mode != Mode::Source {
         return Err(Failure::setup("--bytes only applies to --mode source"));
     }
+    if args.udp && args.mode == Mode::Source {
+        return Err(Failure::setup(
+            "--mode source is for TCP; with --udp use --mode echo or --mode discard",
+        ));
+    }
+    if args.udp {
+        return serve_udp(args, out, err).await;
+    }
     let mut signals = link::Signals::catch()?;
     let mut driver = link::open(&args.link, args.msl)?;
     if let Some(bytes) = args.buffer {
@@ -332,6 +344,64 @@ async fn serve(args: ServeArgs, out: &Lines, err: &Lines) -> Result<(), Failure>
             reset.dropped
         ));
     }
+    err.line(format!("synack serve: counters: {c}"));
+    driver
+        .flush_pcap()
+        .map_err(|e| Failure::setup(e.to_string()))?;
+    result
+}
+
+/// `serve --udp`: a UDP echo or discard server on the port, answering ICMP echo as always,
+/// until a signal.
+async fn serve_udp(args: ServeArgs, out: &Lines, err: &Lines) -> Result<(), Failure> {
+    let mut signals = link::Signals::catch()?;
+    let mut driver = link::open(&args.link, args.msl)?;
+    let local = SocketAddr::new(args.link.addr, args.port);
+    let id = driver.stack_mut().udp_bind(local).map_err(|e| match e {
+        StackError::AddrInUse => Failure::setup(format!("UDP port {} is in use", args.port)),
+        e => Failure::setup(format!("cannot bind UDP {local}: {e}")),
+    })?;
+    out.line(format!(
+        "listening on udp {local} ({:?}) via {}",
+        args.mode,
+        driver.device().name()
+    ));
+    let mut buf = vec![0u8; 65_536];
+    let (mut datagrams, mut bytes) = (0u64, 0u64);
+    let result = loop {
+        let stepped = (|| -> Result<(), synack::net::DriverError> {
+            driver.poll()?;
+            loop {
+                let now = driver.now();
+                let stack = driver.stack_mut();
+                while let Ok((n, from)) = stack.udp_recv_from(id, &mut buf) {
+                    datagrams += 1;
+                    bytes += n as u64;
+                    if args.mode == Mode::Echo {
+                        // A full send queue drops the echo, as a kernel's would.
+                        let _ = stack.udp_send_to(now, id, &buf[..n], from);
+                    }
+                }
+                if !driver.poll()? {
+                    return Ok(());
+                }
+            }
+        })();
+        if let Err(e) = stepped {
+            break Err(Failure::setup(e.to_string()));
+        }
+        tokio::select! {
+            r = driver.wait() => if let Err(e) = r {
+                break Err(Failure::setup(e.to_string()));
+            },
+            _ = signals.recv() => break Ok(()),
+        }
+    };
+    let c = driver.stack().counters();
+    err.line(format!(
+        "synack serve: stopped; {datagrams} datagram(s), {bytes} bytes received; {} echo replies",
+        c.icmp_out_echo_reps
+    ));
     err.line(format!("synack serve: counters: {c}"));
     driver
         .flush_pcap()

@@ -150,6 +150,8 @@ impl<D: Device> Driver<D> {
     /// ([`tcp::Config::tso_max`](crate::tcp::Config::tso_max)).
     pub fn new(mut stack: Stack, device: D, options: DriverOptions) -> Self {
         let max_packet = device.max_packet();
+        // Outgoing UDP larger than this is fragmented.
+        stack.set_mtu(device.mtu());
         if max_packet > device.mtu() && options.impair.is_none() {
             let tcp = crate::tcp::Config {
                 tso_max: max_packet.saturating_sub(MAX_HEADERS),

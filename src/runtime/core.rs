@@ -11,9 +11,9 @@
 
 use super::waiters::Waiters;
 use crate::net::{Clock, Device, Driver, DriverError, DriverStats};
-use crate::stack::{ConnId, Event, ListenerId, Stack, StackError};
-use crate::tcp;
+use crate::stack::{ConnId, Event, ListenerId, Stack, StackError, UdpId};
 use crate::time::Instant;
+use crate::{tcp, udp};
 use std::collections::HashMap;
 use std::io;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -66,6 +66,12 @@ pub(crate) enum Slot {
     /// The connection is CLOSED (reset, failed, or closed normally), and nothing else: what an
     /// in-place call waits on while its callback waits on something else.
     Closed(ConnId),
+    /// A datagram (or an ICMP-reported error) queued on the UDP socket.
+    UdpRead(UdpId),
+    /// Room in the stack's UDP send queue.
+    UdpWrite(UdpId),
+    /// A new intercepted UDP flow's session to take.
+    UdpAccept,
 }
 
 /// Waiters of one connection, by direction (a split stream reads and writes from two tasks).
@@ -81,6 +87,8 @@ pub(crate) struct Core {
     driver: Box<dyn Drive>,
     conns: HashMap<ConnId, ConnWaiters>,
     listeners: HashMap<ListenerId, Waiters>,
+    udps: HashMap<UdpId, ConnWaiters>,
+    udp_accept: Waiters,
     /// The deadline the runtime thread sleeps until; `None` while it sleeps without one.
     sleeping_until: Option<Instant>,
     /// Why the runtime stopped, once it has.
@@ -175,13 +183,15 @@ impl Core {
             }
             self.stopped = Some(why);
         }
-        for w in self.conns.values_mut() {
+        for w in self.conns.values_mut().chain(self.udps.values_mut()) {
             w.read.take_all(&mut self.wakes);
             w.write.take_all(&mut self.wakes);
+            w.closed.take_all(&mut self.wakes);
         }
         for w in self.listeners.values_mut() {
             w.take_all(&mut self.wakes);
         }
+        self.udp_accept.take_all(&mut self.wakes);
         self.wake_runtime = true;
     }
 
@@ -206,7 +216,30 @@ impl Core {
                     w.take_all(&mut self.wakes);
                 }
             }
+            Event::UdpAcceptable => self.udp_accept.take_all(&mut self.wakes),
+            Event::Udp(id, r) => {
+                let Some(w) = self.udps.get_mut(&id) else {
+                    return;
+                };
+                if r.is_readable() {
+                    w.read.take_all(&mut self.wakes);
+                }
+                if r.is_writable() {
+                    w.write.take_all(&mut self.wakes);
+                }
+            }
         }
+    }
+
+    /// Starts tracking waiters of a UDP socket.
+    pub(crate) fn add_udp(&mut self, id: UdpId) {
+        self.udps.entry(id).or_default();
+    }
+
+    /// Forgets a UDP socket's waiters, returned to be dropped after the lock is released.
+    #[must_use]
+    pub(crate) fn remove_udp(&mut self, id: UdpId) -> Option<impl Sized + use<>> {
+        self.udps.remove(&id)
     }
 
     /// Starts tracking waiters of a connection a socket now holds.
@@ -237,6 +270,9 @@ impl Core {
             Slot::Read(id) => self.conns.get_mut(&id).map(|w| &mut w.read),
             Slot::Write(id) => self.conns.get_mut(&id).map(|w| &mut w.write),
             Slot::Closed(id) => self.conns.get_mut(&id).map(|w| &mut w.closed),
+            Slot::UdpRead(id) => self.udps.get_mut(&id).map(|w| &mut w.read),
+            Slot::UdpWrite(id) => self.udps.get_mut(&id).map(|w| &mut w.write),
+            Slot::UdpAccept => Some(&mut self.udp_accept),
             Slot::Accept(id) => self.listeners.get_mut(&id),
         }
     }
@@ -264,7 +300,10 @@ pub(crate) struct Shared {
 pub(crate) type OpResult<T> = Result<T, StackError>;
 
 fn would_block<T>(r: &OpResult<T>) -> bool {
-    matches!(r, Err(StackError::Tcp(tcp::Error::WouldBlock)))
+    matches!(
+        r,
+        Err(StackError::Tcp(tcp::Error::WouldBlock) | StackError::Udp(udp::Error::WouldBlock))
+    )
 }
 
 impl Shared {
@@ -275,6 +314,8 @@ impl Shared {
                 driver,
                 conns: HashMap::new(),
                 listeners: HashMap::new(),
+                udps: HashMap::new(),
+                udp_accept: Waiters::default(),
                 sleeping_until: None,
                 stopped: None,
                 wakes: Vec::new(),

@@ -23,6 +23,7 @@
 
 mod core;
 pub(crate) mod socket;
+pub(crate) mod udp;
 mod waiters;
 
 use crate::net::{Device, Driver, DriverOptions, DriverStats, ImpairConfig, PcapWriter};

@@ -1,4 +1,4 @@
-//! Async sockets mirroring `tokio::net`: [`TcpListener`] and [`TcpStream`] over a synack
+//! Async sockets mirroring `tokio::net`: [`TcpListener`], [`TcpStream`] and [`UdpSocket`] over a synack
 //! [`Runtime`](crate::runtime::Runtime).
 //!
 //! [`TcpStream`] implements Tokio's `AsyncRead` and `AsyncWrite`, so `tokio::io::copy`,
@@ -16,9 +16,11 @@ mod socket;
 mod splice;
 mod split;
 mod stream;
+mod udp;
 
 pub use listener::{PendingConnection, TcpListener};
 pub use socket::TcpSocket;
 pub use splice::copy_bidirectional;
 pub use split::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, ReuniteError, WriteHalf};
 pub use stream::TcpStream;
+pub use udp::{UdpInterceptor, UdpSocket};

@@ -23,6 +23,7 @@ pub mod frag;
 pub mod stack;
 pub mod tcp;
 pub mod time;
+pub mod udp;
 pub mod wire;
 
 #[cfg(feature = "std")]

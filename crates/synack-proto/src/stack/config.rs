@@ -24,6 +24,13 @@ pub struct StackConfig {
     pub challenge_ack_limit: u32,
     /// Most connections in TIME-WAIT; beyond it a connection entering TIME-WAIT ends at once.
     pub max_time_wait: usize,
+    /// UDP sockets and queues.
+    pub udp: super::UdpConfig,
+    /// Bounds of IP fragment reassembly.
+    pub frag: crate::frag::FragConfig,
+    /// The device's MTU: outgoing UDP datagrams larger than it are fragmented (IPv4) or get
+    /// a fragment header (IPv6). TCP's segment size is set apart, in `tcp`.
+    pub mtu: usize,
 }
 
 impl Default for StackConfig {
@@ -38,6 +45,9 @@ impl Default for StackConfig {
             syn_cookies: true,
             challenge_ack_limit: 1000,
             max_time_wait: 65536,
+            udp: super::UdpConfig::default(),
+            frag: crate::frag::FragConfig::default(),
+            mtu: 1500,
         }
     }
 }

@@ -79,7 +79,7 @@ pub struct Counters {
     pub rst_queue_full: u64,
     /// Segments not sent because the caller's buffer was too small.
     pub out_buffer_too_small: u64,
-    /// Packets whose IP protocol is neither TCP nor ICMP: ignored (not an error).
+    /// Packets whose IP protocol is neither TCP, UDP nor ICMP: ignored (not an error).
     pub in_unknown_protos: u64,
     /// SYNs that also carried FIN, dropped without an answer (as Linux and FreeBSD do: the
     /// combination only ever comes from scanners and fingerprinting tools).
@@ -96,6 +96,32 @@ pub struct Counters {
     pub icmp_out_echo_reps: u64,
     /// Echo requests not answered because the reply queue was full.
     pub icmp_out_drops: u64,
+    /// `UdpInDatagrams`: datagrams delivered to a socket's queue.
+    pub udp_in_datagrams: u64,
+    /// `UdpNoPorts`: datagrams for a port no socket is bound to.
+    pub udp_no_ports: u64,
+    /// `UdpInErrors`: datagrams dropped as malformed (bad length or checksum).
+    pub udp_in_errors: u64,
+    /// `UdpInCsumErrors`: datagrams dropped for a bad checksum (also in `UdpInErrors`).
+    pub udp_in_csum_errors: u64,
+    /// `UdpRcvbufErrors`: datagrams dropped because their socket's queue was full.
+    pub udp_rcvbuf_errors: u64,
+    /// `UdpSndbufErrors`: sends refused because the stack's send queue was full.
+    pub udp_sndbuf_errors: u64,
+    /// `UdpOutDatagrams`: datagrams queued to send.
+    pub udp_out_datagrams: u64,
+    /// `FragOKs`: packets larger than the MTU sent in fragments.
+    pub frag_oks: u64,
+    /// `FragCreates`: fragments made of them.
+    pub frag_creates: u64,
+    /// `FragFails`: packets larger than the MTU that could not be fragmented.
+    pub frag_fails: u64,
+    /// Intercepted UDP flows that became sessions.
+    pub udp_sessions: u64,
+    /// New intercepted UDP flows dropped because the sessions or the backlog were full.
+    pub udp_session_overflows: u64,
+    /// Intercepted UDP sessions ended by the idle timeout.
+    pub udp_session_timeouts: u64,
 }
 
 impl Counters {
@@ -121,7 +147,7 @@ impl Counters {
     }
 
     /// Every counter with its `nstat`-style name, in a fixed order (for printing).
-    pub fn named(&self) -> [(&'static str, u64); 44] {
+    pub fn named(&self) -> [(&'static str, u64); 57] {
         [
             ("TcpInSegs", self.in_segs),
             ("TcpOutSegs", self.out_segs),
@@ -167,6 +193,19 @@ impl Counters {
             ("IcmpInEchos", self.icmp_in_echos),
             ("IcmpOutEchoReps", self.icmp_out_echo_reps),
             ("SynackIcmpOutDrops", self.icmp_out_drops),
+            ("UdpInDatagrams", self.udp_in_datagrams),
+            ("UdpNoPorts", self.udp_no_ports),
+            ("UdpInErrors", self.udp_in_errors),
+            ("UdpInCsumErrors", self.udp_in_csum_errors),
+            ("UdpRcvbufErrors", self.udp_rcvbuf_errors),
+            ("UdpSndbufErrors", self.udp_sndbuf_errors),
+            ("UdpOutDatagrams", self.udp_out_datagrams),
+            ("FragOKs", self.frag_oks),
+            ("FragCreates", self.frag_creates),
+            ("FragFails", self.frag_fails),
+            ("SynackUdpSessions", self.udp_sessions),
+            ("SynackUdpSessionOverflows", self.udp_session_overflows),
+            ("SynackUdpSessionTimeouts", self.udp_session_timeouts),
         ]
     }
 

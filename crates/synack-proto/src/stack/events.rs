@@ -91,6 +91,11 @@ pub enum Event {
     Connection(ConnId, Readiness),
     /// The listener's accept queue holds a connection.
     Acceptable(ListenerId),
+    /// The UDP socket's readiness may have changed; this is its readiness now (readable:
+    /// a datagram or an error is queued; writable: the send queue has room).
+    Udp(super::UdpId, Readiness),
+    /// UDP interception has a new flow's session to take (`udp_accept`).
+    UdpAcceptable,
 }
 
 /// A queued event, resolved to an [`Event`] when polled.
@@ -115,6 +120,14 @@ impl super::Stack {
     /// connection's [`Readiness`] is as of this call. Always `None` unless
     /// [`set_events`](Self::set_events) turned events on.
     pub fn poll_event(&mut self) -> Option<Event> {
+        if core::mem::take(&mut self.udp.acceptable_event) {
+            return Some(Event::UdpAcceptable);
+        }
+        while let Some(id) = self.udp.events.pop_front() {
+            if let Some((id, r)) = self.udp_event(id) {
+                return Some(Event::Udp(id, r));
+            }
+        }
         while let Some(key) = self.events.pop_front() {
             match key {
                 EventKey::Connection(id) => {

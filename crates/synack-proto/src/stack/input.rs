@@ -30,6 +30,7 @@ impl Stack {
     pub fn handle_packet_with(&mut self, now: Instant, packet: &[u8], tcp_checksum: Checksum) {
         let (ip, payload) = match wire::ip::parse_ip(packet, Checksum::Verify) {
             Ok(p) => p,
+            Err(WireError::Fragmented) => return self.handle_fragment(now, packet),
             Err(e) => return self.count_malformed(&e),
         };
         if !self.accepts_destination(ip.dst_addr(), ip.protocol()) {
@@ -38,6 +39,7 @@ impl Stack {
         }
         match ip.protocol() {
             wire::PROTOCOL_TCP => {}
+            wire::PROTOCOL_UDP => return self.handle_udp(now, &ip, payload, packet, tcp_checksum),
             p if p == wire::icmp::protocol_for(ip.dst_addr()) => {
                 return self.echo.handle(&ip, payload, &mut self.counters);
             }
@@ -104,6 +106,58 @@ impl Stack {
         }
     }
 
+    /// A UDP datagram (RFC 768): to its socket, to a new intercepted session, or, for a port
+    /// of ours no socket holds, an ICMP port unreachable.
+    fn handle_udp(
+        &mut self,
+        now: Instant,
+        ip: &wire::IpRepr,
+        payload: &[u8],
+        packet: &[u8],
+        checksum: Checksum,
+    ) {
+        let (udp, data) = match wire::udp::parse_udp(ip, payload, checksum) {
+            Ok(p) => p,
+            Err(e) => {
+                self.counters.udp_in_errors += 1;
+                self.counters.udp_in_csum_errors += u64::from(e == WireError::BadChecksum);
+                return;
+            }
+        };
+        let src = SocketAddr::new(ip.src_addr(), udp.src_port);
+        let dst = SocketAddr::new(ip.dst_addr(), udp.dst_port);
+        if !self.udp_deliver(now, src, dst, data) {
+            self.counters.udp_no_ports += 1;
+            self.on_port_unreachable(ip, packet);
+        }
+    }
+
+    /// A datagram for a closed port: ICMP port unreachable is for the ICMP error path.
+    fn on_port_unreachable(&mut self, _ip: &wire::IpRepr, _packet: &[u8]) {}
+
+    /// An IP fragment: held until its datagram is whole (RFC 791, RFC 8200 §4.5), which is
+    /// then processed as if it had arrived in one piece. Fragments for addresses the stack
+    /// does not take are dropped before they cost memory; the reassembler counts its drops.
+    fn handle_fragment(&mut self, now: Instant, packet: &[u8]) {
+        let Some((dst, protocol)) = fragment_destination(packet) else {
+            self.counters.in_errs += 1;
+            return;
+        };
+        if !self.accepts_destination(dst, protocol) {
+            self.counters.in_wrong_addr += 1;
+            return;
+        }
+        if let Ok(Some(whole)) = self.frag.insert(now, packet) {
+            // Whole now: no longer a fragment, so this does not come back here. Checksums
+            // are verified: an offload's word covers one fragment at most.
+            self.handle_packet_with(now, whole.packet(), Checksum::Verify);
+        }
+    }
+
+    /// A datagram's fragments did not all arrive in time. ICMP Time Exceeded (code 1) about it
+    /// is for the ICMP error path.
+    pub(super) fn on_reassembly_timeout(&mut self, _expired: crate::frag::TimeExceeded) {}
+
     /// Acts on what a call into connection `id` reported: the TIME-WAIT table, the
     /// counters, and, for a listener's embryonic connection whose handshake ended, the
     /// listener's queues.
@@ -146,5 +200,25 @@ impl Stack {
     pub(super) fn queue_reset(&mut self, local: SocketAddr, remote: SocketAddr, reset: Reset) {
         let seg = reset.to_repr(local.port(), remote.port());
         self.queue_reply(local, remote, seg);
+    }
+}
+
+/// The destination address and upper-layer protocol of an IP fragment (IPv6: the next header
+/// after the fragment header), read without reassembling; `None` if the header is broken.
+fn fragment_destination(packet: &[u8]) -> Option<(core::net::IpAddr, u8)> {
+    match packet.first()? >> 4 {
+        4 => {
+            let p = wire::Ipv4Packet::new_checked(packet).ok()?;
+            p.verify_checksum()
+                .then(|| (core::net::IpAddr::V4(p.dst_addr()), p.protocol()))
+        }
+        6 => {
+            let p = wire::Ipv6Packet::new_checked(packet).ok()?;
+            let split = p.fragment_header().ok()??;
+            let header = p.payload().get(split.offset..)?;
+            let frag = wire::ipv6_fragment::Ipv6FragmentHeader::new_checked(header).ok()?;
+            Some((core::net::IpAddr::V6(p.dst_addr()), frag.next_header()))
+        }
+        _ => None,
     }
 }

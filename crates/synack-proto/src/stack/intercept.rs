@@ -46,14 +46,16 @@ impl Stack {
     /// or any unicast address for TCP while intercepting.
     pub(super) fn accepts_destination(&self, dst: IpAddr, protocol: u8) -> bool {
         self.addrs.contains(&dst)
-            || (self.intercept.is_some() && protocol == wire::PROTOCOL_TCP && is_unicast(dst))
+            || (is_unicast(dst)
+                && ((self.intercept.is_some() && protocol == wire::PROTOCOL_TCP)
+                    || (self.is_udp_intercepting() && protocol == wire::PROTOCOL_UDP)))
     }
 }
 
 /// Not unspecified, multicast or the IPv4 limited broadcast. RFC 1122 §4.2.3.10 (RFC 9293
 /// MUST-57): a SYN addressed to a broadcast or multicast address MUST be silently discarded,
 /// and nothing may be answered from such an address either.
-fn is_unicast(ip: IpAddr) -> bool {
+pub(super) fn is_unicast(ip: IpAddr) -> bool {
     let broadcast = matches!(ip, IpAddr::V4(v4) if v4.is_broadcast());
     !ip.is_unspecified() && !ip.is_multicast() && !broadcast
 }

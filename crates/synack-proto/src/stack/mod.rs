@@ -50,6 +50,7 @@ mod slots;
 mod snapshot;
 pub mod timer_wheel;
 mod timers;
+mod udp;
 mod user;
 
 pub use config::{Secret, StackConfig};
@@ -58,6 +59,7 @@ pub use events::{Event, Readiness};
 pub use held::{HELD_SYN_TIMEOUT, HeldId, HeldSyn};
 pub use output::Transmit;
 pub use snapshot::{ConnInfo, ListenerInfo, Snapshot};
+pub use udp::{UdpConfig, UdpId, UdpInterceptConfig};
 
 use crate::tcp::isn::{IsnGenerator, PortPicker};
 use crate::tcp::syn_cookie::SynCookies;
@@ -114,6 +116,9 @@ pub enum StackError {
     /// A connection-level error.
     #[error(transparent)]
     Tcp(#[from] tcp::Error),
+    /// A UDP socket's error.
+    #[error(transparent)]
+    Udp(#[from] crate::udp::Error),
 }
 
 #[cfg(feature = "std")]
@@ -122,6 +127,7 @@ impl From<StackError> for std::io::Error {
         use std::io::ErrorKind;
         match e {
             StackError::Tcp(e) => e.into(),
+            StackError::Udp(e) => e.into(),
             StackError::AddrInUse => std::io::Error::new(ErrorKind::AddrInUse, e),
             StackError::NoLocalAddress | StackError::AddrNotAvailable => {
                 std::io::Error::new(ErrorKind::AddrNotAvailable, e)
@@ -184,6 +190,12 @@ pub struct Stack {
     stall: Option<StallReport>,
     /// Connections and listeners whose readiness changed, each at most once.
     events: VecDeque<EventKey>,
+    /// UDP sockets and the datagrams queued to send.
+    udp: udp::UdpTable,
+    /// IP fragments waiting for the rest of their datagram.
+    frag: crate::frag::Reassembler,
+    /// Fragments of a packet larger than the MTU still to send.
+    out_frags: output::OutFragments,
     /// [`Secret::fingerprint`] of the secret the stack was built with.
     secret_fingerprint: u64,
 }
@@ -191,6 +203,9 @@ pub struct Stack {
 impl Stack {
     /// A stack owning `addrs`, keyed by `secret`.
     pub fn new(cfg: StackConfig, secret: Secret, addrs: &[IpAddr]) -> Self {
+        let frag_cfg = cfg.frag.clone();
+        let seed = secret.derive(0x5f);
+        let ident_seed = u32::from_le_bytes([seed[0], seed[5], seed[10], seed[15]]);
         Stack {
             isn: IsnGenerator::new(secret.derive(0)),
             // A key of its own, derived from the secret so one secret configures all.
@@ -222,6 +237,9 @@ impl Stack {
             counters: Counters::default(),
             events_on: false,
             events: VecDeque::new(),
+            udp: udp::UdpTable::default(),
+            frag: crate::frag::Reassembler::new(frag_cfg),
+            out_frags: output::OutFragments::new(ident_seed),
         }
     }
 
@@ -290,6 +308,18 @@ impl Stack {
             + self.dirty.capacity() * size_of::<ConnId>()
             + self.replies.capacity() * size_of::<Reply>()
             + self.events.capacity() * size_of::<EventKey>()
+            + self.udp_memory_usage()
+            + self.frag.memory_usage()
+    }
+
+    /// Sets the device's MTU (see [`StackConfig::mtu`]): drivers call it with their device's.
+    pub fn set_mtu(&mut self, mtu: usize) {
+        self.cfg.mtu = mtu;
+    }
+
+    /// What fragment reassembly counted (`ReasmReqds`, `ReasmOKs`, `ReasmFails`, …).
+    pub fn frag_counters(&self) -> &crate::frag::FragCounters {
+        self.frag.counters()
     }
 
     /// Number of connections held (including embryonic and TIME-WAIT ones).

@@ -26,17 +26,31 @@ impl Stack {
     /// [`tcp::Config::tso_max`](crate::tcp::Config::tso_max)) leaves as segments of
     /// [`Transmit::segment_size`] payload bytes each.
     pub fn poll_transmit_segmented(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        if let Some(n) = self.poll_fragment(buf) {
+            return Some(Transmit::whole(n));
+        }
         let hop = self.cfg.hop_limit;
         if !self.echo.is_empty()
             && let Some(n) = self.echo.poll_transmit(hop, buf, &mut self.counters)
         {
-            return Some(Transmit::whole(n));
+            if n <= self.cfg.mtu {
+                return Some(Transmit::whole(n));
+            }
+            // A reply to a request larger than the MTU (it arrived in fragments): it leaves
+            // in fragments too.
+            let whole = buf.get(..n)?.to_vec();
+            if let Some(n) = self.send_fragmented(whole, buf) {
+                return Some(Transmit::whole(n));
+            }
         }
         while let Some(r) = self.replies.pop_front() {
             if let Some(n) = self.emit(r.src.ip(), r.dst.ip(), &r.seg, buf) {
                 self.counters.out_rsts += u64::from(r.seg.flags.rst());
                 return Some(Transmit::whole(n));
             }
+        }
+        if let Some(n) = self.udp_poll_transmit(buf) {
+            return Some(Transmit::whole(n));
         }
         while let Some(&id) = self.dirty.front() {
             let hop = self.cfg.hop_limit;
@@ -174,4 +188,81 @@ fn emit_packet(
     let tcp_len = seg.buffer_len();
     let ip = IpRepr::new(src, dst, 6, tcp_len, hop_limit).ok()?;
     wire::emit_ip_tcp(&ip, seg, buf).ok()
+}
+
+/// Packets the stack sends in fragments: the pieces of one packet still to go, and the next
+/// identification.
+#[derive(Debug, Default)]
+pub(super) struct OutFragments {
+    queue: alloc::collections::VecDeque<alloc::vec::Vec<u8>>,
+    /// RFC 7739: fragment identifications must not be predictable from outside, so the
+    /// counter starts from the stack's secret.
+    next_ident: u32,
+}
+
+impl OutFragments {
+    /// A queue whose identifications start at `seed`.
+    pub(super) fn new(seed: u32) -> Self {
+        OutFragments {
+            queue: alloc::collections::VecDeque::new(),
+            next_ident: seed,
+        }
+    }
+}
+
+impl Stack {
+    /// The next queued fragment, written into `buf`.
+    fn poll_fragment(&mut self, buf: &mut [u8]) -> Option<usize> {
+        while let Some(f) = self.out_frags.queue.pop_front() {
+            match buf.get_mut(..f.len()) {
+                Some(out) => {
+                    out.copy_from_slice(&f);
+                    return Some(f.len());
+                }
+                None => self.counters.out_buffer_too_small += 1,
+            }
+        }
+        None
+    }
+
+    /// Sends `whole`, an IP packet larger than the MTU, in fragments (RFC 791 §2.3, RFC 8200
+    /// §4.5) under a fresh identification: the first is written into `buf` (its length
+    /// returned), the rest queued for the next calls. `None` (counted) if it cannot be cut.
+    pub(super) fn send_fragmented(
+        &mut self,
+        mut whole: alloc::vec::Vec<u8>,
+        buf: &mut [u8],
+    ) -> Option<usize> {
+        let ident = self.out_frags.next_ident;
+        self.out_frags.next_ident = ident.wrapping_add(1);
+        let v4 = whole.first().is_some_and(|b| b >> 4 == 4);
+        let fragments = if v4 {
+            // Sent with DF clear and its own identification (RFC 6864: an atomic datagram
+            // may carry id 0, a fragmented one may not).
+            let mut p = wire::Ipv4Packet::new_unchecked(&mut whole[..]);
+            p.set_ident(ident as u16);
+            p.set_flags_frag(false, false, 0);
+            p.fill_checksum();
+            crate::frag::fragment_ipv4(&whole, self.cfg.mtu)
+        } else {
+            crate::frag::fragment_ipv6(&whole, self.cfg.mtu, ident)
+        };
+        let Ok(mut fragments) = fragments else {
+            self.counters.frag_fails += 1;
+            return None;
+        };
+        let mut pieces = alloc::collections::VecDeque::new();
+        while let Some(len) = fragments.next_len() {
+            let mut f = alloc::vec![0u8; len];
+            if !matches!(fragments.write_next(&mut f), Ok(Some(_))) {
+                self.counters.frag_fails += 1;
+                return None;
+            }
+            pieces.push_back(f);
+        }
+        self.counters.frag_creates += pieces.len() as u64;
+        self.counters.frag_oks += 1;
+        self.out_frags.queue.extend(pieces);
+        self.poll_fragment(buf)
+    }
 }

@@ -8,11 +8,23 @@ impl Stack {
     /// than ~64 ms away this may be earlier than it (the timer wheel's slot start); calling
     /// `handle_timeout` then does nothing but make the answer more precise.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.next_deadline()
+        [
+            self.timers.next_deadline(),
+            self.udp_next_deadline(),
+            self.frag.poll_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
-    /// Runs every connection timer due at `now`.
+    /// Runs every connection timer due at `now`, and ends the intercepted UDP sessions idle
+    /// for their timeout.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.udp_expire(now);
+        while let Some(expired) = self.frag.expire(now) {
+            self.on_reassembly_timeout(expired);
+        }
         let mut fired = core::mem::take(&mut self.fired);
         loop {
             self.timers.expire(now, &mut fired);

@@ -114,8 +114,8 @@ fn reply_queue_is_bounded_and_overflow_is_counted() {
 #[test]
 fn unknown_protocols_are_counted_apart_from_errors() {
     let mut s = stack();
-    // A UDP (17) packet with an 8-byte payload.
-    let ip = IpRepr::new(PEER, IP_A, 17, 8, 64).unwrap();
+    // An SCTP (132) packet with an 8-byte payload.
+    let ip = IpRepr::new(PEER, IP_A, 132, 8, 64).unwrap();
     let mut pkt = vec![0u8; 28];
     ip.emit(&mut pkt).unwrap();
     assert!(Ipv4Packet::new_checked(&pkt[..]).is_ok());

@@ -18,6 +18,7 @@ mod sack;
 mod smoltcp;
 mod soak;
 mod stack;
+mod udp;
 mod wrap;
 
 use crate::sim::{HostId, LinkConfig, Network};

@@ -31,6 +31,7 @@ pub mod ipv6_fragment;
 pub mod seq;
 pub mod tcp;
 pub mod tcp_options;
+pub mod udp;
 
 #[cfg(test)]
 pub(crate) mod oracle;
@@ -44,6 +45,7 @@ pub use ipv6::{Ipv6Packet, Ipv6Repr};
 pub use ipv6_fragment::{Ipv6FragmentHeader, Ipv6FragmentRepr};
 pub use seq::SeqNum;
 pub use tcp::{SackBlocks, TcpFlags, TcpOptions, TcpPacket, TcpRepr, Timestamps};
+pub use udp::{PROTOCOL_UDP, UdpPacket, UdpRepr};
 
 /// Why a packet could not be parsed or emitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -94,6 +96,9 @@ pub enum WireError {
     /// The packet would not fit the IP length field (over 65535 bytes).
     #[error("packet too long for the IP length field")]
     PacketTooLong,
+    /// A UDP datagram to port 0, which no socket can be bound to.
+    #[error("destination port 0")]
+    BadPort,
 }
 
 /// Whether parsing verifies checksums.

@@ -21,6 +21,27 @@ use etherparse::{NetSlice, SlicedPacket, TcpOptionElement, TransportSlice};
 pub(crate) fn check_with_etherparse(packet: &[u8]) {
     let sliced = SlicedPacket::from_ip(packet)
         .unwrap_or_else(|e| panic!("etherparse rejects the packet: {e}\npacket: {packet:02x?}"));
+    let fragmented = match &sliced.net {
+        Some(NetSlice::Ipv4(v4)) => v4.is_payload_fragmented(),
+        Some(NetSlice::Ipv6(v6)) => v6.is_payload_fragmented(),
+        _ => false,
+    };
+    if fragmented {
+        // A fragment: its IP header was checked by etherparse's slicing; the datagram is
+        // checked whole by the tests that reassemble it.
+        if let Some(NetSlice::Ipv4(v4)) = &sliced.net {
+            let h = v4.header().to_header();
+            assert_eq!(
+                h.header_checksum,
+                h.calc_header_checksum(),
+                "IPv4 header checksum"
+            );
+        }
+        return;
+    }
+    if let Some(TransportSlice::Udp(udp)) = &sliced.transport {
+        return check_udp(packet, &sliced, udp);
+    }
     let (ours_ip, ours) = parse_ip_tcp(packet, Checksum::Verify)
         .unwrap_or_else(|e| panic!("synack rejects the packet: {e}\npacket: {packet:02x?}"));
     let Some(TransportSlice::Tcp(tcp)) = sliced.transport else {
@@ -118,4 +139,40 @@ fn options_from_etherparse(tcp: &etherparse::TcpSlice<'_>) -> TcpOptions {
         }
     }
     out
+}
+
+/// A UDP packet: etherparse and synack agree on ports, length, payload and checksum.
+#[track_caller]
+fn check_udp(packet: &[u8], sliced: &SlicedPacket<'_>, udp: &etherparse::UdpSlice<'_>) {
+    let (ip, ours, data) = super::udp::parse_ip_udp(packet, Checksum::Verify)
+        .unwrap_or_else(|e| panic!("synack rejects the UDP packet: {e}\npacket: {packet:02x?}"));
+    assert_eq!(udp.source_port(), ours.src_port, "UDP source port");
+    assert_eq!(
+        udp.destination_port(),
+        ours.dst_port,
+        "UDP destination port"
+    );
+    assert_eq!(usize::from(udp.length()), data.len() + 8, "UDP length");
+    assert_eq!(udp.payload(), data, "UDP payload");
+    let want = match (&sliced.net, ip) {
+        (Some(NetSlice::Ipv4(v4)), IpRepr::V4(_)) => {
+            let h = v4.header().to_header();
+            assert_eq!(
+                h.header_checksum,
+                h.calc_header_checksum(),
+                "IPv4 header checksum"
+            );
+            udp.to_header()
+                .calc_checksum_ipv4_raw(h.source, h.destination, data)
+                .expect("datagram length fits")
+        }
+        (Some(NetSlice::Ipv6(v6)), IpRepr::V6(_)) => {
+            let h = v6.header();
+            udp.to_header()
+                .calc_checksum_ipv6_raw(h.source(), h.destination(), data)
+                .expect("datagram length fits")
+        }
+        (net, ours) => panic!("IP version disagreement: etherparse {net:?}, synack {ours:?}"),
+    };
+    assert_eq!(udp.checksum(), want, "UDP checksum per etherparse");
 }
