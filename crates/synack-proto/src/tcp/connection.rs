@@ -176,6 +176,9 @@ pub struct Connection {
     /// Start of the current one-second challenge-ACK budget and how much of it is spent.
     pub(super) challenge_window: (Instant, u32),
     pub(super) error: Option<Error>,
+    /// An ICMP error said the peer could not be reached (RFC 1122 §4.2.3.9): a time-out then
+    /// reports `Unreachable`.
+    pub(super) soft_error: bool,
     /// Counters, on the heap only once one moves.
     pub(super) stats: LazyStats,
     /// Keep-alive bookkeeping (RFC 1122 §4.2.3.6).
@@ -232,6 +235,7 @@ impl Connection {
             rexmit: Retransmit::default(),
             challenge_window: (Instant::ZERO, 0),
             error: None,
+            soft_error: false,
             stats: LazyStats::default(),
             keepalive: KeepaliveTrack::default(),
             orphaned: false,
@@ -616,7 +620,7 @@ impl Connection {
             self.cfg.max_retries
         };
         if self.rexmit.retries > limit {
-            self.fail(Error::TimedOut);
+            self.fail(self.timeout_error());
             return;
         }
         self.stats.timeouts += 1;
@@ -641,7 +645,7 @@ impl Connection {
         if self.tcb.snd_wnd == 0 {
             self.rexmit.retries += 1;
             if self.rexmit.retries > self.cfg.max_retries {
-                self.fail(Error::TimedOut);
+                self.fail(self.timeout_error());
                 return;
             }
             self.rexmit.backoff = self.rexmit.backoff.saturating_add(1);

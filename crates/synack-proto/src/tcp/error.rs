@@ -24,6 +24,10 @@ pub enum Error {
     /// The local user aborted the connection.
     #[error("connection aborted locally")]
     Aborted,
+    /// ICMP said the peer cannot be reached: while connecting (a hard error), or earlier
+    /// on a connection that then timed out (a soft one).
+    #[error("peer unreachable (ICMP)")]
+    Unreachable,
 }
 
 #[cfg(feature = "std")]
@@ -38,6 +42,7 @@ impl From<Error> for std::io::Error {
             Error::Reset => ErrorKind::ConnectionReset,
             Error::TimedOut => ErrorKind::TimedOut,
             Error::Aborted => ErrorKind::ConnectionAborted,
+            Error::Unreachable => ErrorKind::HostUnreachable,
         };
         std::io::Error::new(kind, e)
     }

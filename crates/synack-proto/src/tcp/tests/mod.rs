@@ -17,6 +17,7 @@
 
 mod data;
 mod handshake;
+mod icmp;
 mod liveness;
 mod lossy;
 mod recovery;
