@@ -7,6 +7,8 @@ use core::net::IpAddr;
 
 /// The IP protocol number of TCP.
 pub const PROTOCOL_TCP: u8 = 6;
+/// The IP protocol number of UDP.
+pub const PROTOCOL_UDP: u8 = 17;
 
 /// An IPv4 or IPv6 header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

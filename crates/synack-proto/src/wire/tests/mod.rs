@@ -12,3 +12,4 @@ mod icmp;
 mod malformed;
 mod roundtrip;
 mod support;
+mod udp;
