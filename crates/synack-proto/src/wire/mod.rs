@@ -37,8 +37,8 @@ pub(crate) mod oracle;
 #[cfg(test)]
 mod tests;
 
-pub use icmp::{IcmpPacket, IcmpRepr};
-pub use ip::{IpRepr, PROTOCOL_TCP, PROTOCOL_UDP};
+pub use icmp::{ErrorMessage, IcmpPacket, IcmpRepr, QuotedPacket};
+pub use ip::{IpRepr, IpVersion, PROTOCOL_TCP, PROTOCOL_UDP};
 pub use ipv4::{Ipv4Packet, Ipv4Repr};
 pub use ipv6::{Ipv6Packet, Ipv6Repr};
 pub use seq::SeqNum;
@@ -102,6 +102,11 @@ pub enum WireError {
     /// IPv6 and such datagrams must be discarded (RFC 8200 §8.1).
     #[error("zero UDP checksum over IPv6")]
     ZeroUdpChecksum,
+    /// An ICMP error message the family's ICMP cannot carry: Packet Too Big over IPv4
+    /// (IPv4 uses Destination Unreachable code 4), or an ICMPv4 Parameter Problem pointer
+    /// above 255 (the field is one octet).
+    #[error("ICMP message not representable in this address family")]
+    IcmpNotRepresentable,
 }
 
 /// Whether parsing verifies checksums.

@@ -9,6 +9,7 @@
 
 mod fuzz;
 mod icmp;
+mod icmp_error;
 mod malformed;
 mod roundtrip;
 mod support;
