@@ -639,6 +639,47 @@ fn stack_seeds() -> Vec<(String, Vec<u8>)> {
     out
 }
 
+/// `wire_parse` seeds for formats no simulated connection carries: a UDP datagram in each
+/// family, and an ICMP error about the first recorded TCP packet of each family (IPv4
+/// "fragmentation needed" with a next-hop MTU, ICMPv6 Packet Too Big), sent back by its
+/// destination; so the deterministic CI run starts inside the UDP and ICMP-error parsers.
+fn wire_seeds(tcp_packets: &[(String, Vec<u8>)]) -> Vec<(String, Vec<u8>)> {
+    use synack::wire::icmp::{self, ErrorMessage};
+    use synack::wire::{Checksum, IpRepr, UdpRepr, emit_ip_udp, parse_ip_tcp};
+    let mut out = Vec::new();
+    for v6 in [false, true] {
+        let family = if v6 { "v6" } else { "v4" };
+        let Some((_, offending)) = tcp_packets
+            .iter()
+            .find(|(_, p)| p.first().is_some_and(|b| (b >> 4 == 6) == v6))
+        else {
+            continue;
+        };
+        let (ip, _) = parse_ip_tcp(offending, Checksum::Verify).expect("a recorded TCP packet");
+        let mut buf = vec![0u8; 1500];
+        let udp = UdpRepr {
+            src_port: 5353,
+            dst_port: 53,
+            payload: b"\x12\x34\x01\x00\x00\x01\x00\x00",
+        };
+        let header = IpRepr::new(ip.src_addr(), ip.dst_addr(), 17, 0, 64).expect("one family");
+        let n = emit_ip_udp(&header, &udp, &mut buf).expect("a small datagram");
+        out.push((format!("udp-{family}"), buf[..n].to_vec()));
+        let message = if v6 {
+            ErrorMessage::PacketTooBig { mtu: 1280 }
+        } else {
+            ErrorMessage::DstUnreachable {
+                code: icmp::V4_UNREACH_FRAG_NEEDED,
+                next_hop_mtu: 576,
+            }
+        };
+        let n = icmp::emit_ip_icmp_error(ip.dst_addr(), 64, &message, offending, &mut buf)
+            .expect("an error about a recorded packet");
+        out.push((format!("icmp-error-{family}"), buf[..n].to_vec()));
+    }
+    out
+}
+
 fn write_dir(dir: &Path, files: &[(String, Vec<u8>)]) {
     std::fs::create_dir_all(dir).expect("mkdir");
     for entry in std::fs::read_dir(dir).expect("read_dir").flatten() {
@@ -810,6 +851,8 @@ fn main() {
         }
     }
     stack_files.extend(stack_seeds());
+    let extra = wire_seeds(&wire_files);
+    wire_files.extend(extra);
     let conn_files: Vec<(String, Vec<u8>)> = connection_seeds()
         .into_iter()
         .map(|(n, b)| (n.to_string(), b))

@@ -7,14 +7,21 @@
 //!   normalise is what emit is documented to change (ack zeroed without ACK, SACK
 //!   blocks that don't fit dropped, IP payload length recomputed);
 //! * emitting twice gives the same bytes (emit is a function of the Repr);
-//! * the same for the TCP options area on its own.
+//! * the same for the TCP options area on its own;
+//! * the same round trip for UDP (`parse_ip_udp`, and a bare datagram in both families) and
+//!   ICMP (`parse_ip_icmp`, error messages included);
+//! * the bytes as an ICMP error's quote (`parse_quoted`) and as an offending packet
+//!   (`may_send_error_about`, `emit_ip_icmp_error`: the error parses, quotes a prefix of the
+//!   packet and stays within 576/1280 bytes).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use synack::tcp::SeqNum;
+use synack::wire::icmp::{self, ErrorMessage, IcmpRepr};
 use synack::wire::{
-    self, Checksum, IpRepr, Ipv4Packet, Ipv6Packet, TcpOptions, TcpPacket, TcpRepr,
+    self, Checksum, IpRepr, IpVersion, Ipv4Packet, Ipv6Packet, TcpOptions, TcpPacket, TcpRepr,
+    UdpPacket, UdpRepr,
 };
 
 fuzz_target!(|data: &[u8]| {
@@ -22,7 +29,26 @@ fuzz_target!(|data: &[u8]| {
     views(data);
     bare_segment(data);
     options(data);
+    udp_packet(data);
+    bare_datagram(data);
+    icmp_packet(data);
+    quoted(data);
+    offending(data);
 });
+
+fn v4_pair() -> (IpAddr, IpAddr) {
+    (
+        IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
+        IpAddr::V4(Ipv4Addr::new(192, 0, 2, 2)),
+    )
+}
+
+fn v6_pair() -> (IpAddr, IpAddr) {
+    (
+        IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1)),
+        IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2)),
+    )
+}
 
 /// `parse_ip_tcp` in both checksum modes, and the emit round-trip.
 fn whole_packet(data: &[u8]) {
@@ -114,14 +140,7 @@ fn bare_segment(data: &[u8]) {
     assert!(p.header_len() <= data.len());
     assert_eq!(p.options().len() + 20, p.header_len());
     assert_eq!(p.header_len() + p.payload().len(), data.len());
-    let v4 = (
-        IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
-        IpAddr::V4(Ipv4Addr::new(192, 0, 2, 2)),
-    );
-    let v6 = (
-        IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1)),
-        IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2)),
-    );
+    let (v4, v6) = (v4_pair(), v6_pair());
     for (src, dst) in [v4, v6] {
         let _ = p.verify_checksum(src, dst);
         let _ = TcpRepr::parse(&p, src, dst, Checksum::Verify);
@@ -162,4 +181,148 @@ fn options(data: &[u8]) {
         data.len(),
         64,
     );
+}
+
+/// `parse_ip_udp` in both checksum modes, and the emit round trip.
+fn udp_packet(data: &[u8]) {
+    let verified = wire::parse_ip_udp(data, Checksum::Verify);
+    let Ok((ip, udp)) = wire::parse_ip_udp(data, Checksum::Ignore) else {
+        assert!(verified.is_err(), "verify accepted what ignore rejected");
+        return;
+    };
+    if let Ok(v) = verified {
+        assert_eq!(v, (ip, udp), "checksum mode changed the meaning");
+    }
+    assert!(
+        udp.buffer_len() <= ip.payload_len(),
+        "UDP length past the IP payload"
+    );
+    let mut out = vec![0u8; 65535 + 60];
+    let n = wire::emit_ip_udp(&ip, &udp, &mut out)
+        .unwrap_or_else(|e| panic!("a parsed datagram failed to re-emit: {e:?} {ip:?} {udp:?}"));
+    assert_eq!(n, wire::ip_udp_len(&ip, &udp));
+    let (ip2, udp2) = wire::parse_ip_udp(&out[..n], Checksum::Verify)
+        .unwrap_or_else(|e| panic!("re-emitted datagram does not parse: {e:?}"));
+    assert_eq!(udp2, udp, "parse(emit(x)) != x");
+    assert_eq!(
+        (ip2.src_addr(), ip2.dst_addr()),
+        (ip.src_addr(), ip.dst_addr())
+    );
+    assert_eq!(ip2.protocol(), wire::PROTOCOL_UDP);
+    let mut again = vec![0u8; n];
+    assert_eq!(wire::emit_ip_udp(&ip2, &udp2, &mut again), Ok(n));
+    assert_eq!(again, &out[..n], "emit is not idempotent");
+}
+
+/// The bytes as a bare UDP datagram between fixed addresses of both families.
+fn bare_datagram(data: &[u8]) {
+    let Ok(p) = UdpPacket::new_checked(data) else {
+        return;
+    };
+    let _ = (p.src_port(), p.dst_port(), p.checksum());
+    assert_eq!(8 + p.payload().len(), usize::from(p.len()));
+    for (src, dst) in [v4_pair(), v6_pair()] {
+        let _ = p.verify_checksum(src, dst);
+        let _ = UdpRepr::parse(&p, src, dst, Checksum::Verify);
+        if let Ok(repr) = UdpRepr::parse(&p, src, dst, Checksum::Ignore) {
+            let mut out = vec![0u8; repr.buffer_len()];
+            repr.emit(&mut UdpPacket::new_unchecked(&mut out[..]), src, dst)
+                .expect("a parsed datagram re-emits");
+            let back = UdpPacket::new_checked(&out[..]).expect("emitted datagram is checked");
+            assert_ne!(back.checksum(), 0, "emit sent no checksum");
+            let parsed =
+                UdpRepr::parse(&back, src, dst, Checksum::Verify).expect("emitted datagram parses");
+            assert_eq!(parsed, repr);
+        }
+    }
+    let _ = UdpRepr::parse(&p, v4_pair().0, v6_pair().1, Checksum::Verify);
+}
+
+/// `parse_ip_icmp` in both checksum modes, and the emit round trip (echo and errors alike).
+fn icmp_packet(data: &[u8]) {
+    let verified = icmp::parse_ip_icmp(data, Checksum::Verify);
+    let Ok((ip, repr)) = icmp::parse_ip_icmp(data, Checksum::Ignore) else {
+        assert!(verified.is_err(), "verify accepted what ignore rejected");
+        return;
+    };
+    if let Ok(v) = verified {
+        assert_eq!(v, (ip, repr), "checksum mode changed the meaning");
+    }
+    if let IcmpRepr::Error { quote, .. } = repr {
+        let _ = icmp::parse_quoted(ip.version(), quote);
+    }
+    let mut out = vec![0u8; 65535 + 60];
+    let n = icmp::emit_ip_icmp(
+        ip.src_addr(),
+        ip.dst_addr(),
+        ip.hop_limit(),
+        &repr,
+        &mut out,
+    )
+    .unwrap_or_else(|e| panic!("a parsed message failed to re-emit: {e:?} {repr:?}"));
+    let (_, back) = icmp::parse_ip_icmp(&out[..n], Checksum::Verify)
+        .unwrap_or_else(|e| panic!("re-emitted message does not parse: {e:?}"));
+    assert_eq!(back, repr, "parse(emit(x)) != x");
+}
+
+/// The bytes as the quote of an ICMP error, in both families.
+fn quoted(data: &[u8]) {
+    for version in [IpVersion::V4, IpVersion::V6] {
+        let Ok(q) = icmp::parse_quoted(version, data) else {
+            continue;
+        };
+        assert!(
+            data.ends_with(q.transport),
+            "transport is not the quote's tail"
+        );
+        let has_ports = matches!(q.protocol, 6 | 17) && q.fragment_offset == 0;
+        assert_eq!(q.ports.is_some(), has_ports && q.transport.len() >= 4);
+        assert_eq!(
+            q.tcp_seq.is_some(),
+            q.protocol == 6 && q.fragment_offset == 0 && q.transport.len() >= 8
+        );
+    }
+}
+
+/// The bytes as a packet we received and may answer with an error.
+fn offending(data: &[u8]) {
+    let messages = [
+        ErrorMessage::DstUnreachable {
+            code: icmp::V4_UNREACH_PORT,
+            next_hop_mtu: 0,
+        },
+        ErrorMessage::DstUnreachable {
+            code: icmp::V4_UNREACH_FRAG_NEEDED,
+            next_hop_mtu: 1400,
+        },
+        ErrorMessage::PacketTooBig { mtu: 1280 },
+        ErrorMessage::TimeExceeded { code: 0 },
+        ErrorMessage::ParamProblem {
+            code: icmp::V6_PARAM_OPTION,
+            pointer: 300,
+        },
+    ];
+    let mut out = [0u8; 1280];
+    for message in &messages {
+        let _ = icmp::may_send_error_about(data, message);
+        for (src, limit) in [
+            (v4_pair().0, icmp::MAX_ERROR_LEN_V4),
+            (v6_pair().0, icmp::MAX_ERROR_LEN_V6),
+        ] {
+            let Ok(n) = icmp::emit_ip_icmp_error(src, 64, message, data, &mut out) else {
+                continue;
+            };
+            assert!(n <= limit, "error of {n} bytes over the {limit}-byte limit");
+            let (ip, repr) = icmp::parse_ip_icmp(&out[..n], Checksum::Verify)
+                .unwrap_or_else(|e| panic!("emitted error does not parse: {e:?}"));
+            assert_eq!(ip.src_addr(), src);
+            let IcmpRepr::Error { quote, .. } = repr else {
+                panic!("emitted error parses as {repr:?}");
+            };
+            assert!(
+                data.starts_with(quote),
+                "the quote is not a prefix of the packet"
+            );
+        }
+    }
 }

@@ -116,7 +116,7 @@ impl Stack {
         packet: &[u8],
         checksum: Checksum,
     ) {
-        let (udp, data) = match wire::udp::parse_udp(ip, payload, checksum) {
+        let udp = match wire::udp::parse_udp(ip, payload, checksum) {
             Ok(p) => p,
             Err(e) => {
                 self.counters.udp_in_errors += 1;
@@ -126,7 +126,7 @@ impl Stack {
         };
         let src = SocketAddr::new(ip.src_addr(), udp.src_port);
         let dst = SocketAddr::new(ip.dst_addr(), udp.dst_port);
-        if !self.udp_deliver(now, src, dst, data) {
+        if !self.udp_deliver(now, src, dst, udp.payload) {
             self.counters.udp_no_ports += 1;
             self.on_port_unreachable(ip, packet);
         }

@@ -490,10 +490,11 @@ impl Stack {
             let repr = UdpRepr {
                 src_port: d.src.port(),
                 dst_port: d.dst.port(),
+                payload: &d.data,
             };
             let total = ip.header_len() + wire::udp::HEADER_LEN + d.data.len();
             if total <= self.cfg.mtu {
-                match wire::udp::emit_ip_udp(&ip, &repr, &d.data, buf) {
+                match wire::udp::emit_ip_udp(&ip, &repr, buf) {
                     Ok(n) => return Some(n),
                     Err(_) => {
                         self.counters.out_buffer_too_small += 1;
@@ -502,7 +503,7 @@ impl Stack {
                 }
             }
             let mut whole = alloc::vec![0u8; total];
-            if wire::udp::emit_ip_udp(&ip, &repr, &d.data, &mut whole).is_err() {
+            if wire::udp::emit_ip_udp(&ip, &repr, &mut whole).is_err() {
                 continue;
             }
             if let Some(n) = self.send_fragmented(whole, buf) {

@@ -7,6 +7,36 @@ use core::net::IpAddr;
 
 /// The IP protocol number of TCP.
 pub const PROTOCOL_TCP: u8 = 6;
+/// The IP protocol number of UDP.
+pub const PROTOCOL_UDP: u8 = 17;
+
+/// An IP version: the family of an address, a packet or an ICMP message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IpVersion {
+    /// IPv4 (and ICMP).
+    V4,
+    /// IPv6 (and ICMPv6).
+    V6,
+}
+
+impl IpVersion {
+    /// The family of `addr`.
+    pub const fn of(addr: IpAddr) -> IpVersion {
+        match addr {
+            IpAddr::V4(_) => IpVersion::V4,
+            IpAddr::V6(_) => IpVersion::V6,
+        }
+    }
+
+    /// The family a packet's first byte (its version nibble) names, if 4 or 6.
+    pub fn of_packet(bytes: &[u8]) -> Option<IpVersion> {
+        match bytes.first().map(|b| b >> 4) {
+            Some(4) => Some(IpVersion::V4),
+            Some(6) => Some(IpVersion::V6),
+            _ => None,
+        }
+    }
+}
 
 /// An IPv4 or IPv6 header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -43,6 +73,14 @@ impl IpRepr {
                 hop_limit,
             })),
             _ => Err(WireError::AddressFamilyMismatch),
+        }
+    }
+
+    /// IPv4 or IPv6.
+    pub fn version(&self) -> IpVersion {
+        match self {
+            IpRepr::V4(_) => IpVersion::V4,
+            IpRepr::V6(_) => IpVersion::V6,
         }
     }
 

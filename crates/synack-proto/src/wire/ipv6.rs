@@ -314,6 +314,67 @@ fn walk_extension_headers(mut next_header: u8, payload: &[u8]) -> Result<(u8, us
     Err(WireError::TooManyExtensionHeaders)
 }
 
+/// Where [`walk_to_upper_layer`] stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct UpperLayer {
+    /// The first next-header value that is not an extension header walked: the upper-layer
+    /// protocol (ESP, 50, ends the walk too: what follows is encrypted).
+    pub(crate) protocol: u8,
+    /// The offset of that protocol's header within the walked bytes.
+    pub(crate) offset: usize,
+    /// The fragment offset in bytes of a fragment header crossed on the way (0 for a first
+    /// fragment or an unfragmented packet). When non-zero the walk stops at the fragment
+    /// header: what follows is the middle of the payload, not a header.
+    pub(crate) frag_offset: u16,
+}
+
+/// Walks the extension headers of a packet that synack does not deliver but only reads (an
+/// ICMP error's quote, or a packet it may report an error about): like
+/// [`Ipv6Packet::upper_layer`], but fragment (44) and authentication (51) headers are walked
+/// too, and a non-initial fragment stops the walk (RFC 8200 §4.5). Errors:
+/// [`WireError::Truncated`] when a header runs past `bytes`,
+/// [`WireError::TooManyExtensionHeaders`].
+pub(crate) fn walk_to_upper_layer(
+    mut next_header: u8,
+    bytes: &[u8],
+) -> Result<UpperLayer, WireError> {
+    let mut offset = 0usize;
+    let mut frag_offset = 0u16;
+    for _ in 0..=MAX_EXTENSION_HEADERS {
+        let head = |len: usize| bytes.get(offset..offset + len).ok_or(WireError::Truncated);
+        let len = match next_header {
+            // RFC 8200 §4.3–4.6: Hdr Ext Len in 8-octet units, not counting the first 8.
+            NH_HOP_BY_HOP | NH_ROUTING | NH_DEST_OPTS => (usize::from(u8_at(head(2)?, 1)) + 1) * 8,
+            // RFC 8200 §4.5: 8 octets; Fragment Offset in 8-octet units, the top 13 bits
+            // of octets 2–3.
+            NH_FRAGMENT => {
+                frag_offset = u16_at(head(8)?, 2) & !0x7;
+                8
+            }
+            // RFC 4302 §2.2: Payload Len in 4-octet units, minus 2.
+            NH_AH => (usize::from(u8_at(head(2)?, 1)) + 2) * 4,
+            upper => {
+                return Ok(UpperLayer {
+                    protocol: upper,
+                    offset,
+                    frag_offset,
+                });
+            }
+        };
+        let header = head(len)?;
+        next_header = u8_at(header, 0);
+        offset += len;
+        if frag_offset != 0 {
+            return Ok(UpperLayer {
+                protocol: next_header,
+                offset,
+                frag_offset,
+            });
+        }
+    }
+    Err(WireError::TooManyExtensionHeaders)
+}
+
 impl<'a> Ipv6Packet<&'a [u8]> {
     /// Like [`Ipv6Packet::payload`], but borrowing from the underlying buffer.
     pub fn payload_slice(&self) -> &'a [u8] {

@@ -1,4 +1,4 @@
-//! Wire formats: IPv4, IPv6 (with its Fragment header), TCP and its options, ICMP echo,
+//! Wire formats: IPv4, IPv6 (with its Fragment header), TCP and its options, UDP, ICMP,
 //! Internet checksums.
 //!
 //! # The Packet/Repr contract (STYLE R2, R9)
@@ -14,7 +14,8 @@
 //!
 //! Nothing in this module panics or reads out of bounds on any input.
 //!
-//! The stack mostly uses the convenience pair [`parse_ip_tcp`] / [`emit_ip_tcp`].
+//! The stack mostly uses the convenience pairs [`parse_ip_tcp`] / [`emit_ip_tcp`],
+//! [`parse_ip_udp`] / [`emit_ip_udp`] and [`icmp::parse_ip_icmp`] / [`icmp::emit_ip_icmp`].
 #![deny(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -38,14 +39,14 @@ pub(crate) mod oracle;
 #[cfg(test)]
 mod tests;
 
-pub use icmp::{IcmpPacket, IcmpRepr};
-pub use ip::{IpRepr, PROTOCOL_TCP};
+pub use icmp::{ErrorMessage, IcmpPacket, IcmpRepr, QuotedPacket};
+pub use ip::{IpRepr, IpVersion, PROTOCOL_TCP, PROTOCOL_UDP};
 pub use ipv4::{Ipv4Packet, Ipv4Repr};
 pub use ipv6::{Ipv6Packet, Ipv6Repr};
 pub use ipv6_fragment::{Ipv6FragmentHeader, Ipv6FragmentRepr};
 pub use seq::SeqNum;
 pub use tcp::{SackBlocks, TcpFlags, TcpOptions, TcpPacket, TcpRepr, Timestamps};
-pub use udp::{PROTOCOL_UDP, UdpPacket, UdpRepr};
+pub use udp::{UdpPacket, UdpRepr, emit_ip_udp, ip_udp_len, parse_ip_udp};
 
 /// Why a packet could not be parsed or emitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -78,7 +79,7 @@ pub enum WireError {
     /// a length that is wrong for its (known) kind.
     #[error("malformed TCP option length")]
     BadOptionLength,
-    /// The IP payload is not the protocol that was required (TCP).
+    /// The IP payload is not the protocol that was required (TCP, UDP or ICMP).
     #[error("unsupported IP protocol {0}")]
     UnsupportedProtocol(u8),
     /// The output buffer is too small for what is being emitted.
@@ -93,18 +94,29 @@ pub enum WireError {
     /// Source and destination addresses (or an address and a header) are of different families.
     #[error("IPv4 and IPv6 addresses mixed in one packet")]
     AddressFamilyMismatch,
-    /// The packet would not fit the IP length field (over 65535 bytes).
+    /// The packet would not fit the IP length field (over 65535 bytes), or a UDP datagram
+    /// its 16-bit length field.
     #[error("packet too long for the IP length field")]
     PacketTooLong,
-    /// A UDP datagram to port 0, which no socket can be bound to.
-    #[error("destination port 0")]
-    BadPort,
+    /// The UDP length field is below the 8-byte header or points past the end of the IP
+    /// payload (RFC 768).
+    #[error("UDP length field below 8 or past the end of the packet")]
+    BadUdpLength,
+    /// A UDP datagram over IPv6 with a zero checksum field: the checksum is mandatory over
+    /// IPv6 and such datagrams must be discarded (RFC 8200 §8.1).
+    #[error("zero UDP checksum over IPv6")]
+    ZeroUdpChecksum,
+    /// An ICMP error message the family's ICMP cannot carry: Packet Too Big over IPv4
+    /// (IPv4 uses Destination Unreachable code 4), or an ICMPv4 Parameter Problem pointer
+    /// above 255 (the field is one octet).
+    #[error("ICMP message not representable in this address family")]
+    IcmpNotRepresentable,
 }
 
 /// Whether parsing verifies checksums.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Checksum {
-    /// Verify the IPv4 header checksum and the TCP checksum; mismatches are
+    /// Verify the IPv4 header checksum and the TCP, UDP or ICMP checksum; mismatches are
     /// [`WireError::BadChecksum`].
     Verify,
     /// Skip verification (e.g. checksum offload already did it).

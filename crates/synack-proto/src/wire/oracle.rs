@@ -8,7 +8,9 @@
     clippy::expect_used
 )]
 
-use super::{Checksum, IpRepr, TcpOptions, parse_ip_tcp, tcp_options::MAX_WINDOW_SCALE};
+use super::{
+    Checksum, IpRepr, TcpOptions, parse_ip_tcp, parse_ip_udp, tcp_options::MAX_WINDOW_SCALE,
+};
 use crate::wire::seq::SeqNum;
 use etherparse::{NetSlice, SlicedPacket, TcpOptionElement, TransportSlice};
 
@@ -27,8 +29,8 @@ pub(crate) fn check_with_etherparse(packet: &[u8]) {
         _ => false,
     };
     if fragmented {
-        // A fragment: its IP header was checked by etherparse's slicing; the datagram is
-        // checked whole by the tests that reassemble it.
+        // A fragment: etherparse sliced its IP header; the datagram is checked whole by the
+        // tests that reassemble it.
         if let Some(NetSlice::Ipv4(v4)) = &sliced.net {
             let h = v4.header().to_header();
             assert_eq!(
@@ -39,8 +41,8 @@ pub(crate) fn check_with_etherparse(packet: &[u8]) {
         }
         return;
     }
-    if let Some(TransportSlice::Udp(udp)) = &sliced.transport {
-        return check_udp(packet, &sliced, udp);
+    if let Some(TransportSlice::Udp(_)) = &sliced.transport {
+        return check_udp_with_etherparse(packet);
     }
     let (ours_ip, ours) = parse_ip_tcp(packet, Checksum::Verify)
         .unwrap_or_else(|e| panic!("synack rejects the packet: {e}\npacket: {packet:02x?}"));
@@ -141,38 +143,57 @@ fn options_from_etherparse(tcp: &etherparse::TcpSlice<'_>) -> TcpOptions {
     out
 }
 
-/// A UDP packet: etherparse and synack agree on ports, length, payload and checksum.
+/// Like [`check_with_etherparse`] for an IPv4 or IPv6 packet carrying UDP: panics unless
+/// etherparse and synack's [`parse_ip_udp`] agree on addresses, TTL/hop limit, ports, length
+/// and payload, and the checksum is the one etherparse computes (a computed zero sent as
+/// `0xffff`; over IPv4 a zero field, "no checksum", is accepted as is).
 #[track_caller]
-fn check_udp(packet: &[u8], sliced: &SlicedPacket<'_>, udp: &etherparse::UdpSlice<'_>) {
-    let (ip, ours, data) = super::udp::parse_ip_udp(packet, Checksum::Verify)
-        .unwrap_or_else(|e| panic!("synack rejects the UDP packet: {e}\npacket: {packet:02x?}"));
-    assert_eq!(udp.source_port(), ours.src_port, "UDP source port");
-    assert_eq!(
-        udp.destination_port(),
-        ours.dst_port,
-        "UDP destination port"
-    );
-    assert_eq!(usize::from(udp.length()), data.len() + 8, "UDP length");
-    assert_eq!(udp.payload(), data, "UDP payload");
-    let want = match (&sliced.net, ip) {
-        (Some(NetSlice::Ipv4(v4)), IpRepr::V4(_)) => {
+pub(crate) fn check_udp_with_etherparse(packet: &[u8]) {
+    let sliced = SlicedPacket::from_ip(packet)
+        .unwrap_or_else(|e| panic!("etherparse rejects the packet: {e}\npacket: {packet:02x?}"));
+    let (ours_ip, ours) = parse_ip_udp(packet, Checksum::Verify)
+        .unwrap_or_else(|e| panic!("synack rejects the packet: {e}\npacket: {packet:02x?}"));
+    let Some(TransportSlice::Udp(udp)) = sliced.transport else {
+        panic!("etherparse found no UDP datagram in {packet:02x?}");
+    };
+    let header = udp.to_header();
+    match (sliced.net, ours_ip) {
+        (Some(NetSlice::Ipv4(v4)), IpRepr::V4(r)) => {
             let h = v4.header().to_header();
+            assert_eq!(h.source, r.src.octets(), "IPv4 source");
+            assert_eq!(h.destination, r.dst.octets(), "IPv4 destination");
+            assert_eq!(h.time_to_live, r.ttl, "IPv4 TTL");
+            assert_eq!(h.protocol.0, 17, "IPv4 protocol");
             assert_eq!(
                 h.header_checksum,
                 h.calc_header_checksum(),
-                "IPv4 header checksum"
+                "IPv4 header checksum per etherparse"
             );
-            udp.to_header()
-                .calc_checksum_ipv4_raw(h.source, h.destination, data)
-                .expect("datagram length fits")
+            if udp.checksum() != 0 {
+                let want = header
+                    .calc_checksum_ipv4(&h, udp.payload())
+                    .expect("datagram length fits");
+                assert_eq!(udp.checksum(), want, "UDP checksum per etherparse (IPv4)");
+            }
         }
-        (Some(NetSlice::Ipv6(v6)), IpRepr::V6(_)) => {
-            let h = v6.header();
-            udp.to_header()
-                .calc_checksum_ipv6_raw(h.source(), h.destination(), data)
-                .expect("datagram length fits")
+        (Some(NetSlice::Ipv6(v6)), IpRepr::V6(r)) => {
+            let h = v6.header().to_header();
+            assert_eq!(h.source, r.src.octets(), "IPv6 source");
+            assert_eq!(h.destination, r.dst.octets(), "IPv6 destination");
+            assert_eq!(h.hop_limit, r.hop_limit, "IPv6 hop limit");
+            let want = header
+                .calc_checksum_ipv6(&h, udp.payload())
+                .expect("datagram length fits");
+            assert_eq!(udp.checksum(), want, "UDP checksum per etherparse (IPv6)");
         }
         (net, ours) => panic!("IP version disagreement: etherparse {net:?}, synack {ours:?}"),
-    };
-    assert_eq!(udp.checksum(), want, "UDP checksum per etherparse");
+    }
+    assert_eq!(udp.source_port(), ours.src_port, "source port");
+    assert_eq!(udp.destination_port(), ours.dst_port, "destination port");
+    assert_eq!(
+        usize::from(udp.length()),
+        8 + ours.payload.len(),
+        "UDP length"
+    );
+    assert_eq!(udp.payload(), ours.payload, "payload");
 }

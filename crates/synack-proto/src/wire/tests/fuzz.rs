@@ -1,7 +1,14 @@
 //! Fuzz-ish properties: arbitrary and mutated input never panics.
 
 use super::support::*;
-use crate::wire::{Checksum, Ipv4Packet, Ipv6Packet, TcpOptions, TcpPacket, parse_ip_tcp};
+use crate::wire::icmp::{
+    self, ErrorMessage, IcmpPacket, emit_ip_icmp_error, may_send_error_about, parse_ip_icmp,
+    parse_quoted,
+};
+use crate::wire::{
+    Checksum, IpVersion, Ipv4Packet, Ipv6Packet, TcpOptions, TcpPacket, UdpPacket, parse_ip_tcp,
+    parse_ip_udp,
+};
 use proptest::prelude::*;
 
 /// Touches every accessor of every view; they must not panic on any buffer.
@@ -61,6 +68,56 @@ fn read_all_accessors(bytes: &[u8]) {
     );
     let _ = (tcp.options(), tcp.payload());
     let _ = TcpOptions::parse(bytes);
+    let udp = UdpPacket::new_unchecked(bytes);
+    let _ = (udp.src_port(), udp.dst_port(), udp.len(), udp.checksum());
+    let _ = (udp.payload(), udp.payload_slice());
+    let _ = udp.verify_checksum(V4_SRC.into(), V4_DST.into());
+    let _ = udp.verify_checksum(V6_SRC.into(), V6_DST.into());
+    let icmp = IcmpPacket::new_unchecked(bytes);
+    let _ = (
+        icmp.msg_type(),
+        icmp.code(),
+        icmp.checksum(),
+        icmp.rest_of_header(),
+    );
+    let _ = (
+        icmp.ident(),
+        icmp.seq_no(),
+        icmp.next_hop_mtu(),
+        icmp.quote(),
+    );
+    let _ = (icmp.quote_slice(), icmp.echo_data_slice());
+    let _ = icmp.verify_checksum(V6_SRC.into(), V6_DST.into());
+}
+
+/// Every parser of packets synack does not deliver but reads or answers: the quote of an ICMP
+/// error in both families, the "may an error be sent" rules and the error emitter.
+fn read_as_offending_or_quoted(bytes: &[u8]) {
+    for version in [IpVersion::V4, IpVersion::V6] {
+        if let Ok(q) = parse_quoted(version, bytes) {
+            assert!(q.transport.len() <= bytes.len());
+        }
+    }
+    let messages = [
+        ErrorMessage::DstUnreachable {
+            code: icmp::V4_UNREACH_FRAG_NEEDED,
+            next_hop_mtu: 1280,
+        },
+        ErrorMessage::PacketTooBig { mtu: 1280 },
+        ErrorMessage::ParamProblem {
+            code: icmp::V6_PARAM_OPTION,
+            pointer: 7,
+        },
+    ];
+    let mut out = [0u8; 1280];
+    for message in &messages {
+        let _ = may_send_error_about(bytes, message);
+        for src in [V4_SRC.into(), V6_SRC.into()] {
+            if let Ok(n) = emit_ip_icmp_error(src, 64, message, bytes, &mut out) {
+                assert!(parse_ip_icmp(&out[..n], Checksum::Verify).is_ok());
+            }
+        }
+    }
 }
 
 proptest! {
@@ -70,7 +127,10 @@ proptest! {
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..1600)) {
         let _ = parse_ip_tcp(&bytes, Checksum::Verify);
         let _ = parse_ip_tcp(&bytes, Checksum::Ignore);
+        let _ = parse_ip_udp(&bytes, Checksum::Ignore);
+        let _ = parse_ip_icmp(&bytes, Checksum::Ignore);
         read_all_accessors(&bytes);
+        read_as_offending_or_quoted(&bytes);
     }
 
     #[test]
@@ -80,6 +140,9 @@ proptest! {
     ) {
         bytes[0] = (bytes[0] & 0x0f) | if v6 { 0x60 } else { 0x40 };
         let _ = parse_ip_tcp(&bytes, Checksum::Ignore);
+        let _ = parse_ip_udp(&bytes, Checksum::Ignore);
+        let _ = parse_ip_icmp(&bytes, Checksum::Ignore);
+        read_as_offending_or_quoted(&bytes);
     }
 
     #[test]
@@ -101,5 +164,6 @@ proptest! {
         let cut = cut.index(bytes.len() + 1);
         let _ = parse_ip_tcp(&bytes[..cut], Checksum::Ignore);
         read_all_accessors(&bytes);
+        read_as_offending_or_quoted(&bytes[..cut]);
     }
 }

@@ -178,16 +178,16 @@ fn short_messages_are_truncated() {
 
 #[test]
 fn other_types_and_nonzero_codes_parse_as_other() {
-    // Destination unreachable (3/3) with a valid checksum.
-    let mut msg = [3u8, 3, 0, 0, 0, 0, 0, 0];
+    // Redirect (5/1) with a valid checksum: an error synack does not model.
+    let mut msg = [5u8, 1, 0, 0, 192, 0, 2, 1];
     let mut p = IcmpPacket::new_unchecked(&mut msg[..]);
     p.fill_checksum(V4_SRC.into(), V4_DST.into());
     let ip = IpRepr::new(V4_SRC.into(), V4_DST.into(), 1, 8, 64).unwrap();
     assert_eq!(
         crate::wire::icmp::parse_icmp(&ip, &msg, Checksum::Verify),
         Ok(IcmpRepr::Other {
-            msg_type: 3,
-            code: 3
+            msg_type: 5,
+            code: 1
         })
     );
     // An echo request with code 1 is not an echo request.

@@ -10,6 +10,8 @@
 mod fragment;
 mod fuzz;
 mod icmp;
+mod icmp_error;
 mod malformed;
 mod roundtrip;
 mod support;
+mod udp;
