@@ -77,6 +77,14 @@ async fn a_connected_socket_sends_to_its_peer_and_learns_of_a_closed_port() {
         client.try_recv(&mut buf).unwrap_err().kind(),
         ErrorKind::WouldBlock
     );
+    // B's port 8 is closed: B answers with ICMP port unreachable, which a connected socket
+    // reports on its next receive.
+    client.connect((B, 8)).await.unwrap();
+    client.send(b"anyone?").await.unwrap();
+    assert_eq!(
+        client.recv(&mut buf).await.unwrap_err().kind(),
+        ErrorKind::ConnectionRefused
+    );
 }
 
 #[tokio::test]

@@ -1050,3 +1050,61 @@ fn synack_nc_u_sends_lines_as_datagrams_to_a_kernel_echo_server() {
         drop(server);
     }
 }
+
+/// ICMP port unreachable both ways with the kernel: a kernel UDP client connected to a port
+/// `synack serve --udp` does not serve gets `ConnectionRefused` from synack's error, and
+/// `synack nc -u` to a port nothing listens on in the kernel ends with "connection refused".
+#[test]
+fn udp_to_a_closed_port_is_refused_both_ways() {
+    if !can_run("udp refused", &[]) {
+        return;
+    }
+    const CLIENT: &str = "import socket,sys\n\
+        host=sys.argv[1]\n\
+        fam=socket.AF_INET6 if ':' in host else socket.AF_INET\n\
+        s=socket.socket(fam,socket.SOCK_DGRAM)\n\
+        s.settimeout(5)\n\
+        s.connect((host,5399))\n\
+        s.send(b'x')\n\
+        try:\n\
+        \x20   s.recv(100)\n\
+        \x20   print('answered')\n\
+        except ConnectionRefusedError:\n\
+        \x20   print('refused')\n";
+    for v6 in [false, true] {
+        let ns = Netns::new("synack");
+        let mut serve = ns.serve(v6, 5300, "echo", &["--udp"]);
+        let host = if v6 { SYNACK6 } else { SYNACK4 };
+        let out = ns.run_ok("python3", &["-c", CLIENT, host]);
+        assert_eq!(out.trim(), "refused", "v6={v6}");
+        let rest = serve.terminate();
+        assert!(rest.is_empty(), "{rest:?}");
+        assert!(
+            serve.stderr().contains("IcmpOutErrors 1"),
+            "{}",
+            serve.stderr()
+        );
+        drop(serve);
+        // Nothing listens on the kernel's port 5398.
+        let (mut nc, _out) = synack_nc(&ns, v6, 5398, Stdio::piped(), &["-u", "-w", "5s"]);
+        let family = if v6 { "-6" } else { "-4" };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let routed = || {
+            let out = ns
+                .cmd("ip", &[family, "route", "show", "dev", "tun0"])
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout).contains('/')
+        };
+        while !routed() {
+            assert!(Instant::now() < deadline, "no route on tun0");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let mut stdin = nc.child.stdin.take().unwrap();
+        stdin.write_all(b"hello\n").unwrap();
+        let status = nc.wait(20);
+        drop(stdin);
+        assert!(!status.success(), "nc -u should fail");
+        assert!(nc.stderr().contains("refused"), "{}", nc.stderr());
+    }
+}

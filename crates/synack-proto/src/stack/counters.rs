@@ -94,8 +94,16 @@ pub struct Counters {
     pub icmp_in_echos: u64,
     /// `IcmpOutEchoReps`: echo replies sent.
     pub icmp_out_echo_reps: u64,
-    /// Echo requests not answered because the reply queue was full.
+    /// Echo replies and ICMP errors not sent because their queue was full.
     pub icmp_out_drops: u64,
+    /// `IcmpOutErrors`: ICMP errors sent (port unreachable, time exceeded).
+    pub icmp_out_errors: u64,
+    /// `IcmpOutRateLimitGlobal`: ICMP errors not sent because of the rate limit.
+    pub icmp_out_rate_limited: u64,
+    /// ICMP errors about our TCP segments that their connection believed.
+    pub icmp_errors_believed: u64,
+    /// `TcpExtOutOfWindowIcmps`: ICMP errors quoting a sequence number not outstanding.
+    pub icmp_errors_ignored: u64,
     /// `UdpInDatagrams`: datagrams delivered to a socket's queue.
     pub udp_in_datagrams: u64,
     /// `UdpNoPorts`: datagrams for a port no socket is bound to.
@@ -147,7 +155,7 @@ impl Counters {
     }
 
     /// Every counter with its `nstat`-style name, in a fixed order (for printing).
-    pub fn named(&self) -> [(&'static str, u64); 57] {
+    pub fn named(&self) -> [(&'static str, u64); 61] {
         [
             ("TcpInSegs", self.in_segs),
             ("TcpOutSegs", self.out_segs),
@@ -193,6 +201,10 @@ impl Counters {
             ("IcmpInEchos", self.icmp_in_echos),
             ("IcmpOutEchoReps", self.icmp_out_echo_reps),
             ("SynackIcmpOutDrops", self.icmp_out_drops),
+            ("IcmpOutErrors", self.icmp_out_errors),
+            ("IcmpOutRateLimitGlobal", self.icmp_out_rate_limited),
+            ("SynackIcmpErrorsBelieved", self.icmp_errors_believed),
+            ("TcpExtOutOfWindowIcmps", self.icmp_errors_ignored),
             ("UdpInDatagrams", self.udp_in_datagrams),
             ("UdpNoPorts", self.udp_no_ports),
             ("UdpInErrors", self.udp_in_errors),

@@ -6,7 +6,7 @@
 //! cannot grow memory (STYLE R10).
 
 use super::Counters;
-use crate::wire::icmp::{self, Echo, IcmpRepr};
+use crate::wire::icmp::{self, Echo, ErrorMessage, IcmpRepr};
 use crate::wire::{Checksum, IpRepr, WireError};
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
@@ -33,27 +33,37 @@ pub(super) struct EchoResponder {
 
 impl EchoResponder {
     /// Handles the ICMP(v6) payload of a packet addressed to us: queues a reply to an echo
-    /// request, counts everything else.
-    pub(super) fn handle(&mut self, ip: &IpRepr, payload: &[u8], counters: &mut Counters) {
+    /// request (only when `answer_echo`: the address is ours), counts everything, and hands
+    /// back an error message with its quote for the stack to act on.
+    pub(super) fn handle<'a>(
+        &mut self,
+        ip: &IpRepr,
+        payload: &'a [u8],
+        answer_echo: bool,
+        counters: &mut Counters,
+    ) -> Option<(ErrorMessage, &'a [u8])> {
         counters.icmp_in_msgs += 1;
         let repr = match icmp::parse_icmp(ip, payload, Checksum::Verify) {
             Ok(r) => r,
             Err(WireError::BadChecksum) => {
                 counters.icmp_in_csum_errors += 1;
-                return;
+                return None;
             }
             Err(_) => {
                 counters.icmp_in_errors += 1;
-                return;
+                return None;
             }
         };
-        let IcmpRepr::EchoRequest(echo) = repr else {
-            return; // replies, errors, router and neighbour discovery: nothing to answer
+        let echo = match repr {
+            IcmpRepr::EchoRequest(echo) if answer_echo => echo,
+            IcmpRepr::Error { message, quote } => return Some((message, quote)),
+            // Replies, router and neighbour discovery, echo for a foreign address.
+            _ => return None,
         };
         counters.icmp_in_echos += 1;
         if self.replies.len() >= MAX_PENDING_REPLIES {
             counters.icmp_out_drops += 1;
-            return;
+            return None;
         }
         self.replies.push_back(PendingReply {
             src: ip.dst_addr(),
@@ -62,6 +72,7 @@ impl EchoResponder {
             seq_no: echo.seq_no,
             data: echo.data.to_vec(),
         });
+        None
     }
 
     /// No reply is waiting (checked inline on every `poll_transmit` before the call).

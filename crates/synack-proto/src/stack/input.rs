@@ -41,7 +41,13 @@ impl Stack {
             wire::PROTOCOL_TCP => {}
             wire::PROTOCOL_UDP => return self.handle_udp(now, &ip, payload, packet, tcp_checksum),
             p if p == wire::icmp::protocol_for(ip.dst_addr()) => {
-                return self.echo.handle(&ip, payload, &mut self.counters);
+                let ours = self.addrs.contains(&ip.dst_addr());
+                if let Some((message, quote)) =
+                    self.echo.handle(&ip, payload, ours, &mut self.counters)
+                {
+                    self.handle_icmp_error(now, &ip, message, quote);
+                }
+                return;
             }
             _ => {
                 self.counters.in_unknown_protos += 1;
@@ -128,12 +134,23 @@ impl Stack {
         let dst = SocketAddr::new(ip.dst_addr(), udp.dst_port);
         if !self.udp_deliver(now, src, dst, udp.payload) {
             self.counters.udp_no_ports += 1;
-            self.on_port_unreachable(ip, packet);
+            // RFC 1122 §4.1.3.1: a datagram for a port of ours no socket holds draws ICMP
+            // port unreachable (not for an intercepted destination: that flow was dropped
+            // over a bound, and the client will retry).
+            if self.addrs.contains(&dst.ip()) {
+                let code = if dst.is_ipv4() {
+                    wire::icmp::V4_UNREACH_PORT
+                } else {
+                    wire::icmp::V6_UNREACH_PORT
+                };
+                let message = wire::ErrorMessage::DstUnreachable {
+                    code,
+                    next_hop_mtu: 0,
+                };
+                self.send_icmp_error(now, message, packet);
+            }
         }
     }
-
-    /// A datagram for a closed port: ICMP port unreachable is for the ICMP error path.
-    fn on_port_unreachable(&mut self, _ip: &wire::IpRepr, _packet: &[u8]) {}
 
     /// An IP fragment: held until its datagram is whole (RFC 791, RFC 8200 §4.5), which is
     /// then processed as if it had arrived in one piece. Fragments for addresses the stack
@@ -154,9 +171,18 @@ impl Stack {
         }
     }
 
-    /// A datagram's fragments did not all arrive in time. ICMP Time Exceeded (code 1) about it
-    /// is for the ICMP error path.
-    pub(super) fn on_reassembly_timeout(&mut self, _expired: crate::frag::TimeExceeded) {}
+    /// A datagram's fragments did not all arrive in time, its first among them: ICMP Time
+    /// Exceeded, fragment reassembly time exceeded (RFC 792, RFC 8200 §4.5), quoting it.
+    pub(super) fn on_reassembly_timeout(
+        &mut self,
+        now: Instant,
+        expired: crate::frag::TimeExceeded,
+    ) {
+        let message = wire::ErrorMessage::TimeExceeded {
+            code: wire::icmp::TIME_EXCEEDED_REASSEMBLY,
+        };
+        self.send_icmp_error(now, message, &expired.invoking_packet);
+    }
 
     /// Acts on what a call into connection `id` reported: the TIME-WAIT table, the
     /// counters, and, for a listener's embryonic connection whose handshake ended, the

@@ -45,10 +45,14 @@ impl Stack {
     /// Whether a packet to `dst` carrying `protocol` is for this stack: one of its addresses,
     /// or any unicast address for TCP while intercepting.
     pub(super) fn accepts_destination(&self, dst: IpAddr, protocol: u8) -> bool {
+        let intercepting = self.intercept.is_some() || self.is_udp_intercepting();
         self.addrs.contains(&dst)
             || (is_unicast(dst)
                 && ((self.intercept.is_some() && protocol == wire::PROTOCOL_TCP)
-                    || (self.is_udp_intercepting() && protocol == wire::PROTOCOL_UDP)))
+                    || (self.is_udp_intercepting() && protocol == wire::PROTOCOL_UDP)
+                    // ICMP errors about what intercepted flows sent from foreign addresses
+                    // (echo requests to them are not answered).
+                    || (intercepting && protocol == wire::icmp::protocol_for(dst))))
     }
 }
 

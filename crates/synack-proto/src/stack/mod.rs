@@ -42,6 +42,7 @@ mod demux;
 mod events;
 mod held;
 mod icmp;
+mod icmp_errors;
 mod input;
 mod intercept;
 mod listener;
@@ -57,6 +58,7 @@ pub use config::{Secret, StackConfig};
 pub use counters::Counters;
 pub use events::{Event, Readiness};
 pub use held::{HELD_SYN_TIMEOUT, HeldId, HeldSyn};
+pub use icmp_errors::{ERROR_BURST, ERRORS_PER_SECOND, MAX_PENDING_ERRORS};
 pub use output::Transmit;
 pub use snapshot::{ConnInfo, ListenerInfo, Snapshot};
 pub use udp::{UdpConfig, UdpId, UdpInterceptConfig};
@@ -196,6 +198,8 @@ pub struct Stack {
     frag: crate::frag::Reassembler,
     /// Fragments of a packet larger than the MTU still to send.
     out_frags: output::OutFragments,
+    /// ICMP errors to send, and their rate limit.
+    icmp_errors: icmp_errors::IcmpErrors,
     /// [`Secret::fingerprint`] of the secret the stack was built with.
     secret_fingerprint: u64,
 }
@@ -240,6 +244,7 @@ impl Stack {
             udp: udp::UdpTable::default(),
             frag: crate::frag::Reassembler::new(frag_cfg),
             out_frags: output::OutFragments::new(ident_seed),
+            icmp_errors: icmp_errors::IcmpErrors::default(),
         }
     }
 
@@ -310,6 +315,7 @@ impl Stack {
             + self.events.capacity() * size_of::<EventKey>()
             + self.udp_memory_usage()
             + self.frag.memory_usage()
+            + self.icmp_errors.memory_usage()
     }
 
     /// Sets the device's MTU (see [`StackConfig::mtu`]): drivers call it with their device's.

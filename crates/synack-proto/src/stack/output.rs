@@ -43,6 +43,9 @@ impl Stack {
                 return Some(Transmit::whole(n));
             }
         }
+        if let Some(n) = self.poll_icmp_error(buf) {
+            return Some(Transmit::whole(n));
+        }
         while let Some(r) = self.replies.pop_front() {
             if let Some(n) = self.emit(r.src.ip(), r.dst.ip(), &r.seg, buf) {
                 self.counters.out_rsts += u64::from(r.seg.flags.rst());

@@ -23,7 +23,7 @@ impl Stack {
     pub fn handle_timeout(&mut self, now: Instant) {
         self.udp_expire(now);
         while let Some(expired) = self.frag.expire(now) {
-            self.on_reassembly_timeout(expired);
+            self.on_reassembly_timeout(now, expired);
         }
         let mut fired = core::mem::take(&mut self.fired);
         loop {

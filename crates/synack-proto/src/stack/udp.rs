@@ -800,3 +800,26 @@ impl Stack {
         }
     }
 }
+
+impl Stack {
+    /// An ICMP error about a datagram from `local` to `remote`: a socket connected to
+    /// `remote` reports `err` on its next read (unconnected ones hear nothing, as on Linux).
+    pub(super) fn udp_icmp_error(
+        &mut self,
+        local: SocketAddr,
+        remote: SocketAddr,
+        err: Option<udp::Error>,
+    ) {
+        let Some(err) = err else { return };
+        let owned = self.addrs.contains(&local.ip());
+        let Some(id) = self.udp.lookup(remote, local, owned) else {
+            return;
+        };
+        if let Some(s) = self.udp.get_mut(id)
+            && s.remote() == Some(remote)
+        {
+            s.set_error(err);
+            self.udp_note(id);
+        }
+    }
+}

@@ -12,6 +12,7 @@ mod delack;
 mod flood;
 mod hostile;
 mod icmp;
+mod icmp_errors;
 mod memory;
 mod properties;
 mod sack;

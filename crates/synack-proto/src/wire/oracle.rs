@@ -44,6 +44,12 @@ pub(crate) fn check_with_etherparse(packet: &[u8]) {
     if let Some(TransportSlice::Udp(_)) = &sliced.transport {
         return check_udp_with_etherparse(packet);
     }
+    if let Some(TransportSlice::Icmpv4(_) | TransportSlice::Icmpv6(_)) = &sliced.transport {
+        // ICMP: etherparse sliced it; synack parses it back, checksum verified.
+        super::icmp::parse_ip_icmp(packet, Checksum::Verify)
+            .unwrap_or_else(|e| panic!("synack rejects the ICMP packet: {e}\n{packet:02x?}"));
+        return;
+    }
     let (ours_ip, ours) = parse_ip_tcp(packet, Checksum::Verify)
         .unwrap_or_else(|e| panic!("synack rejects the packet: {e}\npacket: {packet:02x?}"));
     let Some(TransportSlice::Tcp(tcp)) = sliced.transport else {
