@@ -963,8 +963,8 @@ fn nc_stopped_by_a_signal_resets_the_connection() {
 /// A kernel UDP client (python3) against `synack serve --udp --mode echo`, both families:
 /// datagrams of 1 byte up to 20,000 bytes (larger than the MTU: the kernel fragments them,
 /// synack reassembles, and fragments its echo, which the kernel reassembles) come back
-/// whole, from the server's address and port. `ping -s 3000` (a fragmented echo request)
-/// gets its fragmented reply too.
+/// whole, from the server's address and port. `ping -s 4000` (a fragmented echo request)
+/// gets its fragmented reply too (`ping -s 4000`).
 #[test]
 fn kernel_udp_client_and_ping_with_fragments_reach_synack_serve_udp() {
     if !can_run("serve --udp", &[("ping", "-V")]) {
@@ -992,7 +992,7 @@ fn kernel_udp_client_and_ping_with_fragments_reach_synack_serve_udp() {
         assert_eq!(out.trim(), "ok 7", "v6={v6}");
         let out = ns.run_ok(
             "ping",
-            &["-c", "2", "-i", "0.2", "-W", "2", "-s", "3000", host],
+            &["-c", "2", "-i", "0.2", "-W", "2", "-s", "4000", host],
         );
         assert!(out.contains("2 received"), "{out}");
         let rest = serve.terminate();
@@ -1107,4 +1107,64 @@ fn udp_to_a_closed_port_is_refused_both_ways() {
         assert!(!status.success(), "nc -u should fail");
         assert!(nc.stderr().contains("refused"), "{}", nc.stderr());
     }
+}
+
+/// Path MTU discovery (RFC 1191) across a hop with a smaller MTU: synack's namespace `S`
+/// forwards between its TUN device and a veth of MTU 1280 toward a router `R`, and the kernel
+/// client sits behind `R` on a 1500-byte link, so it offers an MSS of 1460. synack's
+/// 1500-byte echo segments reach `S`'s kernel, which cannot forward them and sends ICMP
+/// fragmentation needed back through the TUN device; synack lowers its segment size and the
+/// 1 MiB echo completes, intact.
+#[test]
+fn pmtud_across_a_1280_byte_hop_lets_a_transfer_complete() {
+    if !can_run("pmtud", &[]) {
+        return;
+    }
+    let s = Netns::new("synack-pmtu-s");
+    let r = Netns::new("synack-pmtu-r");
+    let c = Netns::new("synack-pmtu-c");
+    // S ⇄ R over MTU 1280; R ⇄ C over 1500.
+    s.ip(&[
+        "link", "add", "vs", "type", "veth", "peer", "name", "vr", "netns", &r.name,
+    ]);
+    s.ip(&["link", "set", "vs", "mtu", "1280", "up"]);
+    s.ip(&["addr", "add", "198.51.100.1/30", "dev", "vs"]);
+    r.ip(&["link", "set", "vr", "mtu", "1280", "up"]);
+    r.ip(&["addr", "add", "198.51.100.2/30", "dev", "vr"]);
+    r.ip(&[
+        "link", "add", "vrc", "type", "veth", "peer", "name", "vc", "netns", &c.name,
+    ]);
+    r.ip(&["link", "set", "vrc", "up"]);
+    r.ip(&["addr", "add", "198.51.100.5/30", "dev", "vrc"]);
+    c.ip(&["link", "set", "vc", "up"]);
+    c.ip(&["addr", "add", "198.51.100.6/30", "dev", "vc"]);
+    c.ip(&["route", "add", "default", "via", "198.51.100.5"]);
+    r.ip(&["route", "add", "198.18.0.0/24", "via", "198.51.100.1"]);
+    for ns in [&s, &r] {
+        ns.run_ok("sysctl", &["-qw", "net.ipv4.ip_forward=1"]);
+    }
+    let mut serve = s.serve(false, 7, "echo", &["--buffer", "262144"]);
+    s.ip(&["route", "add", "198.51.100.4/30", "via", "198.51.100.2"]);
+    let bytes: u64 = 1 << 20;
+    let mut peer = c.peer(&[
+        "connect",
+        SYNACK4,
+        "7",
+        "--send",
+        &bytes.to_string(),
+        "--timeout",
+        "60",
+    ]);
+    let report = peer.report(70);
+    assert_eq!(report.get("error"), "", "{report:?}");
+    assert_eq!((report.num("sent"), report.num("recv")), (bytes, bytes));
+    assert_eq!(report.get("recv_sha256"), report.get("sent_sha256"));
+    let line = serve_line(&mut serve, 10);
+    assert_eq!(line.get("end"), "clean", "{line:?}");
+    serve.terminate();
+    let stderr = serve.stderr();
+    assert!(
+        counter(&stderr, "SynackIcmpErrorsBelieved") >= 1,
+        "no ICMP error believed: {stderr}"
+    );
 }
