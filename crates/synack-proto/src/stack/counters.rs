@@ -98,6 +98,18 @@ pub struct Counters {
     pub icmp_out_drops: u64,
     /// `IcmpOutErrors`: ICMP errors sent (port unreachable, time exceeded).
     pub icmp_out_errors: u64,
+    /// `IcmpOutDestUnreachs`: of them, destination (port) unreachable.
+    pub icmp_out_dest_unreachs: u64,
+    /// `IcmpOutTimeExcds`: of them, time exceeded (fragment reassembly).
+    pub icmp_out_time_excds: u64,
+    /// `IpReasmReqds`: fragments received for reassembly.
+    pub ip_reasm_reqds: u64,
+    /// `IpReasmOKs`: datagrams reassembled.
+    pub ip_reasm_oks: u64,
+    /// `IpReasmFails`: fragments or datagrams dropped by reassembly (every reason).
+    pub ip_reasm_fails: u64,
+    /// `IpReasmTimeout`: datagrams whose fragments did not all come in time.
+    pub ip_reasm_timeout: u64,
     /// `IcmpOutRateLimitGlobal`: ICMP errors not sent because of the rate limit.
     pub icmp_out_rate_limited: u64,
     /// ICMP errors about our TCP segments that their connection believed.
@@ -118,11 +130,11 @@ pub struct Counters {
     pub udp_sndbuf_errors: u64,
     /// `UdpOutDatagrams`: datagrams queued to send.
     pub udp_out_datagrams: u64,
-    /// `FragOKs`: packets larger than the MTU sent in fragments.
+    /// `IpFragOKs`: packets larger than the MTU sent in fragments.
     pub frag_oks: u64,
-    /// `FragCreates`: fragments made of them.
+    /// `IpFragCreates`: fragments made of them.
     pub frag_creates: u64,
-    /// `FragFails`: packets larger than the MTU that could not be fragmented.
+    /// `IpFragFails`: packets larger than the MTU that could not be fragmented.
     pub frag_fails: u64,
     /// Intercepted UDP flows that became sessions.
     pub udp_sessions: u64,
@@ -155,7 +167,7 @@ impl Counters {
     }
 
     /// Every counter with its `nstat`-style name, in a fixed order (for printing).
-    pub fn named(&self) -> [(&'static str, u64); 61] {
+    pub fn named(&self) -> [(&'static str, u64); 67] {
         [
             ("TcpInSegs", self.in_segs),
             ("TcpOutSegs", self.out_segs),
@@ -202,6 +214,12 @@ impl Counters {
             ("IcmpOutEchoReps", self.icmp_out_echo_reps),
             ("SynackIcmpOutDrops", self.icmp_out_drops),
             ("IcmpOutErrors", self.icmp_out_errors),
+            ("IcmpOutDestUnreachs", self.icmp_out_dest_unreachs),
+            ("IcmpOutTimeExcds", self.icmp_out_time_excds),
+            ("IpReasmReqds", self.ip_reasm_reqds),
+            ("IpReasmOKs", self.ip_reasm_oks),
+            ("IpReasmFails", self.ip_reasm_fails),
+            ("IpReasmTimeout", self.ip_reasm_timeout),
             ("IcmpOutRateLimitGlobal", self.icmp_out_rate_limited),
             ("SynackIcmpErrorsBelieved", self.icmp_errors_believed),
             ("TcpExtOutOfWindowIcmps", self.icmp_errors_ignored),
@@ -212,9 +230,9 @@ impl Counters {
             ("UdpRcvbufErrors", self.udp_rcvbuf_errors),
             ("UdpSndbufErrors", self.udp_sndbuf_errors),
             ("UdpOutDatagrams", self.udp_out_datagrams),
-            ("FragOKs", self.frag_oks),
-            ("FragCreates", self.frag_creates),
-            ("FragFails", self.frag_fails),
+            ("IpFragOKs", self.frag_oks),
+            ("IpFragCreates", self.frag_creates),
+            ("IpFragFails", self.frag_fails),
             ("SynackUdpSessions", self.udp_sessions),
             ("SynackUdpSessionOverflows", self.udp_session_overflows),
             ("SynackUdpSessionTimeouts", self.udp_session_timeouts),

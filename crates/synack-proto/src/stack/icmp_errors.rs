@@ -105,6 +105,13 @@ impl Stack {
             Ok(n) => {
                 buf.truncate(n);
                 self.icmp_errors.pending.push_back(buf);
+                match message {
+                    ErrorMessage::DstUnreachable { .. } => {
+                        self.counters.icmp_out_dest_unreachs += 1;
+                    }
+                    ErrorMessage::TimeExceeded { .. } => self.counters.icmp_out_time_excds += 1,
+                    _ => {}
+                }
             }
             Err(_) => self.counters.icmp_out_drops += 1,
         }

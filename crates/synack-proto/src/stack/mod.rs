@@ -278,6 +278,11 @@ impl Stack {
     /// the live connections.
     pub fn counters(&self) -> Counters {
         let mut c = self.counters;
+        let f = self.frag.counters();
+        c.ip_reasm_reqds = f.reasm_reqds;
+        c.ip_reasm_oks = f.reasm_oks;
+        c.ip_reasm_fails = f.reasm_fails;
+        c.ip_reasm_timeout = f.reasm_timeout;
         for e in self.slots.iter().filter_map(|s| s.entry.as_ref()) {
             c.absorb(Default::default(), e.conn.stats());
         }

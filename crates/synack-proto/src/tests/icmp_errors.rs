@@ -90,7 +90,10 @@ fn rfc1122_4_1_3_1_a_datagram_for_a_closed_port_draws_port_unreachable() {
         assert_eq!(quote, d, "the whole small datagram is quoted");
     }
     let c = s.counters();
-    assert_eq!((c.udp_no_ports, c.icmp_out_errors), (2, 2));
+    assert_eq!(
+        (c.udp_no_ports, c.icmp_out_errors, c.icmp_out_dest_unreachs),
+        (2, 2, 2)
+    );
 }
 
 #[test]
@@ -155,6 +158,11 @@ fn rfc792_a_datagram_whose_fragments_never_all_come_draws_time_exceeded() {
         }
     );
     assert_eq!(&quote[..28], &first[..28], "the first fragment is quoted");
+    let c = s.counters();
+    assert_eq!(
+        (c.ip_reasm_reqds, c.ip_reasm_timeout, c.icmp_out_time_excds),
+        (1, 1, 1)
+    );
 }
 
 #[test]
