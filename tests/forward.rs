@@ -334,3 +334,41 @@ fn forward_relays_udp_flows_to_their_destinations_and_back() {
     assert_eq!(line, "ok 5");
     assert!(client.wait(10).success());
 }
+
+/// A DNS query through the forwarder: a kernel resolver stub in `A` asks a small DNS server in
+/// `C` (python3, answering every A query with 192.0.2.53) for `example.test`; the query goes
+/// into the device, the forwarder relays the flow, and the answer comes back from the server's
+/// address with the client's query id.
+#[test]
+fn forward_carries_a_dns_query_to_its_server_and_the_answer_back() {
+    if !can_run("forward") {
+        return;
+    }
+    let t = topology(1);
+    const SERVER_PY: &str = "import socket\n\
+        s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n\
+        s.bind(('198.51.100.2',53))\n\
+        print('ready',flush=True)\n\
+        while True:\n\
+        \x20   q,a=s.recvfrom(512)\n\
+        \x20   end=q.index(b'\\0',12)+5\n\
+        \x20   r=q[:2]+b'\\x81\\x80'+q[4:6]+b'\\0\\x01\\0\\0\\0\\0'+q[12:end]\n\
+        \x20   r+=b'\\xc0\\x0c\\0\\x01\\0\\x01\\0\\0\\0\\x3c\\0\\x04'+bytes([192,0,2,53])\n\
+        \x20   s.sendto(r,a)\n";
+    const CLIENT_PY: &str = "import socket,struct\n\
+        q=struct.pack('>HHHHHH',0x4242,0x0100,1,0,0,0)\n\
+        q+=b''.join(bytes([len(p)])+p for p in (b'example',b'test'))+b'\\0'+struct.pack('>HH',1,1)\n\
+        s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n\
+        s.settimeout(5)\n\
+        s.sendto(q,('198.51.100.2',53))\n\
+        r,a=s.recvfrom(512)\n\
+        assert a==('198.51.100.2',53),a\n\
+        ident,flags,qd,an=struct.unpack('>HHHH',r[:8])\n\
+        assert (ident,qd,an)==(0x4242,1,1),(ident,qd,an)\n\
+        print('answer',socket.inet_ntoa(r[-4:]),flush=True)\n";
+    let mut server = t.c.spawn("python3", &["-c", SERVER_PY]);
+    server.expect_line(|l| l == "ready", 10);
+    let mut client = t.a.spawn("python3", &["-c", CLIENT_PY]);
+    let line = client.expect_line(|l| l.starts_with("answer"), 30);
+    assert_eq!(line, "answer 192.0.2.53");
+}
