@@ -215,11 +215,7 @@ impl TcpStream {
     /// Reads give up with `TimedOut` (`std` on Unix says `WouldBlock`; synack says what
     /// happened) after waiting this long; `None` waits forever. Zero is `InvalidInput`.
     pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        if timeout.is_some_and(|t| t.is_zero()) {
-            return Err(zero_timeout());
-        }
-        self.options().read_timeout = timeout;
-        Ok(())
+        set_timeout(&mut self.options().read_timeout, timeout)
     }
 
     /// The read timeout.
@@ -230,11 +226,7 @@ impl TcpStream {
     /// Writes give up with `TimedOut` after waiting this long for send space; `None` waits
     /// forever. Zero is `InvalidInput`.
     pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        if timeout.is_some_and(|t| t.is_zero()) {
-            return Err(zero_timeout());
-        }
-        self.options().write_timeout = timeout;
-        Ok(())
+        set_timeout(&mut self.options().write_timeout, timeout)
     }
 
     /// The write timeout.
@@ -316,6 +308,15 @@ impl TcpStream {
         let deadline = timeout.map(|t| std::time::Instant::now() + t);
         self.inner.socket.send_blocking(buf, deadline, nonblocking)
     }
+}
+
+/// Sets a read or write timeout; zero is `InvalidInput`, as std says.
+fn set_timeout(slot: &mut Option<Duration>, timeout: Option<Duration>) -> io::Result<()> {
+    if timeout.is_some_and(|t| t.is_zero()) {
+        return Err(zero_timeout());
+    }
+    *slot = timeout;
+    Ok(())
 }
 
 fn zero_timeout() -> io::Error {
@@ -446,11 +447,7 @@ impl UdpSocket {
     /// Receives give up with `TimedOut` after waiting this long; `None` waits forever. Zero
     /// is `InvalidInput`.
     pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        if timeout.is_some_and(|t| t.is_zero()) {
-            return Err(zero_timeout());
-        }
-        self.options().read_timeout = timeout;
-        Ok(())
+        set_timeout(&mut self.options().read_timeout, timeout)
     }
 
     /// The read timeout.
@@ -461,11 +458,7 @@ impl UdpSocket {
     /// Sends give up with `TimedOut` after waiting this long for room in the stack's send
     /// queue; `None` waits forever. Zero is `InvalidInput`.
     pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        if timeout.is_some_and(|t| t.is_zero()) {
-            return Err(zero_timeout());
-        }
-        self.options().write_timeout = timeout;
-        Ok(())
+        set_timeout(&mut self.options().write_timeout, timeout)
     }
 
     /// The write timeout.

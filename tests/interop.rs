@@ -1003,6 +1003,24 @@ fn kernel_udp_client_and_ping_with_fragments_reach_synack_serve_udp() {
     }
 }
 
+/// Waits until the kernel has its route into tun0 (an IPv6 prefix route appears a moment after
+/// the address): datagrams sent before that draw no answer, as UDP loses them.
+fn wait_for_tun_route(ns: &Netns, v6: bool) {
+    let family = if v6 { "-6" } else { "-4" };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let routed = || {
+        let out = ns
+            .cmd("ip", &[family, "route", "show", "dev", "tun0"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).contains('/')
+    };
+    while !routed() {
+        assert!(Instant::now() < deadline, "no route on tun0");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// `synack nc -u` against a kernel UDP echo server: each line of stdin goes as a datagram and
 /// the echoes are printed.
 #[test]
@@ -1028,19 +1046,7 @@ fn synack_nc_u_sends_lines_as_datagrams_to_a_kernel_echo_server() {
         // The lines go once the kernel can answer: its route to synack's address is in
         // (an IPv6 prefix route appears a moment after the address), or the first replies
         // would be lost, as UDP loses them.
-        let family = if v6 { "-6" } else { "-4" };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let routed = || {
-            let out = ns
-                .cmd("ip", &[family, "route", "show", "dev", "tun0"])
-                .output()
-                .unwrap();
-            String::from_utf8_lossy(&out.stdout).contains('/')
-        };
-        while !routed() {
-            assert!(Instant::now() < deadline, "no route on tun0");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_for_tun_route(&ns, v6);
         let mut stdin = nc.child.stdin.take().unwrap();
         stdin.write_all(b"hello\nudp world\n").unwrap();
         drop(stdin);
@@ -1087,19 +1093,7 @@ fn udp_to_a_closed_port_is_refused_both_ways() {
         drop(serve);
         // Nothing listens on the kernel's port 5398.
         let (mut nc, _out) = synack_nc(&ns, v6, 5398, Stdio::piped(), &["-u", "-w", "5s"]);
-        let family = if v6 { "-6" } else { "-4" };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let routed = || {
-            let out = ns
-                .cmd("ip", &[family, "route", "show", "dev", "tun0"])
-                .output()
-                .unwrap();
-            String::from_utf8_lossy(&out.stdout).contains('/')
-        };
-        while !routed() {
-            assert!(Instant::now() < deadline, "no route on tun0");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_for_tun_route(&ns, v6);
         let mut stdin = nc.child.stdin.take().unwrap();
         stdin.write_all(b"hello\n").unwrap();
         let status = nc.wait(20);
