@@ -52,6 +52,12 @@ pub struct Config {
     pub challenge_ack_limit: u32,
     /// Keep-alive probing of idle connections (RFC 9293 §3.8.4); off by default, as the RFC asks.
     pub keepalive: Option<Keepalive>,
+    /// ICMP black-hole detection (RFC 4821 §7.7, as Linux's `tcp_mtu_probing=1`): when the
+    /// retransmission timer fires for the third time in a row with a full-sized segment
+    /// outstanding, the path may be dropping large packets while its ICMP errors are
+    /// filtered, so the segment size halves, down to [`BLACK_HOLE_MSS_V4`] or
+    /// [`BLACK_HOLE_MSS_V6`]. On by default: without it such a path stalls a connection.
+    pub black_hole_detection: bool,
     /// How long a connection whose user has let go waits in FIN-WAIT-2 for the peer's FIN.
     pub fin_wait_2_timeout: Duration,
     /// The congestion control algorithm (CUBIC by default, as in Linux).
@@ -94,6 +100,12 @@ impl Config {
     }
 }
 
+/// The smallest segment size black-hole detection falls to over IPv4: Linux's `tcp_base_mss`
+/// (RFC 4821 §7.2 suggests 1024-byte packets as a search base).
+pub const BLACK_HOLE_MSS_V4: usize = 1024;
+/// Over IPv6: the minimum MTU (1280) less the IPv6 and TCP headers.
+pub const BLACK_HOLE_MSS_V6: usize = 1220;
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -116,6 +128,7 @@ impl Default for Config {
             sack: true,
             challenge_ack_limit: 10,
             keepalive: None,
+            black_hole_detection: true,
             fin_wait_2_timeout: Duration::from_secs(60),
             congestion_control: CcAlgorithm::Cubic,
         }

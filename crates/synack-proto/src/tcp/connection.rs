@@ -624,6 +624,7 @@ impl Connection {
             return;
         }
         self.stats.timeouts += 1;
+        self.on_timeout_black_hole();
         // A SACK recovery in progress already reduced ssthresh for this loss.
         let first_timeout = self.rexmit.backoff == 0 && !self.loss.in_recovery();
         self.rexmit.backoff = self.rexmit.backoff.saturating_add(1);

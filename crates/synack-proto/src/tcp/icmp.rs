@@ -89,6 +89,28 @@ impl Connection {
         }
     }
 
+    /// RFC 4821 §7.7 black-hole detection, on a retransmission timeout: the third in a row
+    /// with a full-sized segment outstanding halves the segment size (to the floor of
+    /// [`Config::black_hole_detection`](super::Config::black_hole_detection)).
+    pub(super) fn on_timeout_black_hole(&mut self) {
+        if !self.cfg.black_hole_detection
+            || self.rexmit.retries != 3
+            || self.tcb.snd_una == self.tcb.iss
+        {
+            return;
+        }
+        let floor = if self.remote().is_ipv6() {
+            super::config::BLACK_HOLE_MSS_V6
+        } else {
+            super::config::BLACK_HOLE_MSS_V4
+        };
+        let mss = self.tcb.send_mss;
+        if mss <= floor || self.tcb.snd_max.since(self.tcb.snd_una) < mss {
+            return;
+        }
+        self.tcb.send_mss = (mss / 2).max(floor);
+    }
+
     /// The error a connection that gave up reports: what an ICMP error said, if one did,
     /// else a plain time-out.
     pub(super) fn timeout_error(&self) -> Error {

@@ -107,3 +107,48 @@ fn rfc1191_a_forged_tiny_mtu_is_floored_at_552_bytes() {
     assert!(p.c.handle_icmp_error(IcmpError::PacketTooBig { mtu: 68 }, ISS + 1));
     assert_eq!(p.c.max_payload(), 512);
 }
+
+#[test]
+fn rfc4821_7_7_a_third_timeout_with_a_full_segment_out_halves_the_segment_size() {
+    let mut p = established_state();
+    let data = pattern(4 * 1460);
+    assert_eq!(p.c.send(&data), Ok(data.len()));
+    assert!(!p.out().is_empty());
+    let mut resent = Vec::new();
+    for _ in 0..3 {
+        let t = p.c.poll_timeout().unwrap();
+        p.at(t);
+        resent.push(p.out().first().map(|s| s.payload.len()));
+    }
+    // Two timeouts resend full segments; the third suspects a black hole.
+    assert_eq!(resent, [Some(1460), Some(1460), Some(1024)]);
+    assert_eq!(p.c.tcb().send_mss, 1024);
+    p.state(State::Established);
+}
+
+#[test]
+fn black_hole_detection_leaves_small_segments_and_syns_alone_and_can_be_turned_off() {
+    // One small segment outstanding: not a black-hole symptom.
+    let mut p = established_state();
+    assert_eq!(p.c.send(b"x"), Ok(1));
+    let _ = p.out();
+    for _ in 0..3 {
+        let t = p.c.poll_timeout().unwrap();
+        p.at(t);
+        let _ = p.out();
+    }
+    assert_eq!(p.c.tcb().send_mss, 1460);
+    // Turned off: full segments time out three times and keep their size.
+    let mut p = established_with(Config {
+        black_hole_detection: false,
+        ..cfg()
+    });
+    assert_eq!(p.c.send(&pattern(2 * 1460)), Ok(2 * 1460));
+    let _ = p.out();
+    for _ in 0..3 {
+        let t = p.c.poll_timeout().unwrap();
+        p.at(t);
+        let _ = p.out();
+    }
+    assert_eq!(p.c.tcb().send_mss, 1460);
+}
