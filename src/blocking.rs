@@ -121,6 +121,24 @@ struct Options {
     read_shut: bool,
 }
 
+impl Options {
+    /// When a read gives up (from its timeout), and whether it may wait at all.
+    fn read_deadline(&self) -> (Option<std::time::Instant>, bool) {
+        (
+            self.read_timeout.map(|t| std::time::Instant::now() + t),
+            self.nonblocking,
+        )
+    }
+
+    /// When a write gives up, and whether it may wait at all.
+    fn write_deadline(&self) -> (Option<std::time::Instant>, bool) {
+        (
+            self.write_timeout.map(|t| std::time::Instant::now() + t),
+            self.nonblocking,
+        )
+    }
+}
+
 /// What the clones of one stream share.
 #[derive(Debug)]
 struct Inner {
@@ -289,23 +307,18 @@ impl TcpStream {
         buf: &mut [u8],
         op: fn(&StreamSocket, &mut [u8], Option<std::time::Instant>, bool) -> io::Result<usize>,
     ) -> io::Result<usize> {
-        let (timeout, nonblocking, shut) = {
+        let ((deadline, nonblocking), shut) = {
             let o = self.options();
-            (o.read_timeout, o.nonblocking, o.read_shut)
+            (o.read_deadline(), o.read_shut)
         };
         if shut {
             return Ok(0);
         }
-        let deadline = timeout.map(|t| std::time::Instant::now() + t);
         op(&self.inner.socket, buf, deadline, nonblocking)
     }
 
     fn write_impl(&self, buf: &[u8]) -> io::Result<usize> {
-        let (timeout, nonblocking) = {
-            let o = self.options();
-            (o.write_timeout, o.nonblocking)
-        };
-        let deadline = timeout.map(|t| std::time::Instant::now() + t);
+        let (deadline, nonblocking) = self.options().write_deadline();
         self.inner.socket.send_blocking(buf, deadline, nonblocking)
     }
 }
@@ -483,22 +496,14 @@ impl UdpSocket {
     }
 
     fn send_impl(&self, buf: &[u8], to: Option<SocketAddr>) -> io::Result<usize> {
-        let (timeout, nonblocking) = {
-            let o = self.options();
-            (o.write_timeout, o.nonblocking)
-        };
-        let deadline = timeout.map(|t| std::time::Instant::now() + t);
+        let (deadline, nonblocking) = self.options().write_deadline();
         self.inner
             .socket
             .send_blocking(buf, to, deadline, nonblocking)
     }
 
     fn recv_impl(&self, buf: &mut [u8], peek: bool) -> io::Result<(usize, SocketAddr)> {
-        let (timeout, nonblocking) = {
-            let o = self.options();
-            (o.read_timeout, o.nonblocking)
-        };
-        let deadline = timeout.map(|t| std::time::Instant::now() + t);
+        let (deadline, nonblocking) = self.options().read_deadline();
         self.inner
             .socket
             .recv_blocking(buf, peek, deadline, nonblocking)

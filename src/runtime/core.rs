@@ -366,24 +366,11 @@ impl Shared {
         slot: Slot,
         op: impl FnOnce(&mut Stack, Instant) -> OpResult<T>,
     ) -> Poll<io::Result<T>> {
-        let mut core = self.lock();
-        if let Err(e) = core.check_running() {
-            self.release(core);
-            return Poll::Ready(Err(e));
-        }
-        let now = core.now();
-        let r = op(core.stack_mut(), now);
-        let pending = would_block(&r);
-        if pending {
-            // Before flushing: the flush may itself make the slot ready.
-            core.register(slot, cx.waker());
-        }
-        core.flush();
-        self.release(core);
-        if pending {
-            return Poll::Pending;
-        }
-        Poll::Ready(r.map_err(io::Error::from))
+        self.attempt(cx, |s, now| {
+            let r = op(s, now);
+            let wait = would_block(&r).then_some(slot);
+            (r.map(|t| Poll::Ready(Ok(t))), wait)
+        })
     }
 
     /// [`poll_op`](Self::poll_op) for an in-place call on connection `id`, whose callback may
@@ -397,20 +384,33 @@ impl Shared {
         id: ConnId,
         op: impl FnOnce(&mut Stack, Instant) -> OpResult<Poll<io::Result<T>>>,
     ) -> Poll<io::Result<T>> {
+        self.attempt(cx, |s, now| {
+            let r = op(s, now);
+            let wait = match &r {
+                _ if would_block(&r) => Some(slot),
+                Ok(Poll::Pending) => Some(Slot::Closed(id)),
+                _ => None,
+            };
+            (r, wait)
+        })
+    }
+
+    /// One attempt for an async caller: `op` runs on the stack and says which slot, if any,
+    /// the task waits on; the waker is registered there before the flush (which may itself
+    /// make the slot ready), and the call is then pending.
+    fn attempt<T>(
+        &self,
+        cx: &Context<'_>,
+        op: impl FnOnce(&mut Stack, Instant) -> (OpResult<Poll<io::Result<T>>>, Option<Slot>),
+    ) -> Poll<io::Result<T>> {
         let mut core = self.lock();
         if let Err(e) = core.check_running() {
             self.release(core);
             return Poll::Ready(Err(e));
         }
         let now = core.now();
-        let r = op(core.stack_mut(), now);
-        let wait = match &r {
-            _ if would_block(&r) => Some(slot),
-            Ok(Poll::Pending) => Some(Slot::Closed(id)),
-            _ => None,
-        };
+        let (r, wait) = op(core.stack_mut(), now);
         if let Some(slot) = wait {
-            // Before flushing: the flush may itself make the slot ready.
             core.register(slot, cx.waker());
         }
         core.flush();

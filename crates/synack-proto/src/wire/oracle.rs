@@ -58,16 +58,7 @@ pub(crate) fn check_with_etherparse(packet: &[u8]) {
 
     match (sliced.net, ours_ip) {
         (Some(NetSlice::Ipv4(v4)), IpRepr::V4(r)) => {
-            let h = v4.header().to_header();
-            assert_eq!(h.source, r.src.octets(), "IPv4 source");
-            assert_eq!(h.destination, r.dst.octets(), "IPv4 destination");
-            assert_eq!(h.time_to_live, r.ttl, "IPv4 TTL");
-            assert_eq!(h.protocol.0, 6, "IPv4 protocol");
-            assert_eq!(
-                h.header_checksum,
-                h.calc_header_checksum(),
-                "IPv4 header checksum per etherparse"
-            );
+            let h = check_ipv4_header(&v4, &r, 6);
             let want = tcp
                 .calc_checksum_ipv4(h.source, h.destination)
                 .expect("segment length fits");
@@ -77,9 +68,7 @@ pub(crate) fn check_with_etherparse(packet: &[u8]) {
         }
         (Some(NetSlice::Ipv6(v6)), IpRepr::V6(r)) => {
             let h = v6.header();
-            assert_eq!(h.source_addr(), r.src, "IPv6 source");
-            assert_eq!(h.destination_addr(), r.dst, "IPv6 destination");
-            assert_eq!(h.hop_limit(), r.hop_limit, "IPv6 hop limit");
+            check_ipv6_header(&h.to_header(), &r);
             assert_eq!(
                 usize::from(h.payload_length()) + 40,
                 packet.len(),
@@ -165,16 +154,7 @@ pub(crate) fn check_udp_with_etherparse(packet: &[u8]) {
     let header = udp.to_header();
     match (sliced.net, ours_ip) {
         (Some(NetSlice::Ipv4(v4)), IpRepr::V4(r)) => {
-            let h = v4.header().to_header();
-            assert_eq!(h.source, r.src.octets(), "IPv4 source");
-            assert_eq!(h.destination, r.dst.octets(), "IPv4 destination");
-            assert_eq!(h.time_to_live, r.ttl, "IPv4 TTL");
-            assert_eq!(h.protocol.0, 17, "IPv4 protocol");
-            assert_eq!(
-                h.header_checksum,
-                h.calc_header_checksum(),
-                "IPv4 header checksum per etherparse"
-            );
+            let h = check_ipv4_header(&v4, &r, 17);
             if udp.checksum() != 0 {
                 let want = header
                     .calc_checksum_ipv4(&h, udp.payload())
@@ -184,9 +164,7 @@ pub(crate) fn check_udp_with_etherparse(packet: &[u8]) {
         }
         (Some(NetSlice::Ipv6(v6)), IpRepr::V6(r)) => {
             let h = v6.header().to_header();
-            assert_eq!(h.source, r.src.octets(), "IPv6 source");
-            assert_eq!(h.destination, r.dst.octets(), "IPv6 destination");
-            assert_eq!(h.hop_limit, r.hop_limit, "IPv6 hop limit");
+            check_ipv6_header(&h, &r);
             let want = header
                 .calc_checksum_ipv6(&h, udp.payload())
                 .expect("datagram length fits");
@@ -202,4 +180,33 @@ pub(crate) fn check_udp_with_etherparse(packet: &[u8]) {
         "UDP length"
     );
     assert_eq!(udp.payload(), ours.payload, "payload");
+}
+
+/// The IPv4 header as etherparse reads it agrees with ours (addresses, TTL, `protocol`) and
+/// its checksum is right; returned for the transport's own checks.
+#[track_caller]
+fn check_ipv4_header(
+    v4: &etherparse::Ipv4Slice<'_>,
+    r: &super::Ipv4Repr,
+    protocol: u8,
+) -> etherparse::Ipv4Header {
+    let h = v4.header().to_header();
+    assert_eq!(h.source, r.src.octets(), "IPv4 source");
+    assert_eq!(h.destination, r.dst.octets(), "IPv4 destination");
+    assert_eq!(h.time_to_live, r.ttl, "IPv4 TTL");
+    assert_eq!(h.protocol.0, protocol, "IPv4 protocol");
+    assert_eq!(
+        h.header_checksum,
+        h.calc_header_checksum(),
+        "IPv4 header checksum per etherparse"
+    );
+    h
+}
+
+/// The IPv6 header as etherparse reads it agrees with ours (addresses, hop limit).
+#[track_caller]
+fn check_ipv6_header(h: &etherparse::Ipv6Header, r: &super::Ipv6Repr) {
+    assert_eq!(h.source, r.src.octets(), "IPv6 source");
+    assert_eq!(h.destination, r.dst.octets(), "IPv6 destination");
+    assert_eq!(h.hop_limit, r.hop_limit, "IPv6 hop limit");
 }
