@@ -8,14 +8,23 @@
 //! [`PcapWriter`] recording every packet that crosses the device.
 //!
 //! [`TunDevice`] (Linux `/dev/net/tun`, `IFF_TUN | IFF_NO_PI`, optionally with
-//! `IFF_VNET_HDR` checksum and segmentation offloads, see [`vnet`]) is the one real device;
-//! [`MemoryDevice`] is an in-process pair for tests.
+//! `IFF_VNET_HDR` checksum and segmentation offloads, see [`vnet`]) opens a device by name;
+//! [`MemoryDevice`] is an in-process pair for tests. [`FdDevice`] (any Unix) takes a descriptor
+//! someone else opened: the one Android's `VpnService` hands over, or iOS's and macOS's utun
+//! with its 4-byte address-family header ([`Framing`]).
+//!
+//! The core, the simulator and the socket APIs build for every platform Rust and Tokio do;
+//! [`TunDevice`] is Linux's, and [`FdDevice`] needs a Unix descriptor. On Windows, bring a
+//! [`Device`] of your own (over wintun, for instance).
 //!
 //! [`Stack`]: crate::stack::Stack
 
 pub mod device;
 pub mod driver;
+#[cfg(unix)]
+pub mod fd;
 pub mod impair;
+#[cfg(target_os = "linux")]
 pub mod tun;
 pub mod vnet;
 
@@ -24,8 +33,11 @@ mod tests;
 
 pub use device::{Device, MemoryDevice};
 pub use driver::{Clock, Driver, DriverError, DriverOptions, DriverStats};
+#[cfg(unix)]
+pub use fd::{FdConfig, FdDevice, FdError, Framing};
 pub use impair::{ImpairConfig, ImpairError, Impairer};
 pub use synack_proto::pcap::{PcapError, PcapWriter};
+#[cfg(target_os = "linux")]
 pub use tun::{TunConfig, TunDevice, TunError, TunQueue};
 
 /// A stack [`Secret`](crate::stack::Secret) of 16 bytes from the operating system's random
