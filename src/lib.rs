@@ -124,6 +124,8 @@
 pub mod blocking;
 pub mod net;
 pub mod runtime;
+#[cfg(feature = "simulation")]
+pub mod simulation;
 pub mod tokio_net;
 pub mod trace;
 

@@ -186,6 +186,7 @@ pub fn open(args: &LinkArgs, msl: Duration) -> Result<Driver<TunDevice>, Failure
         DriverOptions {
             impair: args.impair.clone(),
             pcap,
+            clock: None,
         },
     ))
 }

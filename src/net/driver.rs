@@ -48,9 +48,13 @@ const MAX_HEADERS: usize = 100;
 const PCAP_FLUSH_EVERY: Duration = Duration::from_millis(200);
 
 /// The monotonic clock of one driver and the wall-clock time it started (for pcap stamps).
+///
+/// It reads Tokio's clock (`tokio::time::Instant`), which is the system's monotonic clock
+/// unless the runtime's time is paused: then it is the runtime's virtual time, as in the
+/// [`simulation`](crate::simulation).
 #[derive(Clone, Copy, Debug)]
 pub struct Clock {
-    start: std::time::Instant,
+    start: tokio::time::Instant,
     unix_start: Duration,
 }
 
@@ -60,22 +64,28 @@ impl Clock {
         let unix_start = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default();
+        Clock::with_unix_start(unix_start)
+    }
+
+    /// A clock whose epoch is now, stamped in captures as `unix_start` after the Unix epoch
+    /// instead of the wall-clock time: two runs in virtual time then write identical pcaps.
+    pub fn with_unix_start(unix_start: Duration) -> Self {
         Clock {
-            start: std::time::Instant::now(),
+            start: tokio::time::Instant::now(),
             unix_start,
         }
     }
 
     /// The time since the epoch.
     pub fn now(&self) -> Instant {
-        let d = self.start.elapsed();
+        let d = tokio::time::Instant::now().saturating_duration_since(self.start);
         Instant::from_micros(u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
     }
 
     /// The Tokio instant of `at`, for sleeping until it.
     pub fn to_tokio(&self, at: Instant) -> tokio::time::Instant {
         let d = Duration::from_micros(at.total_micros());
-        tokio::time::Instant::from_std(self.start.checked_add(d).unwrap_or(self.start))
+        self.start.checked_add(d).unwrap_or(self.start)
     }
 
     /// The wall-clock time of `at`, since the Unix epoch.
@@ -98,6 +108,8 @@ pub struct DriverOptions {
     pub impair: Option<ImpairConfig>,
     /// Record every packet crossing the device.
     pub pcap: Option<PcapWriter>,
+    /// The driver's clock; `None` starts one now ([`Clock::new`]).
+    pub clock: Option<Clock>,
 }
 
 /// Why the loop stopped.
@@ -162,7 +174,7 @@ impl<D: Device> Driver<D> {
         Driver {
             stack,
             device,
-            clock: Clock::new(),
+            clock: options.clock.unwrap_or_default(),
             impair: options.impair.map(Impairer::new),
             pcap: options.pcap,
             pcap_flushed: Instant::ZERO,

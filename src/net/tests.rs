@@ -24,7 +24,10 @@ fn driver<D: Device>(addr: IpAddr, dev: D, impair: Option<ImpairConfig>) -> Driv
     Driver::new(
         Stack::new(cfg, Secret::from_bytes(TEST_SECRET), &[addr]),
         dev,
-        DriverOptions { impair, pcap: None },
+        DriverOptions {
+            impair,
+            ..DriverOptions::default()
+        },
     )
 }
 
@@ -139,8 +142,8 @@ fn pcap_records_both_directions_as_raw_ip() {
             ),
             da,
             DriverOptions {
-                impair: None,
                 pcap: Some(PcapWriter::create(&file).unwrap()),
+                ..DriverOptions::default()
             },
         );
         let now = a.now();

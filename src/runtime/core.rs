@@ -294,6 +294,8 @@ pub(crate) struct Shared {
     core: Mutex<Core>,
     /// Wakes the runtime thread: a call moved the next deadline earlier, or shutdown.
     pub(crate) notify: tokio::sync::Notify,
+    /// Names the tokio API resolves before asking the system.
+    pub(crate) hosts: Option<Arc<super::Hosts>>,
 }
 
 /// An operation's outcome: `Err(StackError::Tcp(WouldBlock))` means wait on its [`Slot`].
@@ -308,7 +310,7 @@ fn would_block<T>(r: &OpResult<T>) -> bool {
 
 impl Shared {
     /// Shared state around a driver.
-    pub(crate) fn new(driver: Box<dyn Drive>) -> Arc<Shared> {
+    pub(crate) fn new(driver: Box<dyn Drive>, hosts: Option<Arc<super::Hosts>>) -> Arc<Shared> {
         Arc::new(Shared {
             core: Mutex::new(Core {
                 driver,
@@ -323,6 +325,7 @@ impl Shared {
                 wakeups: 0,
             }),
             notify: tokio::sync::Notify::new(),
+            hosts,
         })
     }
 

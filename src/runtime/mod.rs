@@ -26,7 +26,7 @@ pub(crate) mod socket;
 pub(crate) mod udp;
 mod waiters;
 
-use crate::net::{Device, Driver, DriverOptions, DriverStats, ImpairConfig, PcapWriter};
+use crate::net::{Clock, Device, Driver, DriverOptions, DriverStats, ImpairConfig, PcapWriter};
 use crate::stack::{Secret, Stack, StackConfig};
 use crate::time::Instant;
 use crate::wire::Checksum;
@@ -72,6 +72,7 @@ pub struct Builder {
     addrs: Vec<IpAddr>,
     options: DriverOptions,
     secret: Option<Secret>,
+    hosts: Option<Arc<Hosts>>,
 }
 
 impl Builder {
@@ -112,6 +113,21 @@ impl Builder {
     /// Records every packet crossing the device.
     pub fn pcap(mut self, writer: PcapWriter) -> Builder {
         self.options.pcap = Some(writer);
+        self
+    }
+
+    /// A table of host names the tokio API resolves before the system's resolver (see
+    /// [`Hosts`]).
+    pub fn hosts(mut self, hosts: Arc<Hosts>) -> Builder {
+        self.hosts = Some(hosts);
+        self
+    }
+
+    /// The clock the stack runs on (by default one started when the runtime starts, stamping
+    /// captures with the wall-clock time). [`Clock::with_unix_start`] gives captures fixed
+    /// stamps, for runs in virtual time that must write identical files.
+    pub fn clock(mut self, clock: Clock) -> Builder {
+        self.options.clock = Some(clock);
         self
     }
 
@@ -161,7 +177,7 @@ impl Builder {
         let mut stack = Stack::new(self.cfg, secret, &self.addrs);
         stack.set_events(true);
         let driver = Driver::new(stack, device, self.options);
-        Ok(Shared::new(Box::new(driver)))
+        Ok(Shared::new(Box::new(driver), self.hosts))
     }
 
     /// Starts the stack in a background thread on the device `open` returns. `open` runs on
@@ -242,7 +258,10 @@ async fn run<D: Device + Send + Sync>(shared: Arc<Shared>, device: Arc<D>) {
                 None => std::future::pending().await,
             }
         };
+        // Biased: the same order every turn, so a run in virtual time repeats exactly (each
+        // branch only ends the wait; the next turn does whatever is due).
         tokio::select! {
+            biased;
             r = device.readable() => {
                 if let Err(e) = r {
                     let mut core = shared.lock();
@@ -272,6 +291,11 @@ impl std::fmt::Debug for Handle {
 }
 
 impl Handle {
+    /// The host table names are resolved in first, if the runtime has one.
+    pub fn hosts(&self) -> Option<&Hosts> {
+        self.shared.hosts.as_deref()
+    }
+
     /// Runs `f` on the stack (at the runtime clock's current time) and sends whatever it
     /// queued: for inspection (counters, connection states) and for calls the socket types do
     /// not wrap. Fails if the runtime stopped.
@@ -338,5 +362,44 @@ impl Drop for Runtime {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+/// A static table of host names, consulted by the tokio API's `connect`, `bind` and
+/// `send_to` before the system's resolver: `/etc/hosts` for one runtime. The
+/// [`simulation`](crate::simulation) gives every host one with all the simulated hosts' names,
+/// [`closed`](Self::closed) so that no name ever reaches a real resolver.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Hosts {
+    names: std::collections::BTreeMap<String, Vec<IpAddr>>,
+    closed: bool,
+}
+
+impl Hosts {
+    /// An empty, open table.
+    pub fn new() -> Hosts {
+        Hosts::default()
+    }
+
+    /// Adds `addr` to `name`'s addresses (tried in the order added).
+    pub fn insert(&mut self, name: impl Into<String>, addr: IpAddr) {
+        self.names.entry(name.into()).or_default().push(addr);
+    }
+
+    /// A table that answers every name itself: a name it lacks fails with `NotFound` instead of
+    /// going to the system's resolver.
+    pub fn closed(mut self) -> Hosts {
+        self.closed = true;
+        self
+    }
+
+    /// Whether names missing from the table fail rather than go to the system's resolver.
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// `name`'s addresses, if the table has it.
+    pub fn get(&self, name: &str) -> Option<&[IpAddr]> {
+        self.names.get(name).map(Vec::as_slice)
     }
 }

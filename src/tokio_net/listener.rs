@@ -1,6 +1,7 @@
 //! [`TcpListener`]: accepts connections asynchronously.
 
 use super::TcpStream;
+use super::addr::{ToSocketAddrs, resolve};
 use crate::runtime::Handle;
 use crate::runtime::socket::{ListenerSocket, StreamSocket, each_addr};
 use crate::stack::{HeldId, ListenerId, StackError};
@@ -9,7 +10,6 @@ use std::future::poll_fn;
 use std::io;
 use std::net::SocketAddr;
 use std::task::{Context, Poll};
-use tokio::net::ToSocketAddrs;
 
 /// A TCP listener on a synack stack, like `tokio::net::TcpListener`.
 ///
@@ -24,11 +24,11 @@ pub struct TcpListener {
 
 impl TcpListener {
     /// Listens on `addr` (an unspecified IP listens on every address of the stack; port 0
-    /// picks a free port): anything `tokio::net::ToSocketAddrs` takes, each address it yields
+    /// picks a free port): anything [`ToSocketAddrs`] takes (names found in the runtime's [`Hosts`](crate::runtime::Hosts) table first), each address it yields
     /// tried in turn. Fails with `AddrInUse` if something already listens there,
     /// `AddrNotAvailable` if the stack does not own the address.
     pub async fn bind(handle: &Handle, addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
-        let addrs = tokio::net::lookup_host(addr).await?;
+        let addrs = resolve(handle, addr).await?;
         let socket = each_addr(addrs, |a| ListenerSocket::bind(handle, a))?;
         Ok(TcpListener {
             socket,

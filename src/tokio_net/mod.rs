@@ -11,6 +11,7 @@
 //! The sockets are created from a [`Handle`](crate::runtime::Handle) (or `&Runtime`, which dereferences to one)
 //! instead of an ambient runtime, because one process may run several stacks.
 
+mod addr;
 mod listener;
 mod socket;
 mod splice;
@@ -18,6 +19,7 @@ mod split;
 mod stream;
 mod udp;
 
+pub use addr::ToSocketAddrs;
 pub use listener::{PendingConnection, TcpListener};
 pub use socket::TcpSocket;
 pub use splice::copy_bidirectional;

@@ -1,5 +1,6 @@
 //! [`TcpStream`]: an async TCP connection.
 
+use super::addr::{ToSocketAddrs, resolve};
 use crate::runtime::Handle;
 use crate::runtime::socket::{StreamSocket, no_addresses};
 use crate::stack::ConnId;
@@ -10,7 +11,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::ToSocketAddrs;
 
 /// A TCP connection on a synack stack, like `tokio::net::TcpStream`.
 ///
@@ -31,11 +31,11 @@ impl TcpStream {
 
     /// Opens a connection to `addr` and waits for the handshake. Fails with
     /// `ConnectionRefused` if the peer answers with a RST, `TimedOut` if it never answers.
-    /// `addr` is anything `tokio::net::ToSocketAddrs` takes; each address it yields is tried
+    /// `addr` is anything [`ToSocketAddrs`] takes (names found in the runtime's [`Hosts`](crate::runtime::Hosts) table first); each address it yields is tried
     /// in turn, as tokio does.
     pub async fn connect(handle: &Handle, addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
         let mut last = None;
-        for a in tokio::net::lookup_host(addr).await? {
+        for a in resolve(handle, addr).await? {
             let attempt = async {
                 let socket = StreamSocket::open(handle, a)?;
                 poll_fn(|cx| socket.poll_connect(cx)).await?;

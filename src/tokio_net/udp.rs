@@ -1,5 +1,6 @@
 //! [`UdpSocket`]: an async UDP socket, like `tokio::net::UdpSocket`.
 
+use super::addr::{ToSocketAddrs, resolve};
 use crate::runtime::Handle;
 use crate::runtime::socket::{each_addr, no_addresses};
 use crate::runtime::udp::UdpSocketInner;
@@ -9,7 +10,6 @@ use std::io;
 use std::net::SocketAddr;
 use std::task::{Context, Poll};
 use tokio::io::ReadBuf;
-use tokio::net::ToSocketAddrs;
 
 /// A UDP socket on a synack stack, like `tokio::net::UdpSocket`: `bind`, then `send_to` and
 /// `recv_from`, or `connect` and `send`/`recv`. Methods take `&self`, so one socket may be
@@ -28,7 +28,7 @@ impl UdpSocket {
     /// an address the stack does not own, `AddrInUse` for a taken one. Each address `addr`
     /// yields is tried in turn.
     pub async fn bind(handle: &Handle, addr: impl ToSocketAddrs) -> io::Result<UdpSocket> {
-        let addrs = tokio::net::lookup_host(addr).await?;
+        let addrs = resolve(handle, addr).await?;
         each_addr(addrs, |a| {
             Ok(UdpSocket {
                 inner: UdpSocketInner::bind(handle, a)?,
@@ -56,7 +56,7 @@ impl UdpSocket {
     /// receive fail with `ConnectionRefused`, as on Linux. The first address `addr` yields is
     /// used.
     pub async fn connect(&self, addr: impl ToSocketAddrs) -> io::Result<()> {
-        let mut addrs = tokio::net::lookup_host(addr).await?;
+        let mut addrs = resolve(&self.inner.handle, addr).await?.into_iter();
         let a = addrs.next().ok_or_else(no_addresses)?;
         self.inner.connect(a)
     }
@@ -68,7 +68,7 @@ impl UdpSocket {
 
     /// Sends `buf` as one datagram to `target` (the first address it yields).
     pub async fn send_to(&self, buf: &[u8], target: impl ToSocketAddrs) -> io::Result<usize> {
-        let mut addrs = tokio::net::lookup_host(target).await?;
+        let mut addrs = resolve(&self.inner.handle, target).await?.into_iter();
         let to = addrs.next().ok_or_else(no_addresses)?;
         poll_fn(|cx| self.inner.poll_send(cx, buf, Some(to))).await
     }
