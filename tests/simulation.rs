@@ -134,6 +134,16 @@ fn same_seed_writes_identical_pcaps_and_another_seed_does_not() {
     for (x, y) in first.iter().zip(&other) {
         assert_ne!(x.1, y.1, "seed 12 differs from seed 11 in {}", x.0);
     }
+    // `synack trace` reads them: the server saw the three connections, each closed.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_synack"))
+        .args(["trace", "--no-color"])
+        .arg(a.join("server.pcap"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("3 TCP connection(s)"), "{text}");
+    assert_eq!(text.matches("closed normally").count(), 3, "{text}");
     for d in [a, b, c] {
         let _ = std::fs::remove_dir_all(d);
     }
