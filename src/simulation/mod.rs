@@ -95,6 +95,7 @@ pub struct Simulation {
     default_link: LinkConfig,
     links: BTreeMap<(usize, usize), LinkConfig>,
     time_limit: Duration,
+    settle: Duration,
     stack: StackConfig,
     pcap_dir: Option<PathBuf>,
 }
@@ -114,7 +115,8 @@ impl std::fmt::Debug for Simulation {
 pub struct Report {
     /// The seed it ran with.
     pub seed: u64,
-    /// Virtual time from the start until the last client finished.
+    /// Virtual time from the start until the last client finished (the
+    /// [`settle`](Simulation::settle) time after it not included).
     pub elapsed: Duration,
     /// What the network did with the packets.
     pub net: NetStats,
@@ -153,6 +155,7 @@ impl Simulation {
             default_link: LinkConfig::default(),
             links: BTreeMap::new(),
             time_limit: Duration::from_secs(600),
+            settle: Duration::from_secs(1),
             stack: StackConfig::default(),
             pcap_dir: None,
         }
@@ -186,6 +189,13 @@ impl Simulation {
     /// The longest a run may take in virtual time before it fails.
     pub fn time_limit(&mut self, limit: Duration) -> &mut Self {
         self.time_limit = limit;
+        self
+    }
+
+    /// How long the network keeps running after the last client finished (1 s by default),
+    /// so that closing handshakes complete in the captures and the counters.
+    pub fn settle(&mut self, d: Duration) -> &mut Self {
+        self.settle = d;
         self
     }
 
@@ -354,6 +364,9 @@ impl Simulation {
             )),
         };
         let elapsed = start.elapsed();
+        if outcome.is_ok() {
+            tokio::time::sleep(self.settle).await;
+        }
         let stats = net.lock().stats;
         ctl.shutdown();
         network.abort();
