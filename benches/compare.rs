@@ -3,7 +3,8 @@
 //! Both stacks run in this thread, two hosts each, over the same in-memory link (or the same
 //! modelled lossy path), with the same MTU, buffer sizes and checksums (on), taking their time
 //! from the same clock. Prints one table, ratio = synack / smoltcp oriented so that higher is
-//! better for synack, and writes it to `target/compare.json`. Without `--bench` (as
+//! better for synack, and writes it to `compare.json` in the target directory
+//! (`CARGO_TARGET_DIR`, or wherever cargo built this benchmark). Without `--bench` (as
 //! `cargo test --all-targets` runs it) it does a tiny smoke run that only checks everything
 //! still works. No figure is asserted.
 
@@ -418,9 +419,25 @@ fn main() {
     if sc.label.starts_with("smoke") || sc.only.is_some() || sc.stack.is_some() {
         return;
     }
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/compare.json");
+    let path = target_dir().join("compare.json");
     match std::fs::write(&path, json(&rows)) {
         Ok(()) => println!("wrote {}", path.display()),
         Err(e) => eprintln!("could not write {}: {e}", path.display()),
     }
+}
+
+/// Where cargo builds: `CARGO_TARGET_DIR` if set, else the directory above the profile
+/// directory this benchmark runs from (`<target>/release/deps/compare-…`), which also finds a
+/// target directory set in cargo's configuration; `target/` in the crate as a last resort.
+fn target_dir() -> std::path::PathBuf {
+    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
+        return dir.into();
+    }
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| {
+            let deps = exe.parent()?;
+            (deps.file_name()? == "deps").then(|| deps.parent()?.parent().map(Into::into))?
+        })
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target"))
 }

@@ -105,7 +105,10 @@ fn captured_run(seed: u64, dir: &std::path::Path) -> Vec<(String, String)> {
             let bytes = std::fs::read(p).unwrap();
             assert!(bytes.len() > 24, "{} holds packets", p.display());
             let name = p.file_name().unwrap().to_string_lossy().into_owned();
-            let hex: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+            let hex: String = Sha256::digest(&bytes)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
             (name, hex)
         })
         .collect()
@@ -283,7 +286,10 @@ fn a_failed_run_names_its_seed_and_the_replay_command() {
         Ok(())
     });
     let err = sim.run().unwrap_err();
-    assert!(err.what.contains("panicked") && err.what.contains("arithmetic"), "{err}");
+    assert!(
+        err.what.contains("panicked") && err.what.contains("arithmetic"),
+        "{err}"
+    );
 }
 
 /// 1,000 hosts, each a server and a client of ten others picked by the seed: 10,000
