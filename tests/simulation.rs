@@ -349,3 +349,28 @@ fn a_thousand_hosts_and_ten_thousand_connections() {
         report.net.lost
     );
 }
+
+/// `isolate` cuts a host off from everyone: a new connection to it times out (its SYNs
+/// vanish), and after `rejoin` it is reached again.
+#[test]
+fn isolate_cuts_a_host_off_from_every_other_until_rejoin() {
+    let mut sim = Simulation::new(9);
+    sim.link_all(LinkConfig::default().with_delay(Duration::from_millis(10)));
+    sim.host("server", echo_server);
+    sim.client("client", |host| async move {
+        let ctl = host.control();
+        ctl.isolate("server");
+        let err = TcpStream::connect(host.handle(), "server:7")
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut, "{err}");
+        ctl.rejoin("server");
+        assert_eq!(echo_once(&host, b"back").await?, b"back");
+        Ok(())
+    });
+    let report = sim.run().unwrap();
+    assert!(
+        report.net.partitioned >= 3,
+        "the SYN and its retransmissions: {report:?}"
+    );
+}

@@ -586,7 +586,9 @@ pub fn run(seed: u64) -> Result<Summary, SimError> {
         .with_delay(ms(5))
         .with_jitter(ms(5))
         .with_loss(0.01);
-    sim.link_all(link).time_limit(Duration::from_secs(120));
+    sim.link_all(link)
+        .time_limit(Duration::from_secs(120))
+        .replay_command("cargo run --release --example sim_kv -- --seed {seed}");
     let nodes = (0..3).map(|me| Rc::new(RefCell::new(Node::new(me, seed))));
     let w = Rc::new(World {
         nodes: nodes.collect(),

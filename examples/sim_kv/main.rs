@@ -32,9 +32,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("{e}");
-            let seed = e.seed;
-            eprintln!("replay: cargo run --release --example sim_kv -- --seed {seed}");
+            eprintln!("{e}"); // what failed, when, the seed and the replay command
             ExitCode::FAILURE
         }
     }

@@ -49,7 +49,12 @@
 //!
 //! Determinism holds for what synack and the simulation control. Programs must not read the
 //! system's clock or randomness, nor spawn threads; `tokio::select!` picks among ready
-//! branches at random unless written with `biased;`.
+//! branches at random unless written with `biased;`. Libraries do too: hyper's server stamps
+//! a `Date` header from the system clock unless built with `auto_date_header(false)`, and
+//! rustls draws real random numbers, so TLS runs repeat in behaviour but not byte for byte.
+//!
+//! `SYNACK_SIM_SEED` replaces the seed of *every* simulation the process runs: a test that
+//! loops over seeds then runs one seed each time.
 
 mod world;
 
@@ -98,6 +103,7 @@ pub struct Simulation {
     settle: Duration,
     stack: StackConfig,
     pcap_dir: Option<PathBuf>,
+    replay: Option<String>,
 }
 
 impl std::fmt::Debug for Simulation {
@@ -158,6 +164,7 @@ impl Simulation {
             settle: Duration::from_secs(1),
             stack: StackConfig::default(),
             pcap_dir: None,
+            replay: None,
         }
     }
 
@@ -189,6 +196,14 @@ impl Simulation {
     /// The longest a run may take in virtual time before it fails.
     pub fn time_limit(&mut self, limit: Duration) -> &mut Self {
         self.time_limit = limit;
+        self
+    }
+
+    /// The command a failed run prints to replay it, `{seed}` standing for the seed (e.g.
+    /// `"cargo run --example sim -- --seed {seed}"`). By default, inside a test, the test's
+    /// own `cargo test` command with `SYNACK_SIM_SEED` set.
+    pub fn replay_command(&mut self, command: impl Into<String>) -> &mut Self {
+        self.replay = Some(command.into());
         self
     }
 
@@ -257,11 +272,12 @@ impl Simulation {
     /// Runs until every client has finished, one fails, or the time limit passes.
     pub fn run(self) -> Result<Report, SimError> {
         let seed = self.seed;
+        let replay = replay_command(seed, self.replay.as_deref());
         let fail = |at: Duration, what: String| SimError {
             seed,
             at,
             what,
-            replay: replay_command(seed),
+            replay: replay.clone(),
         };
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_time()
@@ -275,11 +291,12 @@ impl Simulation {
     async fn run_inner(self) -> Result<Report, SimError> {
         let start = tokio::time::Instant::now();
         let seed = self.seed;
+        let replay = replay_command(seed, self.replay.as_deref());
         let fail = move |what: String| SimError {
             seed,
             at: start.elapsed(),
             what,
-            replay: replay_command(seed),
+            replay: replay.clone(),
         };
         let mut names = Hosts::new();
         let mut routes = BTreeMap::new();
@@ -398,8 +415,12 @@ fn join_error(e: tokio::task::JoinError) -> String {
     }
 }
 
-/// The command that replays a run: the test this thread runs, with the seed fixed.
-fn replay_command(seed: u64) -> String {
+/// The command that replays a run: the one given, or the test this thread runs, with the
+/// seed fixed.
+fn replay_command(seed: u64, given: Option<&str>) -> String {
+    if let Some(cmd) = given {
+        return cmd.replace("{seed}", &seed.to_string());
+    }
     match std::thread::current().name() {
         Some(test) if test != "main" => {
             format!("{SEED_VAR}={seed} cargo test -- --exact {test}")
@@ -496,6 +517,26 @@ impl Control {
     pub fn repair(&self, a: &str, b: &str) {
         let (a, b) = (self.index(a), self.index(b));
         self.inner.net.lock().set_partitioned(a, b, false);
+    }
+
+    /// Cuts `name` off from every other host, both ways (a [`partition`](Self::partition)
+    /// from each), until [`rejoin`](Self::rejoin).
+    pub fn isolate(&self, name: &str) {
+        self.set_isolated(name, true);
+    }
+
+    /// Undoes [`isolate`](Self::isolate): every link of `name` is repaired.
+    pub fn rejoin(&self, name: &str) {
+        self.set_isolated(name, false);
+    }
+
+    fn set_isolated(&self, name: &str, on: bool) {
+        let i = self.index(name);
+        let n = self.inner.hosts.borrow().len();
+        let mut w = self.inner.net.lock();
+        for j in (0..n).filter(|&j| j != i) {
+            w.set_partitioned(i, j, on);
+        }
     }
 
     /// Holds packets between `a` and `b`, both ways, until [`release`](Self::release).
@@ -751,6 +792,8 @@ impl Host {
     /// Spawns a task that belongs to this host: it stops if the host crashes, and a panic in
     /// it fails the run. (Tasks spawned with `tokio::task::spawn_local` outlive a crash; their
     /// sockets then fail with `NotConnected`.)
+    /// Its result is dropped: a connection handler's error (a reset, a timeout) is the
+    /// handler's to report; the harness only fails the run on a panic.
     pub fn spawn<F, T>(&self, fut: F)
     where
         F: Future<Output = io::Result<T>> + 'static,
