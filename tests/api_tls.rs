@@ -2,48 +2,26 @@
 //! an in-memory device pair. The TLS crates see only AsyncRead/AsyncWrite.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+mod tls;
+
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::Arc;
 use synack::net::MemoryDevice;
 use synack::runtime::Runtime;
 use synack::tokio_net::{TcpListener, TcpStream};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio_rustls::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
-use tokio_rustls::rustls::{self, ClientConfig, RootCertStore, ServerConfig};
+use tokio_rustls::rustls::pki_types::ServerName;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 const A: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
 const B: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 2));
-const NAME: &str = "server.synack.test";
-
-fn tls_configs() -> (ServerConfig, ClientConfig) {
-    let ck = rcgen::generate_simple_self_signed(vec![NAME.to_string()]).unwrap();
-    let cert = ck.cert.der().clone();
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(ck.signing_key.serialize_der()));
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let server = ServerConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![cert.clone()], key)
-        .unwrap();
-    let mut roots = RootCertStore::empty();
-    roots.add(cert).unwrap();
-    let client = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    (server, client)
-}
 
 #[tokio::test]
 async fn tokio_rustls_handshake_and_exchange_between_two_synack_stacks() {
     let (da, db) = MemoryDevice::pair(1500, 4096);
     let a = Runtime::builder().address(A).build(da).unwrap();
     let b = Runtime::builder().address(B).build(db).unwrap();
-    let (server_cfg, client_cfg) = tls_configs();
-    let acceptor = TlsAcceptor::from(Arc::new(server_cfg));
+    let (server_cfg, client_cfg) = tls::configs();
+    let acceptor = TlsAcceptor::from(server_cfg);
     let listener = TcpListener::bind(&b, SocketAddr::new(B, 443))
         .await
         .unwrap();
@@ -60,8 +38,8 @@ async fn tokio_rustls_handshake_and_exchange_between_two_synack_stacks() {
     let tcp = TcpStream::connect(&a, SocketAddr::new(B, 443))
         .await
         .unwrap();
-    let connector = TlsConnector::from(Arc::new(client_cfg));
-    let name = ServerName::try_from(NAME).unwrap();
+    let connector = TlsConnector::from(client_cfg);
+    let name = ServerName::try_from(tls::NAME).unwrap();
     let mut tls = connector.connect(name, tcp).await.unwrap();
     let (_, session) = tls.get_ref();
     assert!(session.protocol_version().is_some());

@@ -14,6 +14,8 @@
 #[path = "../examples/sim_kv/kv.rs"]
 mod kv;
 
+mod tls;
+
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::client::conn::http1::SendRequest;
@@ -23,14 +25,12 @@ use sha2::{Digest, Sha256};
 use std::cell::Cell;
 use std::io;
 use std::rc::Rc;
-use std::sync::Arc;
 use std::time::Duration;
 use synack::sim::LinkConfig;
 use synack::simulation::{Host, Report, Simulation};
 use synack::tokio_net::{TcpListener, TcpStream};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio_rustls::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
-use tokio_rustls::rustls::{self, ClientConfig, RootCertStore, ServerConfig};
+use tokio_rustls::rustls::pki_types::ServerName;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 const SERVER: &str = "server";
@@ -367,29 +367,6 @@ fn hyper_client_gets_an_error_when_the_server_crashes_mid_response_and_succeeds_
 
 // ---- TLS with tokio-rustls -----------------------------------------------------------------
 
-const TLS_NAME: &str = "server.synack.test";
-
-fn tls_configs() -> (Arc<ServerConfig>, Arc<ClientConfig>) {
-    let ck = rcgen::generate_simple_self_signed(vec![TLS_NAME.to_string()]).unwrap();
-    let cert = ck.cert.der().clone();
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(ck.signing_key.serialize_der()));
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let server = ServerConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![cert.clone()], key)
-        .unwrap();
-    let mut roots = RootCertStore::empty();
-    roots.add(cert).unwrap();
-    let client = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    (Arc::new(server), Arc::new(client))
-}
-
 /// Writes `out` and closes (close_notify, then FIN) while reading the peer's bytes to its
 /// close_notify: both directions at once.
 async fn duplex<S>(tls: S, out: Vec<u8>) -> io::Result<Vec<u8>>
@@ -418,7 +395,7 @@ const TLS_DOWN: usize = 400 << 10;
 fn tokio_rustls_handshake_and_300_kib_each_way_under_10_percent_loss() {
     // rcgen's key and rustls' handshake use the system's randomness: this run's bytes differ
     // from run to run (its packet sizes and timing do not), so no capture is compared here.
-    let (server_cfg, client_cfg) = tls_configs();
+    let (server_cfg, client_cfg) = tls::configs();
     let mut sim = Simulation::new(21);
     sim.link_all(lossy());
     let served = Rc::new(Cell::new(0u32));
@@ -432,7 +409,7 @@ fn tokio_rustls_handshake_and_300_kib_each_way_under_10_percent_loss() {
             let tls = acceptor.accept(tcp).await?;
             assert_eq!(
                 tls.get_ref().1.protocol_version(),
-                Some(rustls::ProtocolVersion::TLSv1_3)
+                Some(tokio_rustls::rustls::ProtocolVersion::TLSv1_3)
             );
             let got = duplex(tls, pattern(TLS_DOWN, 2)).await?;
             assert!(got == pattern(TLS_UP, 1), "the server got other bytes");
@@ -442,7 +419,7 @@ fn tokio_rustls_handshake_and_300_kib_each_way_under_10_percent_loss() {
     });
     sim.client(CLIENT, move |host| async move {
         let tcp = TcpStream::connect(host.handle(), "server:443").await?;
-        let name = ServerName::try_from(TLS_NAME).map_err(other)?;
+        let name = ServerName::try_from(tls::NAME).map_err(other)?;
         let tls = TlsConnector::from(client_cfg).connect(name, tcp).await?;
         let got = duplex(tls, pattern(TLS_UP, 1)).await?;
         assert!(got == pattern(TLS_DOWN, 2), "the client got other bytes");

@@ -116,11 +116,7 @@ impl Device for MemoryDevice {
         let Some(p) = self.rx.lock().pop_front() else {
             return Ok(None);
         };
-        let n = p.len().min(buf.len());
-        if let (Some(dst), Some(src)) = (buf.get_mut(..n), p.get(..n)) {
-            dst.copy_from_slice(src);
-        }
-        Ok(Some(n))
+        Ok(Some(copy_packet(&p, buf)))
     }
 
     fn try_send(&self, packet: &[u8]) -> io::Result<bool> {
@@ -137,4 +133,14 @@ impl Device for MemoryDevice {
     fn mtu(&self) -> usize {
         self.mtu
     }
+}
+
+/// Copies `packet` into `buf` (cut short if `buf` is smaller, as a datagram read is); returns
+/// the length copied.
+pub(crate) fn copy_packet(packet: &[u8], buf: &mut [u8]) -> usize {
+    let n = packet.len().min(buf.len());
+    if let (Some(dst), Some(src)) = (buf.get_mut(..n), packet.get(..n)) {
+        dst.copy_from_slice(src);
+    }
+    n
 }

@@ -345,11 +345,7 @@ impl Device for SimDevice {
         else {
             return Ok(None);
         };
-        let n = p.len().min(buf.len());
-        if let (Some(dst), Some(src)) = (buf.get_mut(..n), p.get(..n)) {
-            dst.copy_from_slice(src);
-        }
-        Ok(Some(n))
+        Ok(Some(crate::net::device::copy_packet(&p, buf)))
     }
 
     fn try_send(&self, packet: &[u8]) -> io::Result<bool> {
