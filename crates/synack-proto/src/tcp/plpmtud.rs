@@ -61,6 +61,8 @@ pub(super) struct Search {
     probe: Option<Probe>,
     /// Without SACK, a lost probe's bytes before this are resent one segment per ACK.
     repair_until: Option<SeqNum>,
+    /// The data segment built last was the probe (a segmenting device must not cut it).
+    probe_sent_last: bool,
 }
 
 /// What the next new-data segment is ([`Connection::take_mtu_probe`]).
@@ -125,6 +127,7 @@ impl Connection {
                 rest_until,
                 probe: None,
                 repair_until: None,
+                probe_sent_last: false,
             })
         });
         s.high = mss;
@@ -195,8 +198,8 @@ impl Connection {
     }
 
     /// A data segment `[at, at + len)` (FIN included) is being sent at `now`,
-    /// `retransmission` if any of it was sent before: a retransmission of any of the probe's
-    /// bytes is its loss (RFC 4821 §7.6.2).
+    /// `retransmission` if any of it was sent before: notes whether it is the probe, and
+    /// takes a retransmission of any of the probe's bytes for its loss (RFC 4821 §7.6.2).
     pub(super) fn mtu_on_send(
         &mut self,
         now: Instant,
@@ -208,8 +211,10 @@ impl Connection {
             return;
         };
         let Some(p) = s.probe else {
+            s.probe_sent_last = false;
             return;
         };
+        s.probe_sent_last = !retransmission && at == p.start;
         if !(retransmission && at.before(p.end) && p.start.before(at + len)) {
             return;
         }
@@ -262,6 +267,21 @@ impl Connection {
     pub(super) fn mtu_probe_range(&self) -> Option<(SeqNum, SeqNum)> {
         let p = self.plpmtud.as_deref()?.probe?;
         Some((p.start, p.end))
+    }
+
+    /// The payload per wire segment of the segment [`poll_transmit`](Self::poll_transmit)
+    /// returned last, for a device that cuts large segments (TSO/GSO): the
+    /// [`max_payload`](Self::max_payload), except for a path MTU probe, which is larger and
+    /// must reach the wire whole.
+    pub fn segment_size(&self) -> usize {
+        match self.plpmtud.as_deref() {
+            Some(Search {
+                probe: Some(p),
+                probe_sent_last: true,
+                ..
+            }) => p.end.since(p.start),
+            _ => self.max_payload(),
+        }
     }
 
     /// Heap bytes the search holds, once a reduction started one.

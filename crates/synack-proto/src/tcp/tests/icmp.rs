@@ -441,3 +441,19 @@ fn rfc4821_search_a_packet_too_big_about_a_probe_caps_the_search() {
     // The next probe halves (1024, 1360], not (1024, 1459]: 1024 + 168.
     assert_eq!(p.out()[0], Seg::from(data_at(&data, una, 4532, 5724)));
 }
+
+#[test]
+fn rfc4821_search_a_probe_reaches_a_segmenting_device_whole() {
+    let mut p = interval_over(established_with(Config {
+        tso_max: 64 * 1024,
+        ..plpmtud_cfg()
+    }));
+    assert_eq!(p.c.send(&pattern(8 * 1024)), Ok(8 * 1024));
+    // (payload, what a device may cut it into): the probe whole, then a burst of 1024s.
+    let mut sent = Vec::new();
+    while let Some(seg) = p.c.poll_transmit(p.now) {
+        let len = seg.payload.len();
+        sent.push((len, p.c.segment_size()));
+    }
+    assert_eq!(sent, [(1460, 1460), (4 * 1024, 1024)]);
+}
