@@ -14,10 +14,12 @@
 //! - **Probe.** A round resets `search_high` to the negotiated MSS. Its first probe goes at
 //!   that size (one probe is enough when the route came back), and after a loss at the
 //!   midpoint of what is left, rounded up. A probe is one new-data segment of that size; it
-//!   goes only outside loss recovery and timeout backoff, when enough data is queued to
-//!   follow it for three duplicate ACKs to report its loss (the probe plus three segments),
-//!   the peer's window admits all of that, and cwnd has room for the probe. Otherwise the
-//!   segment goes at the usual size and the probe waits for a later one.
+//!   goes only outside loss recovery and timeout backoff, with a segment's worth of data
+//!   queued behind it at least (a SACK of that is enough for RACK to find the probe lost; a
+//!   bulk sender refills its buffer as ACKs come), and when the peer's window and cwnd take
+//!   it and three segments after it, whose duplicate ACKs report its loss without SACK.
+//!   While ACKs of what is in flight will make that room, nothing new is sent (as Linux
+//!   does); otherwise the segment goes at the usual size and the probe waits for a later one.
 //! - **Acknowledged** (SND.UNA passes its end, and it was never retransmitted): the send MSS
 //!   becomes the probe's size (RFC 4821 §7.6.1). **Lost** (any of its bytes retransmitted,
 //!   however the loss was found): `search_high` becomes the probe's size less one (§7.6.2).
