@@ -65,6 +65,11 @@ pub struct Counters {
     pub win_probes: u64,
     /// `TcpExtTCPKeepAlive`: keep-alive probes sent.
     pub keepalive_probes: u64,
+    /// `TcpExtTCPMTUPSuccess`: path MTU probes acknowledged, the segment size raised to
+    /// theirs (RFC 4821).
+    pub mtup_success: u64,
+    /// `TcpExtTCPMTUPFail`: path MTU probes lost, the search narrowed below them.
+    pub mtup_fail: u64,
     /// Segments dropped as outside the receive window (no nstat counter of its own).
     pub out_of_window: u64,
     /// `TcpExtPAWSEstab`: segments dropped by PAWS.
@@ -164,10 +169,12 @@ impl Counters {
         self.paws_estab += d(before.paws_drops, after.paws_drops);
         self.rsts_accepted += d(before.resets_received, after.resets_received);
         self.abort_on_data += d(before.aborts_on_data, after.aborts_on_data);
+        self.mtup_success += d(before.mtu_probes_acked, after.mtu_probes_acked);
+        self.mtup_fail += d(before.mtu_probes_lost, after.mtu_probes_lost);
     }
 
     /// Every counter with its `nstat`-style name, in a fixed order (for printing).
-    pub fn named(&self) -> [(&'static str, u64); 67] {
+    pub fn named(&self) -> [(&'static str, u64); 69] {
         [
             ("TcpInSegs", self.in_segs),
             ("TcpOutSegs", self.out_segs),
@@ -198,6 +205,8 @@ impl Counters {
             ("TcpExtTCPChallengeACK", self.challenge_acks),
             ("TcpExtTCPWinProbe", self.win_probes),
             ("TcpExtTCPKeepAlive", self.keepalive_probes),
+            ("TcpExtTCPMTUPSuccess", self.mtup_success),
+            ("TcpExtTCPMTUPFail", self.mtup_fail),
             ("SynackOutOfWindow", self.out_of_window),
             ("TcpExtPAWSEstab", self.paws_estab),
             ("SynackInRsts", self.in_rsts),

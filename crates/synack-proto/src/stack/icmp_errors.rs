@@ -162,7 +162,7 @@ impl Stack {
                 };
                 let believed = self
                     .entry_mut(id)
-                    .is_some_and(|e| e.conn.handle_icmp_error(err, seq));
+                    .is_some_and(|e| e.conn.handle_icmp_error(now, err, seq));
                 if believed {
                     self.counters.icmp_errors_believed += 1;
                     self.touch(id, now);

@@ -62,11 +62,12 @@ impl Stack {
                 continue;
             };
             let (local, remote) = (e.conn.local(), e.conn.remote());
-            let segment_size = e.conn.max_payload();
             let written = e.conn.poll_transmit(now).map(|seg| {
                 let rst = seg.flags.rst();
                 (emit_packet(local.ip(), remote.ip(), hop, &seg, buf), rst)
             });
+            // Read after: a path MTU probe is one larger segment, not to be cut.
+            let segment_size = e.conn.segment_size();
             match written {
                 Some((Some(n), rst)) => {
                     self.counters.out_segs += 1;

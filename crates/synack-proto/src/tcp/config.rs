@@ -57,7 +57,17 @@ pub struct Config {
     /// outstanding, the path may be dropping large packets while its ICMP errors are
     /// filtered, so the segment size halves, down to [`BLACK_HOLE_MSS_V4`] or
     /// [`BLACK_HOLE_MSS_V6`]. On by default: without it such a path stalls a connection.
+    /// The size grows back later: see [`Config::mtu_probe_interval`].
     pub black_hole_detection: bool,
+    /// How long a segment size lowered by black-hole detection or a packet-too-big error
+    /// stays lowered before the connection tries larger ones again (RFC 4821 §7.3,
+    /// packetization-layer path MTU discovery; RFC 8201 §4 asks for at least 5 minutes
+    /// after a packet-too-big and recommends 10), and how long it rests between such
+    /// searches. A search sends one new-data segment at a larger size, a probe, and
+    /// keeps that size once the probe is acknowledged; it starts at the negotiated MSS,
+    /// then halves the range left until it is narrower than 8 bytes. 600 s by default,
+    /// Linux's `tcp_probe_interval`; `Duration::MAX` never searches.
+    pub mtu_probe_interval: Duration,
     /// How long a connection whose user has let go waits in FIN-WAIT-2 for the peer's FIN.
     pub fin_wait_2_timeout: Duration,
     /// The congestion control algorithm (CUBIC by default, as in Linux).
@@ -129,6 +139,7 @@ impl Default for Config {
             challenge_ack_limit: 10,
             keepalive: None,
             black_hole_detection: true,
+            mtu_probe_interval: Duration::from_secs(600),
             fin_wait_2_timeout: Duration::from_secs(60),
             congestion_control: CcAlgorithm::Cubic,
         }

@@ -78,12 +78,22 @@ impl Connection {
         let mss = self.max_payload();
         let (snd_una, snd_max) = (self.tcb.snd_una, self.tcb.snd_max);
         let in_flight = self.tcb.snd_nxt.since(snd_una);
-        let fast_retransmit =
-            self.recovery
-                .on_duplicate_ack(now, &mut self.cc, snd_una, snd_max, in_flight, mss);
+        let probe_at_head = self.mtu_probe_at(snd_una);
+        let fast_retransmit = self.recovery.on_duplicate_ack(
+            now,
+            &mut self.cc,
+            snd_una,
+            snd_max,
+            in_flight,
+            mss,
+            probe_at_head,
+        );
         if fast_retransmit {
             self.rexmit.head = true;
-            self.stats.fast_retransmits += 1;
+            // A lost path MTU probe is resent without a fast recovery (see `plpmtud`).
+            if !probe_at_head {
+                self.stats.fast_retransmits += 1;
+            }
         }
     }
 
@@ -137,6 +147,7 @@ impl Connection {
 
     /// The SACK recovery state, and what it may read and steer of the connection at `now`.
     fn loss_parts(&mut self, now: Instant) -> (&mut Loss, loss::Ctx<'_>) {
+        let probe = self.mtu_probe_range();
         let cx = loss::Ctx {
             now,
             snd_una: self.tcb.snd_una,
@@ -146,6 +157,7 @@ impl Connection {
             tlp_allowed: self.tcb.sack_ok
                 && self.state.is_synchronized()
                 && self.rexmit.backoff == 0,
+            probe,
             cc: &mut self.cc,
             timers: &mut self.timers,
             stats: &mut self.stats,

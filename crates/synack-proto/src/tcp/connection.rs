@@ -21,6 +21,7 @@ use super::endpoints::Endpoints;
 use super::error::Error;
 use super::loss::Loss;
 use super::outcome::Outcome;
+use super::plpmtud::Search;
 use super::recovery::Recovery;
 use super::recv_buf::ReceiveBuffer;
 use super::rtt::RttEstimator;
@@ -33,6 +34,7 @@ pub use super::stats::ConnStats;
 use super::stats::LazyStats;
 use super::timer::{TimerKind, TimerTable};
 use crate::time::{Duration, Instant};
+use alloc::boxed::Box;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::net::SocketAddr;
@@ -185,6 +187,8 @@ pub struct Connection {
     pub(super) keepalive: KeepaliveTrack,
     /// The user has let go of this connection (FIN-WAIT-2 then times out).
     pub(super) orphaned: bool,
+    /// The search back up after the segment size was lowered (RFC 4821), once it was.
+    pub(super) plpmtud: Option<Box<Search>>,
     /// Reused buffer for the payload of a segment that wraps around the send ring (others
     /// are borrowed from the ring directly).
     pub(super) scratch: Vec<u8>,
@@ -239,6 +243,7 @@ impl Connection {
             stats: LazyStats::default(),
             keepalive: KeepaliveTrack::default(),
             orphaned: false,
+            plpmtud: None,
             scratch: Vec::new(),
             cfg,
         }
@@ -380,6 +385,7 @@ impl Connection {
             + self.cc.allocated_bytes()
             + self.addrs.allocated_bytes()
             + self.recovery.allocated_bytes()
+            + self.plpmtud_allocated_bytes()
             + self.scratch.capacity()
     }
 
@@ -624,7 +630,7 @@ impl Connection {
             return;
         }
         self.stats.timeouts += 1;
-        self.on_timeout_black_hole();
+        self.on_timeout_black_hole(now);
         // A SACK recovery in progress already reduced ssthresh for this loss.
         let first_timeout = self.rexmit.backoff == 0 && !self.loss.in_recovery();
         self.rexmit.backoff = self.rexmit.backoff.saturating_add(1);

@@ -12,8 +12,18 @@
 //! * *packet too big* (ICMPv4 fragmentation needed, ICMPv6 packet too big) lowers the segment
 //!   size to the reported path MTU, never below 552 bytes (IPv4, Linux's `min_pmtu`) or 1280
 //!   (IPv6, RFC 8200 §5), and resends the oldest segment at the new size at once (RFC 1191 §6.5).
+//!
+//! Without any error, RFC 4821 §7.7's black-hole detection lowers the segment size too: the
+//! third retransmission timeout in a row with a full-sized segment outstanding halves it.
+//!
+//! Either way the size grows back: once
+//! [`Config::mtu_probe_interval`](super::Config::mtu_probe_interval) (600 s) has passed, a
+//! new-data segment goes at the negotiated MSS as a probe, and if it is lost, later ones
+//! halve the range left; the send MSS takes the size of each probe acknowledged (see
+//! `plpmtud.rs`). A packet-too-big error about a probe caps that search.
 
 use super::{Connection, Error, State};
+use crate::time::Instant;
 use crate::wire::SeqNum;
 
 /// What an ICMP error said about one of our segments.
@@ -42,9 +52,10 @@ pub const MIN_PMTU_V4: usize = 552;
 pub const MIN_PMTU_V6: usize = 1280;
 
 impl Connection {
-    /// Acts on an ICMP error about the segment that started at `quoted_seq`; returns whether
-    /// it was believed (its sequence number was in SND.UNA..SND.NXT).
-    pub fn handle_icmp_error(&mut self, err: IcmpError, quoted_seq: SeqNum) -> bool {
+    /// Acts on an ICMP error that arrived at `now` about the segment that started at
+    /// `quoted_seq`; returns whether it was believed (its sequence number was in
+    /// SND.UNA..SND.NXT).
+    pub fn handle_icmp_error(&mut self, now: Instant, err: IcmpError, quoted_seq: SeqNum) -> bool {
         if matches!(self.state, State::Closed | State::Listen | State::TimeWait) {
             return false;
         }
@@ -64,13 +75,14 @@ impl Connection {
                     self.soft_error = true;
                 }
             }
-            IcmpError::PacketTooBig { mtu } => self.on_packet_too_big(mtu),
+            IcmpError::PacketTooBig { mtu } => self.on_packet_too_big(now, mtu),
         }
         true
     }
 
-    /// Path MTU discovery: segments shrink to what the path carries.
-    fn on_packet_too_big(&mut self, mtu: usize) {
+    /// Path MTU discovery: segments shrink to what the path carries. A larger size is tried
+    /// again after the probe interval (RFC 8201 §4).
+    fn on_packet_too_big(&mut self, now: Instant, mtu: usize) {
         let v6 = self.remote().is_ipv6();
         let (floor, headers) = if v6 {
             (MIN_PMTU_V6, 40 + 20)
@@ -79,9 +91,11 @@ impl Connection {
         };
         let mss = mtu.max(floor).saturating_sub(headers).max(1);
         if mss >= self.tcb.send_mss {
+            // About a probe, most likely: the search need not go above this.
+            self.mtu_search_cap(now, mss);
             return;
         }
-        self.tcb.send_mss = mss;
+        self.lower_send_mss(now, mss);
         // The segment the router dropped goes again now, cut to the new size; the rest of the
         // flight is resent by loss detection, at the new size too.
         if self.tcb.snd_max.after(self.tcb.snd_una) {
@@ -89,10 +103,11 @@ impl Connection {
         }
     }
 
-    /// RFC 4821 §7.7 black-hole detection, on a retransmission timeout: the third in a row
-    /// with a full-sized segment outstanding halves the segment size (to the floor of
-    /// [`Config::black_hole_detection`](super::Config::black_hole_detection)).
-    pub(super) fn on_timeout_black_hole(&mut self) {
+    /// RFC 4821 §7.7 black-hole detection, on a retransmission timeout at `now`: the third in
+    /// a row with a full-sized segment outstanding halves the segment size (to the floor of
+    /// [`Config::black_hole_detection`](super::Config::black_hole_detection)), until the
+    /// search back up tries larger sizes again.
+    pub(super) fn on_timeout_black_hole(&mut self, now: Instant) {
         if !self.cfg.black_hole_detection
             || self.rexmit.retries != 3
             || self.tcb.snd_una == self.tcb.iss
@@ -108,7 +123,7 @@ impl Connection {
         if mss <= floor || self.tcb.snd_max.since(self.tcb.snd_una) < mss {
             return;
         }
-        self.tcb.send_mss = (mss / 2).max(floor);
+        self.lower_send_mss(now, (mss / 2).max(floor));
     }
 
     /// The error a connection that gave up reports: what an ICMP error said, if one did,

@@ -473,6 +473,7 @@ impl Connection {
             // RFC 6298 §5.3: restart the timer when new data is acknowledged.
             self.timers.clear(super::timer::TimerKind::Retransmit);
         }
+        self.mtu_on_ack(now);
         rtt
     }
 

@@ -171,6 +171,9 @@ pub(super) struct Ctx<'a> {
     /// A loss probe may be armed at all: SACK in use, the connection synchronized, and no
     /// retransmission timeout backing off (RFC 8985 §7.2).
     pub tlp_allowed: bool,
+    /// The path MTU probe in flight, `[start, end)` (RFC 4821): its loss alone starts no
+    /// recovery, since it says the path is too narrow for it, not congested.
+    pub probe: Option<(SeqNum, SeqNum)>,
     /// The congestion controller, whose window recovery sets.
     pub cc: &'a mut AnyCc,
     /// The connection's timers: RACK's reordering timer and the loss probe's are recovery's.
@@ -250,8 +253,24 @@ impl Loss {
         }
         if lost > 0 || head_lost {
             cx.stats.rack_lost_bytes += lost as u64;
-            self.enter_sack_recovery(cx);
+            if !self.only_probe_lost(cx.probe) {
+                self.enter_sack_recovery(cx);
+            }
         }
+    }
+
+    /// Whether every segment marked lost (and not yet resent) lies in the path MTU `probe`:
+    /// then NextSeg resends it without a recovery episode or a window reduction (as Linux's
+    /// `tcp_mtup_probe_failed`).
+    fn only_probe_lost(&self, probe: Option<(SeqNum, SeqNum)>) -> bool {
+        let Some((start, end)) = probe else {
+            return false;
+        };
+        self.rack
+            .log()
+            .iter()
+            .filter(|r| r.lost())
+            .all(|r| r.start.after_eq(start) && r.end.before_eq(end))
     }
 
     /// The RACK reordering timer expired (on a SACK connection): check again whether the

@@ -17,6 +17,8 @@
 //! | RFC 8985 RACK-TLP, the transmission log | `rack.rs` |
 //! | RFC 6675 SACK-based recovery driven by RACK-TLP | `loss.rs` |
 //! | the connection's calls into [`cc`], `recovery.rs` and `loss.rs` | `congestion` |
+//! | RFC 1191 / RFC 8201 packet too big, RFC 4821 §7.7 black holes | [`icmp`] |
+//! | RFC 4821 packetization-layer PMTUD: the segment size searched back up | `plpmtud.rs` |
 //! | the liveness invariant (no connection waits with nothing armed) | [`liveness`] |
 #![deny(
     clippy::unwrap_used,
@@ -38,6 +40,7 @@ pub mod liveness;
 pub(crate) mod loss;
 pub mod outcome;
 mod output;
+mod plpmtud;
 pub(crate) mod rack;
 pub(crate) mod recovery;
 pub(crate) mod recv_buf;

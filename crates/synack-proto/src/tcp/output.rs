@@ -3,6 +3,7 @@
 use super::cc::CongestionControl;
 use super::connection::Connection;
 use super::loss::Rexmit;
+use super::plpmtud::Probing;
 use super::reset::Reset;
 use super::seq::SeqNum;
 use super::state::State;
@@ -35,13 +36,13 @@ impl Connection {
             // A CLOSE in SYN-RECEIVED with nothing queued sends its FIN at once; data waits until
             // our SYN is acknowledged (RFC 9293 §3.10.4: "queue for processing after entering
             // ESTABLISHED state").
-            State::FinWait1 if syn_unacked && self.tx.is_empty() => self.next_data_segment(),
+            State::FinWait1 if syn_unacked && self.tx.is_empty() => self.next_data_segment(now),
             _ if syn_unacked => None,
             _ if core::mem::take(&mut self.keepalive.now) => {
                 self.stats.keepalive_probes += 1;
                 Some(Segment::Probe)
             }
-            _ => self.next_data_segment(),
+            _ => self.next_data_segment(now),
         };
         let kind = match kind {
             Some(k) => k,
@@ -55,9 +56,9 @@ impl Connection {
         Some(self.build(now, kind))
     }
 
-    /// Chooses a data, FIN or probe segment in the synchronized states (and SYN-RECEIVED, whose
-    /// SYN,ACK has gone out: queued data waits for ESTABLISHED).
-    fn next_data_segment(&mut self) -> Option<Segment> {
+    /// Chooses a data, FIN or probe segment at `now` in the synchronized states (and
+    /// SYN-RECEIVED, whose SYN,ACK has gone out: queued data waits for ESTABLISHED).
+    fn next_data_segment(&mut self, now: Instant) -> Option<Segment> {
         if self.state == State::TimeWait {
             return None;
         }
@@ -93,6 +94,25 @@ impl Connection {
         }
         let unsent = self.unsent();
         let in_flight = self.tcb.snd_nxt.since(self.tcb.snd_una);
+        // A path MTU probe (RFC 4821): one new segment larger than the send MSS.
+        let probing = if tlp_new_data {
+            Probing::No
+        } else {
+            self.take_mtu_probe(now, mss, unsent, in_flight)
+        };
+        match probing {
+            Probing::No => {}
+            Probing::Hold => return None,
+            Probing::Send(len) => {
+                self.recovery.on_sent(len);
+                return Some(Segment::Data {
+                    seq: self.tcb.snd_nxt,
+                    len,
+                    fin: false,
+                    advance: true,
+                });
+            }
+        }
         // The peer's window limits what is outstanding; cwnd limits what is in the network
         // (`pipe`: what is neither delivered, SACKed nor lost). A loss probe ignores cwnd
         // and carries one segment.
@@ -233,6 +253,8 @@ impl Connection {
                     }
                 }
                 let seg_len = len + usize::from(fin);
+                let retransmission = !advance || at.before(self.tcb.snd_max);
+                self.mtu_on_send(now, at, seg_len, retransmission);
                 self.loss_on_sent(now, at, seg_len);
                 if advance {
                     self.note_sent(now, at, seg_len);

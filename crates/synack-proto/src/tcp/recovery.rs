@@ -143,6 +143,13 @@ impl Recovery {
     /// A duplicate ACK (RFC 5681 §2 definition) arrived with SND.UNA at `snd_una`, SND.MAX at
     /// `snd_max` and `in_flight` bytes between SND.UNA and SND.NXT. Returns true when it
     /// starts fast retransmit: the segment at SND.UNA must go out again at once.
+    /// `probe_at_head`: that segment is a path MTU probe (RFC 4821), whose loss says the
+    /// path is too narrow for it, not congested: it goes again without a recovery episode,
+    /// and the window is not reduced (as Linux's `tcp_mtup_probe_failed`).
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "what the connection lends, one call"
+    )]
     pub fn on_duplicate_ack(
         &mut self,
         now: Instant,
@@ -151,6 +158,7 @@ impl Recovery {
         snd_max: SeqNum,
         in_flight: usize,
         mss: usize,
+        probe_at_head: bool,
     ) -> bool {
         self.dupacks = self.dupacks.saturating_add(1);
         if let Some(e) = self.episode.as_deref_mut() {
@@ -161,6 +169,9 @@ impl Recovery {
         // RFC 6582 §3.2 step 2: only when the ACK covers more than `recover`.
         if self.dupacks != DUPACK_THRESHOLD || snd_una.before(self.recover) {
             return false;
+        }
+        if probe_at_head {
+            return true;
         }
         let flight = snd_max.since(snd_una);
         cc.on_congestion_event(now, flight);

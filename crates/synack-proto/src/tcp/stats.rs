@@ -46,6 +46,12 @@ pub struct ConnStats {
     /// New data arrived after the user released the connection, and was answered with a
     /// RST (RFC 1122 §4.2.2.13, RFC 2525 §2.17; Linux's `TCPAbortOnData`).
     pub aborts_on_data: u64,
+    /// Path MTU probes acknowledged: the segment size grew to theirs (RFC 4821 §7.6.1;
+    /// Linux's `TCPMTUPSuccess`).
+    pub mtu_probes_acked: u64,
+    /// Path MTU probes lost (retransmitted): the search range shrank below them (RFC 4821
+    /// §7.6.2; Linux's `TCPMTUPFail`).
+    pub mtu_probes_lost: u64,
 }
 
 impl ConnStats {
@@ -68,6 +74,8 @@ impl ConnStats {
         sack_blocks_invalid: 0,
         sack_reneging: 0,
         aborts_on_data: 0,
+        mtu_probes_acked: 0,
+        mtu_probes_lost: 0,
     };
 }
 

@@ -267,3 +267,80 @@ fn two_stacks_a_udp_client_of_a_closed_port_learns_it_is_refused() {
     );
     assert_eq!(net.host(B).counters().icmp_out_errors, 1);
 }
+
+/// A path MTU black hole that comes and goes (RFC 4821): one second into a 4 MiB upload
+/// over 1 Mbit/s, the path starts dropping A's packets above 1200 bytes without a word; at
+/// 20 s it carries 1500 again. Black-hole detection shrinks A's segments to 1024; the search
+/// after the probe interval (10 s here) finds larger ones that fit, its probes lost on the
+/// way costing no timeout; the next search, after the path healed, grows them back to the
+/// full size; the stream arrives intact.
+#[test]
+fn rfc4821_segments_shrink_into_a_black_hole_and_grow_back_once_it_is_gone() {
+    let interval = Duration::from_secs(10);
+    let cfg = tcp::Config {
+        mtu_probe_interval: interval,
+        ..tcp::Config::default()
+    };
+    let link = LinkConfig::default()
+        .with_delay(Duration::from_millis(10))
+        .with_bandwidth(1_000_000);
+    let net = pair(11, cfg, link.clone());
+    let narrow = Instant::ZERO + Duration::from_secs(1);
+    let healed = Instant::ZERO + Duration::from_secs(20);
+    // A's send MSS each time it changed, and when.
+    let mut sizes: Vec<(Instant, usize)> = Vec::new();
+    // A's retransmission timeouts when the search began, a probe interval after black-hole
+    // detection shrank its segments, and the last count seen.
+    let (mut timeouts_at_search, mut timeouts) = (None, 0);
+    let x = exchange_with(
+        net,
+        sa(IP_B, 80),
+        stream(4 << 20, 11),
+        Vec::new(),
+        Duration::from_secs(120),
+        |net, a, _| {
+            let now = net.now();
+            let mtu = if now >= narrow && now < healed {
+                1200
+            } else {
+                1500
+            };
+            if net.link_config(A, B).mtu != mtu {
+                net.set_link(A, B, link.clone().with_mtu(mtu));
+            }
+            let conn = a.conn.and_then(|id| net.host(A).connection(id));
+            if let Some(c) = conn {
+                timeouts = c.stats().timeouts;
+                if sizes.last().map(|&(_, mss)| mss) != Some(c.tcb().send_mss) {
+                    sizes.push((now, c.tcb().send_mss));
+                }
+                if let Some(&(shrunk, _)) = sizes.get(1)
+                    && now >= shrunk + interval
+                    && timeouts_at_search.is_none()
+                {
+                    timeouts_at_search = Some(timeouts);
+                }
+            }
+        },
+    );
+    assert_clean(&x, "black hole from 1 s to 20 s");
+    let mss: Vec<usize> = sizes.iter().map(|&(_, mss)| mss).collect();
+    assert_eq!(mss[..2], [1460, 1024], "{sizes:?}");
+    // Whatever the search adopted inside the black hole fits through it (MSS + 40 bytes of
+    // IPv4 and TCP headers), and it did find more than 1024 there.
+    let inside: Vec<usize> = sizes[2..]
+        .iter()
+        .filter(|&&(t, _)| t < healed)
+        .map(|&(_, mss)| mss)
+        .collect();
+    assert!(!inside.is_empty(), "{sizes:?}");
+    assert!(
+        inside.iter().all(|&mss| mss > 1024 && mss + 40 <= 1200),
+        "{sizes:?}"
+    );
+    assert_eq!(mss.last(), Some(&1460), "{sizes:?}");
+    let c = x.net.host(A).counters();
+    assert!(c.mtup_fail >= 1 && c.mtup_success >= 2, "{c}");
+    // The probes lost in the black hole were resent as SACK found them, none by a timeout.
+    assert_eq!(Some(timeouts), timeouts_at_search, "{c}");
+}
