@@ -13,7 +13,7 @@ use std::io;
 use std::time::Duration;
 use synack::sim::LinkConfig;
 use synack::simulation::{Host, SEED_VAR, Simulation};
-use synack::tokio_net::{TcpListener, TcpStream};
+use synack::tokio_net::{TcpListener, TcpStream, UdpSocket};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn pattern(len: usize, salt: u8) -> Vec<u8> {
@@ -373,4 +373,66 @@ fn isolate_cuts_a_host_off_from_every_other_until_rejoin() {
         report.net.partitioned >= 3,
         "the SYN and its retransmissions: {report:?}"
     );
+}
+
+/// UDP works in the simulation too, with its real failure modes: a datagram is lost
+/// without a word (the program's own timeout and retry see it through 30% loss), one
+/// larger than the MTU is fragmented and reassembled, and a datagram to a port nobody
+/// listens on comes back as `ConnectionRefused` on a connected socket.
+#[test]
+fn udp_request_and_retry_through_loss_fragments_and_a_refused_port() {
+    let mut sim = Simulation::new(10);
+    sim.link_all(
+        LinkConfig::default()
+            .with_delay(Duration::from_millis(15))
+            .with_loss(0.3),
+    );
+    sim.host("server", |host| async move {
+        let socket = UdpSocket::bind(host.handle(), "0.0.0.0:53").await?;
+        let mut buf = vec![0u8; 65536];
+        loop {
+            let (n, from) = socket.recv_from(&mut buf).await?;
+            socket.send_to(&buf[..n], from).await?;
+        }
+    });
+    sim.client("client", |host| async move {
+        let socket = UdpSocket::bind(host.handle(), "0.0.0.0:0").await?;
+        socket.connect("server:53").await?;
+        let mut retries = 0;
+        for i in 0..20u8 {
+            let request = pattern(if i % 5 == 0 { 4000 } else { 100 }, i);
+            let mut buf = vec![0u8; 65536];
+            loop {
+                socket.send(&request).await?;
+                let wait = Duration::from_millis(200);
+                match tokio::time::timeout(wait, socket.recv(&mut buf)).await {
+                    Ok(Err(e)) => return Err(e),
+                    Ok(Ok(n)) if buf[..n] == request[..] => break,
+                    Ok(_) => {} // a late answer to an earlier try: ask again
+                    Err(_) => retries += 1,
+                }
+            }
+        }
+        assert!(
+            retries > 3,
+            "30% loss each way makes some tries fail: {retries}"
+        );
+        let closed = UdpSocket::bind(host.handle(), "0.0.0.0:0").await?;
+        closed.connect("server:9").await?;
+        let mut buf = [0u8; 16];
+        let mut refused = false;
+        for _ in 0..10 {
+            closed.send(b"anyone?").await?;
+            match tokio::time::timeout(Duration::from_millis(200), closed.recv(&mut buf)).await {
+                Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                    refused = true;
+                    break;
+                }
+                _ => {}
+            }
+        }
+        assert!(refused, "port unreachable reported");
+        Ok(())
+    });
+    sim.run().unwrap();
 }
