@@ -4,6 +4,8 @@
 #   (a) kernel client -> synack serve --mode discard, over TUN
 #   (b) synack serve --mode source -> kernel client, over TUN
 #   (c) the same two transfers kernel -> kernel over a veth pair between two namespaces
+#   (d) kernel client -> smoltcp 0.14 discard server (examples/smol_tun.rs) over plain TUN
+#       (smoltcp's TUN device has no offloads), the comparator for synack's --no-offload run
 #
 # Every transfer uses the same client (bench/tun_client.py: one TCP connection, 1 MiB
 # send()/recv_into() calls) for the same time, at MTU 1500. TUN runs twice: with the device's
@@ -31,6 +33,11 @@ if [ ! -x "$SYNACK" ]; then
     cargo build --release --quiet
 fi
 SYNACK=$(realpath "$SYNACK")
+SMOL=${SMOL:-target/release/examples/smol_tun}
+if [ ! -x "$SMOL" ]; then
+    cargo build --release --quiet --example smol_tun
+fi
+SMOL=$(realpath "$SMOL")
 
 NS_TUN=synack-bench-tun-$$
 NS_A=synack-bench-va-$$
@@ -76,6 +83,25 @@ tun_run() {
     stop "$pid"
 }
 
+# ---- the smoltcp run: kernel client -> smoltcp discard over tun1 (created here, no
+# offloads); Gbit/s into $OUT/smol-discard.client
+smol_run() {
+    local pid
+    ip -n "$NS_TUN" tuntap add dev tun1 mode tun
+    ip -n "$NS_TUN" addr add 198.18.2.1/24 dev tun1
+    ip -n "$NS_TUN" link set tun1 mtu 1500 txqueuelen 4096 up
+    ip netns exec "$NS_TUN" "$SMOL" --tun tun1 --addr 198.18.2.2/24 --port 5001 \
+        --buffer "$BUFFER" >"$OUT/smol-discard.log" 2>&1 &
+    pid=$!
+    PIDS+=("$pid")
+    wait_for "$OUT/smol-discard.log" listening
+    ip netns exec "$NS_TUN" python3 "$CLIENT" send 198.18.2.2 5001 "$DURATION" \
+        >"$OUT/smol-discard.client"
+    sleep 0.2
+    stop "$pid"
+    ip -n "$NS_TUN" link del tun1
+}
+
 # ---- one veth run: $1 = discard|source; Gbit/s into $OUT/veth-$mode.client
 veth_run() {
     local mode=$1 pid client
@@ -100,6 +126,8 @@ for mode in discard source; do
         R[$tag]=$(cat "$OUT/$tag.client")
     done
 done
+smol_run
+R[smol-discard]=$(cat "$OUT/smol-discard.client")
 
 printf '\n%-40s %10s %10s %10s\n' "" "TUN+offl" "TUN plain" "veth"
 printf '%-40s %10s %10s %10s\n' "(a) kernel -> synack (discard), Gbit/s" \
@@ -111,5 +139,9 @@ printf '\nratio TUN/veth, with offloads: (a) %s  (b) %s;  without: (a) %s  (b) %
     "$(ratio "${R[tun-source-offload]}" "${R[veth-source]}")" \
     "$(ratio "${R[tun-discard]}" "${R[veth-discard]}")" \
     "$(ratio "${R[tun-source]}" "${R[veth-source]}")"
+printf '%-40s %10s %10s %10s\n' "(d) kernel -> smoltcp (discard), Gbit/s" \
+    "-" "${R[smol-discard]}" "-"
+printf 'ratio synack/smoltcp on plain TUN, kernel -> stack (discard): %s\n' \
+    "$(ratio "${R[tun-discard]}" "${R[smol-discard]}")"
 grep -h "^conn " "$OUT"/tun-*.log | sed 's/^/synack: /'
 finish
