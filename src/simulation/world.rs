@@ -150,8 +150,10 @@ impl Net {
             let Some(Reverse(p)) = w.in_flight.pop() else {
                 break;
             };
-            if w.push_inbox(p.to, p.bytes) {
-                self.host_notify.get(p.to).map(Notify::notify_one);
+            if w.push_inbox(p.to, p.bytes)
+                && let Some(n) = self.host_notify.get(p.to)
+            {
+                n.notify_one();
             }
         }
         None

@@ -21,6 +21,8 @@ pub(crate) mod sealed {
 
     /// An address as given, before resolution.
     pub enum Target<'a> {
+        /// One address (no allocation: `send_to` takes this path per datagram).
+        One(SocketAddr),
         /// Already addresses.
         Addrs(Vec<SocketAddr>),
         /// `"host:port"` or `"ip:port"`.
@@ -51,12 +53,12 @@ macro_rules! addrs {
 }
 
 addrs! {
-    SocketAddr => |a| Target::Addrs(vec![*a]);
-    SocketAddrV4 => |a| Target::Addrs(vec![SocketAddr::V4(*a)]);
-    SocketAddrV6 => |a| Target::Addrs(vec![SocketAddr::V6(*a)]);
-    (IpAddr, u16) => |a| Target::Addrs(vec![SocketAddr::new(a.0, a.1)]);
-    (Ipv4Addr, u16) => |a| Target::Addrs(vec![SocketAddr::new(IpAddr::V4(a.0), a.1)]);
-    (Ipv6Addr, u16) => |a| Target::Addrs(vec![SocketAddr::new(IpAddr::V6(a.0), a.1)]);
+    SocketAddr => |a| Target::One(*a);
+    SocketAddrV4 => |a| Target::One(SocketAddr::V4(*a));
+    SocketAddrV6 => |a| Target::One(SocketAddr::V6(*a));
+    (IpAddr, u16) => |a| Target::One(SocketAddr::new(a.0, a.1));
+    (Ipv4Addr, u16) => |a| Target::One(SocketAddr::new(IpAddr::V4(a.0), a.1));
+    (Ipv6Addr, u16) => |a| Target::One(SocketAddr::new(IpAddr::V6(a.0), a.1));
     [SocketAddr] => |a| Target::Addrs(a.to_vec());
     Vec<SocketAddr> => |a| Target::Addrs(a.clone());
     str => |s| Target::Str(s);
@@ -79,31 +81,49 @@ fn invalid(what: &str) -> io::Error {
     )
 }
 
+/// Resolved addresses: one without allocating, or a list.
+pub(crate) enum Addrs {
+    /// One address, or none left.
+    One(Option<SocketAddr>),
+    /// Several.
+    Many(std::vec::IntoIter<SocketAddr>),
+}
+
+impl Iterator for Addrs {
+    type Item = SocketAddr;
+
+    fn next(&mut self) -> Option<SocketAddr> {
+        match self {
+            Addrs::One(a) => a.take(),
+            Addrs::Many(v) => v.next(),
+        }
+    }
+}
+
 /// The socket addresses `addr` names, as `tokio::net::lookup_host` gives them, the runtime's
 /// host table consulted first.
-pub(crate) async fn resolve(
-    handle: &Handle,
-    addr: impl ToSocketAddrs,
-) -> io::Result<Vec<SocketAddr>> {
+pub(crate) async fn resolve(handle: &Handle, addr: impl ToSocketAddrs) -> io::Result<Addrs> {
+    let many = |v: Vec<SocketAddr>| Ok(Addrs::Many(v.into_iter()));
     let (host, port) = match addr.target() {
-        Target::Addrs(v) => return Ok(v),
+        Target::One(a) => return Ok(Addrs::One(Some(a))),
+        Target::Addrs(v) => return many(v),
         Target::Str(s) => {
             if let Ok(a) = s.parse::<SocketAddr>() {
-                return Ok(vec![a]);
+                return Ok(Addrs::One(Some(a)));
             }
             let (host, port) = s.rsplit_once(':').ok_or_else(|| invalid(s))?;
             (host, port.parse::<u16>().map_err(|_| invalid(s))?)
         }
         Target::HostPort(host, port) => {
             if let Ok(ip) = host.parse::<IpAddr>() {
-                return Ok(vec![SocketAddr::new(ip, port)]);
+                return Ok(Addrs::One(Some(SocketAddr::new(ip, port))));
             }
             (host, port)
         }
     };
     if let Some(hosts) = handle.hosts() {
         if let Some(ips) = hosts.get(host) {
-            return Ok(ips.iter().map(|&ip| SocketAddr::new(ip, port)).collect());
+            return many(ips.iter().map(|&ip| SocketAddr::new(ip, port)).collect());
         }
         if hosts.is_closed() {
             return Err(io::Error::new(
@@ -112,5 +132,5 @@ pub(crate) async fn resolve(
             ));
         }
     }
-    Ok(tokio::net::lookup_host((host, port)).await?.collect())
+    many(tokio::net::lookup_host((host, port)).await?.collect())
 }

@@ -56,7 +56,7 @@ impl UdpSocket {
     /// receive fail with `ConnectionRefused`, as on Linux. The first address `addr` yields is
     /// used.
     pub async fn connect(&self, addr: impl ToSocketAddrs) -> io::Result<()> {
-        let mut addrs = resolve(&self.inner.handle, addr).await?.into_iter();
+        let mut addrs = resolve(&self.inner.handle, addr).await?;
         let a = addrs.next().ok_or_else(no_addresses)?;
         self.inner.connect(a)
     }
@@ -68,7 +68,7 @@ impl UdpSocket {
 
     /// Sends `buf` as one datagram to `target` (the first address it yields).
     pub async fn send_to(&self, buf: &[u8], target: impl ToSocketAddrs) -> io::Result<usize> {
-        let mut addrs = resolve(&self.inner.handle, target).await?.into_iter();
+        let mut addrs = resolve(&self.inner.handle, target).await?;
         let to = addrs.next().ok_or_else(no_addresses)?;
         poll_fn(|cx| self.inner.poll_send(cx, buf, Some(to))).await
     }
