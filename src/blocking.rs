@@ -39,7 +39,19 @@ impl TcpListener {
     /// `(ip, 80)`, a `SocketAddr`), trying each address it yields as std does. Fails with
     /// `AddrInUse` if something already listens there, `AddrNotAvailable` if the stack does
     /// not own the address.
+    ///
+    /// On a [`Sharded`](crate::runtime::Sharded) runtime's own handle it fails with
+    /// `Unsupported` (a blocking accept waits on one stack): bind one listener on each shard's
+    /// handle ([`Sharded::shard`](crate::runtime::Sharded::shard)), or use
+    /// [`tokio_net::TcpListener`](crate::tokio_net::TcpListener), which listens on every shard.
     pub fn bind(handle: &Handle, addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
+        if handle.shard_handles().len() > 1 {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "a blocking listener serves one stack: bind one on each shard's handle \
+                 (Sharded::shard(i)), or use synack::tokio_net::TcpListener on the sharded handle",
+            ));
+        }
         let socket = each_addr(addr.to_socket_addrs()?, |a| ListenerSocket::bind(handle, a))?;
         Ok(TcpListener {
             socket,

@@ -22,6 +22,7 @@
 //! `NotConnected`.
 
 mod core;
+mod shard;
 pub(crate) mod socket;
 pub(crate) mod udp;
 mod waiters;
@@ -36,6 +37,8 @@ use std::io;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::thread::JoinHandle;
+
+pub use shard::{HANDOVER_QUEUE, ShardStats, Sharded};
 
 /// A device shared by the driver (which reads and writes it under the lock) and the runtime
 /// thread (which waits on it without the lock).
@@ -162,7 +165,10 @@ impl Builder {
         // Detached: the task ends by itself once the Runtime is dropped.
         rt.spawn(run(shared.clone(), device));
         Ok(Runtime {
-            handle: Handle { shared },
+            handle: Handle {
+                shared,
+                shard: None,
+            },
             thread: None,
         })
     }
@@ -224,7 +230,10 @@ impl Builder {
         });
         match started {
             Ok(shared) => Ok(Runtime {
-                handle: Handle { shared },
+                handle: Handle {
+                    shared,
+                    shard: None,
+                },
                 thread: Some(thread),
             }),
             Err(e) => {
@@ -282,6 +291,8 @@ async fn run<D: Device + Send + Sync>(shared: Arc<Shared>, device: Arc<D>) {
 #[derive(Clone)]
 pub struct Handle {
     pub(crate) shared: Arc<Shared>,
+    /// The shards this handle stands for, on a [`Sharded`] runtime.
+    pub(crate) shard: Option<shard::ShardRef>,
 }
 
 impl std::fmt::Debug for Handle {

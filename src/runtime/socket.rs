@@ -27,6 +27,18 @@ pub(crate) struct ListenerSocket {
 }
 
 impl ListenerSocket {
+    /// LISTEN on `addr` on every shard `handle` stands for (one listener each, on the same
+    /// port); port 0 picks a free port from the stack's ephemeral range (the first shard's
+    /// pick, then the same on the others).
+    pub(crate) fn bind_all(handle: &Handle, addr: SocketAddr) -> io::Result<Vec<ListenerSocket>> {
+        let mut sockets: Vec<ListenerSocket> = Vec::new();
+        for h in handle.shard_handles() {
+            let at = sockets.first().map_or(addr, |s| s.local);
+            sockets.push(Self::bind(&h, at)?);
+        }
+        Ok(sockets)
+    }
+
     /// LISTEN on `addr`; port 0 picks a free port from the stack's ephemeral range.
     pub(crate) fn bind(handle: &Handle, addr: SocketAddr) -> io::Result<ListenerSocket> {
         let (id, local) = handle.shared.call(|stack, _| listen(stack, addr))??;
@@ -211,9 +223,10 @@ impl StreamSocket {
 
     /// Active OPEN toward `remote`; the handshake is still to be waited for
     /// ([`connect_op`](Self::connect_op)).
+    /// On a sharded runtime the connection is opened on the shard that owns it.
     pub(crate) fn open(handle: &Handle, remote: SocketAddr) -> io::Result<StreamSocket> {
-        let id = handle.shared.call(|s, now| s.connect(now, remote))??;
-        Self::adopt(handle, id)
+        let (owner, id) = handle.open_connection(None, remote, None)?;
+        Self::adopt(&owner, id)
     }
 
     /// `Ok` once the handshake completed, the connection's error if it failed.

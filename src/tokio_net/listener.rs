@@ -9,14 +9,24 @@ use crate::tcp;
 use std::future::poll_fn;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
 /// A TCP listener on a synack stack, like `tokio::net::TcpListener`.
 ///
 /// Dropping it stops listening; connections not yet accepted are reset.
+///
+/// On a [`Sharded`](crate::runtime::Sharded) runtime's handle it is one listener per shard
+/// (on the same address), and accepting takes a connection from whichever shard has one,
+/// each shard in turn; on one shard's handle it listens on that shard alone.
 #[derive(Debug)]
 pub struct TcpListener {
-    socket: ListenerSocket,
+    /// One per shard (one on an unsharded runtime); never empty.
+    sockets: Vec<ListenerSocket>,
+    /// The first socket's listener id.
+    id: ListenerId,
+    /// The shard whose accept queue is tried first next time, so none is starved.
+    next: AtomicUsize,
     /// Made by [`intercept_deferred`](Self::intercept_deferred): handshakes wait for
     /// [`accept_syn`](Self::accept_syn).
     deferred: bool,
@@ -29,11 +39,8 @@ impl TcpListener {
     /// `AddrNotAvailable` if the stack does not own the address.
     pub async fn bind(handle: &Handle, addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
         let addrs = resolve(handle, addr).await?;
-        let socket = each_addr(addrs, |a| ListenerSocket::bind(handle, a))?;
-        Ok(TcpListener {
-            socket,
-            deferred: false,
-        })
+        let sockets = each_addr(addrs, |a| ListenerSocket::bind_all(handle, a))?;
+        Self::from_sockets(sockets, false)
     }
 
     /// Intercepts every TCP connection that arrives on the stack's device, whatever its
@@ -43,9 +50,22 @@ impl TcpListener {
     /// Listeners on exact addresses still get their own connections. At most one intercepting
     /// listener exists per stack (`AddrInUse` otherwise); `backlog` bounds the accept queue.
     pub async fn intercept(handle: &Handle, backlog: usize) -> io::Result<TcpListener> {
-        let id = handle.with_stack(|s, _| s.intercept(backlog))??;
+        Self::intercept_on_every_shard(handle, false, |s| s.intercept(backlog))
+    }
+
+    /// One interceptor per shard `handle` stands for, made by `make`.
+    fn intercept_on_every_shard(
+        handle: &Handle,
+        deferred: bool,
+        make: impl Fn(&mut crate::stack::Stack) -> Result<ListenerId, StackError>,
+    ) -> io::Result<TcpListener> {
         let any = SocketAddr::from(([0, 0, 0, 0], 0));
-        Self::from_stack_listener(handle, id, any)
+        let mut sockets = Vec::new();
+        for h in handle.shard_handles() {
+            let id = h.with_stack(|s, _| make(s))??;
+            sockets.push(ListenerSocket::adopt(&h, id, any)?);
+        }
+        Self::from_sockets(sockets, deferred)
     }
 
     /// Intercepts like [`intercept`](Self::intercept), but each handshake waits for the
@@ -57,11 +77,7 @@ impl TcpListener {
     /// "connection refused", as it would from the destination itself).
     /// [`accept`](Self::accept) still works and completes each handshake at once.
     pub async fn intercept_deferred(handle: &Handle, backlog: usize) -> io::Result<TcpListener> {
-        let id = handle.with_stack(|s, _| s.intercept_deferred(backlog))??;
-        let any = SocketAddr::from(([0, 0, 0, 0], 0));
-        let mut listener = Self::from_stack_listener(handle, id, any)?;
-        listener.deferred = true;
-        Ok(listener)
+        Self::intercept_on_every_shard(handle, true, |s| s.intercept_deferred(backlog))
     }
 
     /// Waits for the next client's SYN on a deferring interceptor
@@ -74,19 +90,22 @@ impl TcpListener {
                 "accept_syn needs a listener from TcpListener::intercept_deferred",
             ));
         }
-        let handle = &self.socket.handle;
-        let id = self.socket.id;
-        let held = poll_fn(|cx| {
-            handle
-                .shared
-                .poll_op(cx, crate::runtime::socket::accept_slot(id), |s, now| {
-                    s.next_held(now)
-                        .ok_or(StackError::Tcp(tcp::Error::WouldBlock))
-                })
+        let (handle, held) = poll_fn(|cx| {
+            self.poll_each(cx, |socket, cx| {
+                let id = socket.id;
+                socket
+                    .handle
+                    .shared
+                    .poll_op(cx, crate::runtime::socket::accept_slot(id), |s, now| {
+                        s.next_held(now)
+                            .ok_or(StackError::Tcp(tcp::Error::WouldBlock))
+                    })
+                    .map_ok(|held| (socket.handle.clone(), held))
+            })
         })
         .await?;
         Ok(PendingConnection {
-            handle: handle.clone(),
+            handle,
             id: held.id,
             local: held.local,
             remote: held.remote,
@@ -94,12 +113,46 @@ impl TcpListener {
         })
     }
 
-    /// Wraps a listener socket (from [`TcpSocket::listen`](super::TcpSocket::listen)).
-    pub(super) fn from_socket(socket: ListenerSocket) -> TcpListener {
-        TcpListener {
-            socket,
-            deferred: false,
+    /// Polls `f` on each shard's listener in turn, starting after the one that last
+    /// answered: the first ready answer, else pending (the task is registered on every
+    /// shard's accept queue).
+    fn poll_each<T>(
+        &self,
+        cx: &mut Context<'_>,
+        mut f: impl FnMut(&ListenerSocket, &mut Context<'_>) -> Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        let n = self.sockets.len();
+        let start = self.next.load(Ordering::Relaxed);
+        for k in 0..n {
+            let i = (start + k) % n;
+            let Some(socket) = self.sockets.get(i) else {
+                continue;
+            };
+            if let Poll::Ready(r) = f(socket, cx) {
+                self.next.store((i + 1) % n, Ordering::Relaxed);
+                return Poll::Ready(r);
+            }
         }
+        Poll::Pending
+    }
+
+    /// A listener over `sockets` (one per shard; `InvalidInput` if empty).
+    pub(super) fn from_sockets(
+        sockets: Vec<ListenerSocket>,
+        deferred: bool,
+    ) -> io::Result<TcpListener> {
+        let Some(id) = sockets.first().map(|s| s.id) else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a listener needs at least one stack",
+            ));
+        };
+        Ok(TcpListener {
+            sockets,
+            id,
+            next: AtomicUsize::new(0),
+            deferred,
+        })
     }
 
     /// Serves a listener already created on the stack (through [`Handle::with_stack`]), such
@@ -109,10 +162,7 @@ impl TcpListener {
         id: ListenerId,
         local: SocketAddr,
     ) -> io::Result<TcpListener> {
-        Ok(TcpListener {
-            socket: ListenerSocket::adopt(handle, id, local)?,
-            deferred: false,
-        })
+        Self::from_sockets(vec![ListenerSocket::adopt(handle, id, local)?], false)
     }
 
     /// Waits for the next established connection and returns it with the peer's address.
@@ -125,39 +175,51 @@ impl TcpListener {
     /// once (the stream may still be finishing it: reads and writes wait for it).
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
         if self.deferred {
-            let handle = &self.socket.handle;
-            let id = self.socket.id;
-            let held = std::task::ready!(handle.shared.poll_op(
-                cx,
-                crate::runtime::socket::accept_slot(id),
-                |s, now| {
-                    let h = s
-                        .next_held(now)
-                        .ok_or(StackError::Tcp(tcp::Error::WouldBlock))?;
-                    s.complete_held(now, h.id).map(|c| (c, h.remote))
-                },
-            ))?;
-            let (conn, peer) = held;
-            return Poll::Ready(
-                StreamSocket::adopt(handle, conn).map(|s| (TcpStream::from_socket(s), peer)),
-            );
+            return self.poll_each(cx, |socket, cx| {
+                let (handle, id) = (&socket.handle, socket.id);
+                let held = std::task::ready!(handle.shared.poll_op(
+                    cx,
+                    crate::runtime::socket::accept_slot(id),
+                    |s, now| {
+                        let h = s
+                            .next_held(now)
+                            .ok_or(StackError::Tcp(tcp::Error::WouldBlock))?;
+                        s.complete_held(now, h.id).map(|c| (c, h.remote))
+                    },
+                ))?;
+                let (conn, peer) = held;
+                Poll::Ready(
+                    StreamSocket::adopt(handle, conn).map(|s| (TcpStream::from_socket(s), peer)),
+                )
+            });
         }
-        self.socket.poll_accept(cx).map(|r| {
-            r.map(|s| {
-                let peer = s.remote;
-                (TcpStream::from_socket(s), peer)
+        self.poll_each(cx, |socket, cx| {
+            socket.poll_accept(cx).map(|r| {
+                r.map(|s| {
+                    let peer = s.remote;
+                    (TcpStream::from_socket(s), peer)
+                })
             })
         })
     }
 
     /// The address it listens on.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        Ok(self.socket.local)
+        self.sockets
+            .first()
+            .map(|s| s.local)
+            .ok_or_else(|| io::ErrorKind::NotConnected.into())
     }
 
-    /// The stack's id of this listener.
+    /// The stack's id of this listener (on a sharded runtime, the first shard's listener;
+    /// [`ids`](Self::ids) has them all).
     pub fn id(&self) -> ListenerId {
-        self.socket.id
+        self.id
+    }
+
+    /// The id of this listener on each shard's stack, in shard order (one, unless sharded).
+    pub fn ids(&self) -> Vec<ListenerId> {
+        self.sockets.iter().map(|s| s.id).collect()
     }
 }
 

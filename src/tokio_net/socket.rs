@@ -162,10 +162,9 @@ impl TcpSocket {
                     l
                 }
             });
-        let id = self
-            .handle
-            .with_stack(|st, now| st.connect_with(now, local, addr, Some(cfg)))??;
-        let socket = StreamSocket::adopt(&self.handle, id)?;
+        // On a sharded runtime, on the shard that owns the connection.
+        let (owner, id) = self.handle.open_connection(local, addr, Some(cfg))?;
+        let socket = StreamSocket::adopt(&owner, id)?;
         if s.nodelay {
             socket.set_nodelay(true)?;
         }
@@ -182,11 +181,13 @@ impl TcpSocket {
             io::Error::new(io::ErrorKind::InvalidInput, "bind the socket before listen")
         })?;
         let backlog = usize::try_from(backlog).unwrap_or(BACKLOG).max(1);
-        let id = self
-            .handle
-            .with_stack(|st, _| st.listen_with(local, backlog, cfg))??;
-        let socket = ListenerSocket::adopt(&self.handle, id, local)?;
-        Ok(TcpListener::from_socket(socket))
+        // One listener on each shard the handle stands for (one, unless sharded).
+        let mut sockets = Vec::new();
+        for h in self.handle.shard_handles() {
+            let id = h.with_stack(|st, _| st.listen_with(local, backlog, cfg))??;
+            sockets.push(ListenerSocket::adopt(&h, id, local)?);
+        }
+        TcpListener::from_sockets(sockets, false)
     }
 }
 
