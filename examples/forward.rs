@@ -16,10 +16,13 @@
 //! both ways until the flow is idle for a minute, so DNS and QUIC pass through as well.
 //!
 //! With more than one thread (`--threads`, by default one per core) the device is opened with
-//! that many queues ([`TunDevice::open_queues`]) and each thread runs a stack of its own on its
-//! own queue, with a `current_thread` Tokio runtime holding the stack's task and the splices of
-//! its connections: the kernel keeps each connection on one queue, so nothing is shared between
-//! the threads and nothing crosses from one to another.
+//! that many queues ([`TunDevice::open_queues`]) and run as a sharded runtime
+//! ([`Builder::build_sharded`](synack::runtime::Builder::build_sharded)): each thread runs a
+//! stack of its own on its own queue, and its interceptor's accept loop and the splices of its
+//! connections as tasks beside it. A connection belongs to the shard its 4-tuple hashes to;
+//! the kernel keeps a flow on the queue its replies come from, and a packet that lands on
+//! another queue anyway (a new SYN, or a flow idle for more than the kernel's 3 s) is handed
+//! to the owner rather than reset. UDP flows are served by the first thread.
 //!
 //! ```sh
 //! forward --tun tun0 [--addr 198.18.0.2] [--threads N] [--stats SECONDS]
@@ -37,7 +40,7 @@ use clap::Parser;
 use std::io;
 use std::net::IpAddr;
 use std::time::Duration;
-use synack::net::{TunConfig, TunDevice, TunQueue};
+use synack::net::{TunConfig, TunDevice};
 use synack::runtime::{Handle, Runtime};
 use synack::stack::StackConfig;
 use synack::stack::UdpInterceptConfig;
@@ -97,86 +100,61 @@ fn main() -> io::Result<()> {
         .max(1);
     let queues =
         TunDevice::open_queues(&TunConfig::new(&args.tun), threads).map_err(io::Error::other)?;
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    let shards = queues
-        .into_iter()
-        .enumerate()
-        .map(|(i, queue)| {
-            let (args, ready) = (args.clone(), ready_tx.clone());
-            std::thread::Builder::new()
-                .name(format!("forward-{i}"))
-                .spawn(move || shard(i, queue, &args, ready))
-        })
-        .collect::<io::Result<Vec<_>>>()?;
-    drop(ready_tx);
-    // Every shard reports once that its listener is up (or why it failed).
-    for _ in 0..threads {
-        match ready_rx.recv() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(e),
-            Err(_) => return Err(io::Error::other("a forwarding thread died while starting")),
-        }
-    }
-    println!("forwarding on {} ({threads} threads)", args.tun);
-    for s in shards {
-        match s.join() {
-            Ok(r) => r?,
-            Err(_) => return Err(io::Error::other("a forwarding thread panicked")),
-        }
-    }
-    Ok(())
-}
-
-/// Thread number `thread`: a `current_thread` runtime with a stack on one queue of the device, and the
-/// splices of the connections that arrive on that queue.
-fn shard(
-    thread: usize,
-    queue: TunQueue,
-    args: &Args,
-    ready: std::sync::mpsc::Sender<io::Result<()>>,
-) -> io::Result<()> {
-    let rt = tokio::runtime::Builder::new_current_thread()
+    let mut cfg = StackConfig::default();
+    cfg.tcp.send_buffer = args.buffer;
+    cfg.tcp.recv_buffer = args.buffer;
+    // One stack per queue, each on a thread of its own; a packet that lands on the queue of a
+    // stack that does not own its connection is handed to the owner.
+    let sharded = Runtime::builder()
+        .address(args.addr)
+        .stack_config(cfg)
+        .build_sharded(
+            queues
+                .into_iter()
+                .map(|q| move || q.register().map_err(io::Error::other)),
+        )?;
+    let main_rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    rt.block_on(async {
-        let started = async {
-            let device = queue.register().map_err(io::Error::other)?;
-            let mut cfg = StackConfig::default();
-            cfg.tcp.send_buffer = args.buffer;
-            cfg.tcp.recv_buffer = args.buffer;
-            // The stack runs as a task on this (single-threaded) runtime, beside the splices:
-            // waking a splice is then a run-queue push, not a wake-up of another thread.
-            let runtime = Runtime::builder()
-                .address(args.addr)
-                .stack_config(cfg)
-                .spawn(device)?;
-            // Each client's SYN waits unanswered until its destination has answered ours.
-            let listener = TcpListener::intercept_deferred(&runtime, BACKLOG).await?;
-            let udp = UdpInterceptor::new(&runtime, UdpInterceptConfig::default()).await?;
-            Ok::<_, io::Error>((runtime, listener, udp))
-        };
-        let (runtime, listener, udp) = match started.await {
-            Ok(s) => {
-                let _ = ready.send(Ok(()));
-                s
+    main_rt.block_on(async {
+        // Each client's SYN waits unanswered until its destination has answered ours. One
+        // interceptor per shard, served by a task on that shard's thread, beside its stack:
+        // waking a splice is then a run-queue push, not a wake-up of another thread.
+        let mut loops = Vec::new();
+        for thread in 0..sharded.len() {
+            let Some(handle) = sharded.shard(thread) else {
+                break;
+            };
+            let listener = TcpListener::intercept_deferred(handle, BACKLOG).await?;
+            let splice = args.splice;
+            let accept = async move {
+                loop {
+                    match listener.accept_syn().await {
+                        Ok(pending) => drop(tokio::spawn(forward(pending, thread, splice))),
+                        Err(e) => return Err::<(), io::Error>(e),
+                    }
+                }
+            };
+            loops.extend(sharded.spawn_on(thread, accept));
+            if let Some(secs) = args.stats {
+                sharded.spawn_on(thread, print_stats(handle.clone(), secs));
             }
-            Err(e) => {
-                let _ = ready.send(Err(io::Error::new(e.kind(), e.to_string())));
-                return Err(e);
-            }
-        };
-        if let Some(secs) = args.stats {
-            tokio::spawn(print_stats(runtime.handle().clone(), secs));
         }
-        tokio::spawn(async move {
+        // UDP flows are all served by the first shard (the sharded runtime routes UDP there).
+        let udp = UdpInterceptor::new(&sharded, UdpInterceptConfig::default()).await?;
+        sharded.spawn_on(0, async move {
             while let Ok((session, client, destination)) = udp.accept().await {
                 tokio::spawn(relay(session, client, destination));
             }
         });
-        loop {
-            let pending = listener.accept_syn().await?;
-            tokio::spawn(forward(pending, thread, args.splice));
+        println!("forwarding on {} ({threads} threads)", args.tun);
+        for l in loops {
+            match l.await {
+                Ok(r) => r?,
+                Err(_) => return Err(io::Error::other("a forwarding task panicked")),
+            }
         }
+        Ok::<_, io::Error>(())
     })
 }
 
