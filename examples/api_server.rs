@@ -10,7 +10,11 @@
 //!   ([`Builder::spawn`](synack::runtime::Builder::spawn)), one task per connection;
 //! * `tokio-thread`: the same tasks, with the stack on a thread of its own
 //!   ([`Builder::build_with`](synack::runtime::Builder::build_with));
-//! * `blocking`: `synack::blocking` sockets, one OS thread per connection.
+//! * `blocking`: `synack::blocking` sockets, one OS thread per connection;
+//! * `sharded`: `--shards N` stacks on N threads over an `N`-queue device
+//!   ([`Builder::build_sharded`](synack::runtime::Builder::build_sharded)), each shard with its
+//!   own listener and its connections' tasks on its thread (`bench/shards.sh`). `--echo-port`
+//!   adds an echo listener beside the main one.
 //!
 //! `discard` reads and drops until EOF, `source` writes until the peer goes, `echo` echoes
 //! until EOF. Reads and writes move up to 1 MiB at a time, as `bench/tun_client.py` does.
@@ -48,6 +52,12 @@ struct Args {
     /// Send and receive buffer of each connection, in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = 1 << 20)]
     buffer: usize,
+    /// With `--api sharded`: the number of shards (device queues, stacks and threads).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    shards: usize,
+    /// With `--api sharded`: also echo connections on this port.
+    #[arg(long, value_name = "PORT")]
+    echo_port: Option<u16>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -55,6 +65,7 @@ enum Api {
     Tokio,
     TokioThread,
     Blocking,
+    Sharded,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -102,6 +113,17 @@ fn main() -> io::Result<()> {
             let stack = builder.build_with(open)?;
             app.block_on(serve_tokio(stack, local, args.mode))
         }
+        Api::Sharded => {
+            let queues =
+                TunDevice::open_queues(&tun, args.shards.max(1)).map_err(io::Error::other)?;
+            let sharded = builder.build_sharded(
+                queues
+                    .into_iter()
+                    .map(|q| move || q.register().map_err(io::Error::other)),
+            )?;
+            let echo = args.echo_port.map(|p| SocketAddr::new(args.addr, p));
+            app.block_on(serve_sharded(sharded, local, args.mode, echo))
+        }
         Api::Tokio => app.block_on(async {
             let device = TunDevice::open(&tun).map_err(io::Error::other)?;
             serve_tokio(builder.spawn(device)?, local, args.mode).await
@@ -112,35 +134,71 @@ fn main() -> io::Result<()> {
 async fn serve_tokio(stack: Runtime, local: SocketAddr, mode: Mode) -> io::Result<()> {
     let listener = synack::tokio_net::TcpListener::bind(&stack, local).await?;
     println!("listening on {}", listener.local_addr()?);
-    loop {
-        let (mut s, _) = listener.accept().await?;
-        tokio::spawn(async move {
-            let mut buf = vec![0u8; CHUNK];
-            let _ = match mode {
-                Mode::Discard => loop {
-                    match s.read(&mut buf).await {
-                        Ok(0) | Err(_) => break Ok(()),
-                        Ok(_) => {}
-                    }
-                },
-                Mode::Source => loop {
-                    if let Err(e) = s.write_all(&buf).await {
-                        break Err(e);
-                    }
-                },
-                Mode::Echo => {
-                    let (mut r, mut w) = s.split();
-                    tokio::io::copy_buf(
-                        &mut tokio::io::BufReader::with_capacity(CHUNK, &mut r),
-                        &mut w,
-                    )
-                    .await
-                    .map(drop)
-                }
-            };
-            let _ = s.shutdown().await;
-        });
+    accept_loop(listener, mode).await
+}
+
+/// One listener per shard (and one echo listener each, if asked), each served by a task on
+/// its shard's thread, with its connections' tasks beside it.
+async fn serve_sharded(
+    sharded: synack::runtime::Sharded,
+    local: SocketAddr,
+    mode: Mode,
+    echo: Option<SocketAddr>,
+) -> io::Result<()> {
+    let mut loops = Vec::new();
+    for i in 0..sharded.len() {
+        let Some(handle) = sharded.shard(i) else {
+            break;
+        };
+        let listener = synack::tokio_net::TcpListener::bind(handle, local).await?;
+        loops.extend(sharded.spawn_on(i, accept_loop(listener, mode)));
+        if let Some(at) = echo {
+            let listener = synack::tokio_net::TcpListener::bind(handle, at).await?;
+            loops.extend(sharded.spawn_on(i, accept_loop(listener, Mode::Echo)));
+        }
     }
+    println!("listening on {local} ({} shards)", sharded.len());
+    for l in loops {
+        l.await
+            .map_err(|_| io::Error::other("a serving task panicked"))??;
+    }
+    Ok(())
+}
+
+/// Serves every connection `listener` accepts in `mode`, each in a task of its own.
+async fn accept_loop(listener: synack::tokio_net::TcpListener, mode: Mode) -> io::Result<()> {
+    loop {
+        let (s, _) = listener.accept().await?;
+        tokio::spawn(serve_one(s, mode));
+    }
+}
+
+/// Discards, sources or echoes one connection, then closes it.
+async fn serve_one(mut s: synack::tokio_net::TcpStream, mode: Mode) {
+    let mut buf = vec![0u8; CHUNK];
+    let _ = match mode {
+        Mode::Discard => loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => break Ok(()),
+                Ok(_) => {}
+            }
+        },
+        Mode::Source => loop {
+            if let Err(e) = s.write_all(&buf).await {
+                break Err(e);
+            }
+        },
+        Mode::Echo => {
+            let (mut r, mut w) = s.split();
+            tokio::io::copy_buf(
+                &mut tokio::io::BufReader::with_capacity(CHUNK, &mut r),
+                &mut w,
+            )
+            .await
+            .map(drop)
+        }
+    };
+    let _ = s.shutdown().await;
 }
 
 fn serve_blocking(stack: Runtime, local: SocketAddr, mode: Mode) -> io::Result<()> {

@@ -7,6 +7,8 @@
 //! loadgen serve ADDR                                  # echo server: echoes until EOF
 //! loadgen connect ADDR [--concurrency N] [--seconds S] [--size BYTES]
 //! loadgen pingpong ADDR [--seconds S] [--size BYTES]
+//! loadgen discard ADDR                                # discard server: reads until EOF
+//! loadgen bulk ADDR [--connections N] [--seconds S] [--threads T]
 //! ```
 //!
 //! `serve` prints `listening on ADDR` and echoes every connection until its EOF, then closes.
@@ -14,7 +16,10 @@
 //! echo to EOF and closes; it prints connections per second (completed, echo checked) on
 //! stdout, and failures on stderr. `pingpong` holds one connection with Nagle off and sends
 //! one BYTES-sized request at a time, waiting for the echo; it prints
-//! `REQUESTS_PER_SECOND P50_US P99_US`.
+//! `REQUESTS_PER_SECOND P50_US P99_US`. `bulk` opens N connections at once, each writing
+//! 256 KiB at a time for S seconds, then half-closes and waits for the server to close; it
+//! prints the aggregate Gbit/s (bytes written over the time until the last connection
+//! closed), on T threads (default 2) so the client is not one core's worth.
 
 use clap::{Parser, Subcommand};
 use std::io;
@@ -34,6 +39,25 @@ struct Args {
 
 #[derive(Subcommand, Debug)]
 enum Cmd {
+    /// Discard server: reads every connection until its EOF, then closes it.
+    Discard {
+        /// Address to listen on.
+        addr: SocketAddr,
+    },
+    /// Many connections sending at once: aggregate throughput.
+    Bulk {
+        /// Server address (a discard server).
+        addr: SocketAddr,
+        /// Connections at once.
+        #[arg(long, default_value_t = 16)]
+        connections: usize,
+        /// How long each sends.
+        #[arg(long, default_value_t = 3.0)]
+        seconds: f64,
+        /// Client threads.
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+    },
     /// Echo server: echoes every connection until its EOF.
     Serve {
         /// Address to listen on.
@@ -66,10 +90,35 @@ enum Cmd {
     },
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> io::Result<()> {
-    match Args::parse().cmd {
+fn main() -> io::Result<()> {
+    let cmd = Args::parse().cmd;
+    let threads = match &cmd {
+        Cmd::Bulk { threads, .. } => (*threads).max(1),
+        _ => 1,
+    };
+    let rt = if threads > 1 {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_all()
+            .build()?
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+    };
+    rt.block_on(run(cmd))
+}
+
+async fn run(cmd: Cmd) -> io::Result<()> {
+    match cmd {
         Cmd::Serve { addr } => serve(addr).await,
+        Cmd::Discard { addr } => discard(addr).await,
+        Cmd::Bulk {
+            addr,
+            connections,
+            seconds,
+            ..
+        } => bulk(addr, connections.max(1), seconds).await,
         Cmd::Connect {
             addr,
             concurrency,
@@ -82,6 +131,58 @@ async fn main() -> io::Result<()> {
             size,
         } => pingpong(addr, seconds, size.max(1)).await,
     }
+}
+
+async fn discard(addr: SocketAddr) -> io::Result<()> {
+    let listener = TcpListener::bind(addr).await?;
+    println!("listening on {}", listener.local_addr()?);
+    loop {
+        let (mut s, _) = listener.accept().await?;
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 256 * 1024];
+            while let Ok(n) = s.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+            }
+        });
+    }
+}
+
+/// `connections` streams to a discard server at once, each writing for `seconds`; prints the
+/// aggregate Gbit/s. Fails if any connection fails.
+async fn bulk(addr: SocketAddr, connections: usize, seconds: f64) -> io::Result<()> {
+    let mut streams = Vec::new();
+    for _ in 0..connections {
+        streams.push(TcpStream::connect(addr).await?);
+    }
+    let start = Instant::now();
+    let until = start + Duration::from_secs_f64(seconds);
+    let tasks: Vec<_> = streams
+        .into_iter()
+        .map(|mut s| {
+            tokio::spawn(async move {
+                let data = vec![0x5au8; 256 * 1024];
+                let mut sent = 0u64;
+                while Instant::now() < until {
+                    s.write_all(&data).await?;
+                    sent += data.len() as u64;
+                }
+                s.shutdown().await?;
+                // The server closes once it has read everything: then it all arrived.
+                let mut rest = [0u8; 64];
+                while s.read(&mut rest).await? > 0 {}
+                Ok::<u64, io::Error>(sent)
+            })
+        })
+        .collect();
+    let mut total = 0u64;
+    for t in tasks {
+        total += t.await.map_err(io::Error::other)??;
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    println!("{:.2}", total as f64 * 8.0 / elapsed / 1e9);
+    Ok(())
 }
 
 async fn serve(addr: SocketAddr) -> io::Result<()> {
