@@ -208,21 +208,20 @@ impl TunDevice {
         }
     }
 
-    /// Opens the interface with `queues` queues (`IFF_MULTI_QUEUE`), for one stack per core.
+    /// Opens the interface with `queues` queues (`IFF_MULTI_QUEUE`), for one stack per core:
+    /// hand them to [`Builder::build_sharded`](crate::runtime::Builder::build_sharded)
+    /// (`queues.into_iter().map(|q| move || q.register().map_err(io::Error::other))`), which
+    /// runs a stack per queue on a thread of its own.
     ///
-    /// The kernel hands each flow's packets to one queue, chosen by a hash of its addresses
-    /// and ports (for a while after a queue wrote a packet of the flow, to that queue). So a
-    /// [`Stack`](crate::stack::Stack) per queue, each on its own thread, sees every packet of
-    /// the connections it accepts, with nothing shared between them: those arrive on the
-    /// queue their hash picks and stay there. A connection a stack *opens* is hashed to its
-    /// own queue only while the kernel's record of the last writer lasts (about 3 s idle,
-    /// 4,096 flows); after that its packets may reach another queue, whose stack answers with
-    /// a RST. Until flows can be steered (an eBPF program, `TUNSETSTEERINGEBPF`), run a stack
-    /// that connects out on a single queue. Unlike a single-queue device, a multi-queue one
-    /// can be opened again by another process, which then takes a share of the flows. give each queue to its own
-    /// runtime ([`TunQueue::register`] on that runtime, then
-    /// [`Builder::spawn`](crate::runtime::Builder::spawn)). With `queues` = 1 this is
-    /// [`open`](Self::open) without the registration. No runtime is needed here.
+    /// The kernel picks the queue of each packet from the queue the flow's last packet was
+    /// written on (for about 3 s, up to 4,096 flows), else from a hash of its addresses and
+    /// ports seeded at random: a new connection's SYN, or a packet of one idle for a few
+    /// seconds, may reach a queue other than the one its stack writes on. A sharded runtime
+    /// hands such packets to the stack that owns the connection; stacks run on the queues by
+    /// hand, each unaware of the others, would answer them with a RST. Unlike a single-queue
+    /// device, a multi-queue one can be opened again by another process, which then takes a
+    /// share of the flows. With `queues` = 1 this is [`open`](Self::open) without the
+    /// registration. No runtime is needed here.
     ///
     /// Every queue of one device must be opened this way, all at once: a device created
     /// without `IFF_MULTI_QUEUE` cannot take a second queue. At most 256 queues (the kernel's
