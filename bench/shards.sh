@@ -11,9 +11,10 @@
 # (`loadgen bulk`), and connections per second (`loadgen connect`, 64 at a time: connect, a
 # 64-byte request, half-close, read the echo, close). Each round runs 1 shard, 2 shards and
 # the kernel, alternating, and the table prints medians over ROUNDS with the ratios 2 shards /
-# 1 shard and each / kernel, then the server's CPU time per GB and per 1000 connections (from
-# /proc: user + system time of the api_server process, which includes the TUN system calls
-# it makes).
+# 1 shard and each / kernel, then CPU time per GB and per 1000 connections of the server (from
+# /proc: user + system time of the api_server process, which includes the TUN system calls it
+# makes, or of the kernel path's loadgen servers) and of the client (loadgen under
+# /usr/bin/time, including the kernel TCP its system calls run).
 #
 # Needs root. Creates namespaces shd-c-PID and shd-k-PID (198.18.50.0/24 on the TUN device,
 # 198.51.100.0/24 on the veth) and deletes them, and every process it started, on exit, also on
@@ -53,8 +54,10 @@ ip netns exec "$NS_C" sysctl -qw net.ipv4.ip_local_port_range="10000 65000"
 
 ip netns exec "$NS_K" "$LOADGEN" discard 198.51.100.2:5001 >"$OUT/kernel-discard.log" 2>&1 &
 PIDS+=("$!")
+KERNEL_DISCARD=$!
 ip netns exec "$NS_K" "$LOADGEN" serve 198.51.100.2:5002 >"$OUT/kernel-echo.log" 2>&1 &
 PIDS+=("$!")
+KERNEL_ECHO=$!
 wait_for "$OUT/kernel-discard.log" listening
 wait_for "$OUT/kernel-echo.log" listening
 
@@ -65,29 +68,39 @@ f = open(f'/proc/{sys.argv[1]}/stat').read().rsplit(')', 1)[1].split()
 print((int(f[11]) + int(f[12])) / os.sysconf('SC_CLK_TCK'))" "$1" 2>/dev/null || echo 0
 }
 
-# Runs the transfer and the connection rate against $1:$2 (address, ports 5001/5002); sets
-# GBPS, CPS, and, given a server pid $3, CPU_GB (server CPU s per GB) and CPU_KCONN (per 1000
-# connections).
+# Prints $1 / ($2 * $3 / $4) with three decimals: CPU seconds $1 per unit of work done at
+# rate $2 for $3 seconds, the rate counting units of $4 (8 for Gbit/s to GB); '-' if not
+# numbers.
+per() {
+    python3 -c "import sys
+c, r, d, u = map(float, sys.argv[1:]); print(f'{c / (r * d / u):.3f}')" "$@" 2>/dev/null ||
+        echo -
+}
+
+# Runs the transfer and the connection rate against $1 (ports 5001 and 5002), tagging logs
+# $2, with the servers' pids $3 (discard) and $4 (echo); sets GBPS and CPS, and the servers'
+# and the clients' CPU seconds per GB (SRV_GB, CLI_GB) and per 1000 connections (SRV_KC,
+# CLI_KC).
 measure() {
-    local addr=$1 tag=$2 pid=${3:-} c0 c1 c2
-    [ -z "$pid" ] || c0=$(cpu_secs "$pid")
-    GBPS=$(ip netns exec "$NS_C" "$LOADGEN" bulk "$addr:5001" --connections "$CONNS" \
-        --seconds "$DURATION" --threads "$THREADS" 2>"$OUT/bulk-$tag.log" || echo failed)
-    [ -z "$pid" ] || c1=$(cpu_secs "$pid")
-    CPS=-
+    local addr=$1 tag=$2 c0 c1 c2 c3 cli
+    c0=$(cpu_secs "$3")
+    GBPS=$(ip netns exec "$NS_C" /usr/bin/time -f '%U %S' -o "$OUT/bulk-$tag.cpu" \
+        "$LOADGEN" bulk "$addr:5001" --connections "$CONNS" --seconds "$DURATION" \
+        --threads "$THREADS" 2>"$OUT/bulk-$tag.log" || echo failed)
+    c1=$(cpu_secs "$3")
+    cli=$(awk '{print $1 + $2}' "$OUT/bulk-$tag.cpu" 2>/dev/null || echo 0)
+    SRV_GB=$(per "$(echo "$c1 - $c0" | bc)" "$GBPS" "$DURATION" 8)
+    CLI_GB=$(per "$cli" "$GBPS" "$DURATION" 8)
+    CPS=- SRV_KC=- CLI_KC=-
     if [ "$RATE_SECS" != 0 ]; then
-        CPS=$(ip netns exec "$NS_C" "$LOADGEN" connect "$addr:5002" --concurrency 64 \
-            --seconds "$RATE_SECS" 2>"$OUT/rate-$tag.log" || echo failed)
-    fi
-    [ -z "$pid" ] || c2=$(cpu_secs "$pid")
-    CPU_GB=- CPU_KCONN=-
-    if [ -n "$pid" ]; then
-        CPU_GB=$(python3 -c "import sys
-c, g, d = map(float, sys.argv[1:]); print(f'{c / (g * d / 8):.3f}')" "$(echo "$c1 - $c0" | bc)" \
-            "$GBPS" "$DURATION" 2>/dev/null || echo -)
-        [ "$RATE_SECS" = 0 ] || CPU_KCONN=$(python3 -c "import sys
-c, r, d = map(float, sys.argv[1:]); print(f'{1000 * c / (r * d):.3f}')" \
-            "$(echo "$c2 - $c1" | bc)" "$CPS" "$RATE_SECS" 2>/dev/null || echo -)
+        c2=$(cpu_secs "$4")
+        CPS=$(ip netns exec "$NS_C" /usr/bin/time -f '%U %S' -o "$OUT/rate-$tag.cpu" \
+            "$LOADGEN" connect "$addr:5002" --concurrency 64 --seconds "$RATE_SECS" \
+            2>"$OUT/rate-$tag.log" || echo failed)
+        c3=$(cpu_secs "$4")
+        cli=$(awk '{print $1 + $2}' "$OUT/rate-$tag.cpu" 2>/dev/null || echo 0)
+        SRV_KC=$(per "$(echo "$c3 - $c2" | bc)" "$CPS" "$RATE_SECS" 1000)
+        CLI_KC=$(per "$cli" "$CPS" "$RATE_SECS" 1000)
     fi
 }
 
@@ -100,7 +113,7 @@ synack_run() {
     pid=$!
     PIDS+=("$pid")
     wait_for "$OUT/server-$tag.log" listening
-    measure 198.18.50.2 "$tag" "$pid"
+    measure 198.18.50.2 "$tag" "$pid" "$pid"
     kill "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
     # The device goes with its last queue.
@@ -110,18 +123,21 @@ synack_run() {
     done
 }
 
-declare -A G C CG CK
-for name in one two kernel; do G[$name]="" C[$name]="" CG[$name]="" CK[$name]=""; done
+declare -A G C SG CG SK CK
+for name in one two kernel; do
+    G[$name]="" C[$name]="" SG[$name]="" CG[$name]="" SK[$name]="" CK[$name]=""
+done
 for round in $(seq "$ROUNDS"); do
     for run in one two kernel; do
         case $run in
             one) synack_run 1 "one-$round" ;;
             two) synack_run 2 "two-$round" ;;
-            kernel) measure 198.51.100.2 "kernel-$round" ;;
+            kernel) measure 198.51.100.2 "kernel-$round" "$KERNEL_DISCARD" "$KERNEL_ECHO" ;;
         esac
         check "$GBPS"
         [ "$RATE_SECS" = 0 ] || check "$CPS"
-        G[$run]+=" $GBPS" C[$run]+=" $CPS" CG[$run]+=" $CPU_GB" CK[$run]+=" $CPU_KCONN"
+        G[$run]+=" $GBPS" C[$run]+=" $CPS" SG[$run]+=" $SRV_GB" CG[$run]+=" $CLI_GB"
+        SK[$run]+=" $SRV_KC" CK[$run]+=" $CLI_KC"
     done
 done
 
@@ -136,9 +152,17 @@ if [ "$RATE_SECS" != 0 ]; then
     printf '%-26s %10s %10s %10s %8s %8s %8s\n' "connections/s" "$c1" "$c2" "$ck" \
         "$(ratio "$c2" "$c1")" "$(ratio "$c1" "$ck")" "$(ratio "$c2" "$ck")"
 fi
-printf '%-26s %10s %10s\n' "server CPU s per GB" "$(med "${CG[one]}")" "$(med "${CG[two]}")"
-[ "$RATE_SECS" = 0 ] ||
-    printf '%-26s %10s %10s\n' "server CPU s per 1000 conn" "$(med "${CK[one]}")" "$(med "${CK[two]}")"
+# CPU seconds per unit, medians: the server's (synack's process, or the kernel's discard or
+# echo program) and the client's (loadgen, with the kernel TCP it runs in its system calls).
+cpu_row() {
+    printf '%-26s %10s %10s %10s\n' "$1" "$(med "$2")" "$(med "$3")" "$(med "$4")"
+}
+cpu_row "server CPU s per GB" "${SG[one]}" "${SG[two]}" "${SG[kernel]}"
+cpu_row "client CPU s per GB" "${CG[one]}" "${CG[two]}" "${CG[kernel]}"
+if [ "$RATE_SECS" != 0 ]; then
+    cpu_row "server CPU s per 1000 conn" "${SK[one]}" "${SK[two]}" "${SK[kernel]}"
+    cpu_row "client CPU s per 1000 conn" "${CK[one]}" "${CK[two]}" "${CK[kernel]}"
+fi
 printf '\nrounds (Gbit/s):  1 shard:%s  2 shards:%s  kernel:%s\n' "${G[one]}" "${G[two]}" "${G[kernel]}"
 [ "$RATE_SECS" = 0 ] ||
     printf 'rounds (conn/s):  1 shard:%s  2 shards:%s  kernel:%s\n' "${C[one]}" "${C[two]}" "${C[kernel]}"
