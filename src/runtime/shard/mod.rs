@@ -444,7 +444,15 @@ struct Shard {
 }
 
 /// N stacks on N threads, one per device queue, connections never crossing between them
-/// ([`Builder::build_sharded`]; see the [module docs](self) for how packets are routed).
+/// ([`Builder::build_sharded`]).
+///
+/// A TCP connection belongs to the shard its 4-tuple hashes to ([`owner`](Self::owner)). A
+/// packet read on another shard's queue (Linux's tun keeps a flow on the queue its replies
+/// were last written from only for 3 s of silence and up to 4,096 flows, then picks a queue by
+/// a hash of its own) is handed to the owner through a bounded queue ([`HANDOVER_QUEUE`]
+/// packets; counted in [`stats`](Self::stats)), never answered with a RST; an ICMP error goes
+/// to the owner of the connection it quotes. UDP, IP fragments and ICMP errors about UDP go
+/// to the first shard; other packets (ICMP echo) are answered where they arrive.
 ///
 /// It dereferences to a [`Handle`] that stands for every shard: a
 /// [`TcpListener`](crate::tokio_net::TcpListener) bound or intercepting on it listens on every
