@@ -194,13 +194,12 @@ async fn misdirected_packets_are_handed_to_their_owner_not_reset() {
         stats.iter().all(|s| s.handed_over > 0),
         "hand-overs per shard: {stats:?}"
     );
-    assert_eq!(
-        rsts(&sharded),
-        0,
-        "a shard reset a connection it does not own"
-    );
+    // Every exchange completed, and no connection of the peer's was reset. (With packets
+    // alternating between a direct and a handed-over path they arrive reordered, so a stray
+    // segment may still reach a shard after its connection closed and draw the ordinary
+    // RST, which the peer in TIME-WAIT ignores.)
     let peer_resets = peer.with_stack(|s, _| s.counters().rsts_accepted).unwrap();
-    assert_eq!(peer_resets, 0);
+    assert_eq!(peer_resets, 0, "a connection was reset");
 }
 
 #[tokio::test]
@@ -272,7 +271,8 @@ async fn an_interceptor_on_the_sharded_handle_serves_every_shard() {
         // The peer's route: its only address is PEER; the destination is on the link.
         exchange(s.unwrap(), 5000).await;
     }
-    assert_eq!(rsts(&sharded), 0);
+    let peer_resets = peer.with_stack(|s, _| s.counters().rsts_accepted).unwrap();
+    assert_eq!(peer_resets, 0, "a connection was reset");
 }
 
 #[test]
@@ -299,4 +299,37 @@ fn dropping_the_sharded_runtime_stops_every_shard_and_joins_its_thread() {
     assert!(dropped.load(Ordering::SeqCst));
     let err = h.with_stack(|s, _| s.connection_count()).unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::NotConnected);
+}
+
+#[tokio::test]
+async fn a_udp_socket_made_from_any_shard_lives_on_the_first_where_udp_is_routed() {
+    // Every packet to queue 1: UDP must still reach the socket, on shard 0.
+    let (q0, p0) = MemoryDevice::pair(1500, 4096);
+    let (q1, p1) = MemoryDevice::pair(1500, 4096);
+    let sharded = Runtime::builder()
+        .address(SHARDED)
+        .build_sharded([q0, q1].map(|q| move || Ok(q)))
+        .unwrap();
+    let peer = Runtime::builder()
+        .address(PEER)
+        .build(TwoQueues {
+            queues: [p1, p0],
+            spread: Spread::First,
+            sent: AtomicUsize::new(0),
+        })
+        .unwrap();
+    let server = synack::tokio_net::UdpSocket::bind(sharded.shard(1).unwrap(), (SHARDED, 53))
+        .await
+        .unwrap();
+    let client = synack::tokio_net::UdpSocket::bind(&peer, (PEER, 0))
+        .await
+        .unwrap();
+    client
+        .send_to(b"query", SocketAddr::new(SHARDED, 53))
+        .await
+        .unwrap();
+    let mut buf = [0u8; 16];
+    let (n, from) = server.recv_from(&mut buf).await.unwrap();
+    assert_eq!((&buf[..n], from.ip()), (&b"query"[..], PEER));
+    assert!(sharded.stats()[0].handed_over > 0);
 }

@@ -17,7 +17,9 @@ pub(crate) struct UdpSocketInner {
 
 impl UdpSocketInner {
     /// Binds `addr` (port 0 picks an ephemeral port).
+    /// On a sharded runtime, on the first shard, where all UDP is routed.
     pub(crate) fn bind(handle: &Handle, addr: SocketAddr) -> io::Result<UdpSocketInner> {
+        let handle = &handle.udp_home();
         let id = handle.shared.call(|s, _| s.udp_bind(addr))??;
         handle.shared.lock().add_udp(id);
         Ok(UdpSocketInner {

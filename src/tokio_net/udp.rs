@@ -178,15 +178,16 @@ pub struct UdpInterceptor {
 }
 
 impl UdpInterceptor {
-    /// Turns UDP interception on for the stack.
+    /// Turns UDP interception on for the stack (on a sharded runtime, for the first shard's,
+    /// which gets every UDP packet whichever handle is given).
     pub async fn new(
         handle: &Handle,
         cfg: crate::stack::UdpInterceptConfig,
     ) -> io::Result<UdpInterceptor> {
-        crate::runtime::udp::intercept(handle, cfg)?;
-        Ok(UdpInterceptor {
-            handle: handle.clone(),
-        })
+        // On a sharded runtime, the first shard's stack: all UDP is routed there.
+        let handle = handle.udp_home();
+        crate::runtime::udp::intercept(&handle, cfg)?;
+        Ok(UdpInterceptor { handle })
     }
 
     /// Waits for the next new flow: its socket, the client, and the original destination.

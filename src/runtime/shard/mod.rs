@@ -372,6 +372,15 @@ impl Handle {
         }
     }
 
+    /// Where this handle's UDP sockets live: the first shard on a sharded runtime (all UDP
+    /// is routed there), else the handle itself.
+    pub(crate) fn udp_home(&self) -> Handle {
+        match &self.shard {
+            Some(ShardRef { group, .. }) => group.handle(0).unwrap_or_else(|| self.clone()),
+            None => self.clone(),
+        }
+    }
+
     /// Opens a connection to `remote` on the shard that owns it: from `local` if its port is
     /// given, else from a port chosen so that the connection's 4-tuple is owned by this
     /// handle's shard (any shard, in turn, for a [`Sharded`] runtime's own handle). Returns
@@ -460,9 +469,10 @@ struct Shard {
 /// opens each connection on a shard in turn, from a port that shard owns. Each shard's own
 /// handle ([`shard`](Self::shard)) does the same on that shard alone; an application that
 /// runs its tasks on the shards' threads ([`spawn_on`](Self::spawn_on)) with one listener
-/// per shard keeps every connection's work on one core. Calls that are not sharded
-/// ([`Handle::with_stack`], UDP sockets, the UDP interceptor, the blocking API's listener)
-/// go to the first shard through this handle.
+/// per shard keeps every connection's work on one core. UDP sockets and the UDP interceptor
+/// live on the first shard whichever of these handles makes them (all UDP is routed there);
+/// [`Handle::with_stack`] on this handle runs on the first shard, and the blocking API's
+/// listener needs one shard's handle.
 ///
 /// Dropping it stops every shard and joins its thread; sockets still open then fail with
 /// `NotConnected`.
