@@ -76,6 +76,7 @@ for mode in discard source; do
             "$DURATION" 2>"$OUT/$api-$mode.client" || echo failed)
         stop_server
         check "${R[$api-$mode]}"
+        result "api.$api-$mode" "${R[$api-$mode]}"
     done
 done
 
@@ -98,6 +99,7 @@ for api in serve tokio; do
         --seconds "$DURATION" 2>"$OUT/pingpong-$api.log" || echo failed - -)
     printf '%-34s %12s %10s %10s\n' "over TUN to synack ($api)" "$rps" "$p50" "$p99"
     check "$rps" "$p50" "$p99"
+    result "api.pingpong-$api.rps" "$rps"
     stop_server
 done
 start_server kernel-echo "$LOADGEN" serve 127.0.0.1:5002
@@ -105,5 +107,6 @@ read -r rps p50 p99 < <(ip netns exec "$NS" "$LOADGEN" pingpong 127.0.0.1:5002 \
     --seconds "$DURATION" 2>"$OUT/pingpong-kernel.log" || echo failed - -)
 printf '%-34s %12s %10s %10s\n' "kernel loopback" "$rps" "$p50" "$p99"
 check "$rps" "$p50" "$p99"
+result "api.pingpong-kernel.rps" "$rps"
 stop_server
 finish

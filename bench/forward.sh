@@ -163,6 +163,9 @@ for n in $CONNS; do
             "$(median "${rs[@]}")" "$(median "${ratios[@]}")"
         [ "$ROUNDS" = 1 ] || printf '   rounds: %s' "${ratios[*]}"
         printf '\n'
+        result "forward.$n-$dir.forward" "$(median "${fs[@]}")"
+        result "forward.$n-$dir.routing" "$(median "${rs[@]}")"
+        result "forward.$n-$dir.ratio" "$(median "${ratios[@]}")"
     done
 done
 
@@ -177,6 +180,9 @@ if [ "$RATE_SECS" != 0 ]; then
             --seconds "$RATE_SECS" 2>"$OUT/rate-routing-$c.log" || echo failed)
         printf '%-24s %12s %12s %8s\n' "$c at a time" "$f" "$r" "$(ratio "$f" "$r")"
         check "$f" "$r"
+        result "forward.rate-$c.forward" "$f"
+        result "forward.rate-$c.routing" "$r"
+        result "forward.rate-$c.ratio" "$(ratio "$f" "$r")"
     done
 fi
 finish

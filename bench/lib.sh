@@ -73,6 +73,12 @@ else:
     print(f'{m:.0f}%' if pct else f'{m:.2f}')" "$@"
 }
 
+# Records figure $1 = $2 for bench/all.sh's summary: one "NAME VALUE" line appended to the
+# file RESULTS names (nothing when RESULTS is unset, as when a script runs on its own).
+result() {
+    [ -z "${RESULTS:-}" ] || printf '%s %s\n' "$1" "$2" >>"$RESULTS"
+}
+
 # Marks the run failed unless every argument is a number.
 check() {
     local v

@@ -147,10 +147,16 @@ printf '\n%-26s %10s %10s %10s %8s %8s %8s\n' "median" "1 shard" "2 shards" "ker
 g1=$(med "${G[one]}") g2=$(med "${G[two]}") gk=$(med "${G[kernel]}")
 printf '%-26s %10s %10s %10s %8s %8s %8s\n' "Gbit/s, $CONNS connections" "$g1" "$g2" "$gk" \
     "$(ratio "$g2" "$g1")" "$(ratio "$g1" "$gk")" "$(ratio "$g2" "$gk")"
+result shards.tput.1 "$g1"
+result shards.tput.2 "$g2"
+result shards.tput.kernel "$gk"
 if [ "$RATE_SECS" != 0 ]; then
     c1=$(med "${C[one]}") c2=$(med "${C[two]}") ck=$(med "${C[kernel]}")
     printf '%-26s %10s %10s %10s %8s %8s %8s\n' "connections/s" "$c1" "$c2" "$ck" \
         "$(ratio "$c2" "$c1")" "$(ratio "$c1" "$ck")" "$(ratio "$c2" "$ck")"
+    result shards.cps.1 "$c1"
+    result shards.cps.2 "$c2"
+    result shards.cps.kernel "$ck"
 fi
 # CPU seconds per unit, medians: the server's (synack's process, or the kernel's discard or
 # echo program) and the client's (loadgen, with the kernel TCP it runs in its system calls).

@@ -15,7 +15,8 @@
 # Needs root (network namespaces, TUN). Creates its own namespaces (198.18.0.0/15 addresses)
 # and deletes them, and every process it started, on exit, also on failure or Ctrl-C.
 #
-# Environment: DURATION (seconds per transfer, default 5), SYNACK (the binary; default
+# Environment: DURATION (seconds per transfer, default 5), RUNS (how many times the plain-TUN
+# pair (a, d) runs, alternating synack and smoltcp, with medians printed; default 1), SYNACK (the binary; default
 # target/release/synack, built if missing), BUFFER (synack's per-connection buffers, default
 # 4 MiB), PERF=1 (record `perf stat` of synack serve in each TUN run into the output dir),
 # OUT (directory for logs, default a temporary one that is removed).
@@ -23,6 +24,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-5}
+RUNS=${RUNS:-1}
 BUFFER=${BUFFER:-4194304}
 SYNACK=${SYNACK:-target/release/synack}
 CLIENT=$PWD/bench/tun_client.py
@@ -128,6 +130,20 @@ for mode in discard source; do
 done
 smol_run
 R[smol-discard]=$(cat "$OUT/smol-discard.client")
+# More plain-TUN pairs (RUNS > 1), alternating, for medians: this machine's figures move by
+# a third between runs, and the two stacks should see the same moments.
+plain_synack=("${R[tun-discard]}") plain_smol=("${R[smol-discard]}")
+for _ in $(seq 2 "$RUNS"); do
+    tun_run discard --no-offload
+    plain_synack+=("$(cat "$OUT/tun-discard.client")")
+    smol_run
+    plain_smol+=("$(cat "$OUT/smol-discard.client")")
+done
+if [ "$RUNS" -gt 1 ]; then
+    R[tun-discard]=$(median "${plain_synack[@]}")
+    R[smol-discard]=$(median "${plain_smol[@]}")
+fi
+check "${R[tun-discard]}" "${R[smol-discard]}" "${R[veth-discard]}" "${R[veth-source]}"
 
 printf '\n%-40s %10s %10s %10s\n' "" "TUN+offl" "TUN plain" "veth"
 printf '%-40s %10s %10s %10s\n' "(a) kernel -> synack (discard), Gbit/s" \
@@ -143,5 +159,13 @@ printf '%-40s %10s %10s %10s\n' "(d) kernel -> smoltcp (discard), Gbit/s" \
     "-" "${R[smol-discard]}" "-"
 printf 'ratio synack/smoltcp on plain TUN, kernel -> stack (discard): %s\n' \
     "$(ratio "${R[tun-discard]}" "${R[smol-discard]}")"
+if [ "$RUNS" -gt 1 ]; then
+    printf 'plain TUN runs (a): %s; (d): %s (the table has their medians)\n' \
+        "${plain_synack[*]}" "${plain_smol[*]}"
+fi
+for tag in tun-discard-offload tun-source-offload tun-discard tun-source veth-discard \
+    veth-source smol-discard; do
+    result "tun.$tag" "${R[$tag]}"
+done
 grep -h "^conn " "$OUT"/tun-*.log | sed 's/^/synack: /'
 finish

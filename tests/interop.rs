@@ -448,6 +448,32 @@ fn half_close_kernel_shuts_write_side_while_synack_keeps_sending() {
     serve.terminate();
 }
 
+/// `serve --mode discard` consumes in place (no copy out of the receive ring): every byte
+/// the kernel sends is counted, the kernel sees its send complete and the connection close
+/// cleanly, with offloads and without.
+#[test]
+fn serve_discard_counts_every_byte_and_closes_cleanly() {
+    if !can_run("serve_discard", &[]) {
+        return;
+    }
+    for extra in [&[][..], &["--no-offload"][..]] {
+        let ns = Netns::new("synack");
+        let n = 8u64 << 20;
+        let mut serve = ns.serve(false, 9, "discard", extra);
+        let mut peer = ns.peer(&["connect", SYNACK4, "9", "--send", &n.to_string()]);
+        let r = peer.report(60);
+        assert_eq!(r.get("error"), "", "{extra:?}: {r:?}");
+        assert_eq!((r.num("sent"), r.num("recv"), r.num("eofs")), (n, 0, 1));
+        let line = serve_line(&mut serve, 10);
+        assert_eq!(
+            (line.num("in"), line.num("out"), line.get("end")),
+            (n, 0, "clean"),
+            "{extra:?}: {line:?}"
+        );
+        serve.terminate();
+    }
+}
+
 #[test]
 fn half_close_synack_shuts_write_side_while_kernel_keeps_sending() {
     if !can_run("half_close_synack_first", &[]) {

@@ -18,6 +18,16 @@ struct Counting;
 
 thread_local! {
     static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+    /// Bytes allocated minus bytes freed by this thread.
+    static LIVE: Cell<isize> = const { Cell::new(0) };
+}
+
+fn live(delta: isize) {
+    let _ = LIVE.try_with(|n| n.set(n.get() + delta));
+}
+
+fn live_bytes() -> isize {
+    LIVE.with(Cell::get)
 }
 
 fn count() {
@@ -32,17 +42,20 @@ fn allocations() -> usize {
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         count();
+        live(layout.size() as isize);
         // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract, passed on as is.
         unsafe { System.alloc(layout) }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        live(-(layout.size() as isize));
         // SAFETY: `ptr` came from this allocator with this layout (caller's contract).
         unsafe { System.dealloc(ptr, layout) }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         count();
+        live(new_size as isize - layout.size() as isize);
         // SAFETY: as for `dealloc`; `new_size` is the caller's.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -104,6 +117,11 @@ struct Rig {
 impl Rig {
     /// Two stacks, A connected to B; returns the rig and both ends once established.
     fn new(mtu: usize, buffer: usize) -> (Rig, ConnId, ConnId) {
+        Rig::with_time_wait(mtu, buffer, StackConfig::default().max_time_wait)
+    }
+
+    /// As [`Rig::new`], with at most `max_time_wait` connections in TIME-WAIT.
+    fn with_time_wait(mtu: usize, buffer: usize, max_time_wait: usize) -> (Rig, ConnId, ConnId) {
         let host = |ip, key| {
             let cfg = StackConfig {
                 tcp: tcp::Config {
@@ -112,6 +130,7 @@ impl Rig {
                     recv_buffer: buffer,
                     ..tcp::Config::default()
                 },
+                max_time_wait,
                 ..StackConfig::default()
             };
             Stack::new(cfg, Secret::from_bytes([key; 16]), &[ip])
@@ -197,4 +216,68 @@ fn steady_state_bulk_allocates_nothing_per_segment_at_mtu_1500() {
 #[test]
 fn steady_state_bulk_allocates_nothing_per_segment_at_mtu_65535() {
     steady_bulk_allocates_nothing(65535, 1 << 20);
+}
+
+/// A thousand connection lifecycles through a listener (connect, a 64-byte request each way,
+/// close from both ends; no TIME-WAIT, as in the compare bench) leave the heap exactly as
+/// they found it: every connection gives back everything it took (entry, rings, flight
+/// record, demux and timer entries), so memory follows the load down as well as up. Also
+/// prints the allocation calls per lifecycle (the README's lifecycle figures).
+#[test]
+fn lifecycles_leave_the_heap_as_they_found_it() {
+    let (mut r, _, _) = Rig::with_time_wait(1500, 64 * 1024, 0);
+    let server = SocketAddr::new(IP_B, 81);
+    let lid = r.b.listen(server, 64).unwrap();
+    let request = [0x5a; 64];
+    let mut sink = [0u8; 256];
+    let mut lifecycle = |r: &mut Rig| {
+        let ca = r.a.connect(r.now, server).unwrap();
+        let mut cb = None;
+        for _ in 0..100 {
+            r.step();
+            cb = cb.or_else(|| r.b.accept(lid));
+            if cb.is_some() && r.a.state(ca) == State::Established {
+                break;
+            }
+        }
+        let cb = cb.expect("accepted");
+        assert_eq!(r.a.send(r.now, ca, &request).unwrap(), request.len());
+        r.step();
+        assert_eq!(r.b.recv(r.now, cb, &mut sink).unwrap(), request.len());
+        assert_eq!(r.b.send(r.now, cb, &request).unwrap(), request.len());
+        r.step();
+        assert_eq!(r.a.recv(r.now, ca, &mut sink).unwrap(), request.len());
+        r.a.close(r.now, ca).unwrap();
+        r.b.close(r.now, cb).unwrap();
+        for _ in 0..100 {
+            r.step();
+            if r.a.connections().count() == 1 && r.b.connections().count() == 1 {
+                return;
+            }
+        }
+        panic!(
+            "lifecycle did not end: a {:?} b {:?}",
+            r.a.connections().map(|c| r.a.state(c)).collect::<Vec<_>>(),
+            r.b.connections().map(|c| r.b.state(c)).collect::<Vec<_>>()
+        );
+    };
+    // Warm-up: tables and queues reach their working size.
+    for _ in 0..200 {
+        lifecycle(&mut r);
+    }
+    let (calls, bytes) = (allocations(), live_bytes());
+    const N: usize = 1000;
+    for _ in 0..N {
+        lifecycle(&mut r);
+    }
+    assert_eq!(
+        live_bytes() - bytes,
+        0,
+        "heap bytes kept after {N} lifecycles"
+    );
+    assert_eq!(r.a.counters().out_rsts + r.b.counters().out_rsts, 0);
+    eprintln!(
+        "allocation calls per lifecycle (both ends): {}",
+        (allocations() - calls) / N
+    );
 }

@@ -191,11 +191,14 @@ impl Stack {
         if out.entered_time_wait {
             self.time_wait += 1;
             if self.time_wait > self.cfg.max_time_wait {
-                // The TIME-WAIT table is full: this one ends now (Linux's tw_bucket overflow).
+                // The TIME-WAIT table is full: this one ends (Linux's tw_bucket overflow) as
+                // soon as its output is drained, since the ACK of the peer's FIN may still
+                // be queued and without it the peer stays in LAST-ACK until a RST.
                 self.counters.tw_overflow += 1;
                 if let Some(e) = self.entry_mut(id) {
-                    e.conn.drop_time_wait();
+                    e.end_time_wait = true;
                 }
+                self.mark_dirty(id);
                 self.time_wait -= 1;
             }
         } else if out.left_time_wait {

@@ -82,6 +82,9 @@ impl Stack {
                     self.dirty.pop_front();
                     if let Some(e) = self.entry_mut(id) {
                         e.dirty = false;
+                        if core::mem::take(&mut e.end_time_wait) {
+                            e.conn.drop_time_wait();
+                        }
                     }
                     if self.liveness_checks {
                         self.check_liveness(now, id);

@@ -22,6 +22,8 @@ pub(super) struct Entry {
     pub(super) readiness: Readiness,
     /// Queued in `events`.
     pub(super) evented: bool,
+    /// Found the TIME-WAIT table full: ends once its output (the last ACK) has left.
+    pub(super) end_time_wait: bool,
     /// Bytes the application handed to `send` and read with `recv` (for [`ConnInfo`]).
     pub(super) app_bytes: AppBytes,
 }
@@ -61,6 +63,7 @@ impl Stack {
             dirty: false,
             readiness: Readiness::NONE,
             evented: false,
+            end_time_wait: false,
             app_bytes: AppBytes::default(),
         };
         let index = match self.free_slots.pop() {

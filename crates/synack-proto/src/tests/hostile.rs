@@ -461,6 +461,53 @@ fn time_wait_table_is_bounded() {
     assert_eq!(net.host(A).counters().tw_overflow, 15);
 }
 
+/// A connection that finds the TIME-WAIT table full ends at once, but only after the ACK of
+/// the peer's FIN has left (Linux's `tcp_fin` sends it before `tcp_time_wait`): before, the
+/// pending ACK was thrown away with the connection, the peer sat in LAST-ACK retransmitting
+/// its FIN for a whole RTO and then took a RST for a clean close.
+#[test]
+fn rfc9293_3_10_7_4_time_wait_overflow_still_acks_the_peers_fin() {
+    let mut net = pair(16, tcp::Config::default(), LinkConfig::default());
+    let cfg = StackConfig {
+        max_time_wait: 0,
+        ..StackConfig::default()
+    };
+    *net.host_mut(A) = Stack::new(cfg, Secret::from_bytes([9; 16]), &[IP_A, IP6_A]);
+    let l = net
+        .host_mut(B)
+        .listen(SocketAddr::new(IP_B, 80), 8)
+        .unwrap();
+    for _ in 0..3 {
+        let server = SocketAddr::new(IP_B, 80);
+        let now = net.now();
+        let a = net.host_mut(A).connect(now, server).unwrap();
+        let mut b = None;
+        net.run_until(now + Duration::from_secs(5), |n| {
+            b = b.or_else(|| n.host_mut(B).accept(l));
+            b.is_some() && n.host(A).state(a) == State::Established
+        });
+        let b = b.unwrap();
+        let now = net.now();
+        net.host_mut(A).close(now, a).unwrap();
+        net.run_until(now + Duration::from_millis(50), |_| false);
+        assert_eq!(net.host(B).state(b), State::CloseWait);
+        let now = net.now();
+        net.host_mut(B).close(now, b).unwrap();
+        // Well inside B's first retransmission timeout (1 s): only the ACK can close it.
+        net.run_until(now + Duration::from_millis(50), |_| false);
+        assert_eq!(net.host(B).state(b), State::Closed);
+        assert_eq!(
+            net.host(B).error(b),
+            None,
+            "closed by the ACK, not by a RST"
+        );
+        assert_eq!(net.host(A).state(a), State::Closed);
+    }
+    assert_eq!(net.host(A).counters().tw_overflow, 3);
+    assert_eq!(net.host(A).counters().out_rsts, 0);
+    assert_eq!(net.host(B).counters().in_rsts, 0);
+}
+
 /// Opens a connection from A to B:80, closes it from A first (A ends in TIME-WAIT) and
 /// returns A's handle.
 fn a_in_time_wait(net: &mut Network<Stack>, l: ListenerId) -> ConnId {
