@@ -11,7 +11,7 @@
 # (`loadgen bulk`), and connections per second (`loadgen connect`, 64 at a time: connect, a
 # 64-byte request, half-close, read the echo, close). Each round runs 1 shard, 2 shards and
 # the kernel, alternating, and the table prints medians over ROUNDS with the ratios 2 shards /
-# 1 shard and each / kernel, then CPU time per GB and per 1000 connections of the server (from
+# 1 shard and each / kernel, then CPU time per GB and per connection of the server (from
 # /proc: user + system time of the api_server process, which includes the TUN system calls it
 # makes, or of the kernel path's loadgen servers) and of the client (loadgen under
 # /usr/bin/time, including the kernel TCP its system calls run).
@@ -79,7 +79,7 @@ c, r, d, u = map(float, sys.argv[1:]); print(f'{c / (r * d / u):.3f}')" "$@" 2>/
 
 # Runs the transfer and the connection rate against $1 (ports 5001 and 5002), tagging logs
 # $2, with the servers' pids $3 (discard) and $4 (echo); sets GBPS and CPS, and the servers'
-# and the clients' CPU seconds per GB (SRV_GB, CLI_GB) and per 1000 connections (SRV_KC,
+# and the clients' CPU seconds per GB (SRV_GB, CLI_GB) and CPU µs per connection (SRV_KC,
 # CLI_KC).
 measure() {
     local addr=$1 tag=$2 c0 c1 c2 c3 cli
@@ -99,8 +99,8 @@ measure() {
             2>"$OUT/rate-$tag.log" || echo failed)
         c3=$(cpu_secs "$4")
         cli=$(awk '{print $1 + $2}' "$OUT/rate-$tag.cpu" 2>/dev/null || echo 0)
-        SRV_KC=$(per "$(echo "$c3 - $c2" | bc)" "$CPS" "$RATE_SECS" 1000)
-        CLI_KC=$(per "$cli" "$CPS" "$RATE_SECS" 1000)
+        SRV_KC=$(per "$(echo "($c3 - $c2) * 1000000" | bc)" "$CPS" "$RATE_SECS" 1)
+        CLI_KC=$(per "$(echo "$cli * 1000000" | bc)" "$CPS" "$RATE_SECS" 1)
     fi
 }
 
@@ -166,8 +166,8 @@ cpu_row() {
 cpu_row "server CPU s per GB" "${SG[one]}" "${SG[two]}" "${SG[kernel]}"
 cpu_row "client CPU s per GB" "${CG[one]}" "${CG[two]}" "${CG[kernel]}"
 if [ "$RATE_SECS" != 0 ]; then
-    cpu_row "server CPU s per 1000 conn" "${SK[one]}" "${SK[two]}" "${SK[kernel]}"
-    cpu_row "client CPU s per 1000 conn" "${CK[one]}" "${CK[two]}" "${CK[kernel]}"
+    cpu_row "server CPU µs per conn" "${SK[one]}" "${SK[two]}" "${SK[kernel]}"
+    cpu_row "client CPU µs per conn" "${CK[one]}" "${CK[two]}" "${CK[kernel]}"
 fi
 printf '\nrounds (Gbit/s):  1 shard:%s  2 shards:%s  kernel:%s\n' "${G[one]}" "${G[two]}" "${G[kernel]}"
 [ "$RATE_SECS" = 0 ] ||
