@@ -62,13 +62,24 @@ pub fn sum(data: &[u8]) -> u16 {
 /// words, so its sum of high halves (each < 2^16) stays below 2^28 and cannot overflow.
 const BLOCKS_PER_PASS: usize = 4096;
 
-/// The exact sum of `blocks` taken as native-endian 32-bit words.
-///
-/// Three vector operations per 16 bytes where widening to 64-bit lanes takes four: each of
-/// 16 lanes keeps the wrapping sum of its words and the exact sum of their high 16-bit
-/// halves; the exact sum of the low halves is then the wrapping sum minus the high sum
-/// shifted up, taken modulo 2^32 (it is below 2^28 per pass, so nothing is lost).
+/// The exact sum of `blocks` taken as native-endian 32-bit words: with AVX2 where the CPU
+/// has it (x86-64 with `std`, detected at run time; see [`avx2`]), else the portable loop.
 fn sum_blocks(blocks: &[[u8; 64]]) -> u64 {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if let Some(sum) = avx2::sum_blocks(blocks) {
+        return sum;
+    }
+    sum_blocks_portable(blocks)
+}
+
+/// The portable [`sum_blocks`], which the compiler vectorizes for the target's baseline
+/// (SSE2 on x86-64, NEON on aarch64).
+///
+/// Three vector operations per vector of words where widening to 64-bit lanes takes four:
+/// each of 16 lanes keeps the wrapping sum of its words and the exact sum of their high
+/// 16-bit halves; the exact sum of the low halves is then the wrapping sum minus the high
+/// sum shifted up, taken modulo 2^32 (it is below 2^28 per pass, so nothing is lost).
+fn sum_blocks_portable(blocks: &[[u8; 64]]) -> u64 {
     let mut total = 0u64;
     for pass in blocks.chunks(BLOCKS_PER_PASS) {
         let mut wrapped = [0u32; 16];
@@ -87,6 +98,72 @@ fn sum_blocks(blocks: &[[u8; 64]]) -> u64 {
         }
     }
     total
+}
+
+/// The one place in this crate with `unsafe`: the block sum with AVX2 intrinsics, run only on
+/// a CPU that reported AVX2.
+///
+/// The same arithmetic as [`sum_blocks_portable`] (per 32-bit lane, the wrapping sum of the
+/// words and the exact sum of their high halves), with 256-bit registers: two loads, four adds
+/// and two shifts per 64-byte block, against twelve vector operations with SSE2. (Compiling
+/// the portable loop for AVX2 instead was measured slower than SSE2: 13 against 28 GB/s for
+/// 1,448 bytes.) `is_x86_feature_detected!` caches its answer, so the check is one load.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[allow(unsafe_code)]
+mod avx2 {
+    use core::arch::x86_64::{
+        __m256i, _mm256_add_epi32, _mm256_loadu_si256, _mm256_setzero_si256, _mm256_srli_epi32,
+        _mm256_storeu_si256,
+    };
+
+    /// The sum of `blocks` with AVX2, or `None` on a CPU without it.
+    pub(super) fn sum_blocks(blocks: &[[u8; 64]]) -> Option<u64> {
+        if !std::is_x86_feature_detected!("avx2") {
+            return None;
+        }
+        // SAFETY: `sum_blocks_avx2` only requires the AVX2 target feature, and the CPU
+        // reported it just above.
+        Some(unsafe { sum_blocks_avx2(blocks) })
+    }
+
+    /// The 8 lanes of `v` as `u32`s.
+    #[target_feature(enable = "avx2")]
+    fn lanes(v: __m256i) -> [u32; 8] {
+        let mut out = [0u32; 8];
+        // SAFETY: `out` is 32 writable bytes; `storeu` has no alignment requirement.
+        unsafe { _mm256_storeu_si256(out.as_mut_ptr().cast(), v) };
+        out
+    }
+
+    #[target_feature(enable = "avx2")]
+    fn sum_blocks_avx2(blocks: &[[u8; 64]]) -> u64 {
+        let mut total = 0u64;
+        for pass in blocks.chunks(super::BLOCKS_PER_PASS) {
+            let (mut w0, mut w1) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+            let (mut h0, mut h1) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+            for block in pass {
+                let (a, b) = block.split_at(32);
+                // SAFETY: `a` and `b` are 32 readable bytes each (a 64-byte block split in
+                // two); `loadu` has no alignment requirement.
+                let (a, b) = unsafe {
+                    (
+                        _mm256_loadu_si256(a.as_ptr().cast()),
+                        _mm256_loadu_si256(b.as_ptr().cast()),
+                    )
+                };
+                w0 = _mm256_add_epi32(w0, a);
+                w1 = _mm256_add_epi32(w1, b);
+                h0 = _mm256_add_epi32(h0, _mm256_srli_epi32::<16>(a));
+                h1 = _mm256_add_epi32(h1, _mm256_srli_epi32::<16>(b));
+            }
+            let (w0, w1, h0, h1) = (lanes(w0), lanes(w1), lanes(h0), lanes(h1));
+            for (w, h) in w0.into_iter().chain(w1).zip(h0.into_iter().chain(h1)) {
+                let low = w.wrapping_sub(h << 16);
+                total += (u64::from(h) << 16) + u64::from(low);
+            }
+        }
+        total
+    }
 }
 
 /// One's-complement sum of already-folded partial sums.
@@ -231,6 +308,31 @@ mod tests {
             .map(|i| (i * 7 + i / 251) as u8)
             .collect();
         assert_eq!(sum(&pattern), naive_sum(&pattern));
+    }
+
+    /// The sum over whole blocks is the same whichever loop computes it (AVX2 where this CPU
+    /// has it, the portable one always), over lengths that end mid-pass and several passes.
+    #[test]
+    fn avx2_and_portable_block_sums_agree() {
+        let data: Vec<u8> = (0..(BLOCKS_PER_PASS * 2 + 37) * 64)
+            .map(|i| (i * 131 + i / 4093) as u8)
+            .collect();
+        let (blocks, _) = data.as_chunks::<64>();
+        for n in [
+            0,
+            1,
+            2,
+            7,
+            64,
+            BLOCKS_PER_PASS,
+            BLOCKS_PER_PASS + 1,
+            blocks.len(),
+        ] {
+            let b = &blocks[..n];
+            assert_eq!(sum_blocks(b), sum_blocks_portable(b), "{n} blocks");
+        }
+        let ones = vec![[0xffu8; 64]; BLOCKS_PER_PASS + 3];
+        assert_eq!(sum_blocks(&ones), sum_blocks_portable(&ones));
     }
 
     proptest! {
