@@ -112,8 +112,8 @@ fn sum_blocks_portable(blocks: &[[u8; 64]]) -> u64 {
 #[allow(unsafe_code)]
 mod avx2 {
     use core::arch::x86_64::{
-        __m256i, _mm256_add_epi32, _mm256_loadu_si256, _mm256_setzero_si256, _mm256_srli_epi32,
-        _mm256_storeu_si256,
+        __m256i, _mm256_add_epi32, _mm256_loadu_si256, _mm256_setzero_si256, _mm256_slli_epi32,
+        _mm256_srli_epi32, _mm256_storeu_si256, _mm256_sub_epi32,
     };
 
     /// The sum of `blocks` with AVX2, or `None` on a CPU without it.
@@ -156,11 +156,18 @@ mod avx2 {
                 h0 = _mm256_add_epi32(h0, _mm256_srli_epi32::<16>(a));
                 h1 = _mm256_add_epi32(h1, _mm256_srli_epi32::<16>(b));
             }
-            let (w0, w1, h0, h1) = (lanes(w0), lanes(w1), lanes(h0), lanes(h1));
-            for (w, h) in w0.into_iter().chain(w1).zip(h0.into_iter().chain(h1)) {
-                let low = w.wrapping_sub(h << 16);
-                total += (u64::from(h) << 16) + u64::from(low);
-            }
+            // Per lane, the exact sum of the low halves is the wrapping sum minus the high sum
+            // shifted up (each below 2^28 in a pass); the two registers' lanes then add without
+            // overflow (below 2^29), and eight such lanes below 2^32.
+            let low = _mm256_add_epi32(
+                _mm256_sub_epi32(w0, _mm256_slli_epi32::<16>(h0)),
+                _mm256_sub_epi32(w1, _mm256_slli_epi32::<16>(h1)),
+            );
+            let high = _mm256_add_epi32(h0, h1);
+            let (low, high) = (lanes(low), lanes(high));
+            let low: u32 = low.iter().fold(0u32, |a, &l| a.wrapping_add(l));
+            let high: u32 = high.iter().fold(0u32, |a, &h| a.wrapping_add(h));
+            total += (u64::from(high) << 16) + u64::from(low);
         }
         total
     }
