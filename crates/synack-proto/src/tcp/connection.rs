@@ -503,10 +503,10 @@ impl Connection {
         if n > 0 {
             let first = a.len().min(n);
             if let (Some(dst), Some(src)) = (buf.get_mut(..first), a.get(..first)) {
-                dst.copy_from_slice(src);
+                crate::wire::field::copy_bytes(dst, src);
             }
             if let (Some(dst), Some(src)) = (buf.get_mut(first..n), b.get(..n - first)) {
-                dst.copy_from_slice(src);
+                crate::wire::field::copy_bytes(dst, src);
             }
             return Ok(n);
         }

@@ -264,7 +264,7 @@ pub(super) fn copy_into(dst: &mut [u8], at: usize, src: &[u8]) {
     let room = dst.len().saturating_sub(at);
     let n = src.len().min(room);
     if let (Some(d), Some(s)) = (dst.get_mut(at..at + n), src.get(..n)) {
-        d.copy_from_slice(s);
+        crate::wire::field::copy_bytes(d, s);
     }
 }
 
