@@ -9,6 +9,7 @@
 //! loadgen pingpong ADDR [--seconds S] [--size BYTES]
 //! loadgen discard ADDR                                # discard server: reads until EOF
 //! loadgen bulk ADDR [--connections N] [--seconds S] [--threads T]
+//! loadgen echo-many ADDR [--connections N] [--max-size BYTES] [--seed S] [--connecting C]
 //! ```
 //!
 //! `serve` prints `listening on ADDR` and echoes every connection until its EOF, then closes.
@@ -20,6 +21,13 @@
 //! 256 KiB at a time for S seconds, then half-closes and waits for the server to close; it
 //! prints the aggregate Gbit/s (bytes written over the time until the last connection
 //! closed), on T threads (default 2) so the client is not one core's worth.
+//!
+//! `echo-many` (bench/memory.sh) opens N connections, at most C connecting at a time, and
+//! once all are open starts them together: each sends a seeded pseudo-random stream of a
+//! random length from 1 byte to BYTES, half-closes, and reads the echo to EOF while it
+//! sends, comparing every byte with the stream it sent. It prints `OK FAILED BYTES SECONDS`
+//! (connections whose echo came back whole, those that did not, bytes echoed intact, and
+//! the seconds from the start to the last EOF) and exits 1 if any failed.
 
 use clap::{Parser, Subcommand};
 use std::io;
@@ -77,6 +85,23 @@ enum Cmd {
         #[arg(long, default_value_t = 64)]
         size: usize,
     },
+    /// Many concurrent echo connections of random sizes, every byte of every echo checked.
+    EchoMany {
+        /// Server address.
+        addr: SocketAddr,
+        /// Connections, all open at once.
+        #[arg(long, default_value_t = 10_000)]
+        connections: usize,
+        /// The largest stream one connection sends (sizes are uniform in 1..=BYTES).
+        #[arg(long, value_name = "BYTES", default_value_t = 256 * 1024)]
+        max_size: usize,
+        /// Seed of the sizes and contents.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Connections in their handshake at once (the server's backlog must hold them).
+        #[arg(long, default_value_t = 256)]
+        connecting: usize,
+    },
     /// One small request and its echo at a time: requests per second and latency.
     Pingpong {
         /// Server address.
@@ -130,6 +155,13 @@ async fn run(cmd: Cmd) -> io::Result<()> {
             seconds,
             size,
         } => pingpong(addr, seconds, size.max(1)).await,
+        Cmd::EchoMany {
+            addr,
+            connections,
+            max_size,
+            seed,
+            connecting,
+        } => echo_many(addr, connections, max_size.max(1), seed, connecting.max(1)).await,
     }
 }
 
@@ -287,5 +319,175 @@ async fn pingpong(addr: SocketAddr, seconds: f64, size: usize) -> io::Result<()>
         pct(50).as_secs_f64() * 1e6,
         pct(99).as_secs_f64() * 1e6
     );
+    Ok(())
+}
+
+/// SplitMix64: the seeded sizes and contents of `echo-many` (no dependency needed).
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Fills `buf` with the next bytes of the stream.
+    fn fill(&mut self, buf: &mut [u8]) {
+        for chunk in buf.chunks_mut(8) {
+            let v = self.next().to_le_bytes();
+            chunk.copy_from_slice(&v[..chunk.len()]);
+        }
+    }
+}
+
+/// Chunk size of `echo-many`'s writes and reads (small: ten thousand connections hold two
+/// each).
+const ECHO_CHUNK: usize = 8 * 1024;
+
+/// Writes `len` bytes of the stream `seed` in chunks, then half-closes.
+async fn send_stream(
+    mut w: tokio::net::tcp::OwnedWriteHalf,
+    seed: u64,
+    len: usize,
+) -> io::Result<()> {
+    let mut stream = SplitMix(seed);
+    let mut buf = vec![0u8; ECHO_CHUNK];
+    let mut left = len;
+    while left > 0 {
+        // Whole 8-byte words per chunk, so the reader's generator stays in step.
+        let n = left.min(ECHO_CHUNK);
+        stream.fill(&mut buf[..n]);
+        w.write_all(&buf[..n]).await?;
+        left -= n;
+    }
+    w.shutdown().await
+}
+
+/// Reads the echo to EOF and checks it is exactly `len` bytes of the stream `seed`.
+async fn check_echo(
+    mut r: tokio::net::tcp::OwnedReadHalf,
+    seed: u64,
+    len: usize,
+) -> io::Result<()> {
+    let mut stream = SplitMix(seed);
+    let mut want = vec![0u8; ECHO_CHUNK];
+    let (mut have, mut used) = (0, 0); // bytes of `want` generated, and compared
+    let mut buf = vec![0u8; ECHO_CHUNK];
+    let mut got = 0;
+    loop {
+        let n = r.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        let mut off = 0;
+        while off < n {
+            if used == have {
+                // The next chunk exactly as the sender generated it.
+                have = (len - got).min(ECHO_CHUNK);
+                if have == 0 {
+                    return Err(io::Error::other("the echo is longer than what was sent"));
+                }
+                stream.fill(&mut want[..have]);
+                used = 0;
+            }
+            let k = (n - off).min(have - used);
+            if buf[off..off + k] != want[used..used + k] {
+                return Err(io::Error::other(format!(
+                    "the echo differs within bytes {got}..{}",
+                    got + k
+                )));
+            }
+            off += k;
+            used += k;
+            got += k;
+        }
+    }
+    if got != len {
+        return Err(io::Error::other(format!(
+            "echo of {len} bytes came back as {got}"
+        )));
+    }
+    Ok(())
+}
+
+async fn echo_many(
+    addr: SocketAddr,
+    connections: usize,
+    max_size: usize,
+    seed: u64,
+    connecting: usize,
+) -> io::Result<()> {
+    let mut rng = SplitMix(seed);
+    let plan: Vec<(u64, usize)> = (0..connections)
+        .map(|_| (rng.next(), 1 + (rng.next() % max_size as u64) as usize))
+        .collect();
+    // Open every connection first, `connecting` at a time.
+    let gate = Arc::new(tokio::sync::Semaphore::new(connecting));
+    let opens: Vec<_> = plan
+        .iter()
+        .map(|_| {
+            let gate = gate.clone();
+            tokio::spawn(async move {
+                let _permit = gate.acquire().await;
+                TcpStream::connect(addr).await
+            })
+        })
+        .collect();
+    let mut streams = Vec::with_capacity(connections);
+    let mut failed = 0u64;
+    for o in opens {
+        match o.await.map_err(io::Error::other)? {
+            Ok(s) => streams.push(Some(s)),
+            Err(e) => {
+                if failed < 5 {
+                    eprintln!("loadgen: connect failed: {e}");
+                }
+                failed += 1;
+                streams.push(None);
+            }
+        }
+    }
+    eprintln!(
+        "loadgen: {} connections open",
+        streams.iter().flatten().count()
+    );
+    // Then all of them at once.
+    let start = Instant::now();
+    let tasks: Vec<_> = streams
+        .into_iter()
+        .zip(plan)
+        .filter_map(|(s, (seed, len))| s.map(|s| (s, seed, len)))
+        .map(|(s, seed, len)| {
+            tokio::spawn(async move {
+                let (r, w) = s.into_split();
+                let sending = tokio::spawn(send_stream(w, seed, len));
+                let checked = check_echo(r, seed, len).await;
+                let sent = sending.await.map_err(io::Error::other).and_then(|r| r);
+                checked.and(sent).map(|()| len)
+            })
+        })
+        .collect();
+    let (mut ok, mut bytes) = (0u64, 0u64);
+    for t in tasks {
+        match t.await.map_err(io::Error::other)? {
+            Ok(len) => {
+                ok += 1;
+                bytes += len as u64;
+            }
+            Err(e) => {
+                if failed < 5 {
+                    eprintln!("loadgen: echo failed: {e}");
+                }
+                failed += 1;
+            }
+        }
+    }
+    println!("{ok} {failed} {bytes} {:.2}", start.elapsed().as_secs_f64());
+    if failed > 0 {
+        std::process::exit(1);
+    }
     Ok(())
 }

@@ -162,6 +162,19 @@ impl Session {
                 }
                 continue;
             }
+            // Echo reads only what the send buffer can take back at once, so nothing waits in
+            // the server beside the stack's own buffers (a per-connection copy of up to 64 KiB
+            // held by each of ten thousand connections was most of a gigabyte).
+            let want = if mode == Mode::Echo {
+                let room = stack.connection(self.id).map_or(0, |c| c.send_capacity());
+                if room == 0 && stack.connection(self.id).is_none_or(|c| c.unread() != 0) {
+                    break; // Full both ways: read once the peer has taken some of the echo.
+                }
+                room.clamp(1, buf.len())
+            } else {
+                buf.len()
+            };
+            let buf = &mut buf[..want];
             match stack.recv(now, self.id, buf) {
                 Ok(0) => {
                     self.peer_eof = true;
@@ -170,9 +183,7 @@ impl Session {
                 Ok(n) => {
                     self.bytes_in += n as u64;
                     if mode == Mode::Echo {
-                        self.pending.clear();
-                        self.pending.extend_from_slice(buf.get(..n).unwrap_or(&[]));
-                        self.pending_sent = 0;
+                        self.echo(stack, now, buf.get(..n).unwrap_or(&[]));
                     }
                 }
                 Err(_) => break,
@@ -199,8 +210,21 @@ impl Session {
         matches!(state, State::Closed | State::TimeWait)
     }
 
-    /// Echo: sends back as much of the pending chunk as the send buffer takes.
+    /// Echo: sends `data` back; what the send buffer did not take waits in `pending`.
+    fn echo(&mut self, stack: &mut Stack, now: Instant, data: &[u8]) {
+        let sent = stack.send(now, self.id, data).unwrap_or(0);
+        self.bytes_out += sent as u64;
+        if let Some(rest) = data.get(sent..).filter(|r| !r.is_empty()) {
+            self.pending.extend_from_slice(rest);
+        }
+    }
+
+    /// Echo: sends back as much of the pending chunk as the send buffer takes, and lets go of
+    /// its storage once it is all sent.
     fn send_pending(&mut self, stack: &mut Stack, now: Instant) {
+        if self.pending.is_empty() {
+            return;
+        }
         while self.pending_sent < self.pending.len() {
             match stack.send(
                 now,
@@ -213,6 +237,10 @@ impl Session {
                 }
                 Err(_) => break,
             }
+        }
+        if self.pending_sent == self.pending.len() {
+            self.pending = Vec::new();
+            self.pending_sent = 0;
         }
     }
 
@@ -314,6 +342,7 @@ async fn serve(args: ServeArgs, out: &Lines, err: &Lines) -> Result<(), Failure>
     let mut buf = vec![0u8; 64 * 1024];
     let mut stats = args.stats.map(stats_interval);
     let pattern = source_pattern(buf.len());
+    let mut memory = MemoryPeak::default();
     let result = loop {
         if let Err(e) = step(
             &mut driver,
@@ -323,6 +352,7 @@ async fn serve(args: ServeArgs, out: &Lines, err: &Lines) -> Result<(), Failure>
             &mut buf,
             &pattern,
             out,
+            &mut memory,
         ) {
             break Err(Failure::setup(e.to_string()));
         }
@@ -334,6 +364,18 @@ async fn serve(args: ServeArgs, out: &Lines, err: &Lines) -> Result<(), Failure>
             () = stats_tick(&mut stats) => print_stats(driver.stack(), driver.now(), out),
         }
     };
+    err.line(format!(
+        "synack serve: stack memory: peak {} bytes with {} connection(s) (send queues {} \
+         bytes, receive queues {}, largest cwnd {}), now {} bytes (Stack::memory_usage every \
+         {} ms while busy)",
+        memory.bytes,
+        memory.connections,
+        memory.send_queued,
+        memory.recv_queued,
+        memory.max_cwnd,
+        driver.stack().memory_usage(),
+        MEMORY_SAMPLE.as_millis()
+    ));
     // Stopping: the connections still open are reported as open, then reset, as the kernel
     // resets a process's connections when it exits; the RSTs are on the device before this
     // returns.
@@ -422,6 +464,43 @@ async fn serve_udp(args: ServeArgs, out: &Lines, err: &Lines) -> Result<(), Fail
     result
 }
 
+/// How often `serve` samples the stack's memory accounting for the peak it reports.
+const MEMORY_SAMPLE: Duration = Duration::from_millis(50);
+
+/// The largest figure of the stack's own memory accounting seen so far, sampled every
+/// [`MEMORY_SAMPLE`] while the server works ([`Stack::memory_usage`] walks every connection,
+/// so not on every wake-up); reported on stderr when the server stops.
+#[derive(Default)]
+struct MemoryPeak {
+    bytes: usize,
+    /// Connections served at that moment.
+    connections: usize,
+    /// At that moment, over every connection: bytes queued to send (unacknowledged or
+    /// unsent), bytes received and not read, and the largest congestion window.
+    send_queued: usize,
+    recv_queued: usize,
+    max_cwnd: usize,
+    next: Instant,
+}
+
+impl MemoryPeak {
+    fn sample(&mut self, stack: &Stack, now: Instant, connections: usize) {
+        if now < self.next {
+            return;
+        }
+        self.next = now + MEMORY_SAMPLE;
+        let bytes = stack.memory_usage();
+        if bytes > self.bytes {
+            (self.bytes, self.connections) = (bytes, connections);
+            let snapshot = stack.snapshot();
+            let conns = snapshot.connections.iter();
+            self.send_queued = conns.clone().map(|c| c.send_queue).sum();
+            self.recv_queued = conns.clone().map(|c| c.recv_queue).sum();
+            self.max_cwnd = conns.map(|c| c.cwnd).max().unwrap_or(0);
+        }
+    }
+}
+
 /// Ticks every `secs` seconds, the first time `secs` from now.
 fn stats_interval(secs: u64) -> tokio::time::Interval {
     let period = std::time::Duration::from_secs(secs);
@@ -453,6 +532,10 @@ fn print_stats(stack: &Stack, now: Instant, out: &Lines) {
     ));
 }
 
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the server loop's state, passed as it is; a struct for one caller adds nothing"
+)]
 fn step(
     driver: &mut Driver<TunDevice>,
     lid: synack::stack::ListenerId,
@@ -461,11 +544,13 @@ fn step(
     buf: &mut [u8],
     pattern: &[u8],
     out: &Lines,
+    memory: &mut MemoryPeak,
 ) -> Result<(), synack::net::DriverError> {
     driver.poll()?;
     loop {
         let now = driver.now();
         let stack = driver.stack_mut();
+        memory.sample(stack, now, sessions.len());
         while let Some(id) = stack.accept(lid) {
             sessions.push(Session::new(stack, id, now, args.mode, args.bytes));
         }

@@ -2,6 +2,7 @@
 //! SYN queue is full, and a connection rebuilt from the ACK that returns the cookie.
 
 use super::{FourTuple, ListenerId, Stack};
+use crate::tcp::autotune::initial_window;
 use crate::tcp::connection::window_shift_for;
 use crate::tcp::syn_cookie::{self, encode_ts};
 use crate::tcp::{Connection, SeqNum, State};
@@ -51,7 +52,10 @@ impl Stack {
             seq: iss,
             ack: syn.seq + 1,
             flags: TcpFlags::SYN | TcpFlags::ACK,
-            window: tcp.recv_buffer.min(usize::from(u16::MAX)) as u16,
+            // The connection rebuilt from the cookie starts with the same autotuned window.
+            window: initial_window(usize::from(our_mss))
+                .min(tcp.recv_buffer)
+                .min(usize::from(u16::MAX)) as u16,
             urgent: 0,
             options,
             payload: &[],

@@ -15,6 +15,7 @@
 //! User calls ([`Connection::send`], [`Connection::recv`], [`Connection::close`],
 //! [`Connection::abort`]) follow RFC 9293 §3.10.1–§3.10.6.
 
+use super::autotune::Autotune;
 use super::cc::{AnyCc, CongestionControl};
 use super::config::Config;
 use super::endpoints::Endpoints;
@@ -36,7 +37,6 @@ use super::timer::{TimerKind, TimerTable};
 use crate::time::{Duration, Instant};
 use alloc::boxed::Box;
 use alloc::sync::Arc;
-use alloc::vec::Vec;
 use core::net::SocketAddr;
 
 /// How long a connection's send or receive buffer storage stays allocated while it holds
@@ -159,6 +159,8 @@ pub struct Connection {
     pub(super) tcb: Tcb,
     pub(super) tx: SendBuffer,
     pub(super) rx: ReceiveBuffer,
+    /// The buffers' autotuned limits under the configured maxima (see [`super::autotune`]).
+    pub(super) tune: Autotune,
     /// Which SACK blocks our ACKs report (RFC 2018 §4, RFC 2883).
     pub(super) sack_rx: SackReport,
     pub(super) timers: TimerTable,
@@ -176,7 +178,8 @@ pub struct Connection {
     /// Retransmission and probing beyond the timers themselves.
     pub(super) rexmit: Retransmit,
     /// Start of the current one-second challenge-ACK budget and how much of it is spent.
-    pub(super) challenge_window: (Instant, u32),
+    /// The start is in milliseconds of [`Instant`], modulo 2^32 (4 bytes, not 8).
+    pub(super) challenge_window: (u32, u32),
     pub(super) error: Option<Error>,
     /// An ICMP error said the peer could not be reached (RFC 1122 §4.2.3.9): a time-out then
     /// reports `Unreachable`.
@@ -191,7 +194,7 @@ pub struct Connection {
     pub(super) plpmtud: Option<Box<Search>>,
     /// Reused buffer for the payload of a segment that wraps around the send ring (others
     /// are borrowed from the ring directly).
-    pub(super) scratch: Vec<u8>,
+    pub(super) scratch: Box<[u8]>,
 }
 
 impl Connection {
@@ -217,13 +220,18 @@ impl Connection {
             },
             ..Tcb::default()
         };
+        let mss = usize::from(cfg.effective_mss(remote.is_ipv6()));
+        let tune = Autotune::new(mss, cfg.send_buffer, cfg.recv_buffer);
+        let mut tx = SendBuffer::new(cfg.send_buffer);
+        tx.set_capacity(tune.snd_buf());
         Connection {
             state,
             addrs: Endpoints::new(local, remote),
             passive: state == State::Listen,
             tcb,
-            tx: SendBuffer::new(cfg.send_buffer),
+            tx,
             rx: ReceiveBuffer::new(cfg.recv_buffer, cfg.max_ooo_ranges),
+            tune,
             sack_rx: SackReport::default(),
             timers: TimerTable::default(),
             rtt: RttEstimator::new(cfg.initial_rto, cfg.min_rto, cfg.max_rto),
@@ -237,14 +245,14 @@ impl Connection {
             ack: AckState::default(),
             rst: None,
             rexmit: Retransmit::default(),
-            challenge_window: (Instant::ZERO, 0),
+            challenge_window: (0, 0),
             error: None,
             soft_error: false,
             stats: LazyStats::default(),
             keepalive: KeepaliveTrack::default(),
             orphaned: false,
             plpmtud: None,
-            scratch: Vec::new(),
+            scratch: Box::default(),
             cfg,
         }
     }
@@ -386,7 +394,7 @@ impl Connection {
             + self.addrs.allocated_bytes()
             + self.recovery.allocated_bytes()
             + self.plpmtud_allocated_bytes()
-            + self.scratch.capacity()
+            + self.scratch.len()
     }
 
     /// The earliest time [`handle_timeout`](Self::handle_timeout) should be called.
@@ -603,10 +611,7 @@ impl Connection {
                         self.enter_closed();
                     }
                 }
-                TimerKind::Reclaim => {
-                    self.tx.shrink_if_empty();
-                    self.rx.shrink_if_empty();
-                }
+                TimerKind::Reclaim => self.reclaim_idle_buffers(),
             }
         }
         self.rearm_timers(now);
@@ -832,10 +837,61 @@ impl Connection {
         if !self.state.may_receive() {
             return;
         }
-        let potential = self.tcb.rcv_nxt + self.rx.window();
-        let threshold = (self.rx.capacity() / 2).min(self.tcb.send_mss).max(1);
+        let potential = self.tcb.rcv_nxt + self.rcv_window();
+        let threshold = self.window_update_threshold();
         if potential.after(self.tcb.rcv_adv) && potential.since(self.tcb.rcv_adv) >= threshold {
             self.ack.now = true;
+        }
+    }
+
+    /// The receive window we may offer now: the room in the receive buffer, at most the
+    /// autotuned limit beyond the application's read point (see [`super::autotune`]).
+    pub(super) fn rcv_window(&self) -> usize {
+        let room = self.tune.rcv_buf().saturating_sub(self.rx.readable());
+        self.rx.window().min(room)
+    }
+
+    /// The least growth of the right edge worth announcing (receiver-side SWS avoidance,
+    /// RFC 9293 §3.8.6.2.2: min(half the buffer, one MSS)).
+    pub(super) fn window_update_threshold(&self) -> usize {
+        (self.tune.rcv_buf() / 2).min(self.tcb.send_mss).max(1)
+    }
+
+    /// The sequence number of the next byte the application will read.
+    fn read_seq(&self) -> SeqNum {
+        self.tcb.rcv_nxt - self.rx.readable()
+    }
+
+    /// Dynamic right-sizing before a window is advertised at `now` (see [`super::autotune`]).
+    pub(super) fn autotune_receive(&mut self, now: Instant) {
+        let rtt = self
+            .tune
+            .round(self.rtt.srtt().unwrap_or(self.cfg.initial_rto));
+        let read_seq = self.read_seq();
+        self.tune
+            .on_advertise(now, read_seq, rtt, self.cfg.recv_buffer);
+    }
+
+    /// The send limit follows the congestion window (`tcp_sndbuf_expand`).
+    pub(super) fn autotune_send(&mut self) {
+        self.tune.on_cwnd(self.cc.cwnd(), self.cfg.send_buffer);
+        self.tx.set_capacity(self.tune.snd_buf());
+    }
+
+    /// The `Reclaim` timer: a buffer that stayed empty for [`RECLAIM_IDLE`] gives back its
+    /// storage, and its autotuned limit returns to the initial size.
+    fn reclaim_idle_buffers(&mut self) {
+        let mss = usize::from(self.our_mss());
+        if self.tx.is_empty() {
+            self.tx.shrink_if_empty();
+            self.tune.reset_send(mss, self.cfg.send_buffer);
+            self.tx.set_capacity(self.tune.snd_buf());
+        }
+        if self.rx.is_empty() {
+            self.rx.shrink_if_empty();
+            self.tune.reset_receive(mss, self.cfg.recv_buffer);
+            let read_seq = self.read_seq();
+            self.tune.start_receive(read_seq);
         }
     }
 
@@ -843,8 +899,9 @@ impl Connection {
     /// is `left` of the stack-wide budget (§7); one sent is taken from `left`.
     pub(super) fn challenge_ack(&mut self, now: Instant, left: &mut u32) {
         let (start, count) = self.challenge_window;
-        let (start, count) = if now.saturating_duration_since(start) >= Duration::from_secs(1) {
-            (now, 0)
+        let now_ms = now.total_millis() as u32;
+        let (start, count) = if now_ms.wrapping_sub(start) >= 1000 {
+            (now_ms, 0)
         } else {
             (start, count)
         };

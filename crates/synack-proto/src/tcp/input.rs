@@ -238,6 +238,18 @@ impl Connection {
         if t.seq != seg.seq && !seg.flags.rst() {
             self.note_old_duplicate(seg);
         }
+        // The receiver's round trip for buffer autotuning: what our timestamp on data says.
+        if let Some(ts) = seg
+            .options
+            .timestamps
+            .filter(|t| self.tcb.ts_ok && t.tsecr != 0)
+            && !t.payload.is_empty()
+        {
+            let ms = self.ts_now(now).wrapping_sub(ts.tsecr);
+            if ms < 60_000 {
+                self.tune.on_data_rtt(ms);
+            }
+        }
         // "Second, check the RST bit" (RFC 5961 §3.2).
         if seg.flags.rst() {
             if t.seq == self.tcb.rcv_nxt {
@@ -474,6 +486,7 @@ impl Connection {
             self.timers.clear(super::timer::TimerKind::Retransmit);
         }
         self.mtu_on_ack(now);
+        self.autotune_send();
         rtt
     }
 
@@ -635,8 +648,9 @@ impl Connection {
     /// Sets the first advertised right edge once RCV.NXT is known.
     fn init_receive_window(&mut self) {
         // The window in a SYN is never scaled (RFC 7323 §2.2).
-        let wnd = self.rx.window().min(usize::from(u16::MAX));
+        let wnd = self.rcv_window().min(usize::from(u16::MAX));
         self.tcb.rcv_adv = self.tcb.rcv_nxt + wnd;
+        self.tune.start_receive(self.tcb.rcv_nxt);
     }
 }
 

@@ -6,6 +6,7 @@
 //! | §3.3.1 sequence variables, §3.3.2 states | [`connection`] (`Tcb`), [`state`] |
 //! | §3.4 sequence numbers, §3.4.1 ISN (RFC 6528) | [`seq`], `isn.rs` |
 //! | §3.8.1 retransmission timeout (RFC 6298) | `rtt.rs`, `timer.rs` |
+//! | buffer autotuning (Linux's dynamic right-sizing and `tcp_sndbuf_expand`) | `autotune.rs` |
 //! | §3.8.6 window management, Nagle | [`output`](connection::Connection::poll_transmit) |
 //! | §3.10.1–6 user calls | [`connection`] |
 //! | §3.10.7 SEGMENT ARRIVES | `input` ([`Connection::handle_segment`]) |
@@ -27,6 +28,7 @@
     clippy::panic
 )]
 
+pub(crate) mod autotune;
 pub mod cc;
 pub mod config;
 mod congestion;

@@ -298,9 +298,9 @@ impl Connection {
         self.timers.clear(TimerKind::DelayedAck);
         let window = if flags.syn() {
             // The window field of a SYN is never scaled (RFC 7323 §2.2).
-            self.rx.window().min(usize::from(u16::MAX)) as u16
+            self.rcv_window().min(usize::from(u16::MAX)) as u16
         } else {
-            self.advertise_window()
+            self.advertise_window(now)
         };
         let (src_port, dst_port) = (self.local().port(), self.remote().port());
         let ack = if flags.ack() {
@@ -380,7 +380,7 @@ impl Connection {
             return self.tx.slices_at(offset, len).0;
         }
         if self.scratch.len() < len {
-            self.scratch.resize(len, 0);
+            self.scratch = alloc::vec![0; len].into_boxed_slice();
         }
         let out = self.scratch.get_mut(..len).unwrap_or_default();
         let n = self.tx.read_at(offset, out);
@@ -393,10 +393,11 @@ impl Connection {
 
     /// The window field for a non-SYN segment: the receive window, right edge never moved left,
     /// grown only in steps worth announcing (receiver-side SWS avoidance, §3.8.6.2.2).
-    pub(super) fn advertise_window(&mut self) -> u16 {
+    pub(super) fn advertise_window(&mut self, now: Instant) -> u16 {
+        self.autotune_receive(now);
         let rcv_nxt = self.tcb.rcv_nxt;
-        let potential = rcv_nxt + self.rx.window();
-        let threshold = (self.rx.capacity() / 2).min(self.tcb.send_mss).max(1);
+        let potential = rcv_nxt + self.rcv_window();
+        let threshold = self.window_update_threshold();
         if potential.after(self.tcb.rcv_adv) && potential.since(self.tcb.rcv_adv) >= threshold {
             self.tcb.rcv_adv = potential;
         }

@@ -50,6 +50,12 @@ impl SendBuffer {
         }
     }
 
+    /// Sets the most bytes the buffer will hold from now on (the autotuned send limit).
+    /// Bytes already held beyond it stay; [`SendBuffer::free`] is 0 until they drain.
+    pub fn set_capacity(&mut self, capacity: usize) {
+        self.capacity = capacity;
+    }
+
     /// Heap bytes held right now (0 until the first write, and again after `shrink_if_empty`).
     pub fn allocated_bytes(&self) -> usize {
         self.storage.len()

@@ -664,6 +664,7 @@ fn time_wait_outlasts_a_peer_retransmitting_data_before_its_fin() {
 /// "<SEQ=SEG.ACK><CTL=RST>". That RST is lost too; the next one, 60 s later, arrives with
 /// SEQ = smoltcp's RCV.NXT, and smoltcp, in CLOSING, rightly closes (§3.10.7.4, RFC 5961 §3.2).
 /// A TIME-WAIT of RFC 9293's nominal 2 × 2 minutes would have been there to ACK it.
+/// (Buffer autotuning moved the whole trajectory 40 ms later, one delayed ACK, from 55.370 s.)
 #[test]
 fn time_wait_can_run_out_before_smoltcp_hears_the_ack_of_its_fin_under_loss() {
     let x = run_time_wait_ran_out();
@@ -688,8 +689,8 @@ fn time_wait_can_run_out_before_smoltcp_hears_the_ack_of_its_fin_under_loss() {
     assert_eq!(
         o.lost_acks.iter().map(hdr).collect::<Vec<_>>(),
         [(
-            ms(55_370, 324),
-            ms(55_370, 324),
+            ms(55_410, 324),
+            ms(55_410, 324),
             false,
             seg(syn_nxt, Some(smol_fin_end), 0, false, false)
         )]
@@ -698,8 +699,8 @@ fn time_wait_can_run_out_before_smoltcp_hears_the_ack_of_its_fin_under_loss() {
     assert_eq!(
         hdr(&o.heard),
         (
-            ms(55_359, 965),
-            ms(55_370, 324),
+            ms(55_399, 965),
+            ms(55_410, 324),
             true,
             seg(4_287_794_367, Some(syn_nxt), 1280, true, false)
         )
@@ -708,22 +709,22 @@ fn time_wait_can_run_out_before_smoltcp_hears_the_ack_of_its_fin_under_loss() {
     let rexmit = seg(4_287_792_907, Some(syn_nxt), 1460, false, false);
     assert_eq!(
         o.lost_meanwhile.iter().map(hdr).collect::<Vec<_>>(),
-        [63_359, 79_359, 111_359].map(|t| (ms(t, 965), ms(t, 965), false, rexmit))
+        [63_399, 79_399, 111_399].map(|t| (ms(t, 965), ms(t, 965), false, rexmit))
     );
     // …the one after TIME-WAIT, and synack's RST for it: <SEQ=SEG.ACK><CTL=RST>, lost.
     assert_eq!(
         hdr(&o.answered),
-        (ms(171_359, 965), ms(171_372, 642), true, rexmit)
+        (ms(171_399, 965), ms(171_412, 642), true, rexmit)
     );
     let rst = seg(syn_nxt, None, 0, false, true);
     assert_eq!(
         hdr(&o.rst),
-        (ms(171_372, 642), ms(171_372, 642), false, rst)
+        (ms(171_412, 642), ms(171_412, 642), false, rst)
     );
     // The next RST is what reset smoltcp.
     assert_eq!(
         x.log.last().map(hdr),
-        Some((ms(231_370, 439), ms(231_382, 938), true, rst))
+        Some((ms(231_410, 439), ms(231_422, 938), true, rst))
     );
 }
 
@@ -850,14 +851,15 @@ fn search_cases_where_synack_time_wait_ran_out_end_clean_or_tolerated_with_proof
 }
 
 /// smoltcp's 10 s TIME-WAIT again; here the link was silent for 100 s, longer than synack's
-/// own TIME-WAIT too.
+/// own TIME-WAIT too. With buffer autotuning (smaller windows at the start) the same seed
+/// takes another path and ends clean, so which of the two is not pinned.
 #[test]
-fn search_cases_where_smoltcp_time_wait_ran_out_are_tolerated_with_proof() {
+fn search_cases_where_smoltcp_time_wait_ran_out_end_clean_or_tolerated_with_proof() {
     let (seed, client) = (7_098_905_790_789_264_132, Client::Synack);
     let (x, what) = sweep_run(seed, HEAVY_LOSS, &heavy_loss_link(), client);
     let t = assert_interop_clean(&x, &what);
     assert!(
-        matches!(t, Some(Tolerated::SmoltcpTimeWaitRanOut(_))),
+        matches!(t, None | Some(Tolerated::SmoltcpTimeWaitRanOut(_))),
         "{what}: {t:?}"
     );
 }

@@ -104,7 +104,8 @@ fn syn_ack(from: SocketAddr, iss: SeqNum) -> Seen {
         flags: TcpFlags::SYN | TcpFlags::ACK,
         seq: iss,
         ack: IRS + 1,
-        window: 65535,
+        // The autotuned initial window: ten segments of 1460 bytes (the buffer is 64 KiB).
+        window: 14_600,
         mss: Some(1460),
     }
 }
@@ -514,7 +515,11 @@ fn listen_with_and_connect_with_give_their_connections_their_own_buffers() {
     assert_ne!(s.connection(id).unwrap().local().port(), 0);
     // The stack's default for everything else.
     s.connect(T0, SocketAddr::new(FOREIGN.ip(), 444)).unwrap();
-    assert_eq!(drain(&mut s)[0].window, 65535);
+    assert_eq!(
+        drain(&mut s)[0].window,
+        14_600,
+        "ten segments of the 64 KiB maximum"
+    );
     assert_eq!(
         s.connect_with(T0, Some(SocketAddr::new(FOREIGN.ip(), 0)), FOREIGN, None),
         Err(crate::stack::StackError::AddrNotAvailable)

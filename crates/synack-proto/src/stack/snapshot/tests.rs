@@ -64,8 +64,9 @@ fn snapshot_reports_queues_rtt_and_windows_of_a_known_exchange() {
         cwnd: 14480,
         ssthresh: None,
         cc: "cubic",
-        // B's SYN,ACK window, which RFC 7323 §2.2 never scales; no later segment from B yet.
-        snd_wnd: 65535,
+        // B's SYN,ACK window, which RFC 7323 §2.2 never scales; no later segment from B yet:
+        // the autotuned initial window, ten segments of 1460 bytes.
+        snd_wnd: 14_600,
         retransmits: 0,
         timeouts: 0,
         bytes_acked: 0,
@@ -97,8 +98,9 @@ fn snapshot_reports_queues_rtt_and_windows_of_a_known_exchange() {
             remote: client,
             send_queue: 0,
             recv_queue: 100,
-            // A's 64 KiB receive buffer in its data segment: 32767 << window scale 1.
-            snd_wnd: 65534,
+            // A's autotuned initial window in its data segment (ten segments of 1460 bytes
+            // under its 64 KiB maximum): 7300 << window scale 1.
+            snd_wnd: 14_600,
             bytes_received: 100,
             ..a.connections[0].clone()
         }]

@@ -15,6 +15,7 @@
     clippy::panic
 )]
 
+mod autotune;
 mod data;
 mod handshake;
 mod icmp;
