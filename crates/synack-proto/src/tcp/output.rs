@@ -361,6 +361,11 @@ impl Connection {
     /// The SACK blocks for an ACK we send (RFC 2018 §4): as many as fit beside the other
     /// options, 3 with timestamps and 4 without.
     fn sack_blocks(&mut self) -> SackBlocks {
+        // The common case (in order, nothing to report) without building the closures: it
+        // was 2% of a lossless bulk transfer's samples.
+        if self.sack_rx.is_empty() && self.rx.ooo_ranges().next().is_none() {
+            return SackBlocks::default();
+        }
         let rcv_nxt = self.tcb.rcv_nxt;
         let rx = &self.rx;
         let to_seq = |(start, end): (usize, usize)| (rcv_nxt + start, rcv_nxt + end);

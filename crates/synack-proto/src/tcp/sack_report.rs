@@ -55,6 +55,12 @@ impl SackReport {
         self.dsack.is_some()
     }
 
+    /// Nothing to report and nothing remembered: with no out-of-order data either, the
+    /// next ACK carries no blocks and [`blocks`](Self::blocks) would change nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0 && self.dsack.is_none()
+    }
+
     /// The blocks for our next ACK, at most `max` of them (3 with timestamps, 4 without):
     /// a pending D-SACK first (followed by the block containing it, if any), then the most
     /// recently changed blocks, then any others from `rest` (highest first). `containing`
