@@ -329,6 +329,12 @@ impl Connection {
         self.stats.get()
     }
 
+    /// The connection's configuration: among others the send and receive buffer maxima,
+    /// which autotuning sizes the buffers below.
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
     /// Bytes ready for [`recv`](Self::recv).
     pub fn recv_queue(&self) -> usize {
         self.rx.readable()
