@@ -461,22 +461,29 @@ fn time_wait_table_is_bounded() {
     assert_eq!(net.host(A).counters().tw_overflow, 15);
 }
 
+/// A pair (link seed `seed`) whose host A holds at most `max_time_wait` connections in
+/// TIME-WAIT, and B's listener on port 80.
+fn time_wait_limited(seed: u64, max_time_wait: usize) -> (Network<Stack>, ListenerId) {
+    let mut net = pair(seed, tcp::Config::default(), LinkConfig::default());
+    let cfg = StackConfig {
+        max_time_wait,
+        ..StackConfig::default()
+    };
+    *net.host_mut(A) = Stack::new(cfg, Secret::from_bytes([seed as u8; 16]), &[IP_A, IP6_A]);
+    let l = net
+        .host_mut(B)
+        .listen(SocketAddr::new(IP_B, 80), 8)
+        .unwrap();
+    (net, l)
+}
+
 /// A connection that finds the TIME-WAIT table full ends at once, but only after the ACK of
 /// the peer's FIN has left (Linux's `tcp_fin` sends it before `tcp_time_wait`): before, the
 /// pending ACK was thrown away with the connection, the peer sat in LAST-ACK retransmitting
 /// its FIN for a whole RTO and then took a RST for a clean close.
 #[test]
 fn rfc9293_3_10_7_4_time_wait_overflow_still_acks_the_peers_fin() {
-    let mut net = pair(16, tcp::Config::default(), LinkConfig::default());
-    let cfg = StackConfig {
-        max_time_wait: 0,
-        ..StackConfig::default()
-    };
-    *net.host_mut(A) = Stack::new(cfg, Secret::from_bytes([9; 16]), &[IP_A, IP6_A]);
-    let l = net
-        .host_mut(B)
-        .listen(SocketAddr::new(IP_B, 80), 8)
-        .unwrap();
+    let (mut net, l) = time_wait_limited(16, 0);
     for _ in 0..3 {
         let server = SocketAddr::new(IP_B, 80);
         let now = net.now();
@@ -535,16 +542,7 @@ fn a_in_time_wait(net: &mut Network<Stack>, l: ListenerId) -> ConnId {
 /// TIME-WAIT was cut short).
 #[test]
 fn aborting_a_time_wait_connection_frees_its_place_in_the_time_wait_table() {
-    let mut net = pair(15, tcp::Config::default(), LinkConfig::default());
-    let cfg = StackConfig {
-        max_time_wait: 1,
-        ..StackConfig::default()
-    };
-    *net.host_mut(A) = Stack::new(cfg, Secret::from_bytes([8; 16]), &[IP_A, IP6_A]);
-    let l = net
-        .host_mut(B)
-        .listen(SocketAddr::new(IP_B, 80), 8)
-        .unwrap();
+    let (mut net, l) = time_wait_limited(15, 1);
     for _ in 0..3 {
         let a = a_in_time_wait(&mut net, l);
         net.host_mut(A).abort(a);
