@@ -44,7 +44,9 @@ step() {
     local name=$1
     shift
     echo "== $name: $*"
-    if "$@" >"$OUT/$name.txt" 2>&1; then
+    # Each script keeps its own logs in a folder of its own (several name theirs alike).
+    mkdir -p "$OUT/logs/$name"
+    if OUT="$OUT/logs/$name" "$@" >"$OUT/$name.txt" 2>&1; then
         tail -n 40 "$OUT/$name.txt"
     else
         echo "bench/all.sh: $name failed; its log: $OUT/$name.txt" >&2
