@@ -40,7 +40,8 @@ pub struct Setup {
     pub buffer: usize,
     /// How long to run (bulk: on the rig's clock; lifecycles: wall time).
     pub duration: Duration,
-    /// Lifecycles: run exactly this many instead (`--count N`, for instruction profiles).
+    /// Run exactly this much instead (`--count N`, for instruction profiles): lifecycles, or
+    /// for bulk rows MiB delivered.
     pub count: Option<u64>,
     /// The modelled path, or `None` for the in-memory link.
     pub path: Option<PathModel>,
@@ -89,7 +90,8 @@ struct Scale {
     only: Option<String>,
     /// `--stack synack|smoltcp`: run only that stack's side (for profiling).
     stack: Option<String>,
-    /// `--count N`: lifecycle rows run N lifecycles instead of for a time.
+    /// `--count N`: lifecycle rows run N lifecycles, bulk rows deliver N MiB, instead of
+    /// running for a time.
     count: Option<u64>,
     bulk: Duration,
     life: Duration,
@@ -219,7 +221,7 @@ fn bulk_rows(sc: &Scale, rows: &mut Vec<Row>) {
             mtu,
             buffer,
             duration: sc.bulk,
-            count: None,
+            count: sc.count,
             path: None,
         };
         let mbps = |(bytes, secs): (u64, f64)| bytes as f64 / secs / 1e6;

@@ -113,7 +113,11 @@ pub fn bulk(s: &Setup) -> (u64, f64) {
     let start = r.clock.now();
     let end = start + s.duration;
     r.drive(WALL_LIMIT, |a, b, now| {
-        if now >= end {
+        let done = match s.count {
+            Some(mib) => got >= mib << 20,
+            None => now >= end,
+        };
+        if done {
             return (Flow::Done, false);
         }
         let mut busy = false;

@@ -49,13 +49,57 @@ pub fn sum(data: &[u8]) -> u16 {
     for w in words {
         acc = add64(acc, u64::from_ne_bytes(*w));
     }
-    // Up to 7 bytes left: left-align them in a zero-padded word, which keeps every byte at
-    // its 16-bit word position (the word starts at an even offset).
-    let mut last = [0u8; 8];
-    if let Some(dst) = last.get_mut(..tail.len()) {
-        dst.copy_from_slice(tail);
+    u16::from_be(fold(add64(acc, tail_word(tail))))
+}
+
+/// Copies `src` into `dst` (the first `min(dst.len(), src.len())` bytes) and returns the
+/// folded sum of the bytes copied, exactly as [`sum`] of them would: the payload copy out of
+/// a send ring and the checksum over it in one pass.
+///
+/// With AVX2 (x86-64 with `std`, detected at run time) each 64-byte block is added to the
+/// sum between its load and its store, which costs almost nothing on top of the copy
+/// (1,448 bytes: 30 ns against 27 ns for the copy alone and 49 ns for a copy then a sum).
+/// Elsewhere it is the crate's plain payload copy then [`sum`] over the copy, still
+/// in cache: a portable fused loop measured slower than that (53 ns).
+pub fn copy_and_sum(dst: &mut [u8], src: &[u8]) -> u16 {
+    let n = dst.len().min(src.len());
+    let (Some(dst), Some(src)) = (dst.get_mut(..n), src.get(..n)) else {
+        return 0;
+    };
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    {
+        let (src_blocks, src_rest) = src.as_chunks::<64>();
+        let (dst_blocks, dst_rest) = dst.as_chunks_mut::<64>();
+        if !src_blocks.is_empty()
+            && let Some(acc) = avx2::copy_and_sum_blocks(dst_blocks, src_blocks)
+        {
+            // The rest (under 64 bytes) starts at an even offset, so its sum adds as is.
+            super::field::copy_bytes(dst_rest, src_rest);
+            return combine(&[u16::from_be(fold(acc)), sum(dst_rest)]);
+        }
     }
-    u16::from_be(fold(add64(acc, u64::from_ne_bytes(last))))
+    super::field::copy_bytes(dst, src);
+    sum(dst)
+}
+
+/// Up to 7 bytes (starting at an even offset) as one native-endian word to add: a 4-byte,
+/// a 2-byte and a 1-byte piece, each at its 16-bit word position (the odd last byte is the
+/// high byte of a zero-padded word, RFC 1071). Built from register loads: copying the bytes
+/// into a zeroed array and loading it as a word made the load wait for the byte stores (a
+/// failed store-to-load forward), a third of `sum`'s samples at MTU-sized segments.
+#[inline]
+fn tail_word(tail: &[u8]) -> u64 {
+    let (fours, rest) = tail.as_chunks::<4>();
+    let (twos, last) = rest.as_chunks::<2>();
+    let mut acc = fours
+        .first()
+        .map_or(0, |w| u64::from(u32::from_ne_bytes(*w)));
+    acc += twos
+        .first()
+        .map_or(0, |w| u64::from(u16::from_ne_bytes(*w)));
+    acc + last
+        .first()
+        .map_or(0, |&b| u64::from(u16::from_ne_bytes([b, 0])))
 }
 
 /// 64-byte blocks per pass of [`sum_blocks`]: each 32-bit lane then takes at most 4096
@@ -100,8 +144,8 @@ fn sum_blocks_portable(blocks: &[[u8; 64]]) -> u64 {
     total
 }
 
-/// The one place in this crate with `unsafe`: the block sum with AVX2 intrinsics, run only on
-/// a CPU that reported AVX2.
+/// The one place in this crate with `unsafe`: the block sum (and the block copy with its sum,
+/// for [`copy_and_sum`]) with AVX2 intrinsics, run only on a CPU that reported AVX2.
 ///
 /// The same arithmetic as [`sum_blocks_portable`] (per 32-bit lane, the wrapping sum of the
 /// words and the exact sum of their high halves), with 256-bit registers: two loads, four adds
@@ -124,6 +168,17 @@ mod avx2 {
         // SAFETY: `sum_blocks_avx2` only requires the AVX2 target feature, and the CPU
         // reported it just above.
         Some(unsafe { sum_blocks_avx2(blocks) })
+    }
+
+    /// Copies `src` into `dst` block by block (as many blocks as both have) and returns the
+    /// sum of the blocks copied, with AVX2; `None`, copying nothing, on a CPU without it.
+    pub(super) fn copy_and_sum_blocks(dst: &mut [[u8; 64]], src: &[[u8; 64]]) -> Option<u64> {
+        if !std::is_x86_feature_detected!("avx2") {
+            return None;
+        }
+        // SAFETY: `copy_and_sum_blocks_avx2` only requires the AVX2 target feature, and the
+        // CPU reported it just above.
+        Some(unsafe { copy_and_sum_blocks_avx2(dst, src) })
     }
 
     /// The 8 lanes of `v` as `u32`s.
@@ -156,20 +211,61 @@ mod avx2 {
                 h0 = _mm256_add_epi32(h0, _mm256_srli_epi32::<16>(a));
                 h1 = _mm256_add_epi32(h1, _mm256_srli_epi32::<16>(b));
             }
-            // Per lane, the exact sum of the low halves is the wrapping sum minus the high sum
-            // shifted up (each below 2^28 in a pass); the two registers' lanes then add without
-            // overflow (below 2^29), and eight such lanes below 2^32.
-            let low = _mm256_add_epi32(
-                _mm256_sub_epi32(w0, _mm256_slli_epi32::<16>(h0)),
-                _mm256_sub_epi32(w1, _mm256_slli_epi32::<16>(h1)),
-            );
-            let high = _mm256_add_epi32(h0, h1);
-            let (low, high) = (lanes(low), lanes(high));
-            let low: u32 = low.iter().fold(0u32, |a, &l| a.wrapping_add(l));
-            let high: u32 = high.iter().fold(0u32, |a, &h| a.wrapping_add(h));
-            total += (u64::from(high) << 16) + u64::from(low);
+            total += reduce([w0, w1], [h0, h1]);
         }
         total
+    }
+
+    /// [`sum_blocks_avx2`] that also stores each block into `dst` right after loading it.
+    #[target_feature(enable = "avx2")]
+    fn copy_and_sum_blocks_avx2(dst: &mut [[u8; 64]], src: &[[u8; 64]]) -> u64 {
+        let mut total = 0u64;
+        for (dst, src) in dst
+            .chunks_mut(super::BLOCKS_PER_PASS)
+            .zip(src.chunks(super::BLOCKS_PER_PASS))
+        {
+            let (mut w0, mut w1) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+            let (mut h0, mut h1) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+            for (d, s) in dst.iter_mut().zip(src) {
+                let (sa, sb) = s.split_at(32);
+                let (da, db) = d.split_at_mut(32);
+                // SAFETY: `sa` and `sb` are 32 readable bytes each and `da` and `db` 32
+                // writable bytes each (64-byte blocks split in two; `dst` is a unique borrow,
+                // so it cannot overlap `src`); `loadu`/`storeu` need no alignment.
+                let (a, b) = unsafe {
+                    let a = _mm256_loadu_si256(sa.as_ptr().cast());
+                    let b = _mm256_loadu_si256(sb.as_ptr().cast());
+                    _mm256_storeu_si256(da.as_mut_ptr().cast(), a);
+                    _mm256_storeu_si256(db.as_mut_ptr().cast(), b);
+                    (a, b)
+                };
+                w0 = _mm256_add_epi32(w0, a);
+                w1 = _mm256_add_epi32(w1, b);
+                h0 = _mm256_add_epi32(h0, _mm256_srli_epi32::<16>(a));
+                h1 = _mm256_add_epi32(h1, _mm256_srli_epi32::<16>(b));
+            }
+            total += reduce([w0, w1], [h0, h1]);
+        }
+        total
+    }
+
+    /// The exact sum of one pass's words from its per-lane wrapping sums `w` and high-half
+    /// sums `h`: per lane, the exact sum of the low halves is the wrapping sum minus the high
+    /// sum shifted up (each below 2^28 in a pass); the two registers' lanes then add without
+    /// overflow (below 2^29), and eight such lanes below 2^32.
+    #[target_feature(enable = "avx2")]
+    fn reduce(w: [__m256i; 2], h: [__m256i; 2]) -> u64 {
+        let [w0, w1] = w;
+        let [h0, h1] = h;
+        let low = _mm256_add_epi32(
+            _mm256_sub_epi32(w0, _mm256_slli_epi32::<16>(h0)),
+            _mm256_sub_epi32(w1, _mm256_slli_epi32::<16>(h1)),
+        );
+        let high = _mm256_add_epi32(h0, h1);
+        let (low, high) = (lanes(low), lanes(high));
+        let low: u32 = low.iter().fold(0u32, |a, &l| a.wrapping_add(l));
+        let high: u32 = high.iter().fold(0u32, |a, &h| a.wrapping_add(h));
+        (u64::from(high) << 16) + u64::from(low)
     }
 }
 
@@ -342,10 +438,56 @@ mod tests {
         assert_eq!(sum_blocks(&ones), sum_blocks_portable(&ones));
     }
 
+    /// The fused copy copies exactly and sums exactly across pass boundaries (more than 4096
+    /// blocks), with the largest words.
+    #[test]
+    fn copy_and_sum_over_several_passes_copies_and_sums_exactly() {
+        for data in [
+            vec![0xffu8; (BLOCKS_PER_PASS + 3) * 64 + 17],
+            (0..(BLOCKS_PER_PASS * 2 + 5) * 64 + 1)
+                .map(|i| (i * 131 + i / 4093) as u8)
+                .collect(),
+        ] {
+            let mut out = vec![0u8; data.len()];
+            assert_eq!(copy_and_sum(&mut out, &data), naive_sum(&data));
+            assert_eq!(out, data);
+        }
+    }
+
     proptest! {
+        /// At any alignment of either side and any length (both the AVX2 blocks and the
+        /// rest); a longer destination keeps its bytes past the copy, a shorter one takes
+        /// only what fits.
+        #[test]
+        fn copy_and_sum_copies_what_fits_and_returns_its_sum(
+            data in proptest::collection::vec(any::<u8>(), 0..3000),
+            src_skip in 0usize..64,
+            dst_skip in 0usize..64,
+            dst_len in 0usize..3100,
+        ) {
+            let src = data.get(src_skip..).unwrap_or_default();
+            let mut backing = vec![0xa5u8; dst_skip + dst_len];
+            let dst = &mut backing[dst_skip..];
+            let n = src.len().min(dst.len());
+            prop_assert_eq!(copy_and_sum(dst, src), naive_sum(&src[..n]));
+            prop_assert_eq!(&dst[..n], &src[..n]);
+            prop_assert!(dst[n..].iter().all(|&b| b == 0xa5));
+        }
+
         #[test]
         fn wide_word_sum_equals_naive_byte_pair_sum(data in proptest::collection::vec(any::<u8>(), 0..3000)) {
             prop_assert_eq!(sum(&data), naive_sum(&data));
+        }
+
+        /// Any start address (the SIMD loads are unaligned) and any length, so every tail
+        /// length (0 to 7 bytes after the 8-byte words) is covered.
+        #[test]
+        fn sum_at_any_alignment_equals_naive_byte_pair_sum(
+            data in proptest::collection::vec(any::<u8>(), 0..3000),
+            skip in 0usize..64,
+        ) {
+            let data = data.get(skip..).unwrap_or_default();
+            prop_assert_eq!(sum(data), naive_sum(data));
         }
 
         #[test]

@@ -507,7 +507,21 @@ impl TcpRepr<'_> {
         // Cannot fail: options_mut() spans exactly emitted_len() bytes when the
         // buffer is large enough; otherwise the segment is truncated anyway.
         let _ = self.options.emit(packet.options_mut());
-        set_bytes(packet.payload_mut(), 0, self.payload);
-        packet.fill_checksum(src, dst);
+        if packet.buf().len() != header_len + self.payload.len() {
+            // Not the documented buffer: whatever fits, and a checksum over what is there.
+            set_bytes(packet.payload_mut(), 0, self.payload);
+            packet.fill_checksum(src, dst);
+            return;
+        }
+        // The payload is summed while it is copied (one pass over it, not two); the header
+        // is a multiple of 4 bytes, so the payload's sum adds to the header's as it is.
+        packet.set_checksum(0);
+        let payload_sum = checksum::copy_and_sum(packet.payload_mut(), self.payload);
+        let header_sum = checksum::sum(packet.buf().get(..header_len).unwrap_or_default());
+        let value = match pseudo_header(src, dst, packet.buf().len()) {
+            Ok(pseudo) => checksum::finish(checksum::combine(&[pseudo, header_sum, payload_sum])),
+            Err(_) => 0,
+        };
+        packet.set_checksum(value);
     }
 }
