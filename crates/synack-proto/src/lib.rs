@@ -15,8 +15,9 @@
 //! embedded programs with an allocator; CI builds it that way so nothing in the core can
 //! reach the standard library unnoticed.
 #![cfg_attr(not(feature = "std"), no_std)]
-// No `unsafe` anywhere but one audited module: the AVX2 checksum loop (`wire::checksum`'s
-// `avx2`, which calls a function compiled for AVX2 after asking the CPU). `deny` rather than
+// No `unsafe` anywhere but one audited module: the AVX2 checksum loops, the sum and the copy
+// with its sum (`wire::checksum`'s `avx2`, which calls functions compiled for AVX2 after
+// asking the CPU). `deny` rather than
 // `forbid` so that module alone can allow it.
 #![deny(unsafe_code)]
 
