@@ -17,8 +17,7 @@
 #![cfg_attr(not(feature = "std"), no_std)]
 // No `unsafe` anywhere but one audited module: the AVX2 checksum loops, the sum and the copy
 // with its sum (`wire::checksum`'s `avx2`, which calls functions compiled for AVX2 after
-// asking the CPU). `deny` rather than
-// `forbid` so that module alone can allow it.
+// asking the CPU). `deny` rather than `forbid` so that module alone can allow it.
 #![deny(unsafe_code)]
 
 extern crate alloc;
