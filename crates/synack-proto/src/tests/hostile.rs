@@ -485,15 +485,7 @@ fn time_wait_limited(seed: u64, max_time_wait: usize) -> (Network<Stack>, Listen
 fn rfc9293_3_10_7_4_time_wait_overflow_still_acks_the_peers_fin() {
     let (mut net, l) = time_wait_limited(16, 0);
     for _ in 0..3 {
-        let server = SocketAddr::new(IP_B, 80);
-        let now = net.now();
-        let a = net.host_mut(A).connect(now, server).unwrap();
-        let mut b = None;
-        net.run_until(now + Duration::from_secs(5), |n| {
-            b = b.or_else(|| n.host_mut(B).accept(l));
-            b.is_some() && n.host(A).state(a) == State::Established
-        });
-        let b = b.unwrap();
+        let (a, b) = established(&mut net, l);
         let now = net.now();
         net.host_mut(A).close(now, a).unwrap();
         net.run_until(now + Duration::from_millis(50), |_| false);
@@ -515,9 +507,9 @@ fn rfc9293_3_10_7_4_time_wait_overflow_still_acks_the_peers_fin() {
     assert_eq!(net.host(B).counters().in_rsts, 0);
 }
 
-/// Opens a connection from A to B:80, closes it from A first (A ends in TIME-WAIT) and
-/// returns A's handle.
-fn a_in_time_wait(net: &mut Network<Stack>, l: ListenerId) -> ConnId {
+/// Opens a connection from A to B:80 through listener `l`: A's and B's handles once A is
+/// ESTABLISHED and B has accepted it.
+fn established(net: &mut Network<Stack>, l: ListenerId) -> (ConnId, ConnId) {
     let server = SocketAddr::new(IP_B, 80);
     let now = net.now();
     let a = net.host_mut(A).connect(now, server).unwrap();
@@ -526,11 +518,18 @@ fn a_in_time_wait(net: &mut Network<Stack>, l: ListenerId) -> ConnId {
         b = b.or_else(|| n.host_mut(B).accept(l));
         b.is_some() && n.host(A).state(a) == State::Established
     });
+    (a, b.unwrap())
+}
+
+/// Opens a connection from A to B:80, closes it from A first (A ends in TIME-WAIT) and
+/// returns A's handle.
+fn a_in_time_wait(net: &mut Network<Stack>, l: ListenerId) -> ConnId {
+    let (a, b) = established(net, l);
     let now = net.now();
     net.host_mut(A).close(now, a).unwrap();
     net.run_until(now + Duration::from_millis(50), |_| false);
     let now = net.now();
-    net.host_mut(B).close(now, b.unwrap()).unwrap();
+    net.host_mut(B).close(now, b).unwrap();
     net.run_until(now + Duration::from_millis(50), |_| false);
     assert_eq!(net.host(A).state(a), State::TimeWait);
     a
