@@ -1,8 +1,10 @@
-//! The blocking API's log lines, in a test binary of its own: `tracing` caches each callsite's
-//! interest process-wide when the callsite is first reached, and a test on another thread with
-//! no subscriber reaching it first caches "never", so the subscriber this test installs on its
-//! own thread would see nothing from that callsite (it failed that way about once in a few
-//! full-suite runs while it shared `tests/api_blocking.rs` with tests that make connections).
+//! The blocking API's log lines, in a test binary of its own with a *global* subscriber.
+//! `tracing` caches each callsite's interest process-wide when the callsite is first reached,
+//! and while only one dispatcher exists it asks the default of the thread that reaches it
+//! first (tracing-core 0.1.36, `Rebuilder::JustOne`). With a thread-scoped subscriber
+//! (`with_default`) the accept thread, which has none, could reach `socket opened` before the
+//! test thread and cache "never" for it: CI failed that way once. A global subscriber is
+//! every thread's default, so the order of first use no longer matters.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::Write;
@@ -48,7 +50,8 @@ fn connections_log_in_a_debug_span_of_their_own_when_a_subscriber_asks() {
         .with_ansi(false)
         .with_writer(move || sink.clone())
         .finish();
-    tracing::subscriber::with_default(subscriber, || {
+    tracing::subscriber::set_global_default(subscriber).expect("the only test in this binary");
+    {
         let (a, b) = hosts();
         let listener = TcpListener::bind(&b, SocketAddr::new(B, 9)).unwrap();
         let server = thread::spawn(move || listener.accept().map(|(s, _)| s));
@@ -56,7 +59,7 @@ fn connections_log_in_a_debug_span_of_their_own_when_a_subscriber_asks() {
         s.shutdown(Shutdown::Write).unwrap();
         drop(s);
         drop(server.join().unwrap());
-    });
+    }
     let out = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
     let lines: Vec<&str> = out.lines().filter(|l| l.contains("tcp{conn=")).collect();
     let remote = "remote=198.51.100.2:9";
