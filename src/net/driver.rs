@@ -13,7 +13,11 @@
 //! 4. drains [`Stack::poll_transmit_segmented`] to the device (through the impairer, if
 //!    any), large TCP segments marked for the device to cut (segmentation offload);
 //!
-//! and repeats while any of that made progress. [`Driver::wait`] then sleeps until the device is
+//! and repeats while any of that made progress, unless the stack holds readiness events for
+//! the application ([`Stack::set_events`]): then it returns after the round (at most
+//! 256 packets, `READ_BATCH`), so that under a sustained flood the application still reads what
+//! arrived and the windows reopen, rather than waiting for a device that is never empty.
+//! [`Driver::wait`] then sleeps until the device is
 //! readable or the next deadline (a stack timer or an impaired packet) passes; it is
 //! cancel-safe, so it can be raced against other events (stdin, a signal) in `tokio::select!`.
 //!
@@ -152,6 +156,8 @@ pub struct Driver<D: Device> {
     stats: DriverStats,
     /// When the device was last seen empty.
     drained_at: Instant,
+    /// The last read stopped at its budget rather than at an empty device.
+    unread: bool,
 }
 
 impl<D: Device> Driver<D> {
@@ -182,6 +188,7 @@ impl<D: Device> Driver<D> {
             tx: vec![0; MAX_PACKET],
             stats: DriverStats::default(),
             drained_at: Instant::ZERO,
+            unread: false,
         }
     }
 
@@ -256,6 +263,11 @@ impl<D: Device> Driver<D> {
                 break;
             }
             any = true;
+            // The application's turn: under a sustained flood the device is never empty, and
+            // an application that waited for it would leave every window shut meanwhile.
+            if self.stack.has_events() {
+                break;
+            }
         }
         let now = self.clock.now();
         if now - self.pcap_flushed >= PCAP_FLUSH_EVERY {
@@ -265,8 +277,13 @@ impl<D: Device> Driver<D> {
         Ok(any)
     }
 
-    /// The next time [`Driver::poll`] has work even if no packet arrives.
+    /// The next time [`Driver::poll`] has work even if no packet arrives: now, if the last
+    /// `poll` returned before the device was empty (to give the application its turn), since
+    /// the device's readiness does not fire again for packets already queued.
     pub fn next_deadline(&self) -> Option<Instant> {
+        if self.unread {
+            return Some(self.clock.now());
+        }
         let impaired = self.impair.as_ref().and_then(Impairer::next_due);
         match (self.stack.poll_timeout(), impaired) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -336,9 +353,11 @@ impl<D: Device> Driver<D> {
     /// many. Notes when it found the device empty.
     fn read_device(&mut self, budget: usize) -> Result<usize, DriverError> {
         let mut read = 0;
+        self.unread = true;
         while read < budget {
             let Some((n, checksum)) = self.device.try_recv_offload(&mut self.rx)? else {
                 self.drained_at = self.clock.now();
+                self.unread = false;
                 break;
             };
             read += 1;

@@ -436,6 +436,72 @@ fn a_due_loss_probe_waits_for_the_ack_queued_behind_a_batch_of_packets() {
     });
 }
 
+/// With readiness events on, `poll` hands the application its turn after one batch of a
+/// device that keeps delivering, instead of draining it first: a server whose device is
+/// never empty under load would otherwise leave every connection unread and its window shut
+/// (10,000 echo connections over TUN spent minutes in retransmission timeouts so). With events
+/// off it drains the device as before.
+#[test]
+fn poll_gives_the_application_its_turn_after_a_batch_when_events_are_pending() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let flood = 3 * driver::READ_BATCH;
+        let (da, db) = MemoryDevice::pair(1500, flood + 64);
+        let mut a = driver(A, da, None);
+        let mut b = driver(B, db, None);
+        let lid = b.stack_mut().listen(SocketAddr::new(B, 7), 8).unwrap();
+        let now = a.now();
+        let ca = a.stack_mut().connect(now, SocketAddr::new(B, 7)).unwrap();
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut accepted = None;
+        while accepted.is_none() || a.stack().state(ca) != State::Established {
+            a.poll().unwrap();
+            b.poll().unwrap();
+            accepted = accepted.or_else(|| b.stack_mut().accept(lid));
+            assert!(tokio::time::Instant::now() < deadline, "no handshake");
+        }
+        let cb = accepted.unwrap();
+        b.stack_mut().set_events(true);
+        while b.stack_mut().poll_event().is_some() {}
+
+        // A data segment, then a flood of three batches of other packets behind it.
+        let now = a.now();
+        assert_eq!(a.stack_mut().send(now, ca, b"ping").unwrap(), 4);
+        a.poll().unwrap();
+        for _ in 0..flood {
+            assert!(a.device().try_send(&[0u8; 20]).unwrap());
+        }
+        let before = b.stats().packets_in;
+        assert!(b.poll().unwrap());
+        let read = b.stats().packets_in - before;
+        assert_eq!(
+            read,
+            driver::READ_BATCH as u64,
+            "one batch, then the application's turn"
+        );
+        // The device's readiness will not fire again for what is queued: poll has work now.
+        assert!(b.next_deadline().is_some_and(|t| t <= b.now()));
+        assert_eq!(
+            b.stack_mut().poll_event(),
+            Some(crate::stack::Event::Connection(
+                cb,
+                crate::stack::Readiness::of(b.stack().connection(cb).unwrap())
+            ))
+        );
+        let mut buf = [0u8; 8];
+        let now = b.now();
+        assert_eq!(b.stack_mut().recv(now, cb, &mut buf).unwrap(), 4);
+
+        // Events off: the rest of the flood is drained in one call.
+        b.stack_mut().set_events(false);
+        assert!(b.poll().unwrap());
+        assert_eq!(b.stats().packets_in - before, flood as u64 + 1);
+    });
+}
+
 /// The runtime shares its device behind an `Arc`; the driver must still see the device's
 /// offloads through it (it once did not, and every socket-API transfer over TUN went out in
 /// 1,500-byte writes).

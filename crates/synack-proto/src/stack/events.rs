@@ -147,6 +147,12 @@ impl super::Stack {
         None
     }
 
+    /// Whether [`poll_event`](Self::poll_event) may have an event to hand out (a driver that
+    /// steps only the connections it is told about loops while this holds).
+    pub fn has_events(&self) -> bool {
+        self.udp.acceptable_event || !self.udp.events.is_empty() || !self.events.is_empty()
+    }
+
     /// Queues the connection if its readiness changed since last noted. Connections nobody
     /// holds a handle to (embryonic, or released) are skipped.
     pub(super) fn note_readiness(&mut self, id: ConnId) {
