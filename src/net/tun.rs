@@ -21,10 +21,14 @@ use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 
 /// Packets the kernel queues for synack on a device it configures (`txqueuelen`; Linux's
-/// default for TUN is 500). A kernel sender bursts a whole window of MTU-sized packets at
-/// once; 500 of them overflow before synack has read them, and each drop costs the sender a
-/// recovery. (With offloads the packets are 64 KiB each and 500 are plenty.)
-const TX_QUEUE_LEN: u32 = 4096;
+/// default for TUN is 500). The device gives its senders no back-pressure: a packet that
+/// finds the queue full is dropped, and each drop costs its sender a recovery, often a
+/// retransmission timeout. A kernel sender bursts a whole window at once, and ten thousand
+/// connections starting together burst ten thousand windows (even with offloads, where one
+/// queued packet holds up to 64 KiB): 4,096 overflowed by tens of thousands of packets in
+/// `bench/memory.sh`. A TCP sender's queued packets are clones sharing its send buffer, so a
+/// deeper queue costs little memory for the bursts it absorbs.
+const TX_QUEUE_LEN: u32 = 16384;
 
 /// Most queues [`TunDevice::open_queues`] opens (Linux's `MAX_TAP_QUEUES`).
 const MAX_QUEUES: usize = 256;
