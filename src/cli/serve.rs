@@ -6,7 +6,7 @@ use clap::{Args, ValueEnum};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use synack::net::{Driver, TunDevice};
-use synack::stack::{ConnId, Stack, StackError};
+use synack::stack::{ConnId, Event, Stack, StackError};
 use synack::tcp::{self, State};
 use synack::time::{Duration, Instant};
 
@@ -338,13 +338,14 @@ async fn serve(args: ServeArgs, out: &Lines, err: &Lines) -> Result<(), Failure>
             ""
         }
     ));
-    let mut sessions: Vec<Session> = Vec::new();
+    driver.stack_mut().set_events(true);
+    let mut sessions = Sessions::default();
     let mut buf = vec![0u8; 64 * 1024];
     let mut stats = args.stats.map(stats_interval);
     let pattern = source_pattern(buf.len());
     let mut memory = MemoryPeak::default();
     let result = loop {
-        if let Err(e) = step(
+        match step(
             &mut driver,
             lid,
             &mut sessions,
@@ -354,7 +355,20 @@ async fn serve(args: ServeArgs, out: &Lines, err: &Lines) -> Result<(), Failure>
             out,
             &mut memory,
         ) {
-            break Err(Failure::setup(e.to_string()));
+            Err(e) => break Err(Failure::setup(e.to_string())),
+            // Busy: a turn for signals and statistics, without sleeping. Tokio advances its
+            // timers only when the task yields to it.
+            Ok(true) => {
+                tokio::task::yield_now().await;
+                tokio::select! {
+                    biased;
+                    _ = signals.recv() => break Ok(()),
+                    () = stats_tick(&mut stats) => print_stats(driver.stack(), driver.now(), out),
+                    () = std::future::ready(()) => {}
+                }
+                continue;
+            }
+            Ok(false) => {}
         }
         tokio::select! {
             r = driver.wait() => if let Err(e) = r {
@@ -380,7 +394,7 @@ async fn serve(args: ServeArgs, out: &Lines, err: &Lines) -> Result<(), Failure>
     // resets a process's connections when it exits; the RSTs are on the device before this
     // returns.
     let now = driver.now();
-    for s in &sessions {
+    for s in sessions.oldest_first() {
         out.line(s.summary(None, true, now));
     }
     let reset = link::reset_all(&mut driver);
@@ -532,6 +546,36 @@ fn print_stats(stack: &Stack, now: Instant, out: &Lines) {
     ));
 }
 
+/// The connections being served, by handle, and the ones with something to do.
+#[derive(Default)]
+struct Sessions {
+    by_id: std::collections::HashMap<ConnId, Session>,
+    /// Connections whose readiness changed (the stack's events) or that were just accepted:
+    /// only these are stepped, so a turn costs what the turn's traffic costs, not a pass
+    /// over every connection (ten thousand of those per packet batch left the device's
+    /// queue overflowing and the peers in retransmission timeouts).
+    ready: Vec<ConnId>,
+}
+
+impl Sessions {
+    fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    /// Every session, oldest first (for the lines printed when the server stops).
+    fn oldest_first(&self) -> Vec<&Session> {
+        let mut all: Vec<&Session> = self.by_id.values().collect();
+        all.sort_by_key(|s| s.started);
+        all
+    }
+}
+
+/// Longest `step` keeps the server loop from its `select` while traffic keeps it busy, so
+/// signals and `--stats` get their turn under load.
+const STEP_MAX: Duration = Duration::from_millis(100);
+
+/// Does all the work there is now; returns true if it stopped after [`STEP_MAX`] with work
+/// left (the caller gives signals and statistics a turn and calls again at once).
 #[expect(
     clippy::too_many_arguments,
     reason = "the server loop's state, passed as it is; a struct for one caller adds nothing"
@@ -539,35 +583,55 @@ fn print_stats(stack: &Stack, now: Instant, out: &Lines) {
 fn step(
     driver: &mut Driver<TunDevice>,
     lid: synack::stack::ListenerId,
-    sessions: &mut Vec<Session>,
+    sessions: &mut Sessions,
     args: &ServeArgs,
     buf: &mut [u8],
     pattern: &[u8],
     out: &Lines,
     memory: &mut MemoryPeak,
-) -> Result<(), synack::net::DriverError> {
+) -> Result<bool, synack::net::DriverError> {
+    let started = driver.now();
     driver.poll()?;
     loop {
         let now = driver.now();
         let stack = driver.stack_mut();
         memory.sample(stack, now, sessions.len());
-        while let Some(id) = stack.accept(lid) {
-            sessions.push(Session::new(stack, id, now, args.mode, args.bytes));
+        while let Some(event) = stack.poll_event() {
+            match event {
+                Event::Acceptable(l) if l == lid => {
+                    while let Some(id) = stack.accept(lid) {
+                        sessions
+                            .by_id
+                            .insert(id, Session::new(stack, id, now, args.mode, args.bytes));
+                        sessions.ready.push(id);
+                    }
+                }
+                Event::Connection(id, _) => sessions.ready.push(id),
+                _ => {}
+            }
         }
-        sessions.retain_mut(|s| {
+        for id in std::mem::take(&mut sessions.ready) {
+            let Some(s) = sessions.by_id.get_mut(&id) else {
+                continue; // Already finished (an event queued twice in one turn).
+            };
             if !s.step(stack, now, args.mode, buf, pattern) {
-                return true;
+                continue;
             }
             // Never a blocking write here: this loop runs every connection.
-            out.line(s.summary(stack.error(s.id), false, now));
+            out.line(s.summary(stack.error(id), false, now));
             // Let go of it: the stack frees it, after TIME-WAIT if it is in it.
-            let _ = stack.close(now, s.id);
-            false
-        });
-        // Go round again while packets keep arriving or leaving: what just arrived must be
-        // read before the loop sleeps, or its window stays shut.
-        if !driver.poll()? {
-            return Ok(());
+            let _ = stack.close(now, id);
+            sessions.by_id.remove(&id);
+        }
+        // Go round again while packets keep arriving or leaving, or what the connections
+        // just did changed their readiness: what just arrived must be read before the loop
+        // sleeps, or its window stays shut.
+        let moved = driver.poll()?;
+        if !moved && !driver.stack().has_events() {
+            return Ok(false);
+        }
+        if driver.now() - started >= STEP_MAX {
+            return Ok(true);
         }
     }
 }
