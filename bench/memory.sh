@@ -13,7 +13,9 @@
 #
 # Environment: CONNS (default 10000), MAX_SIZE (bytes, default 262144), BUFFER (the server's
 # per-connection send and receive maximum, default 4194304; autotuning sizes them below it),
-# SEED (default 1), SERVE_ARGS (extra options for serve, e.g. "--stats 1"), OUT (directory for
+# SEED (default 1), CLIENT_CC (the kernel clients' congestion control, e.g. reno or bbr, one of
+# net.ipv4.tcp_allowed_congestion_control; default the
+# host's), SERVE_ARGS (extra options for serve, e.g. "--stats 1"), OUT (directory for
 # logs, kept; default a temporary one that is removed). .ci/run runs it with CONNS=500 through
 # `QUICK=1 bench/all.sh`, so it never rots; no figure is asserted there.
 set -euo pipefail
@@ -34,6 +36,9 @@ ulimit -n $((CONNS + 1024))
 
 NS=mem-$$
 add_namespace "$NS"
+if [ -n "${CLIENT_CC:-}" ]; then
+    ip netns exec "$NS" sysctl -qw net.ipv4.tcp_congestion_control="$CLIENT_CC"
+fi
 
 # Field $2 (e.g. VmRSS, VmHWM) of /proc/$1/status, in MiB with one decimal.
 mib() {
@@ -56,6 +61,8 @@ if [ "$ok" = failed ]; then
     cat "$OUT/loadgen.log" >&2
 fi
 PEAK=$(mib "$SERVER" VmHWM)
+DROPPED=$(ip netns exec "$NS" cat /sys/class/net/memtun0/statistics/tx_dropped 2>/dev/null || echo -)
+TIMES=$(sed -n 's/^loadgen: connection times: //p' "$OUT/loadgen.log")
 # Every connection is closed on the server's side once the client has its echo (the client
 # closed first, so TIME-WAIT is the client's); the idle buffers' storage goes after 1 s.
 sleep 2
@@ -73,6 +80,8 @@ echo "bench/memory.sh: $CONNS concurrent echo connections over TUN, 1 B to $MAX_
     "(seed $SEED), synack serve --buffer $BUFFER (the maxima; autotuned below)"
 printf '%-52s %s\n' "echoed intact (connections, failed, MB, seconds)" \
     "$ok, $failed, $(awk -v b="$bytes" 'BEGIN { printf "%.1f", b / 1e6 }' 2>/dev/null || echo -), $secs"
+printf '%-52s %s\n' "time per connection (from the common start)" "${TIMES:--}"
+printf '%-52s %s\n' "packets the kernel dropped at the TUN queue" "$DROPPED"
 printf '%-52s %s MiB\n' "server RSS idle, before the load" "$IDLE"
 printf '%-52s %s MiB\n' "server peak RSS (VmHWM)" "$PEAK"
 printf '%-52s %s MiB (with %s connections)\n' "stack's own peak (Stack::memory_usage, 50 ms)" \

@@ -466,16 +466,18 @@ async fn echo_many(
                 let sending = tokio::spawn(send_stream(w, seed, len));
                 let checked = check_echo(r, seed, len).await;
                 let sent = sending.await.map_err(io::Error::other).and_then(|r| r);
-                checked.and(sent).map(|()| len)
+                checked.and(sent).map(|()| (len, start.elapsed()))
             })
         })
         .collect();
     let (mut ok, mut bytes) = (0u64, 0u64);
+    let mut took = Vec::with_capacity(tasks.len());
     for t in tasks {
         match t.await.map_err(io::Error::other)? {
-            Ok(len) => {
+            Ok((len, time)) => {
                 ok += 1;
                 bytes += len as u64;
+                took.push(time);
             }
             Err(e) => {
                 if failed < 5 {
@@ -485,6 +487,20 @@ async fn echo_many(
             }
         }
     }
+    // How long each connection took from the common start to its whole echo checked: the
+    // tail is where a stalled connection shows.
+    took.sort_unstable();
+    let at = |q: f64| {
+        let i = ((took.len() as f64 * q) as usize).min(took.len().saturating_sub(1));
+        took.get(i).map_or(0.0, |d| d.as_secs_f64())
+    };
+    eprintln!(
+        "loadgen: connection times: median {:.2} s, p99 {:.2} s, p99.9 {:.2} s, slowest {:.2} s",
+        at(0.5),
+        at(0.99),
+        at(0.999),
+        at(1.0)
+    );
     println!("{ok} {failed} {bytes} {:.2}", start.elapsed().as_secs_f64());
     if failed > 0 {
         std::process::exit(1);
