@@ -47,6 +47,7 @@ mod input;
 mod intercept;
 mod listener;
 mod output;
+pub mod recorder;
 mod slots;
 mod snapshot;
 pub mod timer_wheel;
@@ -142,7 +143,7 @@ impl From<StackError> for std::io::Error {
 }
 
 /// A handle to a connection. Stale handles (of a freed connection) are detected.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
 pub struct ConnId {
     index: u32,
     generation: u32,
@@ -202,6 +203,8 @@ pub struct Stack {
     icmp_errors: icmp_errors::IcmpErrors,
     /// [`Secret::fingerprint`] of the secret the stack was built with.
     secret_fingerprint: u64,
+    /// The sender recorder's log, when on ([`Stack::set_recorder`]).
+    recorder: Option<alloc::boxed::Box<recorder::Recorder>>,
 }
 
 impl Stack {
@@ -245,6 +248,7 @@ impl Stack {
             frag: crate::frag::Reassembler::new(frag_cfg),
             out_frags: output::OutFragments::new(ident_seed),
             icmp_errors: icmp_errors::IcmpErrors::default(),
+            recorder: None,
         }
     }
 

@@ -89,6 +89,7 @@ impl Stack {
                     if self.liveness_checks {
                         self.check_liveness(now, id);
                     }
+                    self.record(now, id);
                     self.schedule(id, now);
                     self.reap(id);
                 }
