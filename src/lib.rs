@@ -123,6 +123,7 @@
 
 pub mod blocking;
 pub mod net;
+pub mod qlog;
 pub mod runtime;
 #[cfg(feature = "simulation")]
 pub mod simulation;

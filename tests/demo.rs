@@ -301,6 +301,109 @@ fn cli_demo_exits_zero_and_writes_a_pcap() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// Without `record` the demo keeps no sender log; with it, one trace per host.
+#[test]
+fn demo_records_both_senders_only_when_asked() {
+    assert!(run(DemoOptions::default()).qlog.is_none());
+    let report = run(DemoOptions {
+        record: true,
+        ..DemoOptions::default()
+    });
+    let doc = report.qlog.expect("recorded");
+    let names: Vec<&str> = doc["traces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["vantage_point"]["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["client", "server"]);
+}
+
+/// `--qlog` writes both senders' inside view on the capture's clock: every event falls within
+/// the capture's span, the client's log shows slow start, then recovery with the window cut
+/// to ssthresh after the lossy link dropped data, and both end with nothing in flight.
+#[test]
+fn cli_demo_qlog_shows_each_senders_window_and_phases_on_the_captures_clock() {
+    let dir = std::env::temp_dir().join(format!("synack-demo-qlog-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let (pcap, qlog) = (dir.join("d.pcap"), dir.join("d.json"));
+    let out = Command::new(env!("CARGO_BIN_EXE_synack"))
+        .args(["demo", "--loss", "5", "--bytes", "200000", "--pcap"])
+        .arg(&pcap)
+        .arg("--qlog")
+        .arg(&qlog)
+        .output()
+        .expect("run synack");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&qlog).expect("qlog written")).expect("JSON");
+    let mut reader = pcap_file::pcap::PcapReader::new(std::fs::File::open(&pcap).unwrap()).unwrap();
+    let mut times = Vec::new();
+    while let Some(p) = reader.next_packet() {
+        times.push(p.unwrap().timestamp.as_secs_f64() * 1000.0);
+    }
+    std::fs::remove_dir_all(&dir).ok();
+    let (first, last) = (times[0], times[times.len() - 1]);
+
+    let traces = doc["traces"].as_array().expect("traces");
+    assert_eq!(traces.len(), 2);
+    for t in traces {
+        assert_eq!(t["common_fields"]["reference_time"], 0.0);
+        let events = t["events"].as_array().expect("events");
+        // Past the last packet only TIME-WAIT's end (a state change without a segment).
+        let closed = events
+            .iter()
+            .rfind(|e| e["name"] == "transport:connection_state_updated")
+            .unwrap();
+        assert_eq!(closed["data"]["new"], "CLOSED");
+        for e in events {
+            let at = e["time"].as_f64().expect("time");
+            assert!(at >= first, "{at} ms before the first packet at {first}");
+            assert!(
+                at <= last || at == closed["time"],
+                "{e} after the last packet at {last}"
+            );
+        }
+        let metrics: Vec<&serde_json::Value> = events
+            .iter()
+            .filter(|e| e["name"] == "recovery:metrics_updated")
+            .map(|e| &e["data"])
+            .collect();
+        assert_eq!(metrics.last().unwrap()["bytes_in_flight"], 0);
+    }
+    let client = traces[0]["events"].as_array().unwrap();
+    let phases: Vec<&str> = client
+        .iter()
+        .filter(|e| e["name"] == "recovery:congestion_state_updated")
+        .map(|e| e["data"]["new"].as_str().unwrap())
+        .collect();
+    assert_eq!(phases[..2], ["slow_start", "recovery"], "{phases:?}");
+    let entered = client
+        .iter()
+        .position(|e| {
+            e["name"] == "recovery:congestion_state_updated" && e["data"]["new"] == "recovery"
+        })
+        .unwrap();
+    let cut = client[entered..]
+        .iter()
+        .find(|e| e["name"] == "recovery:metrics_updated")
+        .map(|e| &e["data"])
+        .unwrap();
+    let peak = client[..entered]
+        .iter()
+        .filter_map(|e| e["data"]["congestion_window"].as_u64())
+        .max()
+        .unwrap();
+    assert!(
+        cut["ssthresh"].as_u64().unwrap() < peak,
+        "{cut} after a peak of {peak}"
+    );
+}
+
 #[test]
 fn cli_demo_rejects_a_bad_percentage_with_a_clear_message() {
     let out = Command::new(env!("CARGO_BIN_EXE_synack"))

@@ -35,6 +35,11 @@ pub struct DemoArgs {
     /// Also draw the ladder as an SVG picture (two timelines, slanted labelled arrows).
     #[arg(long, value_name = "OUT.svg")]
     svg: Option<PathBuf>,
+    /// Write both senders' inside view (congestion window, ssthresh, bytes in flight, RTT,
+    /// RTO, congestion phase, state), one event per change, as qlog-like JSON on the
+    /// capture's clock.
+    #[arg(long, value_name = "OUT.json")]
+    qlog: Option<std::path::PathBuf>,
     /// No ANSI colours (also when NO_COLOR is set, or stdout is not a terminal).
     #[arg(long)]
     no_color: bool,
@@ -50,6 +55,7 @@ pub fn run(args: DemoArgs) -> ExitCode {
         pcap: args.pcap.clone(),
         msl: args.msl,
         delay: args.delay,
+        record: args.qlog.is_some(),
     };
     match run::run(&options) {
         Ok(report) => {
@@ -57,6 +63,17 @@ pub fn run(args: DemoArgs) -> ExitCode {
             if let Some(path) = &args.svg {
                 let svg = synack::trace::svg::render(&report.diagram());
                 if let Err(e) = std::fs::write(path, svg) {
+                    eprintln!("synack demo: cannot write {}: {e}", path.display());
+                    return ExitCode::from(2);
+                }
+            }
+            if let Some(path) = &args.qlog {
+                let json = report
+                    .qlog
+                    .as_ref()
+                    .map(|q| q.to_string())
+                    .unwrap_or_default();
+                if let Err(e) = std::fs::write(path, json) {
                     eprintln!("synack demo: cannot write {}: {e}", path.display());
                     return ExitCode::from(2);
                 }

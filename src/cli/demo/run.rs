@@ -48,6 +48,8 @@ pub struct DemoOptions {
     pub msl: Duration,
     /// One-way delay of the link.
     pub delay: Duration,
+    /// Turn both stacks' sender recorders on; the report carries their qlog document.
+    pub record: bool,
 }
 
 impl Default for DemoOptions {
@@ -60,6 +62,7 @@ impl Default for DemoOptions {
             pcap: None,
             msl: Duration::from_secs(30),
             delay: Duration::from_millis(10),
+            record: false,
         }
     }
 }
@@ -134,6 +137,8 @@ pub struct DemoReport {
     pub finished_at: Instant,
     /// Bytes A sent, bytes B sent.
     pub bytes: (usize, usize),
+    /// Both senders' recorded inside view as a qlog document, if `record` was asked.
+    pub qlog: Option<serde_json::Value>,
 }
 
 impl DemoReport {
@@ -232,6 +237,12 @@ pub fn run(options: &DemoOptions) -> Result<DemoReport, DemoError> {
         net.pcap_to_file(path)?;
     }
     net.set_recording(true);
+    if options.record {
+        // Room for every change of a long lossy demo; a bigger run drops the oldest.
+        const SAMPLES: usize = 1 << 20;
+        net.host_mut(A).set_recorder(Some(SAMPLES));
+        net.host_mut(B).set_recorder(Some(SAMPLES));
+    }
 
     let server = SocketAddr::new(ADDR_B, PORT_B);
     let listener = net.host_mut(B).listen(server, 16)?;
@@ -279,7 +290,31 @@ pub fn run(options: &DemoOptions) -> Result<DemoReport, DemoError> {
         counters: (net.host(A).counters(), net.host(B).counters()),
         finished_at: net.now(),
         bytes: (script.request.len(), b_to_a.len()),
+        qlog: qlog(&net, options),
     })
+}
+
+/// Both hosts' recorder logs as one qlog document (the simulator's clock is the capture's,
+/// so the reference time is the Unix epoch).
+fn qlog(net: &Network<Stack>, options: &DemoOptions) -> Option<serde_json::Value> {
+    let (a, b) = (net.host(A).recorder()?, net.host(B).recorder()?);
+    let title = format!(
+        "synack demo --seed {} --loss {} --delay {:?}",
+        options.seed, options.loss_percent, options.delay
+    );
+    let vantages = [
+        synack::qlog::Vantage {
+            name: "A (client)",
+            kind: "client",
+            recorder: a,
+        },
+        synack::qlog::Vantage {
+            name: "B (server)",
+            kind: "server",
+            recorder: b,
+        },
+    ];
+    Some(synack::qlog::document(&title, 0.0, &vantages))
 }
 
 fn states(net: &Network<Stack>, apps: &Apps) -> (State, State) {
