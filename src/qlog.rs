@@ -16,6 +16,7 @@ use crate::stack::ConnId;
 use crate::stack::recorder::{Recorder, SenderSample};
 use serde_json::{Value, json};
 use std::collections::HashMap;
+use std::net::SocketAddr;
 
 /// One host's log, named for the trace's vantage point.
 #[derive(Clone, Copy, Debug)]
@@ -45,30 +46,80 @@ pub fn document(title: &str, reference_time_ms: f64, vantages: &[Vantage<'_>]) -
 }
 
 fn trace(v: &Vantage<'_>, reference_time_ms: f64) -> Value {
-    let mut last: HashMap<ConnId, SenderSample> = HashMap::new();
+    let mut encoder = Encoder::default();
     let mut events = Vec::with_capacity(v.recorder.samples().len());
     for s in v.recorder.samples() {
-        let conn = match v.recorder.addresses(s.conn) {
+        encoder.encode(s, v.recorder.addresses(s.conn), &mut events);
+    }
+    json!({
+        "title": v.name,
+        "vantage_point": { "name": v.name, "type": v.kind },
+        "common_fields": common_fields(reference_time_ms),
+        "samples_dropped": v.recorder.dropped(),
+        "events": events,
+    })
+}
+
+fn common_fields(reference_time_ms: f64) -> Value {
+    json!({ "reference_time": reference_time_ms, "time_format": "relative" })
+}
+
+/// The first record of a JSON-SEQ qlog stream (RFC 7464: each record is RS, the JSON text,
+/// LF) of one host, whose events follow as records of their own ([`Encoder`]).
+pub fn stream_header(title: &str, reference_time_ms: f64, name: &str, kind: &str) -> Value {
+    json!({
+        "qlog_version": "0.3",
+        "qlog_format": "JSON-SEQ",
+        "title": title,
+        "trace": {
+            "vantage_point": { "name": name, "type": kind },
+            "common_fields": common_fields(reference_time_ms),
+        },
+    })
+}
+
+/// Turns samples into qlog events one at a time, remembering each connection's previous
+/// sample to report state and phase changes as events of their own.
+#[derive(Debug, Default)]
+pub struct Encoder {
+    last: HashMap<ConnId, SenderSample>,
+}
+
+impl Encoder {
+    /// Appends the events of `s` to `out`: a state change and a congestion-phase change when
+    /// there is one, then the metrics. `addresses`: the connection's local and remote
+    /// address, if known.
+    pub fn encode(
+        &mut self,
+        s: &SenderSample,
+        addresses: Option<(SocketAddr, SocketAddr)>,
+        out: &mut Vec<Value>,
+    ) {
+        let conn = match addresses {
             Some((local, remote)) => format!("{local}-{remote}"),
             None => format!("{:?}", s.conn),
         };
         let time = s.at.total_micros() as f64 / 1000.0;
-        let before = last.insert(s.conn, *s);
+        let before = self.last.insert(s.conn, *s);
+        if s.state == crate::tcp::State::Closed {
+            // The handle is not reused before its generation changes; forget it.
+            self.last.remove(&s.conn);
+        }
         if before.is_none_or(|b| b.state != s.state) {
-            events.push(json!({
+            out.push(json!({
                 "time": time,
                 "name": "transport:connection_state_updated",
                 "data": { "conn": conn, "old": before.map(|b| b.state.name()), "new": s.state.name() },
             }));
         }
         if before.is_none_or(|b| b.phase != s.phase) {
-            events.push(json!({
+            out.push(json!({
                 "time": time,
                 "name": "recovery:congestion_state_updated",
                 "data": { "conn": conn, "old": before.map(|b| b.phase.name()), "new": s.phase.name() },
             }));
         }
-        events.push(json!({
+        out.push(json!({
             "time": time,
             "name": "recovery:metrics_updated",
             "data": {
@@ -84,11 +135,4 @@ fn trace(v: &Vantage<'_>, reference_time_ms: f64) -> Value {
             },
         }));
     }
-    json!({
-        "title": v.name,
-        "vantage_point": { "name": v.name, "type": v.kind },
-        "common_fields": { "reference_time": reference_time_ms, "time_format": "relative" },
-        "samples_dropped": v.recorder.dropped(),
-        "events": events,
-    })
 }

@@ -474,6 +474,82 @@ fn serve_discard_counts_every_byte_and_closes_cleanly() {
     }
 }
 
+/// `serve --qlog` streams JSON-SEQ (RFC 7464: RS, JSON, LF per record): a header with the wall
+/// clock's reference time, then each connection's sender view as it changes, from the
+/// handshake to CLOSED, with its window and bytes in flight while it echoes 1 MiB.
+#[test]
+fn serve_qlog_streams_each_connections_sender_view_as_json_seq() {
+    if !can_run("serve_qlog", &[]) {
+        return;
+    }
+    let ns = Netns::new("synack");
+    let qlog = TempFile::new("serve.qlog");
+    let path = qlog.0.to_str().unwrap().to_owned();
+    let mut serve = ns.serve(false, 7, "echo", &["--qlog", &path]);
+    let n = 1u64 << 20;
+    let mut peer = ns.peer(&["connect", SYNACK4, "7", "--send", &n.to_string()]);
+    let r = peer.report(60);
+    assert_eq!((r.get("error"), r.num("recv")), ("", n), "{r:?}");
+    let line = serve_line(&mut serve, 10);
+    assert_eq!(line.get("end"), "clean", "{line:?}");
+    serve.terminate();
+
+    let text = std::fs::read_to_string(&qlog.0).expect("qlog written");
+    let records: Vec<serde_json::Value> = text
+        .split('\u{1e}')
+        .filter(|r| !r.is_empty())
+        .map(|r| {
+            assert!(r.ends_with('\n'), "a record ends with LF: {r:?}");
+            serde_json::from_str(r).expect("each record is JSON")
+        })
+        .collect();
+    let header = &records[0];
+    assert_eq!(header["qlog_format"], "JSON-SEQ");
+    let reference = header["trace"]["common_fields"]["reference_time"]
+        .as_f64()
+        .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+        * 1000.0;
+    assert!(
+        (now - reference).abs() < 600_000.0,
+        "reference {reference} vs now {now}"
+    );
+    let states: Vec<&str> = records[1..]
+        .iter()
+        .filter(|e| e["name"] == "transport:connection_state_updated")
+        .map(|e| e["data"]["new"].as_str().unwrap())
+        .collect();
+    assert_eq!(states.first(), Some(&"SYN-RECEIVED"), "{states:?}");
+    assert!(states.contains(&"ESTABLISHED"), "{states:?}");
+    assert_eq!(states.last(), Some(&"CLOSED"), "{states:?}");
+    let metrics: Vec<&serde_json::Value> = records[1..]
+        .iter()
+        .filter(|e| e["name"] == "recovery:metrics_updated")
+        .map(|e| &e["data"])
+        .collect();
+    assert!(
+        metrics
+            .iter()
+            .any(|m| m["bytes_in_flight"].as_u64() > Some(0))
+    );
+    assert!(
+        metrics
+            .iter()
+            .all(|m| m["congestion_window"].as_u64() > Some(0))
+    );
+    let mut times = records[1..].iter().map(|e| e["time"].as_f64().unwrap());
+    let first = times.next().unwrap();
+    assert!(
+        times
+            .fold((true, first), |(ok, t0), t| (ok && t >= t0, t))
+            .0,
+        "times never go back"
+    );
+}
+
 #[test]
 fn half_close_synack_shuts_write_side_while_kernel_keeps_sending() {
     if !can_run("half_close_synack_first", &[]) {
