@@ -5,9 +5,12 @@
 //!
 //! Off by default, and then it costs one branch per drained connection. Once on
 //! ([`Stack::set_recorder`]), each connection is sampled every time its output has been
-//! drained after an event (a segment in, a timer, an application call), and a sample is kept
-//! only if something in it changed. The log is bounded: past its capacity the oldest
-//! samples go and are counted ([`Recorder::dropped`]).
+//! drained after an event (a segment in, a timer, an application call). The samples of one
+//! connection at one instant fold into the last of them, and a sample is kept only if
+//! something in it changed: so the log does not depend on how a driver batched the work of
+//! an instant (how often it polled), and a simulation that replays its packets replays its
+//! log. The log is bounded: past its capacity the oldest samples go and are counted
+//! ([`Recorder::dropped`]).
 
 use super::{ConnId, Stack};
 use crate::tcp::{Connection, State};
@@ -111,9 +114,12 @@ pub struct Recorder {
     samples: VecDeque<SenderSample>,
     capacity: usize,
     dropped: u64,
-    /// Each connection's last sample (to keep only changes) and its addresses. A freed
+    /// Each connection's last kept sample (to keep only changes) and its addresses. A freed
     /// connection's entry stays, so the log can still name it; bounded like the samples.
-    conns: BTreeMap<ConnId, (SocketAddr, SocketAddr, SenderSample)>,
+    conns: BTreeMap<ConnId, (SocketAddr, SocketAddr, Option<SenderSample>)>,
+    /// The latest sample of each connection sampled at `instant`, not yet in the log.
+    pending: BTreeMap<ConnId, SenderSample>,
+    instant: Instant,
 }
 
 impl Recorder {
@@ -124,12 +130,34 @@ impl Recorder {
             capacity: capacity.max(1),
             dropped: 0,
             conns: BTreeMap::new(),
+            pending: BTreeMap::new(),
+            instant: Instant::ZERO,
         }
     }
 
-    /// The samples kept, oldest first.
+    /// The samples kept, oldest first; those of the latest instant only after
+    /// [`flush`](Self::flush) or a [`drain`](Self::drain) at a later time.
     pub fn samples(&self) -> impl ExactSizeIterator<Item = &SenderSample> + '_ {
         self.samples.iter()
+    }
+
+    /// Closes the latest instant: its samples join the log. (A run that is over calls it
+    /// before reading the log; a live one drains with the time instead.)
+    pub fn flush(&mut self) {
+        for (id, sample) in core::mem::take(&mut self.pending) {
+            let Some((_, _, last)) = self.conns.get_mut(&id) else {
+                continue;
+            };
+            if last.is_some_and(|l| sample.same_as(&l)) {
+                continue;
+            }
+            *last = Some(sample);
+            if self.samples.len() >= self.capacity {
+                self.samples.pop_front();
+                self.dropped += 1;
+            }
+            self.samples.push_back(sample);
+        }
     }
 
     /// Samples dropped because the log was full.
@@ -142,30 +170,28 @@ impl Recorder {
         self.conns.get(&conn).map(|&(l, r, _)| (l, r))
     }
 
-    /// Takes the samples out, leaving the log empty (connections' addresses are kept).
-    pub fn drain(&mut self) -> impl Iterator<Item = SenderSample> + '_ {
+    /// Takes the samples out, leaving the log empty (connections' addresses are kept). `now`:
+    /// the stack's time; samples of an instant before it are complete and come out too.
+    pub fn drain(&mut self, now: Instant) -> impl Iterator<Item = SenderSample> + '_ {
+        if now > self.instant {
+            self.flush();
+        }
         self.samples.drain(..)
     }
 
     fn note(&mut self, at: Instant, id: ConnId, c: &Connection) {
-        let sample = SenderSample::of(at, id, c);
-        if let Some((_, _, last)) = self.conns.get_mut(&id) {
-            if sample.same_as(last) {
-                return;
-            }
-            *last = sample;
-        } else {
+        if at > self.instant {
+            self.flush();
+            self.instant = at;
+        }
+        if !self.conns.contains_key(&id) {
             if self.conns.len() >= self.capacity {
-                // Bounded: forget the lowest handle (its addresses only; samples stay).
+                // Bounded: forget the lowest handle (its addresses and last sample).
                 self.conns.pop_first();
             }
-            self.conns.insert(id, (c.local(), c.remote(), sample));
+            self.conns.insert(id, (c.local(), c.remote(), None));
         }
-        if self.samples.len() >= self.capacity {
-            self.samples.pop_front();
-            self.dropped += 1;
-        }
-        self.samples.push_back(sample);
+        self.pending.insert(id, SenderSample::of(at, id, c));
     }
 }
 
@@ -244,6 +270,7 @@ mod tests {
             got == len && net.host_mut(A).connection(ca).unwrap().send_queue() == 0
         });
         assert!(done, "the transfer did not finish");
+        net.host_mut(A).recorder_mut().unwrap().flush();
         (net, ca)
     }
 
@@ -252,6 +279,16 @@ mod tests {
         let link = LinkConfig::default();
         let net = pair(7, tcp::Config::default(), link);
         assert!(net.host(A).recorder().is_none());
+    }
+
+    #[test]
+    fn samples_of_one_instant_fold_into_its_last() {
+        let (net, ca) = transfer(100_000, Some(100_000));
+        let rec = net.host(A).recorder().unwrap();
+        let s: Vec<&SenderSample> = rec.samples().filter(|s| s.conn == ca).collect();
+        for w in s.windows(2) {
+            assert!(w[0].at < w[1].at, "two samples at {:?}", w[1].at);
+        }
     }
 
     #[test]
