@@ -74,8 +74,8 @@ fn echo_of_1_mib_through_20_percent_loss_arrives_intact() {
     assert!(report.elapsed > Duration::from_secs(1), "{report:?}");
 }
 
-/// Runs three clients echoing through a lossy link, capturing every host, and returns the
-/// SHA-256 of each capture file, by name.
+/// Runs three clients echoing through a lossy link, capturing every host (pcap and qlog),
+/// and returns the SHA-256 of each capture file, by name.
 fn captured_run(seed: u64, dir: &std::path::Path) -> Vec<(String, String)> {
     let mut sim = Simulation::new(seed);
     sim.link_all(
@@ -84,7 +84,7 @@ fn captured_run(seed: u64, dir: &std::path::Path) -> Vec<(String, String)> {
             .with_jitter(Duration::from_millis(3))
             .with_loss(0.05),
     );
-    sim.pcap_dir(dir);
+    sim.pcap_dir(dir).qlog_dir(dir);
     sim.host("server", echo_server);
     for c in 0..3u8 {
         sim.client(&format!("client{c}"), move |host| async move {
@@ -132,7 +132,7 @@ fn same_seed_writes_identical_pcaps_and_another_seed_does_not() {
     let first = captured_run(11, &a);
     let second = captured_run(11, &b);
     let other = captured_run(12, &c);
-    assert_eq!(first.len(), 4, "one capture per host: {first:?}");
+    assert_eq!(first.len(), 8, "a capture and a qlog per host: {first:?}");
     assert_eq!(first, second, "same seed, same bytes");
     for (x, y) in first.iter().zip(&other) {
         assert_ne!(x.1, y.1, "seed 12 differs from seed 11 in {}", x.0);
@@ -147,6 +147,25 @@ fn same_seed_writes_identical_pcaps_and_another_seed_does_not() {
     assert!(out.status.success(), "{text}");
     assert!(text.contains("3 TCP connection(s)"), "{text}");
     assert_eq!(text.matches("closed normally").count(), 3, "{text}");
+    // The server's qlog: a JSON-SEQ header, then three connections' sender views from
+    // SYN-RECEIVED to CLOSED, recoveries among them (5 % loss), all on the capture's clock.
+    let qlog = std::fs::read_to_string(a.join("server.qlog")).unwrap();
+    let records: Vec<serde_json::Value> = qlog
+        .split('\u{1e}')
+        .filter(|r| !r.is_empty())
+        .map(|r| serde_json::from_str(r).unwrap())
+        .collect();
+    assert_eq!(records[0]["qlog_format"], "JSON-SEQ");
+    let states = |new: &str| {
+        records
+            .iter()
+            .filter(|e| {
+                e["name"] == "transport:connection_state_updated" && e["data"]["new"] == new
+            })
+            .count()
+    };
+    assert_eq!((states("SYN-RECEIVED"), states("CLOSED")), (3, 3));
+    assert!(records.iter().any(|e| e["data"]["new"] == "recovery"));
     for d in [a, b, c] {
         let _ = std::fs::remove_dir_all(d);
     }

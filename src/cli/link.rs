@@ -32,6 +32,12 @@ pub struct LinkArgs {
     /// Write every packet crossing the device to this pcap file (raw IP; Wireshark reads it).
     #[arg(long, value_name = "FILE")]
     pub pcap: Option<PathBuf>,
+    /// Stream every connection's sender view (congestion window, ssthresh, bytes in flight,
+    /// RTT, RTO, congestion phase, state), one event per change, to this file as qlog
+    /// JSON-SEQ on the clock of --pcap. Bounded: events the file cannot take fast enough are
+    /// dropped and counted, never waited for.
+    #[arg(long, value_name = "FILE")]
+    pub qlog: Option<PathBuf>,
     /// Impair packets both ways with the simulator's link model, seeded: e.g.
     /// loss=2%,delay=10ms,jitter=5ms,duplicate=1%,corrupt=0.1%,truncate=0.1%,rate=100mbit,seed=7.
     #[arg(long, value_name = "SPEC")]
@@ -169,6 +175,17 @@ pub fn open(args: &LinkArgs, msl: Duration) -> Result<Driver<TunDevice>, Failure
         ),
         None => None,
     };
+    let qlog = match &args.qlog {
+        Some(path) => Some(
+            synack::qlog::QlogWriter::create(path, &args.addr.to_string()).map_err(|e| {
+                Failure::setup(format!(
+                    "cannot write the qlog file {}: {e}; choose a writable path",
+                    path.display()
+                ))
+            })?,
+        ),
+        None => None,
+    };
     let tcp = tcp::Config {
         msl,
         mtu: synack::net::Device::mtu(&device),
@@ -187,6 +204,7 @@ pub fn open(args: &LinkArgs, msl: Duration) -> Result<Driver<TunDevice>, Failure
             impair: args.impair.clone(),
             pcap,
             clock: None,
+            qlog,
         },
     ))
 }

@@ -52,12 +52,6 @@ pub struct ServeArgs {
     /// over a fast link want more, e.g. 4194304.
     #[arg(long, value_name = "BYTES")]
     buffer: Option<usize>,
-    /// Stream every connection's sender view (congestion window, ssthresh, bytes in flight,
-    /// RTT, RTO, congestion phase, state), one event per change, to this file as qlog-like
-    /// JSON-SEQ on the wall clock (the clock of --pcap). Bounded: events that cannot be
-    /// written fast enough are dropped and counted, never waited for.
-    #[arg(long, value_name = "OUT.qlog")]
-    qlog: Option<std::path::PathBuf>,
 }
 
 /// The byte at offset `i` of what `--mode source` sends.
@@ -345,10 +339,6 @@ async fn serve(args: ServeArgs, out: &Lines, err: &Lines) -> Result<(), Failure>
         }
     ));
     driver.stack_mut().set_events(true);
-    let mut qlog = match &args.qlog {
-        Some(path) => Some(QlogSink::open(path, &mut driver, local)?),
-        None => None,
-    };
     let mut sessions = Sessions::default();
     let mut buf = vec![0u8; 64 * 1024];
     let mut stats = args.stats.map(stats_interval);
@@ -365,9 +355,6 @@ async fn serve(args: ServeArgs, out: &Lines, err: &Lines) -> Result<(), Failure>
             out,
             &mut memory,
         );
-        if let Some(q) = qlog.as_mut() {
-            q.drain(driver.stack_mut());
-        }
         match stepped {
             Err(e) => break Err(Failure::setup(e.to_string())),
             // Busy: a turn for signals and statistics, without sleeping. Tokio advances its
@@ -428,8 +415,11 @@ async fn serve(args: ServeArgs, out: &Lines, err: &Lines) -> Result<(), Failure>
         ));
     }
     err.line(format!("synack serve: counters: {c}"));
-    if let Some(q) = qlog {
-        q.finish(driver.stack_mut(), err);
+    if let Some(lost) = driver.qlog_lost().filter(|&n| n > 0) {
+        err.line(format!(
+            "synack serve: the qlog stream lost {lost} record(s) or sample(s): it was not \
+             written fast enough"
+        ));
     }
     driver
         .flush_pcap()
@@ -493,76 +483,6 @@ async fn serve_udp(args: ServeArgs, out: &Lines, err: &Lines) -> Result<(), Fail
         .flush_pcap()
         .map_err(|e| Failure::setup(e.to_string()))?;
     result
-}
-
-/// `serve --qlog`: the stack's sender recorder, drained after every turn into a JSON-SEQ
-/// stream written by a thread of its own (bounded; what it cannot take is dropped).
-struct QlogSink {
-    out: Lines,
-    encoder: synack::qlog::Encoder,
-    samples: Vec<synack::stack::recorder::SenderSample>,
-    events: Vec<serde_json::Value>,
-}
-
-impl QlogSink {
-    /// Samples the recorder holds between two drains; more in one turn are dropped, counted.
-    const SAMPLES: usize = 1 << 16;
-    /// Bytes of events waiting for the writer thread before events are dropped.
-    const QUEUE: usize = 8 << 20;
-
-    fn open(
-        path: &std::path::Path,
-        driver: &mut Driver<TunDevice>,
-        local: SocketAddr,
-    ) -> Result<Self, Failure> {
-        let file = std::fs::File::create(path).map_err(|e| {
-            Failure::setup(format!(
-                "cannot create the qlog file {}: {e}; choose a writable path for --qlog",
-                path.display()
-            ))
-        })?;
-        let out = Lines::new(std::io::BufWriter::new(file), Self::QUEUE);
-        let reference = driver.clock().wall(Instant::ZERO).as_secs_f64() * 1000.0;
-        let title = format!("synack serve on {local}");
-        let header = synack::qlog::stream_header(&title, reference, "synack serve", "server");
-        out.line(format!("\u{1e}{header}"));
-        driver.stack_mut().set_recorder(Some(Self::SAMPLES));
-        Ok(QlogSink {
-            out,
-            encoder: synack::qlog::Encoder::default(),
-            samples: Vec::new(),
-            events: Vec::new(),
-        })
-    }
-
-    /// Moves what the recorder holds to the writer.
-    fn drain(&mut self, stack: &mut Stack) {
-        let Some(rec) = stack.recorder_mut() else {
-            return;
-        };
-        self.samples.extend(rec.drain());
-        for s in self.samples.drain(..) {
-            let addresses = stack.recorder().and_then(|r| r.addresses(s.conn));
-            self.encoder.encode(&s, addresses, &mut self.events);
-            for e in self.events.drain(..) {
-                self.out.line(format!("\u{1e}{e}"));
-            }
-        }
-    }
-
-    /// Drains the rest, and says on stderr what was lost.
-    fn finish(mut self, stack: &mut Stack, err: &Lines) {
-        self.drain(stack);
-        let lost_samples = stack.recorder().map_or(0, |r| r.dropped());
-        let lost_lines = self.out.finish(output::EXIT_FLUSH);
-        if lost_samples > 0 || lost_lines > 0 {
-            err.line(format!(
-                "synack serve: qlog lost {lost_samples} sample(s) (more than {} changes in one \
-                 turn) and {lost_lines} event(s) (the file was not written fast enough)",
-                Self::SAMPLES
-            ));
-        }
-    }
 }
 
 /// How often `serve` samples the stack's memory accounting for the peak it reports.

@@ -114,6 +114,9 @@ pub struct DriverOptions {
     pub pcap: Option<PcapWriter>,
     /// The driver's clock; `None` starts one now ([`Clock::new`]).
     pub clock: Option<Clock>,
+    /// Stream the stack's sender recorder (every connection's congestion window, bytes in
+    /// flight, RTT, phase and state as they change) as qlog JSON-SEQ, on this clock.
+    pub qlog: Option<crate::qlog::QlogWriter>,
 }
 
 /// Why the loop stopped.
@@ -158,6 +161,7 @@ pub struct Driver<D: Device> {
     drained_at: Instant,
     /// The last read stopped at its budget rather than at an empty device.
     unread: bool,
+    qlog: Option<crate::qlog::QlogWriter>,
 }
 
 impl<D: Device> Driver<D> {
@@ -177,10 +181,16 @@ impl<D: Device> Driver<D> {
             };
             stack.set_tcp_config(tcp);
         }
+        let clock = options.clock.unwrap_or_default();
+        let mut qlog = options.qlog;
+        if let Some(q) = qlog.as_mut() {
+            q.start(&mut stack, clock.wall(Instant::ZERO).as_secs_f64() * 1000.0);
+        }
         Driver {
             stack,
             device,
-            clock: options.clock.unwrap_or_default(),
+            clock,
+            qlog,
             impair: options.impair.map(Impairer::new),
             pcap: options.pcap,
             pcap_flushed: Instant::ZERO,
@@ -220,6 +230,13 @@ impl<D: Device> Driver<D> {
     /// Device counters.
     pub fn stats(&self) -> DriverStats {
         self.stats
+    }
+
+    /// With a qlog stream: records it dropped (its queue was full) plus samples the stack's
+    /// recorder dropped (more changes between two polls than it holds).
+    pub fn qlog_lost(&self) -> Option<u64> {
+        let q = self.qlog.as_ref()?;
+        Some(q.dropped() + self.stack.recorder().map_or(0, |r| r.dropped()))
     }
 
     /// Impairment counters, if impairing.
@@ -268,6 +285,9 @@ impl<D: Device> Driver<D> {
             if self.stack.has_events() {
                 break;
             }
+        }
+        if let Some(q) = self.qlog.as_mut() {
+            q.drain(&mut self.stack, Some(self.clock.now()));
         }
         let now = self.clock.now();
         if now - self.pcap_flushed >= PCAP_FLUSH_EVERY {
@@ -441,7 +461,11 @@ impl<D: Device> Driver<D> {
 }
 
 impl<D: Device> Drop for Driver<D> {
+    /// The capture is flushed, and the last instant's samples reach the qlog stream.
     fn drop(&mut self) {
         let _ = self.flush_pcap();
+        if let Some(q) = self.qlog.as_mut() {
+            q.drain(&mut self.stack, None);
+        }
     }
 }

@@ -119,6 +119,14 @@ impl Builder {
         self
     }
 
+    /// Streams every connection's sender view (congestion window, ssthresh, bytes in
+    /// flight, RTT, RTO, congestion phase, state), one event per change, as qlog JSON-SEQ
+    /// on the runtime's clock (the clock of [`pcap`](Self::pcap)).
+    pub fn qlog(mut self, writer: crate::qlog::QlogWriter) -> Builder {
+        self.options.qlog = Some(writer);
+        self
+    }
+
     /// A table of host names the tokio API resolves before the system's resolver (see
     /// [`Hosts`]).
     pub fn hosts(mut self, hosts: Arc<Hosts>) -> Builder {

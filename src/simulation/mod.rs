@@ -103,6 +103,7 @@ pub struct Simulation {
     settle: Duration,
     stack: StackConfig,
     pcap_dir: Option<PathBuf>,
+    qlog_dir: Option<PathBuf>,
     replay: Option<String>,
 }
 
@@ -164,6 +165,7 @@ impl Simulation {
             settle: Duration::from_secs(1),
             stack: StackConfig::default(),
             pcap_dir: None,
+            qlog_dir: None,
             replay: None,
         }
     }
@@ -218,6 +220,14 @@ impl Simulation {
     /// restart. Stamps are virtual time from a fixed epoch, so equal runs write equal files.
     pub fn pcap_dir(&mut self, dir: impl Into<PathBuf>) -> &mut Self {
         self.pcap_dir = Some(dir.into());
+        self
+    }
+
+    /// Writes each host's sender view (every connection's congestion window, bytes in
+    /// flight, RTT, congestion phase and state, one event per change) into `dir` as qlog
+    /// JSON-SEQ: `NAME.qlog`, and `NAME.N.qlog` for its Nth restart, on the captures' clock.
+    pub fn qlog_dir(&mut self, dir: impl Into<PathBuf>) -> &mut Self {
+        self.qlog_dir = Some(dir.into());
         self
     }
 
@@ -320,6 +330,7 @@ impl Simulation {
                 names: Arc::new(names.closed()),
                 stack: self.stack,
                 pcap_dir: self.pcap_dir.clone(),
+                qlog_dir: self.qlog_dir.clone(),
                 hosts: RefCell::new(
                     self.hosts
                         .into_iter()
@@ -462,6 +473,7 @@ struct Shared {
     names: Arc<Hosts>,
     stack: StackConfig,
     pcap_dir: Option<PathBuf>,
+    qlog_dir: Option<PathBuf>,
     hosts: RefCell<Vec<HostSlot>>,
     failures: tokio::sync::mpsc::UnboundedSender<String>,
 }
@@ -649,6 +661,14 @@ impl Control {
             };
             let writer = crate::net::PcapWriter::create(&file).map_err(io::Error::other)?;
             builder = builder.pcap(writer);
+        }
+        if let Some(dir) = &inner.qlog_dir {
+            let file = if incarnation == 1 {
+                dir.join(format!("{name}.qlog"))
+            } else {
+                dir.join(format!("{name}.{}.qlog", incarnation - 1))
+            };
+            builder = builder.qlog(crate::qlog::QlogWriter::create(&file, &name)?);
         }
         {
             let mut w = inner.net.lock();

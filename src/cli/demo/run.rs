@@ -290,13 +290,15 @@ pub fn run(options: &DemoOptions) -> Result<DemoReport, DemoError> {
         counters: (net.host(A).counters(), net.host(B).counters()),
         finished_at: net.now(),
         bytes: (script.request.len(), b_to_a.len()),
-        qlog: qlog(&net, options),
+        qlog: qlog(&mut net, options),
     })
 }
 
 /// Both hosts' recorder logs as one qlog document (the simulator's clock is the capture's,
 /// so the reference time is the Unix epoch).
-fn qlog(net: &Network<Stack>, options: &DemoOptions) -> Option<serde_json::Value> {
+fn qlog(net: &mut Network<Stack>, options: &DemoOptions) -> Option<serde_json::Value> {
+    net.host_mut(A).recorder_mut()?.flush();
+    net.host_mut(B).recorder_mut()?.flush();
     let (a, b) = (net.host(A).recorder()?, net.host(B).recorder()?);
     let title = format!(
         "synack demo --seed {} --loss {} --delay {:?}",

@@ -600,6 +600,12 @@ impl Builder {
                  or build an unsharded Runtime to capture",
             ));
         }
+        if self.options.qlog.is_some() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a qlog stream records one stack; build an unsharded Runtime to record",
+            ));
+        }
         let key = match &self.secret {
             // Reproducible with a fixed secret: the owner key is derived from it.
             Some(s) => {
@@ -668,7 +674,7 @@ impl Builder {
         })
     }
 
-    /// This builder's settings for shard `i` (no capture: refused before).
+    /// This builder's settings for shard `i` (no capture or qlog: refused before).
     fn for_shard(&self, i: usize) -> Builder {
         let mut impair = self.options.impair.clone();
         if let Some(c) = &mut impair {
@@ -681,6 +687,7 @@ impl Builder {
                 impair,
                 pcap: None,
                 clock: self.options.clock,
+                qlog: None,
             },
             secret: self.secret.clone(),
             hosts: self.hosts.clone(),
