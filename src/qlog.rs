@@ -284,4 +284,235 @@ mod tests {
         assert!(got.windows(2).all(|w| w[0] < w[1]), "in order");
         assert_eq!(got.first(), Some(&0));
     }
+
+    /// A stream written by the writer reads back as one series per connection, with the
+    /// phase and state in force at each point.
+    #[test]
+    fn a_stream_reads_back_as_one_series_per_connection() {
+        use crate::sim::LinkConfig;
+        use crate::stack::{Secret, Stack, StackConfig};
+        let path = std::env::temp_dir().join(format!("synack-qlog-rt-{}.qlog", std::process::id()));
+        let (a, b): (std::net::IpAddr, std::net::IpAddr) =
+            ([192, 0, 2, 1].into(), [192, 0, 2, 2].into());
+        let mut net = crate::sim::Network::new(3);
+        let ha = net.add_host(
+            &[a],
+            Stack::new(StackConfig::default(), Secret::from_bytes([1; 16]), &[a]),
+        );
+        let hb = net.add_host(
+            &[b],
+            Stack::new(StackConfig::default(), Secret::from_bytes([2; 16]), &[b]),
+        );
+        net.set_links(
+            ha,
+            hb,
+            LinkConfig::default().with_delay(crate::time::Duration::from_millis(5)),
+        );
+        let mut w = QlogWriter::create(&path, "a").unwrap();
+        w.start(net.host_mut(ha), 0.0);
+        let lid = net.host_mut(hb).listen((b, 9).into(), 4).unwrap();
+        let now = net.now();
+        let ca = net.host_mut(ha).connect(now, (b, 9).into()).unwrap();
+        let limit = now + crate::time::Duration::from_secs(5);
+        net.run_until(limit, |net| {
+            let _ = net.host_mut(hb).accept(lid);
+            net.host(ha).state(ca) == crate::tcp::State::Established
+        });
+        let now = net.now();
+        net.host_mut(ha).send(now, ca, &[7; 5000]).unwrap();
+        net.run_until(now + crate::time::Duration::from_secs(1), |_| false);
+        w.drain(net.host_mut(ha), None);
+        drop(w);
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::remove_file(&path).ok();
+        let series = read_series(&text).unwrap();
+        assert_eq!(series.len(), 1);
+        let s = &series[0];
+        assert_eq!(
+            (s.vantage.as_str(), s.conn.ends_with("192.0.2.2:9")),
+            ("a", true)
+        );
+        assert_eq!(s.points[0].state, "SYN-SENT");
+        assert_eq!(s.points[0].phase, "slow_start");
+        assert!(
+            s.points.iter().any(|p| p.in_flight > 2 * 1448),
+            "{:#?}",
+            s.points
+        );
+        assert_eq!(s.points.last().unwrap().in_flight, 0);
+        assert!(s.points.windows(2).all(|w| w[0].time_ms < w[1].time_ms));
+        assert!(matches!(read_series("{}"), Err(QlogError::NotQlog)));
+        assert!(matches!(
+            read_series("\u{1e}{oops"),
+            Err(QlogError::Json { record: 1, .. })
+        ));
+    }
+}
+
+/// One connection's sender as a qlog file recorded it: the metrics after every change, and
+/// the congestion phase and state in force at each.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SenderSeries {
+    /// The trace's vantage point name (the host).
+    pub vantage: String,
+    /// The connection as the events name it: `LOCAL-REMOTE`.
+    pub conn: String,
+    /// Unix time of the trace's time zero, in milliseconds.
+    pub reference_time_ms: f64,
+    /// The samples, in time order.
+    pub points: Vec<SeriesPoint>,
+}
+
+/// One sample of a [`SenderSeries`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct SeriesPoint {
+    /// Milliseconds from the trace's reference time.
+    pub time_ms: f64,
+    /// Congestion window, bytes.
+    pub cwnd: u64,
+    /// Slow-start threshold, bytes, once set.
+    pub ssthresh: Option<u64>,
+    /// Bytes in flight.
+    pub in_flight: u64,
+    /// The peer's window, bytes.
+    pub peer_window: u64,
+    /// Smoothed RTT, milliseconds, once measured.
+    pub srtt_ms: Option<f64>,
+    /// Retransmission timeout, milliseconds.
+    pub rto_ms: f64,
+    /// qlog's name of the congestion phase then (`slow_start`, `congestion_avoidance`,
+    /// `recovery`).
+    pub phase: String,
+    /// The TCP state then (`ESTABLISHED`, …).
+    pub state: String,
+}
+
+/// Why a qlog file could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum QlogError {
+    /// A record is not JSON.
+    #[error("record {record} is not JSON: {source}")]
+    Json {
+        /// 1-based record number.
+        record: usize,
+        /// What the parser said.
+        source: serde_json::Error,
+    },
+    /// Neither a qlog document (`traces`) nor a JSON-SEQ stream (header with `trace`).
+    #[error(
+        "not a qlog file from synack: expected a document with \"traces\" or a JSON-SEQ stream \
+         whose first record has \"trace\" (write one with --qlog)"
+    )]
+    NotQlog,
+}
+
+/// Reads a qlog document (`synack demo --qlog`) or JSON-SEQ stream (`serve`/`nc --qlog`,
+/// `Simulation::qlog_dir`) into one series per connection and vantage point, in order of
+/// first appearance. Events other than synack's three are skipped.
+pub fn read_series(text: &str) -> Result<Vec<SenderSeries>, QlogError> {
+    let mut traces: Vec<(String, f64, Vec<Value>)> = Vec::new();
+    if text.trim_start().starts_with('\u{1e}') {
+        let mut records = text.split('\u{1e}').filter(|r| !r.trim().is_empty());
+        let header: Value = match records.next() {
+            Some(r) => {
+                serde_json::from_str(r).map_err(|source| QlogError::Json { record: 1, source })?
+            }
+            None => return Err(QlogError::NotQlog),
+        };
+        let trace = header.get("trace").ok_or(QlogError::NotQlog)?;
+        let mut events = Vec::new();
+        for (i, r) in records.enumerate() {
+            events.push(serde_json::from_str(r).map_err(|source| QlogError::Json {
+                record: i + 2,
+                source,
+            })?);
+        }
+        traces.push((vantage_name(trace), reference_time(trace), events));
+    } else {
+        let doc: Value =
+            serde_json::from_str(text).map_err(|source| QlogError::Json { record: 1, source })?;
+        let list = doc
+            .get("traces")
+            .and_then(Value::as_array)
+            .ok_or(QlogError::NotQlog)?;
+        for t in list {
+            let events = t
+                .get("events")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            traces.push((vantage_name(t), reference_time(t), events));
+        }
+    }
+    let mut out: Vec<SenderSeries> = Vec::new();
+    for (vantage, reference, events) in traces {
+        // Each connection's phase and state in force, by connection.
+        let mut now: HashMap<String, (String, String)> = HashMap::new();
+        let mut index: HashMap<String, usize> = HashMap::new();
+        for e in &events {
+            let (Some(name), Some(data)) = (e.get("name").and_then(Value::as_str), e.get("data"))
+            else {
+                continue;
+            };
+            let Some(conn) = data.get("conn").and_then(Value::as_str) else {
+                continue;
+            };
+            let new = || {
+                data.get("new")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_owned()
+            };
+            let entry = now.entry(conn.to_owned()).or_default();
+            match name {
+                "transport:connection_state_updated" => entry.1 = new(),
+                "recovery:congestion_state_updated" => entry.0 = new(),
+                "recovery:metrics_updated" => {
+                    let (phase, state) = entry.clone();
+                    let u = |k: &str| data.get(k).and_then(Value::as_u64);
+                    let f = |k: &str| data.get(k).and_then(Value::as_f64);
+                    let point = SeriesPoint {
+                        time_ms: e.get("time").and_then(Value::as_f64).unwrap_or(0.0),
+                        cwnd: u("congestion_window").unwrap_or(0),
+                        ssthresh: u("ssthresh"),
+                        in_flight: u("bytes_in_flight").unwrap_or(0),
+                        peer_window: u("peer_window").unwrap_or(0),
+                        srtt_ms: f("smoothed_rtt"),
+                        rto_ms: f("rto").unwrap_or(0.0),
+                        phase,
+                        state,
+                    };
+                    let i = *index.entry(conn.to_owned()).or_insert_with(|| {
+                        out.push(SenderSeries {
+                            vantage: vantage.clone(),
+                            conn: conn.to_owned(),
+                            reference_time_ms: reference,
+                            points: Vec::new(),
+                        });
+                        out.len() - 1
+                    });
+                    if let Some(s) = out.get_mut(i) {
+                        s.points.push(point);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn vantage_name(trace: &Value) -> String {
+    trace
+        .pointer("/vantage_point/name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned()
+}
+
+fn reference_time(trace: &Value) -> f64 {
+    trace
+        .pointer("/common_fields/reference_time")
+        .and_then(Value::as_f64)
+        .unwrap_or(0.0)
 }
