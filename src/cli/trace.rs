@@ -1,9 +1,9 @@
 //! `synack trace`.
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use synack::trace::{self, TraceError, diagram::Diagram};
+use synack::trace::{self, Dir, TraceError, diagram::Diagram, tsg};
 
 /// Options of `synack trace`.
 #[derive(Args, Debug)]
@@ -16,12 +16,29 @@ pub struct TraceArgs {
     /// Also draw the ladder as an SVG picture (connection 1 unless --conn is given).
     #[arg(long, value_name = "OUT.svg")]
     svg: Option<PathBuf>,
+    /// Draw a time-sequence graph (data, ACK and window lines, SACK, states, throughput and
+    /// RTT) of one direction as an SVG picture (connection 1 unless --conn is given).
+    #[arg(long, value_name = "OUT.svg")]
+    tsg: Option<PathBuf>,
+    /// The direction --tsg graphs: a2b (from A, the client) or b2a; default: the one that
+    /// carried more data.
+    #[arg(long, value_enum)]
+    dir: Option<DirArg>,
     /// No ANSI colours (also when NO_COLOR is set, or stdout is not a terminal).
     #[arg(long)]
     no_color: bool,
     /// Show every segment: do not fold long data phases into one row.
     #[arg(long)]
     all: bool,
+}
+
+/// A direction on the command line.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum DirArg {
+    /// From A (the client, when the SYN was captured) to B.
+    A2b,
+    /// From B to A.
+    B2a,
 }
 
 /// Runs `synack trace`.
@@ -36,7 +53,12 @@ pub fn run(args: TraceArgs) -> ExitCode {
 }
 
 fn trace_main(args: &TraceArgs) -> Result<(), String> {
-    let t = trace::trace_file(&args.file).map_err(|e| e.to_string())?;
+    let t = if args.tsg.is_some() {
+        trace::trace_file_keeping(&args.file)
+    } else {
+        trace::trace_file(&args.file)
+    }
+    .map_err(|e| e.to_string())?;
     let color = super::color_wanted(args.no_color);
     let have = t.ladders.len();
     let chosen: Vec<&trace::Ladder> = match args.conn {
@@ -78,12 +100,49 @@ fn trace_main(args: &TraceArgs) -> Result<(), String> {
             return Ok(());
         };
         let svg = trace::svg::render(&Diagram::from_ladder(l, !args.all));
-        std::fs::write(path, svg).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        write(path, &svg)?;
         if args.conn.is_none() && have > 1 {
             eprintln!(
                 "synack trace: the SVG shows connection 1 of {have}; choose another with --conn N"
             );
         }
     }
+    if let Some(path) = &args.tsg {
+        let index = args.conn.map_or(0, |n| n.saturating_sub(1));
+        let (Some(l), Some(c)) = (t.ladders.get(index), t.connections.get(index)) else {
+            return Ok(());
+        };
+        let dir = match args.dir {
+            Some(DirArg::A2b) => Dir::AtoB,
+            Some(DirArg::B2a) => Dir::BtoA,
+            None => tsg::busiest(l),
+        };
+        let g = tsg::build(c, l, dir);
+        write(path, &tsg::svg::render(&g))?;
+        if g.bars.is_empty() {
+            eprintln!(
+                "synack trace: connection {} carried nothing {}; the graph is empty (try the other --dir)",
+                l.number,
+                match dir {
+                    Dir::AtoB => "from A to B",
+                    Dir::BtoA => "from B to A",
+                }
+            );
+        }
+        if args.conn.is_none() && have > 1 {
+            eprintln!(
+                "synack trace: the graph shows connection 1 of {have}; choose another with --conn N"
+            );
+        }
+    }
     Ok(())
+}
+
+fn write(path: &std::path::Path, text: &str) -> Result<(), String> {
+    std::fs::write(path, text).map_err(|e| {
+        format!(
+            "cannot write {}: {e} (check the directory exists and is writable)",
+            path.display()
+        )
+    })
 }

@@ -7,7 +7,7 @@
 
 use super::TraceError;
 use crate::tcp::SeqNum;
-use crate::wire::{self, Checksum, TcpFlags};
+use crate::wire::{self, Checksum, SackBlocks, TcpFlags, Timestamps};
 use pcap_file::pcap::PcapReader;
 use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionOption;
 use pcap_file::pcapng::{Block, PcapNgReader};
@@ -40,10 +40,10 @@ pub struct Segment {
     pub window_scale: Option<u8>,
     /// SACK-permitted option.
     pub sack_permitted: bool,
-    /// Timestamps option present.
-    pub timestamps: bool,
-    /// Number of SACK blocks carried.
-    pub sack_blocks: u8,
+    /// Timestamps option (RFC 7323), if carried.
+    pub timestamps: Option<Timestamps>,
+    /// SACK blocks carried (RFC 2018), each `[left, right)`.
+    pub sack_blocks: SackBlocks,
 }
 
 impl Segment {
@@ -334,8 +334,8 @@ pub fn decode(link: u32, data: &[u8], orig_len: u32) -> Option<Segment> {
         mss: tcp.options.mss,
         window_scale: tcp.options.window_scale,
         sack_permitted: tcp.options.sack_permitted,
-        timestamps: tcp.options.timestamps.is_some(),
-        sack_blocks: u8::try_from(tcp.options.sack_blocks.len()).unwrap_or(u8::MAX),
+        timestamps: tcp.options.timestamps,
+        sack_blocks: tcp.options.sack_blocks,
     })
 }
 

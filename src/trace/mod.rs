@@ -21,6 +21,7 @@ pub mod infer;
 pub mod ladder;
 mod seen;
 pub mod svg;
+pub mod tsg;
 
 pub use capture::{Capture, Segment, read_capture};
 pub use conn::{Connection, group};
@@ -83,24 +84,43 @@ pub struct Trace {
     pub skipped: usize,
     /// One ladder per connection, numbered from 1 in order of first packet.
     pub ladders: Vec<Ladder>,
+    /// The connections' segments, parallel to `ladders`, when asked for with
+    /// [`trace_file_keeping`] (the time-sequence graph needs SACK blocks and timestamps,
+    /// which the ladder does not keep); empty otherwise.
+    pub connections: Vec<Connection>,
 }
 
 /// Reads, groups and infers a capture held in memory or any reader.
 pub fn trace_reader<R: std::io::Read>(reader: R) -> Result<Trace, TraceError> {
+    trace_reader_with(reader, false)
+}
+
+fn trace_reader_with<R: std::io::Read>(reader: R, keep: bool) -> Result<Trace, TraceError> {
     let capture = read_capture(reader)?;
-    let ladders = group(capture.segments).iter().map(infer).collect();
+    let connections = group(capture.segments);
+    let ladders = connections.iter().map(infer).collect();
     Ok(Trace {
         packets: capture.packets,
         skipped: capture.skipped,
         ladders,
+        connections: if keep { connections } else { Vec::new() },
     })
+}
+
+fn open(path: &Path) -> Result<std::io::BufReader<std::fs::File>, TraceError> {
+    let file = std::fs::File::open(path)
+        .map_err(|e| TraceError::Io(format!("{}: {e}", path.display())))?;
+    Ok(std::io::BufReader::new(file))
 }
 
 /// Reads, groups and infers a capture file.
 pub fn trace_file(path: &Path) -> Result<Trace, TraceError> {
-    let file = std::fs::File::open(path)
-        .map_err(|e| TraceError::Io(format!("{}: {e}", path.display())))?;
-    trace_reader(std::io::BufReader::new(file))
+    trace_reader(open(path)?)
+}
+
+/// Like [`trace_file`], and keeps every connection's segments in [`Trace::connections`].
+pub fn trace_file_keeping(path: &Path) -> Result<Trace, TraceError> {
+    trace_reader_with(open(path)?, true)
 }
 
 #[cfg(test)]

@@ -30,7 +30,7 @@ pub fn escape(s: &str) -> String {
     out
 }
 
-fn state_fill(state: &str) -> (&'static str, &'static str) {
+pub(crate) fn state_fill(state: &str) -> (&'static str, &'static str) {
     if state.ends_with('?') {
         return ("#f3e8ff", "#6b21a8");
     }

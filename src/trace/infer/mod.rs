@@ -315,7 +315,7 @@ fn syn_options(seg: &Segment) -> String {
     if seg.sack_permitted {
         o.push("sack".into());
     }
-    if seg.timestamps {
+    if seg.timestamps.is_some() {
         o.push("ts".into());
     }
     if let Some(ws) = seg.window_scale {
