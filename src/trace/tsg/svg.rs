@@ -278,7 +278,7 @@ fn zero_mark(x: f64, y: f64, row: Option<usize>) -> String {
 
 fn dup_mark(x: f64, y: f64, row: Option<usize>) -> String {
     format!(
-        r#"<circle{} cx="{x:.1}" cy="{y:.1}" r="3.5" fill="none" stroke="{ACK_COLOR}" stroke-width="1.5"/>"#,
+        r#"<circle{} cx="{x:.1}" cy="{y:.1}" r="2.8" fill="none" stroke="{ACK_COLOR}" stroke-width="1"/>"#,
         row_attr(row)
     )
 }
@@ -431,7 +431,12 @@ fn sacks(o: &mut String, g: &Tsg, s: &Scale) {
     let mut drawn: HashSet<(i64, i64, i64)> = HashSet::new();
     for m in &g.sacks {
         let x = s.x(m.t_us);
-        if g.sacks.len() > DETAILED && !drawn.insert((x.round() as i64, m.start, m.end)) {
+        let key = (
+            x.round() as i64,
+            s.y(m.start).round() as i64,
+            s.y(m.end).round() as i64,
+        );
+        if g.sacks.len() > DETAILED && !drawn.insert(key) {
             continue;
         }
         let _ = writeln!(
@@ -447,7 +452,17 @@ fn sacks(o: &mut String, g: &Tsg, s: &Scale) {
 
 fn events(o: &mut String, g: &Tsg, s: &Scale) {
     let mut drawn: HashSet<(EventKind, i64, i64)> = HashSet::new();
-    for e in &g.events {
+    // Thousands of duplicate ACKs would bury the ACK line; the summary counts them.
+    let dups = g
+        .events
+        .iter()
+        .filter(|e| e.kind == EventKind::DupAck)
+        .count();
+    for e in g
+        .events
+        .iter()
+        .filter(|e| dups <= DETAILED || e.kind != EventKind::DupAck)
+    {
         let (x, y) = (s.x(e.t_us), s.y(e.seq));
         if g.events.len() > DETAILED && !drawn.insert((e.kind, x.round() as i64, y.round() as i64))
         {
