@@ -20,7 +20,11 @@ pub struct TraceArgs {
     /// RTT) of one direction as an SVG picture (connection 1 unless --conn is given).
     #[arg(long, value_name = "OUT.svg")]
     tsg: Option<PathBuf>,
-    /// The direction --tsg graphs: a2b (from A, the client) or b2a; default: the one that
+    /// Write one self-contained HTML page (connection 1 unless --conn is given): ladder,
+    /// time-sequence graph and segment list, linked; click a segment, step with arrow keys.
+    #[arg(long, value_name = "OUT.html")]
+    html: Option<PathBuf>,
+    /// The direction --tsg and --html graph: a2b (from A, the client) or b2a; default: the one that
     /// carried more data.
     #[arg(long, value_enum)]
     dir: Option<DirArg>,
@@ -53,7 +57,7 @@ pub fn run(args: TraceArgs) -> ExitCode {
 }
 
 fn trace_main(args: &TraceArgs) -> Result<(), String> {
-    let t = if args.tsg.is_some() {
+    let t = if args.tsg.is_some() || args.html.is_some() {
         trace::trace_file_keeping(&args.file)
     } else {
         trace::trace_file(&args.file)
@@ -107,16 +111,24 @@ fn trace_main(args: &TraceArgs) -> Result<(), String> {
             );
         }
     }
+    let index = args.conn.map_or(0, |n| n.saturating_sub(1));
+    let (Some(l), Some(c)) = (t.ladders.get(index), t.connections.get(index)) else {
+        return Ok(());
+    };
+    let dir = match args.dir {
+        Some(DirArg::A2b) => Dir::AtoB,
+        Some(DirArg::B2a) => Dir::BtoA,
+        None => tsg::busiest(l),
+    };
+    if let Some(path) = &args.html {
+        write(path, &trace::html::render(c, l, dir, !args.all))?;
+        if args.conn.is_none() && have > 1 {
+            eprintln!(
+                "synack trace: the page shows connection 1 of {have}; choose another with --conn N"
+            );
+        }
+    }
     if let Some(path) = &args.tsg {
-        let index = args.conn.map_or(0, |n| n.saturating_sub(1));
-        let (Some(l), Some(c)) = (t.ladders.get(index), t.connections.get(index)) else {
-            return Ok(());
-        };
-        let dir = match args.dir {
-            Some(DirArg::A2b) => Dir::AtoB,
-            Some(DirArg::B2a) => Dir::BtoA,
-            None => tsg::busiest(l),
-        };
         let g = tsg::build(c, l, dir);
         write(path, &tsg::svg::render(&g))?;
         if g.bars.is_empty() {

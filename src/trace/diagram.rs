@@ -228,38 +228,53 @@ impl Diagram {
 /// simulator knows of and a capture never shows: each is `(n, item)`, drawn after the
 /// ladder's first `n` rows, in the order given. No fold hides one.
 pub fn items(l: &Ladder, fold: bool, events: &[(usize, Item)]) -> Vec<Item> {
+    items_with_rows(l, fold, events)
+        .into_iter()
+        .map(|(_, item)| item)
+        .collect()
+}
+
+/// [`items`], each with the index of the ladder row it draws (`None` for folds and events).
+pub fn items_with_rows(
+    l: &Ladder,
+    fold: bool,
+    events: &[(usize, Item)],
+) -> Vec<(Option<usize>, Item)> {
     let mut items = Vec::new();
     let rows = &l.rows;
     let mut events = events.iter().peekable();
     let mut i = 0;
     while i < rows.len() {
         while let Some((_, event)) = events.next_if(|(at, _)| *at <= i) {
-            items.push(event.clone());
+            items.push((None, event.clone()));
         }
         let next_event = events.peek().map_or(usize::MAX, |(at, _)| at - i);
         let run = if fold { plain_run(rows, i) } else { 0 }.min(next_event);
         if run > FOLD_AFTER {
             for k in i..i + 3 {
-                items.extend(rows.get(k).map(|r| segment_item(l, k, r)));
+                items.extend(rows.get(k).map(|r| (Some(k), segment_item(l, k, r))));
             }
             let middle = rows.get(i + 3..i + run - 2).unwrap_or(&[]);
             if let Some(first) = middle.first() {
-                items.push(Item::Fold {
-                    text: fold_text(middle),
-                    a: first.a.to_string(),
-                    b: first.b.to_string(),
-                });
+                items.push((
+                    None,
+                    Item::Fold {
+                        text: fold_text(middle),
+                        a: first.a.to_string(),
+                        b: first.b.to_string(),
+                    },
+                ));
             }
             for k in i + run - 2..i + run {
-                items.extend(rows.get(k).map(|r| segment_item(l, k, r)));
+                items.extend(rows.get(k).map(|r| (Some(k), segment_item(l, k, r))));
             }
             i += run;
         } else {
-            items.extend(rows.get(i).map(|r| segment_item(l, i, r)));
+            items.extend(rows.get(i).map(|r| (Some(i), segment_item(l, i, r))));
             i += 1;
         }
     }
-    items.extend(events.map(|(_, event)| event.clone()));
+    items.extend(events.map(|(_, event)| (None, event.clone())));
     items
 }
 

@@ -17,6 +17,7 @@
 pub mod capture;
 pub mod conn;
 pub mod diagram;
+pub mod html;
 pub mod infer;
 pub mod ladder;
 mod seen;
