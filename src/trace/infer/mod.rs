@@ -27,6 +27,8 @@ use super::capture::Segment;
 use super::conn::Connection;
 use crate::tcp::State;
 use side::Side;
+use std::borrow::Cow;
+use std::net::SocketAddr;
 use symbols::find_symbols;
 use transitions::{Arrival, Handshake};
 
@@ -116,9 +118,65 @@ fn dir_of(conn: &Connection, s: &Segment) -> Dir {
     }
 }
 
+/// Inference one segment at a time, as a live capture delivers them.
+///
+/// The batch [`infer`] looks ahead in two places, and here nothing can: whether B's first
+/// segment shows it was listening (so B starts as `LISTEN?`, assumed, until it answers), and
+/// whether a SYN or FIN crossed with the receiver's next segment (so a simultaneous open or
+/// close shows its arrival one row later than the batch ladder does).
+#[derive(Debug)]
+pub struct LiveInference {
+    inner: Inference<'static>,
+}
+
+impl LiveInference {
+    /// Starts connection `number` between `a` and `b` at its `first` segment (not yet
+    /// inferred: pass it to [`LiveInference::push`] too).
+    pub fn new(number: usize, a: SocketAddr, b: SocketAddr, first: &Segment) -> Self {
+        let opening = Opening::of(&Connection {
+            number,
+            a,
+            b,
+            segments: vec![first.clone()],
+        });
+        let head = Connection {
+            number,
+            a,
+            b,
+            segments: Vec::new(),
+        };
+        let mut inner = Inference::with_opening(Cow::Owned(head), opening, Vec::new());
+        inner.start_us = first.time_us;
+        LiveInference { inner }
+    }
+
+    /// Infers the next segment and returns its row.
+    pub fn push(&mut self, seg: &Segment) -> Option<&Row> {
+        let i = self.inner.rows.len();
+        self.inner.step(i, seg);
+        self.inner.rows.last()
+    }
+
+    /// The rows so far.
+    pub fn rows(&self) -> &[Row] {
+        &self.inner.rows
+    }
+
+    /// Both states before the first row.
+    pub fn initial(&self) -> (Inferred, Inferred) {
+        self.inner.opening.initial
+    }
+
+    /// The ladder of everything pushed.
+    pub fn finish(self) -> Ladder {
+        self.inner.finish()
+    }
+}
+
 /// The inference of one connection, one segment at a time.
+#[derive(Debug)]
 struct Inference<'a> {
-    conn: &'a Connection,
+    conn: Cow<'a, Connection>,
     opening: Opening,
     next_other: Vec<Option<usize>>,
     /// A, then B.
@@ -132,16 +190,26 @@ struct Inference<'a> {
 
 impl<'a> Inference<'a> {
     fn new(conn: &'a Connection) -> Self {
-        let opening = Opening::of(conn);
+        let mut i = Self::with_opening(Cow::Borrowed(conn), Opening::of(conn), next_replies(conn));
+        i.start_us = conn.segments.iter().map(|s| s.time_us).min().unwrap_or(0);
+        i.rows.reserve(conn.segments.len());
+        i
+    }
+
+    fn with_opening(
+        conn: Cow<'a, Connection>,
+        opening: Opening,
+        next_other: Vec<Option<usize>>,
+    ) -> Self {
         let mut sides = [Side::new(opening.initial.0), Side::new(opening.initial.1)];
         sides[1].passive = opening.initial.1.state == Some(State::Listen);
         Inference {
             conn,
             opening,
-            next_other: next_replies(conn),
+            next_other,
             sides,
-            start_us: conn.segments.iter().map(|s| s.time_us).min().unwrap_or(0),
-            rows: Vec::with_capacity(conn.segments.len()),
+            start_us: 0,
+            rows: Vec::new(),
             stats: Stats::default(),
             ending: Ending::Open,
             handshake: Handshake::default(),
@@ -150,7 +218,7 @@ impl<'a> Inference<'a> {
 
     /// Segment `i`: its marks, both sides' transitions, the counters, and its row.
     fn step(&mut self, i: usize, seg: &Segment) {
-        let dir = dir_of(self.conn, seg);
+        let dir = dir_of(&self.conn, seg);
         let t = seg.time_us.saturating_sub(self.start_us);
         let mut marks = Marks::default();
         let [a_side, b_side] = &mut self.sides;
