@@ -8,7 +8,8 @@ use synack::trace::{self, Dir, TraceError, diagram::Diagram, tsg};
 /// Options of `synack trace`.
 #[derive(Args, Debug)]
 pub struct TraceArgs {
-    /// A pcap or pcapng capture (Ethernet, raw IP, Linux cooked SLL/SLL2; IPv4 and IPv6).
+    /// A pcap or pcapng capture (Ethernet, raw IP, Linux cooked SLL/SLL2; IPv4 and IPv6),
+    /// or `-` for a pcap stream on stdin drawn as it arrives (`tcpdump -U -w - | synack trace -`).
     file: PathBuf,
     /// Only this connection, numbered from 1 in order of first packet.
     #[arg(long)]
@@ -57,6 +58,9 @@ pub fn run(args: TraceArgs) -> ExitCode {
 }
 
 fn trace_main(args: &TraceArgs) -> Result<(), String> {
+    if args.file.as_os_str() == "-" {
+        return live_main(args);
+    }
     let t = if args.tsg.is_some() || args.html.is_some() {
         trace::trace_file_keeping(&args.file)
     } else {
@@ -157,4 +161,41 @@ fn write(path: &std::path::Path, text: &str) -> Result<(), String> {
             path.display()
         )
     })
+}
+
+/// `synack trace -`: rows as the stream delivers them.
+fn live_main(args: &TraceArgs) -> Result<(), String> {
+    if args.svg.is_some() || args.tsg.is_some() || args.html.is_some() {
+        return Err(
+            "--svg, --tsg and --html need the whole capture: save the stream first (tcpdump -w c.pcap), then run synack trace c.pcap --tsg OUT.svg".into(),
+        );
+    }
+    let opts = trace::live::LiveOptions {
+        color: super::color_wanted(args.no_color),
+        fold: !args.all,
+        conn: args.conn,
+    };
+    let stdin = std::io::stdin().lock();
+    let mut stdout = std::io::stdout().lock();
+    let s = trace::live::run(stdin, &mut stdout, opts).map_err(|e| match e {
+        TraceError::Empty => {
+            "stdin is empty: pipe a capture in, e.g. tcpdump -U -w - 'tcp port 80' | synack trace -"
+                .to_string()
+        }
+        other => other.to_string(),
+    })?;
+    if s.connections == 0 {
+        return Err(format!(
+            "no TCP segments on stdin ({} packets, none of them TCP over IPv4/IPv6)",
+            s.packets
+        ));
+    }
+    if let Some(n) = args.conn.filter(|&n| n == 0 || n > s.connections) {
+        return Err(TraceError::NoSuchConnection {
+            asked: n,
+            have: s.connections,
+        }
+        .to_string());
+    }
+    Ok(())
 }

@@ -103,7 +103,7 @@ pub fn label(flags: TcpFlags, seq: &str, ack: Option<&str>, len: u32, window: u3
     l
 }
 
-fn marks_of(row: &Row) -> Vec<Mark> {
+pub(crate) fn marks_of(row: &Row) -> Vec<Mark> {
     let m = row.marks;
     let mut out = Vec::new();
     let mut push = |cond: bool, text: String, tone: Tone| {
@@ -171,7 +171,7 @@ fn marks_of(row: &Row) -> Vec<Mark> {
     out
 }
 
-fn plain(row: &Row, prev: Option<&Row>) -> bool {
+pub(crate) fn plain(row: &Row, prev: Option<&Row>) -> bool {
     !row.flags
         .intersects(TcpFlags::SYN | TcpFlags::FIN | TcpFlags::RST)
         && prev.is_some_and(|p| p.a == row.a && p.b == row.b)
@@ -291,7 +291,7 @@ fn plain_run(rows: &[Row], start: usize) -> usize {
     n
 }
 
-fn fold_text(rows: &[Row]) -> String {
+pub(crate) fn fold_text(rows: &[Row]) -> String {
     let mut segs = [0u64; 2];
     let mut bytes = [0u64; 2];
     let (mut rexmit, mut dup, mut zero, mut ooo, mut undelivered) = (0u64, 0, 0, 0, 0);
@@ -386,6 +386,11 @@ pub fn symbols_line(s: &Symbols) -> String {
         sym(s.v),
         sym(s.w)
     )
+}
+
+/// The lines under a ladder: symbols, duration and bytes, counters, how it ended, notes.
+pub fn summary_lines(l: &Ladder) -> Vec<String> {
+    summary(l)
 }
 
 fn summary(l: &Ladder) -> Vec<String> {

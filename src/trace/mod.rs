@@ -20,6 +20,7 @@ pub mod diagram;
 pub mod html;
 pub mod infer;
 pub mod ladder;
+pub mod live;
 mod seen;
 pub mod svg;
 pub mod tsg;

@@ -153,6 +153,19 @@ impl LiveInference {
     /// Infers the next segment and returns its row.
     pub fn push(&mut self, seg: &Segment) -> Option<&Row> {
         let i = self.inner.rows.len();
+        // B's first segment settles what the batch inference learns by looking ahead: a
+        // RST or a SYN of its own means B was CLOSED, anything else that it was listening.
+        let b_first =
+            seg.src == self.inner.conn.b && !self.inner.rows.iter().any(|r| r.dir == Dir::BtoA);
+        if b_first && self.inner.opening.a_is_client {
+            let b = &mut self.inner.sides[1];
+            if seg.flags.rst() || (seg.flags.syn() && !seg.flags.ack()) {
+                b.now = Inferred::sure(State::Closed);
+                b.passive = false;
+            } else {
+                b.now.sure = true;
+            }
+        }
         self.inner.step(i, seg);
         self.inner.rows.last()
     }
