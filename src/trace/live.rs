@@ -244,7 +244,11 @@ impl LiveConn {
     /// The fold line for rows `from..to`, if any.
     fn fold(&mut self, to: usize) -> Option<Item> {
         let from = self.pending_from.take()?;
-        let rows = self.inf.rows().get(from..to).filter(|r| !r.is_empty())?;
+        let rows = self
+            .inf
+            .rows_from(from)
+            .get(..to.saturating_sub(from))
+            .filter(|r| !r.is_empty())?;
         let first = rows.first()?;
         Some(Item::Fold {
             text: diagram::fold_text(rows),
@@ -336,8 +340,11 @@ pub fn run<R: Read, W: Write>(
                     .collect::<String>()
             ))?;
         }
-        let i = c.inf.rows().len().saturating_sub(1);
-        let prev = i.checked_sub(1).and_then(|p| c.inf.rows().get(p));
+        let i = c.inf.pushed().saturating_sub(1);
+        // Keep only the rows a fold line still needs, and the previous row.
+        c.inf
+            .forget_before(c.pending_from.unwrap_or(i).min(i.saturating_sub(1)));
+        let prev = i.checked_sub(1).and_then(|p| c.inf.rows_from(p).first());
         let plain = opts.fold && diagram::plain(&row, prev);
         if plain {
             c.run += 1;
@@ -368,7 +375,7 @@ pub fn run<R: Read, W: Write>(
         if !c.shown {
             continue;
         }
-        let end = c.inf.rows().len();
+        let end = c.inf.pushed();
         if let Some(f) = c.fold(end) {
             w.put(&line(number, &f, opts.color))?;
             w.lines += 1;

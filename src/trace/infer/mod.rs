@@ -26,6 +26,7 @@ pub use symbols::Symbols;
 use super::capture::Segment;
 use super::conn::Connection;
 use crate::tcp::State;
+use crate::wire::TcpFlags;
 use side::Side;
 use std::borrow::Cow;
 use std::net::SocketAddr;
@@ -127,6 +128,12 @@ fn dir_of(conn: &Connection, s: &Segment) -> Dir {
 #[derive(Debug)]
 pub struct LiveInference {
     inner: Inference<'static>,
+    /// Rows forgotten from the front ([`LiveInference::forget_before`]).
+    dropped: usize,
+    /// B has sent a segment.
+    b_seen: bool,
+    /// Forgotten rows the symbols need: SYNs, FINs, RSTs, and each first ACK of a FIN.
+    kept: Vec<Row>,
 }
 
 impl LiveInference {
@@ -147,16 +154,21 @@ impl LiveInference {
         };
         let mut inner = Inference::with_opening(Cow::Owned(head), opening, Vec::new());
         inner.start_us = first.time_us;
-        LiveInference { inner }
+        LiveInference {
+            inner,
+            dropped: 0,
+            b_seen: false,
+            kept: Vec::new(),
+        }
     }
 
     /// Infers the next segment and returns its row.
     pub fn push(&mut self, seg: &Segment) -> Option<&Row> {
-        let i = self.inner.rows.len();
+        let i = self.pushed();
         // B's first segment settles what the batch inference learns by looking ahead: a
         // RST or a SYN of its own means B was CLOSED, anything else that it was listening.
-        let b_first =
-            seg.src == self.inner.conn.b && !self.inner.rows.iter().any(|r| r.dir == Dir::BtoA);
+        let b_first = seg.src == self.inner.conn.b && !self.b_seen;
+        self.b_seen |= b_first;
         if b_first && self.inner.opening.a_is_client {
             let b = &mut self.inner.sides[1];
             if seg.flags.rst() || (seg.flags.syn() && !seg.flags.ack()) {
@@ -170,9 +182,43 @@ impl LiveInference {
         self.inner.rows.last()
     }
 
-    /// The rows so far.
-    pub fn rows(&self) -> &[Row] {
-        &self.inner.rows
+    /// How many segments were pushed.
+    pub fn pushed(&self) -> usize {
+        self.dropped + self.inner.rows.len()
+    }
+
+    /// The rows kept, from row `from` (counting every row pushed) on.
+    pub fn rows_from(&self, from: usize) -> &[Row] {
+        self.inner
+            .rows
+            .get(from.saturating_sub(self.dropped)..)
+            .unwrap_or(&[])
+    }
+
+    /// Forgets the rows before row `n` (counting every row pushed), to keep memory bounded
+    /// on a long stream. The counters stay whole; only the symbols u, v and w, which
+    /// [`LiveInference::finish`] finds among the rows kept, may go missing.
+    pub fn forget_before(&mut self, n: usize) {
+        let k = n.saturating_sub(self.dropped).min(self.inner.rows.len());
+        for r in self.inner.rows.drain(..k) {
+            let fin_end = |f: &Row| f.seq + f.len as usize + 1;
+            let first_ack_of_fin = r.flags.ack()
+                && self
+                    .kept
+                    .iter()
+                    .any(|f| f.dir != r.dir && f.flags.fin() && r.ack == fin_end(f))
+                && !self
+                    .kept
+                    .iter()
+                    .any(|o| o.dir == r.dir && !o.flags.fin() && o.flags.ack() && o.ack == r.ack);
+            let control = r
+                .flags
+                .intersects(TcpFlags::SYN | TcpFlags::FIN | TcpFlags::RST);
+            if (control || first_ack_of_fin) && self.kept.len() < 64 {
+                self.kept.push(r);
+            }
+        }
+        self.dropped += k;
     }
 
     /// Both states before the first row.
@@ -180,8 +226,13 @@ impl LiveInference {
         self.inner.opening.initial
     }
 
-    /// The ladder of everything pushed.
-    pub fn finish(self) -> Ladder {
+    /// The ladder of everything pushed (of the rows forgotten, only those the symbols need).
+    pub fn finish(mut self) -> Ladder {
+        if !self.kept.is_empty() {
+            let rest = std::mem::take(&mut self.inner.rows);
+            self.inner.rows = self.kept;
+            self.inner.rows.extend(rest);
+        }
         self.inner.finish()
     }
 }
@@ -199,6 +250,8 @@ struct Inference<'a> {
     stats: Stats,
     ending: Ending,
     handshake: Handshake,
+    /// Either end passed CLOSING.
+    closing_seen: bool,
 }
 
 impl<'a> Inference<'a> {
@@ -226,6 +279,7 @@ impl<'a> Inference<'a> {
             stats: Stats::default(),
             ending: Ending::Open,
             handshake: Handshake::default(),
+            closing_seen: false,
         }
     }
 
@@ -266,6 +320,10 @@ impl<'a> Inference<'a> {
             &mut self.handshake,
         );
         self.count(dir, marks, new_bytes);
+        self.closing_seen |= self
+            .sides
+            .iter()
+            .any(|x| x.now.state == Some(State::Closing));
         self.rows.push(Row {
             time_us: t,
             dir,
@@ -345,11 +403,7 @@ impl<'a> Inference<'a> {
             return Ending::Open;
         }
         // Either end passing CLOSING means it got the other's FIN before the ACK of its own.
-        let closing = self
-            .rows
-            .iter()
-            .any(|r| r.a.state == Some(State::Closing) || r.b.state == Some(State::Closing));
-        if closing {
+        if self.closing_seen {
             Ending::SimultaneousClose
         } else {
             Ending::Closed {
