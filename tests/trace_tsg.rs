@@ -119,12 +119,11 @@ fn lossy_demo_capture_graph_agrees_with_the_ladder() {
     assert!(r.status.success(), "{r:?}");
     for (d, k) in [(Dir::AtoB, 0), (Dir::BtoA, 1)] {
         let (g, l) = graph(&pcap, d);
-        let resent = g
-            .bars
-            .iter()
-            .filter(|b| b.kind == BarKind::Retransmission)
-            .count() as u64;
+        let count = |kind| g.bars.iter().filter(|b| b.kind == kind).count() as u64;
+        let spurious = count(BarKind::SpuriousRetransmission);
+        let resent = count(BarKind::Retransmission) + spurious;
         assert_eq!(resent, l.stats.retransmissions[k], "{d:?}");
+        assert_eq!(spurious, l.stats.spurious[k], "{d:?}");
         assert!(resent > 0, "{d:?}: the loss shows");
         assert_eq!(g.throughput.iter().sum::<u64>(), l.stats.bytes[k]);
         assert!(!g.sacks.is_empty(), "{d:?}: SACK blocks");

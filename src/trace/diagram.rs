@@ -112,9 +112,14 @@ pub(crate) fn marks_of(row: &Row) -> Vec<Mark> {
         }
     };
     push(
-        m.contains(Marks::RETRANSMISSION),
+        m.contains(Marks::RETRANSMISSION) && !m.contains(Marks::SPURIOUS),
         "retransmission".into(),
         Tone::Bad,
+    );
+    push(
+        m.contains(Marks::RETRANSMISSION) && m.contains(Marks::SPURIOUS),
+        "spurious retransmission (already acknowledged)".into(),
+        Tone::Warn,
     );
     push(m.contains(Marks::LOST), "lost".into(), Tone::Bad);
     push(
@@ -407,8 +412,16 @@ fn summary(l: &Ladder) -> Vec<String> {
         human_bytes(l.stats.bytes[1]),
         l.stats.segments[1],
     ));
+    let spurious = if l.stats.spurious.iter().any(|&n| n > 0) {
+        format!(
+            " (spurious: A→B {}, B→A {})",
+            l.stats.spurious[0], l.stats.spurious[1]
+        )
+    } else {
+        String::new()
+    };
     out.push(format!(
-        "retransmissions: A→B {}, B→A {}; duplicate ACKs {}; out of order {}; zero windows {}",
+        "retransmissions: A→B {}, B→A {}{spurious}; duplicate ACKs {}; out of order {}; zero windows {}",
         l.stats.retransmissions[0],
         l.stats.retransmissions[1],
         l.stats.dup_acks,

@@ -353,6 +353,11 @@ impl<'a> Inference<'a> {
         {
             *n += 1;
         }
+        if marks.contains(Marks::SPURIOUS)
+            && let Some(n) = stats.spurious.get_mut(d)
+        {
+            *n += 1;
+        }
         // Bytes the capture shows for the first time (a resend of data lost before the
         // capture point counts: its first copy never showed).
         if let Some(n) = stats.bytes.get_mut(d) {

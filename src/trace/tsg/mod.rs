@@ -32,6 +32,8 @@ pub enum BarKind {
     New,
     /// Sequence space sent again.
     Retransmission,
+    /// Sequence space sent again although the receiver had acknowledged all of it.
+    SpuriousRetransmission,
     /// A hole filled soon after later data: reordered on the way to the capture point.
     OutOfOrder,
     /// A zero-window probe.
@@ -308,6 +310,8 @@ impl Tsg {
             BarKind::WindowProbe
         } else if m.contains(Marks::KEEP_ALIVE) {
             BarKind::KeepAlive
+        } else if m.contains(Marks::SPURIOUS) {
+            BarKind::SpuriousRetransmission
         } else if m.contains(Marks::RETRANSMISSION) {
             BarKind::Retransmission
         } else if m.contains(Marks::OUT_OF_ORDER) {

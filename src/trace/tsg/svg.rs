@@ -33,6 +33,7 @@ pub fn bar_style(kind: BarKind) -> (&'static str, &'static str) {
     match kind {
         BarKind::New => ("#1d4ed8", "data"),
         BarKind::Retransmission => ("#dc2626", "retransmission"),
+        BarKind::SpuriousRetransmission => ("#000000", "spurious"),
         BarKind::OutOfOrder => ("#d97706", "out of order"),
         BarKind::WindowProbe => ("#7c3aed", "window probe"),
         BarKind::KeepAlive => ("#64748b", "keep-alive"),
@@ -228,6 +229,7 @@ fn legend(o: &mut String) {
     for kind in [
         BarKind::New,
         BarKind::Retransmission,
+        BarKind::SpuriousRetransmission,
         BarKind::OutOfOrder,
         BarKind::WindowProbe,
         BarKind::KeepAlive,
