@@ -120,6 +120,11 @@ pub fn trace_file(path: &Path) -> Result<Trace, TraceError> {
     trace_reader(open(path)?)
 }
 
+/// Like [`trace_reader`], and keeps every connection's segments in [`Trace::connections`].
+pub fn trace_reader_keeping<R: std::io::Read>(reader: R) -> Result<Trace, TraceError> {
+    trace_reader_with(reader, true)
+}
+
 /// Like [`trace_file`], and keeps every connection's segments in [`Trace::connections`].
 pub fn trace_file_keeping(path: &Path) -> Result<Trace, TraceError> {
     trace_reader_with(open(path)?, true)

@@ -409,3 +409,15 @@ fn empty_and_rst_only_connections_give_empty_graphs() {
     let svg = crate::trace::tsg::svg::render(&g);
     assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
 }
+
+/// Sequence offsets far from 0 over a range of one byte: the axis ticks are counted, so the
+/// renderer ends even where a small step vanishes in a float's precision.
+#[test]
+fn axis_far_from_zero_with_a_tiny_range_still_ends() {
+    let mut g = graph(Vec::new(), Dir::AtoB);
+    g.bars.push(bar(0, 0, 1 << 57, (1 << 57) + 1, BarKind::New));
+    g.duration_us = u64::MAX;
+    let svg = crate::trace::tsg::svg::render(&g);
+    assert!(svg.trim_end().ends_with("</svg>"));
+    assert!(svg.matches("class=\"grid\"").count() <= 65);
+}

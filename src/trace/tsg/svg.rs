@@ -300,8 +300,13 @@ fn axes(o: &mut String, s: &Scale) {
         r##"<rect x="{LEFT}" y="{PLOT_TOP}" width="{PLOT_W}" height="{PLOT_H}" fill="none" stroke="#94a3b8"/>"##
     );
     let step = nice_step(s.hi - s.lo, 8.0);
-    let mut v = (s.lo / step).ceil() * step;
-    while v <= s.hi {
+    let first = (s.lo / step).ceil();
+    // Counted, not summed: far from 0 a small step could vanish in the float's precision.
+    for k in 0..=64 {
+        let v = (first + f64::from(k)) * step;
+        if v > s.hi {
+            break;
+        }
         let y = s.y(v as i64);
         let _ = writeln!(
             o,
@@ -311,7 +316,6 @@ fn axes(o: &mut String, s: &Scale) {
             y + 4.0,
             short_num(v)
         );
-        v += step;
     }
     let _ = writeln!(
         o,
@@ -326,8 +330,11 @@ fn axes(o: &mut String, s: &Scale) {
 
 fn time_axis(o: &mut String, s: &Scale, bottom: f64) {
     let step = nice_step(s.duration, 10.0);
-    let mut t = 0.0;
-    while t <= s.duration {
+    for k in 0..=64 {
+        let t = f64::from(k) * step;
+        if t > s.duration {
+            break;
+        }
         let x = LEFT + t / s.duration * PLOT_W;
         let _ = writeln!(
             o,
@@ -336,7 +343,6 @@ fn time_axis(o: &mut String, s: &Scale, bottom: f64) {
             bottom + 16.0,
             time_label(t, step)
         );
-        t += step;
     }
 }
 
