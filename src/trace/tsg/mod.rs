@@ -218,7 +218,10 @@ pub fn build(conn: &Connection, ladder: &Ladder, dir: Dir) -> Tsg {
         })
         .unwrap_or_default();
     let duration_us = ladder.duration_us;
-    let bucket_us = (duration_us + 1).div_ceil(THROUGHPUT_BUCKETS).max(1);
+    let bucket_us = duration_us
+        .saturating_add(1)
+        .div_ceil(THROUGHPUT_BUCKETS)
+        .max(1);
     let mut g = Tsg {
         number: ladder.number,
         dir,

@@ -118,13 +118,13 @@ impl Scale {
         }
         // The window's edge joins the range, but may at most double it: a 6 MB window over
         // 1 kB of data would flatten the data into one line.
-        let span = (hi - lo).max(1);
+        let span = hi.saturating_sub(lo).max(1);
         let edge = g.acks.iter().map(|a| a.window_edge).max().unwrap_or(hi);
         let hi = hi.max(edge.min(hi.saturating_add(span)));
         Scale {
             duration: (g.duration_us.max(1)) as f64,
             lo: lo as f64,
-            hi: (hi.max(lo + 1)) as f64,
+            hi: hi.max(lo.saturating_add(1)) as f64,
         }
     }
     fn x(&self, t_us: u64) -> f64 {
