@@ -101,6 +101,8 @@ fn html_page_is_self_contained() {
     ] {
         assert!(!without_ns.contains(needle), "the page loads {needle}");
     }
+    // The summary keeps one line each.
+    assert!(html.contains("B→A 34 B in 5 segments\nretransmissions: A→B 0"));
     // Ladder, graph and list carry the same row numbers.
     assert_eq!(
         html.matches(r#"class="seg" data-row="3""#).count(),

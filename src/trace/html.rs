@@ -182,7 +182,9 @@ pub fn render(conn: &Connection, l: &Ladder, dir: Dir, fold: bool) -> String {
     let ladder_svg = super::svg::render_rows(&d, &rows);
     let tsg_svg = tsg::svg::render(&g);
     let title = super::svg::escape(&d.title);
-    let summary = super::svg::escape(&d.summary.join("\n"));
+    // One line each (escaping drops control characters, newlines too).
+    let summary: Vec<String> = d.summary.iter().map(|l| super::svg::escape(l)).collect();
+    let summary = summary.join("\n");
     let listed = if l.rows.len() > MAX_LISTED {
         format!(
             "the first {MAX_LISTED} of {} segments (the graph and ladder show all)",
