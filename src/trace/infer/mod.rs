@@ -35,9 +35,15 @@ use transitions::{Arrival, Handshake};
 
 /// Infers the ladder of one connection.
 pub fn infer(conn: &Connection) -> Ladder {
+    let next = next_replies(conn);
     let mut inference = Inference::new(conn);
     for (i, seg) in conn.segments.iter().enumerate() {
-        inference.step(i, seg);
+        let reply = next
+            .get(i)
+            .copied()
+            .flatten()
+            .and_then(|k| conn.segments.get(k));
+        inference.step(seg, reply);
     }
     inference.finish()
 }
@@ -152,7 +158,7 @@ impl LiveInference {
             b,
             segments: Vec::new(),
         };
-        let mut inner = Inference::with_opening(Cow::Owned(head), opening, Vec::new());
+        let mut inner = Inference::with_opening(Cow::Owned(head), opening);
         inner.start_us = first.time_us;
         LiveInference {
             inner,
@@ -164,7 +170,6 @@ impl LiveInference {
 
     /// Infers the next segment and returns its row.
     pub fn push(&mut self, seg: &Segment) -> Option<&Row> {
-        let i = self.pushed();
         // B's first segment settles what the batch inference learns by looking ahead: a
         // RST or a SYN of its own means B was CLOSED, anything else that it was listening.
         let b_first = seg.src == self.inner.conn.b && !self.b_seen;
@@ -178,7 +183,7 @@ impl LiveInference {
                 b.now.sure = true;
             }
         }
-        self.inner.step(i, seg);
+        self.inner.step(seg, None);
         self.inner.rows.last()
     }
 
@@ -242,7 +247,8 @@ impl LiveInference {
 struct Inference<'a> {
     conn: Cow<'a, Connection>,
     opening: Opening,
-    next_other: Vec<Option<usize>>,
+    /// Time of the last row.
+    last_us: u64,
     /// A, then B.
     sides: [Side; 2],
     start_us: u64,
@@ -256,24 +262,20 @@ struct Inference<'a> {
 
 impl<'a> Inference<'a> {
     fn new(conn: &'a Connection) -> Self {
-        let mut i = Self::with_opening(Cow::Borrowed(conn), Opening::of(conn), next_replies(conn));
+        let mut i = Self::with_opening(Cow::Borrowed(conn), Opening::of(conn));
         i.start_us = conn.segments.iter().map(|s| s.time_us).min().unwrap_or(0);
         i.rows.reserve(conn.segments.len());
         i
     }
 
-    fn with_opening(
-        conn: Cow<'a, Connection>,
-        opening: Opening,
-        next_other: Vec<Option<usize>>,
-    ) -> Self {
+    fn with_opening(conn: Cow<'a, Connection>, opening: Opening) -> Self {
         let mut sides = [Side::new(opening.initial.0), Side::new(opening.initial.1)];
         sides[1].passive = opening.initial.1.state == Some(State::Listen);
         Inference {
             conn,
             opening,
-            next_other,
             sides,
+            last_us: 0,
             start_us: 0,
             rows: Vec::new(),
             stats: Stats::default(),
@@ -283,8 +285,9 @@ impl<'a> Inference<'a> {
         }
     }
 
-    /// Segment `i`: its marks, both sides' transitions, the counters, and its row.
-    fn step(&mut self, i: usize, seg: &Segment) {
+    /// A segment, and the next one its receiver sent (if any): its marks, both sides'
+    /// transitions, the counters, and its row.
+    fn step(&mut self, seg: &Segment, next_reply: Option<&Segment>) {
         let dir = dir_of(&self.conn, seg);
         let t = seg.time_us.saturating_sub(self.start_us);
         let mut marks = Marks::default();
@@ -302,13 +305,7 @@ impl<'a> Inference<'a> {
         let arrival = Arrival {
             dir,
             t,
-            next_reply: self
-                .next_other
-                .get(i)
-                .copied()
-                .flatten()
-                .and_then(|k| self.conn.segments.get(k))
-                .filter(|n| !n.flags.rst()),
+            next_reply: next_reply.filter(|n| !n.flags.rst()),
         };
         transitions::receive(
             r,
@@ -320,6 +317,7 @@ impl<'a> Inference<'a> {
             &mut self.handshake,
         );
         self.count(dir, marks, new_bytes);
+        self.last_us = t;
         self.closing_seen |= self
             .sides
             .iter()
@@ -376,8 +374,19 @@ impl<'a> Inference<'a> {
 
     /// The ladder: symbols, how it ended, and notes on what the capture does not show.
     fn finish(self) -> Ladder {
+        let symbols = self.symbols_of(self.rows.iter().enumerate());
+        self.finish_with(symbols)
+    }
+
+    /// The symbols, found among `rows` (each with its index among all rows).
+    fn symbols_of<'r>(&self, rows: impl Iterator<Item = (usize, &'r Row)> + Clone) -> Symbols {
         let o = self.opening;
-        let symbols = find_symbols(&self.rows, &self.sides, o.starts_mid || o.syn_ack_first);
+        find_symbols(rows, &self.sides, o.starts_mid || o.syn_ack_first)
+    }
+
+    /// The ladder with these symbols.
+    fn finish_with(self, symbols: Symbols) -> Ladder {
+        let o = self.opening;
         let ending = self.ending_seen(&symbols);
         let notes = self.notes(ending);
         Ladder {
@@ -386,7 +395,7 @@ impl<'a> Inference<'a> {
             b: self.conn.b,
             a_is_client: o.a_is_client,
             initial: o.initial,
-            duration_us: self.rows.last().map_or(0, |r| r.time_us),
+            duration_us: self.last_us,
             rows: self.rows,
             start_us: self.start_us,
             handshake_rtt_us: self.handshake.rtt_us,
