@@ -39,6 +39,9 @@ fn draw_all(bytes: &[u8]) {
             }
         }
     }
+    for fold in [true, false] {
+        let _ = trace::diagrams_reader(bytes, fold);
+    }
     let opts = live::LiveOptions {
         color: true,
         fold: true,

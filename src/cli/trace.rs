@@ -61,60 +61,65 @@ fn trace_main(args: &TraceArgs) -> Result<(), String> {
     if args.file.as_os_str() == "-" {
         return live_main(args);
     }
-    let t = if args.tsg.is_some() || args.html.is_some() {
-        trace::trace_file_keeping(&args.file)
+    // Without graphs, the ladders are drawn as the capture is read, in bounded memory; the
+    // graphs need every segment.
+    let graphs = args.tsg.is_some() || args.html.is_some();
+    let (packets, skipped, diagrams, t) = if graphs {
+        let t = trace::trace_file_keeping(&args.file).map_err(|e| e.to_string())?;
+        let d: Vec<Diagram> = t
+            .ladders
+            .iter()
+            .map(|l| Diagram::from_ladder(l, !args.all))
+            .collect();
+        (t.packets, t.skipped, d, Some(t))
     } else {
-        trace::trace_file(&args.file)
-    }
-    .map_err(|e| e.to_string())?;
+        let d = trace::diagrams_file(&args.file, !args.all).map_err(|e| e.to_string())?;
+        (d.packets, d.skipped, d.diagrams, None)
+    };
     let color = super::color_wanted(args.no_color);
-    let have = t.ladders.len();
-    let chosen: Vec<&trace::Ladder> = match args.conn {
+    let have = diagrams.len();
+    let chosen: Vec<&Diagram> = match args.conn {
         Some(n) => vec![
             n.checked_sub(1)
-                .and_then(|i| t.ladders.get(i))
+                .and_then(|i| diagrams.get(i))
                 .ok_or(TraceError::NoSuchConnection { asked: n, have }.to_string())?,
         ],
-        None => t.ladders.iter().collect(),
+        None => diagrams.iter().collect(),
     };
     if have == 0 {
         return Err(format!(
-            "no TCP segments in {} ({} packets, none of them TCP over IPv4/IPv6)",
+            "no TCP segments in {} ({packets} packets, none of them TCP over IPv4/IPv6)",
             args.file.display(),
-            t.packets
         ));
     }
     let mut out = format!(
-        "{}: {} packets, {} TCP connection(s){}\n\n",
+        "{}: {packets} packets, {have} TCP connection(s){}\n\n",
         args.file.display(),
-        t.packets,
-        have,
-        if t.skipped > 0 {
-            format!(", {} packets not TCP skipped", t.skipped)
+        if skipped > 0 {
+            format!(", {skipped} packets not TCP skipped")
         } else {
             String::new()
         }
     );
-    for l in &chosen {
-        out.push_str(&trace::ladder::render(
-            &Diagram::from_ladder(l, !args.all),
-            color,
-        ));
+    for d in &chosen {
+        out.push_str(&trace::ladder::render(d, color));
         out.push('\n');
     }
     print!("{out}");
     if let Some(path) = &args.svg {
-        let Some(l) = chosen.first() else {
+        let Some(d) = chosen.first() else {
             return Ok(());
         };
-        let svg = trace::svg::render(&Diagram::from_ladder(l, !args.all));
-        write(path, &svg)?;
+        write(path, &trace::svg::render(d))?;
         if args.conn.is_none() && have > 1 {
             eprintln!(
                 "synack trace: the SVG shows connection 1 of {have}; choose another with --conn N"
             );
         }
     }
+    let Some(t) = t else {
+        return Ok(());
+    };
     let index = args.conn.map_or(0, |n| n.saturating_sub(1));
     let (Some(l), Some(c)) = (t.ladders.get(index), t.connections.get(index)) else {
         return Ok(());

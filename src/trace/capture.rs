@@ -136,10 +136,7 @@ struct Interface {
     units_per_sec: u128,
 }
 
-fn read_pcapng<R: Read>(
-    reader: R,
-    sink: &mut dyn FnMut(Segment),
-) -> Result<Capture, TraceError> {
+fn read_pcapng<R: Read>(reader: R, sink: &mut dyn FnMut(Segment)) -> Result<Capture, TraceError> {
     let mut ng = PcapNgReader::new(reader).map_err(|e| header_error(&e))?;
     let mut capture = Capture::default();
     let mut interfaces: Vec<Interface> = Vec::new();

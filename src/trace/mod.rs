@@ -115,6 +115,60 @@ fn open(path: &Path) -> Result<std::io::BufReader<std::fs::File>, TraceError> {
     Ok(std::io::BufReader::new(file))
 }
 
+/// The ladders of a capture, drawn with bounded memory ([`diagrams_reader`]).
+#[derive(Clone, Debug)]
+pub struct Drawn {
+    /// Packets in the file.
+    pub packets: usize,
+    /// Packets that were not TCP.
+    pub skipped: usize,
+    /// One diagram per connection, numbered from 1 in order of first packet.
+    pub diagrams: Vec<diagram::Diagram>,
+}
+
+/// Reads a capture and draws every connection's ladder as it goes, keeping only what the
+/// drawing shows: the same diagrams as [`Diagram::from_ladder`](diagram::Diagram::from_ladder)
+/// on [`trace_reader`]'s ladders, in memory bounded by the folded diagrams, not the capture
+/// (see [`infer::StreamInference`] for the one approximation, on one-way captures).
+pub fn diagrams_reader<R: std::io::Read>(reader: R, fold: bool) -> Result<Drawn, TraceError> {
+    let mut grouper = conn::Grouper::default();
+    let mut conns: Vec<(infer::StreamInference, diagram::ItemStream)> = Vec::new();
+    let capture = capture::read_capture_with(reader, &mut |seg| {
+        let at = grouper.assign(&seg);
+        if at.new {
+            conns.push((
+                infer::StreamInference::new(at.index + 1, at.a, at.b),
+                diagram::ItemStream::new(fold),
+            ));
+        }
+        if let Some((inference, items)) = conns.get_mut(at.index) {
+            inference.push(seg, &mut |i, row, symbols| items.push(i, row, symbols));
+        }
+    })?;
+    let diagrams = conns
+        .into_iter()
+        .map(|(inference, mut items)| {
+            let l = inference.finish(&mut |i, row, symbols| items.push(i, row, symbols));
+            let rows = l.stats.segments.iter().sum::<u64>();
+            diagram::Diagram::from_parts(
+                &l,
+                usize::try_from(rows).unwrap_or(usize::MAX),
+                items.finish(),
+            )
+        })
+        .collect();
+    Ok(Drawn {
+        packets: capture.packets,
+        skipped: capture.skipped,
+        diagrams,
+    })
+}
+
+/// [`diagrams_reader`] on a file.
+pub fn diagrams_file(path: &Path, fold: bool) -> Result<Drawn, TraceError> {
+    diagrams_reader(open(path)?, fold)
+}
+
 /// Reads, groups and infers a capture file.
 pub fn trace_file(path: &Path) -> Result<Trace, TraceError> {
     trace_reader(open(path)?)

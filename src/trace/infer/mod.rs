@@ -17,10 +17,12 @@
 mod classify;
 mod model;
 mod side;
+mod stream;
 mod symbols;
 mod transitions;
 
 pub use model::{Dir, Ending, Inferred, Ladder, Marks, Row, Stats};
+pub use stream::{MAX_PENDING, StreamInference};
 pub use symbols::Symbols;
 
 use super::capture::Segment;

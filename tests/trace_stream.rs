@@ -1,0 +1,67 @@
+//! `synack trace FILE` draws ladders as it reads, in bounded memory
+//! ([`trace::diagrams_reader`]): the diagrams must be exactly those drawn from the whole
+//! inferred ladders, folded or not, on every fixture and on lossy demo captures.
+
+use std::path::PathBuf;
+use std::process::Command;
+use synack::trace::{self, diagram::Diagram};
+
+fn same_both_ways(name: &str, bytes: &[u8]) {
+    let t = trace::trace_reader(bytes).expect("traces");
+    for fold in [true, false] {
+        let batch: Vec<Diagram> = t
+            .ladders
+            .iter()
+            .map(|l| Diagram::from_ladder(l, fold))
+            .collect();
+        let drawn = trace::diagrams_reader(bytes, fold).expect("draws");
+        assert_eq!((drawn.packets, drawn.skipped), (t.packets, t.skipped));
+        assert_eq!(drawn.diagrams.len(), batch.len(), "{name}");
+        for (k, (s, b)) in drawn.diagrams.iter().zip(&batch).enumerate() {
+            assert_eq!(s.title, b.title, "{name} #{k} fold={fold}");
+            assert_eq!(s.initial, b.initial, "{name} #{k} fold={fold}");
+            assert_eq!(s.summary, b.summary, "{name} #{k} fold={fold}");
+            for (i, (x, y)) in s.items.iter().zip(&b.items).enumerate() {
+                assert_eq!(x, y, "{name} #{k} fold={fold} item {i}");
+            }
+            assert_eq!(s.items.len(), b.items.len(), "{name} #{k} fold={fold}");
+        }
+    }
+}
+
+#[test]
+fn streamed_diagrams_equal_the_whole_ladders_on_every_fixture() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/trace");
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir).expect("fixtures") {
+        let path = e.expect("entry").path();
+        let name = path.display().to_string();
+        if name.ends_with(".pcap") || name.ends_with(".pcapng") {
+            same_both_ways(&name, &std::fs::read(&path).expect("read"));
+            n += 1;
+        }
+    }
+    assert!(n >= 11);
+}
+
+#[test]
+fn streamed_diagrams_equal_the_whole_ladders_on_lossy_demo_captures() {
+    let dir = std::env::temp_dir().join(format!("synack-stream-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    for (seed, loss) in [("1", "0"), ("5", "3"), ("9", "10")] {
+        let pcap = dir.join(format!("demo-{seed}.pcap"));
+        let r = Command::new(env!("CARGO_BIN_EXE_synack"))
+            .args([
+                "demo", "--seed", seed, "--loss", loss, "--bytes", "200000", "--pcap",
+            ])
+            .arg(&pcap)
+            .output()
+            .expect("demo runs");
+        assert!(r.status.success(), "{r:?}");
+        same_both_ways(
+            &pcap.display().to_string(),
+            &std::fs::read(&pcap).expect("read"),
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
