@@ -200,12 +200,9 @@ impl Unwrap {
 
 /// Builds the graph of direction `dir` of `conn`, whose ladder `ladder` is (`infer(conn)`).
 pub fn build(conn: &Connection, ladder: &Ladder, dir: Dir) -> Tsg {
-    let sender = match dir {
-        Dir::AtoB => conn.a,
-        Dir::BtoA => conn.b,
-    };
-    let receiver = if sender == conn.a { conn.b } else { conn.a };
-    let base = conn
+    let mut b = TsgBuilder::new(ladder.number, conn.a, conn.b, dir);
+    let (sender, receiver) = (b.g.sender, b.g.receiver);
+    b.base = conn
         .segments
         .iter()
         .find(|s| s.src == sender && !s.flags.rst())
@@ -215,49 +212,120 @@ pub fn build(conn: &Connection, ladder: &Ladder, dir: Dir) -> Tsg {
                 .iter()
                 .find(|s| s.src == receiver && s.flags.ack())
                 .map(|s| s.ack)
-        })
-        .unwrap_or_default();
-    let duration_us = ladder.duration_us;
-    let bucket_us = duration_us
-        .saturating_add(1)
-        .div_ceil(THROUGHPUT_BUCKETS)
-        .max(1);
-    let mut g = Tsg {
-        number: ladder.number,
-        dir,
-        sender,
-        receiver,
-        base,
-        duration_us,
-        bars: Vec::new(),
-        acks: Vec::new(),
-        sacks: Vec::new(),
-        events: Vec::new(),
-        sender_bands: Vec::new(),
-        receiver_bands: Vec::new(),
-        bucket_us,
-        throughput: vec![0; usize::try_from(THROUGHPUT_BUCKETS).unwrap_or(100)],
-        rtt: Vec::new(),
-    };
-    let mut unwrap = Unwrap::new(base);
-    let mut rtt = rtt::Rtt::default();
-    let mut last_ack: Option<i64> = None;
+        });
     for (i, (seg, row)) in conn.segments.iter().zip(&ladder.rows).enumerate() {
+        b.push(i, seg, row);
+    }
+    b.finish(ladder.duration_us)
+}
+
+/// The graph of one direction built one segment (and its inferred row) at a time, as a
+/// capture is read: what [`build`] does with the whole connection. Without the whole
+/// connection, sequence number 0 is the first the sender shows, or the first the receiver
+/// acknowledges if that comes first.
+#[derive(Clone, Debug)]
+pub struct TsgBuilder {
+    g: Tsg,
+    base: Option<SeqNum>,
+    unwrap: Option<Unwrap>,
+    rtt: rtt::Rtt,
+    last_ack: Option<i64>,
+    /// (time, new payload bytes) of each data segment, bucketed once the duration is known.
+    sent_bytes: Vec<(u64, u32)>,
+}
+
+impl TsgBuilder {
+    /// The graph of direction `dir` of connection `number` between `a` and `b`.
+    pub fn new(number: usize, a: SocketAddr, b: SocketAddr, dir: Dir) -> Self {
+        let (sender, receiver) = match dir {
+            Dir::AtoB => (a, b),
+            Dir::BtoA => (b, a),
+        };
+        TsgBuilder {
+            g: Tsg {
+                number,
+                dir,
+                sender,
+                receiver,
+                base: SeqNum::default(),
+                duration_us: 0,
+                bars: Vec::new(),
+                acks: Vec::new(),
+                sacks: Vec::new(),
+                events: Vec::new(),
+                sender_bands: Vec::new(),
+                receiver_bands: Vec::new(),
+                bucket_us: 1,
+                throughput: Vec::new(),
+                rtt: Vec::new(),
+            },
+            base: None,
+            unwrap: None,
+            rtt: rtt::Rtt::default(),
+            last_ack: None,
+            sent_bytes: Vec::new(),
+        }
+    }
+
+    /// Segment `i` of the connection, with its row.
+    pub fn push(&mut self, i: usize, seg: &Segment, row: &Row) {
+        let dir = self.g.dir;
+        if self.unwrap.is_none() {
+            let first = if row.dir == dir {
+                (!seg.flags.rst()).then_some(seg.seq)
+            } else {
+                seg.flags.ack().then_some(seg.ack)
+            };
+            if let Some(base) = self.base.or(first) {
+                self.g.base = base;
+                self.unwrap = Some(Unwrap::new(base));
+            }
+        }
+        // Until a base is known, numbers are drawn as they are.
+        let mut unwrap = self.unwrap.unwrap_or(Unwrap::new(SeqNum::default()));
         if row.dir == dir {
-            g.sent(i, seg, row, &mut unwrap, &mut rtt, last_ack);
+            if let Some(n) = self
+                .g
+                .sent(i, seg, row, &mut unwrap, &mut self.rtt, self.last_ack)
+            {
+                self.sent_bytes.push((row.time_us, n));
+            }
         } else {
-            g.received(i, seg, row, &mut unwrap, &mut rtt, &mut last_ack);
+            self.g
+                .received(i, seg, row, &mut unwrap, &mut self.rtt, &mut self.last_ack);
+        }
+        if self.unwrap.is_some() {
+            self.unwrap = Some(unwrap);
         }
         let (s, r) = match dir {
             Dir::AtoB => (row.a, row.b),
             Dir::BtoA => (row.b, row.a),
         };
-        extend_band(&mut g.sender_bands, row.time_us, s);
-        extend_band(&mut g.receiver_bands, row.time_us, r);
+        extend_band(&mut self.g.sender_bands, row.time_us, s);
+        extend_band(&mut self.g.receiver_bands, row.time_us, r);
     }
-    close_bands(&mut g.sender_bands, duration_us);
-    close_bands(&mut g.receiver_bands, duration_us);
-    g
+
+    /// The graph of a connection that lasted `duration_us`.
+    pub fn finish(mut self, duration_us: u64) -> Tsg {
+        let g = &mut self.g;
+        g.duration_us = duration_us;
+        g.bucket_us = duration_us
+            .saturating_add(1)
+            .div_ceil(THROUGHPUT_BUCKETS)
+            .max(1);
+        g.throughput = vec![0; usize::try_from(THROUGHPUT_BUCKETS).unwrap_or(100)];
+        for &(t, n) in &self.sent_bytes {
+            if let Some(b) = usize::try_from(t / g.bucket_us)
+                .ok()
+                .and_then(|k| g.throughput.get_mut(k))
+            {
+                *b += u64::from(n);
+            }
+        }
+        close_bands(&mut g.sender_bands, duration_us);
+        close_bands(&mut g.receiver_bands, duration_us);
+        self.g
+    }
 }
 
 /// The state after a row holds from the row's time: start a band when it changes.
@@ -284,7 +352,8 @@ fn close_bands(bands: &mut [Band], duration_us: u64) {
 }
 
 impl Tsg {
-    /// A segment of the graphed direction: a bar if it takes sequence space, a reset event.
+    /// A segment of the graphed direction: a bar if it takes sequence space (returning its
+    /// new payload bytes), a reset event.
     fn sent(
         &mut self,
         i: usize,
@@ -293,7 +362,7 @@ impl Tsg {
         unwrap: &mut Unwrap,
         rtt: &mut rtt::Rtt,
         last_ack: Option<i64>,
-    ) {
+    ) -> Option<u32> {
         let start = unwrap.step(seg.seq);
         if seg.flags.rst() {
             self.events.push(Event {
@@ -302,11 +371,11 @@ impl Tsg {
                 seq: start,
                 kind: EventKind::SenderReset,
             });
-            return;
+            return None;
         }
         let end = start.saturating_add(i64::from(seg.seg_len()));
         if end == start {
-            return;
+            return None;
         }
         let m = row.marks;
         let kind = if m.contains(Marks::WINDOW_PROBE) {
@@ -331,13 +400,6 @@ impl Tsg {
             syn: seg.flags.syn(),
             fin: seg.flags.fin(),
         });
-        let bucket = row.time_us / self.bucket_us.max(1);
-        if let Some(b) = usize::try_from(bucket)
-            .ok()
-            .and_then(|k| self.throughput.get_mut(k))
-        {
-            *b += u64::from(row.new_bytes);
-        }
         let resent = kind != BarKind::New || last_ack.is_some_and(|a| start < a);
         rtt.sent(
             start,
@@ -346,6 +408,7 @@ impl Tsg {
             resent,
             seg.timestamps.map(|t| t.tsval),
         );
+        Some(row.new_bytes)
     }
 
     /// A segment of the other direction: its ACK, window, SACK blocks and events.
