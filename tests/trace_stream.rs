@@ -1,12 +1,33 @@
 //! `synack trace FILE` draws ladders as it reads, in bounded memory
 //! ([`trace::diagrams_reader`]): the diagrams must be exactly those drawn from the whole
-//! inferred ladders, folded or not, on every fixture and on lossy demo captures.
+//! inferred ladders, folded or not, and the time-sequence graphs built as the capture is read
+//! exactly those built from whole connections, on every fixture and on lossy demo captures.
 
 use std::path::PathBuf;
 use std::process::Command;
-use synack::trace::{self, diagram::Diagram};
+use synack::trace::{self, Dir, Draw, diagram::Diagram, tsg};
+
+/// The graph built as the capture is read equals the one built from the whole connection.
+fn same_graphs(name: &str, bytes: &[u8]) {
+    let t = trace::trace_reader_keeping(bytes).expect("traces");
+    for (k, (l, c)) in t.ladders.iter().zip(&t.connections).enumerate() {
+        for dir in [None, Some(Dir::AtoB), Some(Dir::BtoA)] {
+            let want = tsg::build(c, l, dir.unwrap_or_else(|| tsg::busiest(l)));
+            let drawn = trace::draw_reader(
+                bytes,
+                Draw {
+                    fold: true,
+                    graph: Some((k + 1, dir)),
+                },
+            )
+            .expect("draws");
+            assert_eq!(drawn.graph.as_ref(), Some(&want), "{name} #{k} {dir:?}");
+        }
+    }
+}
 
 fn same_both_ways(name: &str, bytes: &[u8]) {
+    same_graphs(name, bytes);
     let t = trace::trace_reader(bytes).expect("traces");
     for fold in [true, false] {
         let batch: Vec<Diagram> = t

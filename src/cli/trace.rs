@@ -61,20 +61,30 @@ fn trace_main(args: &TraceArgs) -> Result<(), String> {
     if args.file.as_os_str() == "-" {
         return live_main(args);
     }
-    // Without graphs, the ladders are drawn as the capture is read, in bounded memory; the
-    // graphs need every segment.
-    let graphs = args.tsg.is_some() || args.html.is_some();
-    let (packets, skipped, diagrams, t) = if graphs {
+    // The ladders (and a --tsg graph) are drawn as the capture is read, in bounded memory;
+    // the --html page needs every segment.
+    let dir_asked = args.dir.map(|d| match d {
+        DirArg::A2b => Dir::AtoB,
+        DirArg::B2a => Dir::BtoA,
+    });
+    let (packets, skipped, diagrams, t, streamed_graph) = if args.html.is_some() {
         let t = trace::trace_file_keeping(&args.file).map_err(|e| e.to_string())?;
         let d: Vec<Diagram> = t
             .ladders
             .iter()
             .map(|l| Diagram::from_ladder(l, !args.all))
             .collect();
-        (t.packets, t.skipped, d, Some(t))
+        (t.packets, t.skipped, d, Some(t), None)
     } else {
-        let d = trace::diagrams_file(&args.file, !args.all).map_err(|e| e.to_string())?;
-        (d.packets, d.skipped, d.diagrams, None)
+        let draw = trace::Draw {
+            fold: !args.all,
+            graph: args
+                .tsg
+                .as_ref()
+                .map(|_| (args.conn.unwrap_or(1), dir_asked)),
+        };
+        let d = trace::draw_file(&args.file, draw).map_err(|e| e.to_string())?;
+        (d.packets, d.skipped, d.diagrams, None, d.graph)
     };
     let color = super::color_wanted(args.no_color);
     let have = diagrams.len();
@@ -117,6 +127,9 @@ fn trace_main(args: &TraceArgs) -> Result<(), String> {
             );
         }
     }
+    if let (Some(path), Some(g)) = (&args.tsg, &streamed_graph) {
+        write_graph(path, g, have, args.conn.is_none())?;
+    }
     let Some(t) = t else {
         return Ok(());
     };
@@ -124,11 +137,7 @@ fn trace_main(args: &TraceArgs) -> Result<(), String> {
     let (Some(l), Some(c)) = (t.ladders.get(index), t.connections.get(index)) else {
         return Ok(());
     };
-    let dir = match args.dir {
-        Some(DirArg::A2b) => Dir::AtoB,
-        Some(DirArg::B2a) => Dir::BtoA,
-        None => tsg::busiest(l),
-    };
+    let dir = dir_asked.unwrap_or_else(|| tsg::busiest(l));
     if let Some(path) = &args.html {
         write(path, &trace::html::render(c, l, dir, !args.all))?;
         if args.conn.is_none() && have > 1 {
@@ -138,23 +147,33 @@ fn trace_main(args: &TraceArgs) -> Result<(), String> {
         }
     }
     if let Some(path) = &args.tsg {
-        let g = tsg::build(c, l, dir);
-        write(path, &tsg::svg::render(&g))?;
-        if g.bars.is_empty() {
-            eprintln!(
-                "synack trace: connection {} carried nothing {}; the graph is empty (try the other --dir)",
-                l.number,
-                match dir {
-                    Dir::AtoB => "from A to B",
-                    Dir::BtoA => "from B to A",
-                }
-            );
-        }
-        if args.conn.is_none() && have > 1 {
-            eprintln!(
-                "synack trace: the graph shows connection 1 of {have}; choose another with --conn N"
-            );
-        }
+        write_graph(path, &tsg::build(c, l, dir), have, args.conn.is_none())?;
+    }
+    Ok(())
+}
+
+/// Writes a time-sequence graph, saying so when it is empty or one of several.
+fn write_graph(
+    path: &std::path::Path,
+    g: &tsg::Tsg,
+    have: usize,
+    first_of_many: bool,
+) -> Result<(), String> {
+    write(path, &tsg::svg::render(g))?;
+    if g.bars.is_empty() {
+        eprintln!(
+            "synack trace: connection {} carried nothing {}; the graph is empty (try the other --dir)",
+            g.number,
+            match g.dir {
+                Dir::AtoB => "from A to B",
+                Dir::BtoA => "from B to A",
+            }
+        );
+    }
+    if first_of_many && have > 1 {
+        eprintln!(
+            "synack trace: the graph shows connection 1 of {have}; choose another with --conn N"
+        );
     }
     Ok(())
 }

@@ -124,6 +124,26 @@ pub struct Drawn {
     pub skipped: usize,
     /// One diagram per connection, numbered from 1 in order of first packet.
     pub diagrams: Vec<diagram::Diagram>,
+    /// The time-sequence graph asked for with [`Draw::graph`], if that connection exists.
+    pub graph: Option<tsg::Tsg>,
+}
+
+/// What [`draw_reader`] draws besides the ladders.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Draw {
+    /// Fold long data phases.
+    pub fold: bool,
+    /// Also the time-sequence graph of this connection (1-based) in this direction (by
+    /// default the one that carried more data).
+    pub graph: Option<(usize, Option<Dir>)>,
+}
+
+/// One connection being drawn as the capture is read.
+struct Drawing {
+    inference: infer::StreamInference,
+    items: diagram::ItemStream,
+    /// Graph builders, A→B and B→A, for the connection asked for.
+    graphs: Vec<tsg::TsgBuilder>,
 }
 
 /// Reads a capture and draws every connection's ladder as it goes, keeping only what the
@@ -131,42 +151,84 @@ pub struct Drawn {
 /// on [`trace_reader`]'s ladders, in memory bounded by the folded diagrams, not the capture
 /// (see [`infer::StreamInference`] for the one approximation, on one-way captures).
 pub fn diagrams_reader<R: std::io::Read>(reader: R, fold: bool) -> Result<Drawn, TraceError> {
+    draw_reader(reader, Draw { fold, graph: None })
+}
+
+/// [`diagrams_reader`], and a time-sequence graph as [`Draw`] asks, built as the capture is
+/// read: its memory grows with that connection's segments, not the whole capture's.
+pub fn draw_reader<R: std::io::Read>(reader: R, draw: Draw) -> Result<Drawn, TraceError> {
     let mut grouper = conn::Grouper::default();
-    let mut conns: Vec<(infer::StreamInference, diagram::ItemStream)> = Vec::new();
+    let mut conns: Vec<Drawing> = Vec::new();
     let capture = capture::read_capture_with(reader, &mut |seg| {
         let at = grouper.assign(&seg);
         if at.new {
-            conns.push((
-                infer::StreamInference::new(at.index + 1, at.a, at.b),
-                diagram::ItemStream::new(fold),
-            ));
+            let number = at.index + 1;
+            let graphs = match draw.graph {
+                Some((n, dir)) if n == number => [Dir::AtoB, Dir::BtoA]
+                    .into_iter()
+                    .filter(|d| dir.is_none_or(|want| want == *d))
+                    .map(|d| tsg::TsgBuilder::new(number, at.a, at.b, d))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            conns.push(Drawing {
+                inference: infer::StreamInference::new(number, at.a, at.b),
+                items: diagram::ItemStream::new(draw.fold),
+                graphs,
+            });
         }
-        if let Some((inference, items)) = conns.get_mut(at.index) {
-            inference.push(seg, &mut |i, row, symbols| items.push(i, row, symbols));
+        if let Some(d) = conns.get_mut(at.index) {
+            let (items, graphs) = (&mut d.items, &mut d.graphs);
+            d.inference.push(seg, &mut |i, seg, row, symbols| {
+                items.push(i, row, symbols);
+                for g in graphs.iter_mut() {
+                    g.push(i, seg, row);
+                }
+            });
         }
     })?;
-    let diagrams = conns
-        .into_iter()
-        .map(|(inference, mut items)| {
-            let l = inference.finish(&mut |i, row, symbols| items.push(i, row, symbols));
-            let rows = l.stats.segments.iter().sum::<u64>();
-            diagram::Diagram::from_parts(
-                &l,
-                usize::try_from(rows).unwrap_or(usize::MAX),
-                items.finish(),
-            )
-        })
-        .collect();
+    let mut graph = None;
+    let mut diagrams = Vec::with_capacity(conns.len());
+    for d in conns {
+        let Drawing {
+            inference,
+            mut items,
+            mut graphs,
+        } = d;
+        let l = inference.finish(&mut |i, seg, row, symbols| {
+            items.push(i, row, symbols);
+            for g in graphs.iter_mut() {
+                g.push(i, seg, row);
+            }
+        });
+        if !graphs.is_empty() {
+            let want = draw
+                .graph
+                .and_then(|(_, dir)| dir)
+                .unwrap_or_else(|| tsg::busiest(&l));
+            graph = graphs
+                .into_iter()
+                .map(|g| g.finish(l.duration_us))
+                .find(|g| g.dir == want);
+        }
+        let rows = l.stats.segments.iter().sum::<u64>();
+        diagrams.push(diagram::Diagram::from_parts(
+            &l,
+            usize::try_from(rows).unwrap_or(usize::MAX),
+            items.finish(),
+        ));
+    }
     Ok(Drawn {
         packets: capture.packets,
         skipped: capture.skipped,
         diagrams,
+        graph,
     })
 }
 
-/// [`diagrams_reader`] on a file.
-pub fn diagrams_file(path: &Path, fold: bool) -> Result<Drawn, TraceError> {
-    diagrams_reader(open(path)?, fold)
+/// [`draw_reader`] on a file.
+pub fn draw_file(path: &Path, draw: Draw) -> Result<Drawn, TraceError> {
+    draw_reader(open(path)?, draw)
 }
 
 /// Reads, groups and infers a capture file.

@@ -84,9 +84,9 @@ impl StreamInference {
         self.rows
     }
 
-    /// Takes the next segment; `out` gets every row that can be inferred now, with its index
-    /// and the symbols as far as they are known (enough to label it).
-    pub fn push(&mut self, seg: Segment, out: &mut dyn FnMut(usize, &Row, &Symbols)) {
+    /// Takes the next segment; `out` gets every row that can be inferred now, with its index,
+    /// its segment and the symbols as far as they are known (enough to label it).
+    pub fn push(&mut self, seg: Segment, out: &mut dyn FnMut(usize, &Segment, &Row, &Symbols)) {
         let from_a = seg.src == self.a;
         if let Some(b) = self.bases.get_mut(usize::from(!from_a)) {
             b.see(&seg);
@@ -140,7 +140,7 @@ impl StreamInference {
     }
 
     /// Infers queued segments whose lookahead has arrived (all of them at the end).
-    fn drain(&mut self, all: bool, out: &mut dyn FnMut(usize, &Row, &Symbols)) {
+    fn drain(&mut self, all: bool, out: &mut dyn FnMut(usize, &Segment, &Row, &Symbols)) {
         let Some(inner) = self.inner.as_mut() else {
             return;
         };
@@ -163,12 +163,12 @@ impl StreamInference {
             let mut symbols = inner.symbols_of(self.kept.iter().map(|(i, r)| (*i, r)));
             symbols.x = self.bases.first().and_then(|b| b.get());
             symbols.y = self.bases.get(1).and_then(|b| b.get());
-            out(index, &row, &symbols);
+            out(index, &seg, &row, &symbols);
         }
     }
 
     /// Infers what is still queued and gives the ladder, without rows (they went to `out`).
-    pub fn finish(mut self, out: &mut dyn FnMut(usize, &Row, &Symbols)) -> Ladder {
+    pub fn finish(mut self, out: &mut dyn FnMut(usize, &Segment, &Row, &Symbols)) -> Ladder {
         if self.inner.is_none() {
             self.start();
         }
