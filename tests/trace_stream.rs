@@ -86,3 +86,52 @@ fn streamed_diagrams_equal_the_whole_ladders_on_lossy_demo_captures() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A capture of one direction only: no segment ever gets its lookahead, so past
+/// `MAX_PENDING` the oldest are inferred without it. Every row still comes out, and the
+/// counts match the whole-connection ladder's.
+#[test]
+fn one_way_capture_beyond_the_lookahead_queue_still_draws_every_row() {
+    let dir = std::env::temp_dir().join(format!("synack-oneway-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let pcap = dir.join("demo.pcap");
+    let r = Command::new(env!("CARGO_BIN_EXE_synack"))
+        .args(["demo", "--bytes", "40000000", "--pcap"])
+        .arg(&pcap)
+        .output()
+        .expect("demo runs");
+    assert!(r.status.success(), "{r:?}");
+    let bytes = std::fs::read(&pcap).expect("read");
+    assert_eq!(
+        &bytes[..4],
+        &[0xd4, 0xc3, 0xb2, 0xa1],
+        "a little-endian pcap"
+    );
+    let link = u32::from_le_bytes(bytes[20..24].try_into().unwrap());
+    let mut one_way = bytes[..24].to_vec();
+    let mut at = 24;
+    let mut kept = 0usize;
+    while at + 16 <= bytes.len() {
+        let incl = u32::from_le_bytes(bytes[at + 8..at + 12].try_into().unwrap()) as usize;
+        let orig = u32::from_le_bytes(bytes[at + 12..at + 16].try_into().unwrap());
+        let record = &bytes[at..at + 16 + incl];
+        let seg = trace::capture::decode(link, &record[16..], orig).expect("TCP");
+        if seg.src.port() != 80 {
+            one_way.extend_from_slice(record);
+            kept += 1;
+        }
+        at += 16 + incl;
+    }
+    assert!(kept > trace::infer::MAX_PENDING + 1000, "{kept} segments");
+    let drawn = trace::diagrams_reader(&one_way[..], true).expect("draws");
+    let t = trace::trace_reader(&one_way[..]).expect("traces");
+    let (d, l) = (&drawn.diagrams[0], &t.ladders[0]);
+    assert!(
+        d.title.ends_with(&format!("{kept} segments")),
+        "{}",
+        d.title
+    );
+    let whole = Diagram::from_ladder(l, true);
+    assert_eq!(d.summary[1..3], whole.summary[1..3]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
