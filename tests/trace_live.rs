@@ -251,3 +251,27 @@ fn empty_stdin_and_graph_options_say_what_to_do() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("save the stream first"));
 }
+
+/// A record claiming more than any capture takes is a typed error, not an allocation.
+#[test]
+fn oversized_record_is_a_typed_error() {
+    let mut bytes = std::fs::read(fixture("halfclose-lo-ethernet.pcap")).unwrap();
+    bytes.truncate(24);
+    bytes.extend_from_slice(&[
+        0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0x7f, 0xff, 0xff, 0xff, 0x7f,
+    ]);
+    let opts = synack::trace::live::LiveOptions {
+        color: false,
+        fold: true,
+        conn: None,
+    };
+    let err = synack::trace::live::run(&bytes[..], &mut Vec::new(), opts).unwrap_err();
+    assert_eq!(
+        err,
+        synack::trace::TraceError::RecordTooLarge {
+            packet: 1,
+            len: 0x7fff_ffff,
+            max: synack::trace::live::MAX_RECORD
+        }
+    );
+}

@@ -114,9 +114,10 @@ impl<R: Read> PcapStream<R> {
         let incl = usize::try_from(u32_at(&head, 8, big)).unwrap_or(usize::MAX);
         let orig = u32_at(&head, 12, big);
         if incl > MAX_RECORD {
-            return Err(TraceError::Malformed {
+            return Err(TraceError::RecordTooLarge {
                 packet: self.packets + 1,
-                what: format!("record of {incl} bytes (at most {MAX_RECORD} taken)"),
+                len: incl,
+                max: MAX_RECORD,
             });
         }
         buf.resize(incl, 0);

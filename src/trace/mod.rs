@@ -67,6 +67,18 @@ pub enum TraceError {
     /// A link type we do not take apart.
     #[error("unsupported link type {0} ({1}); supported: {sup}", sup = capture::SUPPORTED_LINKS)]
     UnsupportedLink(u32, String),
+    /// A record of a pcap stream claims more bytes than any capture takes.
+    #[error(
+        "record {packet} of the stream claims {len} bytes (at most {max} taken): is stdin a pcap stream, e.g. from tcpdump -U -w -?"
+    )]
+    RecordTooLarge {
+        /// 1-based packet number.
+        packet: usize,
+        /// The length it claims.
+        len: usize,
+        /// The most taken.
+        max: usize,
+    },
     /// `--conn` names a connection that is not there.
     #[error("no connection {asked}: the capture has {have} TCP connection(s)")]
     NoSuchConnection {
