@@ -7,7 +7,7 @@
 
 use super::TraceError;
 use crate::tcp::SeqNum;
-use crate::wire::{self, Checksum, TcpFlags};
+use crate::wire::{self, Checksum, SackBlocks, TcpFlags, Timestamps};
 use pcap_file::pcap::PcapReader;
 use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionOption;
 use pcap_file::pcapng::{Block, PcapNgReader};
@@ -40,10 +40,10 @@ pub struct Segment {
     pub window_scale: Option<u8>,
     /// SACK-permitted option.
     pub sack_permitted: bool,
-    /// Timestamps option present.
-    pub timestamps: bool,
-    /// Number of SACK blocks carried.
-    pub sack_blocks: u8,
+    /// Timestamps option (RFC 7323), if carried.
+    pub timestamps: Option<Timestamps>,
+    /// SACK blocks carried (RFC 2018), each `[left, right)`.
+    pub sack_blocks: SackBlocks,
 }
 
 impl Segment {
@@ -67,7 +67,19 @@ pub struct Capture {
 }
 
 /// Reads a whole capture (pcap or pcapng, told apart by the magic number).
-pub fn read_capture<R: Read>(mut reader: R) -> Result<Capture, TraceError> {
+pub fn read_capture<R: Read>(reader: R) -> Result<Capture, TraceError> {
+    let mut segments = Vec::new();
+    let mut capture = read_capture_with(reader, &mut |s| segments.push(s))?;
+    capture.segments = segments;
+    Ok(capture)
+}
+
+/// Reads a capture and hands each TCP segment to `sink` as it is read, keeping none: the
+/// [`Capture`] returned holds only the counts.
+pub fn read_capture_with<R: Read>(
+    mut reader: R,
+    sink: &mut dyn FnMut(Segment),
+) -> Result<Capture, TraceError> {
     let mut magic = [0u8; 4];
     let mut got = 0;
     while got < magic.len() {
@@ -85,16 +97,16 @@ pub fn read_capture<R: Read>(mut reader: R) -> Result<Capture, TraceError> {
     let head = magic.get(..got).unwrap_or(&[]).to_vec();
     let chained = std::io::Cursor::new(head).chain(reader);
     match magic {
-        [0x0a, 0x0d, 0x0d, 0x0a] => read_pcapng(chained),
+        [0x0a, 0x0d, 0x0d, 0x0a] => read_pcapng(chained, sink),
         [0xd4, 0xc3, 0xb2, 0xa1]
         | [0xa1, 0xb2, 0xc3, 0xd4]
         | [0x4d, 0x3c, 0xb2, 0xa1]
-        | [0xa1, 0xb2, 0x3c, 0x4d] => read_pcap(chained),
+        | [0xa1, 0xb2, 0x3c, 0x4d] => read_pcap(chained, sink),
         _ => Err(TraceError::NotACapture),
     }
 }
 
-fn read_pcap<R: Read>(reader: R) -> Result<Capture, TraceError> {
+fn read_pcap<R: Read>(reader: R, sink: &mut dyn FnMut(Segment)) -> Result<Capture, TraceError> {
     let mut pcap = PcapReader::new(reader).map_err(|e| header_error(&e))?;
     let link = u32::from(pcap.header().datalink);
     check_link(link)?;
@@ -112,7 +124,7 @@ fn read_pcap<R: Read>(reader: R) -> Result<Capture, TraceError> {
         let time_us = u64::from(packet.ts_sec)
             .saturating_mul(1_000_000)
             .saturating_add(frac_us);
-        capture.add(link, time_us, &packet.data, packet.orig_len);
+        capture.add(link, time_us, &packet.data, packet.orig_len, sink);
     }
     Ok(capture)
 }
@@ -124,7 +136,7 @@ struct Interface {
     units_per_sec: u128,
 }
 
-fn read_pcapng<R: Read>(reader: R) -> Result<Capture, TraceError> {
+fn read_pcapng<R: Read>(reader: R, sink: &mut dyn FnMut(Segment)) -> Result<Capture, TraceError> {
     let mut ng = PcapNgReader::new(reader).map_err(|e| header_error(&e))?;
     let mut capture = Capture::default();
     let mut interfaces: Vec<Interface> = Vec::new();
@@ -163,18 +175,18 @@ fn read_pcapng<R: Read>(reader: R) -> Result<Capture, TraceError> {
                 let micros = raw.saturating_mul(1_000_000) / iface.units_per_sec.max(1);
                 let time_us = u64::try_from(micros).unwrap_or(u64::MAX);
                 let link = iface.link;
-                capture.add(link, time_us, &epb.data, epb.original_len);
+                capture.add(link, time_us, &epb.data, epb.original_len, sink);
             }
             Block::SimplePacket(spb) => {
                 let link = interfaces.first().map_or(0, |i| i.link);
-                capture.add(link, 0, &spb.data, spb.original_len);
+                capture.add(link, 0, &spb.data, spb.original_len, sink);
             }
             Block::Packet(pb) => {
                 let iface = interfaces.get(usize::from(pb.interface_id));
                 let (link, units) = iface.map_or((1, 1_000_000), |i| (i.link, i.units_per_sec));
                 let micros = u128::from(pb.timestamp).saturating_mul(1_000_000) / units.max(1);
                 let time_us = u64::try_from(micros).unwrap_or(u64::MAX);
-                capture.add(link, time_us, &pb.data, pb.original_len);
+                capture.add(link, time_us, &pb.data, pb.original_len, sink);
             }
             _ => {}
         }
@@ -233,12 +245,19 @@ fn link_name(link: u32) -> String {
 }
 
 impl Capture {
-    fn add(&mut self, link: u32, time_us: u64, data: &[u8], orig_len: u32) {
+    fn add(
+        &mut self,
+        link: u32,
+        time_us: u64,
+        data: &[u8],
+        orig_len: u32,
+        sink: &mut dyn FnMut(Segment),
+    ) {
         self.packets += 1;
         match decode(link, data, orig_len) {
             Some(mut seg) => {
                 seg.time_us = time_us;
-                self.segments.push(seg);
+                sink(seg);
             }
             None => self.skipped += 1,
         }
@@ -334,8 +353,8 @@ pub fn decode(link: u32, data: &[u8], orig_len: u32) -> Option<Segment> {
         mss: tcp.options.mss,
         window_scale: tcp.options.window_scale,
         sack_permitted: tcp.options.sack_permitted,
-        timestamps: tcp.options.timestamps.is_some(),
-        sack_blocks: u8::try_from(tcp.options.sack_blocks.len()).unwrap_or(u8::MAX),
+        timestamps: tcp.options.timestamps,
+        sack_blocks: tcp.options.sack_blocks,
     })
 }
 

@@ -21,67 +21,113 @@ pub struct Connection {
     pub segments: Vec<Segment>,
 }
 
-#[derive(Default)]
+#[derive(Default, Debug)]
 struct Ends {
     fin_a: bool,
     fin_b: bool,
     rst: bool,
+    /// Endpoint A of the connection.
+    a: Option<SocketAddr>,
+    /// A's and B's SYNs without ACK, by sequence number, to tell a resent SYN from a new one.
+    syns: Vec<(SocketAddr, crate::tcp::SeqNum)>,
 }
 
-/// Splits segments into connections, numbered by first packet.
-pub fn group(segments: Vec<Segment>) -> Vec<Connection> {
-    let mut conns: Vec<Connection> = Vec::new();
-    let mut ends: Vec<Ends> = Vec::new();
-    let mut by_tuple: HashMap<(SocketAddr, SocketAddr), usize> = HashMap::new();
-    for seg in segments {
+/// Assigns segments to connections one at a time, as [`group`] does for a whole capture:
+/// what a live capture needs.
+#[derive(Default, Debug)]
+pub struct Grouper {
+    ends: Vec<Ends>,
+    by_tuple: HashMap<(SocketAddr, SocketAddr), usize>,
+}
+
+/// Where [`Grouper::assign`] put a segment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Assigned {
+    /// 0-based index of the connection (its number is one more).
+    pub index: usize,
+    /// The segment opens a new connection.
+    pub new: bool,
+    /// Endpoint A of the connection.
+    pub a: SocketAddr,
+    /// Endpoint B.
+    pub b: SocketAddr,
+}
+
+impl Grouper {
+    /// The connection `seg` belongs to.
+    pub fn assign(&mut self, seg: &Segment) -> Assigned {
         let key = if seg.src <= seg.dst {
             (seg.src, seg.dst)
         } else {
             (seg.dst, seg.src)
         };
         let fresh_syn = seg.flags.syn() && !seg.flags.ack();
-        let existing = by_tuple.get(&key).copied().filter(|&i| {
-            if !fresh_syn || !ends.get(i).is_some_and(|e| e.rst || (e.fin_a && e.fin_b)) {
-                return true;
-            }
-            // A SYN on an ended connection's 4-tuple: the same SYN again is a retransmission,
-            // a different one opens a new connection.
-            conns.get(i).is_some_and(|c| {
-                c.segments.iter().any(|s| {
-                    s.src == seg.src && s.flags.syn() && !s.flags.ack() && s.seq == seg.seq
-                })
-            })
+        let existing = self.by_tuple.get(&key).copied().filter(|&i| {
+            let Some(e) = self.ends.get(i) else {
+                return false;
+            };
+            // A SYN on an ended connection's 4-tuple: the same SYN again is a
+            // retransmission, a different one opens a new connection.
+            !fresh_syn
+                || !(e.rst || (e.fin_a && e.fin_b))
+                || e.syns
+                    .iter()
+                    .any(|&(src, seq)| src == seg.src && seq == seg.seq)
         });
-        let index = match existing {
-            Some(i) => i,
+        let (index, new) = match existing {
+            Some(i) => (i, false),
             None => {
-                let (a, b) = if seg.flags.syn() && seg.flags.ack() {
-                    (seg.dst, seg.src)
+                let a = if seg.flags.syn() && seg.flags.ack() {
+                    seg.dst
                 } else {
-                    (seg.src, seg.dst)
+                    seg.src
                 };
-                conns.push(Connection {
-                    number: conns.len() + 1,
-                    a,
-                    b,
-                    segments: Vec::new(),
+                self.ends.push(Ends {
+                    a: Some(a),
+                    ..Ends::default()
                 });
-                ends.push(Ends::default());
-                by_tuple.insert(key, conns.len() - 1);
-                conns.len() - 1
+                let i = self.ends.len() - 1;
+                self.by_tuple.insert(key, i);
+                (i, true)
             }
         };
-        if let (Some(c), Some(e)) = (conns.get_mut(index), ends.get_mut(index)) {
+        let mut a = seg.src;
+        if let Some(e) = self.ends.get_mut(index) {
+            a = e.a.unwrap_or(seg.src);
             if seg.flags.rst() {
                 e.rst = true;
             }
             if seg.flags.fin() {
-                if seg.src == c.a {
+                if seg.src == a {
                     e.fin_a = true;
                 } else {
                     e.fin_b = true;
                 }
             }
+            if fresh_syn && !e.syns.contains(&(seg.src, seg.seq)) && e.syns.len() < 16 {
+                e.syns.push((seg.src, seg.seq));
+            }
+        }
+        let b = if a == seg.src { seg.dst } else { seg.src };
+        Assigned { index, new, a, b }
+    }
+}
+
+/// Splits segments into connections, numbered by first packet.
+pub fn group(segments: Vec<Segment>) -> Vec<Connection> {
+    let mut conns: Vec<Connection> = Vec::new();
+    let mut grouper = Grouper::default();
+    for seg in segments {
+        let at = grouper.assign(&seg);
+        if at.new {
+            conns.push(Connection {
+                number: conns.len() + 1,
+                a: at.a,
+                b: at.b,
+                segments: Vec::new(),
+            });
+        }
+        if let Some(c) = conns.get_mut(at.index) {
             c.segments.push(seg);
         }
     }

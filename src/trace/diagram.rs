@@ -103,7 +103,7 @@ pub fn label(flags: TcpFlags, seq: &str, ack: Option<&str>, len: u32, window: u3
     l
 }
 
-fn marks_of(row: &Row) -> Vec<Mark> {
+pub(crate) fn marks_of(row: &Row) -> Vec<Mark> {
     let m = row.marks;
     let mut out = Vec::new();
     let mut push = |cond: bool, text: String, tone: Tone| {
@@ -112,9 +112,14 @@ fn marks_of(row: &Row) -> Vec<Mark> {
         }
     };
     push(
-        m.contains(Marks::RETRANSMISSION),
+        m.contains(Marks::RETRANSMISSION) && !m.contains(Marks::SPURIOUS),
         "retransmission".into(),
         Tone::Bad,
+    );
+    push(
+        m.contains(Marks::RETRANSMISSION) && m.contains(Marks::SPURIOUS),
+        "spurious retransmission (already acknowledged)".into(),
+        Tone::Warn,
     );
     push(m.contains(Marks::LOST), "lost".into(), Tone::Bad);
     push(
@@ -171,7 +176,7 @@ fn marks_of(row: &Row) -> Vec<Mark> {
     out
 }
 
-fn plain(row: &Row, prev: Option<&Row>) -> bool {
+pub(crate) fn plain(row: &Row, prev: Option<&Row>) -> bool {
     !row.flags
         .intersects(TcpFlags::SYN | TcpFlags::FIN | TcpFlags::RST)
         && prev.is_some_and(|p| p.a == row.a && p.b == row.b)
@@ -200,6 +205,12 @@ fn endpoint_name(side: &str, addr: std::net::SocketAddr, role: Option<&str>) -> 
 impl Diagram {
     /// The diagram of an inferred connection; with `fold`, long data phases become one row.
     pub fn from_ladder(l: &Ladder, fold: bool) -> Diagram {
+        Diagram::from_parts(l, l.rows.len(), items(l, fold, &[]))
+    }
+
+    /// The diagram of a connection of `rows` segments whose rows went to an [`ItemStream`]
+    /// (`l` is the ladder without them) and came out as `items`.
+    pub fn from_parts(l: &Ladder, rows: usize, items: Vec<Item>) -> Diagram {
         let (ra, rb) = if l.a_is_client {
             (Some("client"), Some("server"))
         } else {
@@ -208,15 +219,12 @@ impl Diagram {
         Diagram {
             title: format!(
                 "connection {}: {} ⇄ {}, {} segments",
-                l.number,
-                l.a,
-                l.b,
-                l.rows.len()
+                l.number, l.a, l.b, rows
             ),
             a_name: endpoint_name("A", l.a, ra),
             b_name: endpoint_name("B", l.b, rb),
             initial: (l.initial.0.to_string(), l.initial.1.to_string()),
-            items: items(l, fold, &[]),
+            items,
             summary: summary(l),
         }
     }
@@ -228,38 +236,53 @@ impl Diagram {
 /// simulator knows of and a capture never shows: each is `(n, item)`, drawn after the
 /// ladder's first `n` rows, in the order given. No fold hides one.
 pub fn items(l: &Ladder, fold: bool, events: &[(usize, Item)]) -> Vec<Item> {
+    items_with_rows(l, fold, events)
+        .into_iter()
+        .map(|(_, item)| item)
+        .collect()
+}
+
+/// [`items`], each with the index of the ladder row it draws (`None` for folds and events).
+pub fn items_with_rows(
+    l: &Ladder,
+    fold: bool,
+    events: &[(usize, Item)],
+) -> Vec<(Option<usize>, Item)> {
     let mut items = Vec::new();
     let rows = &l.rows;
     let mut events = events.iter().peekable();
     let mut i = 0;
     while i < rows.len() {
         while let Some((_, event)) = events.next_if(|(at, _)| *at <= i) {
-            items.push(event.clone());
+            items.push((None, event.clone()));
         }
         let next_event = events.peek().map_or(usize::MAX, |(at, _)| at - i);
         let run = if fold { plain_run(rows, i) } else { 0 }.min(next_event);
         if run > FOLD_AFTER {
             for k in i..i + 3 {
-                items.extend(rows.get(k).map(|r| segment_item(l, k, r)));
+                items.extend(rows.get(k).map(|r| (Some(k), segment_item(l, k, r))));
             }
             let middle = rows.get(i + 3..i + run - 2).unwrap_or(&[]);
             if let Some(first) = middle.first() {
-                items.push(Item::Fold {
-                    text: fold_text(middle),
-                    a: first.a.to_string(),
-                    b: first.b.to_string(),
-                });
+                items.push((
+                    None,
+                    Item::Fold {
+                        text: fold_text(middle),
+                        a: first.a.to_string(),
+                        b: first.b.to_string(),
+                    },
+                ));
             }
             for k in i + run - 2..i + run {
-                items.extend(rows.get(k).map(|r| segment_item(l, k, r)));
+                items.extend(rows.get(k).map(|r| (Some(k), segment_item(l, k, r))));
             }
             i += run;
         } else {
-            items.extend(rows.get(i).map(|r| segment_item(l, i, r)));
+            items.extend(rows.get(i).map(|r| (Some(i), segment_item(l, i, r))));
             i += 1;
         }
     }
-    items.extend(events.map(|(_, event)| event.clone()));
+    items.extend(events.map(|(_, event)| (None, event.clone())));
     items
 }
 
@@ -276,67 +299,202 @@ fn plain_run(rows: &[Row], start: usize) -> usize {
     n
 }
 
-fn fold_text(rows: &[Row]) -> String {
-    let mut segs = [0u64; 2];
-    let mut bytes = [0u64; 2];
-    let (mut rexmit, mut dup, mut zero, mut ooo, mut undelivered) = (0u64, 0, 0, 0, 0);
+pub(crate) fn fold_text(rows: &[Row]) -> String {
+    let mut f = FoldAcc::default();
     for r in rows {
+        f.add(r);
+    }
+    f.text()
+}
+
+/// The counts behind a fold's text, gathered one row at a time.
+#[derive(Clone, Debug, Default)]
+struct FoldAcc {
+    rows: u64,
+    segs: [u64; 2],
+    bytes: [u64; 2],
+    rexmit: u64,
+    dup: u64,
+    zero: u64,
+    ooo: u64,
+    undelivered: u64,
+    t0: Option<u64>,
+    t1: u64,
+}
+
+impl FoldAcc {
+    fn add(&mut self, r: &Row) {
         let d = match r.dir {
             Dir::AtoB => 0,
             Dir::BtoA => 1,
         };
+        self.rows += 1;
         if r.len > 0 {
-            if let Some(s) = segs.get_mut(d) {
+            if let Some(s) = self.segs.get_mut(d) {
                 *s += 1;
             }
-            if let Some(b) = bytes.get_mut(d) {
+            if let Some(b) = self.bytes.get_mut(d) {
                 *b += u64::from(r.new_bytes);
             }
         }
-        rexmit += u64::from(r.marks.contains(Marks::RETRANSMISSION));
-        dup += u64::from(r.marks.contains(Marks::DUP_ACK));
-        zero += u64::from(r.marks.contains(Marks::ZERO_WINDOW));
-        ooo += u64::from(r.marks.contains(Marks::OUT_OF_ORDER));
-        undelivered +=
-            u64::from(r.marks.contains(Marks::LOST) || r.marks.contains(Marks::CORRUPTED));
+        let m = r.marks;
+        self.rexmit += u64::from(m.contains(Marks::RETRANSMISSION));
+        self.dup += u64::from(m.contains(Marks::DUP_ACK));
+        self.zero += u64::from(m.contains(Marks::ZERO_WINDOW));
+        self.ooo += u64::from(m.contains(Marks::OUT_OF_ORDER));
+        self.undelivered += u64::from(m.contains(Marks::LOST) || m.contains(Marks::CORRUPTED));
+        self.t0.get_or_insert(r.time_us);
+        self.t1 = r.time_us;
     }
-    let data: u64 = segs.iter().sum();
-    let acks = rows.len() as u64 - data;
-    let t0 = rows.first().map_or(0, |r| r.time_us);
-    let t1 = rows.last().map_or(0, |r| r.time_us);
-    let mut parts = vec![format!(
-        "{data} data segments (A→B {}, B→A {}), {acks} ACKs",
-        human_bytes(bytes[0]),
-        human_bytes(bytes[1])
-    )];
-    for (n, what) in [
-        (rexmit, "retransmitted"),
-        (dup, "duplicate ACKs"),
-        (ooo, "out of order"),
-        (zero, "zero windows"),
-        (undelivered, "not delivered"),
-    ] {
-        if n > 0 {
-            parts.push(format!("{n} {what}"));
+
+    fn text(&self) -> String {
+        let data: u64 = self.segs.iter().sum();
+        let acks = self.rows.saturating_sub(data);
+        let mut parts = vec![format!(
+            "{data} data segments (A→B {}, B→A {}), {acks} ACKs",
+            human_bytes(self.bytes[0]),
+            human_bytes(self.bytes[1])
+        )];
+        for (n, what) in [
+            (self.rexmit, "retransmitted"),
+            (self.dup, "duplicate ACKs"),
+            (self.ooo, "out of order"),
+            (self.zero, "zero windows"),
+            (self.undelivered, "not delivered"),
+        ] {
+            if n > 0 {
+                parts.push(format!("{n} {what}"));
+            }
+        }
+        format!(
+            "{} over {:.3} ms",
+            parts.join(", "),
+            ms(self.t1.saturating_sub(self.t0.unwrap_or(0)))
+        )
+    }
+}
+
+/// The items of a ladder built one row at a time, as [`items`] builds them from a whole
+/// ladder: what a capture read with bounded memory draws. Rows in the middle of a folded run
+/// are counted, not kept, and only rows shown are labelled.
+#[derive(Clone, Debug)]
+pub struct ItemStream {
+    fold: bool,
+    items: Vec<Item>,
+    prev: Option<Row>,
+    /// The current run of plain rows while it is short enough to show whole.
+    buf: Vec<Pending>,
+    /// The run is longer than [`FOLD_AFTER`]: its first 3 rows are out, the rest go through
+    /// `tail` (the last 2) into `middle`.
+    folding: bool,
+    tail: std::collections::VecDeque<Pending>,
+    middle: FoldAcc,
+    middle_states: Option<(String, String)>,
+}
+
+/// A row not yet drawn, with its index and the symbols known when it came.
+#[derive(Clone, Debug)]
+struct Pending(usize, Row, Symbols);
+
+impl Pending {
+    fn item(&self) -> Item {
+        segment_item_with(&self.2, self.0, &self.1)
+    }
+}
+
+impl ItemStream {
+    /// An empty ladder; with `fold`, long data phases fold into one row.
+    pub fn new(fold: bool) -> Self {
+        ItemStream {
+            fold,
+            items: Vec::new(),
+            prev: None,
+            buf: Vec::new(),
+            folding: false,
+            tail: std::collections::VecDeque::new(),
+            middle: FoldAcc::default(),
+            middle_states: None,
         }
     }
-    format!(
-        "{} over {:.3} ms",
-        parts.join(", "),
-        ms(t1.saturating_sub(t0))
-    )
+
+    /// Row `index`, labelled with the symbols known so far.
+    pub fn push(&mut self, index: usize, row: &Row, symbols: &Symbols) {
+        let is_plain = self.fold && plain(row, self.prev.as_ref());
+        self.prev = Some(row.clone());
+        if !is_plain {
+            self.close_run();
+            self.items.push(segment_item_with(symbols, index, row));
+            return;
+        }
+        let p = Pending(index, row.clone(), *symbols);
+        if self.folding {
+            self.push_tail(p);
+            return;
+        }
+        self.buf.push(p);
+        if self.buf.len() > FOLD_AFTER {
+            self.folding = true;
+            let rest = self.buf.split_off(3.min(self.buf.len()));
+            let head: Vec<Item> = self.buf.drain(..).map(|p| p.item()).collect();
+            self.items.extend(head);
+            for p in rest {
+                self.push_tail(p);
+            }
+        }
+    }
+
+    /// Keeps the last 2 rows of a folding run; older ones are counted into the fold.
+    fn push_tail(&mut self, p: Pending) {
+        self.tail.push_back(p);
+        if self.tail.len() > 2
+            && let Some(Pending(_, r, _)) = self.tail.pop_front()
+        {
+            self.middle_states
+                .get_or_insert_with(|| (r.a.to_string(), r.b.to_string()));
+            self.middle.add(&r);
+        }
+    }
+
+    /// Ends the current run: a fold and its last 2 rows, or the short run whole.
+    fn close_run(&mut self) {
+        if self.folding {
+            if let Some((a, b)) = self.middle_states.take() {
+                self.items.push(Item::Fold {
+                    text: self.middle.text(),
+                    a,
+                    b,
+                });
+            }
+            let tail: Vec<Item> = self.tail.drain(..).map(|p| p.item()).collect();
+            self.items.extend(tail);
+            self.middle = FoldAcc::default();
+            self.folding = false;
+        }
+        let short: Vec<Item> = self.buf.drain(..).map(|p| p.item()).collect();
+        self.items.extend(short);
+    }
+
+    /// The items.
+    pub fn finish(mut self) -> Vec<Item> {
+        self.close_run();
+        self.items
+    }
 }
 
 fn segment_item(l: &Ladder, index: usize, r: &Row) -> Item {
+    segment_item_with(&l.symbols, index, r)
+}
+
+fn segment_item_with(symbols: &Symbols, index: usize, r: &Row) -> Item {
     let (seq_space, ack_space) = match r.dir {
         Dir::AtoB => (Dir::AtoB, Dir::BtoA),
         Dir::BtoA => (Dir::BtoA, Dir::AtoB),
     };
-    let seq = l.symbols.label(seq_space, r.seq, index);
+    let seq = symbols.label(seq_space, r.seq, index);
     let ack = r
         .flags
         .ack()
-        .then(|| l.symbols.label(ack_space, r.ack, index));
+        .then(|| symbols.label(ack_space, r.ack, index));
     let mut absolute = format!("seq={}", r.seq);
     if r.flags.ack() {
         absolute.push_str(&format!(" ack={}", r.ack));
@@ -373,6 +531,11 @@ pub fn symbols_line(s: &Symbols) -> String {
     )
 }
 
+/// The lines under a ladder: symbols, duration and bytes, counters, how it ended, notes.
+pub fn summary_lines(l: &Ladder) -> Vec<String> {
+    summary(l)
+}
+
 fn summary(l: &Ladder) -> Vec<String> {
     let s = &l.symbols;
     let mut out = vec![symbols_line(s)];
@@ -387,8 +550,16 @@ fn summary(l: &Ladder) -> Vec<String> {
         human_bytes(l.stats.bytes[1]),
         l.stats.segments[1],
     ));
+    let spurious = if l.stats.spurious.iter().any(|&n| n > 0) {
+        format!(
+            " (spurious: A→B {}, B→A {})",
+            l.stats.spurious[0], l.stats.spurious[1]
+        )
+    } else {
+        String::new()
+    };
     out.push(format!(
-        "retransmissions: A→B {}, B→A {}; duplicate ACKs {}; out of order {}; zero windows {}",
+        "retransmissions: A→B {}, B→A {}{spurious}; duplicate ACKs {}; out of order {}; zero windows {}",
         l.stats.retransmissions[0],
         l.stats.retransmissions[1],
         l.stats.dup_acks,

@@ -63,7 +63,7 @@ fn arrow(dir: Dir, lost: bool, label: &str) -> String {
 
 /// Renders the diagram for a terminal; `color` adds ANSI colours.
 pub fn render(d: &Diagram, color: bool) -> String {
-    let sw = 13;
+    let sw = STATE_WIDTH;
     let aw = d
         .items
         .iter()
@@ -79,84 +79,87 @@ pub fn render(d: &Diagram, color: bool) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{}", paint(color, "1", &d.title));
     let _ = writeln!(out, "  {}  ⇄  {}", d.a_name, d.b_name);
-    let _ = writeln!(
-        out,
-        "{:>10}  {} {} {} absolute numbers, marks",
-        "time (ms)",
-        pad("A", sw),
-        pad("", aw),
-        pad("B", sw)
-    );
-    let _ = writeln!(
-        out,
-        "{:>10}  {} {} {}",
-        "",
-        state(color, &d.initial.0, sw),
-        pad("", aw),
-        state(color, &d.initial.1, sw)
-    );
+    out.push_str(&header(color, (&d.initial.0, &d.initial.1), aw));
     for item in &d.items {
-        match item {
-            Item::Segment {
-                time_ms,
-                dir,
-                label,
-                lost,
-                marks: m,
-                absolute,
-                a,
-                b,
-            } => {
-                let arr = pad(&arrow(*dir, *lost, label), aw);
-                let arr = paint(
-                    color,
-                    match dir {
-                        Dir::AtoB => "36",
-                        Dir::BtoA => "34",
-                    },
-                    &arr,
-                );
-                let _ = writeln!(
-                    out,
-                    "{:>10.3}  {} {} {} {}{}",
-                    time_ms,
-                    state(color, a, sw),
-                    arr,
-                    state(color, b, sw),
-                    paint(color, "2", absolute),
-                    marks(color, m)
-                );
-            }
-            Item::Fold { text, a, b } => {
-                let _ = writeln!(
-                    out,
-                    "{:>10}  {} {} {}",
-                    "⋮",
-                    state(color, a, sw),
-                    pad(&format!("   ⋮ {text}"), aw),
-                    state(color, b, sw)
-                );
-            }
-            Item::Event {
-                time_ms,
-                note,
-                a,
-                b,
-            } => {
-                let _ = writeln!(
-                    out,
-                    "{:>10.3}  {} {} {}",
-                    time_ms,
-                    state(color, a, sw),
-                    pad(&format!("   ({note})"), aw),
-                    state(color, b, sw)
-                );
-            }
-        }
+        out.push_str(&item_line(item, color, sw, aw));
     }
     let _ = writeln!(out);
     for line in &d.summary {
         let _ = writeln!(out, "{line}");
     }
     out
+}
+
+/// Width of the state columns.
+pub const STATE_WIDTH: usize = 13;
+
+/// The header lines above the rows, with `aw` the arrow column's width.
+pub fn header(color: bool, initial: (&str, &str), aw: usize) -> String {
+    let sw = STATE_WIDTH;
+    format!(
+        "{:>10}  {} {} {} absolute numbers, marks\n{:>10}  {} {} {}\n",
+        "time (ms)",
+        pad("A", sw),
+        pad("", aw),
+        pad("B", sw),
+        "",
+        state(color, initial.0, sw),
+        pad("", aw),
+        state(color, initial.1, sw)
+    )
+}
+
+/// One item as a terminal line (with its newline): `sw` and `aw` are the widths of the state
+/// and arrow columns.
+pub fn item_line(item: &Item, color: bool, sw: usize, aw: usize) -> String {
+    match item {
+        Item::Segment {
+            time_ms,
+            dir,
+            label,
+            lost,
+            marks: m,
+            absolute,
+            a,
+            b,
+        } => {
+            let arr = pad(&arrow(*dir, *lost, label), aw);
+            let arr = paint(
+                color,
+                match dir {
+                    Dir::AtoB => "36",
+                    Dir::BtoA => "34",
+                },
+                &arr,
+            );
+            format!(
+                "{:>10.3}  {} {} {} {}{}\n",
+                time_ms,
+                state(color, a, sw),
+                arr,
+                state(color, b, sw),
+                paint(color, "2", absolute),
+                marks(color, m)
+            )
+        }
+        Item::Fold { text, a, b } => format!(
+            "{:>10}  {} {} {}\n",
+            "⋮",
+            state(color, a, sw),
+            pad(&format!("   ⋮ {text}"), aw),
+            state(color, b, sw)
+        ),
+        Item::Event {
+            time_ms,
+            note,
+            a,
+            b,
+        } => format!(
+            "{:>10.3}  {} {} {}\n",
+            time_ms,
+            state(color, a, sw),
+            pad(&format!("   ({note})"), aw),
+            state(color, b, sw)
+        ),
+    }
 }

@@ -30,7 +30,7 @@ pub fn escape(s: &str) -> String {
     out
 }
 
-fn state_fill(state: &str) -> (&'static str, &'static str) {
+pub(crate) fn state_fill(state: &str) -> (&'static str, &'static str) {
     if state.ends_with('?') {
         return ("#f3e8ff", "#6b21a8");
     }
@@ -67,8 +67,15 @@ fn tone_color(t: Tone) -> &'static str {
 
 /// Renders the diagram as a standalone SVG document.
 pub fn render(d: &Diagram) -> String {
-    let rows = d.items.len() as f64;
-    let bottom = TOP + rows * PITCH + 20.0;
+    render_rows(d, &[])
+}
+
+/// [`render`], and each segment's group gets `class="seg" data-row="N"` from `rows`, the
+/// ladder row of each item (as [`super::diagram::items_with_rows`] gives them), so a page
+/// around the picture can find it.
+pub fn render_rows(d: &Diagram, rows: &[Option<usize>]) -> String {
+    let n_items = d.items.len() as f64;
+    let bottom = TOP + n_items * PITCH + 20.0;
     let height = bottom + 30.0 + d.summary.len() as f64 * LINE + 20.0;
     let mut o = String::new();
     let _ = writeln!(
@@ -148,7 +155,11 @@ pub fn render(d: &Diagram) -> String {
                 };
                 let _ = writeln!(
                     o,
-                    r#"<g><title>{}</title><line x1="{x1}" y1="{y:.1}" x2="{xe:.1}" y2="{ye:.1}" stroke="{stroke}" stroke-width="1.6"{dash} marker-end="url(#{head})"/>"#,
+                    r#"<g{}><title>{}</title><line x1="{x1}" y1="{y:.1}" x2="{xe:.1}" y2="{ye:.1}" stroke="{stroke}" stroke-width="1.6"{dash} marker-end="url(#{head})"/>"#,
+                    rows.get(i)
+                        .copied()
+                        .flatten()
+                        .map_or(String::new(), |r| format!(r#" class="seg" data-row="{r}""#)),
                     escape(absolute)
                 );
                 let (mx, my) = ((XA + XB) / 2.0, y + SLANT / 2.0);

@@ -34,12 +34,22 @@ pub(super) fn sequence(
                 let small = seg.len <= 1 && !flags.intersects(TcpFlags::SYN | TcpFlags::FIN);
                 if peer_window_zero && small && seg.seq.after_eq(max - 1) {
                     marks.insert(Marks::WINDOW_PROBE);
+                    if seg.len == 1 {
+                        s.probe_byte = Some(seg.seq);
+                    }
                 } else if small && seg.seq + 1 == max && s.seen.covers(seg.seq, seg_len) {
                     marks.insert(Marks::KEEP_ALIVE);
                 } else if seg.seq.after(max) {
                     marks.insert(Marks::PREVIOUS_NOT_CAPTURED);
                 } else if seg.seq.before(max) {
-                    if s.seen.overlaps(seg.seq, seg_len) {
+                    // The byte of a one-byte zero-window probe, sent again at the head of
+                    // the data once the window opens, is how probing works, not a resend.
+                    let after_probe = s.probe_byte == Some(seg.seq)
+                        && seg.len > 1
+                        && !s.seen.overlaps(seg.seq + 1, seg_len - 1);
+                    if after_probe {
+                        s.probe_byte = None;
+                    } else if s.seen.overlaps(seg.seq, seg_len) {
                         // Any part shown before makes it a resend, even when the rest is
                         // new to the capture (a retransmission cut at other boundaries
                         // than the original, some of which was lost before the capture
@@ -59,6 +69,10 @@ pub(super) fn sequence(
                     }
                 }
             }
+        }
+        // Everything in it acknowledged already: the sender resent what had arrived.
+        if marks.contains(Marks::RETRANSMISSION) && r.highest_ack.is_some_and(|a| a.after_eq(end)) {
+            marks.insert(Marks::SPURIOUS);
         }
         // SYN and FIN take sequence space but are not bytes (RFC 9293 §3.4).
         let data = seg.seq + usize::from(flags.syn());
@@ -81,7 +95,9 @@ pub(super) fn sequence(
             }
             // One below SND.NXT with nothing in it: Linux's zero-window probe, or a
             // keep-alive when the window is open.
-            Some(m) if seg.seq + 1 == m => {
+            // Or one below what the receiver acknowledged (SND.UNA - 1, Linux's
+            // tcp_xmit_probe_skb) while a one-byte probe is outstanding.
+            Some(m) if seg.seq + 1 == m || r.highest_ack.is_some_and(|a| seg.seq + 1 == a) => {
                 if r.window == Some(0) {
                     marks.insert(Marks::WINDOW_PROBE);
                 } else {
@@ -103,7 +119,9 @@ pub(super) fn dup_ack(s: &mut Side, r: &Side, seg: &Segment, marks: &mut Marks) 
     let probe = marks.contains(Marks::WINDOW_PROBE) || marks.contains(Marks::KEEP_ALIVE);
     if bare_ack && !probe {
         let outstanding = r.snd_max.is_some_and(|m| m.after(seg.ack));
-        if s.last_ack == Some((seg.ack, seg.window)) && outstanding {
+        // A zero window repeated answers a window probe: not a duplicate ACK (Wireshark's
+        // rule too: the window must be open and unchanged).
+        if s.last_ack == Some((seg.ack, seg.window)) && outstanding && seg.window != 0 {
             s.dup_acks += 1;
             dup_ack = s.dup_acks;
             marks.insert(Marks::DUP_ACK);
@@ -115,6 +133,9 @@ pub(super) fn dup_ack(s: &mut Side, r: &Side, seg: &Segment, marks: &mut Marks) 
     }
     if flags.ack() && !flags.rst() {
         s.last_ack = Some((seg.ack, seg.window));
+        if s.highest_ack.is_none_or(|h| seg.ack.after(h)) {
+            s.highest_ack = Some(seg.ack);
+        }
     }
     dup_ack
 }

@@ -17,24 +17,35 @@
 mod classify;
 mod model;
 mod side;
+mod stream;
 mod symbols;
 mod transitions;
 
 pub use model::{Dir, Ending, Inferred, Ladder, Marks, Row, Stats};
+pub use stream::{MAX_PENDING, StreamInference};
 pub use symbols::Symbols;
 
 use super::capture::Segment;
 use super::conn::Connection;
 use crate::tcp::State;
+use crate::wire::TcpFlags;
 use side::Side;
+use std::borrow::Cow;
+use std::net::SocketAddr;
 use symbols::find_symbols;
 use transitions::{Arrival, Handshake};
 
 /// Infers the ladder of one connection.
 pub fn infer(conn: &Connection) -> Ladder {
+    let next = next_replies(conn);
     let mut inference = Inference::new(conn);
     for (i, seg) in conn.segments.iter().enumerate() {
-        inference.step(i, seg);
+        let reply = next
+            .get(i)
+            .copied()
+            .flatten()
+            .and_then(|k| conn.segments.get(k));
+        inference.step(seg, reply);
     }
     inference.finish()
 }
@@ -116,11 +127,130 @@ fn dir_of(conn: &Connection, s: &Segment) -> Dir {
     }
 }
 
+/// Inference one segment at a time, as a live capture delivers them.
+///
+/// The batch [`infer`] looks ahead in two places, and here nothing can: whether B's first
+/// segment shows it was listening (so B starts as `LISTEN?`, assumed, until it answers), and
+/// whether a SYN or FIN crossed with the receiver's next segment (so a simultaneous open or
+/// close shows its arrival one row later than the batch ladder does).
+#[derive(Debug)]
+pub struct LiveInference {
+    inner: Inference<'static>,
+    /// Rows forgotten from the front ([`LiveInference::forget_before`]).
+    dropped: usize,
+    /// B has sent a segment.
+    b_seen: bool,
+    /// Forgotten rows the symbols need: SYNs, FINs, RSTs, and each first ACK of a FIN.
+    kept: Vec<Row>,
+}
+
+impl LiveInference {
+    /// Starts connection `number` between `a` and `b` at its `first` segment (not yet
+    /// inferred: pass it to [`LiveInference::push`] too).
+    pub fn new(number: usize, a: SocketAddr, b: SocketAddr, first: &Segment) -> Self {
+        let opening = Opening::of(&Connection {
+            number,
+            a,
+            b,
+            segments: vec![first.clone()],
+        });
+        let head = Connection {
+            number,
+            a,
+            b,
+            segments: Vec::new(),
+        };
+        let mut inner = Inference::with_opening(Cow::Owned(head), opening);
+        inner.start_us = first.time_us;
+        LiveInference {
+            inner,
+            dropped: 0,
+            b_seen: false,
+            kept: Vec::new(),
+        }
+    }
+
+    /// Infers the next segment and returns its row.
+    pub fn push(&mut self, seg: &Segment) -> Option<&Row> {
+        // B's first segment settles what the batch inference learns by looking ahead: a
+        // RST or a SYN of its own means B was CLOSED, anything else that it was listening.
+        let b_first = seg.src == self.inner.conn.b && !self.b_seen;
+        self.b_seen |= b_first;
+        if b_first && self.inner.opening.a_is_client {
+            let b = &mut self.inner.sides[1];
+            if seg.flags.rst() || (seg.flags.syn() && !seg.flags.ack()) {
+                b.now = Inferred::sure(State::Closed);
+                b.passive = false;
+            } else {
+                b.now.sure = true;
+            }
+        }
+        self.inner.step(seg, None);
+        self.inner.rows.last()
+    }
+
+    /// How many segments were pushed.
+    pub fn pushed(&self) -> usize {
+        self.dropped + self.inner.rows.len()
+    }
+
+    /// The rows kept, from row `from` (counting every row pushed) on.
+    pub fn rows_from(&self, from: usize) -> &[Row] {
+        self.inner
+            .rows
+            .get(from.saturating_sub(self.dropped)..)
+            .unwrap_or(&[])
+    }
+
+    /// Forgets the rows before row `n` (counting every row pushed), to keep memory bounded
+    /// on a long stream. The counters stay whole; only the symbols u, v and w, which
+    /// [`LiveInference::finish`] finds among the rows kept, may go missing.
+    pub fn forget_before(&mut self, n: usize) {
+        let k = n.saturating_sub(self.dropped).min(self.inner.rows.len());
+        for r in self.inner.rows.drain(..k) {
+            let fin_end = |f: &Row| f.seq + f.len as usize + 1;
+            let first_ack_of_fin = r.flags.ack()
+                && self
+                    .kept
+                    .iter()
+                    .any(|f| f.dir != r.dir && f.flags.fin() && r.ack == fin_end(f))
+                && !self
+                    .kept
+                    .iter()
+                    .any(|o| o.dir == r.dir && !o.flags.fin() && o.flags.ack() && o.ack == r.ack);
+            let control = r
+                .flags
+                .intersects(TcpFlags::SYN | TcpFlags::FIN | TcpFlags::RST);
+            if (control || first_ack_of_fin) && self.kept.len() < 64 {
+                self.kept.push(r);
+            }
+        }
+        self.dropped += k;
+    }
+
+    /// Both states before the first row.
+    pub fn initial(&self) -> (Inferred, Inferred) {
+        self.inner.opening.initial
+    }
+
+    /// The ladder of everything pushed (of the rows forgotten, only those the symbols need).
+    pub fn finish(mut self) -> Ladder {
+        if !self.kept.is_empty() {
+            let rest = std::mem::take(&mut self.inner.rows);
+            self.inner.rows = self.kept;
+            self.inner.rows.extend(rest);
+        }
+        self.inner.finish()
+    }
+}
+
 /// The inference of one connection, one segment at a time.
+#[derive(Debug)]
 struct Inference<'a> {
-    conn: &'a Connection,
+    conn: Cow<'a, Connection>,
     opening: Opening,
-    next_other: Vec<Option<usize>>,
+    /// Time of the last row.
+    last_us: u64,
     /// A, then B.
     sides: [Side; 2],
     start_us: u64,
@@ -128,29 +258,39 @@ struct Inference<'a> {
     stats: Stats,
     ending: Ending,
     handshake: Handshake,
+    /// Either end passed CLOSING.
+    closing_seen: bool,
 }
 
 impl<'a> Inference<'a> {
     fn new(conn: &'a Connection) -> Self {
-        let opening = Opening::of(conn);
+        let mut i = Self::with_opening(Cow::Borrowed(conn), Opening::of(conn));
+        i.start_us = conn.segments.iter().map(|s| s.time_us).min().unwrap_or(0);
+        i.rows.reserve(conn.segments.len());
+        i
+    }
+
+    fn with_opening(conn: Cow<'a, Connection>, opening: Opening) -> Self {
         let mut sides = [Side::new(opening.initial.0), Side::new(opening.initial.1)];
         sides[1].passive = opening.initial.1.state == Some(State::Listen);
         Inference {
             conn,
             opening,
-            next_other: next_replies(conn),
             sides,
-            start_us: conn.segments.iter().map(|s| s.time_us).min().unwrap_or(0),
-            rows: Vec::with_capacity(conn.segments.len()),
+            last_us: 0,
+            start_us: 0,
+            rows: Vec::new(),
             stats: Stats::default(),
             ending: Ending::Open,
             handshake: Handshake::default(),
+            closing_seen: false,
         }
     }
 
-    /// Segment `i`: its marks, both sides' transitions, the counters, and its row.
-    fn step(&mut self, i: usize, seg: &Segment) {
-        let dir = dir_of(self.conn, seg);
+    /// A segment, and the next one its receiver sent (if any): its marks, both sides'
+    /// transitions, the counters, and its row.
+    fn step(&mut self, seg: &Segment, next_reply: Option<&Segment>) {
+        let dir = dir_of(&self.conn, seg);
         let t = seg.time_us.saturating_sub(self.start_us);
         let mut marks = Marks::default();
         let [a_side, b_side] = &mut self.sides;
@@ -167,13 +307,7 @@ impl<'a> Inference<'a> {
         let arrival = Arrival {
             dir,
             t,
-            next_reply: self
-                .next_other
-                .get(i)
-                .copied()
-                .flatten()
-                .and_then(|k| self.conn.segments.get(k))
-                .filter(|n| !n.flags.rst()),
+            next_reply: next_reply.filter(|n| !n.flags.rst()),
         };
         transitions::receive(
             r,
@@ -185,6 +319,11 @@ impl<'a> Inference<'a> {
             &mut self.handshake,
         );
         self.count(dir, marks, new_bytes);
+        self.last_us = t;
+        self.closing_seen |= self
+            .sides
+            .iter()
+            .any(|x| x.now.state == Some(State::Closing));
         self.rows.push(Row {
             time_us: t,
             dir,
@@ -214,6 +353,11 @@ impl<'a> Inference<'a> {
         {
             *n += 1;
         }
+        if marks.contains(Marks::SPURIOUS)
+            && let Some(n) = stats.spurious.get_mut(d)
+        {
+            *n += 1;
+        }
         // Bytes the capture shows for the first time (a resend of data lost before the
         // capture point counts: its first copy never showed).
         if let Some(n) = stats.bytes.get_mut(d) {
@@ -232,8 +376,19 @@ impl<'a> Inference<'a> {
 
     /// The ladder: symbols, how it ended, and notes on what the capture does not show.
     fn finish(self) -> Ladder {
+        let symbols = self.symbols_of(self.rows.iter().enumerate());
+        self.finish_with(symbols)
+    }
+
+    /// The symbols, found among `rows` (each with its index among all rows).
+    fn symbols_of<'r>(&self, rows: impl Iterator<Item = (usize, &'r Row)> + Clone) -> Symbols {
         let o = self.opening;
-        let symbols = find_symbols(&self.rows, &self.sides, o.starts_mid || o.syn_ack_first);
+        find_symbols(rows, &self.sides, o.starts_mid || o.syn_ack_first)
+    }
+
+    /// The ladder with these symbols.
+    fn finish_with(self, symbols: Symbols) -> Ladder {
+        let o = self.opening;
         let ending = self.ending_seen(&symbols);
         let notes = self.notes(ending);
         Ladder {
@@ -242,7 +397,7 @@ impl<'a> Inference<'a> {
             b: self.conn.b,
             a_is_client: o.a_is_client,
             initial: o.initial,
-            duration_us: self.rows.last().map_or(0, |r| r.time_us),
+            duration_us: self.last_us,
             rows: self.rows,
             start_us: self.start_us,
             handshake_rtt_us: self.handshake.rtt_us,
@@ -264,11 +419,7 @@ impl<'a> Inference<'a> {
             return Ending::Open;
         }
         // Either end passing CLOSING means it got the other's FIN before the ACK of its own.
-        let closing = self
-            .rows
-            .iter()
-            .any(|r| r.a.state == Some(State::Closing) || r.b.state == Some(State::Closing));
-        if closing {
+        if self.closing_seen {
             Ending::SimultaneousClose
         } else {
             Ending::Closed {
@@ -315,7 +466,7 @@ fn syn_options(seg: &Segment) -> String {
     if seg.sack_permitted {
         o.push("sack".into());
     }
-    if seg.timestamps {
+    if seg.timestamps.is_some() {
         o.push("ts".into());
     }
     if let Some(ws) = seg.window_scale {

@@ -88,6 +88,9 @@ impl Marks {
     pub const LOST: Marks = Marks(1 << 9);
     /// Arrived damaged, and the receiver's checksum dropped it. Only a simulator knows.
     pub const CORRUPTED: Marks = Marks(1 << 10);
+    /// A retransmission of sequence space the receiver had already acknowledged (always
+    /// set together with [`Marks::RETRANSMISSION`]).
+    pub const SPURIOUS: Marks = Marks(1 << 11);
 
     /// True if every mark in `other` is set.
     pub const fn contains(self, other: Marks) -> bool {
@@ -165,6 +168,8 @@ pub struct Stats {
     pub segments: [u64; 2],
     /// Retransmitted segments [A→B, B→A].
     pub retransmissions: [u64; 2],
+    /// Of those, spurious ones: all their sequence space was acknowledged before [A→B, B→A].
+    pub spurious: [u64; 2],
     /// Duplicate ACKs.
     pub dup_acks: u64,
     /// Zero-window advertisements.

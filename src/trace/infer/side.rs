@@ -20,6 +20,10 @@ pub(super) struct Side {
     pub(super) ws: Option<u8>,
     pub(super) window: Option<u32>,
     pub(super) last_ack: Option<(SeqNum, u16)>,
+    /// The highest acknowledgment number this side has sent.
+    pub(super) highest_ack: Option<SeqNum>,
+    /// The byte of this side's last one-byte zero-window probe.
+    pub(super) probe_byte: Option<SeqNum>,
     pub(super) dup_acks: u32,
     /// The other side's SYN/FIN reached this side in the capture but is not yet shown as
     /// received (it crossed with this side's own segment).
@@ -42,6 +46,8 @@ impl Side {
             ws: None,
             window: None,
             last_ack: None,
+            highest_ack: None,
+            probe_byte: None,
             dup_acks: 0,
             pending_syn: None,
             pending_fin: None,

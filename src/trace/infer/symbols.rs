@@ -26,12 +26,15 @@ pub struct Symbols {
 }
 
 /// Finds the symbols of a ladder's rows; `primed` when x and y are first-seen numbers.
-pub(super) fn find_symbols(rows: &[Row], sides: &[Side; 2], primed: bool) -> Symbols {
+pub(super) fn find_symbols<'r>(
+    rows: impl Iterator<Item = (usize, &'r Row)> + Clone,
+    sides: &[Side; 2],
+    primed: bool,
+) -> Symbols {
     let side = |d: Dir| sides.get(d.sender());
     let base = |d: Dir| side(d).and_then(|s| s.isn.or(s.first_seq));
     let fin_row = |d: Dir| {
-        rows.iter()
-            .enumerate()
+        rows.clone()
             .find(|(_, r)| r.dir == d && r.flags.fin() && !r.flags.rst())
             .map(|(i, r)| (r.seq + r.len as usize, i))
     };
@@ -48,9 +51,8 @@ pub(super) fn find_symbols(rows: &[Row], sides: &[Side; 2], primed: bool) -> Sym
             let other = if d == Dir::AtoB { Dir::BtoA } else { Dir::AtoB };
             let u = fins.get(d.sender()).copied().flatten();
             let v = u.and_then(|(u, at)| {
-                rows.iter()
-                    .enumerate()
-                    .skip(at)
+                rows.clone()
+                    .filter(|&(i, _)| i >= at)
                     .find(|(_, r)| {
                         r.dir == other && r.flags.ack() && !r.flags.rst() && r.ack == u + 1
                     })

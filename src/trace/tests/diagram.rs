@@ -31,8 +31,8 @@ fn seg(t: u64, from: Dir, flags: TcpFlags, seq: SeqNum, ack: SeqNum, len: u32) -
         mss: None,
         window_scale: None,
         sack_permitted: false,
-        timestamps: false,
-        sack_blocks: 0,
+        timestamps: None,
+        sack_blocks: Default::default(),
     }
 }
 

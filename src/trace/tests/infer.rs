@@ -33,8 +33,8 @@ fn seg(t: u64, from: Dir, flags: TcpFlags, seq: SeqNum, ack: SeqNum, len: u32) -
         mss: flags.syn().then_some(1460),
         window_scale: None,
         sack_permitted: false,
-        timestamps: false,
-        sack_blocks: 0,
+        timestamps: None,
+        sack_blocks: Default::default(),
     }
 }
 

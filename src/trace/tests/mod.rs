@@ -11,3 +11,4 @@
 mod diagram;
 mod infer;
 mod seen;
+mod tsg;
