@@ -195,3 +195,84 @@ fn browser_available() -> bool {
     }
     found
 }
+
+/// `--qlog` draws the sender's own view beneath the graph: its congestion window, bytes in
+/// flight and ssthresh from the qlog the demo recorded in the same run, on the capture's
+/// clock, with its recoveries shaded; a qlog of another run is said not to match.
+#[test]
+fn tsg_with_the_senders_qlog_draws_its_window_and_recoveries() {
+    let dir = temp_dir("qlog");
+    let (pcap, qlog, svg) = (dir.join("d.pcap"), dir.join("d.json"), dir.join("d.svg"));
+    let out = synack(&[
+        "demo",
+        "--loss",
+        "2",
+        "--seed",
+        "3",
+        "--bytes",
+        "150000",
+        "--pcap",
+        path(&pcap),
+        "--qlog",
+        path(&qlog),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = synack(&[
+        "trace",
+        path(&pcap),
+        "--tsg",
+        path(&svg),
+        "--qlog",
+        path(&qlog),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    let text = std::fs::read_to_string(&svg).unwrap();
+    for class in [
+        "view cwnd",
+        "view in flight",
+        "view ssthresh",
+        "view recovery",
+    ] {
+        assert!(
+            text.contains(&format!("class=\"{class}\"")),
+            "no {class} in the graph"
+        );
+    }
+    // The model: the sender's samples fall within the graph's time and start in slow start.
+    let (mut g, _) = graph(&pcap, Dir::BtoA);
+    let series = synack::qlog::read_series(&std::fs::read_to_string(&qlog).unwrap()).unwrap();
+    assert!(g.attach_sender_view(&series));
+    let v = g.sender_view.as_ref().unwrap();
+    assert!(v.points.len() > 10);
+    assert_eq!(v.points[0].phase, "slow_start");
+    assert!(v.points.iter().all(|p| p.t_us <= g.duration_us));
+    assert!(v.points.iter().any(|p| p.phase == "recovery"));
+    // Another run's qlog names other ports: said, and the graph is drawn without it.
+    let other = dir.join("o.json");
+    let out = synack(&["demo", "--seed", "4", "--qlog", path(&other)]);
+    assert!(out.status.success());
+    let out = synack(&[
+        "trace",
+        path(&pcap),
+        "--tsg",
+        path(&svg),
+        "--qlog",
+        path(&other),
+    ]);
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("has no sender view of"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

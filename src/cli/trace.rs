@@ -25,6 +25,11 @@ pub struct TraceArgs {
     /// time-sequence graph and segment list, linked; click a segment, step with arrow keys.
     #[arg(long, value_name = "OUT.html")]
     html: Option<PathBuf>,
+    /// With --tsg: also draw the sender's own view (congestion window, bytes in flight,
+    /// ssthresh, recovery) from the qlog it recorded of the same run (`synack demo --qlog`,
+    /// `serve`/`nc --qlog`, `Simulation::qlog_dir`), on the capture's clock.
+    #[arg(long, value_name = "FILE", requires = "tsg")]
+    qlog: Option<PathBuf>,
     /// The direction --tsg and --html graph: a2b (from A, the client) or b2a; default: the one that
     /// carried more data.
     #[arg(long, value_enum)]
@@ -128,7 +133,7 @@ fn trace_main(args: &TraceArgs) -> Result<(), String> {
         }
     }
     if let (Some(path), Some(g)) = (&args.tsg, &streamed_graph) {
-        write_graph(path, g, have, args.conn.is_none())?;
+        write_graph(path, g, have, args.conn.is_none(), args.qlog.as_deref())?;
     }
     let Some(t) = t else {
         return Ok(());
@@ -147,18 +152,42 @@ fn trace_main(args: &TraceArgs) -> Result<(), String> {
         }
     }
     if let Some(path) = &args.tsg {
-        write_graph(path, &tsg::build(c, l, dir), have, args.conn.is_none())?;
+        let g = tsg::build(c, l, dir);
+        write_graph(path, &g, have, args.conn.is_none(), args.qlog.as_deref())?;
     }
     Ok(())
 }
 
-/// Writes a time-sequence graph, saying so when it is empty or one of several.
+/// Writes a time-sequence graph, saying so when it is empty or one of several; with `qlog`,
+/// the sender's own view is drawn beneath.
 fn write_graph(
     path: &std::path::Path,
     g: &tsg::Tsg,
     have: usize,
     first_of_many: bool,
+    qlog: Option<&std::path::Path>,
 ) -> Result<(), String> {
+    let mut g = g.clone();
+    if let Some(q) = qlog {
+        let text = std::fs::read_to_string(q)
+            .map_err(|e| format!("cannot read the qlog file {}: {e}", q.display()))?;
+        let series =
+            synack::qlog::read_series(&text).map_err(|e| format!("{}: {e}", q.display()))?;
+        if !g.attach_sender_view(&series) {
+            eprintln!(
+                "synack trace: {} has no sender view of {} → {} (it holds {}); was it recorded by that sender in the same run?",
+                q.display(),
+                g.sender,
+                g.receiver,
+                series
+                    .iter()
+                    .map(|s| s.conn.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+    }
+    let g = &g;
     write(path, &tsg::svg::render(g))?;
     if g.bars.is_empty() {
         eprintln!(

@@ -159,6 +159,65 @@ pub struct Tsg {
     pub throughput: Vec<u64>,
     /// Round-trip samples.
     pub rtt: Vec<RttSample>,
+    /// Unix time of the first segment (time 0 of the graph), microseconds.
+    pub start_unix_us: u64,
+    /// The sender's own record of its window, when one was given
+    /// ([`attach_sender_view`](Tsg::attach_sender_view)).
+    pub sender_view: Option<SenderView>,
+}
+
+/// The sender's inside view over the graph's time, from its qlog
+/// ([`crate::qlog`]): what the capture cannot show.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SenderView {
+    /// The samples within the graph's time, in order.
+    pub points: Vec<ViewPoint>,
+}
+
+/// One sample of a [`SenderView`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct ViewPoint {
+    /// Microseconds since the graph's first segment.
+    pub t_us: u64,
+    /// Congestion window, bytes.
+    pub cwnd: u64,
+    /// Bytes in flight.
+    pub in_flight: u64,
+    /// Slow-start threshold, once set.
+    pub ssthresh: Option<u64>,
+    /// The congestion phase then (qlog's name: `slow_start`, `congestion_avoidance`,
+    /// `recovery`).
+    pub phase: String,
+}
+
+impl Tsg {
+    /// Attaches the sender's series from a qlog file (`synack::qlog::read_series`): the one
+    /// recorded by this graph's sender for this connection, placed on the graph's clock.
+    /// Returns whether one matched. Samples outside the graph's time are left out.
+    pub fn attach_sender_view(&mut self, series: &[crate::qlog::SenderSeries]) -> bool {
+        let name = format!("{}-{}", self.sender, self.receiver);
+        let Some(s) = series.iter().find(|s| s.conn == name) else {
+            return false;
+        };
+        let start = self.start_unix_us as f64;
+        let end = self.duration_us as f64;
+        let points = s
+            .points
+            .iter()
+            .filter_map(|p| {
+                let t = (s.reference_time_ms + p.time_ms) * 1000.0 - start;
+                (t.is_finite() && (0.0..=end).contains(&t)).then(|| ViewPoint {
+                    t_us: t.round() as u64,
+                    cwnd: p.cwnd,
+                    in_flight: p.in_flight,
+                    ssthresh: p.ssthresh,
+                    phase: p.phase.clone(),
+                })
+            })
+            .collect();
+        self.sender_view = Some(SenderView { points });
+        true
+    }
 }
 
 /// The direction that carried more payload (A→B on a tie).
@@ -258,6 +317,8 @@ impl TsgBuilder {
                 bucket_us: 1,
                 throughput: Vec::new(),
                 rtt: Vec::new(),
+                start_unix_us: 0,
+                sender_view: None,
             },
             base: None,
             unwrap: None,
@@ -270,6 +331,9 @@ impl TsgBuilder {
     /// Segment `i` of the connection, with its row.
     pub fn push(&mut self, i: usize, seg: &Segment, row: &Row) {
         let dir = self.g.dir;
+        if i == 0 {
+            self.g.start_unix_us = seg.time_us.saturating_sub(row.time_us);
+        }
         if self.unwrap.is_none() {
             let first = if row.dir == dir {
                 (!seg.flags.rst()).then_some(seg.seq)

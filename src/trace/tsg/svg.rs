@@ -27,6 +27,12 @@ const THRU_TOP: f64 = BAND_TOP + 2.0 * BAND_H + 40.0;
 const SMALL_H: f64 = 100.0;
 const RTT_TOP: f64 = THRU_TOP + SMALL_H + 40.0;
 const HEIGHT: f64 = RTT_TOP + SMALL_H + 46.0;
+/// With the sender's own view, one more plot beneath.
+const VIEW_TOP: f64 = RTT_TOP + SMALL_H + 40.0;
+const VIEW_HEIGHT: f64 = VIEW_TOP + SMALL_H + 46.0;
+const CWND_COLOR: &str = "#7c3aed";
+const FLIGHT_COLOR: &str = "#0891b2";
+const SSTHRESH_COLOR: &str = "#64748b";
 
 /// The colour of a bar kind, and its legend text.
 pub fn bar_style(kind: BarKind) -> (&'static str, &'static str) {
@@ -138,9 +144,14 @@ impl Scale {
 /// Renders the graph as a standalone SVG document.
 pub fn render(g: &Tsg) -> String {
     let mut o = String::with_capacity(64 * 1024);
+    let height = if g.sender_view.is_some() {
+        VIEW_HEIGHT
+    } else {
+        HEIGHT
+    };
     let _ = writeln!(
         o,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" class="tsg" width="{WIDTH}" height="{HEIGHT:.0}" viewBox="0 0 {WIDTH} {HEIGHT:.0}" font-family="DejaVu Sans, Helvetica, Arial, sans-serif">"#
+        r#"<svg xmlns="http://www.w3.org/2000/svg" class="tsg" width="{WIDTH}" height="{height:.0}" viewBox="0 0 {WIDTH} {height:.0}" font-family="DejaVu Sans, Helvetica, Arial, sans-serif">"#
     );
     o.push_str(
         r##"<style>
@@ -212,8 +223,92 @@ pub fn render(g: &Tsg) -> String {
     bands(&mut o, g, &s);
     throughput(&mut o, g, &s);
     rtt(&mut o, g, &s);
+    if let Some(v) = &g.sender_view {
+        sender_view(&mut o, v, &s);
+    }
     o.push_str("</svg>\n");
     o
+}
+
+/// The sender's own view (from its qlog): congestion window, bytes in flight and ssthresh as
+/// step lines, recovery phases shaded.
+fn sender_view(o: &mut String, v: &super::SenderView, s: &Scale) {
+    let max = v
+        .points
+        .iter()
+        .flat_map(|p| [p.cwnd, p.in_flight, p.ssthresh.unwrap_or(0)])
+        .max()
+        .unwrap_or(0);
+    let top = (max as f64 * 1.1).max(1.0);
+    small_frame(
+        o,
+        VIEW_TOP,
+        "sender's view (its qlog): congestion window, in flight, ssthresh; recovery shaded",
+        &short_num(top),
+    );
+    let y = |b: u64| VIEW_TOP + SMALL_H - b as f64 / top * SMALL_H;
+    let end = LEFT + PLOT_W;
+    // Recovery phases as shaded spans.
+    let mut from: Option<f64> = None;
+    for p in &v.points {
+        let x = s.x(p.t_us).min(end);
+        match (p.phase == "recovery", from) {
+            (true, None) => from = Some(x),
+            (false, Some(x0)) => {
+                shade(o, x0, x);
+                from = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(x0) = from {
+        shade(o, x0, end);
+    }
+    let series: [(&str, &str, fn(&super::ViewPoint) -> Option<u64>); 3] = [
+        (SSTHRESH_COLOR, "ssthresh", |p| p.ssthresh),
+        (FLIGHT_COLOR, "in flight", |p| Some(p.in_flight)),
+        (CWND_COLOR, "cwnd", |p| Some(p.cwnd)),
+    ];
+    for (i, (color, name, value)) in series.into_iter().enumerate() {
+        let mut d = String::new();
+        let mut last: Option<f64> = None;
+        for p in &v.points {
+            let x = s.x(p.t_us).min(end);
+            match (value(p), last) {
+                (Some(b), None) => {
+                    let _ = write!(d, "M{x:.1},{:.1}", y(b));
+                    last = Some(y(b));
+                }
+                (Some(b), Some(_)) => {
+                    let _ = write!(d, " H{x:.1} V{:.1}", y(b));
+                    last = Some(y(b));
+                }
+                (None, _) => {}
+            }
+        }
+        if last.is_some() {
+            let _ = write!(d, " H{end:.1}");
+        }
+        let dash = if name == "ssthresh" {
+            r#" stroke-dasharray="4 3""#
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            o,
+            r#"<path class="view {name}" d="{d}" fill="none" stroke="{color}" stroke-width="1.4"{dash}/><text x="{:.0}" y="{:.0}" class="axis" fill="{color}">{name}</text>"#,
+            end - 200.0 + 70.0 * i as f64,
+            VIEW_TOP - 6.0
+        );
+    }
+}
+
+fn shade(o: &mut String, x0: f64, x1: f64) {
+    let _ = writeln!(
+        o,
+        r##"<rect class="view recovery" x="{x0:.1}" y="{VIEW_TOP:.0}" width="{:.1}" height="{SMALL_H}" fill="#fecaca" opacity="0.6"/>"##,
+        (x1 - x0).max(0.8)
+    );
 }
 
 fn legend(o: &mut String) {
