@@ -264,7 +264,7 @@ fn sender_view(o: &mut String, v: &super::SenderView, s: &Scale) {
     if let Some(x0) = from {
         shade(o, x0, end);
     }
-    let series: [(&str, &str, fn(&super::ViewPoint) -> Option<u64>); 3] = [
+    let series: [(&str, &str, ViewValue); 3] = [
         (SSTHRESH_COLOR, "ssthresh", |p| p.ssthresh),
         (FLIGHT_COLOR, "in flight", |p| Some(p.in_flight)),
         (CWND_COLOR, "cwnd", |p| Some(p.cwnd)),
@@ -302,6 +302,9 @@ fn sender_view(o: &mut String, v: &super::SenderView, s: &Scale) {
         );
     }
 }
+
+/// One of the sender view's figures of a point.
+type ViewValue = fn(&super::ViewPoint) -> Option<u64>;
 
 fn shade(o: &mut String, x0: f64, x1: f64) {
     let _ = writeln!(
