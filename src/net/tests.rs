@@ -2,7 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use super::*;
-use crate::stack::{Secret, Stack, StackConfig};
+use crate::stack::{ConnId, Secret, Stack, StackConfig};
 
 /// The secret of these tests' stacks: fixed, so runs replay.
 const TEST_SECRET: [u8; 16] = [0x5a; 16];
@@ -386,6 +386,28 @@ fn flush_puts_an_aborted_connections_rst_on_the_device_at_once_even_past_a_delay
     });
 }
 
+/// Drivers A and B on `da` and `db`, with a connection from A to B's port 7 established and
+/// accepted: A's handle and B's.
+fn established(
+    da: MemoryDevice,
+    db: MemoryDevice,
+) -> (Driver<MemoryDevice>, Driver<MemoryDevice>, ConnId, ConnId) {
+    let mut a = driver(A, da, None);
+    let mut b = driver(B, db, None);
+    let lid = b.stack_mut().listen(SocketAddr::new(B, 7), 8).unwrap();
+    let now = a.now();
+    let ca = a.stack_mut().connect(now, SocketAddr::new(B, 7)).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut accepted = None;
+    while accepted.is_none() || a.stack().state(ca) != State::Established {
+        a.poll().unwrap();
+        b.poll().unwrap();
+        accepted = accepted.or_else(|| b.stack_mut().accept(lid));
+        assert!(std::time::Instant::now() < deadline, "no handshake");
+    }
+    (a, b, ca, accepted.unwrap())
+}
+
 #[test]
 fn a_due_loss_probe_waits_for_the_ack_queued_behind_a_batch_of_packets() {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -394,19 +416,7 @@ fn a_due_loss_probe_waits_for_the_ack_queued_behind_a_batch_of_packets() {
         .unwrap();
     rt.block_on(async {
         let (da, db) = MemoryDevice::pair(1500, 4 * driver::READ_BATCH);
-        let mut a = driver(A, da, None);
-        let mut b = driver(B, db, None);
-        let lid = b.stack_mut().listen(SocketAddr::new(B, 7), 8).unwrap();
-        let now = a.now();
-        let ca = a.stack_mut().connect(now, SocketAddr::new(B, 7)).unwrap();
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-        let mut accepted = None;
-        while accepted.is_none() || a.stack().state(ca) != State::Established {
-            a.poll().unwrap();
-            b.poll().unwrap();
-            accepted = accepted.or_else(|| b.stack_mut().accept(lid));
-            assert!(tokio::time::Instant::now() < deadline, "no handshake");
-        }
+        let (mut a, mut b, ca, _) = established(da, db);
         // Three segments out: a loss probe is armed 2·SRTT + 2 ms ahead (SRTT is µs here).
         let now = a.now();
         let data = vec![7u8; 3 * 1448];
@@ -450,20 +460,7 @@ fn poll_gives_the_application_its_turn_after_a_batch_when_events_are_pending() {
     rt.block_on(async {
         let flood = 3 * driver::READ_BATCH;
         let (da, db) = MemoryDevice::pair(1500, flood + 64);
-        let mut a = driver(A, da, None);
-        let mut b = driver(B, db, None);
-        let lid = b.stack_mut().listen(SocketAddr::new(B, 7), 8).unwrap();
-        let now = a.now();
-        let ca = a.stack_mut().connect(now, SocketAddr::new(B, 7)).unwrap();
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-        let mut accepted = None;
-        while accepted.is_none() || a.stack().state(ca) != State::Established {
-            a.poll().unwrap();
-            b.poll().unwrap();
-            accepted = accepted.or_else(|| b.stack_mut().accept(lid));
-            assert!(tokio::time::Instant::now() < deadline, "no handshake");
-        }
-        let cb = accepted.unwrap();
+        let (mut a, mut b, ca, cb) = established(da, db);
         b.stack_mut().set_events(true);
         while b.stack_mut().poll_event().is_some() {}
 
