@@ -170,6 +170,32 @@ async fn a_listener_on_the_sharded_handle_accepts_from_every_shard() {
     assert_eq!(rsts(&sharded), 0);
 }
 
+/// Port 0 on the sharded handle picks a port free on every shard: when the first shard's pick
+/// is held on another shard, the next one (it once failed with `AddrInUse`).
+#[tokio::test]
+async fn binding_port_0_on_the_sharded_handle_skips_a_port_another_shard_holds() {
+    let (sharded, peer) = setup(Spread::Alternate);
+    let first = 49152; // the lowest ephemeral port: the first shard's pick
+    let held = TcpListener::bind(sharded.shard(1).unwrap(), SocketAddr::new(SHARDED, first))
+        .await
+        .unwrap();
+    let listener = TcpListener::bind(&sharded, SocketAddr::new(SHARDED, 0))
+        .await
+        .unwrap();
+    let port = listener.local_addr().unwrap().port();
+    assert_eq!(port, first + 1);
+    assert_eq!(listener.ids().len(), 2);
+    echo_server(listener);
+    for _ in 0..4 {
+        let s = TcpStream::connect(&peer, SocketAddr::new(SHARDED, port))
+            .await
+            .unwrap();
+        exchange(s, 3000).await;
+    }
+    assert_eq!(rsts(&sharded), 0);
+    drop(held);
+}
+
 #[tokio::test]
 async fn misdirected_packets_are_handed_to_their_owner_not_reset() {
     // Half of every connection's packets arrive on the shard that does not own it.

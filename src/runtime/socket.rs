@@ -28,20 +28,47 @@ pub(crate) struct ListenerSocket {
 
 impl ListenerSocket {
     /// LISTEN on `addr` on every shard `handle` stands for (one listener each, on the same
-    /// port); port 0 picks a free port from the stack's ephemeral range (the first shard's
-    /// pick, then the same on the others).
+    /// port); port 0 picks a port of the stack's ephemeral range free on every shard (the
+    /// first shard's pick, then the same on the others; if one of them holds it, the first
+    /// shard's next pick).
     pub(crate) fn bind_all(handle: &Handle, addr: SocketAddr) -> io::Result<Vec<ListenerSocket>> {
-        let mut sockets: Vec<ListenerSocket> = Vec::new();
-        for h in handle.shard_handles() {
-            let at = sockets.first().map_or(addr, |s| s.local);
-            sockets.push(Self::bind(&h, at)?);
+        let shards = handle.shard_handles();
+        let mut from = 0;
+        'pick: loop {
+            let mut sockets: Vec<ListenerSocket> = Vec::with_capacity(shards.len());
+            for h in &shards {
+                let bound = match sockets.first() {
+                    None => Self::bind_from(h, addr, from),
+                    Some(first) => Self::bind(h, first.local),
+                };
+                match bound {
+                    Ok(s) => sockets.push(s),
+                    // Another shard holds the first's pick: let go of it, pick the next.
+                    Err(e) if addr.port() == 0 && e.kind() == io::ErrorKind::AddrInUse => {
+                        let Some(first) = sockets.first() else {
+                            return Err(e);
+                        };
+                        from = first.local.port().saturating_add(1);
+                        if from == 0 || first.local.port() == u16::MAX {
+                            return Err(e);
+                        }
+                        continue 'pick;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            return Ok(sockets);
         }
-        Ok(sockets)
     }
 
     /// LISTEN on `addr`; port 0 picks a free port from the stack's ephemeral range.
     pub(crate) fn bind(handle: &Handle, addr: SocketAddr) -> io::Result<ListenerSocket> {
-        let (id, local) = handle.shared.call(|stack, _| listen(stack, addr))??;
+        Self::bind_from(handle, addr, 0)
+    }
+
+    /// Like [`bind`](Self::bind), port 0 picking the first free port at or after `from`.
+    fn bind_from(handle: &Handle, addr: SocketAddr, from: u16) -> io::Result<ListenerSocket> {
+        let (id, local) = handle.shared.call(|stack, _| listen(stack, addr, from))??;
         Self::adopt(handle, id, local)
     }
 
@@ -108,13 +135,14 @@ impl Drop for ListenerSocket {
     }
 }
 
-/// Listens on `addr`, picking a free port when it is 0.
-fn listen(stack: &mut Stack, addr: SocketAddr) -> io::Result<(ListenerId, SocketAddr)> {
+/// Listens on `addr`, picking a free port at or after `from` in the ephemeral range when it
+/// is 0.
+fn listen(stack: &mut Stack, addr: SocketAddr, from: u16) -> io::Result<(ListenerId, SocketAddr)> {
     if addr.port() != 0 {
         return Ok((stack.listen(addr, BACKLOG)?, addr));
     }
     let (lo, hi) = stack.config().ephemeral_ports;
-    for port in lo..=hi {
+    for port in lo.max(from)..=hi {
         let local = SocketAddr::new(addr.ip(), port);
         match stack.listen(local, BACKLOG) {
             Ok(id) => return Ok((id, local)),
