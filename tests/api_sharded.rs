@@ -24,6 +24,9 @@ enum Spread {
     First,
     /// Packet k on queue k mod 2: half of every connection's packets land on the wrong shard.
     Alternate,
+    /// As `Alternate`, and every IPv4 packet over 576 bytes sent in fragments (DF cleared, as
+    /// a path that fragments would), each fragment on the other queue than the one before.
+    Fragments,
 }
 
 /// The peer's side of a two-queue device.
@@ -51,12 +54,44 @@ impl Device for TwoQueues {
         let q = match self.spread {
             Spread::First => 0,
             Spread::Alternate => k % 2,
+            Spread::Fragments if packet.len() > 576 && packet[0] >> 4 == 4 => {
+                let mut p = packet.to_vec();
+                p[6] &= !0x40; // DF off
+                let ident = (k as u16).to_be_bytes();
+                (p[4], p[5]) = (ident[0], ident[1]);
+                set_ipv4_header_checksum(&mut p);
+                let mut pieces = synack::frag::fragment_ipv4(&p, 576).unwrap();
+                let mut buf = [0u8; 1500];
+                let mut i = k;
+                while let Some(n) = pieces.write_next(&mut buf).unwrap() {
+                    self.queues[i % 2].try_send(&buf[..n])?;
+                    i += 1;
+                }
+                return Ok(true);
+            }
+            Spread::Fragments => k % 2,
         };
         self.queues[q].try_send(packet)
     }
     fn mtu(&self) -> usize {
         1500
     }
+}
+
+/// Recomputes an IPv4 header's checksum.
+fn set_ipv4_header_checksum(p: &mut [u8]) {
+    let ihl = usize::from(p[0] & 0x0f) * 4;
+    p[10] = 0;
+    p[11] = 0;
+    let mut sum: u32 = p[..ihl]
+        .chunks(2)
+        .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    let c = (!(sum as u16)).to_be_bytes();
+    (p[10], p[11]) = (c[0], c[1]);
 }
 
 /// A two-shard runtime and the peer on its two queues.
@@ -168,6 +203,35 @@ async fn a_listener_on_the_sharded_handle_accepts_from_every_shard() {
         "connections per shard: {counts:?}"
     );
     assert_eq!(rsts(&sharded), 0);
+}
+
+/// A TCP segment that arrives in IP fragments, spread over both queues, reaches the shard
+/// that owns its connection: the router puts the datagram together first (it once went to
+/// the first shard whole or not, whose stack reset connections it did not own).
+#[tokio::test]
+async fn fragmented_segments_reach_the_shard_that_owns_their_connection() {
+    let (sharded, peer) = setup(Spread::Fragments);
+    let listener = TcpListener::bind(&sharded, SocketAddr::new(SHARDED, 7))
+        .await
+        .unwrap();
+    echo_server(listener);
+    let mut owners = [0usize; 2];
+    for _ in 0..8 {
+        let s = TcpStream::connect(&peer, SocketAddr::new(SHARDED, 7))
+            .await
+            .unwrap();
+        let (client, server) = (s.local_addr().unwrap(), s.peer_addr().unwrap());
+        owners[sharded.owner(server, client)] += 1;
+        exchange(s, 20_000).await;
+    }
+    assert!(
+        owners.iter().all(|&n| n > 0),
+        "connections per owner: {owners:?}"
+    );
+    assert_eq!(rsts(&sharded), 0);
+    let frag = sharded.frag_counters();
+    assert!(frag.reasm_oks >= 8 * 20_000 / 1460, "{frag:?}");
+    assert_eq!(frag.reasm_fails, 0, "{frag:?}");
 }
 
 /// Port 0 on the sharded handle picks a port free on every shard: when the first shard's pick

@@ -21,7 +21,8 @@
 //! has written a packet of the flow, the kernel keeps the flow on the owner's queue.
 //!
 //! What is routed where: TCP by its 4-tuple (an ICMP error by the TCP header it quotes);
-//! UDP, IP fragments (whose later pieces carry no ports) and ICMP errors about UDP go to
+//! IP fragments (whose later pieces carry no ports) are put together by the router first,
+//! and the whole datagram is routed like any packet; UDP and ICMP errors about UDP go to
 //! shard 0, which holds the sharded runtime's UDP sockets and UDP interceptor (they are
 //! created on the first shard's stack); anything else (ICMP echo, say) is answered by the
 //! shard that read it.
@@ -40,6 +41,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
+use synack_proto::frag::{FragConfig, FragCounters, Reassembler};
 use tokio::sync::Notify;
 
 /// Packets one shard's hand-over queue holds; beyond it a handed-over packet is dropped and
@@ -78,19 +80,55 @@ impl Inbox {
     }
 }
 
-/// The owner function and every shard's hand-over queue, shared by all shards.
+/// The owner function, every shard's hand-over queue, and the reassembly of IP fragments,
+/// shared by all shards.
 #[derive(Debug)]
 pub(crate) struct Router {
     key: [u8; 16],
     inboxes: Vec<Inbox>,
+    /// Fragments carry no ports past the first, so their datagram's owner is known only once
+    /// it is whole: the router puts datagrams together (from whichever queues their pieces
+    /// arrive on) and routes the result, so no shard's stack sees a fragment.
+    frag: Mutex<Reassembly>,
+}
+
+#[derive(Debug)]
+struct Reassembly {
+    reassembler: Reassembler,
+    /// The reassembler's clock: microseconds since the router was made.
+    start: std::time::Instant,
 }
 
 impl Router {
-    fn new(key: [u8; 16], shards: usize) -> Router {
+    fn new(key: [u8; 16], shards: usize, frag: FragConfig) -> Router {
         Router {
             key,
             inboxes: (0..shards.max(1)).map(|_| Inbox::default()).collect(),
+            frag: Mutex::new(Reassembly {
+                reassembler: Reassembler::new(frag),
+                start: std::time::Instant::now(),
+            }),
         }
+    }
+
+    /// Takes a fragment: the whole datagram once this completes it. Datagrams that waited
+    /// too long are dropped (a sharded runtime sends no Time Exceeded for them).
+    fn reassemble(&self, fragment: &[u8]) -> Option<Vec<u8>> {
+        let mut r = self.frag.lock().unwrap_or_else(|e| e.into_inner());
+        let micros = u64::try_from(r.start.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let now = crate::time::Instant::from_micros(micros);
+        while r.reassembler.expire(now).is_some() {}
+        r.reassembler
+            .insert(now, fragment)
+            .ok()
+            .flatten()
+            .map(|w| w.into_vec())
+    }
+
+    /// What reassembly counted (datagrams put together, fragments dropped and why).
+    pub(crate) fn frag_counters(&self) -> FragCounters {
+        let r = self.frag.lock().unwrap_or_else(|e| e.into_inner());
+        *r.reassembler.counters()
     }
 
     /// The number of shards.
@@ -111,11 +149,11 @@ impl Router {
         ((u128::from(h.finish()) * n as u128) >> 64) as usize
     }
 
-    /// The shard a packet read from the device belongs to, if not whichever read it.
+    /// The shard a whole packet read from the device belongs to, if not whichever read it.
     fn route(&self, packet: &[u8]) -> Option<usize> {
         match classify(packet)? {
             Flow::Tcp { local, remote } => Some(self.owner(local, remote)),
-            Flow::First => Some(0),
+            Flow::First | Flow::Fragment => Some(0),
         }
     }
 
@@ -153,8 +191,10 @@ enum Flow {
         local: SocketAddr,
         remote: SocketAddr,
     },
-    /// UDP, a fragment, or an ICMP error about UDP: the first shard's.
+    /// UDP, or an ICMP error about UDP: the first shard's.
     First,
+    /// A piece of a fragmented datagram: its owner is known once it is whole.
+    Fragment,
 }
 
 /// What [`Router::route`] needs of a packet read from the device: `None` for packets any
@@ -188,7 +228,7 @@ fn classify_v4(p: &[u8], quoted: bool) -> Option<Flow> {
         return None;
     }
     if fragment {
-        return Some(Flow::First);
+        return Some(if quoted { Flow::First } else { Flow::Fragment });
     }
     let l4 = p.get(ihl..)?;
     transport(proto, IpAddr::V4(src), IpAddr::V4(dst), l4, quoted)
@@ -212,7 +252,7 @@ fn classify_v6(p: &[u8], quoted: bool) -> Option<Flow> {
         }
     }
     if next == FRAGMENT {
-        return Some(Flow::First);
+        return Some(if quoted { Flow::First } else { Flow::Fragment });
     }
     transport(next, IpAddr::V6(src), IpAddr::V6(dst), p.get(at..)?, quoted)
 }
@@ -273,6 +313,22 @@ impl<D: Device> ShardDevice<D> {
                 return Ok(None);
             };
             let packet = buf.get(..n).unwrap_or_default();
+            if classify(packet) == Some(Flow::Fragment) {
+                // Kept until its datagram is whole; then routed like any packet.
+                let Some(whole) = self.router.reassemble(packet) else {
+                    continue;
+                };
+                match self.router.route(&whole) {
+                    Some(owner) if owner != self.index => {
+                        self.router.hand_over(owner, &whole, Checksum::Verify);
+                        continue;
+                    }
+                    _ => {
+                        let n = crate::net::device::copy_packet(&whole, buf);
+                        return Ok(Some((n, Checksum::Verify)));
+                    }
+                }
+            }
             match self.router.route(packet) {
                 Some(owner) if owner != self.index => {
                     self.router.hand_over(owner, packet, checksum);
@@ -460,8 +516,10 @@ struct Shard {
 /// were last written from only for 3 s of silence and up to 4,096 flows, then picks a queue by
 /// a hash of its own) is handed to the owner through a bounded queue ([`HANDOVER_QUEUE`]
 /// packets; counted in [`stats`](Self::stats)), never answered with a RST; an ICMP error goes
-/// to the owner of the connection it quotes. UDP, IP fragments and ICMP errors about UDP go
-/// to the first shard; other packets (ICMP echo) are answered where they arrive.
+/// to the owner of the connection it quotes. IP fragments are put together by the router,
+/// whichever queues they arrive on, and the whole datagram is routed like any packet (no
+/// Time Exceeded is sent for one that never completes). UDP and ICMP errors about UDP go to
+/// the first shard; other packets (ICMP echo) are answered where they arrive.
 ///
 /// It dereferences to a [`Handle`] that stands for every shard: a
 /// [`TcpListener`](crate::tokio_net::TcpListener) bound or intercepting on it listens on every
@@ -541,6 +599,16 @@ impl Sharded {
                 }
             })
             .collect()
+    }
+
+    /// What the reassembly of IP fragments counted: on a sharded runtime the router puts
+    /// datagrams together before any shard's stack sees them (their owner is known only once
+    /// they are whole), so the stacks' own fragment counters stay at zero.
+    pub fn frag_counters(&self) -> FragCounters {
+        match &self.handle.shard {
+            Some(s) => s.group.router.frag_counters(),
+            None => FragCounters::default(),
+        }
     }
 }
 
@@ -623,7 +691,7 @@ impl Builder {
                 k
             }
         };
-        let router = Arc::new(Router::new(key, opens.len()));
+        let router = Arc::new(Router::new(key, opens.len(), self.cfg.frag.clone()));
         let mut started: Vec<(Arc<Shared>, tokio::runtime::Handle, JoinHandle<()>)> = Vec::new();
         let mut failure = None;
         for (i, open) in opens.into_iter().enumerate() {

@@ -61,9 +61,9 @@ fn udp_and_fragments_go_to_the_first_shard_and_echo_stays_where_it_is() {
     // More fragments set; then a later fragment (offset 185 × 8), which has no ports.
     assert_eq!(
         classify(&v4(TCP, B, A, 0x2000, &ports(1, 2))),
-        Some(Flow::First)
+        Some(Flow::Fragment)
     );
-    assert_eq!(classify(&v4(TCP, B, A, 185, &[0; 8])), Some(Flow::First));
+    assert_eq!(classify(&v4(TCP, B, A, 185, &[0; 8])), Some(Flow::Fragment));
     assert_eq!(
         classify(&v4(ICMP, B, A, 0, &[8, 0, 0, 0, 0, 1, 0, 1])),
         None
@@ -103,7 +103,7 @@ fn truncated_and_garbage_packets_never_panic() {
 
 #[test]
 fn the_owner_is_a_function_of_the_tuple_and_spreads_over_the_shards() {
-    let r = Router::new([7; 16], 4);
+    let r = Router::new([7; 16], 4, FragConfig::default());
     let mut seen = [0usize; 4];
     for port in 40000..40400 {
         let (l, rm) = (sa(A, 80), sa(B, port));
@@ -112,12 +112,15 @@ fn the_owner_is_a_function_of_the_tuple_and_spreads_over_the_shards() {
         seen[o] += 1;
     }
     assert!(seen.iter().all(|&n| n > 0), "{seen:?}");
-    assert_eq!(Router::new([7; 16], 1).owner(sa(A, 1), sa(B, 2)), 0);
+    assert_eq!(
+        Router::new([7; 16], 1, FragConfig::default()).owner(sa(A, 1), sa(B, 2)),
+        0
+    );
 }
 
 #[test]
 fn a_full_hand_over_queue_drops_and_counts() {
-    let r = Router::new([1; 16], 2);
+    let r = Router::new([1; 16], 2, FragConfig::default());
     for _ in 0..HANDOVER_QUEUE + 5 {
         r.hand_over(1, &[0x45; 40], Checksum::Verify);
     }
