@@ -401,6 +401,32 @@ fn dropping_the_sharded_runtime_stops_every_shard_and_joins_its_thread() {
     assert_eq!(err.kind(), io::ErrorKind::NotConnected);
 }
 
+/// A task on one of the shards' threads may own the `Sharded` and drop it there: the other
+/// shards stop and are joined, the own thread is not (a thread cannot join itself: that
+/// panicked), and the task goes on to its end.
+#[test]
+fn dropping_the_sharded_runtime_on_one_of_its_own_threads_does_not_join_that_thread() {
+    let (sharded, _peer) = setup(Spread::First);
+    let other = sharded.shard(1).unwrap().clone();
+    let cell = Arc::new(std::sync::Mutex::new(None::<Sharded>));
+    let (done, finished) = std::sync::mpsc::channel();
+    let inside = cell.clone();
+    let task = async move {
+        let sharded = inside.lock().unwrap().take();
+        drop(sharded);
+        done.send(()).unwrap();
+    };
+    *cell.lock().unwrap() = Some(sharded);
+    // The lock is held while spawning: the task takes the Sharded once this line is done.
+    let runs = cell.lock().unwrap().as_ref().unwrap().spawn_on(0, task);
+    assert!(runs.is_some());
+    finished
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("the task that dropped the Sharded carried on");
+    let err = other.with_stack(|s, _| s.connection_count()).unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::NotConnected);
+}
+
 #[tokio::test]
 async fn a_udp_socket_made_from_any_shard_lives_on_the_first_where_udp_is_routed() {
     // Every packet to queue 1: UDP must still reach the socket, on shard 0.

@@ -378,7 +378,11 @@ impl Drop for Runtime {
         shared.release(core);
         // A thread is joined; a task ends by itself at its next turn (it sees the stop), and
         // cannot be waited for here, as this may run on the task's own runtime thread.
-        if let Some(t) = self.thread.take() {
+        // Not from the runtime's own thread, though: a thread cannot wait for itself (it
+        // ends by itself once this returns and its loop sees the stop).
+        if let Some(t) = self.thread.take()
+            && t.thread().id() != std::thread::current().id()
+        {
             let _ = t.join();
         }
     }

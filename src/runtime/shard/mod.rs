@@ -627,8 +627,14 @@ impl Drop for Sharded {
             core.stop("the Sharded runtime was dropped".into());
             shared.release(core);
         }
+        // Every shard's thread but the one this runs on, if it is one of them (a task given
+        // to `spawn_on` may own the `Sharded`): a thread cannot wait for itself, and it ends
+        // by itself once this returns and its loop sees the stop.
+        let me = std::thread::current().id();
         for s in &mut self.shards {
-            if let Some(t) = s.thread.take() {
+            if let Some(t) = s.thread.take()
+                && t.thread().id() != me
+            {
                 let _ = t.join();
             }
         }
