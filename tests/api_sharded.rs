@@ -238,6 +238,54 @@ async fn fragmented_segments_reach_the_shard_that_owns_their_connection() {
     assert_eq!(frag.reasm_fails, 0, "{frag:?}");
 }
 
+/// `connect` from the sharded handle never takes a port a listener there is on, as the
+/// stack's own pick does not (it picked its own ports and skipped that check).
+#[tokio::test]
+async fn connect_from_the_sharded_handle_never_takes_a_listeners_port() {
+    let (q0, p0) = MemoryDevice::pair(1500, 4096);
+    let (q1, p1) = MemoryDevice::pair(1500, 4096);
+    let cfg = synack::stack::StackConfig {
+        ephemeral_ports: (50000, 50063),
+        ..synack::stack::StackConfig::default()
+    };
+    let sharded = Runtime::builder()
+        .address(SHARDED)
+        .stack_config(cfg)
+        .build_sharded([q0, q1].map(|q| move || Ok(q)))
+        .unwrap();
+    let peer = Runtime::builder()
+        .address(PEER)
+        .build(TwoQueues {
+            queues: [p0, p1],
+            spread: Spread::Alternate,
+            sent: AtomicUsize::new(0),
+        })
+        .unwrap();
+    echo_server(
+        TcpListener::bind(&peer, SocketAddr::new(PEER, 9))
+            .await
+            .unwrap(),
+    );
+    // Half the ephemeral range taken by listeners on every shard.
+    let mut listeners = Vec::new();
+    for port in 50000..50032 {
+        listeners.push(
+            TcpListener::bind(&sharded, SocketAddr::new(SHARDED, port))
+                .await
+                .unwrap(),
+        );
+    }
+    for _ in 0..8 {
+        let s = TcpStream::connect(&sharded, SocketAddr::new(PEER, 9))
+            .await
+            .unwrap();
+        let port = s.local_addr().unwrap().port();
+        assert!((50032..=50063).contains(&port), "connected from {port}");
+        exchange(s, 1000).await;
+    }
+    drop(listeners);
+}
+
 /// Port 0 on the sharded handle picks a port free on every shard: when the first shard's pick
 /// is held on another shard, the next one (it once failed with `AddrInUse`).
 #[tokio::test]

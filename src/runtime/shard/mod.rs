@@ -490,7 +490,14 @@ impl Handle {
             if router.owner(l, remote) != target {
                 continue;
             }
-            match owner.with_stack(|s, now| s.connect_with(now, Some(l), remote, tcp))? {
+            // As the stack's own pick does: never a port a listener there takes SYNs on.
+            let opened = owner.with_stack(|s, now| {
+                if s.is_listening(l) {
+                    return Err(StackError::AddrInUse);
+                }
+                s.connect_with(now, Some(l), remote, tcp)
+            })?;
+            match opened {
                 Ok(id) => return Ok((owner, id)),
                 Err(StackError::AddrInUse) => {}
                 Err(e) => return Err(e.into()),

@@ -190,6 +190,19 @@ impl Stack {
         }
     }
 
+    /// Whether a listener (on `local` itself, or on its port at the unspecified address) would
+    /// take a SYN to `local`: a port an active open must not take as its own.
+    pub fn is_listening(&self, local: SocketAddr) -> bool {
+        let any = match local {
+            SocketAddr::V4(_) => IpAddr::from([0u8; 4]),
+            SocketAddr::V6(_) => IpAddr::from([0u16; 8]),
+        };
+        self.listen_map.contains_key(&local)
+            || self
+                .listen_map
+                .contains_key(&SocketAddr::new(any, local.port()))
+    }
+
     /// The listener for a segment to `local` that matches no connection (the precedence is in the
     /// [`intercept`](super::intercept) module doc).
     pub(super) fn find_listener(&self, local: SocketAddr) -> Option<ListenerId> {

@@ -5,7 +5,7 @@ use super::{ConnId, FourTuple, Stack, StackError};
 use crate::tcp::{self, Connection, State};
 use crate::time::Instant;
 use alloc::sync::Arc;
-use core::net::SocketAddr;
+use core::net::{IpAddr, SocketAddr};
 
 impl Stack {
     /// Active OPEN toward `remote` from an ephemeral port of a local address of its family.
@@ -39,13 +39,20 @@ impl Stack {
                 .find(|a| a.is_ipv4() == remote.is_ipv4())
                 .ok_or(StackError::NoLocalAddress)?,
         };
+        let (demux, listen_map) = (&self.demux, &self.listen_map);
+        let any = match ip {
+            IpAddr::V4(_) => IpAddr::from([0u8; 4]),
+            IpAddr::V6(_) => IpAddr::from([0u16; 8]),
+        };
         let free = self
             .ports
             .candidates(ip, remote, self.cfg.ephemeral_ports)
             .map(|port| SocketAddr::new(ip, port))
             .find(|&local| {
-                !self.demux.contains(&FourTuple { local, remote })
-                    && !self.listen_map.contains_key(&local)
+                // Not a port a listener takes SYNs on, at this address or the unspecified one.
+                !demux.contains(&FourTuple { local, remote })
+                    && !listen_map.contains_key(&local)
+                    && !listen_map.contains_key(&SocketAddr::new(any, local.port()))
             });
         match free {
             // `ip` is ours and the tuple free: what `connect_from` checks.

@@ -384,3 +384,25 @@ fn rfc6528_3_isn_and_port_depend_on_the_secret_which_debug_does_not_reveal() {
     let stack = Stack::new(StackConfig::default(), secret.clone(), &[IP_A]);
     assert_eq!(stack.secret_fingerprint(), secret.fingerprint());
 }
+
+/// An active open never takes a port a listener takes SYNs on, also one listening on the
+/// unspecified address (only an exact-address listener was skipped before).
+#[test]
+fn connect_never_takes_the_port_of_a_wildcard_listener() {
+    let cfg = StackConfig {
+        ephemeral_ports: (50000, 50001),
+        ..StackConfig::default()
+    };
+    let mut a = Stack::new(cfg, Secret::from_bytes([3; 16]), &[IP_A]);
+    a.listen(SocketAddr::new(IpAddr::from([0u8; 4]), 50000), 4)
+        .unwrap();
+    let remote = SocketAddr::new(IP_B, 80);
+    let t0 = Instant::ZERO;
+    let c = a.connect(t0, remote).unwrap();
+    assert_eq!(a.connection(c).unwrap().local().port(), 50001);
+    assert!(a.is_listening(SocketAddr::new(IP_A, 50000)));
+    assert_eq!(
+        a.connect(t0, remote),
+        Err(crate::stack::StackError::PortsExhausted)
+    );
+}
