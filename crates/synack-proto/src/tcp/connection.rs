@@ -23,10 +23,10 @@ use super::error::Error;
 use super::loss::Loss;
 use super::outcome::Outcome;
 use super::plpmtud::Search;
+use super::rare::Rare;
 use super::recovery::Recovery;
 use super::recv_buf::ReceiveBuffer;
 use super::rtt::RttEstimator;
-use super::sack_report::SackReport;
 use super::send_buf::SendBuffer;
 use super::seq::SeqNum;
 use super::state::State;
@@ -161,8 +161,6 @@ pub struct Connection {
     pub(super) rx: ReceiveBuffer,
     /// The buffers' autotuned limits under the configured maxima (see [`super::autotune`]).
     pub(super) tune: Autotune,
-    /// Which SACK blocks our ACKs report (RFC 2018 §4, RFC 2883).
-    pub(super) sack_rx: SackReport,
     pub(super) timers: TimerTable,
     pub(super) rtt: RttEstimator,
     /// The congestion controller (window growth and ssthresh).
@@ -192,9 +190,8 @@ pub struct Connection {
     pub(super) orphaned: bool,
     /// The search back up after the segment size was lowered (RFC 4821), once it was.
     pub(super) plpmtud: Option<Box<Search>>,
-    /// Reused buffer for the payload of a segment that wraps around the send ring (others
-    /// are borrowed from the ring directly).
-    pub(super) scratch: Box<[u8]>,
+    /// The SACK report and the send scratch buffer, boxed only while in use.
+    pub(super) rare: Rare,
 }
 
 impl Connection {
@@ -232,7 +229,6 @@ impl Connection {
             tx,
             rx: ReceiveBuffer::new(cfg.recv_buffer, cfg.max_ooo_ranges),
             tune,
-            sack_rx: SackReport::default(),
             timers: TimerTable::default(),
             rtt: RttEstimator::new(cfg.initial_rto, cfg.min_rto, cfg.max_rto),
             cc: AnyCc::new(
@@ -252,7 +248,7 @@ impl Connection {
             keepalive: KeepaliveTrack::default(),
             orphaned: false,
             plpmtud: None,
-            scratch: Box::default(),
+            rare: Rare::default(),
             cfg,
         }
     }
@@ -400,7 +396,7 @@ impl Connection {
             + self.addrs.allocated_bytes()
             + self.recovery.allocated_bytes()
             + self.plpmtud_allocated_bytes()
-            + self.scratch.len()
+            + self.rare.allocated_bytes()
     }
 
     /// The earliest time [`handle_timeout`](Self::handle_timeout) should be called.
@@ -890,6 +886,7 @@ impl Connection {
         let mss = usize::from(self.our_mss());
         if self.tx.is_empty() {
             self.tx.shrink_if_empty();
+            self.rare.release_scratch();
             self.tune.reset_send(mss, self.cfg.send_buffer);
             self.tx.set_capacity(self.tune.snd_buf());
         }

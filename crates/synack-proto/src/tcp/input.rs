@@ -572,7 +572,7 @@ impl Connection {
         }
         let end = (seg.seq + seg.payload.len()).min(rcv_nxt);
         if seg.seq.before(end) {
-            self.sack_rx.note_duplicate(seg.seq, end);
+            self.rare.note_duplicate(seg.seq, end);
             self.ack.now = true;
         }
     }
@@ -587,7 +587,7 @@ impl Connection {
             .ooo_range_containing(offset)
             .is_some_and(|(_, end)| offset + len <= end)
         {
-            self.sack_rx.note_duplicate(seq, seq + len);
+            self.rare.note_duplicate(seq, seq + len);
         }
     }
 
@@ -598,7 +598,7 @@ impl Connection {
         }
         if let Some((start, end)) = self.rx.ooo_range_containing(offset) {
             let rcv_nxt = self.tcb.rcv_nxt;
-            self.sack_rx
+            self.rare
                 .note_received(seq, (rcv_nxt + start, rcv_nxt + end));
         }
     }

@@ -44,6 +44,7 @@ pub mod outcome;
 mod output;
 mod plpmtud;
 pub(crate) mod rack;
+mod rare;
 pub(crate) mod recovery;
 pub(crate) mod recv_buf;
 pub(crate) mod reset;

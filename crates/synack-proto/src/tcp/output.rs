@@ -354,7 +354,8 @@ impl Connection {
             return 0;
         }
         let max = if self.tcb.ts_ok { 3 } else { 4 };
-        let n = (self.rx.ooo_ranges().count() + usize::from(self.sack_rx.dsack_pending())).min(max);
+        let n = (self.rx.ooo_ranges().count() + usize::from(self.rare.sack_rx().dsack_pending()))
+            .min(max);
         if n == 0 { 0 } else { 4 + 8 * n }
     }
 
@@ -363,7 +364,7 @@ impl Connection {
     fn sack_blocks(&mut self) -> SackBlocks {
         // The common case (in order, nothing to report) without building the closures: it
         // was 2% of a lossless bulk transfer's samples.
-        if self.sack_rx.is_empty() && self.rx.ooo_ranges().next().is_none() {
+        if self.rare.sack_rx().is_empty() && self.rx.ooo_ranges().next().is_none() {
             return SackBlocks::default();
         }
         let rcv_nxt = self.tcb.rcv_nxt;
@@ -371,8 +372,8 @@ impl Connection {
         let to_seq = |(start, end): (usize, usize)| (rcv_nxt + start, rcv_nxt + end);
         let containing = |s: SeqNum| rx.ooo_range_containing(s.since(rcv_nxt)).map(to_seq);
         let max = if self.tcb.ts_ok { 3 } else { 4 };
-        self.sack_rx
-            .blocks(containing, rx.ooo_ranges().rev().map(to_seq), max)
+        self.rare
+            .sack_blocks(containing, rx.ooo_ranges().rev().map(to_seq), max)
     }
 
     /// `len` bytes of the send buffer from sequence number `seq`, for the segment being
@@ -384,12 +385,8 @@ impl Connection {
         if self.tx.slices_at(offset, len).1.is_empty() {
             return self.tx.slices_at(offset, len).0;
         }
-        if self.scratch.len() < len {
-            self.scratch = alloc::vec![0; len].into_boxed_slice();
-        }
-        let out = self.scratch.get_mut(..len).unwrap_or_default();
-        let n = self.tx.read_at(offset, out);
-        self.scratch.get(..n).unwrap_or_default()
+        let n = self.tx.read_at(offset, self.rare.scratch(len));
+        self.rare.scratch_prefix(n)
     }
 
     fn unsent_from(&self, seq: SeqNum) -> usize {

@@ -1,0 +1,107 @@
+//! State a connection needs only now and then, on the heap only while it is in use: the
+//! SACK report of the blocks our ACKs carry (while out-of-order data or a duplicate is to be
+//! reported) and the scratch buffer for the one segment per trip around the send ring that
+//! wraps its end. An idle connection pays one pointer (8 bytes) instead of 44.
+
+use super::sack_report::SackReport;
+use super::seq::SeqNum;
+use crate::wire::tcp::SackBlocks;
+use alloc::boxed::Box;
+
+/// The boxed part of [`Rare`].
+#[derive(Debug, Default)]
+struct Parts {
+    /// Which SACK blocks our ACKs report (RFC 2018 §4, RFC 2883).
+    sack_rx: SackReport,
+    /// Reused buffer for the payload of a segment that wraps around the send ring (others
+    /// are borrowed from the ring directly); freed with the send buffer's storage.
+    scratch: Box<[u8]>,
+}
+
+/// See the module docs: `None` reads as an empty report and no scratch.
+#[derive(Debug, Default)]
+pub struct Rare(Option<Box<Parts>>);
+
+static EMPTY_REPORT: SackReport = SackReport::EMPTY;
+
+impl Rare {
+    /// The SACK report (an empty one when none is allocated).
+    pub fn sack_rx(&self) -> &SackReport {
+        self.0.as_ref().map_or(&EMPTY_REPORT, |p| &p.sack_rx)
+    }
+
+    fn parts(&mut self) -> &mut Parts {
+        self.0.get_or_insert_with(Box::default)
+    }
+
+    /// [`SackReport::note_received`], allocating the report.
+    pub fn note_received(&mut self, seq: SeqNum, block: (SeqNum, SeqNum)) {
+        self.parts().sack_rx.note_received(seq, block);
+    }
+
+    /// [`SackReport::note_duplicate`], allocating the report.
+    pub fn note_duplicate(&mut self, left: SeqNum, right: SeqNum) {
+        if left.before(right) {
+            self.parts().sack_rx.note_duplicate(left, right);
+        }
+    }
+
+    /// [`SackReport::blocks`]; frees the box once nothing is left in it.
+    pub fn sack_blocks(
+        &mut self,
+        containing: impl Fn(SeqNum) -> Option<(SeqNum, SeqNum)>,
+        rest: impl Iterator<Item = (SeqNum, SeqNum)>,
+        max: usize,
+    ) -> SackBlocks {
+        let Some(p) = self.0.as_deref_mut() else {
+            let mut empty = SackReport::EMPTY;
+            return empty.blocks(containing, rest, max);
+        };
+        let out = p.sack_rx.blocks(containing, rest, max);
+        self.release_if_unused();
+        out
+    }
+
+    /// A scratch buffer of at least `len` bytes (its first `len` returned).
+    pub fn scratch(&mut self, len: usize) -> &mut [u8] {
+        let p = self.parts();
+        if p.scratch.len() < len {
+            p.scratch = alloc::vec![0; len].into_boxed_slice();
+        }
+        p.scratch.get_mut(..len).unwrap_or_default()
+    }
+
+    /// The first `n` bytes of the scratch buffer.
+    pub fn scratch_prefix(&self, n: usize) -> &[u8] {
+        self.0
+            .as_ref()
+            .and_then(|p| p.scratch.get(..n))
+            .unwrap_or_default()
+    }
+
+    /// Frees the scratch buffer (the send buffer gave back its storage), and the box if
+    /// the report is empty too.
+    pub fn release_scratch(&mut self) {
+        if let Some(p) = self.0.as_deref_mut() {
+            p.scratch = Box::default();
+        }
+        self.release_if_unused();
+    }
+
+    fn release_if_unused(&mut self) {
+        if self
+            .0
+            .as_ref()
+            .is_some_and(|p| p.sack_rx.is_empty() && p.scratch.is_empty())
+        {
+            self.0 = None;
+        }
+    }
+
+    /// Heap bytes held: the box and the scratch buffer.
+    pub fn allocated_bytes(&self) -> usize {
+        self.0
+            .as_ref()
+            .map_or(0, |p| size_of::<Parts>() + p.scratch.len())
+    }
+}
