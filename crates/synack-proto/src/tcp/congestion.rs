@@ -201,7 +201,7 @@ impl Connection {
         if !self.tcb.sack_ok {
             return;
         }
-        let rto = self.rtt.rto_with_backoff(self.rexmit.backoff);
+        let rto = self.rto();
         let (loss, mut cx) = self.loss_parts(now);
         loss.on_tlp_timeout(&mut cx, rto);
     }

@@ -26,7 +26,7 @@ use super::plpmtud::Search;
 use super::rare::Rare;
 use super::recovery::Recovery;
 use super::recv_buf::ReceiveBuffer;
-use super::rtt::RttEstimator;
+use super::rtt::{RtoBounds, RttEstimator};
 use super::send_buf::SendBuffer;
 use super::seq::SeqNum;
 use super::state::State;
@@ -230,7 +230,7 @@ impl Connection {
             rx: ReceiveBuffer::new(cfg.recv_buffer, cfg.max_ooo_ranges),
             tune,
             timers: TimerTable::default(),
-            rtt: RttEstimator::new(cfg.initial_rto, cfg.min_rto, cfg.max_rto),
+            rtt: RttEstimator::default(),
             cc: AnyCc::new(
                 cfg.congestion_control,
                 usize::from(cfg.effective_mss(remote.is_ipv6())),
@@ -362,7 +362,9 @@ impl Connection {
 
     /// The current retransmission timeout (with backoff).
     pub fn rto(&self) -> Duration {
-        self.rtt.rto_with_backoff(self.rexmit.backoff)
+        let c = &self.cfg;
+        let bounds = RtoBounds::new(c.initial_rto, c.min_rto, c.max_rto);
+        self.rtt.rto_with_backoff(self.rexmit.backoff, bounds)
     }
 
     /// The congestion window in bytes.
@@ -734,7 +736,7 @@ impl Connection {
         }
         let outstanding = self.tcb.snd_max != self.tcb.snd_una;
         if outstanding {
-            let rto = self.rtt.rto_with_backoff(self.rexmit.backoff);
+            let rto = self.rto();
             self.timers.set_if_idle(TimerKind::Retransmit, now + rto);
         } else {
             self.timers.clear(TimerKind::Retransmit);
@@ -750,7 +752,7 @@ impl Connection {
             && unsent > 0
             && self.tcb.snd_wnd.min(self.cc.cwnd()) < unsent.min(self.tcb.send_mss);
         if window_blocked {
-            let rto = self.rtt.rto_with_backoff(self.rexmit.backoff);
+            let rto = self.rto();
             self.timers.set_if_idle(TimerKind::Persist, now + rto);
         } else {
             self.timers.clear(TimerKind::Persist);

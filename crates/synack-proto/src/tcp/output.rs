@@ -262,7 +262,7 @@ impl Connection {
                     self.stats.retransmits += 1;
                     self.rexmit.rtt_probe = None;
                     if self.timers.get(TimerKind::Retransmit).is_none() {
-                        let rto = self.rtt.rto_with_backoff(self.rexmit.backoff);
+                        let rto = self.rto();
                         self.timers.set(TimerKind::Retransmit, now + rto);
                     }
                 }
@@ -338,7 +338,7 @@ impl Connection {
         self.tcb.snd_nxt = end;
         self.tcb.snd_max = self.tcb.snd_max.max(end);
         if self.timers.get(TimerKind::Retransmit).is_none() {
-            let rto = self.rtt.rto_with_backoff(self.rexmit.backoff);
+            let rto = self.rto();
             self.timers.set(TimerKind::Retransmit, now + rto);
         }
         if !retransmission {
