@@ -128,8 +128,29 @@ pub(super) struct Retransmit {
     pub retries: u32,
     /// RTO backoff exponent.
     pub backoff: u32,
+    /// A segment is being timed for an RTT sample (see [`Retransmit::rtt_probe`]); the
+    /// three fields rather than an `Option` of a pair save the option's 8-byte tag.
+    probe_armed: bool,
+    /// The timed segment's end sequence number.
+    probe_end: SeqNum,
+    /// When the timed segment was sent.
+    probe_sent: Instant,
+}
+
+impl Retransmit {
     /// The segment being timed for an RTT sample: (end sequence number, send time).
-    pub rtt_probe: Option<(SeqNum, Instant)>,
+    pub fn rtt_probe(&self) -> Option<(SeqNum, Instant)> {
+        self.probe_armed
+            .then_some((self.probe_end, self.probe_sent))
+    }
+
+    /// Starts timing a segment, or (`None`) stops.
+    pub fn set_rtt_probe(&mut self, probe: Option<(SeqNum, Instant)>) {
+        self.probe_armed = probe.is_some();
+        if let Some((end, sent)) = probe {
+            (self.probe_end, self.probe_sent) = (end, sent);
+        }
+    }
 }
 
 /// Keep-alive bookkeeping (RFC 1122 §4.2.3.6).
@@ -651,7 +672,7 @@ impl Connection {
         if !self.loss_on_rto() {
             self.tcb.snd_nxt = self.tcb.snd_una;
         }
-        self.rexmit.rtt_probe = None;
+        self.rexmit.set_rtt_probe(None);
         self.rexmit.head = false;
     }
 

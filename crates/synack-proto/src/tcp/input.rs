@@ -404,7 +404,7 @@ impl Connection {
             let ts_rtt = ts_rtt.map(|ms| Duration::from_millis(u64::from(ms)));
             if let Some(rtt) = ts_rtt {
                 self.rtt.sample(rtt);
-                self.rexmit.rtt_probe = None;
+                self.rexmit.set_rtt_probe(None);
             }
             rtt = self.on_new_ack(now, ack, ts_rtt);
         }
@@ -493,13 +493,13 @@ impl Connection {
     /// RFC 6298 with Karn's rule: only a segment never retransmitted is timed. Returns the
     /// sample taken, if any.
     pub(super) fn take_rtt_sample(&mut self, now: Instant, ack: SeqNum) -> Option<Duration> {
-        let (end, sent) = self.rexmit.rtt_probe?;
+        let (end, sent) = self.rexmit.rtt_probe()?;
         if !ack.after_eq(end) {
             return None;
         }
         let rtt = now.saturating_duration_since(sent);
         self.rtt.sample(rtt);
-        self.rexmit.rtt_probe = None;
+        self.rexmit.set_rtt_probe(None);
         Some(rtt)
     }
 

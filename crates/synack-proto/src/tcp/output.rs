@@ -260,7 +260,7 @@ impl Connection {
                     self.note_sent(now, at, seg_len);
                 } else {
                     self.stats.retransmits += 1;
-                    self.rexmit.rtt_probe = None;
+                    self.rexmit.set_rtt_probe(None);
                     if self.timers.get(TimerKind::Retransmit).is_none() {
                         let rto = self.rto();
                         self.timers.set(TimerKind::Retransmit, now + rto);
@@ -328,12 +328,12 @@ impl Connection {
         let retransmission = end.before_eq(self.tcb.snd_max);
         if retransmission {
             self.stats.retransmits += 1;
-        } else if self.rexmit.rtt_probe.is_none() && self.rexmit.backoff == 0 {
-            self.rexmit.rtt_probe = Some((end, now));
+        } else if self.rexmit.rtt_probe().is_none() && self.rexmit.backoff == 0 {
+            self.rexmit.set_rtt_probe(Some((end, now)));
         }
         if retransmission || self.rexmit.backoff > 0 {
             // Karn: no sample from anything sent around a retransmission.
-            self.rexmit.rtt_probe = None;
+            self.rexmit.set_rtt_probe(None);
         }
         self.tcb.snd_nxt = end;
         self.tcb.snd_max = self.tcb.snd_max.max(end);
