@@ -31,7 +31,7 @@
 //! buffer memory; in steady state no operation allocates. Nothing here panics on
 //! any input (STYLE R9).
 
-use super::send_buf::{Growth, copy_into, grown, ring_slices, wrap};
+use super::send_buf::{Growth, copy_into, grown, narrow, ring_slices, wide, wrap};
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 
@@ -87,17 +87,6 @@ impl Ranges {
                 + v.capacity() * core::mem::size_of::<(usize, usize)>()
         })
     }
-}
-
-/// A count the invariants keep under the 32-bit capacity, narrowed (saturating, never
-/// wrapping, should one ever not be).
-fn narrow(n: usize) -> u32 {
-    u32::try_from(n).unwrap_or(u32::MAX)
-}
-
-/// A 32-bit count widened for arithmetic with offsets and lengths.
-fn wide(n: u32) -> usize {
-    usize::try_from(n).unwrap_or(usize::MAX)
 }
 
 impl ReceiveBuffer {
