@@ -772,32 +772,40 @@ impl Connection {
             && !outstanding
             && unsent > 0
             && self.tcb.snd_wnd.min(self.cc.cwnd()) < unsent.min(self.tcb.send_mss);
-        if window_blocked {
-            let rto = self.rto();
-            self.timers.set_if_idle(TimerKind::Persist, now + rto);
-        } else {
-            self.timers.clear(TimerKind::Persist);
-        }
         // Keep-alive: only an idle synchronized connection, nothing in flight or waiting.
         let idle = matches!(self.state, State::Established | State::CloseWait)
             && !outstanding
             && unsent == 0;
-        match self.cfg.keepalive {
-            Some(ka) if idle => {
-                let at = if self.keepalive.sent == 0 {
-                    self.keepalive.last_rx + ka.idle
-                } else {
-                    self.keepalive.last_sent + ka.interval
-                };
-                self.timers.set(TimerKind::KeepAlive, at.max(now));
-            }
-            _ => self.timers.clear(TimerKind::KeepAlive),
+        let keepalive_at = match self.cfg.keepalive {
+            Some(ka) if idle => Some(if self.keepalive.sent == 0 {
+                self.keepalive.last_rx + ka.idle
+            } else {
+                self.keepalive.last_sent + ka.interval
+            }),
+            _ => None,
+        };
+        let fin_wait_2 = self.state == State::FinWait2 && self.orphaned;
+        // Persist, KeepAlive and FinWait2 share one slot of the table, since at most one of
+        // them applies (see `TimerTable`): those that do not are cleared before one is armed.
+        if !window_blocked {
+            self.timers.clear(TimerKind::Persist);
         }
-        if self.state == State::FinWait2 && self.orphaned {
+        if keepalive_at.is_none() {
+            self.timers.clear(TimerKind::KeepAlive);
+        }
+        if !fin_wait_2 {
+            self.timers.clear(TimerKind::FinWait2);
+        }
+        if window_blocked {
+            let rto = self.rto();
+            self.timers.set_if_idle(TimerKind::Persist, now + rto);
+        }
+        if let Some(at) = keepalive_at {
+            self.timers.set(TimerKind::KeepAlive, at.max(now));
+        }
+        if fin_wait_2 {
             self.timers
                 .set_if_idle(TimerKind::FinWait2, now + self.cfg.fin_wait_2_timeout);
-        } else {
-            self.timers.clear(TimerKind::FinWait2);
         }
         // Storage that holds nothing is released once it has stayed empty for RECLAIM_IDLE.
         // Not at once: a bulk sender's buffer empties on every ACK that catches up with the
