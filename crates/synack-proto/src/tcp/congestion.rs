@@ -9,6 +9,7 @@ use super::cc::{AckSample, CongestionControl, RateSample};
 use super::connection::Connection;
 use super::loss::{self, Loss, Rexmit};
 use super::recovery::NewAck;
+use super::send_buf::wide;
 use super::seq::SeqNum;
 use crate::time::{Duration, Instant};
 use crate::wire::TcpRepr;
@@ -211,7 +212,7 @@ impl Connection {
     pub(super) fn take_tlp(&mut self, mss: usize) -> Option<Option<Rexmit>> {
         let in_flight = self.tcb.snd_nxt.since(self.tcb.snd_una);
         let unsent = self.unsent();
-        let (snd_una, snd_wnd, fin_seq) = (self.tcb.snd_una, self.tcb.snd_wnd, self.fin.seq);
+        let (snd_una, snd_wnd, fin_seq) = (self.tcb.snd_una, wide(self.tcb.snd_wnd), self.fin.seq);
         self.loss
             .take_tlp(mss, snd_una, unsent, in_flight, snd_wnd, fin_seq)
     }

@@ -27,7 +27,7 @@ use super::rare::Rare;
 use super::recovery::Recovery;
 use super::recv_buf::ReceiveBuffer;
 use super::rtt::{RtoBounds, RttEstimator};
-use super::send_buf::SendBuffer;
+use super::send_buf::{SendBuffer, wide};
 use super::seq::SeqNum;
 use super::state::State;
 /// Kept at its old path; the counters now live beside [`LazyStats`].
@@ -57,14 +57,15 @@ pub struct Tcb {
     pub snd_nxt: SeqNum,
     /// Highest sequence number sent so far plus one (snd_nxt rewinds on a timeout; this does not).
     pub snd_max: SeqNum,
-    /// Send window, in bytes (already scaled).
-    pub snd_wnd: usize,
+    /// Send window, in bytes (already scaled): a 16-bit field shifted by at most 14
+    /// (RFC 7323 §2.3), so under 2^30 and 32 bits.
+    pub snd_wnd: u32,
     /// Segment sequence number used for the last window update.
     pub snd_wl1: SeqNum,
     /// Segment acknowledgment number used for the last window update.
     pub snd_wl2: SeqNum,
     /// Largest window the peer has offered (for sender silly window avoidance).
-    pub max_snd_wnd: usize,
+    pub max_snd_wnd: u32,
     /// Shift applied to the peer's window field (RFC 7323), 0 when not negotiated.
     pub snd_wscale: u8,
     /// Shift we apply to our window field, 0 when not negotiated.
@@ -75,8 +76,8 @@ pub struct Tcb {
     pub rcv_nxt: SeqNum,
     /// Right edge of the window we last advertised (RCV.NXT + RCV.WND); never moves left.
     pub rcv_adv: SeqNum,
-    /// Effective send MSS: min(peer's MSS option, our own).
-    pub send_mss: usize,
+    /// Effective send MSS: min(peer's MSS option, our own), so at most 65,535.
+    pub send_mss: u32,
     /// Both sides offered window scaling on their SYNs.
     pub wscale_ok: bool,
     /// Both sides offered timestamps on their SYNs (RFC 7323 §3.2).
@@ -228,7 +229,7 @@ impl Connection {
             snd_una: iss,
             snd_nxt: iss,
             snd_max: iss,
-            send_mss: usize::from(cfg.effective_mss(remote.is_ipv6())),
+            send_mss: u32::from(cfg.effective_mss(remote.is_ipv6())),
             // A per-connection timestamp offset; the ISS is already a keyed hash of the 4-tuple.
             ts_offset: iss.get(),
             rcv_wscale: if cfg.window_scaling {
@@ -308,7 +309,7 @@ impl Connection {
     /// The most payload one segment carries: the send MSS less the timestamp option.
     pub fn max_payload(&self) -> usize {
         let options = if self.tcb.ts_ok { 12 } else { 0 };
-        self.tcb.send_mss.saturating_sub(options).max(1)
+        wide(self.tcb.send_mss).saturating_sub(options).max(1)
     }
 
     /// The MSS we advertise: the path MTU minus headers, capped by the configuration.
@@ -771,7 +772,7 @@ impl Connection {
         let window_blocked = self.state.is_synchronized()
             && !outstanding
             && unsent > 0
-            && self.tcb.snd_wnd.min(self.cc.cwnd()) < unsent.min(self.tcb.send_mss);
+            && wide(self.tcb.snd_wnd).min(self.cc.cwnd()) < unsent.min(wide(self.tcb.send_mss));
         // Keep-alive: only an idle synchronized connection, nothing in flight or waiting.
         let idle = matches!(self.state, State::Established | State::CloseWait)
             && !outstanding
@@ -887,7 +888,9 @@ impl Connection {
     /// The least growth of the right edge worth announcing (receiver-side SWS avoidance,
     /// RFC 9293 §3.8.6.2.2: min(half the buffer, one MSS)).
     pub(super) fn window_update_threshold(&self) -> usize {
-        (self.tune.rcv_buf() / 2).min(self.tcb.send_mss).max(1)
+        (self.tune.rcv_buf() / 2)
+            .min(wide(self.tcb.send_mss))
+            .max(1)
     }
 
     /// The sequence number of the next byte the application will read.

@@ -5,6 +5,7 @@ use super::connection::{Connection, PendingRst};
 use super::error::Error;
 use super::outcome::Outcome;
 use super::reset;
+use super::send_buf::{narrow, wide};
 use super::seq::SeqNum;
 use super::state::State;
 use crate::time::{Duration, Instant};
@@ -116,7 +117,7 @@ impl Connection {
         }
         if self.tcb.snd_una.after(self.tcb.iss) {
             // Our SYN is acknowledged: ESTABLISHED, and "form an ACK segment <SEQ=SND.NXT><ACK=RCV.NXT>".
-            self.tcb.snd_wnd = usize::from(seg.window);
+            self.tcb.snd_wnd = u32::from(seg.window);
             self.tcb.max_snd_wnd = self.tcb.snd_wnd;
             self.tcb.snd_wl1 = seg.seq;
             self.tcb.snd_wl2 = seg.ack;
@@ -134,7 +135,7 @@ impl Connection {
             // Simultaneous open: "enter SYN-RECEIVED, form a SYN,ACK segment".
             self.state = State::SynReceived;
             self.tcb.snd_nxt = self.tcb.iss;
-            self.tcb.snd_wnd = usize::from(seg.window);
+            self.tcb.snd_wnd = u32::from(seg.window);
             self.tcb.snd_wl1 = seg.seq;
         }
     }
@@ -190,7 +191,7 @@ impl Connection {
                 self.take_syn_options(seg);
                 self.init_receive_window();
             }
-            self.tcb.snd_wnd = usize::from(seg.window);
+            self.tcb.snd_wnd = u32::from(seg.window);
             self.tcb.max_snd_wnd = self.tcb.snd_wnd;
             self.tcb.snd_wl1 = seg.seq;
             self.tcb.snd_wl2 = seg.ack;
@@ -367,7 +368,7 @@ impl Connection {
                 }
                 self.tcb.snd_wl1 = seg.seq;
                 self.tcb.snd_wl2 = ack;
-                self.tcb.snd_wnd = usize::from(seg.window) << self.tcb.snd_wscale;
+                self.tcb.snd_wnd = u32::from(seg.window) << self.tcb.snd_wscale;
                 self.tcb.max_snd_wnd = self.tcb.snd_wnd;
             } else {
                 self.rst = Some(PendingRst {
@@ -383,12 +384,13 @@ impl Connection {
             self.challenge_ack(now, left);
             return false;
         }
-        let oldest_ok = self.tcb.snd_una - self.tcb.max_snd_wnd.max(1);
+        let oldest_ok = self.tcb.snd_una - wide(self.tcb.max_snd_wnd.max(1));
         if ack.before(oldest_ok) {
             self.challenge_ack(now, left);
             return false;
         }
-        let window = usize::from(seg.window) << self.tcb.snd_wscale;
+        // At most 65,535 << 14 (RFC 7323 §2.3), under 2^30.
+        let window = u32::from(seg.window) << self.tcb.snd_wscale;
         let una_before = self.tcb.snd_una;
         let before = self.delivery_snapshot();
         let mut rtt = None;
@@ -625,7 +627,7 @@ impl Connection {
         // Without the option, the default send MSS is 536 (IPv4) or 1220 (IPv6) (§3.7.1).
         let default_mss = if self.remote().is_ipv4() { 536 } else { 1220 };
         let peer_mss = seg.options.mss.map_or(default_mss, usize::from).max(1);
-        self.tcb.send_mss = peer_mss.min(usize::from(self.our_mss())).max(1);
+        self.tcb.send_mss = narrow(peer_mss.min(usize::from(self.our_mss())).max(1));
         if let Some(ts) = seg.options.timestamps.filter(|_| self.cfg.timestamps) {
             self.tcb.ts_ok = true;
             self.tcb.ts_recent = ts.tsval;

@@ -5,6 +5,7 @@ use super::connection::Connection;
 use super::loss::Rexmit;
 use super::plpmtud::Probing;
 use super::reset::Reset;
+use super::send_buf::wide;
 use super::seq::SeqNum;
 use super::state::State;
 use super::timer::TimerKind;
@@ -129,7 +130,9 @@ impl Connection {
                 },
             )
         };
-        let usable = self.tcb.snd_wnd.saturating_sub(in_flight).min(cwnd_room);
+        let usable = wide(self.tcb.snd_wnd)
+            .saturating_sub(in_flight)
+            .min(cwnd_room);
         let mut len = unsent.min(usable).min(burst);
         let fin_unsent =
             self.fin.queued && self.fin.seq.is_none_or(|f| self.tcb.snd_nxt.before_eq(f));
@@ -161,7 +164,7 @@ impl Connection {
             let nagle_holds = !self.cfg.nodelay && in_flight > 0;
             // Sender-side silly window avoidance (§3.8.6.2.1): don't send a small window-limited
             // segment unless it is at least half the largest window offered.
-            let sws_holds = len < unsent && len < self.tcb.max_snd_wnd / 2;
+            let sws_holds = len < unsent && len < wide(self.tcb.max_snd_wnd) / 2;
             if nagle_holds || sws_holds {
                 return None;
             }

@@ -42,6 +42,7 @@
 use super::cc::CongestionControl;
 use super::connection::Connection;
 use super::recovery::DUPACK_THRESHOLD;
+use super::send_buf::{narrow, wide};
 use super::seq::SeqNum;
 use crate::time::Instant;
 use alloc::boxed::Box;
@@ -115,8 +116,8 @@ impl Connection {
     /// Lowers the send MSS to `mss` at `now` (a packet-too-big error, black-hole detection):
     /// the search back up rests for the probe interval first.
     pub(super) fn lower_send_mss(&mut self, now: Instant, mss: usize) {
-        let negotiated = self.tcb.send_mss;
-        self.tcb.send_mss = mss;
+        let negotiated = wide(self.tcb.send_mss);
+        self.tcb.send_mss = narrow(mss);
         // Before our SYN is acknowledged the handshake has yet to settle the MSS.
         if self.tcb.snd_una == self.tcb.iss {
             return;
@@ -141,7 +142,7 @@ impl Connection {
     /// A packet-too-big error said the path carries segments of `mss` but the send MSS is no
     /// larger: nothing above `mss` is worth probing in this round.
     pub(super) fn mtu_search_cap(&mut self, now: Instant, mss: usize) {
-        let (send_mss, interval) = (self.tcb.send_mss, self.cfg.mtu_probe_interval);
+        let (send_mss, interval) = (wide(self.tcb.send_mss), self.cfg.mtu_probe_interval);
         if let Some(s) = self.plpmtud.as_deref_mut() {
             s.high = s.high.min(mss);
             rest_if_narrow(s, now, send_mss, interval);
@@ -166,7 +167,11 @@ impl Connection {
         {
             return Probing::No;
         }
-        let (send_mss, snd_nxt, snd_wnd) = (self.tcb.send_mss, self.tcb.snd_nxt, self.tcb.snd_wnd);
+        let (send_mss, snd_nxt, snd_wnd) = (
+            wide(self.tcb.send_mss),
+            self.tcb.snd_nxt,
+            wide(self.tcb.snd_wnd),
+        );
         let (cwnd, pipe) = (self.cc.cwnd(), self.send_pipe());
         let Some(s) = self.plpmtud.as_deref_mut() else {
             return Probing::No;
@@ -225,7 +230,7 @@ impl Connection {
         if !self.tcb.sack_ok {
             s.repair_until = Some(p.end);
         }
-        rest_if_narrow(s, now, self.tcb.send_mss, self.cfg.mtu_probe_interval);
+        rest_if_narrow(s, now, wide(self.tcb.send_mss), self.cfg.mtu_probe_interval);
         self.stats.mtu_probes_lost += 1;
     }
 
@@ -249,8 +254,8 @@ impl Connection {
         };
         s.probe = None;
         self.stats.mtu_probes_acked += 1;
-        self.tcb.send_mss = p.mss;
-        let (send_mss, interval) = (self.tcb.send_mss, self.cfg.mtu_probe_interval);
+        self.tcb.send_mss = narrow(p.mss);
+        let (send_mss, interval) = (wide(self.tcb.send_mss), self.cfg.mtu_probe_interval);
         match self.plpmtud.as_deref_mut() {
             // Back at the negotiated size: nothing left to search.
             Some(s) if send_mss >= s.top => self.plpmtud = None,
