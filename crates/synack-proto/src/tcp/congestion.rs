@@ -212,7 +212,8 @@ impl Connection {
     pub(super) fn take_tlp(&mut self, mss: usize) -> Option<Option<Rexmit>> {
         let in_flight = self.tcb.snd_nxt.since(self.tcb.snd_una);
         let unsent = self.unsent();
-        let (snd_una, snd_wnd, fin_seq) = (self.tcb.snd_una, wide(self.tcb.snd_wnd), self.fin.seq);
+        let (snd_una, snd_wnd, fin_seq) =
+            (self.tcb.snd_una, wide(self.tcb.snd_wnd), self.fin.seq());
         self.loss
             .take_tlp(mss, snd_una, unsent, in_flight, snd_wnd, fin_seq)
     }
@@ -225,7 +226,7 @@ impl Connection {
     /// RFC 6675 NextSeg rule 1: the first lost segment, if cwnd leaves room for it.
     pub(super) fn next_rexmit(&self, mss: usize) -> Option<Rexmit> {
         self.loss
-            .next_rexmit(mss, self.tcb.snd_una, self.fin.seq, self.cc.cwnd())
+            .next_rexmit(mss, self.tcb.snd_una, self.fin.seq(), self.cc.cwnd())
     }
 
     /// A data segment `[seq, seq + len)` (FIN included) went out at `now`, new or again.

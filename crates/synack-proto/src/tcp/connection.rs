@@ -107,15 +107,39 @@ pub(super) struct PendingRst {
     pub ack: Option<SeqNum>,
 }
 
-/// Our FIN and the peer's.
+/// Our FIN and the peer's: 12 bytes, where two `Option<SeqNum>` beside the flag took 20.
 #[derive(Clone, Copy, Debug, Default)]
 pub(super) struct Fins {
     /// Our user called CLOSE: a FIN follows the queued data.
     pub queued: bool,
+    /// Our FIN has been sent, occupying `seq_at`.
+    sent: bool,
+    /// The peer's FIN has been seen, at `remote_at`.
+    seen: bool,
+    seq_at: SeqNum,
+    remote_at: SeqNum,
+}
+
+impl Fins {
     /// The sequence number our FIN occupies, once it has been sent.
-    pub seq: Option<SeqNum>,
+    pub fn seq(&self) -> Option<SeqNum> {
+        self.sent.then_some(self.seq_at)
+    }
+
+    /// Our FIN was sent at `seq`.
+    pub fn set_seq(&mut self, seq: SeqNum) {
+        (self.sent, self.seq_at) = (true, seq);
+    }
+
     /// The sequence number of the peer's FIN, once seen (perhaps ahead of RCV.NXT).
-    pub remote: Option<SeqNum>,
+    pub fn remote(&self) -> Option<SeqNum> {
+        self.seen.then_some(self.remote_at)
+    }
+
+    /// The peer's FIN is at `seq`.
+    pub fn set_remote(&mut self, seq: SeqNum) {
+        (self.seen, self.remote_at) = (true, seq);
+    }
 }
 
 /// Retransmission and probing state beside the timers.
@@ -434,7 +458,7 @@ impl Connection {
     }
 
     pub(super) fn peer_fin_consumed(&self) -> bool {
-        self.fin.remote.is_some_and(|f| self.tcb.rcv_nxt.after(f))
+        self.fin.remote().is_some_and(|f| self.tcb.rcv_nxt.after(f))
     }
 
     // ---- user calls (§3.10.2–§3.10.6) ----
@@ -717,7 +741,7 @@ impl Connection {
 
     /// The peer's FIN has arrived (whether or not the data before it was read).
     pub fn is_peer_fin_received(&self) -> bool {
-        self.fin.remote.is_some()
+        self.fin.remote().is_some()
     }
 
     /// The user let go of the connection: what was received and not read is discarded, an
@@ -841,7 +865,7 @@ impl Connection {
 
     /// Our FIN has been acknowledged.
     pub(super) fn fin_acked(&self) -> bool {
-        self.fin.seq.is_some_and(|f| self.tcb.snd_una.after(f))
+        self.fin.seq().is_some_and(|f| self.tcb.snd_una.after(f))
     }
 
     pub(super) fn enter_closed(&mut self) {

@@ -469,7 +469,7 @@ impl Connection {
         // Our FIN is covered when SND.UNA <= FIN < SEG.ACK.
         let fin_acked = self
             .fin
-            .seq
+            .seq()
             .is_some_and(|f| f.in_window(self.tcb.snd_una, ack));
         let data_acked = acked.saturating_sub(syn_acked + usize::from(fin_acked));
         self.tx.consume(data_acked);
@@ -546,8 +546,8 @@ impl Connection {
                     }
                 }
             }
-            if t.fin && stored_all && self.fin.remote.is_none() {
-                self.fin.remote = Some(t.seq + t.payload.len());
+            if t.fin && stored_all && self.fin.remote().is_none() {
+                self.fin.set_remote(t.seq + t.payload.len());
             }
             if t.fin && offset > 0 {
                 // A FIN beyond a hole is out of order too: a duplicate ACK at once tells the
@@ -607,7 +607,7 @@ impl Connection {
 
     /// Step eight: the peer's FIN, once every byte before it has arrived.
     fn process_fin(&mut self, now: Instant) {
-        let Some(fin) = self.fin.remote else { return };
+        let Some(fin) = self.fin.remote() else { return };
         if fin != self.tcb.rcv_nxt || !self.state.may_receive() {
             return;
         }

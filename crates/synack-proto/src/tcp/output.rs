@@ -70,7 +70,7 @@ impl Connection {
         if self.rexmit.head {
             self.rexmit.head = false;
             let len = self.tx.len().min(mss);
-            let fin = self.fin.seq.is_some() && !self.fin_acked() && len == self.tx.len();
+            let fin = self.fin.seq().is_some() && !self.fin_acked() && len == self.tx.len();
             if len > 0 || fin {
                 self.recovery.on_retransmit(len);
                 return Some(Segment::Data {
@@ -135,7 +135,7 @@ impl Connection {
             .min(cwnd_room);
         let mut len = unsent.min(usable).min(burst);
         let fin_unsent =
-            self.fin.queued && self.fin.seq.is_none_or(|f| self.tcb.snd_nxt.before_eq(f));
+            self.fin.queued && self.fin.seq().is_none_or(|f| self.tcb.snd_nxt.before_eq(f));
         // Segmentation offload: the partial last piece of a large segment would leave as a small
         // segment, so it goes only where a small segment may (below: the end of the data with
         // Nagle off, or with the FIN); otherwise it waits like any small segment.
@@ -251,8 +251,8 @@ impl Connection {
                 }
                 if fin {
                     flags |= TcpFlags::FIN;
-                    if self.fin.seq.is_none() {
-                        self.fin.seq = Some(at + len);
+                    if self.fin.seq().is_none() {
+                        self.fin.set_seq(at + len);
                     }
                 }
                 let seg_len = len + usize::from(fin);
