@@ -96,8 +96,9 @@ pub struct Tcb {
 pub(super) struct AckState {
     /// An ACK must go out at the next `poll_transmit`.
     pub now: bool,
-    /// Full-sized (or any) data segments received since our last ACK.
-    pub segments: u32,
+    /// Full-sized (or any) data segments received since our last ACK, saturating: only
+    /// whether it reached 2 matters, so 16 bits do.
+    pub segments: u16,
 }
 
 /// A pending RST to send: sequence number and, if ACK is set, the acknowledgment number.

@@ -534,7 +534,7 @@ impl Connection {
                     // a segment the sender's offload coalesced (TSO/GRO, as over TUN) counts as
                     // the segments it carries, or a 20-segment burst would wait 40 ms.
                     let mss = usize::from(self.our_mss()).max(1);
-                    let carried = u32::try_from(t.payload.len().div_ceil(mss)).unwrap_or(u32::MAX);
+                    let carried = u16::try_from(t.payload.len().div_ceil(mss)).unwrap_or(u16::MAX);
                     self.ack.segments = self.ack.segments.saturating_add(carried.max(1));
                     if self.ack.segments >= 2 {
                         self.ack.now = true;
