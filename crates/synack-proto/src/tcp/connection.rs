@@ -231,8 +231,10 @@ pub struct Connection {
     pub(super) soft_error: bool,
     /// Counters, on the heap only once one moves.
     pub(super) stats: LazyStats,
-    /// Keep-alive bookkeeping (RFC 1122 §4.2.3.6).
-    pub(super) keepalive: KeepaliveTrack,
+    /// Keep-alive bookkeeping (RFC 1122 §4.2.3.6), on the heap for a connection whose
+    /// configuration has keep-alives (a connection's keep-alive setting never changes), and
+    /// absent otherwise: 8 bytes rather than 24 for the default.
+    pub(super) keepalive: Option<Box<KeepaliveTrack>>,
     /// The user has let go of this connection (FIN-WAIT-2 then times out).
     pub(super) orphaned: bool,
     /// The search back up after the segment size was lowered (RFC 4821), once it was.
@@ -292,7 +294,7 @@ impl Connection {
             error: None,
             soft_error: false,
             stats: LazyStats::default(),
-            keepalive: KeepaliveTrack::default(),
+            keepalive: cfg.keepalive.map(|_| Box::default()),
             orphaned: false,
             plpmtud: None,
             rare: Rare::default(),
@@ -446,6 +448,10 @@ impl Connection {
             + self.recovery.allocated_bytes()
             + self.plpmtud_allocated_bytes()
             + self.rare.allocated_bytes()
+            + self
+                .keepalive
+                .as_ref()
+                .map_or(0, |_| size_of::<KeepaliveTrack>())
     }
 
     /// The earliest time [`handle_timeout`](Self::handle_timeout) should be called.
@@ -717,14 +723,16 @@ impl Connection {
     }
 
     fn on_keepalive_timeout(&mut self, now: Instant) {
-        let Some(ka) = self.cfg.keepalive else { return };
-        if self.keepalive.sent >= ka.probes {
+        let (Some(ka), Some(track)) = (self.cfg.keepalive, self.keepalive.as_deref_mut()) else {
+            return;
+        };
+        if track.sent >= ka.probes {
             self.fail(Error::TimedOut);
             return;
         }
-        self.keepalive.sent += 1;
-        self.keepalive.last_sent = now;
-        self.keepalive.now = true;
+        track.sent += 1;
+        track.last_sent = now;
+        track.now = true;
     }
 
     /// Turns Nagle's algorithm off (`true`) or back on for data sent from now on.
@@ -802,11 +810,11 @@ impl Connection {
         let idle = matches!(self.state, State::Established | State::CloseWait)
             && !outstanding
             && unsent == 0;
-        let keepalive_at = match self.cfg.keepalive {
-            Some(ka) if idle => Some(if self.keepalive.sent == 0 {
-                self.keepalive.last_rx + ka.idle
+        let keepalive_at = match (self.cfg.keepalive, self.keepalive.as_deref()) {
+            (Some(ka), Some(track)) if idle => Some(if track.sent == 0 {
+                track.last_rx + ka.idle
             } else {
-                self.keepalive.last_sent + ka.interval
+                track.last_sent + ka.interval
             }),
             _ => None,
         };

@@ -34,8 +34,10 @@ impl Connection {
         let before = self.state;
         let mut left = challenge_budget;
         // Anything from the peer proves it alive (keep-alive, RFC 9293 §3.8.4).
-        self.keepalive.last_rx = now;
-        self.keepalive.sent = 0;
+        if let Some(track) = self.keepalive.as_deref_mut() {
+            track.last_rx = now;
+            track.sent = 0;
+        }
         match self.state {
             State::Closed => self.rst = reset::reply_to(seg).map(PendingRst::from_reply),
             State::Listen => self.segment_in_listen(seg),

@@ -39,7 +39,11 @@ impl Connection {
             // ESTABLISHED state").
             State::FinWait1 if syn_unacked && self.tx.is_empty() => self.next_data_segment(now),
             _ if syn_unacked => None,
-            _ if core::mem::take(&mut self.keepalive.now) => {
+            _ if self
+                .keepalive
+                .as_deref_mut()
+                .is_some_and(|k| core::mem::take(&mut k.now)) =>
+            {
                 self.stats.keepalive_probes += 1;
                 Some(Segment::Probe)
             }
