@@ -219,12 +219,8 @@ pub struct Connection {
     /// Our FIN and the peer's.
     pub(super) fin: Fins,
     pub(super) ack: AckState,
-    pub(super) rst: Option<PendingRst>,
     /// Retransmission and probing beyond the timers themselves.
     pub(super) rexmit: Retransmit,
-    /// Start of the current one-second challenge-ACK budget and how much of it is spent.
-    /// The start is in milliseconds of [`Instant`], modulo 2^32 (4 bytes, not 8).
-    pub(super) challenge_window: (u32, u32),
     pub(super) error: Option<Error>,
     /// An ICMP error said the peer could not be reached (RFC 1122 §4.2.3.9): a time-out then
     /// reports `Unreachable`.
@@ -288,9 +284,7 @@ impl Connection {
             loss: Loss::default(),
             fin: Fins::default(),
             ack: AckState::default(),
-            rst: None,
             rexmit: Retransmit::default(),
-            challenge_window: (0, 0),
             error: None,
             soft_error: false,
             stats: LazyStats::default(),
@@ -461,7 +455,7 @@ impl Connection {
 
     /// True when the connection holds no state worth keeping (CLOSED with nothing to send).
     pub fn is_closed(&self) -> bool {
-        self.state == State::Closed && self.rst.is_none()
+        self.state == State::Closed && !self.rare.rst_pending()
     }
 
     pub(super) fn peer_fin_consumed(&self) -> bool {
@@ -621,10 +615,10 @@ impl Connection {
             | State::FinWait2
             | State::CloseWait => {
                 // SND.MAX, not a rewound SND.NXT, so the peer finds the RST in its window.
-                self.rst = Some(PendingRst {
+                self.rare.set_rst(Some(PendingRst {
                     seq: self.tcb.snd_max,
                     ack: None,
-                });
+                }));
             }
             _ => {}
         }
@@ -968,7 +962,7 @@ impl Connection {
     /// A challenge ACK (RFC 5961 §3.2, §4.2, §5.2), rate limited per connection and by what
     /// is `left` of the stack-wide budget (§7); one sent is taken from `left`.
     pub(super) fn challenge_ack(&mut self, now: Instant, left: &mut u32) {
-        let (start, count) = self.challenge_window;
+        let (start, count) = self.rare.challenge_window();
         let now_ms = now.total_millis() as u32;
         let (start, count) = if now_ms.wrapping_sub(start) >= 1000 {
             (now_ms, 0)
@@ -979,9 +973,9 @@ impl Connection {
             self.ack.now = true;
             self.stats.challenge_acks += 1;
             *left -= 1;
-            self.challenge_window = (start, count + 1);
+            self.rare.set_challenge_window((start, count + 1));
         } else {
-            self.challenge_window = (start, count);
+            self.rare.set_challenge_window((start, count));
         }
     }
 }

@@ -39,7 +39,9 @@ impl Connection {
             track.sent = 0;
         }
         match self.state {
-            State::Closed => self.rst = reset::reply_to(seg).map(PendingRst::from_reply),
+            State::Closed => self
+                .rare
+                .set_rst(reset::reply_to(seg).map(PendingRst::from_reply)),
             State::Listen => self.segment_in_listen(seg),
             State::SynSent => self.segment_in_syn_sent(now, seg),
             _ => self.segment_synchronized(now, seg, &mut left),
@@ -57,10 +59,10 @@ impl Connection {
         // "Second, check for an ACK": any acknowledgment is bad; reset with <SEQ=SEG.ACK><CTL=RST>
         // "and return" — still listening.
         if seg.flags.ack() {
-            self.rst = Some(PendingRst {
+            self.rare.set_rst(Some(PendingRst {
                 seq: seg.ack,
                 ack: None,
-            });
+            }));
             return;
         }
         // "Third, check for a SYN." A SYN that also carries FIN is not an opening anyone
@@ -87,10 +89,10 @@ impl Connection {
         let ack_ok = seg.flags.ack() && seg.ack.after(tcb.iss) && seg.ack.before_eq(tcb.snd_max);
         if seg.flags.ack() && !ack_ok {
             if !seg.flags.rst() {
-                self.rst = Some(PendingRst {
+                self.rare.set_rst(Some(PendingRst {
                     seq: seg.ack,
                     ack: None,
-                });
+                }));
             }
             return;
         }
@@ -373,10 +375,10 @@ impl Connection {
                 self.tcb.snd_wnd = u32::from(seg.window) << self.tcb.snd_wscale;
                 self.tcb.max_snd_wnd = self.tcb.snd_wnd;
             } else {
-                self.rst = Some(PendingRst {
+                self.rare.set_rst(Some(PendingRst {
                     seq: ack,
                     ack: None,
-                });
+                }));
                 return false;
             }
         }

@@ -20,7 +20,7 @@ impl Connection {
     /// [`local`](Self::local) → [`remote`](Self::remote).
     #[must_use]
     pub fn poll_transmit(&mut self, now: Instant) -> Option<TcpRepr<'_>> {
-        if let Some(rst) = self.rst.take() {
+        if let Some(rst) = self.rare.take_rst() {
             let reset = Reset {
                 seq: rst.seq,
                 ack: rst.ack,

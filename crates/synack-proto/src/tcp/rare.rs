@@ -1,8 +1,10 @@
 //! State a connection needs only now and then, on the heap only while it is in use: the
 //! SACK report of the blocks our ACKs carry (while out-of-order data or a duplicate is to be
-//! reported) and the scratch buffer for the one segment per trip around the send ring that
-//! wraps its end. An idle connection pays one pointer (8 bytes) instead of 44.
+//! reported), the scratch buffer for the one segment per trip around the send ring that
+//! wraps its end, a RST waiting to be sent, and the challenge-ACK budget once one was
+//! sent. An idle connection pays one pointer (8 bytes) instead of 64.
 
+use super::connection::PendingRst;
 use super::sack_report::SackReport;
 use super::seq::SeqNum;
 use crate::wire::tcp::SackBlocks;
@@ -16,6 +18,12 @@ struct Parts {
     /// Reused buffer for the payload of a segment that wraps around the send ring (others
     /// are borrowed from the ring directly); freed with the send buffer's storage.
     scratch: Box<[u8]>,
+    /// A RST to send at the next `poll_transmit`.
+    rst: Option<PendingRst>,
+    /// Start of the current one-second challenge-ACK budget and how much of it is spent
+    /// (see `Connection::challenge_ack`); the start is in milliseconds of `Instant`, modulo
+    /// 2^32. Kept once it has left its initial `(0, 0)`, which reads the same.
+    challenge_window: (u32, u32),
 }
 
 /// See the module docs: `None` reads as an empty report and no scratch.
@@ -32,6 +40,39 @@ impl Rare {
 
     fn parts(&mut self) -> &mut Parts {
         self.0.get_or_insert_with(Box::default)
+    }
+
+    /// Whether a RST waits to be sent.
+    pub fn rst_pending(&self) -> bool {
+        self.0.as_ref().is_some_and(|p| p.rst.is_some())
+    }
+
+    /// Sets (or with `None` drops) the RST to send next.
+    pub fn set_rst(&mut self, rst: Option<PendingRst>) {
+        if rst.is_some() || self.0.is_some() {
+            self.parts().rst = rst;
+            self.release_if_unused();
+        }
+    }
+
+    /// Takes the RST to send, if one waits.
+    pub fn take_rst(&mut self) -> Option<PendingRst> {
+        let rst = self.0.as_deref_mut()?.rst.take()?;
+        self.release_if_unused();
+        Some(rst)
+    }
+
+    /// The challenge-ACK window: `(start, spent)`.
+    pub fn challenge_window(&self) -> (u32, u32) {
+        self.0.as_ref().map_or((0, 0), |p| p.challenge_window)
+    }
+
+    /// Sets the challenge-ACK window.
+    pub fn set_challenge_window(&mut self, window: (u32, u32)) {
+        if window != (0, 0) || self.0.is_some() {
+            self.parts().challenge_window = window;
+            self.release_if_unused();
+        }
     }
 
     /// [`SackReport::note_received`], allocating the report.
@@ -89,11 +130,12 @@ impl Rare {
     }
 
     fn release_if_unused(&mut self) {
-        if self
-            .0
-            .as_ref()
-            .is_some_and(|p| p.sack_rx.is_empty() && p.scratch.is_empty())
-        {
+        if self.0.as_ref().is_some_and(|p| {
+            p.sack_rx.is_empty()
+                && p.scratch.is_empty()
+                && p.rst.is_none()
+                && p.challenge_window == (0, 0)
+        }) {
             self.0 = None;
         }
     }
