@@ -88,8 +88,15 @@ pub struct Tcb {
     pub ts_recent: u32,
     /// Last.ACK.sent: the acknowledgment number of our latest segment (RFC 7323 §4.3).
     pub last_ack_sent: SeqNum,
-    /// Per-connection offset added to our timestamp clock (RFC 7323 §7.1).
-    pub ts_offset: u32,
+}
+
+impl Tcb {
+    /// The per-connection offset added to our timestamp clock (RFC 7323 §7.1): the ISS,
+    /// already a keyed hash of the 4-tuple (and fixed for the connection's life, so it
+    /// takes no field of its own).
+    pub fn ts_offset(&self) -> u32 {
+        self.iss.get()
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -253,8 +260,6 @@ impl Connection {
             snd_nxt: iss,
             snd_max: iss,
             send_mss: u32::from(cfg.effective_mss(remote.is_ipv6())),
-            // A per-connection timestamp offset; the ISS is already a keyed hash of the 4-tuple.
-            ts_offset: iss.get(),
             rcv_wscale: if cfg.window_scaling {
                 window_shift_for(cfg.recv_buffer)
             } else {
@@ -324,7 +329,7 @@ impl Connection {
 
     /// Our timestamp clock (milliseconds plus the connection's offset), for TSval.
     pub(super) fn ts_now(&self, now: Instant) -> u32 {
-        (now.total_millis() as u32).wrapping_add(self.tcb.ts_offset)
+        (now.total_millis() as u32).wrapping_add(self.tcb.ts_offset())
     }
 
     /// The most payload one segment carries: the send MSS less the timestamp option.
