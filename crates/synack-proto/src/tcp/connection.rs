@@ -22,7 +22,6 @@ use super::endpoints::Endpoints;
 use super::error::Error;
 use super::loss::Loss;
 use super::outcome::Outcome;
-use super::plpmtud::Search;
 use super::rare::Rare;
 use super::recovery::Recovery;
 use super::recv_buf::ReceiveBuffer;
@@ -240,9 +239,9 @@ pub struct Connection {
     pub(super) keepalive: Option<Box<KeepaliveTrack>>,
     /// The user has let go of this connection (FIN-WAIT-2 then times out).
     pub(super) orphaned: bool,
-    /// The search back up after the segment size was lowered (RFC 4821), once it was.
-    pub(super) plpmtud: Option<Box<Search>>,
-    /// The SACK report and the send scratch buffer, boxed only while in use.
+    /// What is used only now and then (see [`Rare`]): the SACK report, the send scratch
+    /// buffer, a pending RST, the challenge-ACK window and the path MTU search, boxed only
+    /// while in use.
     pub(super) rare: Rare,
 }
 
@@ -295,7 +294,6 @@ impl Connection {
             stats: LazyStats::default(),
             keepalive: cfg.keepalive.map(|_| Box::default()),
             orphaned: false,
-            plpmtud: None,
             rare: Rare::default(),
             cfg,
         }
@@ -445,7 +443,6 @@ impl Connection {
             + self.cc.allocated_bytes()
             + self.addrs.allocated_bytes()
             + self.recovery.allocated_bytes()
-            + self.plpmtud_allocated_bytes()
             + self.rare.allocated_bytes()
             + self
                 .keepalive

@@ -1,10 +1,12 @@
 //! State a connection needs only now and then, on the heap only while it is in use: the
 //! SACK report of the blocks our ACKs carry (while out-of-order data or a duplicate is to be
 //! reported), the scratch buffer for the one segment per trip around the send ring that
-//! wraps its end, a RST waiting to be sent, and the challenge-ACK budget once one was
-//! sent. An idle connection pays one pointer (8 bytes) instead of 64.
+//! wraps its end, a RST waiting to be sent, the challenge-ACK budget once one was sent, and
+//! the path MTU search back up after the segment size was lowered (RFC 4821). An idle
+//! connection pays one pointer (8 bytes) instead of 72.
 
 use super::connection::PendingRst;
+use super::plpmtud::Search;
 use super::sack_report::SackReport;
 use super::seq::SeqNum;
 use crate::wire::tcp::SackBlocks;
@@ -24,6 +26,8 @@ struct Parts {
     /// (see `Connection::challenge_ack`); the start is in milliseconds of `Instant`, modulo
     /// 2^32. Kept once it has left its initial `(0, 0)`, which reads the same.
     challenge_window: (u32, u32),
+    /// The search back up after the segment size was lowered (RFC 4821), once it was.
+    plpmtud: Option<Search>,
 }
 
 /// See the module docs: `None` reads as an empty report and no scratch.
@@ -73,6 +77,29 @@ impl Rare {
             self.parts().challenge_window = window;
             self.release_if_unused();
         }
+    }
+
+    /// The path MTU search (RFC 4821), if one runs.
+    pub fn plpmtud(&self) -> Option<&Search> {
+        self.0.as_ref()?.plpmtud.as_ref()
+    }
+
+    /// The path MTU search, mutably, if one runs.
+    pub fn plpmtud_mut(&mut self) -> Option<&mut Search> {
+        self.0.as_deref_mut()?.plpmtud.as_mut()
+    }
+
+    /// The path MTU search, started with `start()` if none runs.
+    pub fn plpmtud_or_insert_with(&mut self, start: impl FnOnce() -> Search) -> &mut Search {
+        self.parts().plpmtud.get_or_insert_with(start)
+    }
+
+    /// Ends the path MTU search.
+    pub fn clear_plpmtud(&mut self) {
+        if let Some(p) = self.0.as_deref_mut() {
+            p.plpmtud = None;
+        }
+        self.release_if_unused();
     }
 
     /// [`SackReport::note_received`], allocating the report.
@@ -135,6 +162,7 @@ impl Rare {
                 && p.scratch.is_empty()
                 && p.rst.is_none()
                 && p.challenge_window == (0, 0)
+                && p.plpmtud.is_none()
         }) {
             self.0 = None;
         }
