@@ -279,7 +279,7 @@ impl Connection {
             rx: ReceiveBuffer::new(cfg.recv_buffer, cfg.max_ooo_ranges),
             tune,
             timers: TimerTable::default(),
-            rtt: RttEstimator::default(),
+            rtt: RttEstimator::new(RtoBounds::new(cfg.initial_rto, cfg.min_rto, cfg.max_rto)),
             cc: AnyCc::new(
                 cfg.congestion_control,
                 usize::from(cfg.effective_mss(remote.is_ipv6())),
@@ -408,9 +408,14 @@ impl Connection {
 
     /// The current retransmission timeout (with backoff).
     pub fn rto(&self) -> Duration {
+        self.rtt
+            .rto_with_backoff(self.rexmit.backoff, || self.rto_bounds())
+    }
+
+    /// The configured RTO bounds.
+    pub(super) fn rto_bounds(&self) -> RtoBounds {
         let c = &self.cfg;
-        let bounds = RtoBounds::new(c.initial_rto, c.min_rto, c.max_rto);
-        self.rtt.rto_with_backoff(self.rexmit.backoff, bounds)
+        RtoBounds::new(c.initial_rto, c.min_rto, c.max_rto)
     }
 
     /// The congestion window in bytes.
@@ -787,8 +792,11 @@ impl Connection {
         }
         let outstanding = self.tcb.snd_max != self.tcb.snd_una;
         if outstanding {
-            let rto = self.rto();
-            self.timers.set_if_idle(TimerKind::Retransmit, now + rto);
+            // `set_if_idle`, without computing the RTO when the timer already runs.
+            if self.timers.get(TimerKind::Retransmit).is_none() {
+                let rto = self.rto();
+                self.timers.set(TimerKind::Retransmit, now + rto);
+            }
         } else {
             self.timers.clear(TimerKind::Retransmit);
             self.timers.clear(TimerKind::Tlp);
@@ -806,8 +814,8 @@ impl Connection {
         let idle = matches!(self.state, State::Established | State::CloseWait)
             && !outstanding
             && unsent == 0;
-        let keepalive_at = match (self.cfg.keepalive, self.keepalive.as_deref()) {
-            (Some(ka), Some(track)) if idle => Some(if track.sent == 0 {
+        let keepalive_at = match (idle, &self.cfg.keepalive, self.keepalive.as_deref()) {
+            (true, Some(ka), Some(track)) => Some(if track.sent == 0 {
                 track.last_rx + ka.idle
             } else {
                 track.last_sent + ka.interval
@@ -816,26 +824,22 @@ impl Connection {
         };
         let fin_wait_2 = self.state == State::FinWait2 && self.orphaned;
         // Persist, KeepAlive and FinWait2 share one slot of the table, since at most one of
-        // them applies (see `TimerTable`): those that do not are cleared before one is armed.
-        if !window_blocked {
-            self.timers.clear(TimerKind::Persist);
-        }
-        if keepalive_at.is_none() {
-            self.timers.clear(TimerKind::KeepAlive);
-        }
-        if !fin_wait_2 {
-            self.timers.clear(TimerKind::FinWait2);
-        }
+        // them applies (see `TimerTable`; TimeWait, the fourth, only in TIME-WAIT, handled
+        // above): the slot is cleared unless the one that applies holds it, then armed.
         if window_blocked {
-            let rto = self.rto();
-            self.timers.set_if_idle(TimerKind::Persist, now + rto);
-        }
-        if let Some(at) = keepalive_at {
+            self.timers.clear_shared_unless(TimerKind::Persist);
+            if self.timers.get(TimerKind::Persist).is_none() {
+                let rto = self.rto();
+                self.timers.set(TimerKind::Persist, now + rto);
+            }
+        } else if let Some(at) = keepalive_at {
             self.timers.set(TimerKind::KeepAlive, at.max(now));
-        }
-        if fin_wait_2 {
+        } else if fin_wait_2 {
+            self.timers.clear_shared_unless(TimerKind::FinWait2);
             self.timers
                 .set_if_idle(TimerKind::FinWait2, now + self.cfg.fin_wait_2_timeout);
+        } else {
+            self.timers.clear_shared_unless(TimerKind::TimeWait);
         }
         // Storage that holds nothing is released once it has stayed empty for RECLAIM_IDLE.
         // Not at once: a bulk sender's buffer empties on every ACK that catches up with the

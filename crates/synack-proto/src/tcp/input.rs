@@ -409,7 +409,8 @@ impl Connection {
                 .filter(|&ms| ms < 60_000);
             let ts_rtt = ts_rtt.map(|ms| Duration::from_millis(u64::from(ms)));
             if let Some(rtt) = ts_rtt {
-                self.rtt.sample(rtt);
+                let bounds = self.rto_bounds();
+                self.rtt.sample(rtt, bounds);
                 self.rexmit.set_rtt_probe(None);
             }
             rtt = self.on_new_ack(now, ack, ts_rtt);
@@ -504,7 +505,8 @@ impl Connection {
             return None;
         }
         let rtt = now.saturating_duration_since(sent);
-        self.rtt.sample(rtt);
+        let bounds = self.rto_bounds();
+        self.rtt.sample(rtt, bounds);
         self.rexmit.set_rtt_probe(None);
         Some(rtt)
     }

@@ -140,6 +140,16 @@ impl TimerTable {
         }
     }
 
+    /// Disarms the shared slot unless `kind` holds it (for `rearm_timers`, which arms at most
+    /// one of the kinds that share it).
+    pub fn clear_shared_unless(&mut self, kind: TimerKind) {
+        if self.shared != kind
+            && let Some(deadline) = self.at.get_mut(SHARED)
+        {
+            *deadline = UNARMED;
+        }
+    }
+
     /// Disarms every timer.
     pub fn clear_all(&mut self) {
         self.at = [UNARMED; SLOTS];
