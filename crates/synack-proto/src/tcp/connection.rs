@@ -160,27 +160,29 @@ pub(super) struct Retransmit {
     pub retries: u32,
     /// RTO backoff exponent.
     pub backoff: u32,
-    /// A segment is being timed for an RTT sample (see [`Retransmit::rtt_probe`]); the
-    /// three fields rather than an `Option` of a pair save the option's 8-byte tag.
-    probe_armed: bool,
-    /// The timed segment's end sequence number.
+    /// The end sequence number of the segment timed for an RTT sample (see
+    /// [`Retransmit::rtt_probe`]), meaningful while `probe_sent` is set. Beside the
+    /// `Option` of the send time rather than inside an `Option` of the pair, it saves 8
+    /// bytes; a flag in place of that `Option` would save 8 more, but measured ~470 more
+    /// instructions per connection lifecycle.
     probe_end: SeqNum,
     /// When the timed segment was sent.
-    probe_sent: Instant,
+    probe_sent: Option<Instant>,
 }
 
 impl Retransmit {
     /// The segment being timed for an RTT sample: (end sequence number, send time).
     pub fn rtt_probe(&self) -> Option<(SeqNum, Instant)> {
-        self.probe_armed
-            .then_some((self.probe_end, self.probe_sent))
+        self.probe_sent.map(|t| (self.probe_end, t))
     }
-
     /// Starts timing a segment, or (`None`) stops.
     pub fn set_rtt_probe(&mut self, probe: Option<(SeqNum, Instant)>) {
-        self.probe_armed = probe.is_some();
-        if let Some((end, sent)) = probe {
-            (self.probe_end, self.probe_sent) = (end, sent);
+        match probe {
+            Some((end, sent)) => {
+                self.probe_end = end;
+                self.probe_sent = Some(sent);
+            }
+            None => self.probe_sent = None,
         }
     }
 }
