@@ -1,6 +1,7 @@
 //! Arriving packets: parsing, demultiplexing to a connection or a listener, the RSTs for
 //! segments that match nothing, and what the stack does with a connection's [`Outcome`].
 
+use super::slots::Owner;
 use super::{ConnId, FourTuple, Stack};
 use crate::tcp::Outcome;
 use crate::tcp::reset::{self, Reset};
@@ -205,7 +206,7 @@ impl Stack {
             self.time_wait = self.time_wait.saturating_sub(1);
         }
         let Some(e) = self.entry(id) else { return };
-        let lid = e.listener;
+        let lid = e.listener.map(Owner::id);
         self.counters.abort_on_timeout += u64::from(out.timed_out);
         self.counters.attempt_fails += u64::from(out.attempt_failed);
         self.counters.estab_resets += u64::from(out.reset_established);

@@ -2,6 +2,7 @@
 //! accept queue of established ones (a real backlog, unlike one-socket-per-connection designs).
 
 use super::held::HeldSyns;
+use super::slots::Owner;
 use super::{ConnId, FourTuple, ListenerId, Stack, StackError};
 use crate::tcp::{self, Connection};
 use crate::time::Instant;
@@ -105,7 +106,7 @@ impl Stack {
             .enumerate()
             .filter_map(|(i, s)| {
                 let e = s.entry.as_ref()?;
-                (e.listener == Some(id)).then_some(ConnId {
+                (e.listener.map(Owner::id) == Some(id)).then_some(ConnId {
                     index: i as u32,
                     generation: s.generation,
                 })

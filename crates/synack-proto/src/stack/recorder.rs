@@ -90,7 +90,7 @@ impl SenderSample {
             cwnd,
             ssthresh,
             in_flight: tcb.snd_nxt.since(tcb.snd_una),
-            snd_wnd: tcb.snd_wnd,
+            snd_wnd: tcb.snd_wnd as usize,
             srtt: c.srtt(),
             rto: c.rto(),
             phase,

@@ -11,7 +11,7 @@ use alloc::boxed::Box;
 pub(super) struct Entry {
     pub(super) conn: Connection,
     /// The listener that owns this connection until it is accepted.
-    pub(super) listener: Option<ListenerId>,
+    pub(super) listener: Option<Owner>,
     /// The user let go of the handle (close/abort): free the slot once CLOSED.
     pub(super) released: bool,
     /// Still in the demux table.
@@ -26,6 +26,19 @@ pub(super) struct Entry {
     pub(super) end_time_wait: bool,
     /// Bytes the application handed to `send` and read with `recv` (for [`ConnInfo`]).
     pub(super) app_bytes: AppBytes,
+}
+
+/// The listener that owns an entry, as a 32-bit index: 8 bytes with its `Option`, where an
+/// `Option<ListenerId>` (a `usize`) takes 16. [`Stack::insert`] refuses a listener index
+/// beyond 32 bits (over four billion listeners) rather than truncate it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) struct Owner(u32);
+
+impl Owner {
+    /// The listener's handle.
+    pub(super) fn id(self) -> ListenerId {
+        ListenerId(usize::try_from(self.0).unwrap_or(usize::MAX))
+    }
 }
 
 #[derive(Debug, Default)]
@@ -55,6 +68,10 @@ impl Stack {
         if self.live >= self.cfg.max_connections {
             return Err(StackError::TooManyConnections);
         }
+        let listener = listener
+            .map(|l| u32::try_from(l.0).map(Owner))
+            .transpose()
+            .map_err(|_| StackError::TooManyConnections)?;
         let entry = Entry {
             conn,
             listener,

@@ -81,7 +81,7 @@ impl ConnInfo {
             cwnd: conn.cwnd(),
             ssthresh: Some(conn.ssthresh()).filter(|&t| t != usize::MAX),
             cc: conn.cc_name(),
-            snd_wnd: conn.tcb().snd_wnd,
+            snd_wnd: usize::try_from(conn.tcb().snd_wnd).unwrap_or(usize::MAX),
             retransmits: stats.retransmits,
             timeouts: stats.timeouts,
             bytes_acked: app.sent.saturating_sub(conn.send_queue() as u64),

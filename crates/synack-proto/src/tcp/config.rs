@@ -12,9 +12,11 @@ pub struct Config {
     /// An upper bound on the MSS below what the MTU allows (RFC 9293 §3.7.1); the default
     /// (65495) adds no limit.
     pub mss: u16,
-    /// Send buffer capacity in bytes (unacknowledged plus unsent data).
+    /// Send buffer capacity in bytes (unacknowledged plus unsent data); at most
+    /// `u32::MAX` is used (a larger value saturates there, as autotuning always did).
     pub send_buffer: usize,
-    /// Receive buffer capacity in bytes (bounds the advertised window).
+    /// Receive buffer capacity in bytes (bounds the advertised window); at most `u32::MAX`
+    /// is used, as for `send_buffer` (a window can advertise under 2^30 anyway).
     pub recv_buffer: usize,
     /// Maximum number of disjoint out-of-order ranges held for reassembly.
     pub max_ooo_ranges: usize,

@@ -9,6 +9,7 @@ use super::cc::{AckSample, CongestionControl, RateSample};
 use super::connection::Connection;
 use super::loss::{self, Loss, Rexmit};
 use super::recovery::NewAck;
+use super::send_buf::wide;
 use super::seq::SeqNum;
 use crate::time::{Duration, Instant};
 use crate::wire::TcpRepr;
@@ -201,7 +202,7 @@ impl Connection {
         if !self.tcb.sack_ok {
             return;
         }
-        let rto = self.rtt.rto_with_backoff(self.rexmit.backoff);
+        let rto = self.rto();
         let (loss, mut cx) = self.loss_parts(now);
         loss.on_tlp_timeout(&mut cx, rto);
     }
@@ -211,7 +212,8 @@ impl Connection {
     pub(super) fn take_tlp(&mut self, mss: usize) -> Option<Option<Rexmit>> {
         let in_flight = self.tcb.snd_nxt.since(self.tcb.snd_una);
         let unsent = self.unsent();
-        let (snd_una, snd_wnd, fin_seq) = (self.tcb.snd_una, self.tcb.snd_wnd, self.fin.seq);
+        let (snd_una, snd_wnd, fin_seq) =
+            (self.tcb.snd_una, wide(self.tcb.snd_wnd), self.fin.seq());
         self.loss
             .take_tlp(mss, snd_una, unsent, in_flight, snd_wnd, fin_seq)
     }
@@ -224,7 +226,7 @@ impl Connection {
     /// RFC 6675 NextSeg rule 1: the first lost segment, if cwnd leaves room for it.
     pub(super) fn next_rexmit(&self, mss: usize) -> Option<Rexmit> {
         self.loss
-            .next_rexmit(mss, self.tcb.snd_una, self.fin.seq, self.cc.cwnd())
+            .next_rexmit(mss, self.tcb.snd_una, self.fin.seq(), self.cc.cwnd())
     }
 
     /// A data segment `[seq, seq + len)` (FIN included) went out at `now`, new or again.

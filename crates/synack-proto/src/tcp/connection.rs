@@ -22,12 +22,11 @@ use super::endpoints::Endpoints;
 use super::error::Error;
 use super::loss::Loss;
 use super::outcome::Outcome;
-use super::plpmtud::Search;
+use super::rare::Rare;
 use super::recovery::Recovery;
 use super::recv_buf::ReceiveBuffer;
-use super::rtt::RttEstimator;
-use super::sack_report::SackReport;
-use super::send_buf::SendBuffer;
+use super::rtt::{RtoBounds, RttEstimator};
+use super::send_buf::{SendBuffer, wide};
 use super::seq::SeqNum;
 use super::state::State;
 /// Kept at its old path; the counters now live beside [`LazyStats`].
@@ -57,14 +56,15 @@ pub struct Tcb {
     pub snd_nxt: SeqNum,
     /// Highest sequence number sent so far plus one (snd_nxt rewinds on a timeout; this does not).
     pub snd_max: SeqNum,
-    /// Send window, in bytes (already scaled).
-    pub snd_wnd: usize,
+    /// Send window, in bytes (already scaled): a 16-bit field shifted by at most 14
+    /// (RFC 7323 §2.3), so under 2^30 and 32 bits.
+    pub snd_wnd: u32,
     /// Segment sequence number used for the last window update.
     pub snd_wl1: SeqNum,
     /// Segment acknowledgment number used for the last window update.
     pub snd_wl2: SeqNum,
     /// Largest window the peer has offered (for sender silly window avoidance).
-    pub max_snd_wnd: usize,
+    pub max_snd_wnd: u32,
     /// Shift applied to the peer's window field (RFC 7323), 0 when not negotiated.
     pub snd_wscale: u8,
     /// Shift we apply to our window field, 0 when not negotiated.
@@ -75,8 +75,8 @@ pub struct Tcb {
     pub rcv_nxt: SeqNum,
     /// Right edge of the window we last advertised (RCV.NXT + RCV.WND); never moves left.
     pub rcv_adv: SeqNum,
-    /// Effective send MSS: min(peer's MSS option, our own).
-    pub send_mss: usize,
+    /// Effective send MSS: min(peer's MSS option, our own), so at most 65,535.
+    pub send_mss: u32,
     /// Both sides offered window scaling on their SYNs.
     pub wscale_ok: bool,
     /// Both sides offered timestamps on their SYNs (RFC 7323 §3.2).
@@ -87,16 +87,24 @@ pub struct Tcb {
     pub ts_recent: u32,
     /// Last.ACK.sent: the acknowledgment number of our latest segment (RFC 7323 §4.3).
     pub last_ack_sent: SeqNum,
-    /// Per-connection offset added to our timestamp clock (RFC 7323 §7.1).
-    pub ts_offset: u32,
+}
+
+impl Tcb {
+    /// The per-connection offset added to our timestamp clock (RFC 7323 §7.1): the ISS,
+    /// already a keyed hash of the 4-tuple (and fixed for the connection's life, so it
+    /// takes no field of its own).
+    pub fn ts_offset(&self) -> u32 {
+        self.iss.get()
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default)]
 pub(super) struct AckState {
     /// An ACK must go out at the next `poll_transmit`.
     pub now: bool,
-    /// Full-sized (or any) data segments received since our last ACK.
-    pub segments: u32,
+    /// Full-sized (or any) data segments received since our last ACK, saturating: only
+    /// whether it reached 2 matters, so 16 bits do.
+    pub segments: u16,
 }
 
 /// A pending RST to send: sequence number and, if ACK is set, the acknowledgment number.
@@ -106,15 +114,39 @@ pub(super) struct PendingRst {
     pub ack: Option<SeqNum>,
 }
 
-/// Our FIN and the peer's.
+/// Our FIN and the peer's: 12 bytes, where two `Option<SeqNum>` beside the flag took 20.
 #[derive(Clone, Copy, Debug, Default)]
 pub(super) struct Fins {
     /// Our user called CLOSE: a FIN follows the queued data.
     pub queued: bool,
+    /// Our FIN has been sent, occupying `seq_at`.
+    sent: bool,
+    /// The peer's FIN has been seen, at `remote_at`.
+    seen: bool,
+    seq_at: SeqNum,
+    remote_at: SeqNum,
+}
+
+impl Fins {
     /// The sequence number our FIN occupies, once it has been sent.
-    pub seq: Option<SeqNum>,
+    pub fn seq(&self) -> Option<SeqNum> {
+        self.sent.then_some(self.seq_at)
+    }
+
+    /// Our FIN was sent at `seq`.
+    pub fn set_seq(&mut self, seq: SeqNum) {
+        (self.sent, self.seq_at) = (true, seq);
+    }
+
     /// The sequence number of the peer's FIN, once seen (perhaps ahead of RCV.NXT).
-    pub remote: Option<SeqNum>,
+    pub fn remote(&self) -> Option<SeqNum> {
+        self.seen.then_some(self.remote_at)
+    }
+
+    /// The peer's FIN is at `seq`.
+    pub fn set_remote(&mut self, seq: SeqNum) {
+        (self.seen, self.remote_at) = (true, seq);
+    }
 }
 
 /// Retransmission and probing state beside the timers.
@@ -128,8 +160,31 @@ pub(super) struct Retransmit {
     pub retries: u32,
     /// RTO backoff exponent.
     pub backoff: u32,
+    /// The end sequence number of the segment timed for an RTT sample (see
+    /// [`Retransmit::rtt_probe`]), meaningful while `probe_sent` is set. Beside the
+    /// `Option` of the send time rather than inside an `Option` of the pair, it saves 8
+    /// bytes; a flag in place of that `Option` would save 8 more, but measured ~470 more
+    /// instructions per connection lifecycle.
+    probe_end: SeqNum,
+    /// When the timed segment was sent.
+    probe_sent: Option<Instant>,
+}
+
+impl Retransmit {
     /// The segment being timed for an RTT sample: (end sequence number, send time).
-    pub rtt_probe: Option<(SeqNum, Instant)>,
+    pub fn rtt_probe(&self) -> Option<(SeqNum, Instant)> {
+        self.probe_sent.map(|t| (self.probe_end, t))
+    }
+    /// Starts timing a segment, or (`None`) stops.
+    pub fn set_rtt_probe(&mut self, probe: Option<(SeqNum, Instant)>) {
+        match probe {
+            Some((end, sent)) => {
+                self.probe_end = end;
+                self.probe_sent = Some(sent);
+            }
+            None => self.probe_sent = None,
+        }
+    }
 }
 
 /// Keep-alive bookkeeping (RFC 1122 §4.2.3.6).
@@ -161,8 +216,6 @@ pub struct Connection {
     pub(super) rx: ReceiveBuffer,
     /// The buffers' autotuned limits under the configured maxima (see [`super::autotune`]).
     pub(super) tune: Autotune,
-    /// Which SACK blocks our ACKs report (RFC 2018 §4, RFC 2883).
-    pub(super) sack_rx: SackReport,
     pub(super) timers: TimerTable,
     pub(super) rtt: RttEstimator,
     /// The congestion controller (window growth and ssthresh).
@@ -174,27 +227,24 @@ pub struct Connection {
     /// Our FIN and the peer's.
     pub(super) fin: Fins,
     pub(super) ack: AckState,
-    pub(super) rst: Option<PendingRst>,
     /// Retransmission and probing beyond the timers themselves.
     pub(super) rexmit: Retransmit,
-    /// Start of the current one-second challenge-ACK budget and how much of it is spent.
-    /// The start is in milliseconds of [`Instant`], modulo 2^32 (4 bytes, not 8).
-    pub(super) challenge_window: (u32, u32),
     pub(super) error: Option<Error>,
     /// An ICMP error said the peer could not be reached (RFC 1122 §4.2.3.9): a time-out then
     /// reports `Unreachable`.
     pub(super) soft_error: bool,
     /// Counters, on the heap only once one moves.
     pub(super) stats: LazyStats,
-    /// Keep-alive bookkeeping (RFC 1122 §4.2.3.6).
-    pub(super) keepalive: KeepaliveTrack,
+    /// Keep-alive bookkeeping (RFC 1122 §4.2.3.6), on the heap for a connection whose
+    /// configuration has keep-alives (a connection's keep-alive setting never changes), and
+    /// absent otherwise: 8 bytes rather than 24 for the default.
+    pub(super) keepalive: Option<Box<KeepaliveTrack>>,
     /// The user has let go of this connection (FIN-WAIT-2 then times out).
     pub(super) orphaned: bool,
-    /// The search back up after the segment size was lowered (RFC 4821), once it was.
-    pub(super) plpmtud: Option<Box<Search>>,
-    /// Reused buffer for the payload of a segment that wraps around the send ring (others
-    /// are borrowed from the ring directly).
-    pub(super) scratch: Box<[u8]>,
+    /// What is used only now and then (see [`Rare`]): the SACK report, the send scratch
+    /// buffer, a pending RST, the challenge-ACK window and the path MTU search, boxed only
+    /// while in use.
+    pub(super) rare: Rare,
 }
 
 impl Connection {
@@ -210,9 +260,7 @@ impl Connection {
             snd_una: iss,
             snd_nxt: iss,
             snd_max: iss,
-            send_mss: usize::from(cfg.effective_mss(remote.is_ipv6())),
-            // A per-connection timestamp offset; the ISS is already a keyed hash of the 4-tuple.
-            ts_offset: iss.get(),
+            send_mss: u32::from(cfg.effective_mss(remote.is_ipv6())),
             rcv_wscale: if cfg.window_scaling {
                 window_shift_for(cfg.recv_buffer)
             } else {
@@ -232,9 +280,8 @@ impl Connection {
             tx,
             rx: ReceiveBuffer::new(cfg.recv_buffer, cfg.max_ooo_ranges),
             tune,
-            sack_rx: SackReport::default(),
             timers: TimerTable::default(),
-            rtt: RttEstimator::new(cfg.initial_rto, cfg.min_rto, cfg.max_rto),
+            rtt: RttEstimator::new(RtoBounds::new(cfg.initial_rto, cfg.min_rto, cfg.max_rto)),
             cc: AnyCc::new(
                 cfg.congestion_control,
                 usize::from(cfg.effective_mss(remote.is_ipv6())),
@@ -243,16 +290,13 @@ impl Connection {
             loss: Loss::default(),
             fin: Fins::default(),
             ack: AckState::default(),
-            rst: None,
             rexmit: Retransmit::default(),
-            challenge_window: (0, 0),
             error: None,
             soft_error: false,
             stats: LazyStats::default(),
-            keepalive: KeepaliveTrack::default(),
+            keepalive: cfg.keepalive.map(|_| Box::default()),
             orphaned: false,
-            plpmtud: None,
-            scratch: Box::default(),
+            rare: Rare::default(),
             cfg,
         }
     }
@@ -285,13 +329,13 @@ impl Connection {
 
     /// Our timestamp clock (milliseconds plus the connection's offset), for TSval.
     pub(super) fn ts_now(&self, now: Instant) -> u32 {
-        (now.total_millis() as u32).wrapping_add(self.tcb.ts_offset)
+        (now.total_millis() as u32).wrapping_add(self.tcb.ts_offset())
     }
 
     /// The most payload one segment carries: the send MSS less the timestamp option.
     pub fn max_payload(&self) -> usize {
         let options = if self.tcb.ts_ok { 12 } else { 0 };
-        self.tcb.send_mss.saturating_sub(options).max(1)
+        wide(self.tcb.send_mss).saturating_sub(options).max(1)
     }
 
     /// The MSS we advertise: the path MTU minus headers, capped by the configuration.
@@ -366,7 +410,14 @@ impl Connection {
 
     /// The current retransmission timeout (with backoff).
     pub fn rto(&self) -> Duration {
-        self.rtt.rto_with_backoff(self.rexmit.backoff)
+        self.rtt
+            .rto_with_backoff(self.rexmit.backoff, || self.rto_bounds())
+    }
+
+    /// The configured RTO bounds.
+    pub(super) fn rto_bounds(&self) -> RtoBounds {
+        let c = &self.cfg;
+        RtoBounds::new(c.initial_rto, c.min_rto, c.max_rto)
     }
 
     /// The congestion window in bytes.
@@ -399,8 +450,11 @@ impl Connection {
             + self.cc.allocated_bytes()
             + self.addrs.allocated_bytes()
             + self.recovery.allocated_bytes()
-            + self.plpmtud_allocated_bytes()
-            + self.scratch.len()
+            + self.rare.allocated_bytes()
+            + self
+                .keepalive
+                .as_ref()
+                .map_or(0, |_| size_of::<KeepaliveTrack>())
     }
 
     /// The earliest time [`handle_timeout`](Self::handle_timeout) should be called.
@@ -410,11 +464,11 @@ impl Connection {
 
     /// True when the connection holds no state worth keeping (CLOSED with nothing to send).
     pub fn is_closed(&self) -> bool {
-        self.state == State::Closed && self.rst.is_none()
+        self.state == State::Closed && !self.rare.rst_pending()
     }
 
     pub(super) fn peer_fin_consumed(&self) -> bool {
-        self.fin.remote.is_some_and(|f| self.tcb.rcv_nxt.after(f))
+        self.fin.remote().is_some_and(|f| self.tcb.rcv_nxt.after(f))
     }
 
     // ---- user calls (§3.10.2–§3.10.6) ----
@@ -570,10 +624,10 @@ impl Connection {
             | State::FinWait2
             | State::CloseWait => {
                 // SND.MAX, not a rewound SND.NXT, so the peer finds the RST in its window.
-                self.rst = Some(PendingRst {
+                self.rare.set_rst(Some(PendingRst {
                     seq: self.tcb.snd_max,
                     ack: None,
-                });
+                }));
             }
             _ => {}
         }
@@ -653,7 +707,7 @@ impl Connection {
         if !self.loss_on_rto() {
             self.tcb.snd_nxt = self.tcb.snd_una;
         }
-        self.rexmit.rtt_probe = None;
+        self.rexmit.set_rtt_probe(None);
         self.rexmit.head = false;
     }
 
@@ -672,14 +726,16 @@ impl Connection {
     }
 
     fn on_keepalive_timeout(&mut self, now: Instant) {
-        let Some(ka) = self.cfg.keepalive else { return };
-        if self.keepalive.sent >= ka.probes {
+        let (Some(ka), Some(track)) = (self.cfg.keepalive, self.keepalive.as_deref_mut()) else {
+            return;
+        };
+        if track.sent >= ka.probes {
             self.fail(Error::TimedOut);
             return;
         }
-        self.keepalive.sent += 1;
-        self.keepalive.last_sent = now;
-        self.keepalive.now = true;
+        track.sent += 1;
+        track.last_sent = now;
+        track.now = true;
     }
 
     /// Turns Nagle's algorithm off (`true`) or back on for data sent from now on.
@@ -697,7 +753,7 @@ impl Connection {
 
     /// The peer's FIN has arrived (whether or not the data before it was read).
     pub fn is_peer_fin_received(&self) -> bool {
-        self.fin.remote.is_some()
+        self.fin.remote().is_some()
     }
 
     /// The user let go of the connection: what was received and not read is discarded, an
@@ -738,8 +794,11 @@ impl Connection {
         }
         let outstanding = self.tcb.snd_max != self.tcb.snd_una;
         if outstanding {
-            let rto = self.rtt.rto_with_backoff(self.rexmit.backoff);
-            self.timers.set_if_idle(TimerKind::Retransmit, now + rto);
+            // `set_if_idle`, without computing the RTO when the timer already runs.
+            if self.timers.get(TimerKind::Retransmit).is_none() {
+                let rto = self.rto();
+                self.timers.set(TimerKind::Retransmit, now + rto);
+            }
         } else {
             self.timers.clear(TimerKind::Retransmit);
             self.timers.clear(TimerKind::Tlp);
@@ -752,33 +811,37 @@ impl Connection {
         let window_blocked = self.state.is_synchronized()
             && !outstanding
             && unsent > 0
-            && self.tcb.snd_wnd.min(self.cc.cwnd()) < unsent.min(self.tcb.send_mss);
-        if window_blocked {
-            let rto = self.rtt.rto_with_backoff(self.rexmit.backoff);
-            self.timers.set_if_idle(TimerKind::Persist, now + rto);
-        } else {
-            self.timers.clear(TimerKind::Persist);
-        }
+            && wide(self.tcb.snd_wnd).min(self.cc.cwnd()) < unsent.min(wide(self.tcb.send_mss));
         // Keep-alive: only an idle synchronized connection, nothing in flight or waiting.
         let idle = matches!(self.state, State::Established | State::CloseWait)
             && !outstanding
             && unsent == 0;
-        match self.cfg.keepalive {
-            Some(ka) if idle => {
-                let at = if self.keepalive.sent == 0 {
-                    self.keepalive.last_rx + ka.idle
-                } else {
-                    self.keepalive.last_sent + ka.interval
-                };
-                self.timers.set(TimerKind::KeepAlive, at.max(now));
+        let keepalive_at = match (idle, &self.cfg.keepalive, self.keepalive.as_deref()) {
+            (true, Some(ka), Some(track)) => Some(if track.sent == 0 {
+                track.last_rx + ka.idle
+            } else {
+                track.last_sent + ka.interval
+            }),
+            _ => None,
+        };
+        let fin_wait_2 = self.state == State::FinWait2 && self.orphaned;
+        // Persist, KeepAlive and FinWait2 share one slot of the table, since at most one of
+        // them applies (see `TimerTable`; TimeWait, the fourth, only in TIME-WAIT, handled
+        // above): the slot is cleared unless the one that applies holds it, then armed.
+        if window_blocked {
+            self.timers.clear_shared_unless(TimerKind::Persist);
+            if self.timers.get(TimerKind::Persist).is_none() {
+                let rto = self.rto();
+                self.timers.set(TimerKind::Persist, now + rto);
             }
-            _ => self.timers.clear(TimerKind::KeepAlive),
-        }
-        if self.state == State::FinWait2 && self.orphaned {
+        } else if let Some(at) = keepalive_at {
+            self.timers.set(TimerKind::KeepAlive, at.max(now));
+        } else if fin_wait_2 {
+            self.timers.clear_shared_unless(TimerKind::FinWait2);
             self.timers
                 .set_if_idle(TimerKind::FinWait2, now + self.cfg.fin_wait_2_timeout);
         } else {
-            self.timers.clear(TimerKind::FinWait2);
+            self.timers.clear_shared_unless(TimerKind::TimeWait);
         }
         // Storage that holds nothing is released once it has stayed empty for RECLAIM_IDLE.
         // Not at once: a bulk sender's buffer empties on every ACK that catches up with the
@@ -813,7 +876,7 @@ impl Connection {
 
     /// Our FIN has been acknowledged.
     pub(super) fn fin_acked(&self) -> bool {
-        self.fin.seq.is_some_and(|f| self.tcb.snd_una.after(f))
+        self.fin.seq().is_some_and(|f| self.tcb.snd_una.after(f))
     }
 
     pub(super) fn enter_closed(&mut self) {
@@ -860,7 +923,9 @@ impl Connection {
     /// The least growth of the right edge worth announcing (receiver-side SWS avoidance,
     /// RFC 9293 §3.8.6.2.2: min(half the buffer, one MSS)).
     pub(super) fn window_update_threshold(&self) -> usize {
-        (self.tune.rcv_buf() / 2).min(self.tcb.send_mss).max(1)
+        (self.tune.rcv_buf() / 2)
+            .min(wide(self.tcb.send_mss))
+            .max(1)
     }
 
     /// The sequence number of the next byte the application will read.
@@ -890,6 +955,7 @@ impl Connection {
         let mss = usize::from(self.our_mss());
         if self.tx.is_empty() {
             self.tx.shrink_if_empty();
+            self.rare.release_scratch();
             self.tune.reset_send(mss, self.cfg.send_buffer);
             self.tx.set_capacity(self.tune.snd_buf());
         }
@@ -904,7 +970,7 @@ impl Connection {
     /// A challenge ACK (RFC 5961 §3.2, §4.2, §5.2), rate limited per connection and by what
     /// is `left` of the stack-wide budget (§7); one sent is taken from `left`.
     pub(super) fn challenge_ack(&mut self, now: Instant, left: &mut u32) {
-        let (start, count) = self.challenge_window;
+        let (start, count) = self.rare.challenge_window();
         let now_ms = now.total_millis() as u32;
         let (start, count) = if now_ms.wrapping_sub(start) >= 1000 {
             (now_ms, 0)
@@ -915,9 +981,9 @@ impl Connection {
             self.ack.now = true;
             self.stats.challenge_acks += 1;
             *left -= 1;
-            self.challenge_window = (start, count + 1);
+            self.rare.set_challenge_window((start, count + 1));
         } else {
-            self.challenge_window = (start, count);
+            self.rare.set_challenge_window((start, count));
         }
     }
 }

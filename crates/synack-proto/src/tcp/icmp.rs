@@ -22,6 +22,7 @@
 //! halve the range left; the send MSS takes the size of each probe acknowledged (see
 //! `plpmtud.rs`). A packet-too-big error about a probe caps that search.
 
+use super::send_buf::wide;
 use super::{Connection, Error, State};
 use crate::time::Instant;
 use crate::wire::SeqNum;
@@ -90,7 +91,7 @@ impl Connection {
             (MIN_PMTU_V4, 20 + 20)
         };
         let mss = mtu.max(floor).saturating_sub(headers).max(1);
-        if mss >= self.tcb.send_mss {
+        if mss >= wide(self.tcb.send_mss) {
             // About a probe, most likely: the search need not go above this.
             self.mtu_search_cap(now, mss);
             return;
@@ -119,7 +120,7 @@ impl Connection {
         } else {
             super::config::BLACK_HOLE_MSS_V4
         };
-        let mss = self.tcb.send_mss;
+        let mss = wide(self.tcb.send_mss);
         if mss <= floor || self.tcb.snd_max.since(self.tcb.snd_una) < mss {
             return;
         }

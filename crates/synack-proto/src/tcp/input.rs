@@ -5,6 +5,7 @@ use super::connection::{Connection, PendingRst};
 use super::error::Error;
 use super::outcome::Outcome;
 use super::reset;
+use super::send_buf::{narrow, wide};
 use super::seq::SeqNum;
 use super::state::State;
 use crate::time::{Duration, Instant};
@@ -33,10 +34,14 @@ impl Connection {
         let before = self.state;
         let mut left = challenge_budget;
         // Anything from the peer proves it alive (keep-alive, RFC 9293 §3.8.4).
-        self.keepalive.last_rx = now;
-        self.keepalive.sent = 0;
+        if let Some(track) = self.keepalive.as_deref_mut() {
+            track.last_rx = now;
+            track.sent = 0;
+        }
         match self.state {
-            State::Closed => self.rst = reset::reply_to(seg).map(PendingRst::from_reply),
+            State::Closed => self
+                .rare
+                .set_rst(reset::reply_to(seg).map(PendingRst::from_reply)),
             State::Listen => self.segment_in_listen(seg),
             State::SynSent => self.segment_in_syn_sent(now, seg),
             _ => self.segment_synchronized(now, seg, &mut left),
@@ -54,10 +59,10 @@ impl Connection {
         // "Second, check for an ACK": any acknowledgment is bad; reset with <SEQ=SEG.ACK><CTL=RST>
         // "and return" — still listening.
         if seg.flags.ack() {
-            self.rst = Some(PendingRst {
+            self.rare.set_rst(Some(PendingRst {
                 seq: seg.ack,
                 ack: None,
-            });
+            }));
             return;
         }
         // "Third, check for a SYN." A SYN that also carries FIN is not an opening anyone
@@ -84,10 +89,10 @@ impl Connection {
         let ack_ok = seg.flags.ack() && seg.ack.after(tcb.iss) && seg.ack.before_eq(tcb.snd_max);
         if seg.flags.ack() && !ack_ok {
             if !seg.flags.rst() {
-                self.rst = Some(PendingRst {
+                self.rare.set_rst(Some(PendingRst {
                     seq: seg.ack,
                     ack: None,
-                });
+                }));
             }
             return;
         }
@@ -116,7 +121,7 @@ impl Connection {
         }
         if self.tcb.snd_una.after(self.tcb.iss) {
             // Our SYN is acknowledged: ESTABLISHED, and "form an ACK segment <SEQ=SND.NXT><ACK=RCV.NXT>".
-            self.tcb.snd_wnd = usize::from(seg.window);
+            self.tcb.snd_wnd = u32::from(seg.window);
             self.tcb.max_snd_wnd = self.tcb.snd_wnd;
             self.tcb.snd_wl1 = seg.seq;
             self.tcb.snd_wl2 = seg.ack;
@@ -134,7 +139,7 @@ impl Connection {
             // Simultaneous open: "enter SYN-RECEIVED, form a SYN,ACK segment".
             self.state = State::SynReceived;
             self.tcb.snd_nxt = self.tcb.iss;
-            self.tcb.snd_wnd = usize::from(seg.window);
+            self.tcb.snd_wnd = u32::from(seg.window);
             self.tcb.snd_wl1 = seg.seq;
         }
     }
@@ -190,7 +195,7 @@ impl Connection {
                 self.take_syn_options(seg);
                 self.init_receive_window();
             }
-            self.tcb.snd_wnd = usize::from(seg.window);
+            self.tcb.snd_wnd = u32::from(seg.window);
             self.tcb.max_snd_wnd = self.tcb.snd_wnd;
             self.tcb.snd_wl1 = seg.seq;
             self.tcb.snd_wl2 = seg.ack;
@@ -367,13 +372,13 @@ impl Connection {
                 }
                 self.tcb.snd_wl1 = seg.seq;
                 self.tcb.snd_wl2 = ack;
-                self.tcb.snd_wnd = usize::from(seg.window) << self.tcb.snd_wscale;
+                self.tcb.snd_wnd = u32::from(seg.window) << self.tcb.snd_wscale;
                 self.tcb.max_snd_wnd = self.tcb.snd_wnd;
             } else {
-                self.rst = Some(PendingRst {
+                self.rare.set_rst(Some(PendingRst {
                     seq: ack,
                     ack: None,
-                });
+                }));
                 return false;
             }
         }
@@ -383,12 +388,13 @@ impl Connection {
             self.challenge_ack(now, left);
             return false;
         }
-        let oldest_ok = self.tcb.snd_una - self.tcb.max_snd_wnd.max(1);
+        let oldest_ok = self.tcb.snd_una - wide(self.tcb.max_snd_wnd.max(1));
         if ack.before(oldest_ok) {
             self.challenge_ack(now, left);
             return false;
         }
-        let window = usize::from(seg.window) << self.tcb.snd_wscale;
+        // At most 65,535 << 14 (RFC 7323 §2.3), under 2^30.
+        let window = u32::from(seg.window) << self.tcb.snd_wscale;
         let una_before = self.tcb.snd_una;
         let before = self.delivery_snapshot();
         let mut rtt = None;
@@ -403,8 +409,9 @@ impl Connection {
                 .filter(|&ms| ms < 60_000);
             let ts_rtt = ts_rtt.map(|ms| Duration::from_millis(u64::from(ms)));
             if let Some(rtt) = ts_rtt {
-                self.rtt.sample(rtt);
-                self.rexmit.rtt_probe = None;
+                let bounds = self.rto_bounds();
+                self.rtt.sample(rtt, bounds);
+                self.rexmit.set_rtt_probe(None);
             }
             rtt = self.on_new_ack(now, ack, ts_rtt);
         }
@@ -467,7 +474,7 @@ impl Connection {
         // Our FIN is covered when SND.UNA <= FIN < SEG.ACK.
         let fin_acked = self
             .fin
-            .seq
+            .seq()
             .is_some_and(|f| f.in_window(self.tcb.snd_una, ack));
         let data_acked = acked.saturating_sub(syn_acked + usize::from(fin_acked));
         self.tx.consume(data_acked);
@@ -493,13 +500,14 @@ impl Connection {
     /// RFC 6298 with Karn's rule: only a segment never retransmitted is timed. Returns the
     /// sample taken, if any.
     pub(super) fn take_rtt_sample(&mut self, now: Instant, ack: SeqNum) -> Option<Duration> {
-        let (end, sent) = self.rexmit.rtt_probe?;
+        let (end, sent) = self.rexmit.rtt_probe()?;
         if !ack.after_eq(end) {
             return None;
         }
         let rtt = now.saturating_duration_since(sent);
-        self.rtt.sample(rtt);
-        self.rexmit.rtt_probe = None;
+        let bounds = self.rto_bounds();
+        self.rtt.sample(rtt, bounds);
+        self.rexmit.set_rtt_probe(None);
         Some(rtt)
     }
 
@@ -532,7 +540,7 @@ impl Connection {
                     // a segment the sender's offload coalesced (TSO/GRO, as over TUN) counts as
                     // the segments it carries, or a 20-segment burst would wait 40 ms.
                     let mss = usize::from(self.our_mss()).max(1);
-                    let carried = u32::try_from(t.payload.len().div_ceil(mss)).unwrap_or(u32::MAX);
+                    let carried = u16::try_from(t.payload.len().div_ceil(mss)).unwrap_or(u16::MAX);
                     self.ack.segments = self.ack.segments.saturating_add(carried.max(1));
                     if self.ack.segments >= 2 {
                         self.ack.now = true;
@@ -544,8 +552,8 @@ impl Connection {
                     }
                 }
             }
-            if t.fin && stored_all && self.fin.remote.is_none() {
-                self.fin.remote = Some(t.seq + t.payload.len());
+            if t.fin && stored_all && self.fin.remote().is_none() {
+                self.fin.set_remote(t.seq + t.payload.len());
             }
             if t.fin && offset > 0 {
                 // A FIN beyond a hole is out of order too: a duplicate ACK at once tells the
@@ -572,7 +580,7 @@ impl Connection {
         }
         let end = (seg.seq + seg.payload.len()).min(rcv_nxt);
         if seg.seq.before(end) {
-            self.sack_rx.note_duplicate(seg.seq, end);
+            self.rare.note_duplicate(seg.seq, end);
             self.ack.now = true;
         }
     }
@@ -587,7 +595,7 @@ impl Connection {
             .ooo_range_containing(offset)
             .is_some_and(|(_, end)| offset + len <= end)
         {
-            self.sack_rx.note_duplicate(seq, seq + len);
+            self.rare.note_duplicate(seq, seq + len);
         }
     }
 
@@ -598,14 +606,14 @@ impl Connection {
         }
         if let Some((start, end)) = self.rx.ooo_range_containing(offset) {
             let rcv_nxt = self.tcb.rcv_nxt;
-            self.sack_rx
+            self.rare
                 .note_received(seq, (rcv_nxt + start, rcv_nxt + end));
         }
     }
 
     /// Step eight: the peer's FIN, once every byte before it has arrived.
     fn process_fin(&mut self, now: Instant) {
-        let Some(fin) = self.fin.remote else { return };
+        let Some(fin) = self.fin.remote() else { return };
         if fin != self.tcb.rcv_nxt || !self.state.may_receive() {
             return;
         }
@@ -625,7 +633,7 @@ impl Connection {
         // Without the option, the default send MSS is 536 (IPv4) or 1220 (IPv6) (§3.7.1).
         let default_mss = if self.remote().is_ipv4() { 536 } else { 1220 };
         let peer_mss = seg.options.mss.map_or(default_mss, usize::from).max(1);
-        self.tcb.send_mss = peer_mss.min(usize::from(self.our_mss())).max(1);
+        self.tcb.send_mss = narrow(peer_mss.min(usize::from(self.our_mss())).max(1));
         if let Some(ts) = seg.options.timestamps.filter(|_| self.cfg.timestamps) {
             self.tcb.ts_ok = true;
             self.tcb.ts_recent = ts.tsval;

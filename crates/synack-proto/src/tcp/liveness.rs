@@ -129,6 +129,6 @@ impl Connection {
 
     /// Our FIN is queued and has never been sent.
     fn fin_unsent(&self) -> bool {
-        self.fin.queued && self.fin.seq.is_none()
+        self.fin.queued && self.fin.seq().is_none()
     }
 }

@@ -14,6 +14,7 @@
 //! | RFC 5681 / RFC 9438 congestion control, RFC 9406 HyStart++, RFC 6937 PRR | [`cc`] |
 //! | RFC 5681 §3.2 / RFC 6582 fast retransmit and recovery | `recovery.rs` |
 //! | RFC 2018 §4 / RFC 2883 SACK blocks we send | `sack_report.rs` |
+//! | state used now and then, boxed only while in use (SACK report, pending RST, …) | `rare.rs` |
 //! | RFC 6675 SACK scoreboard | `sack.rs` |
 //! | RFC 8985 RACK-TLP, the transmission log | `rack.rs` |
 //! | RFC 6675 SACK-based recovery driven by RACK-TLP | `loss.rs` |
@@ -44,6 +45,7 @@ pub mod outcome;
 mod output;
 mod plpmtud;
 pub(crate) mod rack;
+mod rare;
 pub(crate) mod recovery;
 pub(crate) mod recv_buf;
 pub(crate) mod reset;

@@ -5,6 +5,7 @@ use super::connection::Connection;
 use super::loss::Rexmit;
 use super::plpmtud::Probing;
 use super::reset::Reset;
+use super::send_buf::wide;
 use super::seq::SeqNum;
 use super::state::State;
 use super::timer::TimerKind;
@@ -19,7 +20,7 @@ impl Connection {
     /// [`local`](Self::local) → [`remote`](Self::remote).
     #[must_use]
     pub fn poll_transmit(&mut self, now: Instant) -> Option<TcpRepr<'_>> {
-        if let Some(rst) = self.rst.take() {
+        if let Some(rst) = self.rare.take_rst() {
             let reset = Reset {
                 seq: rst.seq,
                 ack: rst.ack,
@@ -38,7 +39,11 @@ impl Connection {
             // ESTABLISHED state").
             State::FinWait1 if syn_unacked && self.tx.is_empty() => self.next_data_segment(now),
             _ if syn_unacked => None,
-            _ if core::mem::take(&mut self.keepalive.now) => {
+            _ if self
+                .keepalive
+                .as_deref_mut()
+                .is_some_and(|k| core::mem::take(&mut k.now)) =>
+            {
                 self.stats.keepalive_probes += 1;
                 Some(Segment::Probe)
             }
@@ -69,7 +74,7 @@ impl Connection {
         if self.rexmit.head {
             self.rexmit.head = false;
             let len = self.tx.len().min(mss);
-            let fin = self.fin.seq.is_some() && !self.fin_acked() && len == self.tx.len();
+            let fin = self.fin.seq().is_some() && !self.fin_acked() && len == self.tx.len();
             if len > 0 || fin {
                 self.recovery.on_retransmit(len);
                 return Some(Segment::Data {
@@ -129,10 +134,12 @@ impl Connection {
                 },
             )
         };
-        let usable = self.tcb.snd_wnd.saturating_sub(in_flight).min(cwnd_room);
+        let usable = wide(self.tcb.snd_wnd)
+            .saturating_sub(in_flight)
+            .min(cwnd_room);
         let mut len = unsent.min(usable).min(burst);
         let fin_unsent =
-            self.fin.queued && self.fin.seq.is_none_or(|f| self.tcb.snd_nxt.before_eq(f));
+            self.fin.queued && self.fin.seq().is_none_or(|f| self.tcb.snd_nxt.before_eq(f));
         // Segmentation offload: the partial last piece of a large segment would leave as a small
         // segment, so it goes only where a small segment may (below: the end of the data with
         // Nagle off, or with the FIN); otherwise it waits like any small segment.
@@ -161,7 +168,7 @@ impl Connection {
             let nagle_holds = !self.cfg.nodelay && in_flight > 0;
             // Sender-side silly window avoidance (§3.8.6.2.1): don't send a small window-limited
             // segment unless it is at least half the largest window offered.
-            let sws_holds = len < unsent && len < self.tcb.max_snd_wnd / 2;
+            let sws_holds = len < unsent && len < wide(self.tcb.max_snd_wnd) / 2;
             if nagle_holds || sws_holds {
                 return None;
             }
@@ -248,8 +255,8 @@ impl Connection {
                 }
                 if fin {
                     flags |= TcpFlags::FIN;
-                    if self.fin.seq.is_none() {
-                        self.fin.seq = Some(at + len);
+                    if self.fin.seq().is_none() {
+                        self.fin.set_seq(at + len);
                     }
                 }
                 let seg_len = len + usize::from(fin);
@@ -260,9 +267,9 @@ impl Connection {
                     self.note_sent(now, at, seg_len);
                 } else {
                     self.stats.retransmits += 1;
-                    self.rexmit.rtt_probe = None;
+                    self.rexmit.set_rtt_probe(None);
                     if self.timers.get(TimerKind::Retransmit).is_none() {
-                        let rto = self.rtt.rto_with_backoff(self.rexmit.backoff);
+                        let rto = self.rto();
                         self.timers.set(TimerKind::Retransmit, now + rto);
                     }
                 }
@@ -328,17 +335,17 @@ impl Connection {
         let retransmission = end.before_eq(self.tcb.snd_max);
         if retransmission {
             self.stats.retransmits += 1;
-        } else if self.rexmit.rtt_probe.is_none() && self.rexmit.backoff == 0 {
-            self.rexmit.rtt_probe = Some((end, now));
+        } else if self.rexmit.rtt_probe().is_none() && self.rexmit.backoff == 0 {
+            self.rexmit.set_rtt_probe(Some((end, now)));
         }
         if retransmission || self.rexmit.backoff > 0 {
             // Karn: no sample from anything sent around a retransmission.
-            self.rexmit.rtt_probe = None;
+            self.rexmit.set_rtt_probe(None);
         }
         self.tcb.snd_nxt = end;
         self.tcb.snd_max = self.tcb.snd_max.max(end);
         if self.timers.get(TimerKind::Retransmit).is_none() {
-            let rto = self.rtt.rto_with_backoff(self.rexmit.backoff);
+            let rto = self.rto();
             self.timers.set(TimerKind::Retransmit, now + rto);
         }
         if !retransmission {
@@ -354,7 +361,8 @@ impl Connection {
             return 0;
         }
         let max = if self.tcb.ts_ok { 3 } else { 4 };
-        let n = (self.rx.ooo_ranges().count() + usize::from(self.sack_rx.dsack_pending())).min(max);
+        let n = (self.rx.ooo_ranges().count() + usize::from(self.rare.sack_rx().dsack_pending()))
+            .min(max);
         if n == 0 { 0 } else { 4 + 8 * n }
     }
 
@@ -363,7 +371,7 @@ impl Connection {
     fn sack_blocks(&mut self) -> SackBlocks {
         // The common case (in order, nothing to report) without building the closures: it
         // was 2% of a lossless bulk transfer's samples.
-        if self.sack_rx.is_empty() && self.rx.ooo_ranges().next().is_none() {
+        if self.rare.sack_rx().is_empty() && self.rx.ooo_ranges().next().is_none() {
             return SackBlocks::default();
         }
         let rcv_nxt = self.tcb.rcv_nxt;
@@ -371,8 +379,8 @@ impl Connection {
         let to_seq = |(start, end): (usize, usize)| (rcv_nxt + start, rcv_nxt + end);
         let containing = |s: SeqNum| rx.ooo_range_containing(s.since(rcv_nxt)).map(to_seq);
         let max = if self.tcb.ts_ok { 3 } else { 4 };
-        self.sack_rx
-            .blocks(containing, rx.ooo_ranges().rev().map(to_seq), max)
+        self.rare
+            .sack_blocks(containing, rx.ooo_ranges().rev().map(to_seq), max)
     }
 
     /// `len` bytes of the send buffer from sequence number `seq`, for the segment being
@@ -384,12 +392,8 @@ impl Connection {
         if self.tx.slices_at(offset, len).1.is_empty() {
             return self.tx.slices_at(offset, len).0;
         }
-        if self.scratch.len() < len {
-            self.scratch = alloc::vec![0; len].into_boxed_slice();
-        }
-        let out = self.scratch.get_mut(..len).unwrap_or_default();
-        let n = self.tx.read_at(offset, out);
-        self.scratch.get(..n).unwrap_or_default()
+        let n = self.tx.read_at(offset, self.rare.scratch(len));
+        self.rare.scratch_prefix(n)
     }
 
     fn unsent_from(&self, seq: SeqNum) -> usize {

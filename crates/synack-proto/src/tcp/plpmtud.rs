@@ -42,9 +42,9 @@
 use super::cc::CongestionControl;
 use super::connection::Connection;
 use super::recovery::DUPACK_THRESHOLD;
+use super::send_buf::{narrow, wide};
 use super::seq::SeqNum;
 use crate::time::Instant;
-use alloc::boxed::Box;
 
 /// Linux's `tcp_probe_threshold`: a search range narrower than this many bytes is done.
 pub const PROBE_THRESHOLD: usize = 8;
@@ -115,22 +115,20 @@ impl Connection {
     /// Lowers the send MSS to `mss` at `now` (a packet-too-big error, black-hole detection):
     /// the search back up rests for the probe interval first.
     pub(super) fn lower_send_mss(&mut self, now: Instant, mss: usize) {
-        let negotiated = self.tcb.send_mss;
-        self.tcb.send_mss = mss;
+        let negotiated = wide(self.tcb.send_mss);
+        self.tcb.send_mss = narrow(mss);
         // Before our SYN is acknowledged the handshake has yet to settle the MSS.
         if self.tcb.snd_una == self.tcb.iss {
             return;
         }
         let rest_until = Some(now + self.cfg.mtu_probe_interval);
-        let s = self.plpmtud.get_or_insert_with(|| {
-            Box::new(Search {
-                top: negotiated,
-                high: mss,
-                rest_until,
-                probe: None,
-                repair_until: None,
-                probe_sent_last: false,
-            })
+        let s = self.rare.plpmtud_or_insert_with(|| Search {
+            top: negotiated,
+            high: mss,
+            rest_until,
+            probe: None,
+            repair_until: None,
+            probe_sent_last: false,
         });
         s.high = mss;
         s.rest_until = rest_until;
@@ -141,8 +139,8 @@ impl Connection {
     /// A packet-too-big error said the path carries segments of `mss` but the send MSS is no
     /// larger: nothing above `mss` is worth probing in this round.
     pub(super) fn mtu_search_cap(&mut self, now: Instant, mss: usize) {
-        let (send_mss, interval) = (self.tcb.send_mss, self.cfg.mtu_probe_interval);
-        if let Some(s) = self.plpmtud.as_deref_mut() {
+        let (send_mss, interval) = (wide(self.tcb.send_mss), self.cfg.mtu_probe_interval);
+        if let Some(s) = self.rare.plpmtud_mut() {
             s.high = s.high.min(mss);
             rest_if_narrow(s, now, send_mss, interval);
         }
@@ -159,16 +157,20 @@ impl Connection {
         unsent: usize,
         in_flight: usize,
     ) -> Probing {
-        if self.plpmtud.is_none()
+        if self.rare.plpmtud().is_none()
             || self.tcb.snd_nxt != self.tcb.snd_max
             || self.rexmit.backoff > 0
             || self.in_recovery()
         {
             return Probing::No;
         }
-        let (send_mss, snd_nxt, snd_wnd) = (self.tcb.send_mss, self.tcb.snd_nxt, self.tcb.snd_wnd);
+        let (send_mss, snd_nxt, snd_wnd) = (
+            wide(self.tcb.send_mss),
+            self.tcb.snd_nxt,
+            wide(self.tcb.snd_wnd),
+        );
         let (cwnd, pipe) = (self.cc.cwnd(), self.send_pipe());
-        let Some(s) = self.plpmtud.as_deref_mut() else {
+        let Some(s) = self.rare.plpmtud_mut() else {
             return Probing::No;
         };
         let Some(size) = s.next_size(now, send_mss) else {
@@ -209,7 +211,7 @@ impl Connection {
         len: usize,
         retransmission: bool,
     ) {
-        let Some(s) = self.plpmtud.as_deref_mut() else {
+        let Some(s) = self.rare.plpmtud_mut() else {
             return;
         };
         let Some(p) = s.probe else {
@@ -225,7 +227,7 @@ impl Connection {
         if !self.tcb.sack_ok {
             s.repair_until = Some(p.end);
         }
-        rest_if_narrow(s, now, self.tcb.send_mss, self.cfg.mtu_probe_interval);
+        rest_if_narrow(s, now, wide(self.tcb.send_mss), self.cfg.mtu_probe_interval);
         self.stats.mtu_probes_lost += 1;
     }
 
@@ -233,7 +235,7 @@ impl Connection {
     /// crosses the path (RFC 4821 §7.6.1); without SACK a lost probe's next segment is due.
     pub(super) fn mtu_on_ack(&mut self, now: Instant) {
         let (una, go_back_n) = (self.tcb.snd_una, self.tcb.snd_nxt != self.tcb.snd_max);
-        let Some(s) = self.plpmtud.as_deref_mut() else {
+        let Some(s) = self.rare.plpmtud_mut() else {
             return;
         };
         if let Some(end) = s.repair_until {
@@ -249,11 +251,11 @@ impl Connection {
         };
         s.probe = None;
         self.stats.mtu_probes_acked += 1;
-        self.tcb.send_mss = p.mss;
-        let (send_mss, interval) = (self.tcb.send_mss, self.cfg.mtu_probe_interval);
-        match self.plpmtud.as_deref_mut() {
+        self.tcb.send_mss = narrow(p.mss);
+        let (send_mss, interval) = (wide(self.tcb.send_mss), self.cfg.mtu_probe_interval);
+        match self.rare.plpmtud_mut() {
             // Back at the negotiated size: nothing left to search.
-            Some(s) if send_mss >= s.top => self.plpmtud = None,
+            Some(s) if send_mss >= s.top => self.rare.clear_plpmtud(),
             Some(s) => rest_if_narrow(s, now, send_mss, interval),
             None => {}
         }
@@ -267,7 +269,7 @@ impl Connection {
 
     /// The path MTU probe in flight, `[start, end)`.
     pub(super) fn mtu_probe_range(&self) -> Option<(SeqNum, SeqNum)> {
-        let p = self.plpmtud.as_deref()?.probe?;
+        let p = self.rare.plpmtud()?.probe?;
         Some((p.start, p.end))
     }
 
@@ -276,7 +278,7 @@ impl Connection {
     /// [`max_payload`](Self::max_payload), except for a path MTU probe, which is larger and
     /// must reach the wire whole.
     pub fn segment_size(&self) -> usize {
-        match self.plpmtud.as_deref() {
+        match self.rare.plpmtud() {
             Some(Search {
                 probe: Some(p),
                 probe_sent_last: true,
@@ -284,11 +286,6 @@ impl Connection {
             }) => p.end.since(p.start),
             _ => self.max_payload(),
         }
-    }
-
-    /// Heap bytes the search holds, once a reduction started one.
-    pub(super) fn plpmtud_allocated_bytes(&self) -> usize {
-        self.plpmtud.as_ref().map_or(0, |_| size_of::<Search>())
     }
 }
 

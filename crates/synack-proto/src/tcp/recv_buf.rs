@@ -31,7 +31,7 @@
 //! buffer memory; in steady state no operation allocates. Nothing here panics on
 //! any input (STYLE R9).
 
-use super::send_buf::{Growth, copy_into, grown, ring_slices, wrap};
+use super::send_buf::{Growth, copy_into, grown, narrow, ring_slices, wide, wrap};
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 
@@ -41,18 +41,56 @@ pub struct ReceiveBuffer {
     /// Ring storage: empty until first needed, then grown by doubling as needed, never
     /// beyond `capacity` bytes.
     storage: Box<[u8]>,
-    /// The most bytes the buffer will hold, readable and out-of-order together.
-    capacity: usize,
-    /// Index in `storage` of the oldest readable byte.
-    head: usize,
-    /// Contiguous in-order bytes ready for the application.
-    readable: usize,
+    /// The most bytes the buffer will hold, readable and out-of-order together (32 bits:
+    /// [`ReceiveBuffer::new`] saturates larger capacities at 4 GiB − 1; a window can
+    /// advertise at most 2^30 of them anyway, RFC 7323 §2.3).
+    capacity: u32,
+    /// Index in `storage` of the oldest readable byte (`< storage.len() <= capacity`).
+    head: u32,
+    /// Contiguous in-order bytes ready for the application (`<= capacity`).
+    readable: u32,
+    /// The most entries `ranges` may hold (`<= capacity / 2`).
+    max_ranges: u32,
     /// Out-of-order ranges as `[start, end)` offsets from RCV.NXT: sorted, disjoint,
-    /// non-adjacent, `0 < start < end <= window()`. Capacity is reserved lazily
-    /// to `max_ranges` and the length never exceeds it.
-    ranges: Vec<(usize, usize)>,
-    /// The most entries `ranges` may hold.
-    max_ranges: usize,
+    /// non-adjacent, `0 < start < end <= window()`. The table is boxed and its capacity
+    /// reserved to `max_ranges` on the first out-of-order write (a pointer while none came),
+    /// and the length never exceeds it.
+    ranges: Ranges,
+}
+
+/// The out-of-order range table: no allocation, and 8 bytes, until first written.
+#[derive(Default)]
+#[expect(
+    clippy::box_collection,
+    reason = "8 bytes in every connection rather than a Vec's 24; the extra allocation is made once, on the first out-of-order segment"
+)]
+struct Ranges(Option<Box<Vec<(usize, usize)>>>);
+
+impl core::ops::Deref for Ranges {
+    type Target = [(usize, usize)];
+    fn deref(&self) -> &[(usize, usize)] {
+        self.0.as_deref().map_or(&[], |v| v.as_slice())
+    }
+}
+
+impl Ranges {
+    /// Entries reserved.
+    fn capacity(&self) -> usize {
+        self.0.as_ref().map_or(0, |v| v.capacity())
+    }
+
+    /// The table, allocated if it was not.
+    fn vec_mut(&mut self) -> &mut Vec<(usize, usize)> {
+        self.0.get_or_insert_with(Box::default)
+    }
+
+    /// Heap bytes held: the boxed table and its entries.
+    fn allocated_bytes(&self) -> usize {
+        self.0.as_ref().map_or(0, |v| {
+            core::mem::size_of::<Vec<(usize, usize)>>()
+                + v.capacity() * core::mem::size_of::<(usize, usize)>()
+        })
+    }
 }
 
 impl ReceiveBuffer {
@@ -61,31 +99,32 @@ impl ReceiveBuffer {
     /// dropped).
     ///
     /// `max_ranges` is clamped to `capacity / 2`, the most disjoint non-adjacent
-    /// ranges that can fit beyond offset 0. Allocates nothing.
+    /// ranges that can fit beyond offset 0, and `capacity` to `u32::MAX`. Allocates nothing.
     pub fn new(capacity: usize, max_ranges: usize) -> Self {
+        let capacity = narrow(capacity);
         ReceiveBuffer {
             storage: Box::default(),
             capacity,
             head: 0,
             readable: 0,
-            ranges: Vec::new(),
-            max_ranges: max_ranges.min(capacity / 2),
+            max_ranges: narrow(max_ranges.min(wide(capacity) / 2)),
+            ranges: Ranges::default(),
         }
     }
 
     /// Heap bytes held right now: the byte storage and the range table, once allocated.
     pub fn allocated_bytes(&self) -> usize {
-        self.storage.len() + self.ranges.capacity() * core::mem::size_of::<(usize, usize)>()
+        self.storage.len() + self.ranges.allocated_bytes()
     }
 
     /// The most bytes the buffer will hold.
     pub fn capacity(&self) -> usize {
-        self.capacity
+        wide(self.capacity)
     }
 
     /// Contiguous in-order bytes ready for [`ReceiveBuffer::read`].
     pub fn readable(&self) -> usize {
-        self.readable
+        wide(self.readable)
     }
 
     /// Space from RCV.NXT to the end of the buffer: `capacity() - readable()`.
@@ -93,7 +132,7 @@ impl ReceiveBuffer {
     /// This is the receive window to advertise. Out-of-order data sits inside it and
     /// does not reduce it.
     pub fn window(&self) -> usize {
-        self.capacity.saturating_sub(self.readable)
+        wide(self.capacity.saturating_sub(self.readable))
     }
 
     /// `true` when the buffer holds no bytes at all: nothing readable and nothing
@@ -135,7 +174,7 @@ impl ReceiveBuffer {
             return self.advance(end);
         }
         let touches = self.ranges.iter().any(|&(s, e)| s <= end && offset <= e);
-        if !touches && (self.ranges.len() >= self.max_ranges || !self.ensure_ranges()) {
+        if !touches && (self.ranges.len() >= wide(self.max_ranges) || !self.ensure_ranges()) {
             return 0; // Table full: drop; R10 keeps it bounded.
         }
         if !self.ensure_storage(end) {
@@ -164,19 +203,19 @@ impl ReceiveBuffer {
         if self.readable == 0 {
             return (&[], &[]);
         }
-        ring_slices(&self.storage, self.head, self.readable)
+        ring_slices(&self.storage, wide(self.head), wide(self.readable))
     }
 
     /// Frees `n` readable bytes (clamped to [`ReceiveBuffer::readable`]) after a
     /// [`ReceiveBuffer::peek_slices`], and returns how many were freed.
     pub fn discard(&mut self, n: usize) -> usize {
-        let n = n.min(self.readable);
-        self.readable -= n;
+        let n = n.min(wide(self.readable));
+        self.readable = narrow(wide(self.readable) - n);
         self.head = if self.is_empty() {
             // Nothing held: restart at the front so the next data is contiguous.
             0
         } else {
-            wrap(self.head + n, self.storage.len())
+            narrow(wrap(wide(self.head) + n, self.storage.len()))
         };
         n
     }
@@ -200,7 +239,7 @@ impl ReceiveBuffer {
     pub fn shrink_if_empty(&mut self) {
         if self.is_empty() {
             self.storage = Box::default();
-            self.ranges = Vec::new();
+            self.ranges = Ranges::default();
             self.head = 0;
         }
     }
@@ -210,13 +249,14 @@ impl ReceiveBuffer {
     /// must grow; `false` if allocation failed.
     fn ensure_storage(&mut self, end: usize) -> bool {
         let ooo_end = self.ranges.last().map_or(0, |r| r.1);
-        let held = self.readable + ooo_end;
+        let readable = wide(self.readable);
+        let held = readable + ooo_end;
         let (a, b) = if self.storage.is_empty() {
             (&[][..], &[][..])
         } else {
-            ring_slices(&self.storage, self.head, held)
+            ring_slices(&self.storage, wide(self.head), held)
         };
-        match grown(&self.storage, self.readable + end, self.capacity, a, b) {
+        match grown(&self.storage, readable + end, wide(self.capacity), a, b) {
             Growth::Enough => true,
             Growth::Failed => false,
             Growth::Grown(storage) => {
@@ -229,8 +269,8 @@ impl ReceiveBuffer {
 
     /// Reserves the range table to `max_ranges` if not yet done; `false` if that failed.
     fn ensure_ranges(&mut self) -> bool {
-        self.ranges.capacity() >= self.max_ranges
-            || self.ranges.try_reserve_exact(self.max_ranges).is_ok()
+        let max = wide(self.max_ranges);
+        self.ranges.capacity() >= max || self.ranges.vec_mut().try_reserve_exact(max).is_ok()
     }
 
     /// Copies `data` into the ring at `offset` from RCV.NXT. The caller has clamped
@@ -238,7 +278,7 @@ impl ReceiveBuffer {
     fn store(&mut self, offset: usize, data: &[u8]) {
         let cap = self.storage.len();
         // head < cap, readable <= cap, offset < cap: no overflow.
-        let at = wrap(self.head + self.readable + offset, cap);
+        let at = wrap(wide(self.head) + wide(self.readable) + offset, cap);
         let first = data.len().min(cap.saturating_sub(at));
         copy_into(&mut self.storage, at, data.get(..first).unwrap_or_default());
         copy_into(&mut self.storage, 0, data.get(first..).unwrap_or_default());
@@ -249,7 +289,8 @@ impl ReceiveBuffer {
     fn insert_range(&mut self, mut start: usize, mut end: usize) {
         // Ranges are sorted and non-adjacent, so folding every range that touches the
         // growing one, in order, yields exactly the union.
-        self.ranges.retain(|&(s, e)| {
+        let ranges = self.ranges.vec_mut();
+        ranges.retain(|&(s, e)| {
             let touches = s <= end && start <= e;
             if touches {
                 start = start.min(s);
@@ -257,29 +298,32 @@ impl ReceiveBuffer {
             }
             !touches
         });
-        let at = self.ranges.partition_point(|&(s, _)| s < start);
+        let at = ranges.partition_point(|&(s, _)| s < start);
         // Length is now below max_ranges <= capacity: no allocation, and at <= len.
-        self.ranges.insert(at, (start, end));
+        ranges.insert(at, (start, end));
     }
 
     /// In-order data now fills `[0, end)`: absorb the ranges it reaches into the
     /// readable region, rebase the rest on the new RCV.NXT, and return the advance.
     fn advance(&mut self, mut end: usize) -> usize {
-        let mut absorbed = 0;
-        for &(s, e) in &self.ranges {
-            if s > end {
-                break;
+        if let Some(ranges) = self.ranges.0.as_deref_mut() {
+            let mut absorbed = 0;
+            for &(s, e) in ranges.iter() {
+                if s > end {
+                    break;
+                }
+                end = end.max(e);
+                absorbed += 1;
             }
-            end = end.max(e);
-            absorbed += 1;
+            ranges.drain(..absorbed);
+            // Every remaining range starts past `end` (sorted, non-adjacent).
+            for r in ranges.iter_mut() {
+                r.0 = r.0.saturating_sub(end);
+                r.1 = r.1.saturating_sub(end);
+            }
         }
-        self.ranges.drain(..absorbed);
-        // Every remaining range starts past `end` (sorted, non-adjacent).
-        for r in &mut self.ranges {
-            r.0 = r.0.saturating_sub(end);
-            r.1 = r.1.saturating_sub(end);
-        }
-        self.readable += end;
+        // end <= window = capacity - readable.
+        self.readable = narrow(wide(self.readable) + end);
         end
     }
 }
@@ -291,7 +335,7 @@ impl core::fmt::Debug for ReceiveBuffer {
             .field("capacity", &self.capacity)
             .field("allocated", &!self.storage.is_empty())
             .field("readable", &self.readable)
-            .field("ooo_ranges", &self.ranges)
+            .field("ooo_ranges", &&*self.ranges)
             .field("max_ranges", &self.max_ranges)
             .finish()
     }

@@ -23,6 +23,13 @@ pub struct SackReport {
 }
 
 impl SackReport {
+    /// Nothing remembered, nothing to report.
+    pub const EMPTY: SackReport = SackReport {
+        recent: [SeqNum::new(0); RECENT],
+        len: 0,
+        dsack: None,
+    };
+
     /// An out-of-order segment starting at `seq` was stored: its block becomes the first
     /// one reported (RFC 2018 §4: "the first SACK block MUST specify the contiguous block
     /// of data containing the segment which triggered this ACK"). `block` is the whole

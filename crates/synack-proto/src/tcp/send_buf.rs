@@ -28,32 +28,46 @@ pub struct SendBuffer {
     /// Ring storage: empty until the first write, then grown by doubling as needed, never
     /// beyond `capacity` bytes.
     storage: Box<[u8]>,
-    /// The most bytes the buffer will ever hold.
-    capacity: usize,
+    /// The most bytes the buffer will ever hold (32 bits: larger capacities saturate at
+    /// 4 GiB − 1, see [`SendBuffer::set_capacity`]).
+    capacity: u32,
     /// Index in `storage` of the oldest held byte (offset 0). Always `< storage.len()`
     /// when storage is allocated, 0 otherwise.
-    head: usize,
-    /// Number of bytes held.
-    len: usize,
+    head: u32,
+    /// Number of bytes held (`<= storage.len()`, which never exceeds a capacity).
+    len: u32,
+}
+
+/// A count the invariants keep under the 32-bit capacity, narrowed (saturating, never
+/// wrapping, should one ever not be).
+pub(super) fn narrow(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// A 32-bit count widened for arithmetic with offsets and lengths.
+pub(super) fn wide(n: u32) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
 }
 
 impl SendBuffer {
-    /// Creates an empty buffer that will hold at most `capacity` bytes.
+    /// Creates an empty buffer that will hold at most `capacity` bytes (at most
+    /// `u32::MAX`: a larger one saturates there).
     ///
     /// Allocates nothing; storage is allocated on the first non-empty write.
     pub fn new(capacity: usize) -> Self {
         SendBuffer {
             storage: Box::default(),
-            capacity,
+            capacity: narrow(capacity),
             head: 0,
             len: 0,
         }
     }
 
     /// Sets the most bytes the buffer will hold from now on (the autotuned send limit).
-    /// Bytes already held beyond it stay; [`SendBuffer::free`] is 0 until they drain.
+    /// Bytes already held beyond it stay; [`SendBuffer::free`] is 0 until they drain. At
+    /// most `u32::MAX`, as in [`SendBuffer::new`].
     pub fn set_capacity(&mut self, capacity: usize) {
-        self.capacity = capacity;
+        self.capacity = narrow(capacity);
     }
 
     /// Heap bytes held right now (0 until the first write, and again after `shrink_if_empty`).
@@ -64,34 +78,34 @@ impl SendBuffer {
     /// The most bytes the buffer will hold.
     #[cfg(test)]
     pub fn capacity(&self) -> usize {
-        self.capacity
+        wide(self.capacity)
     }
 
     /// Bytes held: unacknowledged plus unsent.
     pub fn len(&self) -> usize {
-        self.len
+        wide(self.len)
     }
 
     /// Room left for [`SendBuffer::write`]: `capacity() - len()`.
     pub fn free(&self) -> usize {
-        self.capacity.saturating_sub(self.len)
+        wide(self.capacity).saturating_sub(wide(self.len))
     }
 
     /// `true` when no bytes are held.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        wide(self.len) == 0
     }
 
     /// Appends as much of `data` as fits and returns how many bytes were taken
     /// (0 when full, when `data` is empty, or if the storage could not be allocated).
     pub fn write(&mut self, data: &[u8]) -> usize {
         let n = data.len().min(self.free());
-        if n == 0 || !self.ensure_room(self.len + n) {
+        if n == 0 || !self.ensure_room(wide(self.len) + n) {
             return 0;
         }
         let cap = self.storage.len();
         // head < cap and len <= cap, so this cannot overflow an allocated size.
-        let tail = wrap(self.head + self.len, cap);
+        let tail = wrap(wide(self.head) + wide(self.len), cap);
         let first = n.min(cap - tail);
         copy_into(
             &mut self.storage,
@@ -99,7 +113,7 @@ impl SendBuffer {
             data.get(..first).unwrap_or_default(),
         );
         copy_into(&mut self.storage, 0, data.get(first..n).unwrap_or_default());
-        self.len += n;
+        self.len = narrow(wide(self.len) + n);
         n
     }
 
@@ -119,22 +133,22 @@ impl SendBuffer {
             return None;
         }
         let want = free.min(self.storage.len().max(WRITE_WITH_MIN));
-        if !self.ensure_room(self.len + want) {
+        if !self.ensure_room(wide(self.len) + want) {
             return None;
         }
         let cap = self.storage.len();
-        let tail = wrap(self.head + self.len, cap);
+        let tail = wrap(wide(self.head) + wide(self.len), cap);
         // The free room from the tail: to the end of the ring, or to the head if it wrapped.
-        let end = if tail >= self.head && self.len < cap {
+        let end = if tail >= wide(self.head) && wide(self.len) < cap {
             cap
         } else {
-            self.head
+            wide(self.head)
         };
         let room = end.saturating_sub(tail).min(free);
         let slot = self.storage.get_mut(tail..tail + room).unwrap_or_default();
         let (n, r) = f(slot);
         let n = n.min(room);
-        self.len += n;
+        self.len = narrow(wide(self.len) + n);
         Some((n, r))
     }
 
@@ -154,7 +168,7 @@ impl SendBuffer {
     /// around the end of the ring. Zero copy: hand them to a vectored write or a
     /// checksum directly.
     pub fn slices_at(&self, offset: usize, len: usize) -> (&[u8], &[u8]) {
-        let Some(avail) = self.len.checked_sub(offset) else {
+        let Some(avail) = wide(self.len).checked_sub(offset) else {
             return (&[], &[]);
         };
         let n = len.min(avail);
@@ -163,21 +177,21 @@ impl SendBuffer {
             return (&[], &[]);
         }
         // offset < len <= cap and head < cap.
-        ring_slices(&self.storage, wrap(self.head + offset, cap), n)
+        ring_slices(&self.storage, wrap(wide(self.head) + offset, cap), n)
     }
 
     /// Drops `n` bytes from the front (they were acknowledged), clamped to
     /// [`SendBuffer::len`], and returns how many were dropped. Never frees storage;
     /// see [`SendBuffer::shrink_if_empty`].
     pub fn consume(&mut self, n: usize) -> usize {
-        let n = n.min(self.len);
+        let n = n.min(wide(self.len));
         let cap = self.storage.len();
-        self.len -= n;
+        self.len = narrow(wide(self.len) - n);
         self.head = if self.len == 0 || cap == 0 {
             // Restart at the front so the next burst is one contiguous slice.
             0
         } else {
-            wrap(self.head + n, cap)
+            narrow(wrap(wide(self.head) + n, cap))
         };
         n
     }
@@ -185,7 +199,7 @@ impl SendBuffer {
     /// Releases the storage if no bytes are held, so an idle connection costs no
     /// buffer memory. The next write allocates again.
     pub fn shrink_if_empty(&mut self) {
-        if self.len == 0 {
+        if wide(self.len) == 0 {
             self.storage = Box::default();
             self.head = 0;
         }
@@ -194,8 +208,8 @@ impl SendBuffer {
     /// Makes the storage hold at least `need` bytes (`need <= capacity`), moving what is
     /// held to the front of a larger ring if it must grow; `false` if allocation failed.
     fn ensure_room(&mut self, need: usize) -> bool {
-        let (a, b) = self.slices_at(0, self.len);
-        match grown(&self.storage, need, self.capacity, a, b) {
+        let (a, b) = self.slices_at(0, wide(self.len));
+        match grown(&self.storage, need, wide(self.capacity), a, b) {
             Growth::Enough => true,
             Growth::Failed => false,
             Growth::Grown(storage) => {

@@ -39,15 +39,51 @@ impl TimerKind {
         TimerKind::Tlp,
         TimerKind::Reclaim,
     ];
-    const fn index(self) -> usize {
-        self as usize
+
+    /// The slot holding this kind's deadline: its own, or [`SHARED`] for the four that are
+    /// never armed together (see [`TimerTable`]).
+    const fn slot(self) -> usize {
+        match self {
+            TimerKind::Retransmit => 0,
+            TimerKind::DelayedAck => 1,
+            TimerKind::Rack => 2,
+            TimerKind::Tlp => 3,
+            TimerKind::Reclaim => 4,
+            TimerKind::Persist
+            | TimerKind::TimeWait
+            | TimerKind::KeepAlive
+            | TimerKind::FinWait2 => SHARED,
+        }
     }
 }
 
+/// The slot that Persist, TimeWait, KeepAlive and FinWait2 share.
+const SHARED: usize = 5;
+/// Deadline slots: one per kind, less the three the shared slot saves.
+const SLOTS: usize = SHARED + 1;
+
 /// One optional deadline per [`TimerKind`], 8 bytes each: an unarmed timer holds
 /// `UNARMED` (an `Option<Instant>` would take 16).
+///
+/// Persist, TimeWait, KeepAlive and FinWait2 share one slot, tagged with the kind that
+/// holds it (56 bytes rather than 72), because no state arms two of them:
+/// - TimeWait is armed only on entering TIME-WAIT, after every timer was cleared, and in
+///   TIME-WAIT [`rearm_timers`](super::Connection) arms none of the other three; TIME-WAIT
+///   is left only for CLOSED, which clears every timer.
+/// - `rearm_timers` alone arms the other three, each only where it applies, and clears those
+///   that do not apply before it arms the one that does: KeepAlive only in ESTABLISHED or
+///   CLOSE-WAIT with nothing unsent, Persist only with data unsent (so never beside
+///   KeepAlive, nor in FIN-WAIT-2, where our FIN and all before it were acknowledged),
+///   FinWait2 only in FIN-WAIT-2.
+///
+/// So a kind reads and clears as if it had a slot of its own: [`TimerTable::get`] of a
+/// shared kind that does not hold the slot is `None`, and clearing it leaves the slot alone.
 #[derive(Clone, Copy, Debug)]
-pub struct TimerTable([Instant; TimerKind::COUNT]);
+pub struct TimerTable {
+    at: [Instant; SLOTS],
+    /// The kind whose deadline the shared slot holds (meaningful while it is armed).
+    shared: TimerKind,
+}
 
 /// The deadline slot of an unarmed timer: the end of time. A deadline there is stored one
 /// microsecond earlier, which no clock reaches either.
@@ -55,16 +91,37 @@ const UNARMED: Instant = Instant::from_micros(u64::MAX);
 
 impl Default for TimerTable {
     fn default() -> Self {
-        TimerTable([UNARMED; TimerKind::COUNT])
+        TimerTable {
+            at: [UNARMED; SLOTS],
+            shared: TimerKind::KeepAlive,
+        }
     }
 }
 
 impl TimerTable {
     /// Arms (or re-arms) a timer.
     pub fn set(&mut self, kind: TimerKind, at: Instant) {
-        if let Some(slot) = self.0.get_mut(kind.index()) {
-            *slot = at.min(Instant::from_micros(u64::MAX - 1));
+        let slot = kind.slot();
+        // The exclusivity the shared slot rests on, checked wherever this crate's tests
+        // drive connections (the state-machine, property and simulation tests).
+        #[cfg(test)]
+        assert!(
+            self.holds(kind) || self.at.get(SHARED) == Some(&UNARMED),
+            "{kind:?} armed while {:?} holds the shared timer slot",
+            self.shared
+        );
+        if let Some(deadline) = self.at.get_mut(slot) {
+            *deadline = at.min(Instant::from_micros(u64::MAX - 1));
+            if slot == SHARED {
+                self.shared = kind;
+            }
         }
+    }
+
+    /// Whether `kind` holds its slot (always, unless it is a shared kind and another
+    /// holds the shared slot).
+    fn holds(&self, kind: TimerKind) -> bool {
+        kind.slot() != SHARED || self.shared == kind
     }
 
     /// Arms a timer only if it is not already armed.
@@ -76,27 +133,39 @@ impl TimerTable {
 
     /// Disarms a timer.
     pub fn clear(&mut self, kind: TimerKind) {
-        if let Some(slot) = self.0.get_mut(kind.index()) {
-            *slot = UNARMED;
+        if self.holds(kind)
+            && let Some(deadline) = self.at.get_mut(kind.slot())
+        {
+            *deadline = UNARMED;
+        }
+    }
+
+    /// Disarms the shared slot unless `kind` holds it (for `rearm_timers`, which arms at most
+    /// one of the kinds that share it).
+    pub fn clear_shared_unless(&mut self, kind: TimerKind) {
+        if self.shared != kind
+            && let Some(deadline) = self.at.get_mut(SHARED)
+        {
+            *deadline = UNARMED;
         }
     }
 
     /// Disarms every timer.
     pub fn clear_all(&mut self) {
-        self.0 = [UNARMED; TimerKind::COUNT];
+        self.at = [UNARMED; SLOTS];
     }
 
     /// The deadline of a timer, if armed.
     pub fn get(&self, kind: TimerKind) -> Option<Instant> {
-        self.0
-            .get(kind.index())
+        self.at
+            .get(kind.slot())
             .copied()
-            .filter(|&at| at != UNARMED)
+            .filter(|&at| at != UNARMED && self.holds(kind))
     }
 
     /// The earliest armed deadline.
     pub fn next(&self) -> Option<Instant> {
-        self.0.iter().copied().min().filter(|&at| at != UNARMED)
+        self.at.iter().copied().min().filter(|&at| at != UNARMED)
     }
 
     /// Disarms and returns the earliest timer due at `now`, if any.
@@ -127,5 +196,24 @@ mod tests {
         assert_eq!(t.pop_expired(now), Some(TimerKind::DelayedAck));
         assert_eq!(t.pop_expired(now), Some(TimerKind::Retransmit));
         assert_eq!(t.pop_expired(now), None);
+    }
+
+    #[test]
+    fn a_shared_kind_reads_and_clears_as_if_it_had_its_own_slot() {
+        let mut t = TimerTable::default();
+        t.set(TimerKind::KeepAlive, Instant::from_millis(50));
+        assert_eq!(t.get(TimerKind::Persist), None);
+        assert_eq!(t.get(TimerKind::FinWait2), None);
+        t.clear(TimerKind::FinWait2);
+        assert_eq!(t.get(TimerKind::KeepAlive), Some(Instant::from_millis(50)));
+        assert_eq!(t.next(), Some(Instant::from_millis(50)));
+        t.clear(TimerKind::KeepAlive);
+        assert_eq!(t.next(), None);
+        t.set_if_idle(TimerKind::Persist, Instant::from_millis(70));
+        assert_eq!(
+            t.pop_expired(Instant::from_millis(80)),
+            Some(TimerKind::Persist)
+        );
+        assert_eq!(t.get(TimerKind::Persist), None);
     }
 }

@@ -288,7 +288,7 @@ fn rfc4821_segments_shrink_into_a_black_hole_and_grow_back_once_it_is_gone() {
     let narrow = Instant::ZERO + Duration::from_secs(1);
     let healed = Instant::ZERO + Duration::from_secs(20);
     // A's send MSS each time it changed, and when.
-    let mut sizes: Vec<(Instant, usize)> = Vec::new();
+    let mut sizes: Vec<(Instant, u32)> = Vec::new();
     // A's retransmission timeouts when the search began, a probe interval after black-hole
     // detection shrank its segments, and the last count seen.
     let (mut timeouts_at_search, mut timeouts) = (None, 0);
@@ -324,11 +324,11 @@ fn rfc4821_segments_shrink_into_a_black_hole_and_grow_back_once_it_is_gone() {
         },
     );
     assert_clean(&x, "black hole from 1 s to 20 s");
-    let mss: Vec<usize> = sizes.iter().map(|&(_, mss)| mss).collect();
+    let mss: Vec<u32> = sizes.iter().map(|&(_, mss)| mss).collect();
     assert_eq!(mss[..2], [1460, 1024], "{sizes:?}");
     // Whatever the search adopted inside the black hole fits through it (MSS + 40 bytes of
     // IPv4 and TCP headers), and it did find more than 1024 there.
-    let inside: Vec<usize> = sizes[2..]
+    let inside: Vec<u32> = sizes[2..]
         .iter()
         .filter(|&&(t, _)| t < healed)
         .map(|&(_, mss)| mss)

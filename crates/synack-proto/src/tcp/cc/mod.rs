@@ -151,7 +151,7 @@ impl AnyCc {
     /// Heap bytes held: BBR's boxed model, CUBIC's avoidance state once allocated.
     pub fn allocated_bytes(&self) -> usize {
         match self {
-            AnyCc::NewReno(_) => 0,
+            AnyCc::NewReno(c) => c.allocated_bytes(),
             AnyCc::Cubic(c) => c.allocated_bytes(),
             AnyCc::Bbr(_) => size_of::<Bbr>(),
         }

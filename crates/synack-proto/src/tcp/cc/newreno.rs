@@ -5,6 +5,7 @@
 
 use super::{AckSample, CongestionControl, Window};
 use crate::time::Instant;
+use alloc::boxed::Box;
 
 /// NewReno congestion control.
 #[derive(Clone, Debug)]
@@ -12,8 +13,10 @@ pub struct NewReno {
     w: Window,
     /// RFC 3465 §2.1 `bytes_acked` in congestion avoidance.
     bytes_acked: usize,
-    /// (cwnd, ssthresh) before the last congestion event, for undo.
-    prior: Option<(usize, usize)>,
+    /// (cwnd, ssthresh) before the last congestion event, for undo: boxed at the first
+    /// congestion event and kept (one allocation per connection at most), so that a NewReno
+    /// controller is no larger than a CUBIC one and [`AnyCc`](super::AnyCc) stays at 72 bytes.
+    prior: Option<Box<Option<(usize, usize)>>>,
 }
 
 impl NewReno {
@@ -24,6 +27,22 @@ impl NewReno {
             bytes_acked: 0,
             prior: None,
         }
+    }
+
+    /// Remembers (cwnd, ssthresh) for undo.
+    fn save_prior(&mut self) {
+        let now = Some((self.w.cwnd, self.w.ssthresh));
+        match self.prior.as_deref_mut() {
+            Some(p) => *p = now,
+            None => self.prior = Some(Box::new(now)),
+        }
+    }
+
+    /// Heap bytes held: the undo record, once a congestion event allocated it.
+    pub fn allocated_bytes(&self) -> usize {
+        self.prior
+            .as_ref()
+            .map_or(0, |_| size_of::<Option<(usize, usize)>>())
     }
 
     /// RFC 5681 equation 4: ssthresh = max(FlightSize / 2, 2·SMSS).
@@ -67,7 +86,7 @@ impl CongestionControl for NewReno {
     }
 
     fn on_congestion_event(&mut self, _now: Instant, flight: usize) {
-        self.prior = Some((self.w.cwnd, self.w.ssthresh));
+        self.save_prior();
         self.w.ssthresh = self.halved(flight);
         self.bytes_acked = 0;
     }
@@ -82,7 +101,7 @@ impl CongestionControl for NewReno {
     }
 
     fn on_rto(&mut self, _now: Instant, flight: usize) {
-        self.prior = Some((self.w.cwnd, self.w.ssthresh));
+        self.save_prior();
         self.w.ssthresh = self.halved(flight);
         // The loss window: one segment (RFC 5681 §3.1).
         self.w.cwnd = self.w.mss;
@@ -90,7 +109,7 @@ impl CongestionControl for NewReno {
     }
 
     fn on_spurious_congestion(&mut self) {
-        if let Some((cwnd, ssthresh)) = self.prior.take() {
+        if let Some((cwnd, ssthresh)) = self.prior.as_deref_mut().and_then(Option::take) {
             self.w.cwnd = self.w.cwnd.max(cwnd);
             self.w.ssthresh = ssthresh;
         }

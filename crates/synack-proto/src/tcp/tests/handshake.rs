@@ -134,12 +134,12 @@ fn seed_steps_1_to_3_between_two_connections() {
     assert_eq!(pair.b.state(), State::Established);
     assert!(pair.b_out().is_empty());
     assert_eq!(
-        pair.b.tcb().snd_wnd,
+        pair.b.tcb().snd_wnd as usize,
         RCV_BUF,
         "B learns A's window from the ACK"
     );
     assert_eq!(
-        pair.a.tcb().snd_wnd,
+        pair.a.tcb().snd_wnd as usize,
         RCV_BUF,
         "A learns B's window from the SYN,ACK"
     );
@@ -240,8 +240,8 @@ fn rfc9293_3_10_7_3_syn_sent_syn_ack_establishes() {
     let tcb = *p.c.tcb();
     assert_eq!((tcb.snd_una, tcb.snd_nxt), (ISS + 1, ISS + 1));
     assert_eq!((tcb.irs, tcb.rcv_nxt), (IRS, IRS + 1));
-    assert_eq!(tcb.snd_wnd, usize::from(PEER_WND));
-    assert_eq!(tcb.send_mss, usize::from(MSS));
+    assert_eq!(tcb.snd_wnd, u32::from(PEER_WND));
+    assert_eq!(tcb.send_mss, u32::from(MSS));
     assert_eq!(p.c.poll_timeout(), None, "nothing outstanding, no timer");
 }
 
@@ -318,7 +318,7 @@ fn rfc9293_3_10_7_4_syn_received_ack_establishes() {
     p.state(State::Established);
     p.expect_nothing();
     let tcb = *p.c.tcb();
-    assert_eq!((tcb.snd_una, tcb.snd_wnd), (ISS + 1, usize::from(PEER_WND)));
+    assert_eq!((tcb.snd_una, tcb.snd_wnd), (ISS + 1, u32::from(PEER_WND)));
     assert_eq!(p.c.poll_timeout(), None);
 }
 

@@ -273,7 +273,7 @@ fn rfc4821_search_raises_the_segment_size_after_the_probe_interval_when_the_prob
     assert_eq!(p.c.tcb().send_mss, 1460);
     assert_eq!(p.c.stats().mtu_probes_acked, 1);
     assert!(
-        p.c.plpmtud.is_none(),
+        p.c.rare.plpmtud().is_none(),
         "back at the negotiated MSS: nothing left to search"
     );
     // What follows goes at the full size.
@@ -409,7 +409,7 @@ fn rfc4821_search_stops_when_the_range_is_narrow() {
     p.at(rested_at + INTERVAL);
     assert_eq!(transfer(&mut p, 16 * 1024).first(), Some(&1460));
     assert_eq!(p.c.tcb().send_mss, 1460);
-    assert!(p.c.plpmtud.is_none());
+    assert!(p.c.rare.plpmtud().is_none());
 }
 
 #[test]

@@ -161,7 +161,7 @@ fn rfc9293_3_10_7_4_old_segment_does_not_update_the_send_window() {
         window: 100,
         ..peer()
     });
-    assert_eq!(p.c.tcb().snd_wnd, usize::from(PEER_WND));
+    assert_eq!(p.c.tcb().snd_wnd, u32::from(PEER_WND));
     // A newer one does.
     p.send(TcpRepr {
         seq: IRS + 4,
