@@ -96,10 +96,16 @@ fn set_ipv4_header_checksum(p: &mut [u8]) {
 
 /// A two-shard runtime and the peer on its two queues.
 fn setup(spread: Spread) -> (Sharded, Runtime) {
+    setup_with(spread, synack::stack::StackConfig::default())
+}
+
+/// [`setup`] with the sharded runtime's stacks configured by `cfg`.
+fn setup_with(spread: Spread, cfg: synack::stack::StackConfig) -> (Sharded, Runtime) {
     let (q0, p0) = MemoryDevice::pair(1500, 4096);
     let (q1, p1) = MemoryDevice::pair(1500, 4096);
     let sharded = Runtime::builder()
         .address(SHARDED)
+        .stack_config(cfg)
         .build_sharded([q0, q1].map(|q| move || Ok(q)))
         .unwrap();
     let peer = Runtime::builder()
@@ -242,25 +248,11 @@ async fn fragmented_segments_reach_the_shard_that_owns_their_connection() {
 /// stack's own pick does not (it picked its own ports and skipped that check).
 #[tokio::test]
 async fn connect_from_the_sharded_handle_never_takes_a_listeners_port() {
-    let (q0, p0) = MemoryDevice::pair(1500, 4096);
-    let (q1, p1) = MemoryDevice::pair(1500, 4096);
     let cfg = synack::stack::StackConfig {
         ephemeral_ports: (50000, 50063),
         ..synack::stack::StackConfig::default()
     };
-    let sharded = Runtime::builder()
-        .address(SHARDED)
-        .stack_config(cfg)
-        .build_sharded([q0, q1].map(|q| move || Ok(q)))
-        .unwrap();
-    let peer = Runtime::builder()
-        .address(PEER)
-        .build(TwoQueues {
-            queues: [p0, p1],
-            spread: Spread::Alternate,
-            sent: AtomicUsize::new(0),
-        })
-        .unwrap();
+    let (sharded, peer) = setup_with(Spread::Alternate, cfg);
     echo_server(
         TcpListener::bind(&peer, SocketAddr::new(PEER, 9))
             .await
