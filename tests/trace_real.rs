@@ -229,4 +229,24 @@ fn a_kernels_zero_window_probes_and_keep_alives_are_told_apart() {
         .map(|e| e.row)
         .collect();
     assert_eq!(zero, [8, 10, 13]);
+    // Linux's probes and keep-alives carry no byte: drawn at their number, of no length.
+    assert_eq!(
+        odd_bars(&g),
+        [
+            (7, BarKind::Retransmission),
+            (9, BarKind::WindowProbe),
+            (11, BarKind::WindowProbe),
+            (12, BarKind::WindowProbe),
+            (27, BarKind::KeepAlive),
+            (29, BarKind::KeepAlive),
+            (31, BarKind::KeepAlive),
+            (33, BarKind::KeepAlive),
+        ]
+    );
+    assert!(
+        g.bars
+            .iter()
+            .filter(|b| matches!(b.kind, BarKind::WindowProbe | BarKind::KeepAlive))
+            .all(|b| b.start == b.end)
+    );
 }
