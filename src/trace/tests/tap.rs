@@ -181,3 +181,57 @@ fn a_retiring_ladder_keeps_only_the_last_ended_connections() {
     ladder.finish(&mut sink(&mut lines)).unwrap();
     assert_eq!(lines.len(), before);
 }
+
+/// On every single-connection classic pcap kept as a fixture, a ladder that summarizes each
+/// connection as it ends draws what `synack trace -` draws, where the connection ends with
+/// its last segment or not at all (then the stream's end summarizes it). In the
+/// simultaneous close, five segments cross after both ends are done: the same rows, after
+/// the summary.
+#[test]
+fn a_retiring_ladder_draws_what_trace_stdin_draws() {
+    for name in [
+        "halfclose-lo-ethernet.pcap",
+        "ipv6-halfclose-sll2.pcap",
+        "partial-overlap.pcap",
+        "refused.pcap",
+        "reset-linger0.pcap",
+        "simultaneous-close.pcap",
+        "lossy-snap96.pcap",
+        "tso-sender.pcap",
+        "reorder-tun.pcap",
+        "kernel-probes-keepalive.pcap",
+    ] {
+        let bytes = fixture(name);
+        let mut want = Vec::new();
+        live::run(&bytes[..], &mut want, OPTS).unwrap();
+        let want: Vec<String> = String::from_utf8(want)
+            .unwrap()
+            .lines()
+            .map(String::from)
+            .collect();
+        let mut ladder = LiveLadder::new(OPTS).retire_ended();
+        let mut got = Vec::new();
+        for seg in crate::trace::read_capture(&bytes[..]).unwrap().segments {
+            ladder.push(&seg, &mut sink(&mut got)).unwrap();
+        }
+        ladder.finish(&mut sink(&mut got)).unwrap();
+        let rows = |lines: &[String]| -> Vec<String> {
+            lines
+                .iter()
+                .filter(|l| l.contains("──") || l.contains('⋮'))
+                .cloned()
+                .collect()
+        };
+        assert_eq!(rows(&got), rows(&want), "{name}");
+        if name != "simultaneous-close.pcap" {
+            assert_eq!(got, want, "{name}");
+            continue;
+        }
+        let end = got
+            .iter()
+            .position(|l| l == "[1] end of connection 1")
+            .unwrap();
+        assert!(got[end - 1].contains("757.732  TIME-WAIT"), "{got:#?}");
+        assert_eq!(got.len() - end, 6 + 5, "{got:#?}");
+    }
+}
