@@ -1264,3 +1264,207 @@ fn pmtud_across_a_1280_byte_hop_lets_a_transfer_complete() {
         "no ICMP error believed: {stderr}"
     );
 }
+
+// ---------------------------------------------------------------- --ladder
+
+/// A live ladder row (`[N] time A-state ── label ──▶ B-state absolute…`) as (A's state,
+/// label without its window, B's state, absolute sequence number), or `None` for another
+/// line.
+fn ladder_row(line: &str) -> Option<(String, String, String, u32)> {
+    let w: Vec<&str> = line.split_whitespace().collect();
+    w.get(1)?.parse::<f64>().ok()?;
+    let a = w.get(2)?.to_string();
+    let start = w.iter().position(|x| *x == "──" || *x == "◀──")?;
+    let end = start + 1 + w[start + 1..].iter().position(|x| x.starts_with("──"))?;
+    let label: Vec<&str> = w[start + 1..end]
+        .iter()
+        .copied()
+        .filter(|x| !x.starts_with("win="))
+        .collect();
+    let b = w.get(end + 1)?.to_string();
+    let seq = w.get(end + 2)?.strip_prefix("seq=")?.parse().ok()?;
+    Some((a, label.join(" "), b, seq))
+}
+
+/// The value of `name=` on the `[N] symbols: …` line.
+fn symbol(lines: &[String], name: &str) -> u32 {
+    let line = lines
+        .iter()
+        .find(|l| l.contains("] symbols: "))
+        .expect("a symbols line");
+    Report::parse(line)
+        .get(name)
+        .parse()
+        .unwrap_or_else(|_| panic!("{name} in {line}"))
+}
+
+/// The rows `lines` holds, and checks they draw one kernel-client connection's whole life
+/// (A the client, which sent 1000 bytes and closed first; B the server), with the demo's
+/// symbols and both ends' states, relative numbers in the rows and absolute ones beside.
+fn assert_whole_life(lines: &[String], what: &str) {
+    let rows: Vec<(String, String, String, u32)> =
+        lines.iter().filter_map(|l| ladder_row(l)).collect();
+    let at = |a: &str, label: &str, b: &str| {
+        rows.iter()
+            .position(|r| r.0 == a && r.1.starts_with(label) && r.2 == b)
+            .unwrap_or_else(|| panic!("{what}: no row {a} | {label} | {b} in {lines:#?}"))
+    };
+    let syn = at("SYN-SENT", "SYN seq=0", "SYN-RECEIVED?");
+    let syn_ack = at("ESTABLISHED", "SYN,ACK seq=0 ack=1", "SYN-RECEIVED");
+    let ack = at("ESTABLISHED", "ACK seq=1 ack=1", "ESTABLISHED");
+    // PSH or not, as the sender chose.
+    let data = rows
+        .iter()
+        .position(|r| r.1.ends_with("ACK seq=1 ack=1 len=1000") && r.0 == r.2)
+        .unwrap_or_else(|| panic!("{what}: no data row in {lines:#?}"));
+    let fin_a = at("FIN-WAIT-1", "FIN,ACK seq=1001 ack=1", "CLOSE-WAIT");
+    let fin_b = rows
+        .iter()
+        .position(|r| r.1.starts_with("FIN,ACK seq=1 ack=1002") && r.2 == "LAST-ACK")
+        .unwrap_or_else(|| panic!("{what}: no FIN from B in {lines:#?}"));
+    let last = at("TIME-WAIT", "ACK seq=1002 ack=2", "CLOSED");
+    assert_eq!((syn, syn_ack, ack), (0, 1, 2), "{what}: {lines:#?}");
+    assert!(ack < data && data < fin_a && fin_a < fin_b && fin_b < last);
+    assert_eq!(last, rows.len() - 1, "{what}: {lines:#?}");
+    // The summary's symbols name the absolute numbers the rows show.
+    assert_eq!(symbol(lines, "x"), rows[syn].3, "{what}");
+    assert_eq!(symbol(lines, "y"), rows[syn_ack].3, "{what}");
+    assert_eq!(symbol(lines, "u"), rows[fin_a].3, "{what}");
+    assert_eq!(symbol(lines, "w"), rows[fin_b].3, "{what}");
+    for want in [
+        "A→B 1000 B",
+        "retransmissions: A→B 0, B→A 0",
+        "A closed first; ended: closed normally, FIN and ACK both ways",
+    ] {
+        assert!(
+            lines.iter().any(|l| l.contains(want)),
+            "{what}: no {want:?} in {lines:#?}"
+        );
+    }
+}
+
+/// `serve --ladder`: a kernel client connects, sends 1000 bytes and closes; serve's stdout
+/// draws the connection as `synack trace -` would (SYN, SYN,ACK, ACK, data, both FINs, the
+/// last ACK, the states after each), its summary as it ends, and only then serve's own
+/// report of it. With offloads and without.
+#[test]
+fn serve_ladder_draws_each_kernel_connection_live() {
+    if !can_run("serve_ladder", &[]) {
+        return;
+    }
+    for extra in [&["--ladder"][..], &["--ladder", "--no-offload"][..]] {
+        let ns = Netns::new("synack");
+        let mut serve = ns.serve(false, 9, "discard", extra);
+        let mut peer = ns.peer(&["connect", SYNACK4, "9", "--send", "1000"]);
+        assert_eq!(peer.report(30).get("error"), "");
+        let seen = std::cell::RefCell::new(Vec::new());
+        let report = serve.expect_line(
+            |l| {
+                seen.borrow_mut().push(l.to_owned());
+                l.starts_with("conn ")
+            },
+            10,
+        );
+        let lines = seen.into_inner();
+        assert_eq!(Report::parse(&report).get("end"), "clean");
+        let header = lines
+            .iter()
+            .position(|l| l.starts_with("connection 1: A 198.18.0.1:") && l.ends_with(":9"))
+            .unwrap_or_else(|| panic!("{extra:?}: no header in {lines:#?}"));
+        let end = lines
+            .iter()
+            .position(|l| l == "[1] end of connection 1")
+            .unwrap_or_else(|| panic!("{extra:?}: no summary in {lines:#?}"));
+        assert!(header < end && end < lines.len() - 1, "{lines:#?}");
+        assert_whole_life(&lines, &format!("serve {extra:?}"));
+        serve.terminate();
+    }
+}
+
+/// `nc --ladder`: synack is the client; the ladder goes to stderr (stdout carries the data).
+#[test]
+fn nc_ladder_draws_its_connection_on_stderr() {
+    if !can_run("nc_ladder", &[]) {
+        return;
+    }
+    let ns = Netns::new("synack");
+    // The kernel reads to the end, then closes: synack's FIN goes first.
+    let mut peer = kernel_listener(&ns, false, 5005, &["--shut", "after-eof"]);
+    let input = TempFile::new("ladder-in");
+    std::fs::write(&input.0, pattern(1000)).unwrap();
+    let (mut nc, _) = synack_nc(&ns, false, 5005, stdin_from(&input), &["--ladder"]);
+    assert!(nc.wait(20).success(), "{}", nc.stderr());
+    assert_eq!(peer.report(10).num("recv"), 1000);
+    let lines: Vec<String> = nc.stderr().lines().map(String::from).collect();
+    assert!(
+        lines[0].starts_with("connection 1: A 198.18.0.2:")
+            && lines[0].ends_with(" B 198.18.0.1:5005"),
+        "{lines:#?}"
+    );
+    assert_whole_life(&lines, "nc");
+}
+
+/// `serve --ladder` with its stdout never read: the rows are dropped and counted, and every
+/// connection completes as it would without the ladder.
+#[test]
+fn serve_ladder_with_stdout_unread_never_holds_up_a_connection() {
+    use std::io::Read;
+    if !can_run("serve_ladder_unread", &[]) {
+        return;
+    }
+    const CONNS: usize = 500;
+    let ns = Netns::new("synack");
+    let args = serve_args(false, 7, "echo", &["--backlog", "256", "--ladder"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut serve = ns.spawn_raw(SYNACK, &args, Stdio::null(), Stdio::piped());
+    let mut pipe = serve.child.stdout.take().unwrap();
+    let mut first = Vec::new();
+    let mut byte = [0u8; 1];
+    while first.last() != Some(&b'\n') {
+        assert_eq!(pipe.read(&mut byte).unwrap(), 1, "{}", serve.stderr());
+        first.push(byte[0]);
+    }
+    assert!(first.starts_with(b"listening on"));
+    // About 20 lines of ~150 bytes per connection: the pipe is full after a few dozen.
+    let many = many_script();
+    let out = ns.run_ok(
+        "python3",
+        &[
+            many.to_str().unwrap(),
+            SYNACK4,
+            "7",
+            "--conns",
+            &CONNS.to_string(),
+            "--concurrency",
+            "50",
+            "--bytes",
+            "1000",
+            "--timeout",
+            "10",
+            "--fail-fast",
+        ],
+    );
+    let r = Report::parse(&out);
+    assert_eq!(
+        (r.num("ok"), r.num("failed")),
+        (CONNS as u64, 0),
+        "{out}; serve: {}",
+        serve.stderr()
+    );
+    let (queued, capacity) = pipe_fill(&pipe);
+    assert!(queued >= capacity / 2, "pipe holds {queued} of {capacity}");
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        let _ = pipe.read_to_string(&mut all);
+        all
+    });
+    serve.signal("TERM");
+    assert!(serve.wait(10).success(), "{}", serve.stderr());
+    let text = reader.join().unwrap();
+    assert!(text.contains("[1] "), "the first rows were written");
+    let err = serve.stderr();
+    assert!(
+        err.lines().any(|l| l.contains("output line(s) dropped")),
+        "{err}"
+    );
+}

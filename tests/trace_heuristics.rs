@@ -84,8 +84,17 @@ fn zero_window_probes_vs_keep_alives() {
         .filter(|b| b.kind != BarKind::New)
         .map(|b| (b.row, b.kind))
         .collect();
-    // Bare probes and keep-alives take no sequence space: only the byte-carrying ones are bars.
-    assert_eq!(odd, [(5, BarKind::WindowProbe), (15, BarKind::KeepAlive)]);
+    // Bare probes and keep-alives take no sequence space, but are drawn (bars of no length).
+    assert_eq!(
+        odd,
+        [
+            (5, BarKind::WindowProbe),
+            (7, BarKind::WindowProbe),
+            (9, BarKind::WindowProbe),
+            (13, BarKind::KeepAlive),
+            (15, BarKind::KeepAlive)
+        ]
+    );
     let zero: Vec<usize> = g
         .events
         .iter()

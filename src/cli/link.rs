@@ -10,6 +10,7 @@ use synack::net::{Driver, DriverOptions, ImpairConfig, PcapWriter, TunConfig, Tu
 use synack::stack::{ConnId, Stack, StackConfig};
 use synack::tcp;
 use synack::time::Duration;
+use synack::trace::tap::LadderLines;
 
 /// Exit status for a connection that failed: refused, reset or timed out.
 pub const EXIT_CONNECTION: u8 = 1;
@@ -38,6 +39,13 @@ pub struct LinkArgs {
     /// dropped and counted, never waited for.
     #[arg(long, value_name = "FILE")]
     pub qlog: Option<PathBuf>,
+    /// Draw every connection as a live ladder, as `synack trace -` draws a capture: a row
+    /// per segment crossing the device, with both ends' inferred states, and a summary when
+    /// it ends (serve: on stdout, among its reports; nc: on stderr). The rows leave through
+    /// a bounded queue: a terminal or pipe that cannot keep up loses rows (counted on
+    /// stderr), never slows the stack.
+    #[arg(long)]
+    pub ladder: bool,
     /// Impair packets both ways with the simulator's link model, seeded: e.g.
     /// loss=2%,delay=10ms,jitter=5ms,duplicate=1%,corrupt=0.1%,truncate=0.1%,rate=100mbit,seed=7.
     #[arg(long, value_name = "SPEC")]
@@ -207,6 +215,67 @@ pub fn open(args: &LinkArgs, msl: Duration) -> Result<Driver<TunDevice>, Failure
             qlog,
         },
     ))
+}
+
+/// `--ladder`'s rows on their way out: taken from the driver's tap
+/// ([`synack::trace::tap`]) into `out`, whose writer thread writes them. Without the flag it
+/// does nothing.
+#[derive(Debug)]
+pub struct LadderOut<'a> {
+    tap: Option<LadderLines>,
+    out: &'a Lines,
+}
+
+impl<'a> LadderOut<'a> {
+    /// With `--ladder`: a tap on `driver`, its rows for `out`, in colour if `color`.
+    pub fn new<D: synack::net::Device>(
+        args: &LinkArgs,
+        driver: &mut Driver<D>,
+        out: &'a Lines,
+        color: bool,
+    ) -> Self {
+        let tap = args.ladder.then(|| {
+            let opts = synack::trace::live::LiveOptions {
+                color,
+                fold: true,
+                conn: None,
+            };
+            let (tap, lines) = synack::trace::tap::ladder_tap(opts);
+            driver.set_observer(Some(Box::new(tap)));
+            lines
+        });
+        LadderOut { tap, out }
+    }
+
+    /// Hands the rows made so far to `out`. Never blocks: `out` drops what it cannot hold.
+    pub fn drain(&self) {
+        if let Some(t) = &self.tap {
+            t.drain(|line| self.out.line(line));
+        }
+    }
+
+    /// The traffic is over: the rows still queued, the summaries of the connections that
+    /// did not end, and on `err` how many rows the tap's queue dropped.
+    pub fn finish(&self, cmd: &str, err: &Lines) {
+        let Some(t) = &self.tap else {
+            return;
+        };
+        t.finish();
+        self.drain();
+        let dropped = t.dropped();
+        if dropped > 0 {
+            err.line(format!(
+                "synack {cmd}: {dropped} ladder row(s) dropped: they were not written fast enough"
+            ));
+        }
+    }
+}
+
+/// Whether to colour a ladder written to stderr: only on a terminal, and not with `NO_COLOR`
+/// set (to anything but the empty string).
+pub fn stderr_color() -> bool {
+    use std::io::IsTerminal as _;
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
 }
 
 /// A signal that stops `nc` or `serve`.

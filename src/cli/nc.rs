@@ -41,7 +41,7 @@ pub struct NcArgs {
 /// the way out, a connection still open is reset first.
 pub fn run(args: NcArgs) -> ExitCode {
     let err = Lines::stderr();
-    let result = link::runtime().and_then(|rt| rt.block_on(nc(args)));
+    let result = link::runtime().and_then(|rt| rt.block_on(nc(args, &err)));
     let status = match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => f.report("nc", &err),
@@ -89,7 +89,7 @@ fn stdin_reader() -> mpsc::Receiver<Vec<u8>> {
     rx
 }
 
-async fn nc(args: NcArgs) -> Result<(), Failure> {
+async fn nc(args: NcArgs, err: &Lines) -> Result<(), Failure> {
     let (remote, local_port) = match (args.listen, args.target.as_slice()) {
         (false, [host, port]) => {
             let ip: IpAddr = host
@@ -112,14 +112,25 @@ async fn nc(args: NcArgs) -> Result<(), Failure> {
     };
     let mut signals = Signals::catch()?;
     let mut driver = link::open(&args.link, args.msl.unwrap_or(Duration::from_secs(30)))?;
+    // stdout carries the connection's data: the ladder goes to stderr.
+    let ladder = link::LadderOut::new(&args.link, &mut driver, err, link::stderr_color());
     if args.udp {
         return udp(&mut driver, &args, remote, local_port, &mut signals).await;
     }
-    let result = connect_and_transfer(&mut driver, &args, remote, local_port, &mut signals).await;
+    let result = connect_and_transfer(
+        &mut driver,
+        &args,
+        remote,
+        local_port,
+        &mut signals,
+        &ladder,
+    )
+    .await;
     // Every way out (an error, a signal, the end): what is still open is reset, as the
     // kernel resets the connections of a process that exits, and the RST is on the device
     // before the process is gone. A connection that closed cleanly needs none.
     let reset = link::reset_all(&mut driver);
+    ladder.finish("nc", err);
     if reset.dropped > 0 && result.is_ok() {
         return Err(Failure::connection("the device did not take the final RST"));
     }
@@ -132,6 +143,7 @@ async fn connect_and_transfer(
     remote: Option<SocketAddr>,
     local_port: Option<u16>,
     signals: &mut Signals,
+    ladder: &link::LadderOut<'_>,
 ) -> Result<(), Failure> {
     let now = driver.now();
     let (conn, peer) = match (remote, local_port) {
@@ -155,7 +167,7 @@ async fn connect_and_transfer(
         },
         (None, None) => return Err(Failure::setup("nothing to connect to")),
     };
-    transfer(driver, conn, peer, args.msl.is_some(), signals).await
+    transfer(driver, conn, peer, args.msl.is_some(), signals, ladder).await
 }
 
 async fn accept_one(
@@ -194,6 +206,7 @@ async fn transfer(
     peer: SocketAddr,
     wait_time_wait: bool,
     signals: &mut Signals,
+    ladder: &link::LadderOut<'_>,
 ) -> Result<(), Failure> {
     let mut input = stdin_reader();
     let mut stdout = DataOut::stdout();
@@ -205,6 +218,7 @@ async fn transfer(
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         driver.poll().map_err(io_failure)?;
+        ladder.drain();
         let now = driver.now();
         let stack = driver.stack_mut();
         // Connection → stdout, while the stdout queue has room.
@@ -257,6 +271,7 @@ async fn transfer(
         let both_fins = shut && peer_eof && matches!(state, State::TimeWait | State::Closed);
         if both_fins && (!wait_time_wait || state == State::Closed) {
             driver.poll().map_err(io_failure)?;
+            ladder.drain();
             // Everything received is written out before exiting (a signal still stops it).
             return tokio::select! {
                 r = stdout.outcome() => r.map_err(write_failure),
@@ -269,6 +284,7 @@ async fn transfer(
             )));
         }
         let progressed = driver.poll().map_err(io_failure)?;
+        ladder.drain();
         let want_input = !stdin_eof && sent == pending.len();
         if want_input {
             match input.try_recv() {

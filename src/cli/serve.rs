@@ -312,6 +312,7 @@ async fn serve(args: ServeArgs, out: &Lines, err: &Lines) -> Result<(), Failure>
     }
     let mut signals = link::Signals::catch()?;
     let mut driver = link::open(&args.link, args.msl)?;
+    let ladder = link::LadderOut::new(&args.link, &mut driver, out, super::color_wanted(false));
     if let Some(bytes) = args.buffer {
         let tcp = tcp::Config {
             send_buffer: bytes,
@@ -353,6 +354,7 @@ async fn serve(args: ServeArgs, out: &Lines, err: &Lines) -> Result<(), Failure>
             &mut buf,
             &pattern,
             out,
+            &ladder,
             &mut memory,
         );
         match stepped {
@@ -399,6 +401,7 @@ async fn serve(args: ServeArgs, out: &Lines, err: &Lines) -> Result<(), Failure>
         out.line(s.summary(None, true, now));
     }
     let reset = link::reset_all(&mut driver);
+    ladder.finish("serve", err);
     let c = driver.stack().counters();
     err.line(format!(
         "synack serve: stopped; {} connection(s) still open, {} reset; {} segments in, {} out, {} echo replies",
@@ -634,10 +637,13 @@ fn step(
     buf: &mut [u8],
     pattern: &[u8],
     out: &Lines,
+    ladder: &link::LadderOut<'_>,
     memory: &mut MemoryPeak,
 ) -> Result<bool, synack::net::DriverError> {
     let started = driver.now();
     driver.poll()?;
+    // A segment's ladder row before any report its arrival causes.
+    ladder.drain();
     loop {
         let now = driver.now();
         let stack = driver.stack_mut();
@@ -679,6 +685,7 @@ fn step(
         // just did changed their readiness: what just arrived must be read before the loop
         // sleeps, or its window stays shut.
         let moved = driver.poll()?;
+        ladder.drain();
         if !moved && !driver.stack().has_events() {
             return Ok(false);
         }

@@ -119,6 +119,19 @@ pub struct DriverOptions {
     pub qlog: Option<crate::qlog::QlogWriter>,
 }
 
+/// Sees every packet crossing the device, where [`DriverOptions::pcap`] records it: each
+/// packet read, before any impairment, and each packet written, after it
+/// ([`Driver::set_observer`]; `serve --ladder` and `nc --ladder` draw their live ladder from
+/// it with [`LadderTap`](crate::trace::tap::LadderTap)).
+///
+/// It runs on the packet path, so it must never wait: anything slow (a terminal, a file)
+/// goes to another thread through a bounded queue that drops and counts.
+pub trait PacketObserver: std::fmt::Debug + Send {
+    /// `packet`, an IP packet (a segment the device cuts or merged, with offloads), was read
+    /// from or written to the device at `wall`, the time since the Unix epoch.
+    fn packet(&mut self, wall: Duration, packet: &[u8]);
+}
+
 /// Why the loop stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum DriverError {
@@ -162,6 +175,7 @@ pub struct Driver<D: Device> {
     /// The last read stopped at its budget rather than at an empty device.
     unread: bool,
     qlog: Option<crate::qlog::QlogWriter>,
+    observer: Option<Box<dyn PacketObserver>>,
 }
 
 impl<D: Device> Driver<D> {
@@ -199,7 +213,17 @@ impl<D: Device> Driver<D> {
             stats: DriverStats::default(),
             drained_at: Instant::ZERO,
             unread: false,
+            observer: None,
         }
+    }
+
+    /// Shows every packet crossing the device to `observer` from now on (`None`: to none),
+    /// and returns the one it replaces.
+    pub fn set_observer(
+        &mut self,
+        observer: Option<Box<dyn PacketObserver>>,
+    ) -> Option<Box<dyn PacketObserver>> {
+        std::mem::replace(&mut self.observer, observer)
     }
 
     /// The stack.
@@ -395,6 +419,9 @@ impl<D: Device> Driver<D> {
             if let Some(p) = self.pcap.as_mut() {
                 p.write(self.clock.wall(now), packet)?;
             }
+            if let Some(o) = self.observer.as_mut() {
+                o.packet(self.clock.wall(now), packet);
+            }
             match self.impair.as_mut() {
                 Some(imp) => imp.submit(now, Direction::In, packet),
                 None => self.stack.handle_packet_with(now, packet, checksum),
@@ -455,6 +482,9 @@ impl<D: Device> Driver<D> {
         self.stats.bytes_out += packet.len() as u64;
         if let Some(p) = self.pcap.as_mut() {
             p.write(self.clock.wall(now), packet)?;
+        }
+        if let Some(o) = self.observer.as_mut() {
+            o.packet(self.clock.wall(now), packet);
         }
         Ok(())
     }

@@ -36,8 +36,10 @@ struct Ends {
 /// what a live capture needs.
 #[derive(Default, Debug)]
 pub struct Grouper {
-    ends: Vec<Ends>,
-    by_tuple: HashMap<(SocketAddr, SocketAddr), usize>,
+    /// The connection each 4-tuple (in address order) is on now: its index and its ends.
+    by_tuple: HashMap<(SocketAddr, SocketAddr), (usize, Ends)>,
+    /// Connections assigned so far.
+    count: usize,
 }
 
 /// Where [`Grouper::assign`] put a segment.
@@ -53,19 +55,17 @@ pub struct Assigned {
     pub b: SocketAddr,
 }
 
+/// The 4-tuple of `x` and `y`, either way round.
+fn tuple(x: SocketAddr, y: SocketAddr) -> (SocketAddr, SocketAddr) {
+    if x <= y { (x, y) } else { (y, x) }
+}
+
 impl Grouper {
     /// The connection `seg` belongs to.
     pub fn assign(&mut self, seg: &Segment) -> Assigned {
-        let key = if seg.src <= seg.dst {
-            (seg.src, seg.dst)
-        } else {
-            (seg.dst, seg.src)
-        };
+        let key = tuple(seg.src, seg.dst);
         let fresh_syn = seg.flags.syn() && !seg.flags.ack();
-        let existing = self.by_tuple.get(&key).copied().filter(|&i| {
-            let Some(e) = self.ends.get(i) else {
-                return false;
-            };
+        let existing = self.by_tuple.get(&key).filter(|(_, e)| {
             // A SYN on an ended connection's 4-tuple: the same SYN again is a
             // retransmission, a different one opens a new connection.
             !fresh_syn
@@ -74,25 +74,23 @@ impl Grouper {
                     .iter()
                     .any(|&(src, seq)| src == seg.src && seq == seg.seq)
         });
-        let (index, new) = match existing {
-            Some(i) => (i, false),
-            None => {
-                let a = if seg.flags.syn() && seg.flags.ack() {
-                    seg.dst
-                } else {
-                    seg.src
-                };
-                self.ends.push(Ends {
-                    a: Some(a),
-                    ..Ends::default()
-                });
-                let i = self.ends.len() - 1;
-                self.by_tuple.insert(key, i);
-                (i, true)
-            }
-        };
-        let mut a = seg.src;
-        if let Some(e) = self.ends.get_mut(index) {
+        let new = existing.is_none();
+        if new {
+            let a = if seg.flags.syn() && seg.flags.ack() {
+                seg.dst
+            } else {
+                seg.src
+            };
+            let ends = Ends {
+                a: Some(a),
+                ..Ends::default()
+            };
+            self.by_tuple.insert(key, (self.count, ends));
+            self.count += 1;
+        }
+        let (mut index, mut a) = (self.count.saturating_sub(1), seg.src);
+        if let Some((i, e)) = self.by_tuple.get_mut(&key) {
+            index = *i;
             a = e.a.unwrap_or(seg.src);
             if seg.flags.rst() {
                 e.rst = true;
@@ -110,6 +108,15 @@ impl Grouper {
         }
         let b = if a == seg.src { seg.dst } else { seg.src };
         Assigned { index, new, a, b }
+    }
+
+    /// Forgets connection `index` between `a` and `b`: a later segment on its 4-tuple opens
+    /// a new connection. (A live ladder forgets connections long ended, to stay bounded.)
+    pub fn forget(&mut self, a: SocketAddr, b: SocketAddr, index: usize) {
+        let key = tuple(a, b);
+        if self.by_tuple.get(&key).is_some_and(|(i, _)| *i == index) {
+            self.by_tuple.remove(&key);
+        }
     }
 }
 

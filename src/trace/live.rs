@@ -18,7 +18,10 @@ use super::diagram::{self, Diagram, Item};
 use super::infer::{Dir, LiveInference, Row};
 use super::ladder;
 use super::tsg::Unwrap;
+use crate::tcp::State;
+use std::collections::{HashMap, VecDeque};
 use std::io::{Read, Write};
+use std::net::SocketAddr;
 
 /// Plain rows of a run shown before the rest fold.
 pub const SHOWN_IN_RUN: usize = 3;
@@ -172,23 +175,28 @@ struct LiveConn {
     /// First row not yet shown nor folded.
     pending_from: Option<usize>,
     shown: bool,
+    /// Its summary was given out when it ended ([`LiveLadder::retire_ended`]).
+    summarized: bool,
+    /// Its two ends, A and B.
+    ends: (SocketAddr, SocketAddr),
 }
 
 struct Writer<'w, W: Write> {
     out: &'w mut W,
-    lines: usize,
     closed: bool,
 }
 
 impl<W: Write> Writer<'_, W> {
-    /// Writes and flushes; a reader that went away (EPIPE) ends the output quietly.
-    fn put(&mut self, text: &str) -> Result<(), TraceError> {
+    /// Writes `line` and a newline, and flushes; a reader that went away (EPIPE) ends the
+    /// output quietly.
+    fn put(&mut self, line: &str) -> Result<(), TraceError> {
         if self.closed {
             return Ok(());
         }
         match self
             .out
-            .write_all(text.as_bytes())
+            .write_all(line.as_bytes())
+            .and_then(|()| self.out.write_all(b"\n"))
             .and_then(|()| self.out.flush())
         {
             Ok(()) => Ok(()),
@@ -259,11 +267,235 @@ impl LiveConn {
     }
 }
 
+/// An item's line, without its newline.
 fn line(number: usize, item: &Item, color: bool) -> String {
-    format!(
-        "[{number}] {}",
-        ladder::item_line(item, color, ladder::STATE_WIDTH, ARROW_WIDTH)
-    )
+    let text = ladder::item_line(item, color, ladder::STATE_WIDTH, ARROW_WIDTH);
+    format!("[{number}] {}", text.strip_suffix('\n').unwrap_or(&text))
+}
+
+/// Ended connections a [`LiveLadder`] that retires them still keeps, for the stray segments
+/// that may follow (a FIN resent to a peer in TIME-WAIT); the oldest beyond are forgotten.
+pub const KEPT_ENDED: usize = 256;
+
+/// The live ladder itself: segments in, one at a time, and the lines `synack trace -` prints
+/// for them out, without the capture around them. `synack trace -` feeds it a pcap stream;
+/// [`LadderTap`](super::tap::LadderTap) the packets a driver sees.
+///
+/// Each line goes to a sink as it is made, without its newline: a connection's header when
+/// its first row shows, then its rows (folding long data phases as
+/// [`LiveOptions::fold`] asks), and its summary at [`LiveLadder::finish`], or as soon as it
+/// ends with [`LiveLadder::retire_ended`]. A sink's error stops the ladder and is returned.
+pub struct LiveLadder {
+    opts: LiveOptions,
+    grouper: Grouper,
+    /// The connections being drawn, by index (0-based; the number is one more).
+    conns: HashMap<usize, LiveConn>,
+    connections: usize,
+    segments: usize,
+    lines: usize,
+    /// Summarize and (past [`KEPT_ENDED`]) forget connections once they end.
+    retire: bool,
+    /// Ended connections still kept, oldest first.
+    ended: VecDeque<usize>,
+}
+
+impl std::fmt::Debug for LiveLadder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveLadder")
+            .field("opts", &self.opts)
+            .field("connections", &self.connections)
+            .field("drawn", &self.conns.len())
+            .field("segments", &self.segments)
+            .field("lines", &self.lines)
+            .finish()
+    }
+}
+
+impl LiveLadder {
+    /// A ladder that has seen nothing yet.
+    pub fn new(opts: LiveOptions) -> Self {
+        LiveLadder {
+            opts,
+            grouper: Grouper::default(),
+            conns: HashMap::new(),
+            connections: 0,
+            segments: 0,
+            lines: 0,
+            retire: false,
+            ended: VecDeque::new(),
+        }
+    }
+
+    /// Gives each connection's summary as soon as it ends (both ends CLOSED or in
+    /// TIME-WAIT, or reset), and keeps only the last [`KEPT_ENDED`] ended ones: for a
+    /// long-running server, whose connections come and go. Memory then grows with the open
+    /// connections only.
+    pub fn retire_ended(mut self) -> Self {
+        self.retire = true;
+        self
+    }
+
+    /// Connections seen so far.
+    pub fn connections(&self) -> usize {
+        self.connections
+    }
+
+    /// TCP segments pushed so far.
+    pub fn segments(&self) -> usize {
+        self.segments
+    }
+
+    /// Connections kept: those open, and the last [`KEPT_ENDED`] ended ones.
+    pub fn kept(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// Rows and fold lines given out so far.
+    pub fn lines(&self) -> usize {
+        self.lines
+    }
+
+    /// The next segment, stamped with its capture time (`time_us`); its lines go to `out`.
+    pub fn push<E>(
+        &mut self,
+        seg: &Segment,
+        out: &mut dyn FnMut(&str) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.segments += 1;
+        let at = self.grouper.assign(seg);
+        if at.new {
+            self.connections += 1;
+            self.conns.insert(
+                at.index,
+                LiveConn {
+                    inf: LiveInference::new(at.index + 1, at.a, at.b, seg),
+                    spaces: [None, None],
+                    run: 0,
+                    pending_from: None,
+                    shown: false,
+                    summarized: false,
+                    ends: (at.a, at.b),
+                },
+            );
+        }
+        let number = at.index + 1;
+        let opts = self.opts;
+        let Some(c) = self.conns.get_mut(&at.index) else {
+            return Ok(());
+        };
+        let Some(row) = c.inf.push(seg).cloned() else {
+            return Ok(());
+        };
+        if opts.conn.is_some_and(|n| n != number) {
+            return Ok(());
+        }
+        if !c.shown {
+            c.shown = true;
+            let (a, b) = c.inf.initial();
+            out(&format!("connection {number}: A {} ⇄ B {}", at.a, at.b))?;
+            let head = ladder::header(opts.color, (&a.to_string(), &b.to_string()), ARROW_WIDTH);
+            for l in head.lines() {
+                out(&format!("[{number}] {l}"))?;
+            }
+        }
+        let i = c.inf.pushed().saturating_sub(1);
+        // Keep only the rows a fold line still needs, and the previous row.
+        c.inf
+            .forget_before(c.pending_from.unwrap_or(i).min(i.saturating_sub(1)));
+        let prev = i.checked_sub(1).and_then(|p| c.inf.rows_from(p).first());
+        let plain = opts.fold && diagram::plain(&row, prev);
+        if plain {
+            c.run += 1;
+        } else {
+            c.run = 0;
+            if let Some(f) = c.fold(i) {
+                self.lines += 1;
+                out(&line(number, &f, opts.color))?;
+            }
+        }
+        if c.run > SHOWN_IN_RUN {
+            let from = *c.pending_from.get_or_insert(i);
+            if i + 1 - from >= FOLD_EVERY
+                && let Some(f) = c.fold(i + 1)
+            {
+                self.lines += 1;
+                out(&line(number, &f, opts.color))?;
+            }
+        } else {
+            let item = c.item(seg, &row);
+            self.lines += 1;
+            out(&line(number, &item, opts.color))?;
+        }
+        let done = |s: &super::Inferred| {
+            s.state
+                .is_some_and(|s| matches!(s, State::Closed | State::TimeWait))
+        };
+        if self.retire && !c.summarized && done(&row.a) && done(&row.b) {
+            self.end(at.index, out)?;
+        }
+        Ok(())
+    }
+
+    /// Connection `index` ended: its last fold line and its summary; past [`KEPT_ENDED`]
+    /// ended connections, the oldest is forgotten.
+    fn end<E>(
+        &mut self,
+        index: usize,
+        out: &mut dyn FnMut(&str) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let Some(c) = self.conns.get_mut(&index) else {
+            return Ok(());
+        };
+        c.summarized = true;
+        summarize(index + 1, c, self.opts.color, &mut self.lines, out)?;
+        self.ended.push_back(index);
+        if self.ended.len() > KEPT_ENDED
+            && let Some(old) = self.ended.pop_front()
+            && let Some(gone) = self.conns.remove(&old)
+        {
+            self.grouper.forget(gone.ends.0, gone.ends.1, old);
+        }
+        Ok(())
+    }
+
+    /// The stream ended: every shown connection's last fold line and summary (those not
+    /// given out already). The ladder is empty afterwards.
+    pub fn finish<E>(&mut self, out: &mut dyn FnMut(&str) -> Result<(), E>) -> Result<(), E> {
+        let mut indices: Vec<usize> = self.conns.keys().copied().collect();
+        indices.sort_unstable();
+        for index in indices {
+            let Some(mut c) = self.conns.remove(&index) else {
+                continue;
+            };
+            if !c.shown || c.summarized {
+                continue;
+            }
+            summarize(index + 1, &mut c, self.opts.color, &mut self.lines, out)?;
+        }
+        self.ended.clear();
+        Ok(())
+    }
+}
+
+/// A connection's last fold line, then its summary.
+fn summarize<E>(
+    number: usize,
+    c: &mut LiveConn,
+    color: bool,
+    lines: &mut usize,
+    out: &mut dyn FnMut(&str) -> Result<(), E>,
+) -> Result<(), E> {
+    let end = c.inf.pushed();
+    if let Some(f) = c.fold(end) {
+        *lines += 1;
+        out(&line(number, &f, color))?;
+    }
+    let l = c.inf.ladder();
+    out(&format!("[{number}] end of connection {number}"))?;
+    for s in super::diagram::summary_lines(&l) {
+        out(&format!("[{number}] {s}"))?;
+    }
+    Ok(())
 }
 
 /// Reads a capture stream to its end, writing rows to `out` as segments arrive.
@@ -278,19 +510,15 @@ pub fn run<R: Read, W: Write>(
         4 => {}
         _ => return Err(TraceError::Truncated { packets: 0 }),
     }
-    let mut w = Writer {
-        out,
-        lines: 0,
-        closed: false,
-    };
+    let mut w = Writer { out, closed: false };
     if magic == [0x0a, 0x0d, 0x0d, 0x0a] {
         return whole_pcapng(std::io::Cursor::new(magic).chain(reader), &mut w, opts);
     }
     let mut stream = PcapStream::new(reader, magic)?;
     let link = stream.link();
     let mut summary = LiveSummary::default();
-    let mut grouper = Grouper::default();
-    let mut conns: Vec<LiveConn> = Vec::new();
+    let mut ladder = LiveLadder::new(opts);
+    let mut put = |l: &str| w.put(l);
     let mut buf = Vec::with_capacity(2048);
     loop {
         let (t, orig) = match stream.next_record(&mut buf) {
@@ -307,91 +535,15 @@ pub fn run<R: Read, W: Write>(
             continue;
         };
         seg.time_us = t;
-        summary.segments += 1;
-        let at = grouper.assign(&seg);
-        if at.new {
-            conns.push(LiveConn {
-                inf: LiveInference::new(at.index + 1, at.a, at.b, &seg),
-                spaces: [None, None],
-                run: 0,
-                pending_from: None,
-                shown: false,
-            });
-        }
-        let number = at.index + 1;
-        let Some(c) = conns.get_mut(at.index) else {
-            continue;
-        };
-        let Some(row) = c.inf.push(&seg).cloned() else {
-            continue;
-        };
-        if opts.conn.is_some_and(|n| n != number) {
-            continue;
-        }
-        if !c.shown {
-            c.shown = true;
-            let (a, b) = c.inf.initial();
-            w.put(&format!(
-                "connection {number}: A {} ⇄ B {}\n{}",
-                at.a,
-                at.b,
-                ladder::header(opts.color, (&a.to_string(), &b.to_string()), ARROW_WIDTH)
-                    .lines()
-                    .map(|l| format!("[{number}] {l}\n"))
-                    .collect::<String>()
-            ))?;
-        }
-        let i = c.inf.pushed().saturating_sub(1);
-        // Keep only the rows a fold line still needs, and the previous row.
-        c.inf
-            .forget_before(c.pending_from.unwrap_or(i).min(i.saturating_sub(1)));
-        let prev = i.checked_sub(1).and_then(|p| c.inf.rows_from(p).first());
-        let plain = opts.fold && diagram::plain(&row, prev);
-        if plain {
-            c.run += 1;
-        } else {
-            c.run = 0;
-            if let Some(f) = c.fold(i) {
-                w.put(&line(number, &f, opts.color))?;
-                w.lines += 1;
-            }
-        }
-        if c.run > SHOWN_IN_RUN {
-            let from = *c.pending_from.get_or_insert(i);
-            if i + 1 - from >= FOLD_EVERY
-                && let Some(f) = c.fold(i + 1)
-            {
-                w.put(&line(number, &f, opts.color))?;
-                w.lines += 1;
-            }
-            continue;
-        }
-        let item = c.item(&seg, &row);
-        w.put(&line(number, &item, opts.color))?;
-        w.lines += 1;
+        ladder.push(&seg, &mut put)?;
     }
-    summary.connections = conns.len();
-    for (k, mut c) in conns.into_iter().enumerate() {
-        let number = k + 1;
-        if !c.shown {
-            continue;
-        }
-        let end = c.inf.pushed();
-        if let Some(f) = c.fold(end) {
-            w.put(&line(number, &f, opts.color))?;
-            w.lines += 1;
-        }
-        let l = c.inf.finish();
-        let mut text = format!("[{number}] end of connection {number}\n");
-        for s in super::diagram::summary_lines(&l) {
-            text.push_str(&format!("[{number}] {s}\n"));
-        }
-        w.put(&text)?;
-    }
+    ladder.finish(&mut put)?;
+    summary.segments = ladder.segments();
+    summary.connections = ladder.connections();
+    summary.lines = ladder.lines();
     if summary.cut_short {
-        w.put("(the stream ended in the middle of a record; everything before it is shown)\n")?;
+        put("(the stream ended in the middle of a record; everything before it is shown)")?;
     }
-    summary.lines = w.lines;
     Ok(summary)
 }
 
@@ -414,7 +566,7 @@ fn whole_pcapng<R: Read, W: Write>(
         }
         let text = ladder::render(&Diagram::from_ladder(l, opts.fold), opts.color);
         summary.lines += text.lines().count();
-        w.put(&text)?;
+        w.put(text.strip_suffix('\n').unwrap_or(&text))?;
     }
     Ok(summary)
 }

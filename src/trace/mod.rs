@@ -3,7 +3,9 @@
 //! [`capture`] reads pcap and pcapng files down to TCP segments, [`conn`] groups them into
 //! connections by 4-tuple, [`infer`](mod@infer) infers both endpoints' RFC 9293 states after every
 //! segment, and [`ladder`] and [`svg`] draw the result for a terminal and as an SVG picture.
-//! [`diagram`] is the drawing model both renderers share with `synack demo`.
+//! [`diagram`] is the drawing model both renderers share with `synack demo`. [`live`] draws
+//! a pcap stream as it arrives (`synack trace -`), and [`tap`] the packets a driver sees
+//! (`synack serve --ladder`, `synack nc --ladder`).
 //!
 //! Nothing here panics on any input: a file that is not a capture, is cut short or uses a link
 //! type we do not take apart gives a [`TraceError`].
@@ -23,6 +25,7 @@ pub mod ladder;
 pub mod live;
 mod seen;
 pub mod svg;
+pub mod tap;
 pub mod tsg;
 
 pub use capture::{Capture, Segment, read_capture};

@@ -41,6 +41,7 @@ pub(super) fn sequence(
                     marks.insert(Marks::KEEP_ALIVE);
                 } else if seg.seq.after(max) {
                     marks.insert(Marks::PREVIOUS_NOT_CAPTURED);
+                    s.open_hole(max, t);
                 } else if seg.seq.before(max) {
                     // The byte of a one-byte zero-window probe, sent again at the head of
                     // the data once the window opens, is how probing works, not a resend.
@@ -55,17 +56,12 @@ pub(super) fn sequence(
                         // than the original, some of which was lost before the capture
                         // point): an original transmission never overlaps another.
                         marks.insert(Marks::RETRANSMISSION);
+                    } else if filled_soon(s, seg, t, irtt_us) {
+                        marks.insert(Marks::OUT_OF_ORDER);
                     } else {
-                        // Never seen: lost before the capture point and sent again, or
-                        // reordered. The receiver asking for exactly this byte, or a long
-                        // pause, says retransmission.
-                        let asked = r.last_ack.is_some_and(|(a, _)| a == seg.seq);
-                        let threshold = irtt_us.unwrap_or(3_000).min(3_000);
-                        if !asked && t.saturating_sub(s.advanced_at) < threshold {
-                            marks.insert(Marks::OUT_OF_ORDER);
-                        } else {
-                            marks.insert(Marks::RETRANSMISSION);
-                        }
+                        // Never seen, and the hole is old: lost before the capture point
+                        // and sent again.
+                        marks.insert(Marks::RETRANSMISSION);
                     }
                 }
             }
@@ -85,7 +81,6 @@ pub(super) fn sequence(
         }
         if s.snd_max.is_none_or(|m| end.after(m)) {
             s.snd_max = Some(end);
-            s.advanced_at = t;
         }
     } else if seg_len == 0 && !flags.rst() {
         match s.snd_max {
@@ -108,6 +103,20 @@ pub(super) fn sequence(
         }
     }
     new_bytes
+}
+
+/// Whether a segment that fills a hole, overlapping nothing captured before, is a reordered
+/// original rather than a resend of data lost before the capture point: it arrived less
+/// than half a handshake round trip after the hole opened (3 ms when the handshake was not
+/// captured, as Wireshark assumes). A resend needs at least one round trip through the
+/// capture point: the data past the hole on to the receiver, its duplicate ACKs back to the
+/// sender, the resend back here. So how soon the hole is filled decides, not whether the
+/// receiver asked for the bytes: a receiver asks at once for a hole the path made, just as
+/// for one a loss made.
+fn filled_soon(s: &Side, seg: &Segment, t: u64, irtt_us: Option<u64>) -> bool {
+    let threshold = irtt_us.map_or(3_000, |rtt| rtt / 2);
+    s.hole_opened(seg.seq)
+        .is_some_and(|opened| t.saturating_sub(opened) < threshold)
 }
 
 /// Duplicate ACKs: a bare ACK repeating the sender's last one while the peer has data

@@ -133,7 +133,7 @@ fn dir_of(conn: &Connection, s: &Segment) -> Dir {
 /// segment shows it was listening (so B starts as `LISTEN?`, assumed, until it answers), and
 /// whether a SYN or FIN crossed with the receiver's next segment (so a simultaneous open or
 /// close shows its arrival one row later than the batch ladder does).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct LiveInference {
     inner: Inference<'static>,
     /// Rows forgotten from the front ([`LiveInference::forget_before`]).
@@ -233,6 +233,12 @@ impl LiveInference {
         self.inner.opening.initial
     }
 
+    /// The ladder so far, as [`LiveInference::finish`] would give it, while the inference
+    /// goes on.
+    pub fn ladder(&self) -> Ladder {
+        self.clone().finish()
+    }
+
     /// The ladder of everything pushed (of the rows forgotten, only those the symbols need).
     pub fn finish(mut self) -> Ladder {
         if !self.kept.is_empty() {
@@ -245,7 +251,7 @@ impl LiveInference {
 }
 
 /// The inference of one connection, one segment at a time.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Inference<'a> {
     conn: Cow<'a, Connection>,
     opening: Opening,

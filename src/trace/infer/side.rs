@@ -4,6 +4,10 @@
 use super::Inferred;
 use crate::tcp::{SeqNum, State};
 use crate::trace::seen::Seen;
+use std::collections::VecDeque;
+
+/// Most hole openings remembered per side; a hole older than these is filled by a resend.
+pub(super) const MAX_HOLES: usize = 64;
 
 /// One endpoint during inference.
 #[derive(Clone, Debug)]
@@ -14,8 +18,9 @@ pub(super) struct Side {
     pub(super) first_seq: Option<SeqNum>,
     pub(super) fin: Option<SeqNum>,
     pub(super) snd_max: Option<SeqNum>,
-    /// When `snd_max` last advanced.
-    pub(super) advanced_at: u64,
+    /// Where each recent hole in this side's sequence space opened (the `snd_max` a segment
+    /// jumped past) and when, oldest first, at most [`MAX_HOLES`].
+    pub(super) holes: VecDeque<(SeqNum, u64)>,
     pub(super) seen: Seen,
     pub(super) ws: Option<u8>,
     pub(super) window: Option<u32>,
@@ -41,7 +46,7 @@ impl Side {
             first_seq: None,
             fin: None,
             snd_max: None,
-            advanced_at: 0,
+            holes: VecDeque::new(),
             seen: Seen::default(),
             ws: None,
             window: None,
@@ -60,6 +65,24 @@ impl Side {
         if state == State::Closed {
             self.now.sure = true;
         }
+    }
+
+    /// Notes that a segment starting past `snd_max` opened a hole there at time `t`.
+    pub(super) fn open_hole(&mut self, snd_max: SeqNum, t: u64) {
+        if self.holes.len() >= MAX_HOLES {
+            self.holes.pop_front();
+        }
+        self.holes.push_back((snd_max, t));
+    }
+
+    /// When the hole holding `seq` opened: the latest opening at or below it (openings rise
+    /// with `snd_max`, so that hole runs from it to the segment that opened it).
+    pub(super) fn hole_opened(&self, seq: SeqNum) -> Option<u64> {
+        self.holes
+            .iter()
+            .rev()
+            .find(|(start, _)| start.before_eq(seq))
+            .map(|&(_, t)| t)
     }
 
     /// Is the side in one of `states`?

@@ -136,6 +136,65 @@ fn quick_fill_of_a_hole_without_overlap_stays_out_of_order() {
     assert_eq!(l.stats.bytes, [3000, 0]);
 }
 
+/// The hole [x+1001, x+2001) opens at 1010 µs; the handshake took 200 µs. The receiver's
+/// duplicate ACK asks for it at once, as a receiver does for any hole, made by loss or by the
+/// path: a copy 40 µs after the hole opened, less than half the handshake's round trip, is
+/// the late original, since a resend needs a whole round trip through the capture point.
+#[test]
+fn hole_filled_within_half_the_handshake_rtt_is_out_of_order_even_when_asked() {
+    let (x, y) = (SeqNum::new(1000), SeqNum::new(5000));
+    let mut segs = handshake(x, y);
+    segs.extend([
+        seg(1000, Dir::AtoB, ACK, x + 1, y + 1, 1000),
+        seg(1010, Dir::AtoB, ACK, x + 2001, y + 1, 1000),
+        seg(1020, Dir::BtoA, ACK, y + 1, x + 1001, 0),
+        seg(1030, Dir::BtoA, ACK, y + 1, x + 1001, 0),
+        seg(1050, Dir::AtoB, ACK, x + 1001, y + 1, 1000),
+    ]);
+    let l = ladder(segs);
+    assert_eq!(l.handshake_rtt_us, Some(200));
+    assert_eq!(marked(&l, Marks::DUP_ACK), [6]);
+    assert_eq!(marked(&l, Marks::OUT_OF_ORDER), [7]);
+    assert_eq!(marked(&l, Marks::RETRANSMISSION), Vec::<usize>::new());
+}
+
+/// The same hole filled 100 µs or more after it opened (half the handshake's 200 µs), asked
+/// for or not: time enough for a resend, so a resend it is.
+#[test]
+fn hole_filled_after_half_the_handshake_rtt_is_a_retransmission() {
+    let (x, y) = (SeqNum::new(1000), SeqNum::new(5000));
+    for asked in [false, true] {
+        let mut segs = handshake(x, y);
+        segs.extend([
+            seg(1000, Dir::AtoB, ACK, x + 1, y + 1, 1000),
+            seg(1010, Dir::AtoB, ACK, x + 2001, y + 1, 1000),
+        ]);
+        if asked {
+            segs.push(seg(1020, Dir::BtoA, ACK, y + 1, x + 1001, 0));
+        }
+        segs.push(seg(1110, Dir::AtoB, ACK, x + 1001, y + 1, 1000));
+        let l = ladder(segs);
+        let fill = l.rows.len() - 1;
+        assert_eq!(marked(&l, Marks::RETRANSMISSION), [fill], "asked {asked}");
+        assert_eq!(marked(&l, Marks::OUT_OF_ORDER), Vec::<usize>::new());
+        assert_eq!(l.stats.bytes, [3000, 0]);
+    }
+}
+
+/// A capture without the handshake has no round trip to go by: 3 ms, as Wireshark assumes.
+#[test]
+fn hole_filled_within_3_ms_without_a_handshake_is_out_of_order() {
+    let (s, y) = (SeqNum::new(70_000), SeqNum::new(9));
+    let l = ladder(vec![
+        seg(0, Dir::AtoB, ACK, s, y, 1000),
+        seg(10, Dir::AtoB, ACK, s + 2000, y, 1000),
+        seg(2_900, Dir::AtoB, ACK, s + 1000, y, 500),
+        seg(3_100, Dir::AtoB, ACK, s + 1500, y, 500),
+    ]);
+    assert_eq!(marked(&l, Marks::OUT_OF_ORDER), [2]);
+    assert_eq!(marked(&l, Marks::RETRANSMISSION), [3]);
+}
+
 /// ISNs just below 2^32: data, a resend straddling the wrap cut differently, SYN and FIN.
 #[test]
 fn bytes_across_the_sequence_wrap_count_once_and_syn_fin_not_at_all() {

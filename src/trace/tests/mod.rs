@@ -11,4 +11,5 @@
 mod diagram;
 mod infer;
 mod seen;
+mod tap;
 mod tsg;

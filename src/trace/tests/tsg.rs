@@ -303,6 +303,46 @@ fn zero_window_and_receiver_reset_are_events_at_the_ack() {
     assert_eq!(g.acks.last(), Some(&ack(4, 1100, 101, 0)));
 }
 
+/// Linux probes a zero window, and keeps an idle connection alive, with a bare segment one
+/// below SND.UNA: no sequence space, yet a mark at its number, in its own colour, so a real
+/// kernel's probes show in the graph as a BSD stack's one-byte probes do.
+#[test]
+fn bare_window_probes_and_keep_alives_are_bars_without_length() {
+    let (x, y) = (SeqNum::new(1000), SeqNum::new(5000));
+    let mut segs = handshake(x, y);
+    let mut zero = seg(1100, Dir::BtoA, ACK, y + 1, x + 101, 0);
+    zero.window = 0;
+    segs.extend([
+        seg(1000, Dir::AtoB, ACK, x + 1, y + 1, 100),
+        zero.clone(),
+        seg(201_100, Dir::AtoB, ACK, x + 100, y + 1, 0),
+        seg(201_200, Dir::BtoA, ACK, y + 1, x + 101, 0),
+        seg(9_000_000, Dir::AtoB, ACK, x + 100, y + 1, 0),
+    ]);
+    let g = graph(segs, Dir::AtoB);
+    assert_eq!(
+        g.bars,
+        [
+            Bar {
+                syn: true,
+                ..bar(0, 0, 0, 1, BarKind::New)
+            },
+            bar(3, 1000, 1, 101, BarKind::New),
+            bar(5, 201_100, 100, 100, BarKind::WindowProbe),
+            bar(7, 9_000_000, 100, 100, BarKind::KeepAlive),
+        ]
+    );
+    // No bytes, and no round-trip sample from the ACKs answering them.
+    assert_eq!(g.throughput.iter().sum::<u64>(), 100);
+    assert_eq!(
+        g.rtt,
+        [
+            sample(1, 100, 100, RttSource::Ack),
+            sample(4, 1100, 100, RttSource::Ack)
+        ]
+    );
+}
+
 /// Each end's inferred state after every row, merged into spans from the row that entered
 /// it to the row that left it; the last runs to the last segment.
 #[test]

@@ -42,7 +42,8 @@ pub enum BarKind {
     KeepAlive,
 }
 
-/// One segment of the graphed direction that takes sequence space.
+/// One segment of the graphed direction that takes sequence space, or a bare window probe
+/// or keep-alive (then `start == end`).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Bar {
     /// Index of the segment in the ladder's rows (and the connection's segments).
@@ -417,7 +418,7 @@ fn close_bands(bands: &mut [Band], duration_us: u64) {
 
 impl Tsg {
     /// A segment of the graphed direction: a bar if it takes sequence space (returning its
-    /// new payload bytes), a reset event.
+    /// new payload bytes) or probes, a reset event.
     fn sent(
         &mut self,
         i: usize,
@@ -438,10 +439,13 @@ impl Tsg {
             return None;
         }
         let end = start.saturating_add(i64::from(seg.seg_len()));
-        if end == start {
+        let m = row.marks;
+        // A bare probe or keep-alive (Linux sends no byte) takes no sequence space, but is
+        // drawn at its number all the same.
+        let probe = m.contains(Marks::WINDOW_PROBE) || m.contains(Marks::KEEP_ALIVE);
+        if end == start && !probe {
             return None;
         }
-        let m = row.marks;
         let kind = if m.contains(Marks::WINDOW_PROBE) {
             BarKind::WindowProbe
         } else if m.contains(Marks::KEEP_ALIVE) {
@@ -464,6 +468,9 @@ impl Tsg {
             syn: seg.flags.syn(),
             fin: seg.flags.fin(),
         });
+        if end == start {
+            return None;
+        }
         let resent = kind != BarKind::New || last_ack.is_some_and(|a| start < a);
         rtt.sent(
             start,

@@ -180,7 +180,7 @@ pub fn render(g: &Tsg) -> String {
         o,
         r#"<text x="20" y="46" class="sub">relative sequence numbers (0 = {}), {} segments with data, {} ACKs, {} SACK blocks</text>"#,
         g.base,
-        g.bars.len(),
+        g.bars.iter().filter(|b| b.end != b.start).count(),
         g.acks.len(),
         g.sacks.len()
     );
@@ -509,7 +509,12 @@ fn bars(o: &mut String, g: &Tsg, s: &Scale) {
         .chain(g.bars.iter().filter(|b| b.kind != BarKind::New));
     for b in ordered {
         let x = s.x(b.t_us);
-        let (y1, y2) = (s.y(b.end), s.y(b.start));
+        let (y1, y2) = if b.start == b.end {
+            // A bare probe or keep-alive: a fixed-height mark across the ACK line it sits on.
+            (s.y(b.end) - 5.0, s.y(b.start) + 5.0)
+        } else {
+            (s.y(b.end), s.y(b.start))
+        };
         if detailed {
             flush(o, (b.kind, x, y1, y2, b.row));
             continue;
