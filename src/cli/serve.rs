@@ -52,6 +52,11 @@ pub struct ServeArgs {
     /// over a fast link want more, e.g. 4194304.
     #[arg(long, value_name = "BYTES")]
     buffer: Option<usize>,
+    /// The stack's memory budget for connection buffers, in bytes (default 64 MiB): past it
+    /// buffers stop growing and are freed as soon as they empty, until the total falls below
+    /// three quarters of it; 0 for no budget (StackConfig::memory_pressure).
+    #[arg(long, value_name = "BYTES")]
+    memory_pressure: Option<usize>,
 }
 
 /// The byte at offset `i` of what `--mode source` sends.
@@ -321,6 +326,11 @@ async fn serve(args: ServeArgs, out: &Lines, err: &Lines) -> Result<(), Failure>
         };
         driver.stack_mut().set_tcp_config(tcp);
     }
+    if let Some(budget) = args.memory_pressure {
+        driver
+            .stack_mut()
+            .set_memory_pressure((budget > 0).then_some(budget));
+    }
     let local = SocketAddr::new(args.link.addr, args.port);
     let lid = driver
         .stack_mut()
@@ -392,6 +402,16 @@ async fn serve(args: ServeArgs, out: &Lines, err: &Lines) -> Result<(), Failure>
         memory.max_cwnd,
         driver.stack().memory_usage(),
         MEMORY_SAMPLE.as_millis()
+    ));
+    let stack = driver.stack();
+    err.line(format!(
+        "synack serve: connection buffers: peak {} bytes, budget {}, under memory pressure {} time(s)",
+        memory.buffers,
+        stack
+            .config()
+            .memory_pressure
+            .map_or_else(|| "none".to_owned(), |b| format!("{b} bytes")),
+        stack.counters().memory_pressure,
     ));
     // Stopping: the connections still open are reported as open, then reset, as the kernel
     // resets a process's connections when it exits; the RSTs are on the device before this
@@ -504,12 +524,17 @@ struct MemoryPeak {
     send_queued: usize,
     recv_queued: usize,
     max_cwnd: usize,
+    /// The most bytes of buffer storage the connections held ([`Stack::buffer_bytes`], a
+    /// running total: read on every sample call, not only every [`MEMORY_SAMPLE`]).
+    buffers: usize,
     next: Instant,
     trim: HeapTrim,
 }
 
 impl MemoryPeak {
     fn sample(&mut self, stack: &Stack, now: Instant, connections: usize) {
+        self.buffers = self.buffers.max(stack.buffer_bytes());
+        self.trim.note_connections(stack.connection_count());
         if now < self.next {
             return;
         }
@@ -532,9 +557,13 @@ impl MemoryPeak {
 /// freed chunks in its arenas, so without this a server's RSS stays where its busiest moment
 /// left it (`bench/memory.sh`: 95x the idle RSS after ten thousand connections closed).
 /// At most once per halving, so the call (which walks the heap) stays rare.
+/// And once more when the stack's last connection is gone (the stack has then given back
+/// its tables: `Stack::connection_count` 0), whatever the amount.
 #[derive(Default)]
 struct HeapTrim {
     high: usize,
+    /// The stack held connections when last noted.
+    busy: bool,
 }
 
 impl HeapTrim {
@@ -547,6 +576,14 @@ impl HeapTrim {
             trim_heap();
             self.high = bytes;
         }
+    }
+
+    /// The stack holds `connections`: the heap is trimmed when that falls to zero.
+    fn note_connections(&mut self, connections: usize) {
+        if connections == 0 && self.busy {
+            trim_heap();
+        }
+        self.busy = connections > 0;
     }
 }
 

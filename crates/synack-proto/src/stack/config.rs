@@ -3,6 +3,10 @@
 use crate::tcp;
 use core::fmt;
 
+/// [`StackConfig::memory_pressure`]'s default: 64 MiB of buffers (a thousand connections
+/// with 64 KiB in flight, or four bulk transfers at their 8 MiB maxima).
+pub const DEFAULT_MEMORY_PRESSURE: usize = 64 << 20;
+
 /// Stack-wide configuration.
 #[derive(Clone, Debug)]
 pub struct StackConfig {
@@ -31,6 +35,13 @@ pub struct StackConfig {
     /// The device's MTU: outgoing UDP datagrams larger than it are fragmented (IPv4) or get
     /// a fragment header (IPv6). TCP's segment size is set apart, in `tcp`.
     pub mtu: usize,
+    /// The stack-wide budget of connection buffer storage (send and receive rings), in
+    /// bytes, past which the stack is under memory pressure (Linux's `tcp_mem[1]`): buffers
+    /// stop growing and are freed as soon as they empty, until the total falls below three
+    /// quarters of it ([`Stack::under_memory_pressure`](super::Stack::under_memory_pressure)).
+    /// Nothing is refused or dropped: each connection keeps at least its initial window.
+    /// `None`: no budget, buffers grow to their configured maxima whatever the total.
+    pub memory_pressure: Option<usize>,
 }
 
 impl Default for StackConfig {
@@ -48,6 +59,7 @@ impl Default for StackConfig {
             udp: super::UdpConfig::default(),
             frag: crate::frag::FragConfig::default(),
             mtu: 1500,
+            memory_pressure: Some(DEFAULT_MEMORY_PRESSURE),
         }
     }
 }

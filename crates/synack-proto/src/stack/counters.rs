@@ -147,6 +147,8 @@ pub struct Counters {
     pub udp_session_overflows: u64,
     /// Intercepted UDP sessions ended by the idle timeout.
     pub udp_session_timeouts: u64,
+    /// Times the stack came under memory pressure ([`StackConfig::memory_pressure`](super::StackConfig::memory_pressure)).
+    pub memory_pressure: u64,
 }
 
 impl Counters {

@@ -144,6 +144,12 @@ impl Demux {
     }
 
     /// Heap bytes of both tables (hashbrown: a control byte per bucket besides the entry).
+    /// Gives back the room the tables grew to beyond what they hold now.
+    pub(super) fn shrink_to_fit(&mut self) {
+        self.v4.shrink_to_fit();
+        self.map.shrink_to_fit();
+    }
+
     pub(super) fn memory_usage(&self) -> usize {
         self.v4.capacity() * (size_of::<(V4Key, ConnId)>() + 1)
             + self.map.capacity() * (size_of::<(FourTuple, ConnId)>() + 1)

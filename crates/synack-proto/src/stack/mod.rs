@@ -55,7 +55,7 @@ mod timers;
 mod udp;
 mod user;
 
-pub use config::{Secret, StackConfig};
+pub use config::{DEFAULT_MEMORY_PRESSURE, Secret, StackConfig};
 pub use counters::Counters;
 pub use events::{Event, Readiness};
 pub use held::{HELD_SYN_TIMEOUT, HeldId, HeldSyn};
@@ -205,6 +205,13 @@ pub struct Stack {
     secret_fingerprint: u64,
     /// The sender recorder's log, when on ([`Stack::set_recorder`]).
     recorder: Option<alloc::boxed::Box<recorder::Recorder>>,
+    /// Every connection's ring storage as last counted (the sum of the entries' `buffers`).
+    buffer_bytes: usize,
+    /// Over the memory budget and not yet back below three quarters of it.
+    pressure: bool,
+    /// The generation a slot made anew starts at: past every generation of the slots given
+    /// back when the stack last emptied (see `slots`).
+    generation_floor: u32,
 }
 
 impl Stack {
@@ -249,6 +256,9 @@ impl Stack {
             out_frags: output::OutFragments::new(ident_seed),
             icmp_errors: icmp_errors::IcmpErrors::default(),
             recorder: None,
+            buffer_bytes: 0,
+            pressure: false,
+            generation_floor: 0,
         }
     }
 
@@ -342,10 +352,58 @@ impl Stack {
         self.live
     }
 
-    /// After any event on a connection: it may have output, and its deadline may have moved.
+    /// After any event on a connection: it may have output, its buffers may have grown or
+    /// shrunk, and its deadline may have moved.
     fn touch(&mut self, id: ConnId, now: Instant) {
         self.mark_dirty(id);
+        self.account(id);
         self.schedule(id, now);
         self.note_readiness(id);
+    }
+
+    /// Counts the connection's buffers into the stack-wide total after an event, and applies
+    /// the memory budget ([`StackConfig::memory_pressure`]): under pressure, what is empty is
+    /// freed now and nothing grows.
+    fn account(&mut self, id: ConnId) {
+        let pressure = self.pressure;
+        let Some(e) = self.entry_mut(id) else { return };
+        if pressure {
+            e.conn.reclaim_empty_buffers();
+        }
+        e.conn.set_memory_pressure(pressure);
+        let now = u32::try_from(e.conn.buffer_bytes()).unwrap_or(u32::MAX);
+        let before = core::mem::replace(&mut e.buffers, now);
+        self.buffer_bytes = (self.buffer_bytes + now as usize).saturating_sub(before as usize);
+        let Some(budget) = self.cfg.memory_pressure else {
+            return;
+        };
+        if !self.pressure && self.buffer_bytes > budget {
+            self.pressure = true;
+            self.counters.memory_pressure += 1;
+        } else if self.pressure && self.buffer_bytes < budget / 4 * 3 {
+            self.pressure = false;
+        }
+    }
+
+    /// Bytes of send and receive ring storage all connections hold, as counted after each
+    /// one's latest event: what [`StackConfig::memory_pressure`] budgets. Kept as events
+    /// happen, so reading it costs nothing (unlike [`Stack::memory_usage`]).
+    pub fn buffer_bytes(&self) -> usize {
+        self.buffer_bytes
+    }
+
+    /// Changes the memory budget ([`StackConfig::memory_pressure`]) from now on; `None`
+    /// lifts it (and any pressure at once).
+    pub fn set_memory_pressure(&mut self, budget: Option<usize>) {
+        self.cfg.memory_pressure = budget;
+        if budget.is_none_or(|b| self.buffer_bytes < b / 4 * 3) {
+            self.pressure = false;
+        }
+    }
+
+    /// Whether the stack is under memory pressure: its buffers passed
+    /// [`StackConfig::memory_pressure`] and have not yet fallen below three quarters of it.
+    pub fn under_memory_pressure(&self) -> bool {
+        self.pressure
     }
 }

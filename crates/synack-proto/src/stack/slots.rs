@@ -26,18 +26,31 @@ pub(super) struct Entry {
     pub(super) end_time_wait: bool,
     /// Bytes the application handed to `send` and read with `recv` (for [`ConnInfo`]).
     pub(super) app_bytes: AppBytes,
+    /// The connection's ring storage as last counted into [`Stack::buffer_bytes`]
+    /// (saturating at 4 GiB − 1).
+    pub(super) buffers: u32,
 }
 
-/// The listener that owns an entry, as a 32-bit index: 8 bytes with its `Option`, where an
-/// `Option<ListenerId>` (a `usize`) takes 16. [`Stack::insert`] refuses a listener index
-/// beyond 32 bits (over four billion listeners) rather than truncate it.
+/// The listener that owns an entry, as a 32-bit index stored plus one: 4 bytes with its
+/// `Option` (the zero is the niche), where an `Option<ListenerId>` (a `usize`) takes 16.
+/// [`Stack::insert`] refuses a listener index of 2^32 − 1 or more (four billion listeners)
+/// rather than truncate it.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(super) struct Owner(u32);
+pub(super) struct Owner(core::num::NonZeroU32);
 
 impl Owner {
+    /// The owner for listener `id`, if its index fits.
+    fn new(id: ListenerId) -> Option<Owner> {
+        u32::try_from(id.0)
+            .ok()
+            .and_then(|i| i.checked_add(1))
+            .and_then(core::num::NonZeroU32::new)
+            .map(Owner)
+    }
+
     /// The listener's handle.
     pub(super) fn id(self) -> ListenerId {
-        ListenerId(usize::try_from(self.0).unwrap_or(usize::MAX))
+        ListenerId(usize::try_from(self.0.get() - 1).unwrap_or(usize::MAX))
     }
 }
 
@@ -69,9 +82,8 @@ impl Stack {
             return Err(StackError::TooManyConnections);
         }
         let listener = listener
-            .map(|l| u32::try_from(l.0).map(Owner))
-            .transpose()
-            .map_err(|_| StackError::TooManyConnections)?;
+            .map(|l| Owner::new(l).ok_or(StackError::TooManyConnections))
+            .transpose()?;
         let entry = Entry {
             conn,
             listener,
@@ -82,11 +94,17 @@ impl Stack {
             evented: false,
             end_time_wait: false,
             app_bytes: AppBytes::default(),
+            buffers: 0,
         };
         let index = match self.free_slots.pop() {
             Some(i) => i,
             None => {
-                self.slots.push(Slot::default());
+                // A slot made anew after the table was given back starts past every
+                // generation its index had, so a stale handle never names a new connection.
+                self.slots.push(Slot {
+                    generation: self.generation_floor,
+                    entry: None,
+                });
                 (self.slots.len() - 1) as u32
             }
         };
@@ -151,11 +169,39 @@ impl Stack {
         if released && let Some(slot) = self.slots.get_mut(id.index as usize) {
             if let Some(e) = slot.entry.take() {
                 self.counters.absorb(Default::default(), e.conn.stats());
+                self.buffer_bytes = self.buffer_bytes.saturating_sub(e.buffers as usize);
             }
             slot.generation = slot.generation.wrapping_add(1);
             self.free_slots.push(id.index);
             self.live -= 1;
             self.timers.remove(id.index);
         }
+        if self.live == 0 {
+            self.shrink_tables();
+        }
+    }
+
+    /// The last connection is gone: the tables a burst of connections grew (slots, free
+    /// list, demux, timer wheel, the dirty and event queues) go back to the size of a fresh
+    /// stack, so a server's memory returns to its idle size after the burst. Only past
+    /// [`SHRINK_FROM`] slots: a stack cycling through a connection or two keeps its small
+    /// tables and allocates nothing per connection.
+    fn shrink_tables(&mut self) {
+        if self.slots.len() < SHRINK_FROM {
+            return;
+        }
+        let highest = self.slots.iter().map(|s| s.generation).max().unwrap_or(0);
+        self.generation_floor = self.generation_floor.max(highest.wrapping_add(1));
+        self.slots = Vec::new();
+        self.free_slots = Vec::new();
+        self.demux.shrink_to_fit();
+        self.timers.shrink_if_empty();
+        self.dirty.shrink_to_fit();
+        self.events.shrink_to_fit();
+        self.fired.shrink_to_fit();
     }
 }
+
+/// Slots a stack must have grown to before its last connection's end gives the tables back
+/// ([`Stack::shrink_tables`]).
+const SHRINK_FROM: usize = 1024;

@@ -84,6 +84,20 @@ impl TimerWheel {
         self.len == 0
     }
 
+    /// With no deadline set, gives back the room its slots and key table grew to (a burst of
+    /// many connections), keeping the small reserve each slot starts with; the wheel's time
+    /// is unchanged. Does nothing while any deadline is set.
+    pub fn shrink_if_empty(&mut self) {
+        if self.len != 0 {
+            return;
+        }
+        for slot in &mut self.slots {
+            slot.shrink_to(2);
+        }
+        self.locs = Vec::new();
+        self.spare = Vec::new();
+    }
+
     /// Heap bytes held.
     pub fn memory_usage(&self) -> usize {
         let entry = size_of::<(u32, Instant)>();

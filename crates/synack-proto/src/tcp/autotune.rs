@@ -28,6 +28,16 @@
 //! initial size, as the congestion window restarts after idle (RFC 5681 §4.1). The right
 //! edge already advertised stays where it is: the smaller receive limit takes effect as the
 //! peer uses up the window it was given.
+//!
+//! **Memory pressure.** When the stack's buffers together pass its budget
+//! (`StackConfig::memory_pressure`, Linux's `tcp_mem[1]`), the stack tells each connection it
+//! touches ([`Autotune::set_pressure`]): both limits drop to the initial receive window (ten
+//! segments: the send limit to one window in flight and none waiting, where it is otherwise
+//! at least two; bytes already held stay until they drain, and no advertised right edge is
+//! retracted) and neither grows (the receive measurement goes on, so growth resumes where
+//! the load asks once the pressure is over), and a buffer is freed as soon as it is empty
+//! rather than after the idle delay (Linux's `tcp_under_memory_pressure`: no
+//! `tcp_sndbuf_expand`, the receive window clamped, `sk_mem_reclaim` at once).
 
 use super::seq::SeqNum;
 use crate::time::{Duration, Instant};
@@ -71,6 +81,8 @@ pub struct Autotune {
     /// that only receives takes no RTT samples as a sender after the handshake, and its
     /// rounds must still lengthen when the path's queue does.
     rcv_rtt_ms: u16,
+    /// The stack is under memory pressure ([`Autotune::set_pressure`]): neither limit grows.
+    pressure: bool,
 }
 
 /// `n` as a 32-bit count, clamped.
@@ -154,16 +166,30 @@ impl Autotune {
             want *= 2;
         }
         let want = want.min(recv_max as u64);
-        if want > u64::from(self.rcv_buf) {
+        if want > u64::from(self.rcv_buf) && !self.pressure {
             self.rcv_buf = u32::try_from(want).unwrap_or(u32::MAX);
             return true;
         }
         false
     }
 
+    /// Whether the stack is under memory pressure: while it is, neither limit grows, and
+    /// both are held to the initial receive window for `mss` (see the module docs).
+    pub fn set_pressure(&mut self, on: bool, mss: usize) {
+        self.pressure = on;
+        if on {
+            let floor = to_u32(initial_window(mss));
+            self.rcv_buf = self.rcv_buf.min(floor);
+            self.snd_buf = self.snd_buf.min(floor);
+        }
+    }
+
     /// `tcp_sndbuf_expand`: the send limit follows a congestion window of `cwnd` bytes
-    /// (twice it), up to `send_max`; it never shrinks here.
+    /// (twice it), up to `send_max`, except under memory pressure; it never shrinks here.
     pub fn on_cwnd(&mut self, cwnd: usize, send_max: usize) {
+        if self.pressure {
+            return;
+        }
         let want = to_u32(cwnd.saturating_mul(2).min(send_max));
         self.snd_buf = self.snd_buf.max(want);
     }
@@ -312,5 +338,23 @@ mod tests {
         a.start_receive(SeqNum::new(100_000));
         assert!(a.on_advertise(ms(100), SeqNum::new(120_000), RTT, 1 << 20));
         assert_eq!(a.rcv_buf(), 40_000);
+    }
+
+    #[test]
+    fn under_memory_pressure_both_limits_hold_at_the_initial_window_and_growth_resumes_after() {
+        let mut a = tuned();
+        a.set_pressure(true, MSS);
+        // The send limit drops to one initial window; the receive limit is there already.
+        assert_eq!((a.rcv_buf(), a.snd_buf()), (14_600, 14_600));
+        // A round that read 14,600 bytes would make the receive limit 29,200: not now.
+        assert!(!a.on_advertise(ms(20), SeqNum::new(14_600), RTT, 1 << 20));
+        a.on_cwnd(50_000, 1 << 20);
+        assert_eq!((a.rcv_buf(), a.snd_buf()), (14_600, 14_600));
+        // The measurement went on: the next round, reading more, grows it fourfold.
+        a.set_pressure(false, MSS);
+        assert!(a.on_advertise(ms(40), SeqNum::new(34_600), RTT, 1 << 20));
+        assert_eq!(a.rcv_buf(), 80_000);
+        a.on_cwnd(50_000, 1 << 20);
+        assert_eq!(a.snd_buf(), 100_000);
     }
 }

@@ -967,6 +967,37 @@ impl Connection {
         }
     }
 
+    /// Bytes of ring storage the send and receive buffers hold right now: what a
+    /// stack-wide memory budget counts (`StackConfig::memory_pressure`).
+    pub fn buffer_bytes(&self) -> usize {
+        self.tx.allocated_bytes() + self.rx.allocated_bytes()
+    }
+
+    /// The stack is under memory pressure (`true`) or no longer (`false`): while it is,
+    /// the autotuned limits are held at the initial window and do not grow (buffer
+    /// autotuning, `tcp/autotune.rs`). The stack says so on every
+    /// event and frees what is empty with [`Connection::reclaim_empty_buffers`].
+    pub fn set_memory_pressure(&mut self, on: bool) {
+        if on {
+            self.tune.set_pressure(true, usize::from(self.our_mss()));
+            self.tx.set_capacity(self.tune.snd_buf());
+        } else {
+            self.tune.set_pressure(false, 0);
+        }
+    }
+
+    /// Frees the storage of a buffer that holds nothing now, without waiting for
+    /// [`RECLAIM_IDLE`] (memory pressure), its autotuned limit back at the initial size.
+    pub fn reclaim_empty_buffers(&mut self) {
+        let tx = self.tx.is_empty() && self.tx.allocated_bytes() > 0;
+        let rx = self.rx.is_empty() && self.rx.allocated_bytes() > 0;
+        if tx || rx {
+            self.reclaim_idle_buffers();
+            // Nothing is left empty and allocated: no idle reclaim to wait for.
+            self.timers.clear(TimerKind::Reclaim);
+        }
+    }
+
     /// A challenge ACK (RFC 5961 §3.2, §4.2, §5.2), rate limited per connection and by what
     /// is `left` of the stack-wide budget (§7); one sent is taken from `left`.
     pub(super) fn challenge_ack(&mut self, now: Instant, left: &mut u32) {

@@ -85,3 +85,206 @@ fn ten_thousand_idle_established_connections_cost_at_most_560_bytes_each() {
     assert!(client <= IDLE_BUDGET, "client side: {client} B each");
     assert!(server <= IDLE_BUDGET, "server side: {server} B each");
 }
+
+/// `n` echo connections from A to B over a 10 ms link, each A sending `size` bytes that B
+/// echoes back, B's stack under `budget`. Returns B's peak buffer storage (by its running
+/// total), B's counters, and checks that every byte came back and both stacks freed
+/// everything.
+fn echo_under_budget(
+    n: usize,
+    size: usize,
+    budget: Option<usize>,
+) -> (usize, crate::stack::Counters) {
+    use super::{A, B, assert_same_stream, stream};
+    use crate::sim::{LinkConfig, Network};
+    use crate::stack::ConnId;
+    use crate::tcp;
+    use crate::time::Duration;
+    let mut net = Network::new(7);
+    for (host, ip, budget) in [(1u8, IP_A, None), (2u8, IP_B, budget)] {
+        let cfg = StackConfig {
+            tcp: tcp::Config {
+                send_buffer: 1 << 20,
+                recv_buffer: 1 << 20,
+                ..tcp::Config::default()
+            },
+            memory_pressure: budget,
+            ..StackConfig::default()
+        };
+        net.add_host(
+            &[ip],
+            Stack::new(cfg, Secret::from_bytes([host; 16]), &[ip]),
+        );
+    }
+    net.set_links(
+        A,
+        B,
+        LinkConfig {
+            delay: Duration::from_millis(10),
+            ..LinkConfig::default()
+        },
+    );
+    let server = SocketAddr::new(IP_B, 7);
+    let l = net.host_mut(B).listen(server, 64).unwrap();
+    struct Client {
+        id: ConnId,
+        out: Vec<u8>,
+        sent: usize,
+        got: Vec<u8>,
+        closed: bool,
+    }
+    let mut clients: Vec<Client> = (0..n)
+        .map(|i| Client {
+            id: net.host_mut(A).connect(T0, server).unwrap(),
+            out: stream(size, i as u64),
+            sent: 0,
+            got: Vec::new(),
+            closed: false,
+        })
+        .collect();
+    // Server side: what was read and not yet echoed, per connection (B's application).
+    let mut servers: Vec<(ConnId, Vec<u8>, bool)> = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut peak = 0;
+    let limit = Instant::ZERO + Duration::from_secs(120);
+    loop {
+        let now = net.now();
+        let a = net.host_mut(A);
+        for c in clients.iter_mut().filter(|c| !c.closed) {
+            while c.sent < c.out.len() {
+                match a.send(now, c.id, &c.out[c.sent..]) {
+                    Ok(k) if k > 0 => c.sent += k,
+                    _ => break,
+                }
+            }
+            if c.sent == c.out.len() && a.state(c.id) == tcp::State::Established {
+                let _ = a.shutdown(now, c.id);
+            }
+            loop {
+                match a.recv(now, c.id, &mut buf) {
+                    Ok(0) => {
+                        a.close(now, c.id).unwrap();
+                        c.closed = true;
+                        break;
+                    }
+                    Ok(k) => c.got.extend_from_slice(&buf[..k]),
+                    Err(_) => break,
+                }
+            }
+        }
+        let b = net.host_mut(B);
+        while let Some(id) = b.accept(l) {
+            servers.push((id, Vec::new(), false));
+        }
+        for (id, pending, done) in servers.iter_mut().filter(|s| !s.2) {
+            // Echo: read only what can be written back (a server that keeps a bounded
+            // amount of its own), as `synack serve --mode echo` does.
+            if !pending.is_empty()
+                && let Ok(k) = b.send(now, *id, pending)
+            {
+                pending.drain(..k);
+            }
+            if pending.is_empty() {
+                match b.recv(now, *id, &mut buf[..16 * 1024]) {
+                    Ok(0) => {
+                        b.close(now, *id).unwrap();
+                        *done = true;
+                    }
+                    Ok(k) => {
+                        let sent = b.send(now, *id, &buf[..k]).unwrap_or(0);
+                        pending.extend_from_slice(&buf[sent..k]);
+                    }
+                    Err(_) => {}
+                }
+            }
+        }
+        peak = peak.max(b.buffer_bytes());
+        let all_gone = clients.iter().all(|c| c.closed)
+            && servers.len() == n
+            && servers.iter().all(|s| s.2)
+            && net.host(A).connections().count() == 0
+            && net.host(B).connections().count() == 0;
+        if all_gone || net.now() > limit || !net.step() {
+            break;
+        }
+    }
+    for (i, c) in clients.iter().enumerate() {
+        assert_same_stream(&c.got, &c.out, &format!("connection {i} echoed"));
+    }
+    let b = net.host(B);
+    assert_eq!(b.connections().count(), 0, "every server connection freed");
+    assert_eq!(b.buffer_bytes(), 0, "the running total is back at zero");
+    assert!(!b.under_memory_pressure());
+    (peak, b.counters())
+}
+
+#[test]
+fn memory_pressure_stops_buffer_growth_and_frees_empty_buffers_with_every_byte_intact() {
+    const N: usize = 24;
+    const SIZE: usize = 512 * 1024;
+    let (free, c) = echo_under_budget(N, SIZE, None);
+    assert_eq!(c.memory_pressure, 0);
+    let budget = 256 * 1024;
+    let (held, c) = echo_under_budget(N, SIZE, Some(budget));
+    eprintln!(
+        "{N} echo connections of {SIZE} B: peak buffers {free} B without a budget, {held} B under {budget}"
+    );
+    assert!(c.memory_pressure >= 1, "the budget was passed: {c:?}");
+    assert!(
+        free > 4 * budget,
+        "without a budget the buffers grow: {free}"
+    );
+    assert!(
+        held < free / 4,
+        "under the budget they stay smaller: {held} vs {free}"
+    );
+}
+
+/// A burst of 10,000 connections, all closed: the stack's tables (slots, demux, timer wheel,
+/// queues) go back to a fresh stack's size, and no handle of the burst names a connection
+/// made afterwards in a slot made anew.
+#[test]
+fn a_stack_whose_last_connection_ended_is_back_at_its_fresh_size() {
+    const N: usize = 10_000;
+    const BATCH: usize = 200;
+    let (mut a, mut b) = (host(IP_A, 1), host(IP_B, 2));
+    let server = SocketAddr::new(IP_B, 80);
+    let l = b.listen(server, BATCH).unwrap();
+    let fresh = b.memory_usage();
+    let mut accepted = Vec::new();
+    for start in (0..N).step_by(BATCH) {
+        for i in start..start + BATCH {
+            a.connect_from(T0, SocketAddr::new(IP_A, 1024 + i as u16), server)
+                .unwrap();
+        }
+        shuttle(&mut a, &mut b);
+        while let Some(id) = b.accept(l) {
+            accepted.push(id);
+        }
+    }
+    assert_eq!(accepted.len(), N);
+    let busy = b.memory_usage();
+    for id in a.connections().collect::<Vec<_>>() {
+        a.close(T0, id).unwrap();
+    }
+    shuttle(&mut a, &mut b);
+    for &id in &accepted {
+        b.close(T0, id).unwrap();
+    }
+    shuttle(&mut a, &mut b);
+    assert_eq!(b.connection_count(), 0);
+    let after = b.memory_usage();
+    eprintln!("server stack: {fresh} B fresh, {busy} B with {N} connections, {after} B after");
+    assert!(after <= fresh + 4096, "{after} B after, {fresh} B fresh");
+    // New connections reuse slot 0.. anew: the burst's handles stay stale.
+    a.connect_from(T0, SocketAddr::new(IP_A, 40_000), server)
+        .unwrap();
+    shuttle(&mut a, &mut b);
+    let new = b.accept(l).unwrap();
+    assert!(
+        !accepted.contains(&new),
+        "{new:?} was a handle of the burst"
+    );
+    assert!(accepted.iter().all(|&id| b.connection(id).is_none()));
+    assert_eq!(b.state(new), State::Established);
+}
