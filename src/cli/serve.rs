@@ -367,6 +367,11 @@ async fn serve(args: ServeArgs, out: &Lines, err: &Lines) -> Result<(), Failure>
             &ladder,
             &mut memory,
         );
+        if let Some(held) = memory.trim.take_emptied() {
+            err.line(format!(
+                "synack serve: no connection left: stack memory back to {held} bytes, heap trimmed"
+            ));
+        }
         match stepped {
             Err(e) => break Err(Failure::setup(e.to_string())),
             // Busy: a turn for signals and statistics, without sleeping. Tokio advances its
@@ -534,7 +539,8 @@ struct MemoryPeak {
 impl MemoryPeak {
     fn sample(&mut self, stack: &Stack, now: Instant, connections: usize) {
         self.buffers = self.buffers.max(stack.buffer_bytes());
-        self.trim.note_connections(stack.connection_count());
+        self.trim
+            .note_connections(stack.connection_count(), || stack.memory_usage());
         if now < self.next {
             return;
         }
@@ -557,33 +563,50 @@ impl MemoryPeak {
 /// freed chunks in its arenas, so without this a server's RSS stays where its busiest moment
 /// left it (`bench/memory.sh`: 95x the idle RSS after ten thousand connections closed).
 /// At most once per halving, so the call (which walks the heap) stays rare.
-/// And once more when the stack's last connection is gone (the stack has then given back
-/// its tables: `Stack::connection_count` 0), whatever the amount.
+/// And once more when the stack's last connection is gone after a burst (the stack has then
+/// given back its tables: `Stack::connection_count` 0), whatever the amount.
 #[derive(Default)]
 struct HeapTrim {
     high: usize,
     /// The stack held connections when last noted.
     busy: bool,
+    /// The most the stack held since it last emptied after a burst.
+    burst: usize,
+    /// The stack's memory when it last emptied, until reported.
+    emptied: Option<usize>,
 }
 
 impl HeapTrim {
     /// Less than this returned is not worth a walk of the heap.
     const MIN: usize = 16 << 20;
+    /// A stack that held at least this much since it last emptied is trimmed when its last
+    /// connection ends (a burst is over); a server of one connection at a time never is.
+    const BURST: usize = 1 << 20;
 
     fn note(&mut self, bytes: usize) {
         self.high = self.high.max(bytes);
+        self.burst = self.burst.max(bytes);
         if bytes <= self.high / 2 && self.high - bytes >= Self::MIN {
             trim_heap();
             self.high = bytes;
         }
     }
 
-    /// The stack holds `connections`: the heap is trimmed when that falls to zero.
-    fn note_connections(&mut self, connections: usize) {
-        if connections == 0 && self.busy {
+    /// The stack holds `connections` and `bytes` by its accounting: the heap is trimmed
+    /// when the count falls to zero.
+    fn note_connections(&mut self, connections: usize, bytes: impl FnOnce() -> usize) {
+        if connections == 0 && self.busy && self.burst >= Self::BURST {
             trim_heap();
+            let bytes = bytes();
+            (self.high, self.burst) = (bytes, 0);
+            self.emptied = Some(bytes);
         }
         self.busy = connections > 0;
+    }
+
+    /// The stack's memory when its last connection ended, if it ended since the last call.
+    fn take_emptied(&mut self) -> Option<usize> {
+        self.emptied.take()
     }
 }
 

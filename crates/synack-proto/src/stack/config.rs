@@ -39,7 +39,7 @@ pub struct StackConfig {
     /// bytes, past which the stack is under memory pressure (Linux's `tcp_mem[1]`): buffers
     /// stop growing and are freed as soon as they empty, until the total falls below three
     /// quarters of it ([`Stack::under_memory_pressure`](super::Stack::under_memory_pressure)).
-    /// Nothing is refused or dropped: each connection keeps at least its initial window.
+    /// Nothing is refused or dropped: each connection keeps a window of four segments.
     /// `None`: no budget, buffers grow to their configured maxima whatever the total.
     pub memory_pressure: Option<usize>,
 }

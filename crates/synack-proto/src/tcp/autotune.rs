@@ -31,10 +31,10 @@
 //!
 //! **Memory pressure.** When the stack's buffers together pass its budget
 //! (`StackConfig::memory_pressure`, Linux's `tcp_mem[1]`), the stack tells each connection it
-//! touches ([`Autotune::set_pressure`]): both limits drop to the initial receive window (ten
-//! segments: the send limit to one window in flight and none waiting, where it is otherwise
-//! at least two; bytes already held stay until they drain, and no advertised right edge is
-//! retracted) and neither grows (the receive measurement goes on, so growth resumes where
+//! touches ([`Autotune::set_pressure`]): both limits drop to [`PRESSURE_SEGMENTS`] segments
+//! (Linux clamps the receive window so; the send limit, otherwise at least two initial
+//! windows, follows, so ten thousand busy connections hold tens of megabytes, not hundreds;
+//! bytes already held stay until they drain, and no advertised right edge is retracted) and neither grows (the receive measurement goes on, so growth resumes where
 //! the load asks once the pressure is over), and a buffer is freed as soon as it is empty
 //! rather than after the idle delay (Linux's `tcp_under_memory_pressure`: no
 //! `tcp_sndbuf_expand`, the receive window clamped, `sk_mem_reclaim` at once).
@@ -44,6 +44,10 @@ use crate::time::{Duration, Instant};
 
 /// Segments in the initial receive window and in the send floor (RFC 6928's IW10).
 pub const INITIAL_SEGMENTS: usize = 10;
+
+/// Segments either limit holds under memory pressure: Linux's clamp of the receive window
+/// (`tcp_adjust_rcv_ssthresh`: four times the advertised MSS).
+pub const PRESSURE_SEGMENTS: usize = 4;
 
 /// The initial receive window for a maximum segment size of `mss`, before the
 /// configured maximum applies: ten segments of up to 1460 bytes; for a larger MSS the same
@@ -174,11 +178,11 @@ impl Autotune {
     }
 
     /// Whether the stack is under memory pressure: while it is, neither limit grows, and
-    /// both are held to the initial receive window for `mss` (see the module docs).
+    /// both are held to [`PRESSURE_SEGMENTS`] segments of `mss` (see the module docs).
     pub fn set_pressure(&mut self, on: bool, mss: usize) {
         self.pressure = on;
         if on {
-            let floor = to_u32(initial_window(mss));
+            let floor = to_u32(PRESSURE_SEGMENTS * mss.max(1));
             self.rcv_buf = self.rcv_buf.min(floor);
             self.snd_buf = self.snd_buf.min(floor);
         }
@@ -341,15 +345,15 @@ mod tests {
     }
 
     #[test]
-    fn under_memory_pressure_both_limits_hold_at_the_initial_window_and_growth_resumes_after() {
+    fn under_memory_pressure_both_limits_hold_at_four_segments_and_growth_resumes_after() {
         let mut a = tuned();
         a.set_pressure(true, MSS);
-        // The send limit drops to one initial window; the receive limit is there already.
-        assert_eq!((a.rcv_buf(), a.snd_buf()), (14_600, 14_600));
+        // Both limits drop to four segments.
+        assert_eq!((a.rcv_buf(), a.snd_buf()), (5_840, 5_840));
         // A round that read 14,600 bytes would make the receive limit 29,200: not now.
         assert!(!a.on_advertise(ms(20), SeqNum::new(14_600), RTT, 1 << 20));
         a.on_cwnd(50_000, 1 << 20);
-        assert_eq!((a.rcv_buf(), a.snd_buf()), (14_600, 14_600));
+        assert_eq!((a.rcv_buf(), a.snd_buf()), (5_840, 5_840));
         // The measurement went on: the next round, reading more, grows it fourfold.
         a.set_pressure(false, MSS);
         assert!(a.on_advertise(ms(40), SeqNum::new(34_600), RTT, 1 << 20));

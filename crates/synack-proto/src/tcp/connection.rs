@@ -974,7 +974,7 @@ impl Connection {
     }
 
     /// The stack is under memory pressure (`true`) or no longer (`false`): while it is,
-    /// the autotuned limits are held at the initial window and do not grow (buffer
+    /// the autotuned limits are held at four segments and do not grow (buffer
     /// autotuning, `tcp/autotune.rs`). The stack says so on every
     /// event and frees what is empty with [`Connection::reclaim_empty_buffers`].
     pub fn set_memory_pressure(&mut self, on: bool) {
