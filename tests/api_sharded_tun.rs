@@ -26,7 +26,8 @@ const SYNACK: Ipv4Addr = Ipv4Addr::new(198, 18, 50, 2);
 
 /// Thirty-two connections (so that "about half are handed over" fails to hold by chance
 /// about once in 2^32 runs, not once in 2^16 as with sixteen): each sends a line and reads
-/// its echo, then all pause for `idle` seconds (the kernel's flow entries expire), then each does it again. Prints `ok N`.
+/// its echo, then all pause for `idle` seconds (the kernel's flow entries expire), then
+/// each does it again. Prints `ok N`.
 const CLIENT: &str = r#"
 import socket, sys, time
 idle = float(sys.argv[1])
