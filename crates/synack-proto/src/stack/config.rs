@@ -42,6 +42,13 @@ pub struct StackConfig {
     /// Nothing is refused or dropped: each connection keeps a window of four segments.
     /// `None`: no budget, buffers grow to their configured maxima whatever the total.
     pub memory_pressure: Option<usize>,
+    /// Most closed connections kept for reuse: a new connection takes a closed one's boxed
+    /// table entry and its ring storage (up to 16 KiB a ring) instead of allocating and
+    /// zeroing its own, so a lifecycle in steady state allocates less. The pool's memory is
+    /// counted in [`Stack::memory_usage`](super::Stack::memory_usage) and given back under
+    /// memory pressure, when the last connection of a burst ends, and by
+    /// [`Stack::release_pool`](super::Stack::release_pool). 0: no pool.
+    pub connection_pool: usize,
 }
 
 impl Default for StackConfig {
@@ -60,6 +67,7 @@ impl Default for StackConfig {
             frag: crate::frag::FragConfig::default(),
             mtu: 1500,
             memory_pressure: Some(DEFAULT_MEMORY_PRESSURE),
+            connection_pool: 64,
         }
     }
 }

@@ -212,6 +212,15 @@ pub struct Stack {
     /// The generation a slot made anew starts at: past every generation of the slots given
     /// back when the stack last emptied (see `slots`).
     generation_floor: u32,
+    /// Closed connections' entries kept for reuse ([`StackConfig::connection_pool`]):
+    /// boxed, since the box itself is what a new connection reuses.
+    #[expect(
+        clippy::vec_box,
+        reason = "the boxes are the allocations the pool recycles"
+    )]
+    pool: Vec<alloc::boxed::Box<Entry>>,
+    /// Bytes the pool holds, entries and what their connections still own.
+    pool_bytes: usize,
 }
 
 impl Stack {
@@ -259,6 +268,8 @@ impl Stack {
             buffer_bytes: 0,
             pressure: false,
             generation_floor: 0,
+            pool: Vec::new(),
+            pool_bytes: 0,
         }
     }
 
@@ -335,6 +346,8 @@ impl Stack {
             + self.udp_memory_usage()
             + self.frag.memory_usage()
             + self.icmp_errors.memory_usage()
+            + self.pool_bytes
+            + self.pool.capacity() * core::mem::size_of::<alloc::boxed::Box<Entry>>()
     }
 
     /// Sets the device's MTU (see [`StackConfig::mtu`]): drivers call it with their device's.
@@ -380,6 +393,7 @@ impl Stack {
         if !self.pressure && self.buffer_bytes > budget {
             self.pressure = true;
             self.counters.memory_pressure += 1;
+            self.release_pool();
         } else if self.pressure && self.buffer_bytes < budget / 4 * 3 {
             self.pressure = false;
         }

@@ -112,7 +112,15 @@ impl Stack {
             .slots
             .get_mut(index as usize)
             .ok_or(StackError::TooManyConnections)?;
-        slot.entry = Some(Box::new(entry));
+        slot.entry = Some(match self.pool.pop() {
+            Some(mut boxed) => {
+                self.pool_bytes = self.pool_bytes.saturating_sub(pooled_bytes(&boxed));
+                let mut old = core::mem::replace(&mut *boxed, entry);
+                boxed.conn.adopt_storage(&mut old.conn);
+                boxed
+            }
+            None => Box::new(entry),
+        });
         self.live += 1;
         Ok(ConnId {
             index,
@@ -170,6 +178,10 @@ impl Stack {
             if let Some(e) = slot.entry.take() {
                 self.counters.absorb(Default::default(), e.conn.stats());
                 self.buffer_bytes = self.buffer_bytes.saturating_sub(e.buffers as usize);
+                if self.pool.len() < self.cfg.connection_pool && !self.pressure {
+                    self.pool_bytes += pooled_bytes(&e);
+                    self.pool.push(e);
+                }
             }
             slot.generation = slot.generation.wrapping_add(1);
             self.free_slots.push(id.index);
@@ -179,6 +191,14 @@ impl Stack {
         if self.live == 0 {
             self.shrink_tables();
         }
+    }
+
+    /// Gives back the closed connections kept for reuse
+    /// ([`StackConfig::connection_pool`](super::StackConfig::connection_pool)) and their
+    /// storage. The stack does so itself under memory pressure and when a burst ends.
+    pub fn release_pool(&mut self) {
+        self.pool = Vec::new();
+        self.pool_bytes = 0;
     }
 
     /// The last connection is gone: the tables a burst of connections grew (slots, free
@@ -194,12 +214,19 @@ impl Stack {
         self.generation_floor = self.generation_floor.max(highest.wrapping_add(1));
         self.slots = Vec::new();
         self.free_slots = Vec::new();
+        self.release_pool();
         self.demux.shrink_to_fit();
         self.timers.shrink_if_empty();
         self.dirty.shrink_to_fit();
         self.events.shrink_to_fit();
         self.fired.shrink_to_fit();
     }
+}
+
+/// The memory a closed connection's entry holds in the pool: the entry and everything its
+/// connection still owns.
+fn pooled_bytes(e: &Entry) -> usize {
+    core::mem::size_of::<Entry>() - core::mem::size_of::<Connection>() + e.conn.memory_usage()
 }
 
 /// Slots a stack must have grown to before its last connection's end gives the tables back

@@ -967,6 +967,15 @@ impl Connection {
         }
     }
 
+    /// Takes the ring storage of `old`, a closed connection, for this new one's buffers
+    /// where it fits (up to 16 KiB a ring, within this one's capacities; the old bytes are
+    /// never read): the stack's connection pool, so a lifecycle in steady state allocates
+    /// no rings.
+    pub fn adopt_storage(&mut self, old: &mut Connection) {
+        self.tx.adopt_storage(&mut old.tx);
+        self.rx.adopt_storage(&mut old.rx);
+    }
+
     /// Bytes of ring storage the send and receive buffers hold right now: what a
     /// stack-wide memory budget counts (`StackConfig::memory_pressure`).
     pub fn buffer_bytes(&self) -> usize {

@@ -112,6 +112,27 @@ impl ReceiveBuffer {
         }
     }
 
+    /// Takes `other`'s byte storage for its own, as [`SendBuffer::adopt_storage`] does
+    /// (same bounds); the out-of-order table is not taken. Returns whether it took it.
+    ///
+    /// [`SendBuffer::adopt_storage`]: super::send_buf::SendBuffer::adopt_storage
+    pub fn adopt_storage(&mut self, other: &mut ReceiveBuffer) -> bool {
+        let size = other.storage.len();
+        if !self.storage.is_empty()
+            || size == 0
+            || size > super::send_buf::RECYCLE_MAX
+            || size > wide(self.capacity)
+        {
+            return false;
+        }
+        self.storage = core::mem::take(&mut other.storage);
+        (self.head, self.readable) = (0, 0);
+        self.ranges = Ranges::default();
+        (other.head, other.readable) = (0, 0);
+        other.ranges = Ranges::default();
+        true
+    }
+
     /// Heap bytes held right now: the byte storage and the range table, once allocated.
     pub fn allocated_bytes(&self) -> usize {
         self.storage.len() + self.ranges.allocated_bytes()

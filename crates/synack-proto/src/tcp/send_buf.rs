@@ -70,6 +70,22 @@ impl SendBuffer {
         self.capacity = narrow(capacity);
     }
 
+    /// Takes `other`'s ring storage for its own if this buffer has none yet and the storage
+    /// is no larger than [`RECYCLE_MAX`] and this buffer's capacity (a closed connection's
+    /// storage handed to a new one: no allocation, no zeroing). Its old bytes are never
+    /// read: the buffer holds nothing until written. Returns whether it took it.
+    pub fn adopt_storage(&mut self, other: &mut SendBuffer) -> bool {
+        let size = other.storage.len();
+        if !self.storage.is_empty() || size == 0 || size > RECYCLE_MAX || size > wide(self.capacity)
+        {
+            return false;
+        }
+        self.storage = core::mem::take(&mut other.storage);
+        (self.head, self.len) = (0, 0);
+        (other.head, other.len) = (0, 0);
+        true
+    }
+
     /// Heap bytes held right now (0 until the first write, and again after `shrink_if_empty`).
     pub fn allocated_bytes(&self) -> usize {
         self.storage.len()
@@ -223,6 +239,11 @@ impl SendBuffer {
 
 /// The smallest ring a buffer allocates: one MTU-1500 segment fits without regrowing.
 pub const MIN_STORAGE: usize = 2048;
+
+/// The largest ring storage a closed connection hands to a new one (through the stack's
+/// connection pool, `StackConfig::connection_pool`): the sizes a short exchange grows to,
+/// so that a pool of a few dozen closed connections holds at most a few megabytes.
+pub const RECYCLE_MAX: usize = 16 * 1024;
 
 /// The least room [`SendBuffer::write_with`] offers when the capacity allows: reading
 /// from a socket 2 KiB at a time would cost a system call per segment.

@@ -288,3 +288,51 @@ fn a_stack_whose_last_connection_ended_is_back_at_its_fresh_size() {
     assert!(accepted.iter().all(|&id| b.connection(id).is_none()));
     assert_eq!(b.state(new), State::Established);
 }
+/// A closed connection's entry and rings wait in the pool (counted in `memory_usage`) and
+/// the next connection takes them; `release_pool` gives them back.
+#[test]
+fn closed_connections_are_pooled_for_the_next_and_released_on_demand() {
+    let (mut a, mut b) = (host(IP_A, 1), host(IP_B, 2));
+    let server = SocketAddr::new(IP_B, 80);
+    let l = b.listen(server, 8).unwrap();
+    let fresh = b.memory_usage();
+    let lifecycle = |a: &mut Stack, b: &mut Stack, port: u16| {
+        let ca = a
+            .connect_from(T0, SocketAddr::new(IP_A, port), server)
+            .unwrap();
+        shuttle(a, b);
+        let cb = b.accept(l).unwrap();
+        a.send(T0, ca, b"request").unwrap();
+        shuttle(a, b);
+        let mut buf = [0u8; 16];
+        assert_eq!(b.recv(T0, cb, &mut buf).unwrap(), 7);
+        // A reused ring shows only what this connection received.
+        assert_eq!(&buf[..7], b"request");
+        b.send(T0, cb, b"reply").unwrap();
+        shuttle(a, b);
+        assert_eq!(a.recv(T0, ca, &mut buf).unwrap(), 5);
+        assert_eq!(&buf[..5], b"reply");
+        // The client closes first: TIME-WAIT is its, the server's connection ends at once.
+        a.close(T0, ca).unwrap();
+        shuttle(a, b);
+        b.close(T0, cb).unwrap();
+        shuttle(a, b);
+        assert_eq!(b.connection_count(), 0);
+    };
+    lifecycle(&mut a, &mut b, 1000);
+    let pooled = b.memory_usage();
+    assert!(
+        pooled > fresh + size_of::<Connection>() + 2 * 2048,
+        "the closed connection and its two rings wait in the pool: {pooled} B, {fresh} B fresh"
+    );
+    // The next connection takes them: the pool is empty again while it lives, and holds
+    // one entry again once it closed.
+    lifecycle(&mut a, &mut b, 1001);
+    assert_eq!(b.memory_usage(), pooled);
+    b.release_pool();
+    assert!(
+        b.memory_usage() < fresh + 256,
+        "{} B after release",
+        b.memory_usage()
+    );
+}
