@@ -32,6 +32,7 @@
 //! any input (STYLE R9).
 
 use super::send_buf::{Growth, copy_into, grown, narrow, ring_slices, wide, wrap};
+use crate::wire::checksum;
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 
@@ -183,6 +184,53 @@ impl ReceiveBuffer {
         self.store(offset, data);
         self.insert_range(offset, end);
         0
+    }
+
+    /// Copies `data` into the free room at offset 0 (RCV.NXT) *without* committing it, and
+    /// returns its folded checksum sum, exactly as [`checksum::sum`] of `data` would: the
+    /// receive checksum taken in the copy into the ring ([`checksum::copy_and_sum`]).
+    ///
+    /// Nothing observable changes: the bytes land where no held byte (readable or out of
+    /// order) is, and stay invisible until [`ReceiveBuffer::commit_staged`]; if that never
+    /// comes (a bad checksum) they are simply overwritten later. `None`, copying nothing,
+    /// unless all of `data` fits the window, ends at or before the first out-of-order range,
+    /// and fits the ring as it is allocated now (it is never grown or moved here, so nothing
+    /// can move the staged bytes before the commit).
+    pub fn stage_at_front(&mut self, data: &[u8]) -> Option<u16> {
+        let len = data.len();
+        let readable = wide(self.readable);
+        if len == 0
+            || len > self.window()
+            || self.ranges.first().is_some_and(|&(start, _)| start < len)
+            || readable + len > self.storage.len()
+        {
+            return None;
+        }
+        // The free room starts right after the readable bytes and may wrap around the ring.
+        let at = wrap(wide(self.head) + readable, self.storage.len());
+        let (front, back) = self.storage.split_at_mut_checked(at)?;
+        let (a, b) = data.split_at_checked(len.min(back.len()))?;
+        let sum_a = checksum::copy_and_sum(back, a);
+        let sum_b = checksum::copy_and_sum(front, b);
+        // RFC 1071 §2(B): a part that starts at an odd offset sums byte-swapped.
+        let sum_b = if a.len() % 2 == 1 {
+            sum_b.swap_bytes()
+        } else {
+            sum_b
+        };
+        Some(checksum::combine(&[sum_a, sum_b]))
+    }
+
+    /// Commits `len` bytes that [`ReceiveBuffer::stage_at_front`] just copied (and the caller
+    /// has since verified) as the in-order write at offset 0 they are, without copying them
+    /// again: the same result, return value included, as `write_at(0, data)` with the staged
+    /// `data`. The caller calls it only for the bytes of the last staging, with no other
+    /// call on the buffer in between.
+    pub fn commit_staged(&mut self, len: usize) -> usize {
+        if len == 0 || len > self.window() || wide(self.readable) + len > self.storage.len() {
+            return 0;
+        }
+        self.advance(len)
     }
 
     /// Copies readable bytes into `out`, frees them (the window opens by as much),
