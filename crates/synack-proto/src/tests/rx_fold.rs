@@ -214,13 +214,13 @@ fn out_of_order_segment_takes_the_plain_path_and_the_hole_fill_folds() {
 /// not see) must be the same.
 fn same_as_plain_path(recv_buffer: usize, schedule: impl Fn(&[Vec<u8>]) -> Vec<Vec<u8>>) {
     let (mut h, c, s) = Hands::connected(recv_buffer);
-    let (mut plain_h, _, s2) = Hands::connected(recv_buffer);
+    let (plain_h, _, s2) = Hands::connected(recv_buffer);
     assert_eq!(snapshot(&h.b, s), snapshot(&plain_h.b, s2));
     let mut plain = plain_h.b;
     let mut csum_dropped = 0;
     let mut folded_total = 0;
     for round in 0..20u64 {
-        h.now = h.now + Duration::from_millis(1);
+        h.now += Duration::from_millis(1);
         let data = stream(5000, round);
         let _ = h.a.send(h.now, c, &data);
         let segs = drain(&mut h.a, h.now);
