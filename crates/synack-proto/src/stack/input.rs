@@ -74,12 +74,12 @@ impl Stack {
         self.counters.in_rsts += u64::from(seg.flags.rst());
         let local = SocketAddr::new(ip.dst_addr(), seg.dst_port);
         let remote = SocketAddr::new(ip.src_addr(), seg.src_port);
-        let found = self.demux.get(&FourTuple { local, remote });
+        let found = staged.or_else(|| self.demux.get(&FourTuple { local, remote }));
         if let Some(id) = found {
             // RFC 5961 §7: the connection's own challenge-ACK limit, and the stack's.
             let budget = self.challenge_budget_left(now);
             if let Some(e) = self.entry_mut(id) {
-                let out = if staged {
+                let out = if staged.is_some() {
                     e.conn.handle_staged_segment(now, &seg, budget)
                 } else {
                     e.conn.handle_segment(now, &seg, budget)
@@ -129,7 +129,7 @@ impl Stack {
     }
 
     /// Parses the TCP segment in `payload`, verifying its checksum as `tcp_checksum` says,
-    /// and says whether its payload was staged in its connection's receive ring.
+    /// and says which connection's receive ring its payload was staged in, if any.
     ///
     /// With `fold`, the checksum of a segment on the in-order fast path
     /// ([`Connection::stage_segment`](crate::tcp::Connection::stage_segment)) is taken while
@@ -144,24 +144,29 @@ impl Stack {
         payload: &'a [u8],
         tcp_checksum: Checksum,
         fold: bool,
-    ) -> Result<(wire::TcpRepr<'a>, bool), WireError> {
+    ) -> Result<(wire::TcpRepr<'a>, Option<ConnId>), WireError> {
         if fold && let Ok((seg, partial)) = wire::parse_tcp_deferred(ip, payload) {
-            let local = SocketAddr::new(ip.dst_addr(), seg.dst_port);
-            let remote = SocketAddr::new(ip.src_addr(), seg.src_port);
-            let staged = match self.demux.get(&FourTuple { local, remote }) {
-                Some(id) => self.entry_mut(id).and_then(|e| e.conn.stage_segment(&seg)),
-                None => None,
-            };
+            let mut staged = None;
+            // Segments without text (pure ACKs) have nothing to stage: no lookup for them.
+            if !seg.payload.is_empty() {
+                let local = SocketAddr::new(ip.dst_addr(), seg.dst_port);
+                let remote = SocketAddr::new(ip.src_addr(), seg.src_port);
+                if let Some(id) = self.demux.get(&FourTuple { local, remote })
+                    && let Some(e) = self.entry_mut(id)
+                {
+                    staged = e.conn.stage_segment(&seg).map(|sum| (id, sum));
+                }
+            }
             // Not staged: the payload is summed here instead (the same verdict as
             // `parse_tcp`'s, whose only other errors the deferred parse already passed).
-            let payload_sum = staged.unwrap_or_else(|| wire::checksum::sum(seg.payload));
+            let payload_sum = staged.map_or_else(|| wire::checksum::sum(seg.payload), |s| s.1);
             if !wire::checksum::verifies(wire::checksum::combine(&[partial, payload_sum])) {
                 return Err(WireError::BadChecksum);
             }
             self.counters.in_csum_folded += u64::from(staged.is_some());
-            return Ok((seg, staged.is_some()));
+            return Ok((seg, staged.map(|s| s.0)));
         }
-        wire::parse_tcp(ip, payload, tcp_checksum).map(|seg| (seg, false))
+        wire::parse_tcp(ip, payload, tcp_checksum).map(|seg| (seg, None))
     }
 
     /// A UDP datagram (RFC 768): to its socket, to a new intercepted session, or, for a port
