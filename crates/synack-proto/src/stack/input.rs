@@ -31,7 +31,8 @@ impl Stack {
     ///
     /// A segment the stack verifies that carries in-order data for an established
     /// connection has its checksum taken as its payload is copied into the receive ring
-    /// (see [`Stack::parse_tcp_folded`]), one pass over the bytes instead of two.
+    /// (the counter [`Counters::in_csum_folded`](super::Counters::in_csum_folded)), one pass
+    /// over the bytes instead of two.
     pub fn handle_packet_with(&mut self, now: Instant, packet: &[u8], tcp_checksum: Checksum) {
         self.handle_ip(now, packet, tcp_checksum, true);
     }
