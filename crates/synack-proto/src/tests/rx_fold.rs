@@ -308,3 +308,29 @@ fn window_overflowing_segments_match_the_verify_then_copy_path() {
         same_as_plain_path(6 * 1024, shuffled(seed));
     }
 }
+
+#[test]
+fn deferred_parse_plus_payload_sum_verifies_exactly_when_parse_tcp_does() {
+    let (mut h, c, _) = Hands::connected(64 * 1024);
+    let segs = h.segments_from_a(c, &stream(1001, 5));
+    let good = &segs[0];
+    for i in 0..good.len() {
+        let mut p = good.clone();
+        p[i] ^= 0x01;
+        let Ok((ip, tcp)) = wire::ip::parse_ip(&p, Checksum::Verify) else {
+            continue; // the IP header itself broke
+        };
+        let plain = wire::parse_tcp(&ip, tcp, Checksum::Verify);
+        match wire::parse_tcp_deferred(&ip, tcp) {
+            Ok((seg, partial)) => {
+                let sum = wire::checksum::sum(seg.payload);
+                let ok = wire::checksum::verifies(wire::checksum::combine(&[partial, sum]));
+                assert_eq!(ok, plain.is_ok(), "byte {i}");
+                if let Ok(plain) = plain {
+                    assert_eq!(plain, seg, "byte {i}");
+                }
+            }
+            Err(_) => assert!(plain.is_err(), "byte {i}"),
+        }
+    }
+}
