@@ -212,6 +212,10 @@ impl ReceiveBuffer {
         let (front, back) = self.storage.split_at_mut_checked(at)?;
         let (a, b) = data.split_at_checked(len.min(back.len()))?;
         let sum_a = checksum::copy_and_sum(back, a);
+        if b.is_empty() {
+            // The free room did not wrap (the common case): one part, one call.
+            return Some(sum_a);
+        }
         let sum_b = checksum::copy_and_sum(front, b);
         // RFC 1071 §2(B): a part that starts at an odd offset sums byte-swapped.
         let sum_b = if a.len() % 2 == 1 {
