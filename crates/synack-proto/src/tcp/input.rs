@@ -17,6 +17,9 @@ struct Trimmed<'a> {
     syn: bool,
     fin: bool,
     payload: &'a [u8],
+    /// The payload is the whole of a segment staged in the receive ring and verified
+    /// ([`Connection::stage_segment`]): in order, it is committed there, not copied again.
+    staged: bool,
 }
 
 impl Connection {
@@ -31,6 +34,57 @@ impl Connection {
         seg: &TcpRepr<'_>,
         challenge_budget: u32,
     ) -> Outcome {
+        self.segment_arrives(now, seg, challenge_budget, false)
+    }
+
+    /// The receive checksum folded into the copy into the receive ring, step one: for the
+    /// in-order fast path, copies `seg`'s payload into the free room at RCV.NXT *before the
+    /// segment touches any state*, and returns the payload's folded checksum sum (see
+    /// [`ReceiveBuffer::stage_at_front`](super::recv_buf::ReceiveBuffer::stage_at_front)). `None`,
+    /// copying nothing, for anything else: the caller then verifies the checksum first and
+    /// calls [`Connection::handle_segment`] as usual.
+    ///
+    /// The fast path: ESTABLISHED, a user still reading, a plain ACK carrying data (no SYN,
+    /// FIN or RST) with SEG.SEQ = RCV.NXT, all of it inside the advertised window and the
+    /// buffer's, before any out-of-order range and within the ring as allocated.
+    pub(crate) fn stage_segment(&mut self, seg: &TcpRepr<'_>) -> Option<u16> {
+        let f = seg.flags;
+        if self.state != State::Established
+            || self.orphaned
+            || !f.ack()
+            || f.syn()
+            || f.fin()
+            || f.rst()
+            || seg.payload.is_empty()
+            || seg.seq != self.tcb.rcv_nxt
+            || seg.payload.len() > self.tcb.rcv_adv.since(self.tcb.rcv_nxt)
+        {
+            return None;
+        }
+        self.rx.stage_at_front(seg.payload)
+    }
+
+    /// Step two, once the checksum verified: [`Connection::handle_segment`] for the segment
+    /// just staged by [`Connection::stage_segment`], whose text, if it is queued in order
+    /// whole, is committed where it was staged instead of copied. Call nothing else on the
+    /// connection in between.
+    pub(crate) fn handle_staged_segment(
+        &mut self,
+        now: Instant,
+        seg: &TcpRepr<'_>,
+        challenge_budget: u32,
+    ) -> Outcome {
+        self.segment_arrives(now, seg, challenge_budget, true)
+    }
+
+    /// [`Connection::handle_segment`]; `staged` when the payload was staged in the ring.
+    fn segment_arrives(
+        &mut self,
+        now: Instant,
+        seg: &TcpRepr<'_>,
+        challenge_budget: u32,
+        staged: bool,
+    ) -> Outcome {
         let before = self.state;
         let mut left = challenge_budget;
         // Anything from the peer proves it alive (keep-alive, RFC 9293 §3.8.4).
@@ -44,7 +98,7 @@ impl Connection {
                 .set_rst(reset::reply_to(seg).map(PendingRst::from_reply)),
             State::Listen => self.segment_in_listen(seg),
             State::SynSent => self.segment_in_syn_sent(now, seg),
-            _ => self.segment_synchronized(now, seg, &mut left),
+            _ => self.segment_synchronized(now, seg, &mut left, staged),
         }
         self.rearm_timers(now);
         Outcome::of(before, self.state, self.error, challenge_budget - left)
@@ -133,6 +187,7 @@ impl Connection {
                 syn: false,
                 fin: seg.flags.fin(),
                 payload: seg.payload,
+                staged: false,
             };
             self.process_text_and_fin(now, &rest);
         } else {
@@ -146,7 +201,13 @@ impl Connection {
 
     /// §3.10.7.4: SYN-RECEIVED and the synchronized states; challenge ACKs are taken from
     /// what is `left` of the budget.
-    fn segment_synchronized(&mut self, now: Instant, seg: &TcpRepr<'_>, left: &mut u32) {
+    fn segment_synchronized(
+        &mut self,
+        now: Instant,
+        seg: &TcpRepr<'_>,
+        left: &mut u32,
+        staged: bool,
+    ) {
         // TIME-WAIT: a retransmitted FIN is acknowledged again and restarts the 2×MSL timer
         // (§3.10.7.4). Like Linux, so is anything else from a peer that evidently missed our last
         // ACK (old data it still retransmits), so TIME-WAIT does not end while the peer is still
@@ -219,7 +280,7 @@ impl Connection {
             return;
         }
         // "First, check sequence number."
-        let Some(t) = self.check_sequence(seg) else {
+        let Some(mut t) = self.check_sequence(seg) else {
             self.stats.dropped_segments += 1;
             self.note_old_duplicate(seg);
             if seg.flags.syn() && !seg.flags.rst() {
@@ -232,6 +293,8 @@ impl Connection {
             }
             return;
         };
+        // Staged text is committed only if it is still the whole segment, at the same place.
+        t.staged = staged && t.seq == seg.seq && t.payload.len() == seg.payload.len();
         // RFC 7323 §4.3 R3: "If SEG.TSval >= TS.Recent and SEG.SEQ <= Last.ACK.sent then
         // SEG.TSval is copied to TS.Recent."
         if let Some(ts) = seg.options.timestamps.filter(|_| self.tcb.ts_ok)
@@ -310,6 +373,7 @@ impl Connection {
             syn: seg.flags.syn(),
             fin: seg.flags.fin(),
             payload: seg.payload,
+            staged: false,
         };
         // Trim the front: what precedes RCV.NXT is a duplicate.
         let mut excess = rcv_nxt.since(t.seq);
@@ -529,7 +593,11 @@ impl Connection {
                 let room = self.rx.window();
                 stored_all = offset + t.payload.len() <= room;
                 self.note_ooo_duplicate(t.seq, offset, t.payload.len());
-                let advanced = self.rx.write_at(offset, t.payload);
+                let advanced = if t.staged && offset == 0 {
+                    self.rx.commit_staged(t.payload.len())
+                } else {
+                    self.rx.write_at(offset, t.payload)
+                };
                 self.tcb.rcv_nxt += advanced;
                 self.note_ooo_received(t.seq, offset);
                 if offset > 0 || advanced > t.payload.len() || !stored_all {

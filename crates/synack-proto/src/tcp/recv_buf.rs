@@ -32,6 +32,7 @@
 //! any input (STYLE R9).
 
 use super::send_buf::{Growth, copy_into, grown, narrow, ring_slices, wide, wrap};
+use crate::wire::checksum;
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 
@@ -204,6 +205,58 @@ impl ReceiveBuffer {
         self.store(offset, data);
         self.insert_range(offset, end);
         0
+    }
+
+    /// Copies `data` into the free room at offset 0 (RCV.NXT) *without* committing it, and
+    /// returns its folded checksum sum, exactly as [`checksum::sum`] of `data` would: the
+    /// receive checksum taken in the copy into the ring ([`checksum::copy_and_sum`]).
+    ///
+    /// Nothing the protocol sees changes: the bytes land where no held byte (readable or out of
+    /// order) is, and stay invisible until [`ReceiveBuffer::commit_staged`]; if that never
+    /// comes (a bad checksum) they are simply overwritten later. `None`, copying nothing,
+    /// unless all of `data` fits the window and ends at or before the first out-of-order
+    /// range. The ring is grown (as [`ReceiveBuffer::write_at`] would grow it for `data`)
+    /// *before* the copy, so nothing moves the staged bytes before the commit; a growth
+    /// that fails stages nothing.
+    pub fn stage_at_front(&mut self, data: &[u8]) -> Option<u16> {
+        let len = data.len();
+        if len == 0
+            || len > self.window()
+            || self.ranges.first().is_some_and(|&(start, _)| start < len)
+            || !self.ensure_storage(len)
+        {
+            return None;
+        }
+        let readable = wide(self.readable);
+        // The free room starts right after the readable bytes and may wrap around the ring.
+        let at = wrap(wide(self.head) + readable, self.storage.len());
+        let (front, back) = self.storage.split_at_mut_checked(at)?;
+        let (a, b) = data.split_at_checked(len.min(back.len()))?;
+        let sum_a = checksum::copy_and_sum(back, a);
+        if b.is_empty() {
+            // The free room did not wrap (the common case): one part, one call.
+            return Some(sum_a);
+        }
+        let sum_b = checksum::copy_and_sum(front, b);
+        // RFC 1071 §2(B): a part that starts at an odd offset sums byte-swapped.
+        let sum_b = if a.len() % 2 == 1 {
+            sum_b.swap_bytes()
+        } else {
+            sum_b
+        };
+        Some(checksum::combine(&[sum_a, sum_b]))
+    }
+
+    /// Commits `len` bytes that [`ReceiveBuffer::stage_at_front`] just copied (and the caller
+    /// has since verified) as the in-order write at offset 0 they are, without copying them
+    /// again: the same result, return value included, as `write_at(0, data)` with the staged
+    /// `data`. The caller calls it only for the bytes of the last staging, with no other
+    /// call on the buffer in between.
+    pub fn commit_staged(&mut self, len: usize) -> usize {
+        if len == 0 || len > self.window() || wide(self.readable) + len > self.storage.len() {
+            return 0;
+        }
+        self.advance(len)
     }
 
     /// Copies readable bytes into `out`, frees them (the window opens by as much),
@@ -649,6 +702,87 @@ mod tests {
         let n = b.read(&mut out);
         assert_eq!(&out[..n], &data[1000..base + 2500]);
         assert!(b.is_empty());
+    }
+
+    #[test]
+    fn staged_bytes_sum_as_sum_would_and_commit_as_write_at_would() {
+        use crate::wire::checksum::sum;
+        let mut b = ReceiveBuffer::new(4096, 4);
+        let mut twin = ReceiveBuffer::new(4096, 4);
+        let data: Vec<u8> = (0..4096u32).map(|i| (i * 7 + 3) as u8).collect();
+        // Odd sizes so the free room wraps around the ring's end at odd and even offsets.
+        let mut at = 0;
+        for (i, len) in [1001usize, 777, 1500, 333, 1449, 64, 65, 1]
+            .into_iter()
+            .enumerate()
+        {
+            let chunk = &data[at % 2000..at % 2000 + len];
+            at += len;
+            assert_eq!(b.stage_at_front(chunk), Some(sum(chunk)), "step {i}");
+            assert_eq!(b.commit_staged(len), twin.write_at(0, chunk), "step {i}");
+            assert_eq!(b.peek_slices(), twin.peek_slices(), "step {i}");
+            let mut out = vec![0; 900 + i * 50];
+            assert_eq!(b.read(&mut out), twin.read(&mut out), "step {i}");
+        }
+    }
+
+    #[test]
+    fn staging_leaves_held_bytes_and_the_window_untouched() {
+        let mut b = ReceiveBuffer::new(64, 4);
+        b.write_at(0, b"readable");
+        b.write_at(20, b"ooo");
+        assert_eq!(
+            b.stage_at_front(&[0xee; 21]),
+            None,
+            "would overwrite the ooo range"
+        );
+        assert_eq!(b.stage_at_front(&[0xee; 60]), None, "past the window");
+        assert_eq!(b.stage_at_front(&[]), None);
+        let sum = b.stage_at_front(b"0123456789abcdefghij");
+        assert_eq!(
+            sum,
+            Some(crate::wire::checksum::sum(b"0123456789abcdefghij"))
+        );
+        // Never committed (a bad checksum): nothing moved, nothing became readable.
+        assert_eq!(
+            (b.readable(), b.window(), ranges(&b)),
+            (8, 56, vec![(20, 23)])
+        );
+        assert_eq!(b.peek_slices(), (&b"readable"[..], &[][..]));
+        // The retransmission lands through the ordinary path, over the staged bytes.
+        assert_eq!(b.write_at(0, b"ABCDEFGHIJKLMNOPQRST"), 23);
+        assert_eq!(read_all(&mut b), b"readableABCDEFGHIJKLMNOPQRSTooo");
+    }
+
+    proptest! {
+        #[test]
+        fn staging_then_committing_equals_write_at(
+            cap in 1usize..300,
+            ops in proptest::collection::vec((0usize..120, 0usize..40, any::<bool>(), any::<u8>()), 0..60),
+        ) {
+            let mut b = ReceiveBuffer::new(cap, 4);
+            let mut twin = ReceiveBuffer::new(cap, 4);
+            for (len, offset, commit, seed) in ops {
+                let data: Vec<u8> = (0..len).map(|i| (i as u8).wrapping_mul(31) ^ seed).collect();
+                if offset > 0 {
+                    prop_assert_eq!(b.write_at(offset, &data), twin.write_at(offset, &data));
+                } else if let Some(s) = b.stage_at_front(&data) {
+                    prop_assert_eq!(s, crate::wire::checksum::sum(&data));
+                    if commit {
+                        prop_assert_eq!(b.commit_staged(len), twin.write_at(0, &data));
+                    }
+                } else {
+                    prop_assert_eq!(b.write_at(0, &data), twin.write_at(0, &data));
+                }
+                prop_assert_eq!(b.readable(), twin.readable());
+                prop_assert_eq!(ranges(&b), ranges(&twin));
+                let (x, y) = b.peek_slices();
+                let (u, v) = twin.peek_slices();
+                prop_assert_eq!([x, y].concat(), [u, v].concat());
+                let mut out = vec![0; usize::from(seed % 50)];
+                prop_assert_eq!(b.read(&mut out), twin.read(&mut out));
+            }
+        }
     }
 
     /// Reference model for the receiver when the range table never fills: which

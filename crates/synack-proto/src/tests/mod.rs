@@ -15,6 +15,7 @@ mod icmp;
 mod icmp_errors;
 mod memory;
 mod properties;
+mod rx_fold;
 mod sack;
 mod smoltcp;
 mod soak;

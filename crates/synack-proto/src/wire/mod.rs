@@ -160,6 +160,27 @@ pub fn parse_tcp<'a>(
     TcpRepr::parse(&packet, ip.src_addr(), ip.dst_addr(), checksum)
 }
 
+/// Parses the TCP segment carried by an already parsed IP header like [`parse_tcp`] with
+/// [`Checksum::Verify`], but sums only the pseudo-header and the TCP header: the payload's
+/// sum is left to the caller, who takes it while copying the payload
+/// ([`checksum::copy_and_sum`]) and verifies with
+/// `checksum::verifies(checksum::combine(&[partial, payload_sum]))`. The header is a
+/// multiple of 4 bytes, so the payload's sum adds to it as it is.
+///
+/// Returns the segment, *unverified*, and that partial sum. Any error here is not a verdict:
+/// the caller falls back to [`parse_tcp`], which reports a bad checksum before a bad option
+/// as it always has.
+pub fn parse_tcp_deferred<'a>(
+    ip: &IpRepr,
+    segment: &'a [u8],
+) -> Result<(TcpRepr<'a>, u16), WireError> {
+    if ip.protocol() != PROTOCOL_TCP {
+        return Err(WireError::UnsupportedProtocol(ip.protocol()));
+    }
+    let packet = TcpPacket::new_checked(segment)?;
+    TcpRepr::parse_deferred(&packet, ip.src_addr(), ip.dst_addr())
+}
+
 /// The number of bytes [`emit_ip_tcp`] writes: IP header + TCP header + options + payload.
 pub fn ip_tcp_len(ip: &IpRepr, tcp: &TcpRepr<'_>) -> usize {
     ip.header_len() + tcp.buffer_len()

@@ -472,6 +472,23 @@ impl<'a> TcpRepr<'a> {
     }
 }
 
+impl<'a> TcpRepr<'a> {
+    /// Parses a checked segment without verifying its checksum, and returns the folded sum
+    /// of the pseudo-header for `src` → `dst` and the TCP header (options included, checksum
+    /// field as received): everything the checksum covers but the payload (see
+    /// [`super::parse_tcp_deferred`]).
+    pub fn parse_deferred(
+        packet: &TcpPacket<&'a [u8]>,
+        src: IpAddr,
+        dst: IpAddr,
+    ) -> Result<(TcpRepr<'a>, u16), WireError> {
+        let pseudo = pseudo_header(src, dst, packet.buf().len())?;
+        let repr = TcpRepr::parse(packet, src, dst, Checksum::Ignore)?;
+        let header = packet.buf().get(..packet.header_len()).unwrap_or_default();
+        Ok((repr, checksum::combine(&[pseudo, checksum::sum(header)])))
+    }
+}
+
 impl TcpRepr<'_> {
     /// The emitted header length: 20 plus the options (a multiple of 4, ≤ 60).
     pub fn header_len(&self) -> usize {
