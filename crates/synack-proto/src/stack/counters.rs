@@ -151,7 +151,8 @@ pub struct Counters {
     pub udp_session_overflows: u64,
     /// Intercepted UDP sessions ended by the idle timeout.
     pub udp_session_timeouts: u64,
-    /// Times the stack came under memory pressure ([`StackConfig::memory_pressure`](super::StackConfig::memory_pressure)).
+    /// Times the stack came under memory pressure
+    /// ([`StackConfig::memory_pressure`](super::StackConfig::memory_pressure)).
     pub memory_pressure: u64,
 }
 
@@ -180,7 +181,7 @@ impl Counters {
     }
 
     /// Every counter with its `nstat`-style name, in a fixed order (for printing).
-    pub fn named(&self) -> [(&'static str, u64); 70] {
+    pub fn named(&self) -> [(&'static str, u64); 71] {
         [
             ("TcpInSegs", self.in_segs),
             ("TcpOutSegs", self.out_segs),
@@ -252,6 +253,7 @@ impl Counters {
             ("SynackUdpSessions", self.udp_sessions),
             ("SynackUdpSessionOverflows", self.udp_session_overflows),
             ("SynackUdpSessionTimeouts", self.udp_session_timeouts),
+            ("SynackMemoryPressure", self.memory_pressure),
         ]
     }
 
