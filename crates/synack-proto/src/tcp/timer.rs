@@ -55,18 +55,29 @@ impl TimerKind {
             | TimerKind::FinWait2 => SHARED,
         }
     }
+
+    /// The tag of a kind in the shared slot's top two bits (0 for the others, unused).
+    const fn tag(self) -> u64 {
+        match self {
+            TimerKind::Persist => 0,
+            TimerKind::TimeWait => 1,
+            TimerKind::KeepAlive => 2,
+            TimerKind::FinWait2 => 3,
+            _ => 0,
+        }
+    }
 }
 
 /// The slot that Persist, TimeWait, KeepAlive and FinWait2 share.
 const SHARED: usize = 5;
-/// Deadline slots: one per kind, less the three the shared slot saves.
-const SLOTS: usize = SHARED + 1;
+/// Slots of their own: one per kind, less the four that share [`SHARED`].
+const OWN: usize = SHARED;
 
 /// One optional deadline per [`TimerKind`], 8 bytes each: an unarmed timer holds
 /// `UNARMED` (an `Option<Instant>` would take 16).
 ///
 /// Persist, TimeWait, KeepAlive and FinWait2 share one slot, tagged with the kind that
-/// holds it (56 bytes rather than 72), because no state arms two of them:
+/// holds it (48 bytes rather than 72), because no state arms two of them:
 /// - TimeWait is armed only on entering TIME-WAIT, after every timer was cleared, and in
 ///   TIME-WAIT [`rearm_timers`](super::Connection) arms none of the other three; TIME-WAIT
 ///   is left only for CLOSED, which clears every timer.
@@ -78,22 +89,36 @@ const SLOTS: usize = SHARED + 1;
 ///
 /// So a kind reads and clears as if it had a slot of its own: [`TimerTable::get`] of a
 /// shared kind that does not hold the slot is `None`, and clearing it leaves the slot alone.
+///
+/// The tag takes the shared deadline's top two bits (a byte of its own beside the six
+/// deadlines would pad the table to 56 bytes): deadlines there are microseconds below
+/// 2^62 after the driver's epoch (146,000 years; clocks count from a driver's start), and
+/// a later one is held at that limit, as every deadline is held just below the end of time.
 #[derive(Clone, Copy, Debug)]
 pub struct TimerTable {
-    at: [Instant; SLOTS],
-    /// The kind whose deadline the shared slot holds (meaningful while it is armed).
-    shared: TimerKind,
+    /// Deadlines of the kinds with a slot of their own (slots 0 to 4 of [`TimerKind::slot`]).
+    at: [Instant; OWN],
+    /// The shared slot: the deadline's microseconds in the low 62 bits and the
+    /// [`TimerKind::tag`] of the kind holding it in the top two, or [`SHARED_UNARMED`].
+    shared: u64,
 }
 
 /// The deadline slot of an unarmed timer: the end of time. A deadline there is stored one
 /// microsecond earlier, which no clock reaches either.
 const UNARMED: Instant = Instant::from_micros(u64::MAX);
+/// Where the shared slot's tag starts.
+const TAG_SHIFT: u32 = 62;
+/// The microseconds of a shared deadline.
+const SHARED_MICROS: u64 = (1 << TAG_SHIFT) - 1;
+/// The shared slot unarmed (all ones: no armed deadline, whatever its tag, is stored as it,
+/// since a shared deadline is held below [`SHARED_MICROS`]).
+const SHARED_UNARMED: u64 = u64::MAX;
 
 impl Default for TimerTable {
     fn default() -> Self {
         TimerTable {
-            at: [UNARMED; SLOTS],
-            shared: TimerKind::KeepAlive,
+            at: [UNARMED; OWN],
+            shared: SHARED_UNARMED,
         }
     }
 }
@@ -106,22 +131,32 @@ impl TimerTable {
         // drive connections (the state-machine, property and simulation tests).
         #[cfg(test)]
         assert!(
-            self.holds(kind) || self.at.get(SHARED) == Some(&UNARMED),
+            self.holds(kind) || self.shared == SHARED_UNARMED,
             "{kind:?} armed while {:?} holds the shared timer slot",
-            self.shared
+            self.shared >> TAG_SHIFT
         );
-        if let Some(deadline) = self.at.get_mut(slot) {
+        if slot == SHARED {
+            let micros = at.total_micros().min(SHARED_MICROS - 1);
+            self.shared = micros | kind.tag() << TAG_SHIFT;
+        } else if let Some(deadline) = self.at.get_mut(slot) {
             *deadline = at.min(Instant::from_micros(u64::MAX - 1));
-            if slot == SHARED {
-                self.shared = kind;
-            }
         }
     }
 
-    /// Whether `kind` holds its slot (always, unless it is a shared kind and another
-    /// holds the shared slot).
+    /// The shared slot's deadline, [`UNARMED`] when it is.
+    fn shared_deadline(&self) -> Instant {
+        if self.shared == SHARED_UNARMED {
+            UNARMED
+        } else {
+            Instant::from_micros(self.shared & SHARED_MICROS)
+        }
+    }
+
+    /// Whether `kind` holds its slot (always, unless it is a shared kind and the shared
+    /// slot is unarmed or another holds it).
     fn holds(&self, kind: TimerKind) -> bool {
-        kind.slot() != SHARED || self.shared == kind
+        kind.slot() != SHARED
+            || (self.shared != SHARED_UNARMED && self.shared >> TAG_SHIFT == kind.tag())
     }
 
     /// Arms a timer only if it is not already armed.
@@ -133,9 +168,12 @@ impl TimerTable {
 
     /// Disarms a timer.
     pub fn clear(&mut self, kind: TimerKind) {
-        if self.holds(kind)
-            && let Some(deadline) = self.at.get_mut(kind.slot())
-        {
+        let slot = kind.slot();
+        if slot == SHARED {
+            if self.holds(kind) {
+                self.shared = SHARED_UNARMED;
+            }
+        } else if let Some(deadline) = self.at.get_mut(slot) {
             *deadline = UNARMED;
         }
     }
@@ -143,29 +181,34 @@ impl TimerTable {
     /// Disarms the shared slot unless `kind` holds it (for `rearm_timers`, which arms at most
     /// one of the kinds that share it).
     pub fn clear_shared_unless(&mut self, kind: TimerKind) {
-        if self.shared != kind
-            && let Some(deadline) = self.at.get_mut(SHARED)
-        {
-            *deadline = UNARMED;
+        if !self.holds(kind) {
+            self.shared = SHARED_UNARMED;
         }
     }
 
     /// Disarms every timer.
     pub fn clear_all(&mut self) {
-        self.at = [UNARMED; SLOTS];
+        *self = TimerTable::default();
     }
 
     /// The deadline of a timer, if armed.
     pub fn get(&self, kind: TimerKind) -> Option<Instant> {
-        self.at
-            .get(kind.slot())
-            .copied()
-            .filter(|&at| at != UNARMED && self.holds(kind))
+        let slot = kind.slot();
+        let at = if slot == SHARED {
+            if !self.holds(kind) {
+                return None;
+            }
+            self.shared_deadline()
+        } else {
+            self.at.get(slot).copied()?
+        };
+        (at != UNARMED).then_some(at)
     }
 
     /// The earliest armed deadline.
     pub fn next(&self) -> Option<Instant> {
-        self.at.iter().copied().min().filter(|&at| at != UNARMED)
+        let own = self.at.iter().copied().min().unwrap_or(UNARMED);
+        Some(own.min(self.shared_deadline())).filter(|&at| at != UNARMED)
     }
 
     /// Disarms and returns the earliest timer due at `now`, if any.
@@ -215,5 +258,47 @@ mod tests {
             Some(TimerKind::Persist)
         );
         assert_eq!(t.get(TimerKind::Persist), None);
+    }
+
+    #[test]
+    fn the_shared_slot_keeps_its_deadline_exact_and_its_kind_in_48_bytes() {
+        assert!(size_of::<TimerTable>() <= 48, "{}", size_of::<TimerTable>());
+        for kind in [
+            TimerKind::Persist,
+            TimerKind::TimeWait,
+            TimerKind::KeepAlive,
+            TimerKind::FinWait2,
+        ] {
+            let mut t = TimerTable::default();
+            let at = Instant::from_micros(123_456_789_012);
+            t.set(kind, at);
+            assert_eq!(t.get(kind), Some(at));
+            assert_eq!(t.next(), Some(at));
+            for other in TimerKind::ALL.into_iter().filter(|&k| k != kind) {
+                assert_eq!(
+                    t.get(other),
+                    None,
+                    "{other:?} while {kind:?} holds the slot"
+                );
+            }
+            t.set(TimerKind::Retransmit, Instant::from_micros(5));
+            assert_eq!(t.next(), Some(Instant::from_micros(5)));
+            assert_eq!(t.pop_expired(at), Some(TimerKind::Retransmit));
+            assert_eq!(t.pop_expired(at), Some(kind));
+            assert_eq!(t.next(), None);
+        }
+    }
+
+    #[test]
+    fn a_shared_deadline_past_2_62_microseconds_is_held_there_and_stays_armed() {
+        let mut t = TimerTable::default();
+        t.set(TimerKind::FinWait2, Instant::from_micros(u64::MAX));
+        let held = Instant::from_micros(SHARED_MICROS - 1);
+        assert_eq!(t.get(TimerKind::FinWait2), Some(held));
+        assert_eq!(t.next(), Some(held));
+        t.clear_shared_unless(TimerKind::FinWait2);
+        assert_eq!(t.get(TimerKind::FinWait2), Some(held));
+        t.clear_shared_unless(TimerKind::KeepAlive);
+        assert_eq!(t.next(), None);
     }
 }
