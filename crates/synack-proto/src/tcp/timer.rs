@@ -56,7 +56,8 @@ impl TimerKind {
         }
     }
 
-    /// The tag of a kind in the shared slot's top two bits (0 for the others, unused).
+    /// The tag that tells which kind holds the shared slot (0 for the kinds with a slot of
+    /// their own, which holds only them).
     const fn tag(self) -> u64 {
         match self {
             TimerKind::Persist => 0,
@@ -70,8 +71,8 @@ impl TimerKind {
 
 /// The slot that Persist, TimeWait, KeepAlive and FinWait2 share.
 const SHARED: usize = 5;
-/// Slots of their own: one per kind, less the four that share [`SHARED`].
-const OWN: usize = SHARED;
+/// Deadline slots: one per kind, less the three the shared slot saves.
+const SLOTS: usize = SHARED + 1;
 
 /// One optional deadline per [`TimerKind`], 8 bytes each: an unarmed timer holds
 /// `UNARMED` (an `Option<Instant>` would take 16).
@@ -90,35 +91,32 @@ const OWN: usize = SHARED;
 /// So a kind reads and clears as if it had a slot of its own: [`TimerTable::get`] of a
 /// shared kind that does not hold the slot is `None`, and clearing it leaves the slot alone.
 ///
-/// The tag takes the shared deadline's top two bits (a byte of its own beside the six
-/// deadlines would pad the table to 56 bytes): deadlines there are microseconds below
-/// 2^62 after the driver's epoch (146,000 years; clocks count from a driver's start), and
-/// a later one is held at that limit, as every deadline is held just below the end of time.
+/// The tag takes each deadline's two low bits, below its microseconds (a byte of its own
+/// beside the six deadlines would pad the table to 56 bytes; in the low bits the earliest
+/// deadline is still the smallest slot, so [`TimerTable::next`] is one minimum and a
+/// shift). Deadlines are therefore held to [`LATEST`], 2^62 µs (146,000 years) after the
+/// driver's epoch — clocks count from a driver's start — as before they were held just
+/// below the end of time.
 #[derive(Clone, Copy, Debug)]
 pub struct TimerTable {
-    /// Deadlines of the kinds with a slot of their own (slots 0 to 4 of [`TimerKind::slot`]).
-    at: [Instant; OWN],
-    /// The shared slot: the deadline's microseconds in the low 62 bits and the
-    /// [`TimerKind::tag`] of the kind holding it in the top two, or [`SHARED_UNARMED`].
-    shared: u64,
+    /// Per slot, the deadline's microseconds shifted left by [`TAG_BITS`] with the
+    /// [`TimerKind::tag`] of the kind holding it below, or [`UNARMED`].
+    at: [u64; SLOTS],
 }
 
-/// The deadline slot of an unarmed timer: the end of time. A deadline there is stored one
-/// microsecond earlier, which no clock reaches either.
-const UNARMED: Instant = Instant::from_micros(u64::MAX);
-/// Where the shared slot's tag starts.
-const TAG_SHIFT: u32 = 62;
-/// The microseconds of a shared deadline.
-const SHARED_MICROS: u64 = (1 << TAG_SHIFT) - 1;
-/// The shared slot unarmed (all ones: no armed deadline, whatever its tag, is stored as it,
-/// since a shared deadline is held below [`SHARED_MICROS`]).
-const SHARED_UNARMED: u64 = u64::MAX;
+/// Bits of a slot below the deadline, holding the kind's tag.
+const TAG_BITS: u32 = 2;
+const TAG_MASK: u64 = (1 << TAG_BITS) - 1;
+/// The latest deadline a slot holds, in microseconds after the epoch: one below what the
+/// bits left over reach, so that no armed slot reads as [`UNARMED`].
+const LATEST: u64 = (u64::MAX >> TAG_BITS) - 1;
+/// An unarmed slot: past every deadline.
+const UNARMED: u64 = u64::MAX;
 
 impl Default for TimerTable {
     fn default() -> Self {
         TimerTable {
-            at: [UNARMED; OWN],
-            shared: SHARED_UNARMED,
+            at: [UNARMED; SLOTS],
         }
     }
 }
@@ -131,32 +129,17 @@ impl TimerTable {
         // drive connections (the state-machine, property and simulation tests).
         #[cfg(test)]
         assert!(
-            self.holds(kind) || self.shared == SHARED_UNARMED,
-            "{kind:?} armed while {:?} holds the shared timer slot",
-            self.shared >> TAG_SHIFT
+            slot != SHARED
+                || self
+                    .at
+                    .get(SHARED)
+                    .is_some_and(|&s| s == UNARMED || s & TAG_MASK == kind.tag()),
+            "{kind:?} armed while tag {:?} holds the shared timer slot",
+            self.at.get(SHARED).map(|s| s & TAG_MASK)
         );
-        if slot == SHARED {
-            let micros = at.total_micros().min(SHARED_MICROS - 1);
-            self.shared = micros | kind.tag() << TAG_SHIFT;
-        } else if let Some(deadline) = self.at.get_mut(slot) {
-            *deadline = at.min(Instant::from_micros(u64::MAX - 1));
+        if let Some(deadline) = self.at.get_mut(slot) {
+            *deadline = at.total_micros().min(LATEST) << TAG_BITS | kind.tag();
         }
-    }
-
-    /// The shared slot's deadline, [`UNARMED`] when it is.
-    fn shared_deadline(&self) -> Instant {
-        if self.shared == SHARED_UNARMED {
-            UNARMED
-        } else {
-            Instant::from_micros(self.shared & SHARED_MICROS)
-        }
-    }
-
-    /// Whether `kind` holds its slot (always, unless it is a shared kind and the shared
-    /// slot is unarmed or another holds it).
-    fn holds(&self, kind: TimerKind) -> bool {
-        kind.slot() != SHARED
-            || (self.shared != SHARED_UNARMED && self.shared >> TAG_SHIFT == kind.tag())
     }
 
     /// Arms a timer only if it is not already armed.
@@ -169,11 +152,11 @@ impl TimerTable {
     /// Disarms a timer.
     pub fn clear(&mut self, kind: TimerKind) {
         let slot = kind.slot();
-        if slot == SHARED {
-            if self.holds(kind) {
-                self.shared = SHARED_UNARMED;
-            }
-        } else if let Some(deadline) = self.at.get_mut(slot) {
+        // An unarmed slot reads as tag 3; setting it unarmed again changes nothing. A slot
+        // of a kind's own holds only it.
+        if let Some(deadline) = self.at.get_mut(slot)
+            && (slot != SHARED || *deadline & TAG_MASK == kind.tag())
+        {
             *deadline = UNARMED;
         }
     }
@@ -181,34 +164,34 @@ impl TimerTable {
     /// Disarms the shared slot unless `kind` holds it (for `rearm_timers`, which arms at most
     /// one of the kinds that share it).
     pub fn clear_shared_unless(&mut self, kind: TimerKind) {
-        if !self.holds(kind) {
-            self.shared = SHARED_UNARMED;
+        if let Some(deadline) = self.at.get_mut(SHARED)
+            && *deadline & TAG_MASK != kind.tag()
+        {
+            *deadline = UNARMED;
         }
     }
 
     /// Disarms every timer.
     pub fn clear_all(&mut self) {
-        *self = TimerTable::default();
+        self.at = [UNARMED; SLOTS];
     }
 
     /// The deadline of a timer, if armed.
     pub fn get(&self, kind: TimerKind) -> Option<Instant> {
         let slot = kind.slot();
-        let at = if slot == SHARED {
-            if !self.holds(kind) {
-                return None;
-            }
-            self.shared_deadline()
-        } else {
-            self.at.get(slot).copied()?
-        };
-        (at != UNARMED).then_some(at)
+        self.at
+            .get(slot)
+            .copied()
+            .filter(|&at| at != UNARMED && (slot != SHARED || at & TAG_MASK == kind.tag()))
+            .map(|at| Instant::from_micros(at >> TAG_BITS))
     }
 
     /// The earliest armed deadline.
     pub fn next(&self) -> Option<Instant> {
-        let own = self.at.iter().copied().min().unwrap_or(UNARMED);
-        Some(own.min(self.shared_deadline())).filter(|&at| at != UNARMED)
+        match self.at.iter().min() {
+            Some(&at) if at != UNARMED => Some(Instant::from_micros(at >> TAG_BITS)),
+            _ => None,
+        }
     }
 
     /// Disarms and returns the earliest timer due at `now`, if any.
@@ -290,10 +273,10 @@ mod tests {
     }
 
     #[test]
-    fn a_shared_deadline_past_2_62_microseconds_is_held_there_and_stays_armed() {
+    fn a_deadline_past_2_62_microseconds_is_held_there_and_stays_armed() {
         let mut t = TimerTable::default();
         t.set(TimerKind::FinWait2, Instant::from_micros(u64::MAX));
-        let held = Instant::from_micros(SHARED_MICROS - 1);
+        let held = Instant::from_micros(LATEST);
         assert_eq!(t.get(TimerKind::FinWait2), Some(held));
         assert_eq!(t.next(), Some(held));
         t.clear_shared_unless(TimerKind::FinWait2);

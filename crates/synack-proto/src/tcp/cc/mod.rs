@@ -214,9 +214,10 @@ pub fn initial_window(mss: usize) -> usize {
     (10 * mss).min((2 * mss).max(14600))
 }
 
-/// [`initial_window`] in 32 bits, saturating.
+/// [`initial_window`] of a 32-bit MSS, in 32 bits (computed in `usize`, where ten of them
+/// cannot overflow, then saturating).
 fn initial_window_u32(mss: u32) -> u32 {
-    mss.saturating_mul(10).min(mss.saturating_mul(2).max(14600))
+    narrow(initial_window(wide(mss)))
 }
 
 /// `ssthresh` before the first congestion event: "arbitrarily high" (RFC 5681 §3.1),
