@@ -28,9 +28,11 @@ pub struct Config {
     pub min_rto: Duration,
     /// Upper bound on the RTO after backoff.
     pub max_rto: Duration,
-    /// Retransmissions of SYN or SYN,ACK before giving up with `TimedOut`.
+    /// Retransmissions of SYN or SYN,ACK before giving up with `TimedOut` (at most 254: the
+    /// count is kept in 8 bits, as Linux's, and a larger limit acts as 254).
     pub syn_retries: u32,
-    /// Retransmissions of data or FIN before giving up with `TimedOut`.
+    /// Retransmissions of data or FIN before giving up with `TimedOut` (at most 254, as
+    /// `syn_retries`).
     pub max_retries: u32,
     /// Disable Nagle's algorithm (send small segments at once).
     pub nodelay: bool,

@@ -55,6 +55,18 @@ impl TimerKind {
             | TimerKind::FinWait2 => SHARED,
         }
     }
+
+    /// The tag that tells which kind holds the shared slot (0 for the kinds with a slot of
+    /// their own, which holds only them).
+    const fn tag(self) -> u64 {
+        match self {
+            TimerKind::Persist => 0,
+            TimerKind::TimeWait => 1,
+            TimerKind::KeepAlive => 2,
+            TimerKind::FinWait2 => 3,
+            _ => 0,
+        }
+    }
 }
 
 /// The slot that Persist, TimeWait, KeepAlive and FinWait2 share.
@@ -66,7 +78,7 @@ const SLOTS: usize = SHARED + 1;
 /// `UNARMED` (an `Option<Instant>` would take 16).
 ///
 /// Persist, TimeWait, KeepAlive and FinWait2 share one slot, tagged with the kind that
-/// holds it (56 bytes rather than 72), because no state arms two of them:
+/// holds it (48 bytes rather than 72), because no state arms two of them:
 /// - TimeWait is armed only on entering TIME-WAIT, after every timer was cleared, and in
 ///   TIME-WAIT [`rearm_timers`](super::Connection) arms none of the other three; TIME-WAIT
 ///   is left only for CLOSED, which clears every timer.
@@ -78,22 +90,33 @@ const SLOTS: usize = SHARED + 1;
 ///
 /// So a kind reads and clears as if it had a slot of its own: [`TimerTable::get`] of a
 /// shared kind that does not hold the slot is `None`, and clearing it leaves the slot alone.
+///
+/// The tag takes each deadline's two low bits, below its microseconds (a byte of its own
+/// beside the six deadlines would pad the table to 56 bytes; in the low bits the earliest
+/// deadline is still the smallest slot, so [`TimerTable::next`] is one minimum and a
+/// shift). Deadlines are therefore held to [`LATEST`], 2^62 µs (146,000 years) after the
+/// driver's epoch — clocks count from a driver's start — as before they were held just
+/// below the end of time.
 #[derive(Clone, Copy, Debug)]
 pub struct TimerTable {
-    at: [Instant; SLOTS],
-    /// The kind whose deadline the shared slot holds (meaningful while it is armed).
-    shared: TimerKind,
+    /// Per slot, the deadline's microseconds shifted left by [`TAG_BITS`] with the
+    /// [`TimerKind::tag`] of the kind holding it below, or [`UNARMED`].
+    at: [u64; SLOTS],
 }
 
-/// The deadline slot of an unarmed timer: the end of time. A deadline there is stored one
-/// microsecond earlier, which no clock reaches either.
-const UNARMED: Instant = Instant::from_micros(u64::MAX);
+/// Bits of a slot below the deadline, holding the kind's tag.
+const TAG_BITS: u32 = 2;
+const TAG_MASK: u64 = (1 << TAG_BITS) - 1;
+/// The latest deadline a slot holds, in microseconds after the epoch: one below what the
+/// bits left over reach, so that no armed slot reads as [`UNARMED`].
+const LATEST: u64 = (u64::MAX >> TAG_BITS) - 1;
+/// An unarmed slot: past every deadline.
+const UNARMED: u64 = u64::MAX;
 
 impl Default for TimerTable {
     fn default() -> Self {
         TimerTable {
             at: [UNARMED; SLOTS],
-            shared: TimerKind::KeepAlive,
         }
     }
 }
@@ -106,22 +129,17 @@ impl TimerTable {
         // drive connections (the state-machine, property and simulation tests).
         #[cfg(test)]
         assert!(
-            self.holds(kind) || self.at.get(SHARED) == Some(&UNARMED),
-            "{kind:?} armed while {:?} holds the shared timer slot",
-            self.shared
+            slot != SHARED
+                || self
+                    .at
+                    .get(SHARED)
+                    .is_some_and(|&s| s == UNARMED || s & TAG_MASK == kind.tag()),
+            "{kind:?} armed while tag {:?} holds the shared timer slot",
+            self.at.get(SHARED).map(|s| s & TAG_MASK)
         );
         if let Some(deadline) = self.at.get_mut(slot) {
-            *deadline = at.min(Instant::from_micros(u64::MAX - 1));
-            if slot == SHARED {
-                self.shared = kind;
-            }
+            *deadline = at.total_micros().min(LATEST) << TAG_BITS | kind.tag();
         }
-    }
-
-    /// Whether `kind` holds its slot (always, unless it is a shared kind and another
-    /// holds the shared slot).
-    fn holds(&self, kind: TimerKind) -> bool {
-        kind.slot() != SHARED || self.shared == kind
     }
 
     /// Arms a timer only if it is not already armed.
@@ -133,8 +151,11 @@ impl TimerTable {
 
     /// Disarms a timer.
     pub fn clear(&mut self, kind: TimerKind) {
-        if self.holds(kind)
-            && let Some(deadline) = self.at.get_mut(kind.slot())
+        let slot = kind.slot();
+        // An unarmed slot reads as tag 3; setting it unarmed again changes nothing. A slot
+        // of a kind's own holds only it.
+        if let Some(deadline) = self.at.get_mut(slot)
+            && (slot != SHARED || *deadline & TAG_MASK == kind.tag())
         {
             *deadline = UNARMED;
         }
@@ -143,8 +164,8 @@ impl TimerTable {
     /// Disarms the shared slot unless `kind` holds it (for `rearm_timers`, which arms at most
     /// one of the kinds that share it).
     pub fn clear_shared_unless(&mut self, kind: TimerKind) {
-        if self.shared != kind
-            && let Some(deadline) = self.at.get_mut(SHARED)
+        if let Some(deadline) = self.at.get_mut(SHARED)
+            && *deadline & TAG_MASK != kind.tag()
         {
             *deadline = UNARMED;
         }
@@ -157,15 +178,20 @@ impl TimerTable {
 
     /// The deadline of a timer, if armed.
     pub fn get(&self, kind: TimerKind) -> Option<Instant> {
+        let slot = kind.slot();
         self.at
-            .get(kind.slot())
+            .get(slot)
             .copied()
-            .filter(|&at| at != UNARMED && self.holds(kind))
+            .filter(|&at| at != UNARMED && (slot != SHARED || at & TAG_MASK == kind.tag()))
+            .map(|at| Instant::from_micros(at >> TAG_BITS))
     }
 
     /// The earliest armed deadline.
     pub fn next(&self) -> Option<Instant> {
-        self.at.iter().copied().min().filter(|&at| at != UNARMED)
+        match self.at.iter().min() {
+            Some(&at) if at != UNARMED => Some(Instant::from_micros(at >> TAG_BITS)),
+            _ => None,
+        }
     }
 
     /// Disarms and returns the earliest timer due at `now`, if any.
@@ -215,5 +241,47 @@ mod tests {
             Some(TimerKind::Persist)
         );
         assert_eq!(t.get(TimerKind::Persist), None);
+    }
+
+    #[test]
+    fn the_shared_slot_keeps_its_deadline_exact_and_its_kind_in_48_bytes() {
+        assert!(size_of::<TimerTable>() <= 48, "{}", size_of::<TimerTable>());
+        for kind in [
+            TimerKind::Persist,
+            TimerKind::TimeWait,
+            TimerKind::KeepAlive,
+            TimerKind::FinWait2,
+        ] {
+            let mut t = TimerTable::default();
+            let at = Instant::from_micros(123_456_789_012);
+            t.set(kind, at);
+            assert_eq!(t.get(kind), Some(at));
+            assert_eq!(t.next(), Some(at));
+            for other in TimerKind::ALL.into_iter().filter(|&k| k != kind) {
+                assert_eq!(
+                    t.get(other),
+                    None,
+                    "{other:?} while {kind:?} holds the slot"
+                );
+            }
+            t.set(TimerKind::Retransmit, Instant::from_micros(5));
+            assert_eq!(t.next(), Some(Instant::from_micros(5)));
+            assert_eq!(t.pop_expired(at), Some(TimerKind::Retransmit));
+            assert_eq!(t.pop_expired(at), Some(kind));
+            assert_eq!(t.next(), None);
+        }
+    }
+
+    #[test]
+    fn a_deadline_past_2_62_microseconds_is_held_there_and_stays_armed() {
+        let mut t = TimerTable::default();
+        t.set(TimerKind::FinWait2, Instant::from_micros(u64::MAX));
+        let held = Instant::from_micros(LATEST);
+        assert_eq!(t.get(TimerKind::FinWait2), Some(held));
+        assert_eq!(t.next(), Some(held));
+        t.clear_shared_unless(TimerKind::FinWait2);
+        assert_eq!(t.get(TimerKind::FinWait2), Some(held));
+        t.clear_shared_unless(TimerKind::KeepAlive);
+        assert_eq!(t.next(), None);
     }
 }

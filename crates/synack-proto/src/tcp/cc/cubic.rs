@@ -126,14 +126,14 @@ impl Cubic {
     }
 
     fn segments(&self, bytes: usize) -> f64 {
-        bytes as f64 / self.w.mss as f64
+        bytes as f64 / self.w.mss() as f64
     }
 
     /// Begins a congestion avoidance stage at `now` from the current window (§4.2). When the
     /// window is above W_max — after a timeout (§4.8) or a slow start that HyStart++ ended
     /// without a reduction — W_max is the current window and K = 0.
     fn start_epoch(&mut self, now: Instant) -> Epoch {
-        let cwnd_epoch = self.segments(self.w.cwnd);
+        let cwnd_epoch = self.segments(self.w.cwnd());
         let ca = self.ca();
         if ca.w_max < cwnd_epoch {
             ca.w_max = cwnd_epoch;
@@ -167,7 +167,7 @@ impl Cubic {
             Some(e) => e,
             None => self.start_epoch(s.now),
         };
-        let cwnd = self.segments(self.w.cwnd);
+        let cwnd = self.segments(self.w.cwnd());
         let acked = self.segments(s.acked);
         let t = s.now.saturating_duration_since(epoch.start).as_secs_f64();
         let rtt = if self.srtt == NO_SRTT {
@@ -200,7 +200,7 @@ impl Cubic {
 
     /// Raises cwnd to `segments` (never lowers it), carrying fractional bytes forward.
     fn grow_to(&mut self, segments: f64) {
-        let base = segments * self.w.mss as f64 - self.w.cwnd as f64;
+        let base = segments * self.w.mss() as f64 - self.w.cwnd() as f64;
         let ca = self.ca();
         let want = base + ca.frac;
         if want <= 0.0 {
@@ -210,11 +210,11 @@ impl Cubic {
         let whole = want as u64 as f64;
         ca.frac = want - whole;
         // `whole` is finite and non-negative; `as` saturates.
-        self.w.cwnd = self.w.cwnd.saturating_add(whole as usize);
+        self.w.grow(whole as usize);
     }
 
     fn save(&mut self) {
-        let (cwnd, ssthresh) = (self.w.cwnd, self.w.ssthresh);
+        let (cwnd, ssthresh) = (self.w.cwnd(), self.w.ssthresh());
         let ca = self.ca();
         ca.saved = Some(Saved {
             cwnd,
@@ -227,7 +227,7 @@ impl Cubic {
     /// §4.6 and §4.7: ssthresh = max(flight·β, 2·SMSS), W_max with fast convergence.
     fn reduce(&mut self, flight: usize) {
         self.save();
-        let cwnd_bytes = self.w.cwnd;
+        let cwnd_bytes = self.w.cwnd();
         let cwnd = self.segments(cwnd_bytes);
         let ca = self.ca();
         ca.w_max = if cwnd < ca.w_max {
@@ -238,7 +238,7 @@ impl Cubic {
         };
         ca.cwnd_prior = cwnd_bytes;
         ca.epoch = None;
-        self.w.ssthresh = self.w.decreased(flight, 7, 10);
+        self.w.set_ssthresh(self.w.decreased(flight, 7, 10));
         self.app_limited_since = NOT_LIMITED;
     }
 }
@@ -249,11 +249,11 @@ impl CongestionControl for Cubic {
     }
 
     fn cwnd(&self) -> usize {
-        self.w.cwnd
+        self.w.cwnd()
     }
 
     fn ssthresh(&self) -> usize {
-        self.w.ssthresh
+        self.w.ssthresh()
     }
 
     fn set_mss(&mut self, mss: usize) {
@@ -290,11 +290,11 @@ impl CongestionControl for Cubic {
     }
 
     fn set_cwnd(&mut self, cwnd: usize) {
-        self.w.cwnd = cwnd.max(self.w.mss);
+        self.w.set_cwnd(cwnd.max(self.w.mss()));
     }
 
     fn on_recovery_end(&mut self, now: Instant) {
-        self.w.cwnd = self.w.ssthresh.max(self.w.mss);
+        self.w.set_cwnd(self.w.ssthresh().max(self.w.mss()));
         self.start_epoch(now);
     }
 
@@ -303,7 +303,7 @@ impl CongestionControl for Cubic {
         // §4.8: the first congestion avoidance after a timeout uses K = 0 and W_max = the
         // window at its start, which `start_epoch` does when W_max is below that window.
         self.ca().w_max = 0.0;
-        self.w.cwnd = self.w.mss;
+        self.w.set_cwnd(self.w.mss());
     }
 
     fn on_spurious_congestion(&mut self) {
@@ -311,8 +311,8 @@ impl CongestionControl for Cubic {
         if let Some(ca) = self.ca.as_deref_mut()
             && let Some(saved) = ca.saved.take()
         {
-            self.w.cwnd = self.w.cwnd.max(saved.cwnd);
-            self.w.ssthresh = saved.ssthresh;
+            self.w.set_cwnd(self.w.cwnd().max(saved.cwnd));
+            self.w.set_ssthresh(saved.ssthresh);
             ca.w_max = saved.w_max;
             ca.cwnd_prior = saved.cwnd_prior;
             ca.epoch = None;

@@ -42,11 +42,25 @@ fn micros(d: Duration) -> Micros {
     Micros::try_from(d.as_micros()).map_or(INFINITY - 1, |m| m.min(INFINITY - 1))
 }
 
-/// HyStart++ state for one slow start (compact: it lives in every connection).
+/// Where a slow start stands (one byte, where `window_end`'s `Option` and two flags took
+/// eight).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stage {
+    /// No ACK yet: no round has begun, `window_end` is not set.
+    Fresh,
+    /// Standard slow start, in a round that ends at `window_end`.
+    SlowStart,
+    /// Conservative slow start.
+    Css,
+    /// CSS lasted `CSS_ROUNDS` rounds: slow start is over.
+    Done,
+}
+
+/// HyStart++ state for one slow start: 20 bytes (compact: it lives in every connection).
 #[derive(Clone, Copy, Debug)]
 pub struct HyStart {
-    /// SND.NXT at the start of the current round; `None` before the first ACK.
-    window_end: Option<SeqNum>,
+    /// SND.NXT at the start of the current round (meaningful once `stage` is past `Fresh`).
+    window_end: SeqNum,
     last_round_min_rtt: Micros,
     current_round_min_rtt: Micros,
     /// In CSS: the minimum RTT of the round that triggered it (`cssBaselineMinRtt`).
@@ -54,8 +68,7 @@ pub struct HyStart {
     rtt_sample_count: u8,
     /// Round boundaries passed in CSS.
     css_rounds: u8,
-    in_css: bool,
-    done: bool,
+    stage: Stage,
 }
 
 impl Default for HyStart {
@@ -68,33 +81,32 @@ impl HyStart {
     /// A fresh slow start.
     pub const fn new() -> Self {
         HyStart {
-            window_end: None,
+            window_end: SeqNum::new(0),
             last_round_min_rtt: INFINITY,
             current_round_min_rtt: INFINITY,
             css_baseline: INFINITY,
             rtt_sample_count: 0,
             css_rounds: 0,
-            in_css: false,
-            done: false,
+            stage: Stage::Fresh,
         }
     }
 
     /// Whether conservative slow start is in progress.
     pub fn in_css(&self) -> bool {
-        self.in_css
+        self.stage == Stage::Css
     }
 
     /// Accounts one ACK in slow start and returns the phase its growth belongs to.
     pub fn on_ack(&mut self, s: &AckSample) -> Phase {
-        if self.done {
+        if self.stage == Stage::Done {
             return Phase::Done;
         }
-        if self.window_end.is_none_or(|end| s.snd_una.after_eq(end)) {
+        if self.stage == Stage::Fresh || s.snd_una.after_eq(self.window_end) {
             self.start_round(s.snd_nxt);
-            if self.in_css {
+            if self.stage == Stage::Css {
                 self.css_rounds = self.css_rounds.saturating_add(1);
                 if u32::from(self.css_rounds) >= CSS_ROUNDS {
-                    self.done = true;
+                    self.stage = Stage::Done;
                     return Phase::Done;
                 }
             }
@@ -104,7 +116,7 @@ impl HyStart {
             self.rtt_sample_count = self.rtt_sample_count.saturating_add(1);
         }
         self.check_rtt();
-        if self.in_css {
+        if self.stage == Stage::Css {
             Phase::Css
         } else {
             Phase::SlowStart
@@ -113,7 +125,10 @@ impl HyStart {
 
     /// §4.2: "windowEnd = SND.NXT; lastRoundMinRTT = currentRoundMinRTT; currentRoundMinRTT = infinity".
     fn start_round(&mut self, snd_nxt: SeqNum) {
-        self.window_end = Some(snd_nxt);
+        self.window_end = snd_nxt;
+        if self.stage == Stage::Fresh {
+            self.stage = Stage::SlowStart;
+        }
         self.last_round_min_rtt = self.current_round_min_rtt;
         self.current_round_min_rtt = INFINITY;
         self.rtt_sample_count = 0;
@@ -125,10 +140,10 @@ impl HyStart {
         if u32::from(self.rtt_sample_count) < N_RTT_SAMPLE || current == INFINITY {
             return;
         }
-        if self.in_css {
+        if self.stage == Stage::Css {
             // "If currentRoundMinRTT < cssBaselineMinRtt ... resume slow start".
             if current < self.css_baseline {
-                self.in_css = false;
+                self.stage = Stage::SlowStart;
                 self.css_baseline = INFINITY;
                 self.css_rounds = 0;
             }
@@ -140,7 +155,7 @@ impl HyStart {
         }
         let thresh = (last / MIN_RTT_DIVISOR).clamp(micros(MIN_RTT_THRESH), micros(MAX_RTT_THRESH));
         if current >= last.saturating_add(thresh) {
-            self.in_css = true;
+            self.stage = Stage::Css;
             self.css_baseline = current;
             self.css_rounds = 0;
         }

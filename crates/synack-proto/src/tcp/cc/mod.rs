@@ -30,6 +30,7 @@ pub use hystart::{HyStart, Phase};
 pub use newreno::NewReno;
 pub use prr::Prr;
 
+use super::send_buf::{narrow, wide};
 use super::seq::SeqNum;
 use crate::time::{Duration, Instant};
 use alloc::boxed::Box;
@@ -126,7 +127,7 @@ pub enum CcAlgorithm {
 }
 
 /// One of the built-in algorithms, dispatched statically. BBR's model (136 bytes) is boxed
-/// once when the connection is made, so the enum stays the size of CUBIC/NewReno (80) for
+/// once when the connection is made, so the enum stays the size of CUBIC (56) for
 /// the default algorithm; no call allocates.
 #[derive(Clone, Debug)]
 pub enum AnyCc {
@@ -213,31 +214,86 @@ pub fn initial_window(mss: usize) -> usize {
     (10 * mss).min((2 * mss).max(14600))
 }
 
-/// The window state every algorithm shares: cwnd, ssthresh, MSS and the slow start.
+/// [`initial_window`] of a 32-bit MSS, in 32 bits (computed in `usize`, where ten of them
+/// cannot overflow, then saturating).
+fn initial_window_u32(mss: u32) -> u32 {
+    narrow(initial_window(wide(mss)))
+}
+
+/// `ssthresh` before the first congestion event: "arbitrarily high" (RFC 5681 §3.1),
+/// reported as `usize::MAX`.
+const NO_SSTHRESH: u32 = u32::MAX;
+
+/// The window state every algorithm shares: cwnd, ssthresh, MSS and the slow start. The
+/// three byte counts are 32 bits each, saturating (no window reaches 4 GiB: the peer's is
+/// under 2^30, RFC 7323 §2.3), so with HyStart++'s 20 bytes the window is 32 where
+/// `usize`s made it 48 (it lives in every connection). The algorithms read and write it in
+/// `usize` through the accessors.
 #[derive(Clone, Debug)]
 pub(crate) struct Window {
-    pub cwnd: usize,
-    pub ssthresh: usize,
-    pub mss: usize,
+    cwnd: u32,
+    /// [`NO_SSTHRESH`] until the first congestion event; a finite one saturates just below.
+    ssthresh: u32,
+    /// Never 0.
+    mss: u32,
     pub hystart: HyStart,
 }
 
 impl Window {
     pub fn new(mss: usize) -> Self {
-        let mss = mss.max(1);
+        let mss = narrow(mss).max(1);
         Window {
-            cwnd: initial_window(mss),
-            ssthresh: usize::MAX,
+            cwnd: initial_window_u32(mss),
+            ssthresh: NO_SSTHRESH,
             mss,
             hystart: HyStart::new(),
         }
     }
 
+    /// The congestion window in bytes.
+    pub fn cwnd(&self) -> usize {
+        wide(self.cwnd)
+    }
+
+    /// Sets the congestion window (saturating at 4 GiB).
+    pub fn set_cwnd(&mut self, cwnd: usize) {
+        self.cwnd = narrow(cwnd);
+    }
+
+    /// Grows the congestion window by `bytes`, saturating.
+    pub fn grow(&mut self, bytes: usize) {
+        self.cwnd = self.cwnd.saturating_add(narrow(bytes));
+    }
+
+    /// The slow-start threshold, `usize::MAX` before the first congestion event.
+    pub fn ssthresh(&self) -> usize {
+        if self.ssthresh == NO_SSTHRESH {
+            usize::MAX
+        } else {
+            wide(self.ssthresh)
+        }
+    }
+
+    /// Sets the slow-start threshold; `usize::MAX` is "none yet" again (an undo), any other
+    /// value saturates below it.
+    pub fn set_ssthresh(&mut self, ssthresh: usize) {
+        self.ssthresh = if ssthresh == usize::MAX {
+            NO_SSTHRESH
+        } else {
+            narrow(ssthresh).min(NO_SSTHRESH - 1)
+        };
+    }
+
+    /// The sender MSS in bytes (at least 1).
+    pub fn mss(&self) -> usize {
+        wide(self.mss)
+    }
+
     /// RFC 6928: the initial window follows the MSS learned in the handshake if untouched.
     pub fn set_mss(&mut self, mss: usize) {
-        let mss = mss.max(1);
-        if self.ssthresh == usize::MAX && self.cwnd == initial_window(self.mss) {
-            self.cwnd = initial_window(mss);
+        let mss = narrow(mss).max(1);
+        if self.ssthresh == NO_SSTHRESH && self.cwnd == initial_window_u32(self.mss) {
+            self.cwnd = initial_window_u32(mss);
         }
         self.mss = mss;
     }
@@ -251,28 +307,24 @@ impl Window {
     /// HyStart++ (RFC 9406) in the initial slow start only (§4.3: "SHOULD use HyStart++ only
     /// for the initial slow start").
     pub fn slow_start(&mut self, s: &AckSample) {
-        let phase = if self.ssthresh == usize::MAX {
+        let phase = if self.ssthresh == NO_SSTHRESH {
             self.hystart.on_ack(s)
         } else {
             Phase::SlowStart
         };
-        let increase = s.acked.min(ABC_L * self.mss);
+        let increase = s.acked.min(ABC_L * self.mss());
         match phase {
-            Phase::SlowStart => self.cwnd = self.cwnd.saturating_add(increase),
-            Phase::Css => {
-                self.cwnd = self
-                    .cwnd
-                    .saturating_add(increase / hystart::CSS_GROWTH_DIVISOR)
-            }
+            Phase::SlowStart => self.grow(increase),
+            Phase::Css => self.grow(increase / hystart::CSS_GROWTH_DIVISOR),
             // CSS_ROUNDS of conservative slow start done: "enter congestion avoidance by
             // setting the ssthresh to the current cwnd" (RFC 9406 §4.2).
-            Phase::Done => self.ssthresh = self.cwnd,
+            Phase::Done => self.ssthresh = self.cwnd.min(NO_SSTHRESH - 1),
         }
     }
 
     /// ssthresh = max(`base` · num / den, 2·SMSS): the multiplicative decrease.
     pub fn decreased(&self, base: usize, num: usize, den: usize) -> usize {
         let scaled = (base as u128 * num as u128 / den.max(1) as u128) as usize;
-        scaled.max(2 * self.mss)
+        scaled.max(2 * self.mss())
     }
 }

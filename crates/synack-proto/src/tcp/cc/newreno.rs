@@ -15,7 +15,7 @@ pub struct NewReno {
     bytes_acked: usize,
     /// (cwnd, ssthresh) before the last congestion event, for undo: boxed at the first
     /// congestion event and kept (one allocation per connection at most), so that a NewReno
-    /// controller is no larger than a CUBIC one and [`AnyCc`](super::AnyCc) stays at 72 bytes.
+    /// controller is no larger than a CUBIC one and [`AnyCc`](super::AnyCc) stays at 56 bytes.
     prior: Option<Box<Option<(usize, usize)>>>,
 }
 
@@ -31,7 +31,7 @@ impl NewReno {
 
     /// Remembers (cwnd, ssthresh) for undo.
     fn save_prior(&mut self) {
-        let now = Some((self.w.cwnd, self.w.ssthresh));
+        let now = Some((self.w.cwnd(), self.w.ssthresh()));
         match self.prior.as_deref_mut() {
             Some(p) => *p = now,
             None => self.prior = Some(Box::new(now)),
@@ -57,11 +57,11 @@ impl CongestionControl for NewReno {
     }
 
     fn cwnd(&self) -> usize {
-        self.w.cwnd
+        self.w.cwnd()
     }
 
     fn ssthresh(&self) -> usize {
-        self.w.ssthresh
+        self.w.ssthresh()
     }
 
     fn set_mss(&mut self, mss: usize) {
@@ -79,39 +79,39 @@ impl CongestionControl for NewReno {
         }
         // RFC 3465 §2.1: once a full cwnd of bytes is acknowledged, cwnd += SMSS.
         self.bytes_acked = self.bytes_acked.saturating_add(s.acked);
-        if self.bytes_acked >= self.w.cwnd {
-            self.bytes_acked -= self.w.cwnd;
-            self.w.cwnd = self.w.cwnd.saturating_add(self.w.mss);
+        if self.bytes_acked >= self.w.cwnd() {
+            self.bytes_acked -= self.w.cwnd();
+            self.w.grow(self.w.mss());
         }
     }
 
     fn on_congestion_event(&mut self, _now: Instant, flight: usize) {
         self.save_prior();
-        self.w.ssthresh = self.halved(flight);
+        self.w.set_ssthresh(self.halved(flight));
         self.bytes_acked = 0;
     }
 
     fn set_cwnd(&mut self, cwnd: usize) {
-        self.w.cwnd = cwnd.max(self.w.mss);
+        self.w.set_cwnd(cwnd.max(self.w.mss()));
     }
 
     fn on_recovery_end(&mut self, _now: Instant) {
-        self.w.cwnd = self.w.ssthresh.max(self.w.mss);
+        self.w.set_cwnd(self.w.ssthresh().max(self.w.mss()));
         self.bytes_acked = 0;
     }
 
     fn on_rto(&mut self, _now: Instant, flight: usize) {
         self.save_prior();
-        self.w.ssthresh = self.halved(flight);
+        self.w.set_ssthresh(self.halved(flight));
         // The loss window: one segment (RFC 5681 §3.1).
-        self.w.cwnd = self.w.mss;
+        self.w.set_cwnd(self.w.mss());
         self.bytes_acked = 0;
     }
 
     fn on_spurious_congestion(&mut self) {
         if let Some((cwnd, ssthresh)) = self.prior.as_deref_mut().and_then(Option::take) {
-            self.w.cwnd = self.w.cwnd.max(cwnd);
-            self.w.ssthresh = ssthresh;
+            self.w.set_cwnd(self.w.cwnd().max(cwnd));
+            self.w.set_ssthresh(ssthresh);
         }
     }
 }

@@ -491,3 +491,27 @@ fn rfc6937_first_ack_of_recovery_always_allows_the_fast_retransmission() {
     prr.on_sent(MSS);
     assert_eq!(prr.on_ack(0, 10 * MSS, 10 * MSS, MSS), 0, "only the first");
 }
+
+// ---- Size: the controller lives in every connection ----
+
+#[test]
+fn the_default_controller_takes_56_bytes_in_a_connection() {
+    // Window 32 (three 32-bit byte counts and HyStart++'s 20), CUBIC's SRTT, application-
+    // limited stamp and avoidance pointer 24; NewReno fits within, BBR is boxed.
+    assert!(size_of::<HyStart>() <= 20, "{}", size_of::<HyStart>());
+    assert!(size_of::<Window>() <= 32, "{}", size_of::<Window>());
+    assert!(size_of::<AnyCc>() <= 56, "{}", size_of::<AnyCc>());
+}
+
+#[test]
+fn a_window_beyond_32_bits_saturates_and_a_restored_infinite_ssthresh_stays_infinite() {
+    let mut w = Window::new(MSS);
+    w.set_cwnd(usize::MAX);
+    assert_eq!(w.cwnd(), u32::MAX as usize);
+    w.grow(MSS);
+    assert_eq!(w.cwnd(), u32::MAX as usize);
+    w.set_ssthresh(1 << 40);
+    assert_eq!(w.ssthresh(), u32::MAX as usize - 1, "finite stays finite");
+    w.set_ssthresh(usize::MAX);
+    assert_eq!(w.ssthresh(), usize::MAX);
+}

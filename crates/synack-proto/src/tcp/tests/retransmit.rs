@@ -192,3 +192,16 @@ fn karn_no_sample_from_retransmitted_data() {
     // All acknowledged: no loss timer, only the reclaim of the empty send buffer.
     assert_eq!(p.c.poll_timeout(), Some(p.now + RECLAIM_IDLE));
 }
+
+#[test]
+fn the_retry_count_saturates_at_255_which_exceeds_every_limit() {
+    use crate::tcp::connection::Retransmit;
+    let mut r = Retransmit::default();
+    assert_eq!(r.rtt_probe(), None, "nothing timed at first");
+    r.retries = 15;
+    assert!(!r.retries_exceed(15) && r.retries_exceed(14));
+    r.retries = r.retries.saturating_add(u8::MAX);
+    assert_eq!(r.retries, u8::MAX);
+    assert!(r.retries_exceed(1000), "a limit above 254 acts as 254");
+    assert!(!Retransmit::default().retries_exceed(1000));
+}
