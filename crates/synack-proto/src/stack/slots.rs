@@ -6,6 +6,7 @@ use super::snapshot::AppBytes;
 use super::{ConnId, FourTuple, ListenerId, Stack, StackError};
 use crate::tcp::Connection;
 use alloc::boxed::Box;
+use alloc::vec::Vec;
 
 #[derive(Debug)]
 pub(super) struct Entry {
