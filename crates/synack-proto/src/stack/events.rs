@@ -160,7 +160,7 @@ impl super::Stack {
             return;
         }
         let Some(e) = self.entry_mut(id) else { return };
-        if e.released || e.listener.is_some() {
+        if e.marks.has(super::slots::Marks::RELEASED) || e.listener.is_some() {
             return;
         }
         let now = Readiness::of(&e.conn);

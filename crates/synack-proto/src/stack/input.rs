@@ -254,7 +254,7 @@ impl Stack {
                 // be queued and without it the peer stays in LAST-ACK until a RST.
                 self.counters.tw_overflow += 1;
                 if let Some(e) = self.entry_mut(id) {
-                    e.end_time_wait = true;
+                    e.marks.set(super::slots::Marks::END_TIME_WAIT);
                 }
                 self.mark_dirty(id);
                 self.time_wait -= 1;

@@ -108,7 +108,7 @@ impl Stack {
                 let e = s.entry.as_ref()?;
                 (e.listener.map(Owner::id) == Some(id)).then_some(ConnId {
                     index: i as u32,
-                    generation: s.generation,
+                    generation: e.generation,
                 })
             })
             .collect();

@@ -162,7 +162,8 @@ pub struct Stack {
     addrs: Vec<IpAddr>,
     isn: IsnGenerator,
     slots: Vec<Slot>,
-    free_slots: Vec<u32>,
+    /// Free slots and the generation each gives its next connection.
+    free_slots: Vec<(u32, u32)>,
     live: usize,
     demux: Demux,
     listeners: Vec<Option<Listener>>,
@@ -332,7 +333,7 @@ impl Stack {
             .sum();
         self.slots.capacity() * size_of::<Slot>()
             + conns
-            + self.free_slots.capacity() * size_of::<u32>()
+            + self.free_slots.capacity() * size_of::<(u32, u32)>()
             + self.demux.memory_usage()
             // A B-tree node holds up to 11 entries; count each at its share of a node.
             + self.listen_map.len() * size_of::<(SocketAddr, ListenerId)>() * 3 / 2

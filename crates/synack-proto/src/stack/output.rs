@@ -82,7 +82,7 @@ impl Stack {
                     self.dirty.pop_front();
                     if let Some(e) = self.entry_mut(id) {
                         e.dirty = false;
-                        if core::mem::take(&mut e.end_time_wait) {
+                        if e.marks.take(super::slots::Marks::END_TIME_WAIT) {
                             e.conn.drop_time_wait();
                         }
                     }

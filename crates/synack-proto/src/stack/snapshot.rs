@@ -147,7 +147,7 @@ impl Stack {
                 let e = s.entry.as_ref()?;
                 let id = ConnId {
                     index: i as u32,
-                    generation: s.generation,
+                    generation: e.generation,
                 };
                 Some(ConnInfo::of(id, &e.conn, e.app_bytes))
             })

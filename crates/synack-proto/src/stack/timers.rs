@@ -32,10 +32,13 @@ impl Stack {
                 break;
             }
             for index in fired.drain(..) {
-                let Some(generation) = self.slots.get(index as usize).map(|s| s.generation) else {
+                let Some(id) = self
+                    .slots
+                    .get(index as usize)
+                    .and_then(|s| s.id(index as usize))
+                else {
                     continue;
                 };
-                let id = ConnId { index, generation };
                 let Some(e) = self.entry_mut(id) else {
                     continue;
                 };
