@@ -106,10 +106,7 @@ impl Stack {
             .enumerate()
             .filter_map(|(i, s)| {
                 let e = s.entry.as_ref()?;
-                (e.listener.map(Owner::id) == Some(id)).then_some(ConnId {
-                    index: i as u32,
-                    generation: e.generation,
-                })
+                (e.listener.map(Owner::id) == Some(id)).then(|| e.id(i))
             })
             .collect();
         for c in owned {

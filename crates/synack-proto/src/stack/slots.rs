@@ -94,20 +94,23 @@ pub(super) struct Slot {
     pub(super) entry: Option<Box<Entry>>,
 }
 
-impl Slot {
-    /// The handle of the connection in slot `index`, if there is one.
-    pub(super) fn id(&self, index: usize) -> Option<ConnId> {
-        self.entry.as_ref().map(|e| ConnId {
+impl Entry {
+    /// This entry's handle, when it sits in slot `index`.
+    pub(super) fn id(&self, index: usize) -> ConnId {
+        ConnId {
             index: index as u32,
-            generation: e.generation,
-        })
+            generation: self.generation,
+        }
     }
 }
 
 impl Stack {
     /// Every live connection handle.
     pub fn connections(&self) -> impl Iterator<Item = ConnId> + '_ {
-        self.slots.iter().enumerate().filter_map(|(i, s)| s.id(i))
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| Some(s.entry.as_ref()?.id(i)))
     }
 
     pub(super) fn insert(

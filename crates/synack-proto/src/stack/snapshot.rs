@@ -145,11 +145,7 @@ impl Stack {
             .enumerate()
             .filter_map(|(i, s)| {
                 let e = s.entry.as_ref()?;
-                let id = ConnId {
-                    index: i as u32,
-                    generation: e.generation,
-                };
-                Some(ConnInfo::of(id, &e.conn, e.app_bytes))
+                Some(ConnInfo::of(e.id(i), &e.conn, e.app_bytes))
             })
             .collect();
         Snapshot {

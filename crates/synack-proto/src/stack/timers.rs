@@ -32,16 +32,15 @@ impl Stack {
                 break;
             }
             for index in fired.drain(..) {
-                let Some(id) = self
+                // The wheel holds only live slots' timers (a freed slot's is removed).
+                let Some(e) = self
                     .slots
-                    .get(index as usize)
-                    .and_then(|s| s.id(index as usize))
+                    .get_mut(index as usize)
+                    .and_then(|s| s.entry.as_deref_mut())
                 else {
                     continue;
                 };
-                let Some(e) = self.entry_mut(id) else {
-                    continue;
-                };
+                let id = e.id(index as usize);
                 let out = e.conn.handle_timeout(now);
                 self.on_outcome(id, out);
                 self.touch(id, now);
